@@ -1,0 +1,213 @@
+//! Countries are values carrying their own rules: adding one means adding a
+//! `Country` value here (plus its tables and queues in template.yaml).
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
+
+use crate::document::{Document, DocumentError, DocumentKind};
+
+/// A supported country and its rules.
+pub struct Country {
+    /// Lower-case ISO 3166-1 alpha-2 code, as used in paths and table names.
+    pub code: &'static str,
+    /// Name in Spanish, for messages and emails.
+    pub name: &'static str,
+    /// IANA time zone name; resolved against jiff's bundled tz database.
+    pub time_zone_name: &'static str,
+    /// Accepted patient documents, tried in order.
+    pub documents: &'static [DocumentKind],
+    /// How dates are written to patients (strftime), e.g. `25/11/2026`.
+    pub date_format: &'static str,
+    time_zone: OnceLock<TimeZone>,
+}
+
+pub static PERU: Country = Country {
+    code: "pe",
+    name: "Perú",
+    time_zone_name: "America/Lima",
+    documents: &[DocumentKind::Dni, DocumentKind::Ce],
+    date_format: "%d/%m/%Y",
+    time_zone: OnceLock::new(),
+};
+
+pub static CHILE: Country = Country {
+    code: "cl",
+    name: "Chile",
+    time_zone_name: "America/Santiago",
+    documents: &[DocumentKind::Rut],
+    date_format: "%d-%m-%Y",
+    time_zone: OnceLock::new(),
+};
+
+/// Every supported country, in the order they are listed to clients.
+pub static COUNTRIES: &[&Country] = &[&PERU, &CHILE];
+
+/// The path named a country the service does not serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("country '{requested}' is not supported; supported countries: {}", supported_codes().join(", "))]
+pub struct UnsupportedCountry {
+    pub requested: String,
+}
+
+/// Codes of every supported country.
+pub fn supported_codes() -> Vec<&'static str> {
+    COUNTRIES.iter().map(|c| c.code).collect()
+}
+
+impl Country {
+    /// Looks a country up by its path code (`pe`, `cl`), case-sensitively as in
+    /// the deployed routes.
+    pub fn from_code(code: &str) -> Result<&'static Country, UnsupportedCountry> {
+        COUNTRIES
+            .iter()
+            .copied()
+            .find(|c| c.code == code)
+            .ok_or_else(|| UnsupportedCountry {
+                requested: code.chars().take(16).collect(),
+            })
+    }
+
+    /// The country a doctor id (`{country}-{speciality}-{document}`) belongs to.
+    pub fn of_doctor_id(doctor_id: &str) -> Result<&'static Country, UnsupportedCountry> {
+        let code = doctor_id.split('-').next().unwrap_or_default();
+        Self::from_code(code)
+    }
+
+    /// The country's time zone. The bundled database always has the names used
+    /// above (a unit test checks it); UTC is only a defensive fallback.
+    pub fn time_zone(&self) -> &TimeZone {
+        self.time_zone
+            .get_or_init(|| TimeZone::get(self.time_zone_name).unwrap_or(TimeZone::UTC))
+    }
+
+    /// The instant seen on a wall clock in this country.
+    pub fn local(&self, at: Timestamp) -> Zoned {
+        at.to_zoned(self.time_zone().clone())
+    }
+
+    /// The local calendar day of an instant.
+    pub fn local_date(&self, at: Timestamp) -> Date {
+        self.local(at).date()
+    }
+
+    /// The instant of a local wall-clock date and time. In a DST gap the later
+    /// offset is used and in a fold the earlier, as calendars do.
+    pub fn instant_of(&self, date: Date, time: Time) -> Result<Timestamp, jiff::Error> {
+        let zoned = DateTime::from_parts(date, time).to_zoned(self.time_zone().clone())?;
+        Ok(zoned.timestamp())
+    }
+
+    /// Parses a patient document with this country's rules and normalises it.
+    pub fn parse_document(&self, raw: &str) -> Result<Document, DocumentError> {
+        crate::document::parse_for(self, raw)
+    }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Country").field(&self.code).finish()
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+impl PartialEq for Country {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+    }
+}
+impl Eq for Country {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_country_time_zone_is_in_the_bundled_database() {
+        for country in COUNTRIES {
+            assert!(
+                TimeZone::get(country.time_zone_name).is_ok(),
+                "{} missing",
+                country.time_zone_name
+            );
+            assert_ne!(country.time_zone(), &TimeZone::UTC);
+        }
+    }
+
+    #[test]
+    fn codes_resolve_and_unknown_codes_name_the_supported_ones() {
+        assert_eq!(Country::from_code("pe").map(|c| c.code), Ok("pe"));
+        assert_eq!(Country::from_code("cl").map(|c| c.code), Ok("cl"));
+        let err = Country::from_code("co").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "country 'co' is not supported; supported countries: pe, cl"
+        );
+        assert!(Country::from_code("PE").is_err());
+    }
+
+    #[test]
+    fn doctor_ids_carry_their_country() {
+        assert_eq!(
+            Country::of_doctor_id("cl-medicina-interna-9999234").map(|c| c.code),
+            Ok("cl")
+        );
+        assert!(Country::of_doctor_id("xx-a-1").is_err());
+    }
+
+    #[test]
+    fn lima_is_utc_minus_five_all_year() {
+        for (y, m) in [(2026, 1), (2026, 7)] {
+            let at = jiff::civil::date(y, m, 15)
+                .at(12, 0, 0, 0)
+                .to_zoned(TimeZone::UTC)
+                .unwrap()
+                .timestamp();
+            assert_eq!(PERU.local(at).offset().seconds(), -5 * 3600);
+        }
+    }
+
+    #[test]
+    fn santiago_observes_daylight_saving_time() {
+        let summer = jiff::civil::date(2027, 1, 15).at(12, 0, 0, 0);
+        let winter = jiff::civil::date(2027, 7, 15).at(12, 0, 0, 0);
+        let offset = |dt: DateTime| {
+            CHILE
+                .local(dt.to_zoned(TimeZone::UTC).unwrap().timestamp())
+                .offset()
+                .seconds()
+        };
+        assert_eq!(offset(summer), -3 * 3600);
+        assert_eq!(offset(winter), -4 * 3600);
+    }
+
+    #[test]
+    fn seed_slot_id_epoch_is_nine_in_the_morning_in_lima() {
+        // Seed 000: pe-medicina-interna-9999234-1732629600 is 2024-11-26 09:00 in Lima.
+        let at = PERU
+            .instant_of(jiff::civil::date(2024, 11, 26), jiff::civil::time(9, 0, 0, 0))
+            .unwrap();
+        assert_eq!(at.as_second(), 1_732_629_600);
+    }
+
+    #[test]
+    fn local_day_around_midnight_in_santiago_during_dst() {
+        // 2027-01-15 02:30 UTC is 2027-01-14 23:30 in Santiago (UTC-3).
+        let at: Timestamp = "2027-01-15T02:30:00Z".parse().unwrap();
+        assert_eq!(CHILE.local_date(at), jiff::civil::date(2027, 1, 14));
+        // 2027-01-15 03:30 UTC is already the 15th there.
+        let at: Timestamp = "2027-01-15T03:30:00Z".parse().unwrap();
+        assert_eq!(CHILE.local_date(at), jiff::civil::date(2027, 1, 15));
+        // In July (UTC-4) 03:30 UTC is still the 14th.
+        let at: Timestamp = "2027-07-15T03:30:00Z".parse().unwrap();
+        assert_eq!(CHILE.local_date(at), jiff::civil::date(2027, 7, 14));
+    }
+}

@@ -1,0 +1,55 @@
+//! What a use case can answer besides success. The HTTP layer maps each
+//! variant to a status and a stable problem `code`.
+
+use crate::model::Status;
+use crate::ports::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{message}")]
+    InvalidInput { field: &'static str, message: String },
+    #[error("no patient with document {document} is registered in this country")]
+    PatientNotFound { document: String },
+    #[error("appointment {id} does not exist")]
+    AppointmentNotFound { id: String },
+    #[error("slot {slot} does not exist")]
+    SlotNotFound { slot: String },
+    #[error("the patient already has appointment {existing_id} for this day")]
+    DuplicateAppointment { existing_id: String },
+    #[error("appointment {id} is {current}; it cannot become {requested}")]
+    InvalidTransition {
+        id: String,
+        current: Status,
+        requested: Status,
+    },
+    #[error("slot {slot} is already taken")]
+    SlotUnavailable { slot: String },
+    #[error("no available slot for speciality {speciality}")]
+    NoSlotAvailable { speciality: String },
+    #[error("slot {slot} is not a {speciality} slot of this country")]
+    SlotMismatch { slot: String, speciality: String },
+    #[error("slot {slot} has already started")]
+    SlotInPast { slot: String },
+    #[error("the pagination cursor is not valid for this list")]
+    InvalidCursor,
+    /// A dependency failed; the only error that is not the client's.
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AlreadyExists { existing_id } => DomainError::DuplicateAppointment { existing_id },
+            StoreError::SlotUnavailable(slot) => DomainError::SlotUnavailable { slot },
+            StoreError::InvalidCursor => DomainError::InvalidCursor,
+            StoreError::StatusConflict { current } => DomainError::InvalidTransition {
+                id: String::new(),
+                current,
+                requested: current,
+            },
+            StoreError::NotFound => DomainError::AppointmentNotFound { id: String::new() },
+            StoreError::Backend(message) => DomainError::Unavailable(message),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The citas domain: countries and their rules, entities, the status machine,
+//! the ports (traits) adapters implement, and the use cases over them.
+//! Nothing here knows about AWS or HTTP.
+
+pub mod clock;
+pub mod country;
+pub mod cursor;
+pub mod document;
+pub mod error;
+pub mod model;
+pub mod notification;
+pub mod ports;
+pub mod service;
+pub mod timestamp;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use country::{Country, COUNTRIES, CHILE, PERU};
+pub use error::DomainError;
+pub use model::{Appointment, Doctor, Patient, Slot, Speciality, Status};
+pub use notification::{Notification, NotificationKind};
+pub use ports::{ListFilter, NotificationQueue, Page, PageRequest, QueueError, SlotChange, Store, StoreError, Transition, Upserted};
+pub use service::Services;

@@ -1,0 +1,127 @@
+//! The ports the use cases need; adapters (embedded, DynamoDB, SQS, …) implement them.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::country::Country;
+use crate::model::{Appointment, Doctor, Patient, Slot, Status};
+use crate::notification::Notification;
+
+/// Whether an upsert created a record or replaced one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Updated,
+}
+
+/// Which appointments a list walks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFilter {
+    /// By status, newest first.
+    Status(Status),
+    /// One patient's appointments, newest first.
+    Document(String),
+}
+
+impl ListFilter {
+    /// Ties a cursor to the list it came from.
+    pub fn scope(&self, country: &Country) -> String {
+        match self {
+            ListFilter::Status(status) => format!("{}/status/{status}", country.code),
+            ListFilter::Document(document) => format!("{}/document/{document}", country.code),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// What happens to a slot together with a status change, atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotChange {
+    None,
+    /// Take the slot; fails unless it is available.
+    Book(String),
+    /// Give the slot back.
+    Release(String),
+}
+
+/// A conditional status change: applied only if the stored appointment still
+/// has `expected` status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub country: &'static Country,
+    /// The appointment as it must be stored afterwards.
+    pub appointment: Appointment,
+    pub expected: Status,
+    pub slot: SlotChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("appointment {existing_id} already exists")]
+    AlreadyExists { existing_id: String },
+    #[error("the appointment is {current}")]
+    StatusConflict { current: Status },
+    #[error("slot {0} is not available")]
+    SlotUnavailable(String),
+    #[error("not found")]
+    NotFound,
+    #[error("the cursor is not valid for this list")]
+    InvalidCursor,
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// Appointments, patients, doctors and slots.
+///
+/// Every method is one key lookup, one index query or one conditional write
+/// (a transaction for slot changes) in every adapter: no scans.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn upsert_patient(&self, country: &Country, patient: &Patient) -> Result<Upserted, StoreError>;
+    async fn get_patient(&self, country: &Country, document: &str) -> Result<Option<Patient>, StoreError>;
+
+    /// Fails with `AlreadyExists` when the id is taken.
+    async fn insert_appointment(&self, country: &Country, appointment: &Appointment) -> Result<(), StoreError>;
+    async fn get_appointment(&self, country: &Country, id: &str) -> Result<Option<Appointment>, StoreError>;
+    async fn list_appointments(
+        &self,
+        country: &Country,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Appointment>, StoreError>;
+    /// Fails with `NotFound`, `StatusConflict` (naming the stored status) or
+    /// `SlotUnavailable`; on failure nothing is written.
+    async fn transition(&self, transition: &Transition) -> Result<(), StoreError>;
+
+    async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError>;
+    async fn get_doctor(&self, id: &str) -> Result<Option<Doctor>, StoreError>;
+    async fn doctors_by_speciality(&self, country: &Country, speciality: &str) -> Result<Vec<Doctor>, StoreError>;
+
+    async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError>;
+    async fn get_slot(&self, id: &str) -> Result<Option<Slot>, StoreError>;
+    /// The doctor's earliest available slot starting strictly after `after`.
+    async fn next_available_slot(&self, doctor_id: &str, after: Timestamp) -> Result<Option<Slot>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not enqueue the notification: {0}")]
+pub struct QueueError(pub String);
+
+/// The per-country notification queue.
+#[async_trait]
+pub trait NotificationQueue: Send + Sync {
+    async fn enqueue(&self, country: &Country, message: &Notification) -> Result<(), QueueError>;
+}
