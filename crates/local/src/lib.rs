@@ -1,1 +1,10 @@
-pub fn placeholder() {}
+//! The local mode of citas: embedded adapters (a redb store, an in-process
+//! queue) and a server that plays API Gateway in front of the shared handlers.
+
+pub mod queue;
+pub mod seed;
+pub mod server;
+pub mod store;
+
+pub use server::{LocalConfig, RunningServer, StartError, start};
+pub use store::EmbeddedStore;

@@ -1,1 +1,126 @@
-fn main() {}
+//! `citas`: run the API locally, or write seed files of doctors' slots.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use citas_local::seed::{SlotPlan, plan_slots, write_slot_files};
+use citas_local::{LocalConfig, start};
+use clap::{Parser, Subcommand};
+use jiff::civil::{Date, Time, Weekday};
+
+#[derive(Parser)]
+#[command(name = "citas", version, about = "Medical appointments API (Peru, Chile): local server and tools")]
+struct Cli {
+    /// Log as JSON lines (as in Lambda) instead of text.
+    #[arg(long, global = true)]
+    json_logs: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the whole API on this machine with the embedded store.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Where the store, and the notifications it enqueues, live.
+        #[arg(long, default_value = ".data")]
+        data_dir: PathBuf,
+        /// Batch-write-item files loaded into an empty store on first start.
+        #[arg(long, default_value = default_seed_dir())]
+        seed_dir: PathBuf,
+    },
+    /// Write batch-write-item files (≤ 25 items each) of available slots.
+    Slots {
+        /// Doctor id, `{country}-{speciality}-{document}`; repeat for several.
+        #[arg(long = "doctor", required = true)]
+        doctors: Vec<String>,
+        /// First local date, YYYY-MM-DD.
+        #[arg(long)]
+        from: Date,
+        /// Last local date, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: Date,
+        /// Local times, comma-separated HH:MM.
+        #[arg(long, value_delimiter = ',', default_value = "09:00,10:00,11:00,15:00,16:00")]
+        times: Vec<Time>,
+        /// Days of the week, comma-separated (mon,tue,…).
+        #[arg(long, value_delimiter = ',', default_value = "mon,tue,wed,thu,fri", value_parser = parse_weekday)]
+        weekdays: Vec<Weekday>,
+        #[arg(long, default_value = "seed")]
+        out_dir: PathBuf,
+        /// File name prefix: `<name>-001.json`, …
+        #[arg(long, default_value = "slots")]
+        name: String,
+    },
+}
+
+fn default_seed_dir() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../seed")
+}
+
+fn parse_weekday(raw: &str) -> Result<Weekday, String> {
+    Ok(match raw.trim().to_ascii_lowercase().as_str() {
+        "mon" | "monday" => Weekday::Monday,
+        "tue" | "tuesday" => Weekday::Tuesday,
+        "wed" | "wednesday" => Weekday::Wednesday,
+        "thu" | "thursday" => Weekday::Thursday,
+        "fri" | "friday" => Weekday::Friday,
+        "sat" | "saturday" => Weekday::Saturday,
+        "sun" | "sunday" => Weekday::Sunday,
+        other => return Err(format!("'{other}' is not a day of the week")),
+    })
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.json_logs);
+    match cli.command {
+        Command::Serve { addr, data_dir, seed_dir } => {
+            let mut config = LocalConfig::new(addr, data_dir);
+            config.seed_dir = seed_dir.is_dir().then_some(seed_dir);
+            let server = match start(config).await {
+                Ok(server) => server,
+                Err(error) => {
+                    eprintln!("citas: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("citas listening on http://{}", server.addr);
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => server.stop().await,
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Slots { doctors, from, to, times, weekdays, out_dir, name } => {
+            let plan = SlotPlan { doctors, from, to, times, weekdays };
+            let written = plan_slots(&plan).and_then(|slots| write_slot_files(&slots, &out_dir, &name));
+            match written {
+                Ok(paths) => {
+                    for path in paths {
+                        println!("{}", path.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("citas: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

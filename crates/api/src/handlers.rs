@@ -1,0 +1,206 @@
+//! Request → use case → response, for every action. Lambda functions and the
+//! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
+
+use citas_domain::service::{
+    self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput,
+};
+use citas_domain::{Country, Services, Upserted};
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::problem::Problem;
+use crate::routes::Action;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Runs one action; every outcome, success or failure, is an HTTP response.
+pub async fn handle(services: &Services, action: Action, request: Request) -> Response<Body> {
+    let request_id = request_id(&request);
+    match run(services, action, &request).await {
+        Ok(response) => response,
+        Err(problem) => {
+            if problem.status.is_server_error() {
+                tracing::error!(request_id = request_id.as_deref(), code = problem.code, "request failed");
+            } else {
+                tracing::info!(request_id = request_id.as_deref(), code = problem.code, status = problem.status.as_u16(), "request rejected");
+            }
+            problem.into_response(request_id.as_deref())
+        }
+    }
+}
+
+async fn run(services: &Services, action: Action, request: &Request) -> Result<Response<Body>, Problem> {
+    if action == Action::Health {
+        return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })));
+    }
+    let country = country(request)?;
+    match action {
+        Action::Health => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
+        Action::UpsertPatient => {
+            let input: PatientInput = json_body(request)?;
+            let (patient, upserted) = service::register_patient(services, country, input).await?;
+            let status = match upserted {
+                Upserted::Created => StatusCode::CREATED,
+                Upserted::Updated => StatusCode::OK,
+            };
+            Ok(json_response(status, &patient))
+        }
+        Action::CreateAppointment => {
+            let input: CreateAppointmentInput = json_body(request)?;
+            let appointment = service::create_appointment(services, country, input).await?;
+            let mut response = json_response(StatusCode::CREATED, &appointment);
+            if let Ok(location) = HeaderValue::from_str(&format!("/{}/appointment/{}", country.code, appointment.id)) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        Action::GetAppointment => {
+            let appointment = service::get_appointment(services, country, &path_id(request)?).await?;
+            Ok(json_response(StatusCode::OK, &appointment))
+        }
+        Action::ListAppointments => {
+            let query = request.query_string_parameters();
+            let single = |name: &str| -> Result<Option<String>, Problem> {
+                match query.all(name) {
+                    None => Ok(None),
+                    Some(values) if values.len() == 1 => Ok(values.first().map(|v| (*v).to_owned())),
+                    Some(_) => Err(Problem::bad_request(
+                        "invalid_query",
+                        format!("the query parameter '{name}' is given more than once"),
+                    )),
+                }
+            };
+            let list = ListQuery {
+                status: single("status")?,
+                document: single("document")?,
+                limit: single("limit")?,
+                cursor: single("cursor")?,
+            };
+            let page = service::list_appointments(services, country, list).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "items": page.items, "next_cursor": page.next_cursor }),
+            ))
+        }
+        Action::AssignAppointment => {
+            #[derive(serde::Deserialize, Default)]
+            #[serde(deny_unknown_fields)]
+            struct AssignInput {
+                slot: Option<String>,
+            }
+            let input: AssignInput = optional_json_body(request)?.unwrap_or_default();
+            let appointment =
+                service::assign(services, country, &path_id(request)?, input.slot.as_deref()).await?;
+            Ok(json_response(StatusCode::OK, &appointment))
+        }
+        Action::NotifyAppointment => {
+            let message = service::notify(services, country, &path_id(request)?).await?;
+            Ok(json_response(StatusCode::ACCEPTED, &json!({ "message": message })))
+        }
+        Action::CompleteAppointment => {
+            let appointment = service::complete(services, country, &path_id(request)?).await?;
+            Ok(json_response(StatusCode::OK, &appointment))
+        }
+        Action::CancelAppointment => {
+            let input: CancelInput = json_body(request)?;
+            let appointment = service::cancel(services, country, &path_id(request)?, input).await?;
+            Ok(json_response(StatusCode::OK, &appointment))
+        }
+    }
+}
+
+fn request_id(request: &Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+}
+
+fn path_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+}
+
+fn country(request: &Request) -> Result<&'static Country, Problem> {
+    let code = path_param(request, "country").unwrap_or_default();
+    Ok(Country::from_code(&code)?)
+}
+
+fn path_id(request: &Request) -> Result<String, Problem> {
+    path_param(request, "id").ok_or_else(Problem::route_not_found)
+}
+
+/// The body, if any, checked for size and media type.
+fn body_bytes(request: &Request) -> Result<Option<&[u8]>, Problem> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::payload_too_large(MAX_BODY_BYTES));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+        let media_type = content_type
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if media_type != "application/json" && !media_type.ends_with("+json") {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+    }
+    Ok(Some(bytes))
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Data => Problem::bad_request("invalid_body", format!("the body does not fit this request: {error}")),
+            Category::Syntax | Category::Eof | Category::Io => {
+                Problem::bad_request("invalid_json", format!("the body is not valid JSON: {error}"))
+            }
+        }
+    })
+}
+
+fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
+    match body_bytes(request)? {
+        Some(bytes) => parse_json(bytes),
+        None => Err(Problem::bad_request("invalid_body", "this request needs a JSON body")),
+    }
+}
+
+fn optional_json_body<T: DeserializeOwned>(request: &Request) -> Result<Option<T>, Problem> {
+    body_bytes(request)?.map(parse_json).transpose()
+}
+
+pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let (status, body) = match serde_json::to_string(value) {
+        Ok(body) => (status, body),
+        Err(error) => {
+            tracing::error!(%error, "response serialisation failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, r#"{"code":"internal_error"}"#.to_owned())
+        }
+    };
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,146 @@
+//! RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+
+use citas_domain::DomainError;
+use citas_domain::country::{UnsupportedCountry, supported_codes};
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde_json::{Map, Value, json};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answer: status, machine code, human detail and extra members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+    }
+
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this path accepts {}", allowed.join(", ")),
+        )
+        .with("allowed", allowed.to_vec())
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+        .with("limit", limit)
+    }
+
+    /// The body as JSON; `request_id` lets a caller quote the failure to support.
+    pub fn to_json(&self, request_id: Option<&str>) -> Value {
+        let mut body = Map::new();
+        body.insert("type".into(), json!(format!("urn:citas:problem:{}", self.code)));
+        body.insert("title".into(), json!(self.status.canonical_reason().unwrap_or("Error")));
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("code".into(), json!(self.code));
+        body.insert("detail".into(), json!(self.detail));
+        if let Some(id) = request_id {
+            body.insert("request_id".into(), json!(id));
+        }
+        body.extend(self.extra.clone());
+        Value::Object(body)
+    }
+
+    pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
+        let body = self.to_json(request_id).to_string();
+        let mut response = Response::new(Body::Text(body));
+        *response.status_mut() = self.status;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl From<UnsupportedCountry> for Problem {
+    fn from(error: UnsupportedCountry) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, "unsupported_country", error.to_string())
+            .with("supported_countries", supported_codes())
+    }
+}
+
+impl From<DomainError> for Problem {
+    fn from(error: DomainError) -> Self {
+        let detail = error.to_string();
+        match error {
+            DomainError::InvalidInput { field, .. } => {
+                Problem::bad_request(invalid_code(field), detail).with("field", field)
+            }
+            DomainError::PatientNotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "patient_not_found", detail),
+            DomainError::AppointmentNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "appointment_not_found", detail)
+            }
+            DomainError::SlotNotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "slot_not_found", detail),
+            DomainError::DuplicateAppointment { existing_id } => {
+                Problem::new(StatusCode::CONFLICT, "appointment_exists", detail).with("existing_id", existing_id)
+            }
+            DomainError::InvalidTransition { current, .. } => {
+                Problem::new(StatusCode::CONFLICT, "invalid_transition", detail).with("current_status", current.as_str())
+            }
+            DomainError::SlotUnavailable { .. } => Problem::new(StatusCode::CONFLICT, "slot_unavailable", detail),
+            DomainError::NoSlotAvailable { .. } => Problem::new(StatusCode::CONFLICT, "no_slot_available", detail),
+            DomainError::SlotInPast { .. } => Problem::new(StatusCode::CONFLICT, "slot_in_past", detail),
+            DomainError::SlotMismatch { .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "slot_mismatch", detail)
+            }
+            DomainError::InvalidCursor => Problem::bad_request("invalid_cursor", detail),
+            DomainError::Unavailable(cause) => {
+                // The cause is for the logs, never for the client.
+                tracing::error!(error = %cause, "dependency failure");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "the service could not complete the request; retry later and quote request_id if it persists",
+                )
+            }
+        }
+    }
+}
+
+/// Stable codes for invalid fields.
+fn invalid_code(field: &str) -> &'static str {
+    match field {
+        "document" => "invalid_document",
+        "name" => "invalid_name",
+        "email" => "invalid_email",
+        "speciality" => "invalid_speciality",
+        "status" => "invalid_status",
+        "limit" => "invalid_limit",
+        "slot" => "invalid_slot",
+        "reason" => "invalid_reason",
+        "query" => "invalid_query",
+        _ => "invalid_input",
+    }
+}

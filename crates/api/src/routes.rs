@@ -1,0 +1,129 @@
+//! The route table: one place that says which method and path does what.
+//! The local server and template.yaml's API routes are both checked against it.
+
+/// What a request asks the service to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Health,
+    UpsertPatient,
+    CreateAppointment,
+    GetAppointment,
+    ListAppointments,
+    AssignAppointment,
+    NotifyAppointment,
+    CompleteAppointment,
+    CancelAppointment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway path template: `{name}` matches one non-empty segment.
+    pub path: &'static str,
+    pub action: Action,
+}
+
+impl Route {
+    /// API Gateway's route key, e.g. `POST /{country}/appointment`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", path: "/health", action: Action::Health },
+    Route { method: "POST", path: "/{country}/patient", action: Action::UpsertPatient },
+    Route { method: "POST", path: "/{country}/appointment", action: Action::CreateAppointment },
+    Route { method: "GET", path: "/{country}/appointment", action: Action::ListAppointments },
+    Route { method: "GET", path: "/{country}/appointment/{id}", action: Action::GetAppointment },
+    Route { method: "POST", path: "/{country}/appointment/{id}/assign", action: Action::AssignAppointment },
+    Route { method: "POST", path: "/{country}/appointment/{id}/notify", action: Action::NotifyAppointment },
+    Route { method: "POST", path: "/{country}/appointment/{id}/complete", action: Action::CompleteAppointment },
+    Route { method: "POST", path: "/{country}/appointment/{id}/cancel", action: Action::CancelAppointment },
+];
+
+/// The outcome of matching a method and path against [`ROUTES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMatch {
+    Found {
+        route: &'static Route,
+        params: Vec<(&'static str, String)>,
+    },
+    /// The path exists, but not with this method.
+    MethodNotAllowed { allowed: Vec<&'static str> },
+    NotFound,
+}
+
+pub fn match_route(method: &str, path: &str) -> RouteMatch {
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = match_path(route.path, path) {
+            if route.method == method {
+                return RouteMatch::Found { route, params };
+            }
+            allowed.push(route.method);
+        }
+    }
+    if allowed.is_empty() {
+        RouteMatch::NotFound
+    } else {
+        RouteMatch::MethodNotAllowed { allowed }
+    }
+}
+
+fn match_path(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push((name, g.to_owned()));
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_templates_and_extracts_parameters() {
+        let RouteMatch::Found { route, params } = match_route("POST", "/pe/appointment/20261122-45678912/assign") else {
+            panic!("no match");
+        };
+        assert_eq!(route.action, Action::AssignAppointment);
+        assert_eq!(params, vec![("country", "pe".to_owned()), ("id", "20261122-45678912".to_owned())]);
+        assert!(matches!(match_route("GET", "/health"), RouteMatch::Found { route, .. } if route.action == Action::Health));
+        assert!(matches!(match_route("GET", "/cl/appointment"), RouteMatch::Found { route, .. } if route.action == Action::ListAppointments));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        assert_eq!(match_route("GET", "/pe/appointment/x/nope"), RouteMatch::NotFound);
+        assert_eq!(match_route("GET", "/pe/appointment/"), RouteMatch::NotFound);
+        assert_eq!(match_route("GET", "//appointment"), RouteMatch::NotFound);
+        assert_eq!(
+            match_route("DELETE", "/pe/appointment"),
+            RouteMatch::MethodNotAllowed { allowed: vec!["POST", "GET"] }
+        );
+    }
+
+    #[test]
+    fn route_keys_are_unique() {
+        let mut keys: Vec<String> = ROUTES.iter().map(Route::key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), ROUTES.len());
+    }
+}

@@ -1,0 +1,268 @@
+//! Seed files in the exact `aws dynamodb batch-write-item --request-items`
+//! format: read them into the embedded store, and write new slot files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use citas_domain::{Appointment, Country, Doctor, Patient, Slot, Store, StoreError};
+use jiff::civil::{Date, Time, Weekday};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// DynamoDB's limit of requests in one `BatchWriteItem` call.
+pub const MAX_REQUESTS_PER_FILE: usize = 25;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("storing seed data: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Slots(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WriteRequest {
+    #[serde(rename = "PutRequest")]
+    put_request: PutRequest,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PutRequest {
+    #[serde(rename = "Item")]
+    item: Map<String, Value>,
+}
+
+/// One item of a seed file, typed by the table it goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeedItem {
+    Doctor(Doctor),
+    Slot(Slot),
+    Patient(&'static Country, Patient),
+    Appointment(&'static Country, Appointment),
+}
+
+/// Reads one batch-write-item file.
+pub fn read_file(path: &Path) -> Result<Vec<SeedItem>, SeedError> {
+    let file_error = |message: String| SeedError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let tables: BTreeMap<String, Vec<WriteRequest>> =
+        serde_json::from_str(&text).map_err(|e| file_error(format!("not a batch-write-item file: {e}")))?;
+    let count: usize = tables.values().map(Vec::len).sum();
+    if count > MAX_REQUESTS_PER_FILE {
+        return Err(file_error(format!(
+            "{count} requests; batch-write-item takes at most {MAX_REQUESTS_PER_FILE}"
+        )));
+    }
+    let mut items = Vec::with_capacity(count);
+    for (table, requests) in tables {
+        for request in requests {
+            let plain = from_attribute_map(&request.put_request.item).map_err(&file_error)?;
+            items.push(typed(&table, plain).map_err(&file_error)?);
+        }
+    }
+    Ok(items)
+}
+
+fn typed(table: &str, mut item: Value) -> Result<SeedItem, String> {
+    let bad = |e: serde_json::Error| format!("an item of table {table} does not fit it: {e}");
+    match table {
+        "doctor" => Ok(SeedItem::Doctor(serde_json::from_value(item).map_err(bad)?)),
+        "appointment-doctor" => Ok(SeedItem::Slot(serde_json::from_value(item).map_err(bad)?)),
+        _ => {
+            let (code, kind) = table
+                .split_once('-')
+                .ok_or_else(|| format!("unknown table {table}"))?;
+            let country = Country::from_code(code).map_err(|e| format!("table {table}: {e}"))?;
+            match kind {
+                "patient" => Ok(SeedItem::Patient(country, serde_json::from_value(item).map_err(bad)?)),
+                "appointment" => {
+                    if let Value::Object(map) = &mut item {
+                        map.entry("country").or_insert_with(|| Value::String(code.to_owned()));
+                    }
+                    Ok(SeedItem::Appointment(country, serde_json::from_value(item).map_err(bad)?))
+                }
+                _ => Err(format!("unknown table {table}")),
+            }
+        }
+    }
+}
+
+/// DynamoDB's typed JSON (`{"S": "x"}`, `{"BOOL": true}`, …) → plain JSON.
+fn from_attribute_map(item: &Map<String, Value>) -> Result<Value, String> {
+    item.iter()
+        .map(|(name, value)| Ok((name.clone(), from_attribute(value)?)))
+        .collect::<Result<Map<_, _>, String>>()
+        .map(Value::Object)
+}
+
+fn from_attribute(value: &Value) -> Result<Value, String> {
+    let object = value.as_object().filter(|o| o.len() == 1);
+    let Some((kind, inner)) = object.and_then(|o| o.iter().next()) else {
+        return Err(format!("{value} is not a DynamoDB attribute value"));
+    };
+    match (kind.as_str(), inner) {
+        ("S", Value::String(_)) | ("BOOL", Value::Bool(_)) => Ok(inner.clone()),
+        ("NULL", Value::Bool(true)) => Ok(Value::Null),
+        ("N", Value::String(n)) => serde_json::from_str::<serde_json::Number>(n)
+            .map(Value::Number)
+            .map_err(|_| format!("{n} is not a number")),
+        ("M", Value::Object(map)) => from_attribute_map(map),
+        ("L", Value::Array(list)) => list.iter().map(from_attribute).collect::<Result<_, _>>().map(Value::Array),
+        ("SS", Value::Array(list)) => Ok(Value::Array(list.clone())),
+        _ => Err(format!("unsupported attribute value {value}")),
+    }
+}
+
+/// The `*.json` files of a directory, in name order.
+pub fn seed_files(dir: &Path) -> Result<Vec<PathBuf>, SeedError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| SeedError::File {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Loads every seed file of `dir` into the store; returns the item count.
+pub async fn load_dir(store: &dyn Store, dir: &Path) -> Result<usize, SeedError> {
+    let mut count = 0;
+    for path in seed_files(dir)? {
+        for item in read_file(&path)? {
+            match item {
+                SeedItem::Doctor(doctor) => store.put_doctor(&doctor).await?,
+                SeedItem::Slot(slot) => store.put_slot(&slot).await?,
+                SeedItem::Patient(country, patient) => {
+                    store.upsert_patient(country, &patient).await?;
+                }
+                SeedItem::Appointment(country, appointment) => {
+                    match store.insert_appointment(country, &appointment).await {
+                        Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+            }
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// What `citas slots` generates.
+#[derive(Debug, Clone)]
+pub struct SlotPlan {
+    pub doctors: Vec<String>,
+    pub from: Date,
+    pub to: Date,
+    pub times: Vec<Time>,
+    pub weekdays: Vec<Weekday>,
+}
+
+/// Every slot of the plan, in order.
+pub fn plan_slots(plan: &SlotPlan) -> Result<Vec<Slot>, SeedError> {
+    if plan.to < plan.from {
+        return Err(SeedError::Slots("--to is before --from".into()));
+    }
+    let mut slots = Vec::new();
+    for doctor in &plan.doctors {
+        let country = Country::of_doctor_id(doctor).map_err(|e| SeedError::Slots(format!("doctor {doctor}: {e}")))?;
+        let mut day = plan.from;
+        while day <= plan.to {
+            if plan.weekdays.contains(&day.weekday()) {
+                for &time in &plan.times {
+                    let slot = Slot::new(country, doctor, day, time)
+                        .map_err(|e| SeedError::Slots(format!("{doctor} {day} {time}: {e}")))?;
+                    slots.push(slot);
+                }
+            }
+            day = day
+                .tomorrow()
+                .map_err(|e| SeedError::Slots(e.to_string()))?;
+        }
+    }
+    Ok(slots)
+}
+
+/// Writes slots as batch-write-item files of at most 25 requests each:
+/// `<dir>/<name>-001.json`, `-002`, …; returns the paths written.
+pub fn write_slot_files(slots: &[Slot], dir: &Path, name: &str) -> Result<Vec<PathBuf>, SeedError> {
+    std::fs::create_dir_all(dir).map_err(|e| SeedError::File {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut written = Vec::new();
+    for (index, chunk) in slots.chunks(MAX_REQUESTS_PER_FILE).enumerate() {
+        let requests: Vec<Value> = chunk.iter().map(slot_request).collect();
+        let file = serde_json::json!({ "appointment-doctor": requests });
+        let path = dir.join(format!("{name}-{:03}.json", index + 1));
+        let text = serde_json::to_string_pretty(&file).map_err(|e| SeedError::Slots(e.to_string()))?;
+        std::fs::write(&path, text + "\n").map_err(|e| SeedError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn slot_request(slot: &Slot) -> Value {
+    serde_json::json!({
+        "PutRequest": {
+            "Item": {
+                "id": { "S": slot.id },
+                "date": { "S": slot.date },
+                "doctor": { "S": slot.doctor },
+                "isAvailable": { "BOOL": slot.is_available },
+                "time": { "S": slot.time },
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_values_become_plain_json() {
+        let item = serde_json::json!({
+            "id": {"S": "x"}, "n": {"N": "3"}, "b": {"BOOL": false}, "z": {"NULL": true},
+            "m": {"M": {"a": {"S": "b"}}}, "l": {"L": [{"N": "1.5"}]}
+        });
+        let plain = from_attribute_map(item.as_object().unwrap()).unwrap();
+        assert_eq!(
+            plain,
+            serde_json::json!({"id": "x", "n": 3, "b": false, "z": null, "m": {"a": "b"}, "l": [1.5]})
+        );
+        assert!(from_attribute(&serde_json::json!({"S": 1})).is_err());
+        assert!(from_attribute(&serde_json::json!({"S": "a", "N": "1"})).is_err());
+    }
+
+    #[test]
+    fn written_slot_files_read_back_and_hold_at_most_25_requests() {
+        let plan = SlotPlan {
+            doctors: vec!["cl-pediatria-15000000".into()],
+            from: jiff::civil::date(2027, 4, 1),
+            to: jiff::civil::date(2027, 4, 9),
+            times: vec![jiff::civil::time(9, 0, 0, 0), jiff::civil::time(15, 30, 0, 0)],
+            weekdays: vec![Weekday::Monday, Weekday::Tuesday, Weekday::Wednesday, Weekday::Thursday, Weekday::Friday],
+        };
+        let slots = plan_slots(&plan).unwrap();
+        assert_eq!(slots.len(), 7 * 2);
+        let dir = tempfile::tempdir().unwrap();
+        let more: Vec<Slot> = slots.iter().cycle().take(30).cloned().collect();
+        let files = write_slot_files(&more, dir.path(), "slots").unwrap();
+        assert_eq!(files.len(), 2);
+        let back: Vec<SeedItem> = files.iter().flat_map(|f| read_file(f).unwrap()).collect();
+        assert_eq!(back.len(), 30);
+        assert_eq!(back[0], SeedItem::Slot(slots[0].clone()));
+    }
+}

@@ -1,0 +1,287 @@
+//! The local server: plays API Gateway in front of the shared handlers. Each
+//! HTTP request becomes the HTTP API (payload v2) event API Gateway would send,
+//! is turned into a `lambda_http` request by the same code Lambda uses, and is
+//! handled by `citas_api`. CORS is answered here, as API Gateway does.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use citas_api::{MAX_BODY_BYTES, Problem, RouteMatch, match_route};
+use citas_domain::{Clock, Services, SystemClock};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use lambda_http::Body;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::queue::InProcessQueue;
+use crate::seed;
+use crate::store::EmbeddedStore;
+
+#[derive(Clone)]
+pub struct LocalConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Loaded into an empty store on first start.
+    pub seed_dir: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl LocalConfig {
+    pub fn new(addr: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            addr,
+            data_dir,
+            seed_dir: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] crate::store::OpenError),
+    #[error(transparent)]
+    Seed(#[from] seed::SeedError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("storage: {0}")]
+    Store(#[from] citas_domain::StoreError),
+}
+
+/// A started server; [`RunningServer::stop`] shuts it down gracefully.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops on its own (it does not, short of a failure).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Opens the store (seeding it on first start), binds and starts serving.
+pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
+    let store = EmbeddedStore::open(&config.data_dir)?;
+    if let Some(dir) = &config.seed_dir
+        && !store.is_seeded().await?
+    {
+        let count = seed::load_dir(&store, dir).await?;
+        store.mark_seeded().await?;
+        tracing::info!(items = count, dir = %dir.display(), "seed data loaded");
+    }
+    let (queue, consumer) = InProcessQueue::start(&config.data_dir);
+    let services = Arc::new(Services {
+        store: Arc::new(store),
+        queue: Arc::new(queue),
+        clock: config.clock.clone(),
+    });
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartError::Listen { addr: config.addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr: config.addr, source })?;
+    let (shutdown, stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        accept_loop(listener, services, stopped).await;
+        // The services (and with them the queue's sender) are gone: let the consumer drain.
+        let _ = consumer.await;
+    });
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "citas is listening");
+    Ok(RunningServer { addr, shutdown, task })
+}
+
+async fn accept_loop(listener: TcpListener, services: Arc<Services>, mut stopped: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        continue;
+                    }
+                };
+                let services = services.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    let services = services.clone();
+                    async move { Ok::<_, Infallible>(serve(&services, request, peer).await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection closed with an error");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    drop(services);
+    graceful.shutdown().await;
+}
+
+type LocalResponse = hyper::Response<Full<Bytes>>;
+
+async fn serve(services: &Services, request: hyper::Request<Incoming>, peer: SocketAddr) -> LocalResponse {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = if request.method() == Method::OPTIONS {
+        preflight(&request)
+    } else {
+        forward(services, request, peer).await
+    };
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("origin"));
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("location, content-type"),
+        );
+    }
+    response
+}
+
+/// CORS preflight: any origin may call the local API with JSON and a bearer token.
+fn preflight(request: &hyper::Request<Incoming>) -> LocalResponse {
+    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    let requested = request
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("authorization, content-type"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
+}
+
+async fn forward(services: &Services, request: hyper::Request<Incoming>, peer: SocketAddr) -> LocalResponse {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return to_local(Problem::payload_too_large(MAX_BODY_BYTES).into_response(None));
+        }
+        Err(_) => {
+            return to_local(Problem::bad_request("invalid_body", "the request body could not be read").into_response(None));
+        }
+    };
+    let path = parts.uri.path();
+    let (route, params) = match match_route(parts.method.as_str(), path) {
+        RouteMatch::Found { route, params } => (route, params),
+        RouteMatch::MethodNotAllowed { allowed } => {
+            return to_local(Problem::method_not_allowed(&allowed).into_response(None));
+        }
+        RouteMatch::NotFound => return to_local(Problem::route_not_found().into_response(None)),
+    };
+    let event = api_gateway_event(&parts, &body, &route.key(), params, peer);
+    let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::warn!(%error, "request could not be expressed as an API Gateway event");
+            return to_local(Problem::bad_request("invalid_request", "the request could not be read").into_response(None));
+        }
+    };
+    to_local(citas_api::handle(services, route.action, lambda_request).await)
+}
+
+/// The HTTP API payload v2 event API Gateway would send for this request.
+fn api_gateway_event(
+    parts: &hyper::http::request::Parts,
+    body: &Bytes,
+    route_key: &str,
+    params: Vec<(&'static str, String)>,
+    peer: SocketAddr,
+) -> Value {
+    let headers = single_valued(&parts.headers);
+    let now = jiff::Timestamp::now();
+    let (body, is_base64) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (Value::Null, false),
+        Ok(text) => (Value::String(text.to_owned()), false),
+        Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
+    };
+    let path_parameters: HashMap<&str, String> = params.into_iter().collect();
+    json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.uri.path(),
+        "rawQueryString": parts.uri.query().unwrap_or_default(),
+        "headers": headers,
+        "pathParameters": path_parameters,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": headers.get("host").cloned().unwrap_or_else(|| "localhost".into()),
+            "domainPrefix": "local",
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": headers.get("user-agent").cloned().unwrap_or_default(),
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.as_millisecond(),
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    })
+}
+
+/// API Gateway joins repeated headers with commas and drops non-text values.
+fn single_valued(headers: &HeaderMap) -> HashMap<String, String> {
+    let mut joined: HashMap<String, String> = HashMap::new();
+    for (name, value) in headers {
+        if let Ok(value) = value.to_str() {
+            joined
+                .entry(name.as_str().to_owned())
+                .and_modify(|existing| {
+                    existing.push(',');
+                    existing.push_str(value);
+                })
+                .or_insert_with(|| value.to_owned());
+        }
+    }
+    joined
+}
+
+fn to_local(response: lambda_http::Response<Body>) -> LocalResponse {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}

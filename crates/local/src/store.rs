@@ -1,0 +1,426 @@
+//! The embedded store: redb, a transactional, crash-safe key-value store in
+//! one file. Each DynamoDB access pattern has a table keyed for it here too
+//! (secondary indexes are tables maintained in the same transaction), so
+//! nothing walks a whole table. redb runs one write transaction at a time,
+//! which settles races the way DynamoDB's conditions do: the loser sees the
+//! winner's write and fails its condition.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use citas_domain::cursor;
+use citas_domain::model::SlotId;
+use citas_domain::ports::{ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted};
+use citas_domain::{Appointment, Country, Doctor, Patient, Slot};
+use jiff::Timestamp;
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+/// (country, document) → patient JSON.
+const PATIENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("patients");
+/// (country, id) → appointment JSON.
+const APPOINTMENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("appointments");
+/// (country, status, created_at ms, id): list by status, newest first.
+const BY_STATUS: TableDefinition<(&str, &str, i64, &str), ()> = TableDefinition::new("appointments_by_status");
+/// (country, document, created_at ms, id): a patient's appointments, newest first.
+const BY_DOCUMENT: TableDefinition<(&str, &str, i64, &str), ()> = TableDefinition::new("appointments_by_document");
+/// id → doctor JSON.
+const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
+/// (country, speciality, doctor id).
+const DOCTORS_BY_SPECIALITY: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("doctors_by_speciality");
+/// id → slot JSON.
+const SLOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("slots");
+/// (doctor id, start epoch seconds, slot id): available slots only.
+const AVAILABLE_SLOTS: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("available_slots");
+/// Store-wide facts, e.g. whether the seed was loaded.
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// Sorts after every id and document we store (all ASCII).
+const MAX_KEY: &str = "\u{10FFFF}";
+
+/// Why an embedded operation failed: a condition (the caller's business) or the database.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Outcome(#[from] StoreError),
+    #[error("database: {0}")]
+    Database(#[from] redb::Error),
+    #[error("stored data is not readable: {0}")]
+    Data(#[from] serde_json::Error),
+}
+
+macro_rules! redb_failure {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Failure {
+            fn from(error: $error) -> Self {
+                Failure::Database(error.into())
+            }
+        }
+    )*};
+}
+redb_failure!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
+impl From<Failure> for StoreError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Outcome(error) => error,
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// Errors opening the store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {path}: {source}")]
+    Directory { path: String, source: std::io::Error },
+    #[error("cannot open the database {path}: {source}")]
+    Database { path: String, source: redb::Error },
+}
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) `store.redb` under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::Directory {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join("store.redb");
+        let database_error = |source: redb::Error| OpenError::Database {
+            path: path.display().to_string(),
+            source,
+        };
+        let db = Database::create(&path).map_err(|e| database_error(e.into()))?;
+        // Create every table up front so readers never meet a missing one.
+        let txn = db.begin_write().map_err(|e| database_error(e.into()))?;
+        create_tables(&txn).map_err(database_error)?;
+        txn.commit().map_err(|e| database_error(e.into()))?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, Failure> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read()?;
+            work(&txn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        .map_err(StoreError::from)
+    }
+
+    /// Runs `work` in one write transaction, committed only if it succeeds.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, Failure> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write()?;
+            match work(&txn) {
+                Ok(value) => {
+                    txn.commit()?;
+                    Ok(value)
+                }
+                Err(failure) => {
+                    txn.abort()?;
+                    Err(failure)
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        .map_err(StoreError::from)
+    }
+
+    /// Whether the seed data has been loaded into this store.
+    pub async fn is_seeded(&self) -> Result<bool, StoreError> {
+        self.read(|txn| Ok(txn.open_table(META)?.get("seeded")?.is_some())).await
+    }
+
+    pub async fn mark_seeded(&self) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(META)?.insert("seeded", "true")?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
+    txn.open_table(PATIENTS)?;
+    txn.open_table(APPOINTMENTS)?;
+    txn.open_table(BY_STATUS)?;
+    txn.open_table(BY_DOCUMENT)?;
+    txn.open_table(DOCTORS)?;
+    txn.open_table(DOCTORS_BY_SPECIALITY)?;
+    txn.open_table(SLOTS)?;
+    txn.open_table(AVAILABLE_SLOTS)?;
+    txn.open_table(META)?;
+    Ok(())
+}
+
+fn encode(value: &impl Serialize) -> Result<Vec<u8>, Failure> {
+    Ok(serde_json::to_vec(value)?)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+fn get_json<K, T>(table: &impl ReadableTable<K, &'static [u8]>, key: K::SelfType<'_>) -> Result<Option<T>, Failure>
+where
+    K: redb::Key + 'static,
+    T: DeserializeOwned,
+{
+    match table.get(key)? {
+        Some(guard) => Ok(Some(decode(guard.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn put_slot_in(txn: &WriteTransaction, slot: &Slot) -> Result<(), Failure> {
+    let mut slots = txn.open_table(SLOTS)?;
+    let mut available = txn.open_table(AVAILABLE_SLOTS)?;
+    let start = SlotId::parse(&slot.id).ok().map(|s| s.starts_at.as_second());
+    if let Some(previous) = get_json::<&str, Slot>(&slots, slot.id.as_str())?
+        && let Some(start) = start
+    {
+        available.remove((previous.doctor.as_str(), start, previous.id.as_str()))?;
+    }
+    slots.insert(slot.id.as_str(), encode(slot)?.as_slice())?;
+    if slot.is_available
+        && let Some(start) = start
+    {
+        available.insert((slot.doctor.as_str(), start, slot.id.as_str()), ())?;
+    }
+    Ok(())
+}
+
+fn index_key(appointment: &Appointment) -> i64 {
+    appointment.created_at.as_millisecond()
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn upsert_patient(&self, country: &Country, patient: &Patient) -> Result<Upserted, StoreError> {
+        let (code, patient) = (country.code, patient.clone());
+        self.write(move |txn| {
+            let mut table = txn.open_table(PATIENTS)?;
+            let previous = table.insert((code, patient.document.as_str()), encode(&patient)?.as_slice())?;
+            Ok(if previous.is_some() { Upserted::Updated } else { Upserted::Created })
+        })
+        .await
+    }
+
+    async fn get_patient(&self, country: &Country, document: &str) -> Result<Option<Patient>, StoreError> {
+        let (code, document) = (country.code, document.to_owned());
+        self.read(move |txn| get_json(&txn.open_table(PATIENTS)?, (code, document.as_str())))
+            .await
+    }
+
+    async fn insert_appointment(&self, country: &Country, appointment: &Appointment) -> Result<(), StoreError> {
+        let (code, appointment) = (country.code, appointment.clone());
+        self.write(move |txn| {
+            let mut table = txn.open_table(APPOINTMENTS)?;
+            let key = (code, appointment.id.as_str());
+            if table.get(key)?.is_some() {
+                return Err(StoreError::AlreadyExists {
+                    existing_id: appointment.id.clone(),
+                }
+                .into());
+            }
+            table.insert(key, encode(&appointment)?.as_slice())?;
+            let created = index_key(&appointment);
+            txn.open_table(BY_STATUS)?
+                .insert((code, appointment.status.as_str(), created, appointment.id.as_str()), ())?;
+            txn.open_table(BY_DOCUMENT)?
+                .insert((code, appointment.document.as_str(), created, appointment.id.as_str()), ())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_appointment(&self, country: &Country, id: &str) -> Result<Option<Appointment>, StoreError> {
+        let (code, id) = (country.code, id.to_owned());
+        self.read(move |txn| get_json(&txn.open_table(APPOINTMENTS)?, (code, id.as_str())))
+            .await
+    }
+
+    async fn list_appointments(
+        &self,
+        country: &Country,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Appointment>, StoreError> {
+        let scope = filter.scope(country);
+        // The position is the last (created_at ms, id) returned.
+        let after: Option<(i64, String)> = match &page.cursor {
+            Some(raw) => {
+                let position = cursor::decode(&scope, raw)?;
+                Some(serde_json::from_value(position).map_err(|_| StoreError::InvalidCursor)?)
+            }
+            None => None,
+        };
+        let (code, filter, limit) = (country.code, filter.clone(), page.limit);
+        self.read(move |txn| {
+            let (table, partition) = match &filter {
+                ListFilter::Status(status) => (txn.open_table(BY_STATUS)?, status.as_str().to_owned()),
+                ListFilter::Document(document) => (txn.open_table(BY_DOCUMENT)?, document.clone()),
+            };
+            let partition = partition.as_str();
+            let low = (code, partition, i64::MIN, "");
+            let ids: Vec<(i64, String)> = {
+                let range = match &after {
+                    Some((created, id)) => table.range(low..(code, partition, *created, id.as_str()))?,
+                    None => table.range(low..=(code, partition, i64::MAX, MAX_KEY))?,
+                };
+                let mut ids = Vec::with_capacity(limit + 1);
+                for entry in range.rev().take(limit + 1) {
+                    let (key, _) = entry?;
+                    let (_, _, created, id) = key.value();
+                    ids.push((created, id.to_owned()));
+                }
+                ids
+            };
+            let more = ids.len() > limit;
+            let appointments = txn.open_table(APPOINTMENTS)?;
+            let mut items = Vec::with_capacity(limit);
+            for (_, id) in ids.iter().take(limit) {
+                if let Some(appointment) = get_json::<(&str, &str), Appointment>(&appointments, (code, id.as_str()))? {
+                    items.push(appointment);
+                }
+            }
+            let next_cursor = match ids.get(limit.saturating_sub(1)) {
+                Some((created, id)) if more => Some(cursor::encode(&scope, json!([created, id]))),
+                _ => None,
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
+        let transition = transition.clone();
+        self.write(move |txn| {
+            let code = transition.country.code;
+            let next = &transition.appointment;
+            let mut appointments = txn.open_table(APPOINTMENTS)?;
+            let current: Appointment =
+                get_json(&appointments, (code, next.id.as_str()))?.ok_or(StoreError::NotFound)?;
+            if current.status != transition.expected {
+                return Err(StoreError::StatusConflict { current: current.status }.into());
+            }
+            match &transition.slot {
+                SlotChange::None => {}
+                SlotChange::Book(slot_id) => {
+                    let slots = txn.open_table(SLOTS)?;
+                    let slot: Option<Slot> = get_json(&slots, slot_id.as_str())?;
+                    drop(slots);
+                    match slot {
+                        Some(slot) if slot.is_available => put_slot_in(txn, &Slot { is_available: false, ..slot })?,
+                        _ => return Err(StoreError::SlotUnavailable(slot_id.clone()).into()),
+                    }
+                }
+                SlotChange::Release(slot_id) => {
+                    let slots = txn.open_table(SLOTS)?;
+                    let slot: Option<Slot> = get_json(&slots, slot_id.as_str())?;
+                    drop(slots);
+                    if let Some(slot) = slot {
+                        put_slot_in(txn, &Slot { is_available: true, ..slot })?;
+                    }
+                }
+            }
+            appointments.insert((code, next.id.as_str()), encode(next)?.as_slice())?;
+            if current.status != next.status {
+                let mut by_status = txn.open_table(BY_STATUS)?;
+                let created = index_key(&current);
+                by_status.remove((code, current.status.as_str(), created, current.id.as_str()))?;
+                by_status.insert((code, next.status.as_str(), index_key(next), next.id.as_str()), ())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError> {
+        let doctor = doctor.clone();
+        self.write(move |txn| {
+            let mut doctors = txn.open_table(DOCTORS)?;
+            let mut by_speciality = txn.open_table(DOCTORS_BY_SPECIALITY)?;
+            if let Some(previous) = get_json::<&str, Doctor>(&doctors, doctor.id.as_str())? {
+                by_speciality.remove((previous.country.as_str(), previous.speciality.as_str(), previous.id.as_str()))?;
+            }
+            doctors.insert(doctor.id.as_str(), encode(&doctor)?.as_slice())?;
+            by_speciality.insert((doctor.country.as_str(), doctor.speciality.as_str(), doctor.id.as_str()), ())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_doctor(&self, id: &str) -> Result<Option<Doctor>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |txn| get_json(&txn.open_table(DOCTORS)?, id.as_str())).await
+    }
+
+    async fn doctors_by_speciality(&self, country: &Country, speciality: &str) -> Result<Vec<Doctor>, StoreError> {
+        let (code, speciality) = (country.code, speciality.to_owned());
+        self.read(move |txn| {
+            let index = txn.open_table(DOCTORS_BY_SPECIALITY)?;
+            let doctors = txn.open_table(DOCTORS)?;
+            let mut found = Vec::new();
+            for entry in index.range((code, speciality.as_str(), "")..=(code, speciality.as_str(), MAX_KEY))? {
+                let (key, _) = entry?;
+                let (_, _, id) = key.value();
+                if let Some(doctor) = get_json::<&str, Doctor>(&doctors, id)? {
+                    found.push(doctor);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError> {
+        let slot = slot.clone();
+        self.write(move |txn| put_slot_in(txn, &slot)).await
+    }
+
+    async fn get_slot(&self, id: &str) -> Result<Option<Slot>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |txn| get_json(&txn.open_table(SLOTS)?, id.as_str())).await
+    }
+
+    async fn next_available_slot(&self, doctor_id: &str, after: Timestamp) -> Result<Option<Slot>, StoreError> {
+        let doctor_id = doctor_id.to_owned();
+        let after = after.as_second();
+        self.read(move |txn| {
+            let available = txn.open_table(AVAILABLE_SLOTS)?;
+            let first = available
+                .range((doctor_id.as_str(), after.saturating_add(1), "")..=(doctor_id.as_str(), i64::MAX, MAX_KEY))?
+                .next();
+            match first {
+                Some(entry) => {
+                    let (key, _) = entry?;
+                    let (_, _, id) = key.value();
+                    get_json(&txn.open_table(SLOTS)?, id)
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+}
