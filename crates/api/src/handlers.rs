@@ -1,9 +1,7 @@
 //! Request → use case → response, for every action. Lambda functions and the
 //! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
 
-use citas_domain::service::{
-    self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput,
-};
+use citas_domain::service::{self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput};
 use citas_domain::{Country, Services, Upserted};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -25,16 +23,29 @@ pub async fn handle(services: &Services, action: Action, request: Request) -> Re
         Ok(response) => response,
         Err(problem) => {
             if problem.status.is_server_error() {
-                tracing::error!(request_id = request_id.as_deref(), code = problem.code, "request failed");
+                tracing::error!(
+                    request_id = request_id.as_deref(),
+                    code = problem.code,
+                    "request failed"
+                );
             } else {
-                tracing::info!(request_id = request_id.as_deref(), code = problem.code, status = problem.status.as_u16(), "request rejected");
+                tracing::info!(
+                    request_id = request_id.as_deref(),
+                    code = problem.code,
+                    status = problem.status.as_u16(),
+                    "request rejected"
+                );
             }
             problem.into_response(request_id.as_deref())
         }
     }
 }
 
-async fn run(services: &Services, action: Action, request: &Request) -> Result<Response<Body>, Problem> {
+async fn run(
+    services: &Services,
+    action: Action,
+    request: &Request,
+) -> Result<Response<Body>, Problem> {
     if action == Action::Health {
         return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })));
     }
@@ -54,13 +65,16 @@ async fn run(services: &Services, action: Action, request: &Request) -> Result<R
             let input: CreateAppointmentInput = json_body(request)?;
             let appointment = service::create_appointment(services, country, input).await?;
             let mut response = json_response(StatusCode::CREATED, &appointment);
-            if let Ok(location) = HeaderValue::from_str(&format!("/{}/appointment/{}", country.code, appointment.id)) {
+            if let Ok(location) =
+                HeaderValue::from_str(&format!("/{}/appointment/{}", country.code, appointment.id))
+            {
                 response.headers_mut().insert(header::LOCATION, location);
             }
             Ok(response)
         }
         Action::GetAppointment => {
-            let appointment = service::get_appointment(services, country, &path_id(request)?).await?;
+            let appointment =
+                service::get_appointment(services, country, &path_id(request)?).await?;
             Ok(json_response(StatusCode::OK, &appointment))
         }
         Action::ListAppointments => {
@@ -68,7 +82,9 @@ async fn run(services: &Services, action: Action, request: &Request) -> Result<R
             let single = |name: &str| -> Result<Option<String>, Problem> {
                 match query.all(name) {
                     None => Ok(None),
-                    Some(values) if values.len() == 1 => Ok(values.first().map(|v| (*v).to_owned())),
+                    Some(values) if values.len() == 1 => {
+                        Ok(values.first().map(|v| (*v).to_owned()))
+                    }
                     Some(_) => Err(Problem::bad_request(
                         "invalid_query",
                         format!("the query parameter '{name}' is given more than once"),
@@ -95,12 +111,16 @@ async fn run(services: &Services, action: Action, request: &Request) -> Result<R
             }
             let input: AssignInput = optional_json_body(request)?.unwrap_or_default();
             let appointment =
-                service::assign(services, country, &path_id(request)?, input.slot.as_deref()).await?;
+                service::assign(services, country, &path_id(request)?, input.slot.as_deref())
+                    .await?;
             Ok(json_response(StatusCode::OK, &appointment))
         }
         Action::NotifyAppointment => {
             let message = service::notify(services, country, &path_id(request)?).await?;
-            Ok(json_response(StatusCode::ACCEPTED, &json!({ "message": message })))
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &json!({ "message": message }),
+            ))
         }
         Action::CompleteAppointment => {
             let appointment = service::complete(services, country, &path_id(request)?).await?;
@@ -170,10 +190,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(bytes).map_err(|error| {
         use serde_json::error::Category;
         match error.classify() {
-            Category::Data => Problem::bad_request("invalid_body", format!("the body does not fit this request: {error}")),
-            Category::Syntax | Category::Eof | Category::Io => {
-                Problem::bad_request("invalid_json", format!("the body is not valid JSON: {error}"))
-            }
+            Category::Data => Problem::bad_request(
+                "invalid_body",
+                format!("the body does not fit this request: {error}"),
+            ),
+            Category::Syntax | Category::Eof | Category::Io => Problem::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {error}"),
+            ),
         }
     })
 }
@@ -181,7 +205,10 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
     match body_bytes(request)? {
         Some(bytes) => parse_json(bytes),
-        None => Err(Problem::bad_request("invalid_body", "this request needs a JSON body")),
+        None => Err(Problem::bad_request(
+            "invalid_body",
+            "this request needs a JSON body",
+        )),
     }
 }
 
@@ -194,13 +221,17 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Bod
         Ok(body) => (status, body),
         Err(error) => {
             tracing::error!(%error, "response serialisation failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, r#"{"code":"internal_error"}"#.to_owned())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"code":"internal_error"}"#.to_owned(),
+            )
         }
     };
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

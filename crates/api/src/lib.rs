@@ -18,14 +18,20 @@ pub use routes::{Action, ROUTES, Route, RouteMatch, match_route};
 /// are taken from the match, as API Gateway would have set them.
 pub async fn dispatch(services: &Services, request: Request) -> Response<Body> {
     let path = request.raw_http_path().to_owned();
-    let path = if path.is_empty() { request.uri().path().to_owned() } else { path };
+    let path = if path.is_empty() {
+        request.uri().path().to_owned()
+    } else {
+        path
+    };
     match match_route(request.method().as_str(), &path) {
         RouteMatch::Found { route, params } => {
             let params: std::collections::HashMap<String, String> =
                 params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             handle(services, route.action, request.with_path_parameters(params)).await
         }
-        RouteMatch::MethodNotAllowed { allowed } => Problem::method_not_allowed(&allowed).into_response(None),
+        RouteMatch::MethodNotAllowed { allowed } => {
+            Problem::method_not_allowed(&allowed).into_response(None)
+        }
         RouteMatch::NotFound => Problem::route_not_found().into_response(None),
     }
 }

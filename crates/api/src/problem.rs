@@ -61,8 +61,14 @@ impl Problem {
     /// The body as JSON; `request_id` lets a caller quote the failure to support.
     pub fn to_json(&self, request_id: Option<&str>) -> Value {
         let mut body = Map::new();
-        body.insert("type".into(), json!(format!("urn:citas:problem:{}", self.code)));
-        body.insert("title".into(), json!(self.status.canonical_reason().unwrap_or("Error")));
+        body.insert(
+            "type".into(),
+            json!(format!("urn:citas:problem:{}", self.code)),
+        );
+        body.insert(
+            "title".into(),
+            json!(self.status.canonical_reason().unwrap_or("Error")),
+        );
         body.insert("status".into(), json!(self.status.as_u16()));
         body.insert("code".into(), json!(self.code));
         body.insert("detail".into(), json!(self.detail));
@@ -86,8 +92,12 @@ impl Problem {
 
 impl From<UnsupportedCountry> for Problem {
     fn from(error: UnsupportedCountry) -> Self {
-        Problem::new(StatusCode::NOT_FOUND, "unsupported_country", error.to_string())
-            .with("supported_countries", supported_codes())
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unsupported_country",
+            error.to_string(),
+        )
+        .with("supported_countries", supported_codes())
     }
 }
 
@@ -98,20 +108,32 @@ impl From<DomainError> for Problem {
             DomainError::InvalidInput { field, .. } => {
                 Problem::bad_request(invalid_code(field), detail).with("field", field)
             }
-            DomainError::PatientNotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "patient_not_found", detail),
+            DomainError::PatientNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "patient_not_found", detail)
+            }
             DomainError::AppointmentNotFound { .. } => {
                 Problem::new(StatusCode::NOT_FOUND, "appointment_not_found", detail)
             }
-            DomainError::SlotNotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "slot_not_found", detail),
+            DomainError::SlotNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "slot_not_found", detail)
+            }
             DomainError::DuplicateAppointment { existing_id } => {
-                Problem::new(StatusCode::CONFLICT, "appointment_exists", detail).with("existing_id", existing_id)
+                Problem::new(StatusCode::CONFLICT, "appointment_exists", detail)
+                    .with("existing_id", existing_id)
             }
             DomainError::InvalidTransition { current, .. } => {
-                Problem::new(StatusCode::CONFLICT, "invalid_transition", detail).with("current_status", current.as_str())
+                Problem::new(StatusCode::CONFLICT, "invalid_transition", detail)
+                    .with("current_status", current.as_str())
             }
-            DomainError::SlotUnavailable { .. } => Problem::new(StatusCode::CONFLICT, "slot_unavailable", detail),
-            DomainError::NoSlotAvailable { .. } => Problem::new(StatusCode::CONFLICT, "no_slot_available", detail),
-            DomainError::SlotInPast { .. } => Problem::new(StatusCode::CONFLICT, "slot_in_past", detail),
+            DomainError::SlotUnavailable { .. } => {
+                Problem::new(StatusCode::CONFLICT, "slot_unavailable", detail)
+            }
+            DomainError::NoSlotAvailable { .. } => {
+                Problem::new(StatusCode::CONFLICT, "no_slot_available", detail)
+            }
+            DomainError::SlotInPast { .. } => {
+                Problem::new(StatusCode::CONFLICT, "slot_in_past", detail)
+            }
             DomainError::SlotMismatch { .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "slot_mismatch", detail)
             }

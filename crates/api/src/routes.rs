@@ -31,15 +31,51 @@ impl Route {
 }
 
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/health", action: Action::Health },
-    Route { method: "POST", path: "/{country}/patient", action: Action::UpsertPatient },
-    Route { method: "POST", path: "/{country}/appointment", action: Action::CreateAppointment },
-    Route { method: "GET", path: "/{country}/appointment", action: Action::ListAppointments },
-    Route { method: "GET", path: "/{country}/appointment/{id}", action: Action::GetAppointment },
-    Route { method: "POST", path: "/{country}/appointment/{id}/assign", action: Action::AssignAppointment },
-    Route { method: "POST", path: "/{country}/appointment/{id}/notify", action: Action::NotifyAppointment },
-    Route { method: "POST", path: "/{country}/appointment/{id}/complete", action: Action::CompleteAppointment },
-    Route { method: "POST", path: "/{country}/appointment/{id}/cancel", action: Action::CancelAppointment },
+    Route {
+        method: "GET",
+        path: "/health",
+        action: Action::Health,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/patient",
+        action: Action::UpsertPatient,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment",
+        action: Action::CreateAppointment,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/appointment",
+        action: Action::ListAppointments,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/appointment/{id}",
+        action: Action::GetAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/assign",
+        action: Action::AssignAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/notify",
+        action: Action::NotifyAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/complete",
+        action: Action::CompleteAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/cancel",
+        action: Action::CancelAppointment,
+    },
 ];
 
 /// The outcome of matching a method and path against [`ROUTES`].
@@ -50,7 +86,9 @@ pub enum RouteMatch {
         params: Vec<(&'static str, String)>,
     },
     /// The path exists, but not with this method.
-    MethodNotAllowed { allowed: Vec<&'static str> },
+    MethodNotAllowed {
+        allowed: Vec<&'static str>,
+    },
     NotFound,
 }
 
@@ -99,23 +137,40 @@ mod tests {
 
     #[test]
     fn matches_templates_and_extracts_parameters() {
-        let RouteMatch::Found { route, params } = match_route("POST", "/pe/appointment/20261122-45678912/assign") else {
+        let RouteMatch::Found { route, params } =
+            match_route("POST", "/pe/appointment/20261122-45678912/assign")
+        else {
             panic!("no match");
         };
         assert_eq!(route.action, Action::AssignAppointment);
-        assert_eq!(params, vec![("country", "pe".to_owned()), ("id", "20261122-45678912".to_owned())]);
-        assert!(matches!(match_route("GET", "/health"), RouteMatch::Found { route, .. } if route.action == Action::Health));
-        assert!(matches!(match_route("GET", "/cl/appointment"), RouteMatch::Found { route, .. } if route.action == Action::ListAppointments));
+        assert_eq!(
+            params,
+            vec![
+                ("country", "pe".to_owned()),
+                ("id", "20261122-45678912".to_owned())
+            ]
+        );
+        assert!(
+            matches!(match_route("GET", "/health"), RouteMatch::Found { route, .. } if route.action == Action::Health)
+        );
+        assert!(
+            matches!(match_route("GET", "/cl/appointment"), RouteMatch::Found { route, .. } if route.action == Action::ListAppointments)
+        );
     }
 
     #[test]
     fn unknown_paths_and_methods() {
-        assert_eq!(match_route("GET", "/pe/appointment/x/nope"), RouteMatch::NotFound);
+        assert_eq!(
+            match_route("GET", "/pe/appointment/x/nope"),
+            RouteMatch::NotFound
+        );
         assert_eq!(match_route("GET", "/pe/appointment/"), RouteMatch::NotFound);
         assert_eq!(match_route("GET", "//appointment"), RouteMatch::NotFound);
         assert_eq!(
             match_route("DELETE", "/pe/appointment"),
-            RouteMatch::MethodNotAllowed { allowed: vec!["POST", "GET"] }
+            RouteMatch::MethodNotAllowed {
+                allowed: vec!["POST", "GET"]
+            }
         );
     }
 

@@ -193,7 +193,10 @@ mod tests {
     fn seed_slot_id_epoch_is_nine_in_the_morning_in_lima() {
         // Seed 000: pe-medicina-interna-9999234-1732629600 is 2024-11-26 09:00 in Lima.
         let at = PERU
-            .instant_of(jiff::civil::date(2024, 11, 26), jiff::civil::time(9, 0, 0, 0))
+            .instant_of(
+                jiff::civil::date(2024, 11, 26),
+                jiff::civil::time(9, 0, 0, 0),
+            )
             .unwrap();
         assert_eq!(at.as_second(), 1_732_629_600);
     }

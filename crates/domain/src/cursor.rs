@@ -33,7 +33,8 @@ pub fn decode(scope: &str, cursor: &str) -> Result<Value, StoreError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::InvalidCursor)?;
-    let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let envelope: Envelope =
+        serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
     if envelope.s != scope {
         return Err(StoreError::InvalidCursor);
     }
@@ -48,9 +49,21 @@ mod tests {
     #[test]
     fn round_trip_within_scope_only() {
         let cursor = encode("pe/status/registered", json!({"k": ["a", 1]}));
-        assert_eq!(decode("pe/status/registered", &cursor), Ok(json!({"k": ["a", 1]})));
-        assert_eq!(decode("cl/status/registered", &cursor), Err(StoreError::InvalidCursor));
-        assert_eq!(decode("pe/status/registered", "not*base64"), Err(StoreError::InvalidCursor));
-        assert_eq!(decode("pe/status/registered", "e30"), Err(StoreError::InvalidCursor));
+        assert_eq!(
+            decode("pe/status/registered", &cursor),
+            Ok(json!({"k": ["a", 1]}))
+        );
+        assert_eq!(
+            decode("cl/status/registered", &cursor),
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            decode("pe/status/registered", "not*base64"),
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            decode("pe/status/registered", "e30"),
+            Err(StoreError::InvalidCursor)
+        );
     }
 }

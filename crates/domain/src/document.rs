@@ -102,15 +102,17 @@ pub(crate) fn parse_for(country: &Country, raw: &str) -> Result<Document, Docume
             Err(_) => {}
         }
     }
-    Err(first_specific_error.unwrap_or_else(|| DocumentError::Format {
-        country: country.name,
-        expected: country
-            .documents
-            .iter()
-            .map(|k| k.describe())
-            .collect::<Vec<_>>()
-            .join(" or "),
-    }))
+    Err(
+        first_specific_error.unwrap_or_else(|| DocumentError::Format {
+            country: country.name,
+            expected: country
+                .documents
+                .iter()
+                .map(|k| k.describe())
+                .collect::<Vec<_>>()
+                .join(" or "),
+        }),
+    )
 }
 
 fn format_error() -> DocumentError {
@@ -226,7 +228,9 @@ mod tests {
             );
         }
         assert_eq!(
-            CHILE.parse_document("10.000.013-k").map(Document::into_string),
+            CHILE
+                .parse_document("10.000.013-k")
+                .map(Document::into_string),
             Ok("10000013-K".to_owned())
         );
     }
@@ -258,10 +262,7 @@ mod tests {
             "123456789-0",
         ] {
             assert!(
-                matches!(
-                    CHILE.parse_document(raw),
-                    Err(DocumentError::Format { .. })
-                ),
+                matches!(CHILE.parse_document(raw), Err(DocumentError::Format { .. })),
                 "{raw}"
             );
         }
@@ -278,7 +279,13 @@ mod tests {
         assert_eq!((dni.as_str(), dni.kind()), ("45678912", DocumentKind::Dni));
         let ce = PERU.parse_document("123456789").unwrap();
         assert_eq!(ce.kind(), DocumentKind::Ce);
-        for raw in ["1234567", "1234567890", "4567891a", "45.678.912", "12345678-5"] {
+        for raw in [
+            "1234567",
+            "1234567890",
+            "4567891a",
+            "45.678.912",
+            "12345678-5",
+        ] {
             let err = PERU.parse_document(raw).unwrap_err();
             assert_eq!(
                 err.to_string(),

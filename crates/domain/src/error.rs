@@ -7,7 +7,10 @@ use crate::ports::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{message}")]
-    InvalidInput { field: &'static str, message: String },
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
     #[error("no patient with document {document} is registered in this country")]
     PatientNotFound { document: String },
     #[error("appointment {id} does not exist")]
@@ -40,7 +43,9 @@ pub enum DomainError {
 impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::AlreadyExists { existing_id } => DomainError::DuplicateAppointment { existing_id },
+            StoreError::AlreadyExists { existing_id } => {
+                DomainError::DuplicateAppointment { existing_id }
+            }
             StoreError::SlotUnavailable(slot) => DomainError::SlotUnavailable { slot },
             StoreError::InvalidCursor => DomainError::InvalidCursor,
             StoreError::StatusConflict { current } => DomainError::InvalidTransition {

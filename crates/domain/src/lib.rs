@@ -14,9 +14,12 @@ pub mod service;
 pub mod timestamp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use country::{Country, COUNTRIES, CHILE, PERU};
+pub use country::{CHILE, COUNTRIES, Country, PERU};
 pub use error::DomainError;
 pub use model::{Appointment, Doctor, Patient, Slot, Speciality, Status};
 pub use notification::{Notification, NotificationKind};
-pub use ports::{ListFilter, NotificationQueue, Page, PageRequest, QueueError, SlotChange, Store, StoreError, Transition, Upserted};
+pub use ports::{
+    ListFilter, NotificationQueue, Page, PageRequest, QueueError, SlotChange, Store, StoreError,
+    Transition, Upserted,
+};
 pub use service::Services;

@@ -142,7 +142,12 @@ pub struct Slot {
 
 impl Slot {
     /// A new, available slot for a doctor at a local date and time of the doctor's country.
-    pub fn new(country: &Country, doctor_id: &str, date: Date, time: Time) -> Result<Self, jiff::Error> {
+    pub fn new(
+        country: &Country,
+        doctor_id: &str,
+        date: Date,
+        time: Time,
+    ) -> Result<Self, jiff::Error> {
         let at = country.instant_of(date, time)?;
         Ok(Self {
             id: SlotId::format(doctor_id, at),
@@ -342,10 +347,19 @@ mod tests {
             Speciality::parse("Medicina interna").unwrap(),
             Speciality::parse("medicina-interna").unwrap()
         );
-        assert_eq!(Speciality::parse("Cardiología").unwrap().as_str(), "cardiologia");
-        assert_eq!(Speciality::parse("  PEDIATRÍA ").unwrap().as_str(), "pediatria");
+        assert_eq!(
+            Speciality::parse("Cardiología").unwrap().as_str(),
+            "cardiologia"
+        );
+        assert_eq!(
+            Speciality::parse("  PEDIATRÍA ").unwrap().as_str(),
+            "pediatria"
+        );
         assert_eq!(Speciality::parse("¡¡!!"), Err(InvalidText::Empty));
-        assert_eq!(Speciality::parse(&"a".repeat(81)), Err(InvalidText::TooLong(80)));
+        assert_eq!(
+            Speciality::parse(&"a".repeat(81)),
+            Err(InvalidText::TooLong(80))
+        );
     }
 
     #[test]
@@ -388,7 +402,13 @@ mod tests {
         let parsed = SlotId::parse(&slot.id).unwrap();
         assert_eq!(parsed.doctor, "pe-medicina-interna-9999234");
         assert_eq!(parsed.starts_at.as_second(), 1_732_633_200);
-        for raw in ["nodash", "doctor-", "-123", "doctor-12a", "doctor-99999999999999999999"] {
+        for raw in [
+            "nodash",
+            "doctor-",
+            "-123",
+            "doctor-12a",
+            "doctor-99999999999999999999",
+        ] {
             assert!(SlotId::parse(raw).is_err(), "{raw}");
         }
     }
@@ -396,9 +416,26 @@ mod tests {
     #[test]
     fn chile_slots_follow_the_dst_change() {
         // Chile leaves DST on the first Sunday of April 2027 (UTC-3 → UTC-4).
-        let before = Slot::new(&CHILE, "cl-x-1", jiff::civil::date(2027, 4, 2), jiff::civil::time(9, 0, 0, 0)).unwrap();
-        let after = Slot::new(&CHILE, "cl-x-1", jiff::civil::date(2027, 4, 5), jiff::civil::time(9, 0, 0, 0)).unwrap();
-        let utc_hour = |s: &Slot| s.starts_at().unwrap().to_zoned(jiff::tz::TimeZone::UTC).hour();
+        let before = Slot::new(
+            &CHILE,
+            "cl-x-1",
+            jiff::civil::date(2027, 4, 2),
+            jiff::civil::time(9, 0, 0, 0),
+        )
+        .unwrap();
+        let after = Slot::new(
+            &CHILE,
+            "cl-x-1",
+            jiff::civil::date(2027, 4, 5),
+            jiff::civil::time(9, 0, 0, 0),
+        )
+        .unwrap();
+        let utc_hour = |s: &Slot| {
+            s.starts_at()
+                .unwrap()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .hour()
+        };
         assert_eq!(utc_hour(&before), 12);
         assert_eq!(utc_hour(&after), 13);
     }
@@ -427,11 +464,16 @@ mod tests {
     #[test]
     fn emails_and_texts() {
         assert_eq!(clean_email(" ana@example.pe "), Ok("ana@example.pe".into()));
-        for bad in ["", "ana", "ana@", "@x.pe", "ana@x", "a b@x.pe", "a@b@x.pe", "a@x.pe."] {
+        for bad in [
+            "", "ana", "ana@", "@x.pe", "ana@x", "a b@x.pe", "a@b@x.pe", "a@x.pe.",
+        ] {
             assert!(clean_email(bad).is_err(), "{bad}");
         }
         assert_eq!(clean_text("  Ana  ", 10), Ok("Ana".into()));
-        assert_eq!(clean_text("a\u{0}b", 10), Err(InvalidText::ControlCharacters));
+        assert_eq!(
+            clean_text("a\u{0}b", 10),
+            Err(InvalidText::ControlCharacters)
+        );
         assert_eq!(clean_text("abc", 2), Err(InvalidText::TooLong(2)));
     }
 

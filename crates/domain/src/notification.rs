@@ -44,7 +44,11 @@ pub struct Notification {
 }
 
 impl Notification {
-    pub fn about(appointment: &Appointment, kind: NotificationKind, idempotency_key: String) -> Self {
+    pub fn about(
+        appointment: &Appointment,
+        kind: NotificationKind,
+        idempotency_key: String,
+    ) -> Self {
         Self {
             kind,
             version: MESSAGE_VERSION,

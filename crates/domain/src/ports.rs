@@ -90,12 +90,28 @@ pub enum StoreError {
 /// (a transaction for slot changes) in every adapter: no scans.
 #[async_trait]
 pub trait Store: Send + Sync {
-    async fn upsert_patient(&self, country: &Country, patient: &Patient) -> Result<Upserted, StoreError>;
-    async fn get_patient(&self, country: &Country, document: &str) -> Result<Option<Patient>, StoreError>;
+    async fn upsert_patient(
+        &self,
+        country: &Country,
+        patient: &Patient,
+    ) -> Result<Upserted, StoreError>;
+    async fn get_patient(
+        &self,
+        country: &Country,
+        document: &str,
+    ) -> Result<Option<Patient>, StoreError>;
 
     /// Fails with `AlreadyExists` when the id is taken.
-    async fn insert_appointment(&self, country: &Country, appointment: &Appointment) -> Result<(), StoreError>;
-    async fn get_appointment(&self, country: &Country, id: &str) -> Result<Option<Appointment>, StoreError>;
+    async fn insert_appointment(
+        &self,
+        country: &Country,
+        appointment: &Appointment,
+    ) -> Result<(), StoreError>;
+    async fn get_appointment(
+        &self,
+        country: &Country,
+        id: &str,
+    ) -> Result<Option<Appointment>, StoreError>;
     async fn list_appointments(
         &self,
         country: &Country,
@@ -108,12 +124,20 @@ pub trait Store: Send + Sync {
 
     async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError>;
     async fn get_doctor(&self, id: &str) -> Result<Option<Doctor>, StoreError>;
-    async fn doctors_by_speciality(&self, country: &Country, speciality: &str) -> Result<Vec<Doctor>, StoreError>;
+    async fn doctors_by_speciality(
+        &self,
+        country: &Country,
+        speciality: &str,
+    ) -> Result<Vec<Doctor>, StoreError>;
 
     async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError>;
     async fn get_slot(&self, id: &str) -> Result<Option<Slot>, StoreError>;
     /// The doctor's earliest available slot starting strictly after `after`.
-    async fn next_available_slot(&self, doctor_id: &str, after: Timestamp) -> Result<Option<Slot>, StoreError>;
+    async fn next_available_slot(
+        &self,
+        doctor_id: &str,
+        after: Timestamp,
+    ) -> Result<Option<Slot>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,11 +9,14 @@ use crate::clock::Clock;
 use crate::country::Country;
 use crate::error::DomainError;
 use crate::model::{
-    clean_email, clean_text, Appointment, AppointmentId, Patient, Slot, SlotId, Speciality, Status,
-    MAX_TEXT_LEN,
+    Appointment, AppointmentId, MAX_TEXT_LEN, Patient, Slot, SlotId, Speciality, Status,
+    clean_email, clean_text,
 };
 use crate::notification::{Notification, NotificationKind};
-use crate::ports::{ListFilter, NotificationQueue, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted};
+use crate::ports::{
+    ListFilter, NotificationQueue, Page, PageRequest, SlotChange, Store, StoreError, Transition,
+    Upserted,
+};
 use crate::timestamp;
 
 /// Largest page a client may ask for.
@@ -68,7 +71,8 @@ pub async fn register_patient(
     let document = country
         .parse_document(&input.document)
         .map_err(|e| invalid("document", e))?;
-    let name = clean_text(&input.name, MAX_TEXT_LEN).map_err(|e| invalid("name", format!("name {e}")))?;
+    let name =
+        clean_text(&input.name, MAX_TEXT_LEN).map_err(|e| invalid("name", format!("name {e}")))?;
     let email = clean_email(&input.email).map_err(|e| invalid("email", format!("email {e}")))?;
     let patient = Patient {
         document: document.into_string(),
@@ -87,8 +91,8 @@ pub async fn create_appointment(
     let document = country
         .parse_document(&input.document)
         .map_err(|e| invalid("document", e))?;
-    let speciality =
-        Speciality::parse(&input.speciality).map_err(|e| invalid("speciality", format!("speciality {e}")))?;
+    let speciality = Speciality::parse(&input.speciality)
+        .map_err(|e| invalid("speciality", format!("speciality {e}")))?;
     let patient = services
         .store
         .get_patient(country, document.as_str())
@@ -112,7 +116,10 @@ pub async fn create_appointment(
         starts_at: None,
         cancel_reason: None,
     };
-    services.store.insert_appointment(country, &appointment).await?;
+    services
+        .store
+        .insert_appointment(country, &appointment)
+        .await?;
     tracing::info!(country = country.code, appointment_id = %appointment.id, "appointment registered");
     Ok(appointment)
 }
@@ -149,7 +156,9 @@ pub async fn list_appointments(
     query: ListQuery,
 ) -> Result<Page<Appointment>, DomainError> {
     let filter = match (query.status, query.document) {
-        (Some(status), None) => ListFilter::Status(status.parse().map_err(|e| invalid("status", e))?),
+        (Some(status), None) => {
+            ListFilter::Status(status.parse().map_err(|e| invalid("status", e))?)
+        }
         (None, Some(document)) => ListFilter::Document(
             country
                 .parse_document(&document)
@@ -179,7 +188,10 @@ pub async fn list_appointments(
         limit,
         cursor: query.cursor.filter(|c| !c.is_empty()),
     };
-    Ok(services.store.list_appointments(country, &filter, &page).await?)
+    Ok(services
+        .store
+        .list_appointments(country, &filter, &page)
+        .await?)
 }
 
 /// Books a slot for a registered appointment: the given one, or the earliest
@@ -226,13 +238,14 @@ async fn bookable_slot(
     now: Timestamp,
 ) -> Result<Slot, DomainError> {
     let parsed = SlotId::parse(slot_id).map_err(|e| invalid("slot", e))?;
-    let slot = services
-        .store
-        .get_slot(slot_id)
-        .await?
-        .ok_or_else(|| DomainError::SlotNotFound {
-            slot: slot_id.to_owned(),
-        })?;
+    let slot =
+        services
+            .store
+            .get_slot(slot_id)
+            .await?
+            .ok_or_else(|| DomainError::SlotNotFound {
+                slot: slot_id.to_owned(),
+            })?;
     // Doctor ids are `{country}-{speciality}-{document}`.
     let expected_prefix = format!("{}-{}-", country.code, appointment.speciality);
     if !slot.doctor.starts_with(&expected_prefix) {
@@ -337,7 +350,8 @@ pub async fn cancel(
     id: &str,
     input: CancelInput,
 ) -> Result<Appointment, DomainError> {
-    let reason = clean_text(&input.reason, 500).map_err(|e| invalid("reason", format!("reason {e}")))?;
+    let reason =
+        clean_text(&input.reason, 500).map_err(|e| invalid("reason", format!("reason {e}")))?;
     let appointment = get_appointment(services, country, id).await?;
     require_transition(&appointment, Status::Cancelled)?;
     let now = services.now();
@@ -389,7 +403,11 @@ fn require_transition(appointment: &Appointment, next: Status) -> Result<(), Dom
     }
 }
 
-async fn apply(services: &Services, transition: Transition, next: Status) -> Result<Appointment, DomainError> {
+async fn apply(
+    services: &Services,
+    transition: Transition,
+    next: Status,
+) -> Result<Appointment, DomainError> {
     services
         .store
         .transition(&transition)

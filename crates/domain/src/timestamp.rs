@@ -26,16 +26,22 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timesta
 pub mod option {
     use super::*;
 
-    pub fn serialize<S: Serializer>(at: &Option<Timestamp>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        at: &Option<Timestamp>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         match at {
             Some(at) => super::serialize(at, serializer),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Timestamp>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
         let text = Option::<String>::deserialize(deserializer)?;
-        text.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
+        text.map(|t| t.parse().map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -50,6 +56,9 @@ mod tests {
         assert_eq!(format(a), "2026-11-22T17:45:12.000Z");
         assert_eq!(format(b), "2026-11-22T17:45:12.500Z");
         assert!(format(a) < format(b));
-        assert_eq!(format(truncate("2026-11-22T17:45:12.123456Z".parse().unwrap())), "2026-11-22T17:45:12.123Z");
+        assert_eq!(
+            format(truncate("2026-11-22T17:45:12.123456Z".parse().unwrap())),
+            "2026-11-22T17:45:12.123Z"
+        );
     }
 }

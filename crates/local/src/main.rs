@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use jiff::civil::{Date, Time, Weekday};
 
 #[derive(Parser)]
-#[command(name = "citas", version, about = "Medical appointments API (Peru, Chile): local server and tools")]
+#[command(
+    name = "citas",
+    version,
+    about = "Medical appointments API (Peru, Chile): local server and tools"
+)]
 struct Cli {
     /// Log as JSON lines (as in Lambda) instead of text.
     #[arg(long, global = true)]
@@ -44,7 +48,11 @@ enum Command {
         #[arg(long)]
         to: Date,
         /// Local times, comma-separated HH:MM.
-        #[arg(long, value_delimiter = ',', default_value = "09:00,10:00,11:00,15:00,16:00")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "09:00,10:00,11:00,15:00,16:00"
+        )]
         times: Vec<Time>,
         /// Days of the week, comma-separated (mon,tue,…).
         #[arg(long, value_delimiter = ',', default_value = "mon,tue,wed,thu,fri", value_parser = parse_weekday)]
@@ -77,7 +85,9 @@ fn parse_weekday(raw: &str) -> Result<Weekday, String> {
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -90,7 +100,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.json_logs);
     match cli.command {
-        Command::Serve { addr, data_dir, seed_dir } => {
+        Command::Serve {
+            addr,
+            data_dir,
+            seed_dir,
+        } => {
             let mut config = LocalConfig::new(addr, data_dir);
             config.seed_dir = seed_dir.is_dir().then_some(seed_dir);
             let server = match start(config).await {
@@ -106,9 +120,24 @@ async fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Slots { doctors, from, to, times, weekdays, out_dir, name } => {
-            let plan = SlotPlan { doctors, from, to, times, weekdays };
-            let written = plan_slots(&plan).and_then(|slots| write_slot_files(&slots, &out_dir, &name));
+        Command::Slots {
+            doctors,
+            from,
+            to,
+            times,
+            weekdays,
+            out_dir,
+            name,
+        } => {
+            let plan = SlotPlan {
+                doctors,
+                from,
+                to,
+                times,
+                weekdays,
+            };
+            let written =
+                plan_slots(&plan).and_then(|slots| write_slot_files(&slots, &out_dir, &name));
             match written {
                 Ok(paths) => {
                     for path in paths {

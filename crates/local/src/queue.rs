@@ -50,7 +50,11 @@ async fn consume(mut receiver: mpsc::UnboundedReceiver<Notification>, log: PathB
 async fn append(log: &Path, message: &Notification) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(message)?;
     line.push(b'\n');
-    let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(log).await?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .await?;
     file.write_all(&line).await?;
     file.flush().await
 }

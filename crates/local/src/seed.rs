@@ -50,8 +50,8 @@ pub fn read_file(path: &Path) -> Result<Vec<SeedItem>, SeedError> {
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let tables: BTreeMap<String, Vec<WriteRequest>> =
-        serde_json::from_str(&text).map_err(|e| file_error(format!("not a batch-write-item file: {e}")))?;
+    let tables: BTreeMap<String, Vec<WriteRequest>> = serde_json::from_str(&text)
+        .map_err(|e| file_error(format!("not a batch-write-item file: {e}")))?;
     let count: usize = tables.values().map(Vec::len).sum();
     if count > MAX_REQUESTS_PER_FILE {
         return Err(file_error(format!(
@@ -79,12 +79,19 @@ fn typed(table: &str, mut item: Value) -> Result<SeedItem, String> {
                 .ok_or_else(|| format!("unknown table {table}"))?;
             let country = Country::from_code(code).map_err(|e| format!("table {table}: {e}"))?;
             match kind {
-                "patient" => Ok(SeedItem::Patient(country, serde_json::from_value(item).map_err(bad)?)),
+                "patient" => Ok(SeedItem::Patient(
+                    country,
+                    serde_json::from_value(item).map_err(bad)?,
+                )),
                 "appointment" => {
                     if let Value::Object(map) = &mut item {
-                        map.entry("country").or_insert_with(|| Value::String(code.to_owned()));
+                        map.entry("country")
+                            .or_insert_with(|| Value::String(code.to_owned()));
                     }
-                    Ok(SeedItem::Appointment(country, serde_json::from_value(item).map_err(bad)?))
+                    Ok(SeedItem::Appointment(
+                        country,
+                        serde_json::from_value(item).map_err(bad)?,
+                    ))
                 }
                 _ => Err(format!("unknown table {table}")),
             }
@@ -112,7 +119,11 @@ fn from_attribute(value: &Value) -> Result<Value, String> {
             .map(Value::Number)
             .map_err(|_| format!("{n} is not a number")),
         ("M", Value::Object(map)) => from_attribute_map(map),
-        ("L", Value::Array(list)) => list.iter().map(from_attribute).collect::<Result<_, _>>().map(Value::Array),
+        ("L", Value::Array(list)) => list
+            .iter()
+            .map(from_attribute)
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         ("SS", Value::Array(list)) => Ok(Value::Array(list.clone())),
         _ => Err(format!("unsupported attribute value {value}")),
     }
@@ -173,7 +184,8 @@ pub fn plan_slots(plan: &SlotPlan) -> Result<Vec<Slot>, SeedError> {
     }
     let mut slots = Vec::new();
     for doctor in &plan.doctors {
-        let country = Country::of_doctor_id(doctor).map_err(|e| SeedError::Slots(format!("doctor {doctor}: {e}")))?;
+        let country = Country::of_doctor_id(doctor)
+            .map_err(|e| SeedError::Slots(format!("doctor {doctor}: {e}")))?;
         let mut day = plan.from;
         while day <= plan.to {
             if plan.weekdays.contains(&day.weekday()) {
@@ -203,7 +215,8 @@ pub fn write_slot_files(slots: &[Slot], dir: &Path, name: &str) -> Result<Vec<Pa
         let requests: Vec<Value> = chunk.iter().map(slot_request).collect();
         let file = serde_json::json!({ "appointment-doctor": requests });
         let path = dir.join(format!("{name}-{:03}.json", index + 1));
-        let text = serde_json::to_string_pretty(&file).map_err(|e| SeedError::Slots(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&file).map_err(|e| SeedError::Slots(e.to_string()))?;
         std::fs::write(&path, text + "\n").map_err(|e| SeedError::File {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -252,8 +265,17 @@ mod tests {
             doctors: vec!["cl-pediatria-15000000".into()],
             from: jiff::civil::date(2027, 4, 1),
             to: jiff::civil::date(2027, 4, 9),
-            times: vec![jiff::civil::time(9, 0, 0, 0), jiff::civil::time(15, 30, 0, 0)],
-            weekdays: vec![Weekday::Monday, Weekday::Tuesday, Weekday::Wednesday, Weekday::Thursday, Weekday::Friday],
+            times: vec![
+                jiff::civil::time(9, 0, 0, 0),
+                jiff::civil::time(15, 30, 0, 0),
+            ],
+            weekdays: vec![
+                Weekday::Monday,
+                Weekday::Tuesday,
+                Weekday::Wednesday,
+                Weekday::Thursday,
+                Weekday::Friday,
+            ],
         };
         let slots = plan_slots(&plan).unwrap();
         assert_eq!(slots.len(), 7 * 2);

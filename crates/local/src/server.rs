@@ -55,7 +55,10 @@ pub enum StartError {
     #[error(transparent)]
     Seed(#[from] seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("storage: {0}")]
     Store(#[from] citas_domain::StoreError),
 }
@@ -97,10 +100,14 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
     });
     let listener = TcpListener::bind(config.addr)
         .await
-        .map_err(|source| StartError::Listen { addr: config.addr, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Listen { addr: config.addr, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.addr,
+        source,
+    })?;
     let (shutdown, stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         accept_loop(listener, services, stopped).await;
@@ -108,10 +115,18 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
         let _ = consumer.await;
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "citas is listening");
-    Ok(RunningServer { addr, shutdown, task })
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        task,
+    })
 }
 
-async fn accept_loop(listener: TcpListener, services: Arc<Services>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    services: Arc<Services>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -147,7 +162,11 @@ async fn accept_loop(listener: TcpListener, services: Arc<Services>, mut stopped
 
 type LocalResponse = hyper::Response<Full<Bytes>>;
 
-async fn serve(services: &Services, request: hyper::Request<Incoming>, peer: SocketAddr) -> LocalResponse {
+async fn serve(
+    services: &Services,
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> LocalResponse {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let mut response = if request.method() == Method::OPTIONS {
         preflight(&request)
@@ -171,18 +190,28 @@ fn preflight(request: &hyper::Request<Incoming>) -> LocalResponse {
     let mut response = hyper::Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
     let requested = request
         .headers()
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
         .unwrap_or(HeaderValue::from_static("authorization, content-type"));
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
-    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     response
 }
 
-async fn forward(services: &Services, request: hyper::Request<Incoming>, peer: SocketAddr) -> LocalResponse {
+async fn forward(
+    services: &Services,
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> LocalResponse {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -190,7 +219,10 @@ async fn forward(services: &Services, request: hyper::Request<Incoming>, peer: S
             return to_local(Problem::payload_too_large(MAX_BODY_BYTES).into_response(None));
         }
         Err(_) => {
-            return to_local(Problem::bad_request("invalid_body", "the request body could not be read").into_response(None));
+            return to_local(
+                Problem::bad_request("invalid_body", "the request body could not be read")
+                    .into_response(None),
+            );
         }
     };
     let path = parts.uri.path();
@@ -206,7 +238,10 @@ async fn forward(services: &Services, request: hyper::Request<Incoming>, peer: S
         Ok(request) => request,
         Err(error) => {
             tracing::warn!(%error, "request could not be expressed as an API Gateway event");
-            return to_local(Problem::bad_request("invalid_request", "the request could not be read").into_response(None));
+            return to_local(
+                Problem::bad_request("invalid_request", "the request could not be read")
+                    .into_response(None),
+            );
         }
     };
     to_local(citas_api::handle(services, route.action, lambda_request).await)
@@ -225,7 +260,10 @@ fn api_gateway_event(
     let (body, is_base64) = match std::str::from_utf8(body) {
         _ if body.is_empty() => (Value::Null, false),
         Ok(text) => (Value::String(text.to_owned()), false),
-        Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
     };
     let path_parameters: HashMap<&str, String> = params.into_iter().collect();
     json!({

@@ -11,10 +11,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use citas_domain::cursor;
 use citas_domain::model::SlotId;
-use citas_domain::ports::{ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted};
+use citas_domain::ports::{
+    ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted,
+};
 use citas_domain::{Appointment, Country, Doctor, Patient, Slot};
 use jiff::Timestamp;
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -24,17 +28,21 @@ const PATIENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("pat
 /// (country, id) → appointment JSON.
 const APPOINTMENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("appointments");
 /// (country, status, created_at ms, id): list by status, newest first.
-const BY_STATUS: TableDefinition<(&str, &str, i64, &str), ()> = TableDefinition::new("appointments_by_status");
+const BY_STATUS: TableDefinition<(&str, &str, i64, &str), ()> =
+    TableDefinition::new("appointments_by_status");
 /// (country, document, created_at ms, id): a patient's appointments, newest first.
-const BY_DOCUMENT: TableDefinition<(&str, &str, i64, &str), ()> = TableDefinition::new("appointments_by_document");
+const BY_DOCUMENT: TableDefinition<(&str, &str, i64, &str), ()> =
+    TableDefinition::new("appointments_by_document");
 /// id → doctor JSON.
 const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
 /// (country, speciality, doctor id).
-const DOCTORS_BY_SPECIALITY: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("doctors_by_speciality");
+const DOCTORS_BY_SPECIALITY: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("doctors_by_speciality");
 /// id → slot JSON.
 const SLOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("slots");
 /// (doctor id, start epoch seconds, slot id): available slots only.
-const AVAILABLE_SLOTS: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("available_slots");
+const AVAILABLE_SLOTS: TableDefinition<(&str, i64, &str), ()> =
+    TableDefinition::new("available_slots");
 /// Store-wide facts, e.g. whether the seed was loaded.
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
@@ -61,7 +69,12 @@ macro_rules! redb_failure {
         }
     )*};
 }
-redb_failure!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+redb_failure!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 impl From<Failure> for StoreError {
     fn from(failure: Failure) -> Self {
@@ -76,7 +89,10 @@ impl From<Failure> for StoreError {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("cannot create the data directory {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database {path}: {source}")]
     Database { path: String, source: redb::Error },
 }
@@ -148,7 +164,8 @@ impl EmbeddedStore {
 
     /// Whether the seed data has been loaded into this store.
     pub async fn is_seeded(&self) -> Result<bool, StoreError> {
-        self.read(|txn| Ok(txn.open_table(META)?.get("seeded")?.is_some())).await
+        self.read(|txn| Ok(txn.open_table(META)?.get("seeded")?.is_some()))
+            .await
     }
 
     pub async fn mark_seeded(&self) -> Result<(), StoreError> {
@@ -181,7 +198,10 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
     Ok(serde_json::from_slice(bytes)?)
 }
 
-fn get_json<K, T>(table: &impl ReadableTable<K, &'static [u8]>, key: K::SelfType<'_>) -> Result<Option<T>, Failure>
+fn get_json<K, T>(
+    table: &impl ReadableTable<K, &'static [u8]>,
+    key: K::SelfType<'_>,
+) -> Result<Option<T>, Failure>
 where
     K: redb::Key + 'static,
     T: DeserializeOwned,
@@ -195,7 +215,9 @@ where
 fn put_slot_in(txn: &WriteTransaction, slot: &Slot) -> Result<(), Failure> {
     let mut slots = txn.open_table(SLOTS)?;
     let mut available = txn.open_table(AVAILABLE_SLOTS)?;
-    let start = SlotId::parse(&slot.id).ok().map(|s| s.starts_at.as_second());
+    let start = SlotId::parse(&slot.id)
+        .ok()
+        .map(|s| s.starts_at.as_second());
     if let Some(previous) = get_json::<&str, Slot>(&slots, slot.id.as_str())?
         && let Some(start) = start
     {
@@ -216,23 +238,42 @@ fn index_key(appointment: &Appointment) -> i64 {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn upsert_patient(&self, country: &Country, patient: &Patient) -> Result<Upserted, StoreError> {
+    async fn upsert_patient(
+        &self,
+        country: &Country,
+        patient: &Patient,
+    ) -> Result<Upserted, StoreError> {
         let (code, patient) = (country.code, patient.clone());
         self.write(move |txn| {
             let mut table = txn.open_table(PATIENTS)?;
-            let previous = table.insert((code, patient.document.as_str()), encode(&patient)?.as_slice())?;
-            Ok(if previous.is_some() { Upserted::Updated } else { Upserted::Created })
+            let previous = table.insert(
+                (code, patient.document.as_str()),
+                encode(&patient)?.as_slice(),
+            )?;
+            Ok(if previous.is_some() {
+                Upserted::Updated
+            } else {
+                Upserted::Created
+            })
         })
         .await
     }
 
-    async fn get_patient(&self, country: &Country, document: &str) -> Result<Option<Patient>, StoreError> {
+    async fn get_patient(
+        &self,
+        country: &Country,
+        document: &str,
+    ) -> Result<Option<Patient>, StoreError> {
         let (code, document) = (country.code, document.to_owned());
         self.read(move |txn| get_json(&txn.open_table(PATIENTS)?, (code, document.as_str())))
             .await
     }
 
-    async fn insert_appointment(&self, country: &Country, appointment: &Appointment) -> Result<(), StoreError> {
+    async fn insert_appointment(
+        &self,
+        country: &Country,
+        appointment: &Appointment,
+    ) -> Result<(), StoreError> {
         let (code, appointment) = (country.code, appointment.clone());
         self.write(move |txn| {
             let mut table = txn.open_table(APPOINTMENTS)?;
@@ -245,16 +286,34 @@ impl Store for EmbeddedStore {
             }
             table.insert(key, encode(&appointment)?.as_slice())?;
             let created = index_key(&appointment);
-            txn.open_table(BY_STATUS)?
-                .insert((code, appointment.status.as_str(), created, appointment.id.as_str()), ())?;
-            txn.open_table(BY_DOCUMENT)?
-                .insert((code, appointment.document.as_str(), created, appointment.id.as_str()), ())?;
+            txn.open_table(BY_STATUS)?.insert(
+                (
+                    code,
+                    appointment.status.as_str(),
+                    created,
+                    appointment.id.as_str(),
+                ),
+                (),
+            )?;
+            txn.open_table(BY_DOCUMENT)?.insert(
+                (
+                    code,
+                    appointment.document.as_str(),
+                    created,
+                    appointment.id.as_str(),
+                ),
+                (),
+            )?;
             Ok(())
         })
         .await
     }
 
-    async fn get_appointment(&self, country: &Country, id: &str) -> Result<Option<Appointment>, StoreError> {
+    async fn get_appointment(
+        &self,
+        country: &Country,
+        id: &str,
+    ) -> Result<Option<Appointment>, StoreError> {
         let (code, id) = (country.code, id.to_owned());
         self.read(move |txn| get_json(&txn.open_table(APPOINTMENTS)?, (code, id.as_str())))
             .await
@@ -278,14 +337,18 @@ impl Store for EmbeddedStore {
         let (code, filter, limit) = (country.code, filter.clone(), page.limit);
         self.read(move |txn| {
             let (table, partition) = match &filter {
-                ListFilter::Status(status) => (txn.open_table(BY_STATUS)?, status.as_str().to_owned()),
+                ListFilter::Status(status) => {
+                    (txn.open_table(BY_STATUS)?, status.as_str().to_owned())
+                }
                 ListFilter::Document(document) => (txn.open_table(BY_DOCUMENT)?, document.clone()),
             };
             let partition = partition.as_str();
             let low = (code, partition, i64::MIN, "");
             let ids: Vec<(i64, String)> = {
                 let range = match &after {
-                    Some((created, id)) => table.range(low..(code, partition, *created, id.as_str()))?,
+                    Some((created, id)) => {
+                        table.range(low..(code, partition, *created, id.as_str()))?
+                    }
                     None => table.range(low..=(code, partition, i64::MAX, MAX_KEY))?,
                 };
                 let mut ids = Vec::with_capacity(limit + 1);
@@ -300,7 +363,9 @@ impl Store for EmbeddedStore {
             let appointments = txn.open_table(APPOINTMENTS)?;
             let mut items = Vec::with_capacity(limit);
             for (_, id) in ids.iter().take(limit) {
-                if let Some(appointment) = get_json::<(&str, &str), Appointment>(&appointments, (code, id.as_str()))? {
+                if let Some(appointment) =
+                    get_json::<(&str, &str), Appointment>(&appointments, (code, id.as_str()))?
+                {
                     items.push(appointment);
                 }
             }
@@ -322,7 +387,10 @@ impl Store for EmbeddedStore {
             let current: Appointment =
                 get_json(&appointments, (code, next.id.as_str()))?.ok_or(StoreError::NotFound)?;
             if current.status != transition.expected {
-                return Err(StoreError::StatusConflict { current: current.status }.into());
+                return Err(StoreError::StatusConflict {
+                    current: current.status,
+                }
+                .into());
             }
             match &transition.slot {
                 SlotChange::None => {}
@@ -331,7 +399,13 @@ impl Store for EmbeddedStore {
                     let slot: Option<Slot> = get_json(&slots, slot_id.as_str())?;
                     drop(slots);
                     match slot {
-                        Some(slot) if slot.is_available => put_slot_in(txn, &Slot { is_available: false, ..slot })?,
+                        Some(slot) if slot.is_available => put_slot_in(
+                            txn,
+                            &Slot {
+                                is_available: false,
+                                ..slot
+                            },
+                        )?,
                         _ => return Err(StoreError::SlotUnavailable(slot_id.clone()).into()),
                     }
                 }
@@ -340,7 +414,13 @@ impl Store for EmbeddedStore {
                     let slot: Option<Slot> = get_json(&slots, slot_id.as_str())?;
                     drop(slots);
                     if let Some(slot) = slot {
-                        put_slot_in(txn, &Slot { is_available: true, ..slot })?;
+                        put_slot_in(
+                            txn,
+                            &Slot {
+                                is_available: true,
+                                ..slot
+                            },
+                        )?;
                     }
                 }
             }
@@ -349,7 +429,15 @@ impl Store for EmbeddedStore {
                 let mut by_status = txn.open_table(BY_STATUS)?;
                 let created = index_key(&current);
                 by_status.remove((code, current.status.as_str(), created, current.id.as_str()))?;
-                by_status.insert((code, next.status.as_str(), index_key(next), next.id.as_str()), ())?;
+                by_status.insert(
+                    (
+                        code,
+                        next.status.as_str(),
+                        index_key(next),
+                        next.id.as_str(),
+                    ),
+                    (),
+                )?;
             }
             Ok(())
         })
@@ -362,10 +450,21 @@ impl Store for EmbeddedStore {
             let mut doctors = txn.open_table(DOCTORS)?;
             let mut by_speciality = txn.open_table(DOCTORS_BY_SPECIALITY)?;
             if let Some(previous) = get_json::<&str, Doctor>(&doctors, doctor.id.as_str())? {
-                by_speciality.remove((previous.country.as_str(), previous.speciality.as_str(), previous.id.as_str()))?;
+                by_speciality.remove((
+                    previous.country.as_str(),
+                    previous.speciality.as_str(),
+                    previous.id.as_str(),
+                ))?;
             }
             doctors.insert(doctor.id.as_str(), encode(&doctor)?.as_slice())?;
-            by_speciality.insert((doctor.country.as_str(), doctor.speciality.as_str(), doctor.id.as_str()), ())?;
+            by_speciality.insert(
+                (
+                    doctor.country.as_str(),
+                    doctor.speciality.as_str(),
+                    doctor.id.as_str(),
+                ),
+                (),
+            )?;
             Ok(())
         })
         .await
@@ -373,16 +472,23 @@ impl Store for EmbeddedStore {
 
     async fn get_doctor(&self, id: &str) -> Result<Option<Doctor>, StoreError> {
         let id = id.to_owned();
-        self.read(move |txn| get_json(&txn.open_table(DOCTORS)?, id.as_str())).await
+        self.read(move |txn| get_json(&txn.open_table(DOCTORS)?, id.as_str()))
+            .await
     }
 
-    async fn doctors_by_speciality(&self, country: &Country, speciality: &str) -> Result<Vec<Doctor>, StoreError> {
+    async fn doctors_by_speciality(
+        &self,
+        country: &Country,
+        speciality: &str,
+    ) -> Result<Vec<Doctor>, StoreError> {
         let (code, speciality) = (country.code, speciality.to_owned());
         self.read(move |txn| {
             let index = txn.open_table(DOCTORS_BY_SPECIALITY)?;
             let doctors = txn.open_table(DOCTORS)?;
             let mut found = Vec::new();
-            for entry in index.range((code, speciality.as_str(), "")..=(code, speciality.as_str(), MAX_KEY))? {
+            for entry in index
+                .range((code, speciality.as_str(), "")..=(code, speciality.as_str(), MAX_KEY))?
+            {
                 let (key, _) = entry?;
                 let (_, _, id) = key.value();
                 if let Some(doctor) = get_json::<&str, Doctor>(&doctors, id)? {
@@ -401,16 +507,24 @@ impl Store for EmbeddedStore {
 
     async fn get_slot(&self, id: &str) -> Result<Option<Slot>, StoreError> {
         let id = id.to_owned();
-        self.read(move |txn| get_json(&txn.open_table(SLOTS)?, id.as_str())).await
+        self.read(move |txn| get_json(&txn.open_table(SLOTS)?, id.as_str()))
+            .await
     }
 
-    async fn next_available_slot(&self, doctor_id: &str, after: Timestamp) -> Result<Option<Slot>, StoreError> {
+    async fn next_available_slot(
+        &self,
+        doctor_id: &str,
+        after: Timestamp,
+    ) -> Result<Option<Slot>, StoreError> {
         let doctor_id = doctor_id.to_owned();
         let after = after.as_second();
         self.read(move |txn| {
             let available = txn.open_table(AVAILABLE_SLOTS)?;
             let first = available
-                .range((doctor_id.as_str(), after.saturating_add(1), "")..=(doctor_id.as_str(), i64::MAX, MAX_KEY))?
+                .range(
+                    (doctor_id.as_str(), after.saturating_add(1), "")
+                        ..=(doctor_id.as_str(), i64::MAX, MAX_KEY),
+                )?
                 .next();
             match first {
                 Some(entry) => {

@@ -1,0 +1,792 @@
+//! Black-box tests of every route of the local server, each on a fresh server
+//! with its own data directory and a clock the test controls.
+
+mod common;
+
+use common::TestApp;
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+/// 2026-12-07 09:00 in Lima, the earliest seeded future slot time in Peru.
+const PE_FIRST_SLOT_EPOCH: i64 = 1_796_652_000;
+const PE_CARDIO_SLOT: &str = "pe-cardiologia-9999235-1796652000";
+
+#[tokio::test]
+async fn health_answers() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health").await, (200, json!({ "status": "ok" })));
+}
+
+#[tokio::test]
+async fn patients_are_created_then_updated_with_normalised_documents() {
+    let app = TestApp::spawn().await;
+    let body =
+        json!({ "document": "7.777.777-6", "name": "  Ana Pérez ", "email": "ana@example.cl" });
+    let (status, created) = app.post("/cl/patient", body.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created,
+        json!({ "document": "7777777-6", "name": "Ana Pérez", "email": "ana@example.cl" })
+    );
+    let (status, updated) = app
+        .post(
+            "/cl/patient",
+            json!({ "document": "77777776", "name": "Ana Pérez Soto", "email": "ana@example.cl" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["name"], "Ana Pérez Soto");
+    // The updated name is what new appointments carry.
+    let appointment = app.create("cl", "7777777-6", "Pediatría").await;
+    assert_eq!(appointment["patient"], "Ana Pérez Soto");
+}
+
+#[tokio::test]
+async fn patient_input_errors_are_400_problems_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            "pe",
+            json!({ "document": "1234567", "name": "A", "email": "a@b.pe" }),
+            "invalid_document",
+        ),
+        (
+            "cl",
+            json!({ "document": "12.345.678-9", "name": "A", "email": "a@b.cl" }),
+            "invalid_document",
+        ),
+        (
+            "pe",
+            json!({ "document": "45678912", "name": "", "email": "a@b.pe" }),
+            "invalid_name",
+        ),
+        (
+            "pe",
+            json!({ "document": "45678912", "name": "A", "email": "not-an-email" }),
+            "invalid_email",
+        ),
+        (
+            "pe",
+            json!({ "document": "45678912", "name": "A" }),
+            "invalid_body",
+        ),
+        (
+            "pe",
+            json!({ "document": 45678912, "name": "A", "email": "a@b.pe" }),
+            "invalid_body",
+        ),
+        (
+            "pe",
+            json!({ "document": "45678912", "name": "A", "email": "a@b.pe", "role": "admin" }),
+            "invalid_body",
+        ),
+        ("pe", json!([1, 2]), "invalid_body"),
+    ];
+    for (country, body, code) in cases {
+        let (status, problem) = app.post(&format!("/{country}/patient"), body.clone()).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some(code)),
+            "{body} → {problem}"
+        );
+    }
+    let (status, problem) = app
+        .post(
+            "/cl/patient",
+            json!({ "document": "12.345.678-9", "name": "A", "email": "a@b.cl" }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["field"], "document");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("check digit 5"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_mistyped_bodies_are_rejected_cleanly() {
+    let app = TestApp::spawn().await;
+    let (status, problem) = app
+        .post_raw("/pe/appointment", "application/json", "{\"document\": ")
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let (status, problem) = app
+        .post_raw("/pe/appointment", "application/json", "")
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+    let (status, problem) = app
+        .post_raw(
+            "/pe/appointment",
+            "application/json",
+            vec![0xff, 0xfe, 0x00],
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let (status, problem) = app.post_raw("/pe/appointment", "text/plain", "{}").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let huge = format!(
+        "{{\"document\": \"{}\", \"speciality\": \"x\"}}",
+        "9".repeat(70 * 1024)
+    );
+    let (status, problem) = app
+        .post_raw("/pe/appointment", "application/json", huge)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_countries_routes_and_methods() {
+    let app = TestApp::spawn().await;
+    let (status, problem) = app.get("/co/appointment?status=registered").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("unsupported_country"))
+    );
+    assert_eq!(problem["supported_countries"], json!(["pe", "cl"]));
+    let (status, problem) = app.post("/co/patient", json!({})).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("unsupported_country"))
+    );
+    let (status, problem) = app.get("/pe/nothing").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
+    let response = app
+        .client
+        .delete(format!("{}/pe/appointment", app.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 405);
+}
+
+#[tokio::test]
+async fn an_appointment_walks_from_request_to_completion_in_peru() {
+    let app = TestApp::spawn().await;
+    let created = app.create("pe", "45678912", "Medicina interna").await;
+    assert_eq!(created["id"], "20261122-45678912");
+    assert_eq!(created["status"], "registered");
+    assert_eq!(created["speciality"], "medicina-interna");
+    assert_eq!(created["patient"], "Ana Lucía Torres Vega");
+    assert_eq!(created["created_at"], "2026-11-22T15:00:00.000Z");
+    assert!(created.get("date").is_none());
+
+    let (status, fetched) = app.get("/pe/appointment/20261122-45678912").await;
+    assert_eq!((status, &fetched), (200, &created));
+
+    let (status, assigned) = app
+        .post("/pe/appointment/20261122-45678912/assign", json!({}))
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    assert_eq!(assigned["status"], "assigned");
+    let slot = assigned["date"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        slot.ends_with(&format!("-{PE_FIRST_SLOT_EPOCH}")),
+        "earliest slot: {slot}"
+    );
+    assert!(slot.starts_with("pe-medicina-interna-"), "{slot}");
+    assert_eq!(assigned["starts_at"], "2026-12-07T14:00:00.000Z");
+
+    let (status, completed) = app
+        .post("/pe/appointment/20261122-45678912/complete", json!({}))
+        .await;
+    assert_eq!(status, 200, "{completed}");
+    assert_eq!(completed["status"], "completed");
+    assert_eq!(completed["date"], json!(slot));
+    let (_, fetched) = app.get("/pe/appointment/20261122-45678912").await;
+    assert_eq!(fetched["status"], "completed");
+}
+
+#[tokio::test]
+async fn chile_uses_santiago_local_day_and_normalised_ruts() {
+    let app = TestApp::spawn().await;
+    // 2026-11-23 03:30 UTC: still the 22nd in Lima (UTC-5), already the 23rd in Santiago (UTC-3, summer time).
+    app.set_now("2026-11-23T03:30:00Z");
+    let cl = app.create("cl", "12.345.678-5", "Cardiología").await;
+    assert_eq!(cl["id"], "20261123-12345678-5");
+    assert_eq!(cl["document"], "12345678-5");
+    let pe = app.create("pe", "70123456", "Cardiología").await;
+    assert_eq!(pe["id"], "20261122-70123456");
+
+    let (status, assigned) = app
+        .post("/cl/appointment/20261123-12345678-5/assign", json!({}))
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    // The only Chilean cardiologist's first slot: 2026-12-07 09:00 in Santiago (UTC-3).
+    assert_eq!(assigned["date"], "cl-cardiologia-15000000-1796644800");
+    assert_eq!(assigned["starts_at"], "2026-12-07T12:00:00.000Z");
+}
+
+#[tokio::test]
+async fn seed_000_patients_work_as_they_are() {
+    let app = TestApp::spawn().await;
+    let created = app.create("pe", "123456789", "Medicina interna").await;
+    assert_eq!(created["patient"], "Mary Fernanda Huamán Sobrado");
+}
+
+#[tokio::test]
+async fn same_patient_same_local_day_is_a_conflict_naming_the_existing_id() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "45678912", "pediatria").await;
+    let (status, problem) = app
+        .post(
+            "/pe/appointment",
+            json!({ "document": "45678912", "speciality": "Cardiología" }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("appointment_exists"))
+    );
+    assert_eq!(problem["existing_id"], "20261122-45678912");
+    // The next local day is another appointment.
+    app.set_now("2026-11-23T05:00:00Z");
+    assert_eq!(
+        app.create("pe", "45678912", "pediatria").await["id"],
+        "20261123-45678912"
+    );
+}
+
+#[tokio::test]
+async fn create_errors() {
+    let app = TestApp::spawn().await;
+    let (status, problem) = app
+        .post(
+            "/pe/appointment",
+            json!({ "document": "87654321", "speciality": "pediatria" }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("patient_not_found"))
+    );
+    let (status, problem) = app
+        .post(
+            "/pe/appointment",
+            json!({ "document": "45678912", "speciality": "  ¿? " }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_speciality"))
+    );
+    let (status, problem) = app
+        .post(
+            "/cl/appointment",
+            json!({ "document": "45678912", "speciality": "pediatria" }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_document"))
+    );
+}
+
+#[tokio::test]
+async fn get_unknown_or_malformed_ids_is_404() {
+    let app = TestApp::spawn().await;
+    for id in [
+        "20261122-45678912",
+        "not-an-id",
+        "20261122-12.345.678-5",
+        "20261122-45678912x",
+    ] {
+        let (status, problem) = app.get(&format!("/pe/appointment/{id}")).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (404, Some("appointment_not_found")),
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lists_are_newest_first_and_paginated_with_opaque_cursors() {
+    let app = TestApp::spawn().await;
+    let documents = ["45678912", "70123456", "41234567", "001234567", "123456789"];
+    for (minute, document) in documents.iter().enumerate() {
+        app.set_now(&format!("2026-11-22T15:0{minute}:00Z"));
+        app.create("pe", document, "pediatria").await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/pe/appointment?status=registered&limit=2&cursor={c}"),
+            None => "/pe/appointment?status=registered&limit=2".to_owned(),
+        };
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["document"].as_str().unwrap_or_default().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let mut newest_first: Vec<String> = documents.iter().map(|d| d.to_string()).collect();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+    assert_eq!(pages, 3);
+
+    // Other statuses and other countries are other lists.
+    let (_, assigned) = app.get("/pe/appointment?status=assigned").await;
+    assert_eq!(assigned, json!({ "items": [], "next_cursor": null }));
+    let (_, chile) = app.get("/cl/appointment?status=registered").await;
+    assert_eq!(chile["items"], json!([]));
+
+    // A patient's own list.
+    app.set_now("2026-11-23T15:00:00Z");
+    app.create("pe", "45678912", "cardiologia").await;
+    let (status, mine) = app.get("/pe/appointment?document=45678912").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = mine["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, ["20261123-45678912", "20261122-45678912"]);
+}
+
+#[tokio::test]
+async fn list_query_errors_and_foreign_cursors_are_400() {
+    let app = TestApp::spawn().await;
+    for document in ["45678912", "70123456"] {
+        app.create("pe", document, "pediatria").await;
+    }
+    let (_, page) = app.get("/pe/appointment?status=registered&limit=1").await;
+    let cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+    assert!(!cursor.is_empty());
+    let cases = [
+        ("/pe/appointment".to_owned(), "invalid_query"),
+        (
+            "/pe/appointment?status=registered&document=45678912".to_owned(),
+            "invalid_query",
+        ),
+        (
+            "/pe/appointment?status=Registrado".to_owned(),
+            "invalid_status",
+        ),
+        (
+            "/pe/appointment?status=registered&limit=101".to_owned(),
+            "invalid_limit",
+        ),
+        (
+            "/pe/appointment?status=registered&limit=0".to_owned(),
+            "invalid_limit",
+        ),
+        (
+            "/pe/appointment?status=registered&limit=ten".to_owned(),
+            "invalid_limit",
+        ),
+        (
+            "/pe/appointment?status=registered&limit=1&limit=2".to_owned(),
+            "invalid_query",
+        ),
+        (
+            "/pe/appointment?document=4567".to_owned(),
+            "invalid_document",
+        ),
+        (
+            "/pe/appointment?status=registered&cursor=garbage!".to_owned(),
+            "invalid_cursor",
+        ),
+        (
+            format!("/pe/appointment?status=assigned&cursor={cursor}"),
+            "invalid_cursor",
+        ),
+        (
+            format!("/cl/appointment?status=registered&cursor={cursor}"),
+            "invalid_cursor",
+        ),
+    ];
+    for (path, code) in cases {
+        let (status, problem) = app.get(&path).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some(code)),
+            "{path}: {problem}"
+        );
+    }
+    let (status, _) = app
+        .get(&format!(
+            "/pe/appointment?status=registered&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn assigning_a_given_slot_and_its_errors() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "45678912", "cardiologia").await;
+    app.create("pe", "70123456", "cardiologia").await;
+    app.create("pe", "41234567", "Medicina interna").await;
+
+    let (status, assigned) = app
+        .post(
+            "/pe/appointment/20261122-45678912/assign",
+            json!({ "slot": PE_CARDIO_SLOT }),
+        )
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    assert_eq!(assigned["date"], PE_CARDIO_SLOT);
+    assert_eq!(assigned["doctor"], "pe-cardiologia-9999235");
+
+    let cases = [
+        (
+            "20261122-70123456",
+            json!({ "slot": PE_CARDIO_SLOT }),
+            409,
+            "slot_unavailable",
+        ),
+        (
+            "20261122-45678912",
+            json!({ "slot": PE_CARDIO_SLOT }),
+            409,
+            "invalid_transition",
+        ),
+        (
+            "20261122-41234567",
+            json!({ "slot": "pe-cardiologia-9999235-1796677200" }),
+            422,
+            "slot_mismatch",
+        ),
+        (
+            "20261122-41234567",
+            json!({ "slot": "pe-medicina-interna-9999234-1732633200" }),
+            409,
+            "slot_in_past",
+        ),
+        (
+            "20261122-41234567",
+            json!({ "slot": "pe-medicina-interna-9999234-1796652001" }),
+            404,
+            "slot_not_found",
+        ),
+        (
+            "20261122-41234567",
+            json!({ "slot": "no epoch" }),
+            400,
+            "invalid_slot",
+        ),
+        (
+            "20261122-41234567",
+            json!({ "slot": 5 }),
+            400,
+            "invalid_body",
+        ),
+        (
+            "20261122-41234567",
+            json!({ "slot": "x", "doctor": "y" }),
+            400,
+            "invalid_body",
+        ),
+        ("20261122-99999999", json!({}), 404, "appointment_not_found"),
+    ];
+    for (id, body, expected_status, code) in cases {
+        let (status, problem) = app
+            .post(&format!("/pe/appointment/{id}/assign"), body.clone())
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (expected_status, Some(code)),
+            "{id} {body}: {problem}"
+        );
+    }
+    let (_, problem) = app
+        .post("/pe/appointment/20261122-45678912/assign", json!({}))
+        .await;
+    assert_eq!(problem["current_status"], "assigned");
+
+    // An empty body means "the earliest available slot".
+    let (status, auto) = app
+        .post_raw(
+            "/pe/appointment/20261122-70123456/assign",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{auto}");
+    assert_eq!(auto["date"], "pe-cardiologia-9999235-1796677200");
+}
+
+#[tokio::test]
+async fn no_slot_for_a_speciality_nobody_practises() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "45678912", "Oncología").await;
+    let (status, problem) = app
+        .post("/pe/appointment/20261122-45678912/assign", json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("no_slot_available"))
+    );
+}
+
+#[tokio::test]
+async fn complete_and_cancel_follow_the_status_machine() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "45678912", "cardiologia").await;
+    app.create("pe", "70123456", "cardiologia").await;
+    let base = "/pe/appointment/20261122-45678912";
+
+    let (status, problem) = app.post(&format!("{base}/complete"), json!({})).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
+    assert_eq!(problem["current_status"], "registered");
+
+    let (status, _) = app
+        .post(&format!("{base}/assign"), json!({ "slot": PE_CARDIO_SLOT }))
+        .await;
+    assert_eq!(status, 200);
+
+    for body in [
+        json!({}),
+        json!({ "reason": "   " }),
+        json!({ "reason": "x".repeat(501) }),
+    ] {
+        let (status, problem) = app.post(&format!("{base}/cancel"), body).await;
+        assert_eq!(status, 400, "{problem}");
+    }
+    let (status, cancelled) = app
+        .post(
+            &format!("{base}/cancel"),
+            json!({ "reason": "viaje imprevisto" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["cancel_reason"], "viaje imprevisto");
+
+    // The slot is free again: another patient books it.
+    let (status, booked) = app
+        .post(
+            "/pe/appointment/20261122-70123456/assign",
+            json!({ "slot": PE_CARDIO_SLOT }),
+        )
+        .await;
+    assert_eq!(status, 200, "{booked}");
+
+    for action in ["complete", "cancel", "assign"] {
+        let body = if action == "cancel" {
+            json!({ "reason": "x" })
+        } else {
+            json!({})
+        };
+        let (status, problem) = app.post(&format!("{base}/{action}"), body).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (409, Some("invalid_transition")),
+            "{action}"
+        );
+        assert_eq!(problem["current_status"], "cancelled");
+    }
+
+    let (status, completed) = app
+        .post("/pe/appointment/20261122-70123456/complete", json!({}))
+        .await;
+    assert_eq!(
+        (status, completed["status"].as_str()),
+        (200, Some("completed"))
+    );
+    let (status, problem) = app
+        .post(
+            "/pe/appointment/20261122-70123456/cancel",
+            json!({ "reason": "tarde" }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["current_status"].as_str()),
+        (409, Some("completed"))
+    );
+}
+
+#[tokio::test]
+async fn notify_enqueues_the_current_state_message() {
+    let app = TestApp::spawn().await;
+    app.create("cl", "11.111.111-1", "pediatria").await;
+    let (status, accepted) = app
+        .post("/cl/appointment/20261122-11111111-1/notify", json!({}))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let message = &accepted["message"];
+    assert_eq!(message["type"], "appointment.registered");
+    assert_eq!(message["version"], 1);
+    assert_eq!(message["country"], "cl");
+    assert_eq!(message["appointment_id"], "20261122-11111111-1");
+    let (status, problem) = app
+        .post("/cl/appointment/20261122-20000000-5/notify", json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("appointment_not_found"))
+    );
+
+    // The in-process queue's consumer records what it received.
+    let log = app.data_dir.path().join("notifications.jsonl");
+    let mut recorded = String::new();
+    for _ in 0..50 {
+        recorded = std::fs::read_to_string(&log).unwrap_or_default();
+        if !recorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lines: Vec<Value> = recorded
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(lines, vec![message.clone()]);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_bookings_of_one_slot_have_one_winner() {
+    let app = TestApp::spawn().await;
+    let documents: Vec<String> = (0..50).map(|i| format!("{}", 50_000_000 + i)).collect();
+    for document in &documents {
+        app.register("pe", document, "Paciente de prueba").await;
+        app.create("pe", document, "cardiologia").await;
+    }
+    let attempts = documents.iter().map(|document| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/pe/appointment/20261122-{document}/assign"),
+                json!({ "slot": PE_CARDIO_SLOT }),
+            )
+            .await
+        }
+    });
+    let results = join_all(attempts).await;
+    let winners: Vec<&(u16, Value)> = results.iter().filter(|(s, _)| *s == 200).collect();
+    let losers = results
+        .iter()
+        .filter(|(s, b)| *s == 409 && b["code"] == "slot_unavailable")
+        .count();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert_eq!(losers, 49);
+    // Exactly one appointment holds the slot.
+    let (_, assigned) = app.get("/pe/appointment?status=assigned&limit=100").await;
+    assert_eq!(assigned["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(assigned["items"][0]["date"], PE_CARDIO_SLOT);
+}
+
+#[tokio::test]
+async fn concurrent_status_changes_have_one_winner() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "45678912", "cardiologia").await;
+    let base = "/pe/appointment/20261122-45678912";
+    let (status, _) = app
+        .post(&format!("{base}/assign"), json!({ "slot": PE_CARDIO_SLOT }))
+        .await;
+    assert_eq!(status, 200);
+    let attempts = (0..20).map(|i| {
+        let app = &app;
+        async move {
+            if i % 2 == 0 {
+                app.post(&format!("{base}/complete"), json!({})).await
+            } else {
+                app.post(&format!("{base}/cancel"), json!({ "reason": "carrera" }))
+                    .await
+            }
+        }
+    });
+    let results = join_all(attempts).await;
+    assert_eq!(
+        results.iter().filter(|(s, _)| *s == 200).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(s, b)| *s == 409 && b["code"] == "invalid_transition")
+            .count(),
+        19
+    );
+}
+
+#[tokio::test]
+async fn cors_preflight_and_headers_for_a_browser_frontend() {
+    let app = TestApp::spawn().await;
+    let preflight = app
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/pe/appointment", app.base),
+        )
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,authorization",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(preflight.status().as_u16(), 204);
+    let header = |name: &str| {
+        preflight
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:5173")
+    );
+    assert!(
+        header("access-control-allow-methods")
+            .unwrap_or_default()
+            .contains("POST")
+    );
+    assert_eq!(
+        header("access-control-allow-headers").as_deref(),
+        Some("content-type,authorization")
+    );
+    let response = app
+        .client
+        .get(format!("{}/health", app.base))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://localhost:5173")
+    );
+}

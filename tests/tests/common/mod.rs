@@ -1,0 +1,155 @@
+//! A fresh local server on a random port with its own data directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use citas_domain::ManualClock;
+use citas_local::{LocalConfig, RunningServer};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+/// 2026-11-22 10:00 in Lima, 12:00 in Santiago: before every seeded future slot.
+pub const NOW: &str = "2026-11-22T15:00:00Z";
+
+pub fn seed_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub data_dir: tempfile::TempDir,
+    server: Option<RunningServer>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(NOW.parse().expect("timestamp")));
+        let server = start(data_dir.path(), clock.clone()).await;
+        Self {
+            base: format!("http://{}", server.addr),
+            client: reqwest::Client::new(),
+            clock,
+            data_dir,
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        let server = start(self.data_dir.path(), self.clock.clone()).await;
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+    }
+
+    pub fn set_now(&self, at: &str) {
+        self.clock.set(at.parse::<Timestamp>().expect("timestamp"));
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        read(response).await
+    }
+
+    pub async fn register(&self, country: &str, document: &str, name: &str) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/{country}/patient"),
+                json!({ "document": document, "name": name, "email": "paciente@example.com" }),
+            )
+            .await;
+        assert!(
+            status == 201 || status == 200,
+            "register {document}: {status} {body}"
+        );
+        body
+    }
+
+    pub async fn create(&self, country: &str, document: &str, speciality: &str) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/{country}/appointment"),
+                json!({ "document": document, "speciality": speciality }),
+            )
+            .await;
+        assert_eq!(status, 201, "create {document}: {body}");
+        body
+    }
+}
+
+async fn start(data_dir: &Path, clock: Arc<ManualClock>) -> RunningServer {
+    let mut config = LocalConfig::new("127.0.0.1:0".parse().expect("addr"), data_dir.to_owned());
+    config.seed_dir = Some(seed_dir());
+    config.clock = clock;
+    citas_local::start(config).await.expect("server starts")
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.expect("body");
+    if status >= 400 {
+        assert_eq!(
+            content_type, "application/problem+json",
+            "errors are problem+json: {text}"
+        );
+    }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).expect("JSON body")
+    };
+    if status >= 400 {
+        assert_eq!(
+            body["status"],
+            json!(status),
+            "problem status member: {body}"
+        );
+        assert!(body["code"].is_string(), "problem code: {body}");
+    }
+    (status, body)
+}
