@@ -293,6 +293,17 @@ pub struct Appointment {
     pub cancel_reason: Option<String>,
 }
 
+impl Appointment {
+    /// The local day of the booked slot, while the appointment is assigned:
+    /// the key reminders look appointments up by.
+    pub fn assigned_day(&self, country: &Country) -> Option<Date> {
+        match (self.status, self.starts_at) {
+            (Status::Assigned, Some(at)) => Some(country.local_date(at)),
+            _ => None,
+        }
+    }
+}
+
 /// An appointment id: `YYYYMMDD-{document}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppointmentId {

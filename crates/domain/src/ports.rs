@@ -21,6 +21,8 @@ pub enum ListFilter {
     Status(Status),
     /// One patient's appointments, newest first.
     Document(String),
+    /// Appointments assigned to a slot on this local day, earliest first (reminders).
+    AssignedOn(jiff::civil::Date),
 }
 
 impl ListFilter {
@@ -29,6 +31,7 @@ impl ListFilter {
         match self {
             ListFilter::Status(status) => format!("{}/status/{status}", country.code),
             ListFilter::Document(document) => format!("{}/document/{document}", country.code),
+            ListFilter::AssignedOn(day) => format!("{}/assigned-on/{day}", country.code),
         }
     }
 }

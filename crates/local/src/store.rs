@@ -33,6 +33,9 @@ const BY_STATUS: TableDefinition<(&str, &str, i64, &str), ()> =
 /// (country, document, created_at ms, id): a patient's appointments, newest first.
 const BY_DOCUMENT: TableDefinition<(&str, &str, i64, &str), ()> =
     TableDefinition::new("appointments_by_document");
+/// (country, local day of the slot, slot start epoch seconds, id): assigned appointments only.
+const BY_ASSIGNED_DAY: TableDefinition<(&str, &str, i64, &str), ()> =
+    TableDefinition::new("appointments_by_assigned_day");
 /// id → doctor JSON.
 const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
 /// (country, speciality, doctor id).
@@ -182,6 +185,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(APPOINTMENTS)?;
     txn.open_table(BY_STATUS)?;
     txn.open_table(BY_DOCUMENT)?;
+    txn.open_table(BY_ASSIGNED_DAY)?;
     txn.open_table(DOCTORS)?;
     txn.open_table(DOCTORS_BY_SPECIALITY)?;
     txn.open_table(SLOTS)?;
@@ -234,6 +238,12 @@ fn put_slot_in(txn: &WriteTransaction, slot: &Slot) -> Result<(), Failure> {
 
 fn index_key(appointment: &Appointment) -> i64 {
     appointment.created_at.as_millisecond()
+}
+
+/// (local day, start epoch seconds) while assigned.
+fn assigned_day_key(country: &Country, appointment: &Appointment) -> Option<(String, i64)> {
+    let day = appointment.assigned_day(country)?;
+    Some((day.to_string(), appointment.starts_at?.as_second()))
 }
 
 #[async_trait]
@@ -336,29 +346,59 @@ impl Store for EmbeddedStore {
         };
         let (code, filter, limit) = (country.code, filter.clone(), page.limit);
         self.read(move |txn| {
-            let (table, partition) = match &filter {
+            // Status and patient lists are newest first; a day's list is earliest first.
+            let (table, partition, newest_first) = match &filter {
                 ListFilter::Status(status) => {
-                    (txn.open_table(BY_STATUS)?, status.as_str().to_owned())
+                    (txn.open_table(BY_STATUS)?, status.as_str().to_owned(), true)
                 }
-                ListFilter::Document(document) => (txn.open_table(BY_DOCUMENT)?, document.clone()),
+                ListFilter::Document(document) => {
+                    (txn.open_table(BY_DOCUMENT)?, document.clone(), true)
+                }
+                ListFilter::AssignedOn(day) => {
+                    (txn.open_table(BY_ASSIGNED_DAY)?, day.to_string(), false)
+                }
             };
             let partition = partition.as_str();
-            let low = (code, partition, i64::MIN, "");
-            let ids: Vec<(i64, String)> = {
-                let range = match &after {
-                    Some((created, id)) => {
-                        table.range(low..(code, partition, *created, id.as_str()))?
-                    }
-                    None => table.range(low..=(code, partition, i64::MAX, MAX_KEY))?,
-                };
-                let mut ids = Vec::with_capacity(limit + 1);
-                for entry in range.rev().take(limit + 1) {
-                    let (key, _) = entry?;
-                    let (_, _, created, id) = key.value();
-                    ids.push((created, id.to_owned()));
-                }
-                ids
+            let first = (code, partition, i64::MIN, "");
+            let last = (code, partition, i64::MAX, MAX_KEY);
+            let mut ids: Vec<(i64, String)> = Vec::with_capacity(limit + 1);
+            let mut collect = |entry: Result<
+                (
+                    redb::AccessGuard<'_, (&str, &str, i64, &str)>,
+                    redb::AccessGuard<'_, ()>,
+                ),
+                redb::StorageError,
+            >|
+             -> Result<(), Failure> {
+                let (key, _) = entry?;
+                let (_, _, order, id) = key.value();
+                ids.push((order, id.to_owned()));
+                Ok(())
             };
+            match (&after, newest_first) {
+                (None, true) => table
+                    .range(first..=last)?
+                    .rev()
+                    .take(limit + 1)
+                    .try_for_each(&mut collect)?,
+                (None, false) => table
+                    .range(first..=last)?
+                    .take(limit + 1)
+                    .try_for_each(&mut collect)?,
+                (Some((order, id)), true) => table
+                    .range(first..(code, partition, *order, id.as_str()))?
+                    .rev()
+                    .take(limit + 1)
+                    .try_for_each(&mut collect)?,
+                (Some((order, id)), false) => {
+                    let start = (code, partition, *order, id.as_str());
+                    table
+                        .range(start..=last)?
+                        .skip_while(|entry| matches!(entry, Ok((key, _)) if key.value() == start))
+                        .take(limit + 1)
+                        .try_for_each(&mut collect)?
+                }
+            }
             let more = ids.len() > limit;
             let appointments = txn.open_table(APPOINTMENTS)?;
             let mut items = Vec::with_capacity(limit);
@@ -370,7 +410,7 @@ impl Store for EmbeddedStore {
                 }
             }
             let next_cursor = match ids.get(limit.saturating_sub(1)) {
-                Some((created, id)) if more => Some(cursor::encode(&scope, json!([created, id]))),
+                Some((order, id)) if more => Some(cursor::encode(&scope, json!([order, id]))),
                 _ => None,
             };
             Ok(Page { items, next_cursor })
@@ -438,6 +478,13 @@ impl Store for EmbeddedStore {
                     ),
                     (),
                 )?;
+            }
+            let mut by_day = txn.open_table(BY_ASSIGNED_DAY)?;
+            if let Some((day, start)) = assigned_day_key(transition.country, &current) {
+                by_day.remove((code, day.as_str(), start, current.id.as_str()))?;
+            }
+            if let Some((day, start)) = assigned_day_key(transition.country, next) {
+                by_day.insert((code, day.as_str(), start, next.id.as_str()), ())?;
             }
             Ok(())
         })
