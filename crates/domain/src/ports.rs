@@ -152,3 +152,39 @@ pub struct QueueError(pub String);
 pub trait NotificationQueue: Send + Sync {
     async fn enqueue(&self, country: &Country, message: &Notification) -> Result<(), QueueError>;
 }
+
+/// A file attached to an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+/// An email ready to send: both a plain-text and an HTML part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    /// The provider asks us to slow down: retry later, this is not the message's fault.
+    #[error("the mail provider is throttling: {0}")]
+    Throttled(String),
+    /// The provider refused this message; retrying will not help.
+    #[error("the mail provider rejected the message: {0}")]
+    Rejected(String),
+    #[error("the mail provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Sends emails; returns the provider's message id.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &Email) -> Result<String, MailError>;
+}

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use citas_aws::template::Variables;
 use citas_local::seed::{SlotPlan, plan_slots, write_slot_files};
+use citas_local::server::AwsTarget;
 use citas_local::{LocalConfig, start};
 use clap::{Parser, Subcommand};
 use jiff::civil::{Date, Time, Weekday};
@@ -35,6 +37,14 @@ enum Command {
         /// Batch-write-item files loaded into an empty store on first start.
         #[arg(long, default_value = default_seed_dir())]
         seed_dir: PathBuf,
+        /// Use the AWS adapters against this AWS-compatible endpoint (moto,
+        /// DynamoDB Local) instead of the embedded store; missing tables and
+        /// queues are created from template.yaml first.
+        #[arg(long, value_name = "URL")]
+        aws_endpoint: Option<String>,
+        /// template.yaml's TablePrefix parameter on that endpoint.
+        #[arg(long, default_value = "", requires = "aws_endpoint")]
+        table_prefix: String,
     },
     /// Write batch-write-item files (≤ 25 items each) of available slots.
     Slots {
@@ -104,9 +114,18 @@ async fn main() -> ExitCode {
             addr,
             data_dir,
             seed_dir,
+            aws_endpoint,
+            table_prefix,
         } => {
             let mut config = LocalConfig::new(addr, data_dir);
             config.seed_dir = seed_dir.is_dir().then_some(seed_dir);
+            config.aws = aws_endpoint.map(|endpoint| AwsTarget {
+                endpoint,
+                variables: Variables {
+                    table_prefix,
+                    ..Variables::default()
+                },
+            });
             let server = match start(config).await {
                 Ok(server) => server,
                 Err(error) => {

@@ -244,6 +244,34 @@ fn slot_request(slot: &Slot) -> Value {
 mod tests {
     use super::*;
 
+    /// Seed 000's example `data.json`, as its specification shows it.
+    fn seed_000_example() -> Value {
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds");
+        let spec = std::fs::read_dir(&seeds)
+            .expect("../shared/seeds beside the checkout")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("000"))
+            })
+            .expect("seed 000");
+        let text = std::fs::read_to_string(spec).unwrap();
+        let start = text
+            .find("```json\n{\n  \"doctor\"")
+            .expect("the data.json block")
+            + "```json\n".len();
+        let end = start + text[start..].find("```").unwrap();
+        serde_json::from_str(&text[start..end]).unwrap()
+    }
+
+    #[test]
+    fn the_example_seed_file_is_seed_000_verbatim() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../seed/000-seed-example.json");
+        let ours: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(ours, seed_000_example());
+        assert_eq!(read_file(&path).unwrap().len(), 13);
+    }
+
     #[test]
     fn attribute_values_become_plain_json() {
         let item = serde_json::json!({

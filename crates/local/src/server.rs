@@ -24,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use citas_aws::template::Variables;
+
 use crate::queue::InProcessQueue;
 use crate::seed;
 use crate::store::EmbeddedStore;
@@ -32,9 +34,18 @@ use crate::store::EmbeddedStore;
 pub struct LocalConfig {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
-    /// Loaded into an empty store on first start.
+    /// Loaded into an empty embedded store on first start.
     pub seed_dir: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
+    /// Run on the AWS adapters against this endpoint instead of the embedded store.
+    pub aws: Option<AwsTarget>,
+}
+
+/// An AWS-compatible endpoint (moto, DynamoDB Local) and the template's parameters there.
+#[derive(Debug, Clone)]
+pub struct AwsTarget {
+    pub endpoint: String,
+    pub variables: Variables,
 }
 
 impl LocalConfig {
@@ -44,6 +55,7 @@ impl LocalConfig {
             data_dir,
             seed_dir: None,
             clock: Arc::new(SystemClock),
+            aws: None,
         }
     }
 }
@@ -61,6 +73,8 @@ pub enum StartError {
     },
     #[error("storage: {0}")]
     Store(#[from] citas_domain::StoreError),
+    #[error(transparent)]
+    Template(#[from] citas_aws::template::TemplateError),
 }
 
 /// A started server; [`RunningServer::stop`] shuts it down gracefully.
@@ -84,20 +98,21 @@ impl RunningServer {
 
 /// Opens the store (seeding it on first start), binds and starts serving.
 pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
-    let store = EmbeddedStore::open(&config.data_dir)?;
-    if let Some(dir) = &config.seed_dir
-        && !store.is_seeded().await?
-    {
-        let count = seed::load_dir(&store, dir).await?;
-        store.mark_seeded().await?;
-        tracing::info!(items = count, dir = %dir.display(), "seed data loaded");
-    }
-    let (queue, consumer) = InProcessQueue::start(&config.data_dir);
-    let services = Arc::new(Services {
-        store: Arc::new(store),
-        queue: Arc::new(queue),
-        clock: config.clock.clone(),
-    });
+    let (services, consumer) = match &config.aws {
+        None => embedded_services(&config).await?,
+        Some(target) => {
+            let sdk = crate::aws::sdk_config(&target.endpoint).await;
+            let backend = crate::aws::prepare(&sdk, &target.variables).await?;
+            tracing::info!(endpoint = %target.endpoint, queues = ?backend.queue_urls, "running on the AWS adapters");
+            let services = Services {
+                store: backend.store,
+                queue: backend.queue,
+                clock: config.clock.clone(),
+            };
+            (services, None)
+        }
+    };
+    let services = Arc::new(services);
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartError::Listen {
@@ -112,14 +127,38 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
     let task = tokio::spawn(async move {
         accept_loop(listener, services, stopped).await;
         // The services (and with them the queue's sender) are gone: let the consumer drain.
-        let _ = consumer.await;
+        if let Some(consumer) = consumer {
+            let _ = consumer.await;
+        }
     });
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "citas is listening");
+    tracing::info!(%addr, "citas is listening");
     Ok(RunningServer {
         addr,
         shutdown,
         task,
     })
+}
+
+/// The embedded store (seeded on first start) and the in-process queue.
+async fn embedded_services(
+    config: &LocalConfig,
+) -> Result<(Services, Option<JoinHandle<()>>), StartError> {
+    let store = EmbeddedStore::open(&config.data_dir)?;
+    if let Some(dir) = &config.seed_dir
+        && !store.is_seeded().await?
+    {
+        let count = seed::load_dir(&store, dir).await?;
+        store.mark_seeded().await?;
+        tracing::info!(items = count, dir = %dir.display(), "seed data loaded");
+    }
+    let (queue, consumer) = InProcessQueue::start(&config.data_dir);
+    tracing::info!(data_dir = %config.data_dir.display(), "running on the embedded store");
+    let services = Services {
+        store: Arc::new(store),
+        queue: Arc::new(queue),
+        clock: config.clock.clone(),
+    };
+    Ok((services, Some(consumer)))
 }
 
 async fn accept_loop(

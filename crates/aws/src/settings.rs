@@ -1,0 +1,82 @@
+//! What the adapters need to know about the deployment, from the environment
+//! template.yaml gives each function.
+
+use std::collections::HashMap;
+
+use citas_domain::country::{COUNTRIES, Country};
+
+/// Table names: the seed's names, behind an optional prefix (e.g. `dev-`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableNames {
+    pub prefix: String,
+}
+
+impl TableNames {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+    pub fn appointment(&self, country: &Country) -> String {
+        format!("{}{}-appointment", self.prefix, country.code)
+    }
+    pub fn patient(&self, country: &Country) -> String {
+        format!("{}{}-patient", self.prefix, country.code)
+    }
+    pub fn doctor(&self) -> String {
+        format!("{}doctor", self.prefix)
+    }
+    pub fn slot(&self) -> String {
+        format!("{}appointment-doctor", self.prefix)
+    }
+}
+
+/// Index names, as template.yaml declares them.
+pub mod index {
+    /// Appointments by `status_shard` (`{status}#{n}`), newest `created_at` first.
+    pub const BY_STATUS: &str = "by-status";
+    /// Appointments by `document`, newest `created_at` first.
+    pub const BY_DOCUMENT: &str = "by-document";
+    /// Assigned appointments by `assigned_day` (local day of the slot), earliest `starts_at` first.
+    pub const BY_ASSIGNED_DAY: &str = "by-assigned-day";
+    /// Doctors by `speciality` and `country` (seed 000's attributes).
+    pub const DOCTOR_BY_SPECIALITY: &str = "by-speciality";
+    /// Slots by `doctor`, ordered by `id` (`{doctor}-{epoch}`: time order).
+    pub const SLOT_BY_DOCTOR: &str = "by-doctor";
+}
+
+/// The environment variable holding a country's queue URL, e.g. `QUEUE_URL_PE`.
+pub fn queue_url_variable(country: &Country) -> String {
+    format!("QUEUE_URL_{}", country.code.to_ascii_uppercase())
+}
+
+/// The queue name template.yaml gives a country, e.g. `citas-pe-notifications`.
+pub fn queue_name(stack: &str, country: &Country) -> String {
+    format!("{stack}-{}-notifications", country.code)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub tables: TableNames,
+    /// Notification queue URL per country code.
+    pub queue_urls: HashMap<&'static str, String>,
+    /// Verified SES identity emails are sent from.
+    pub ses_sender: Option<String>,
+    pub ses_configuration_set: Option<String>,
+}
+
+impl AwsSettings {
+    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            tables: TableNames::new(var("TABLE_PREFIX").unwrap_or_default()),
+            queue_urls: COUNTRIES
+                .iter()
+                .filter_map(|c| var(&queue_url_variable(c)).map(|url| (c.code, url)))
+                .collect(),
+            ses_sender: var("SES_SENDER"),
+            ses_configuration_set: var("SES_CONFIGURATION_SET"),
+        }
+    }
+}

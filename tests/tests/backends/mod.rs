@@ -1,0 +1,108 @@
+//! Backends for the port tests: the embedded store on a fresh directory, and
+//! the DynamoDB adapter on fresh tables (a prefix of their own) on moto.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use citas_aws::OperationCounter;
+use citas_aws::template::{Template, Variables, ensure_queues, ensure_tables};
+use citas_domain::Store;
+use citas_local::EmbeddedStore;
+use jiff::Timestamp;
+
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    /// Counts the SDK operations the AWS adapter sends.
+    pub counter: Option<OperationCounter>,
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+pub async fn embedded() -> Backend {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("store opens");
+    Backend {
+        store: Arc::new(store),
+        counter: None,
+        _data_dir: Some(dir),
+    }
+}
+
+/// The moto endpoint started by `scripts/test`.
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!("MOTO_ENDPOINT is not set: run scripts/test, which starts moto_server and sets it")
+    })
+}
+
+/// A name prefix no other test (or earlier run on the same moto) uses.
+pub fn unique_prefix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "c{}-{}-{}-",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        Timestamp::now().as_millisecond() % 1_000_000
+    )
+}
+
+/// A DynamoDB store on fresh tables (a prefix of their own) created from template.yaml.
+pub async fn dynamodb() -> Backend {
+    let prefix = unique_prefix();
+    let config = citas_local::aws::sdk_config(&moto_endpoint()).await;
+    let template = Template::project(&Variables {
+        table_prefix: prefix.clone(),
+        ..Variables::default()
+    })
+    .expect("template");
+    ensure_tables(&aws_sdk_dynamodb::Client::new(&config), &template.tables)
+        .await
+        .expect("tables created on moto");
+    let counter = OperationCounter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    Backend {
+        store: Arc::new(citas_aws::DynamoStore::new(
+            client,
+            citas_aws::TableNames::new(prefix),
+        )),
+        counter: Some(counter),
+        _data_dir: None,
+    }
+}
+
+/// SQS queues of their own on moto, created from template.yaml; URLs by country code.
+pub async fn sqs_queues(
+    counter: &OperationCounter,
+) -> (
+    aws_sdk_sqs::Client,
+    std::collections::HashMap<&'static str, String>,
+) {
+    let config = citas_local::aws::sdk_config(&moto_endpoint()).await;
+    let stack = unique_prefix().trim_end_matches('-').to_owned();
+    let template = Template::project(&Variables {
+        stack_name: stack.clone(),
+        ..Variables::default()
+    })
+    .expect("template");
+    let client = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&config)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let urls = ensure_queues(&client, &template.queues)
+        .await
+        .expect("queues created on moto");
+    let by_country = citas_domain::COUNTRIES
+        .iter()
+        .filter_map(|c| {
+            urls.get(&citas_aws::settings::queue_name(&stack, c))
+                .map(|u| (c.code, u.clone()))
+        })
+        .collect();
+    counter.take();
+    (client, by_country)
+}

@@ -1,0 +1,155 @@
+//! Each use case, run on the AWS adapters against moto, stays within its
+//! budget of SDK calls, counted by an SDK interceptor, and never scans.
+
+mod backends;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use citas_aws::dynamo::STATUS_SHARDS;
+use citas_aws::{OperationCounter, SqsQueue};
+use citas_domain::service::{self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput};
+use citas_domain::{Doctor, ManualClock, PERU, Services, Slot};
+use jiff::civil::{date, time};
+
+fn ops(counts: &BTreeMap<String, usize>) -> usize {
+    counts.values().sum()
+}
+
+#[tokio::test]
+async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
+    let backend = backends::dynamodb().await;
+    let dynamo = backend.counter.clone().expect("counting DynamoDB client");
+    let sqs_counter = OperationCounter::default();
+    let (sqs, urls) = backends::sqs_queues(&sqs_counter).await;
+    let clock = Arc::new(ManualClock::new(
+        "2030-01-02T15:00:00Z".parse().expect("time"),
+    ));
+    let services = Services {
+        store: backend.store.clone(),
+        queue: Arc::new(SqsQueue::new(sqs, urls)),
+        clock,
+    };
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut take = |counter: &OperationCounter| {
+        let counts = counter.take();
+        for (name, n) in &counts {
+            *seen.entry(name.clone()).or_default() += n;
+        }
+        counts
+    };
+
+    // Two cardiologists with slots; set-up calls are not counted.
+    let doctors: Vec<Doctor> = ["1", "2"]
+        .iter()
+        .map(|document| Doctor {
+            id: format!("pe-cardiologia-{document}"),
+            country: "pe".into(),
+            document: (*document).into(),
+            name: "Dr.".into(),
+            speciality: "cardiologia".into(),
+        })
+        .collect();
+    for doctor in &doctors {
+        services.store.put_doctor(doctor).await.expect("doctor");
+        for day in 4..=5 {
+            let slot =
+                Slot::new(&PERU, &doctor.id, date(2030, 3, day), time(9, 0, 0, 0)).expect("slot");
+            services.store.put_slot(&slot).await.expect("slot");
+        }
+    }
+    take(&dynamo);
+
+    for (n, document) in ["45678912", "70123456"].iter().enumerate() {
+        let input = PatientInput {
+            document: (*document).into(),
+            name: format!("Paciente {n}"),
+            email: "p@example.pe".into(),
+        };
+        service::register_patient(&services, &PERU, input)
+            .await
+            .expect("patient");
+        assert_eq!(ops(&take(&dynamo)), 1, "register a patient");
+        let input = CreateAppointmentInput {
+            document: (*document).into(),
+            speciality: "Cardiología".into(),
+        };
+        service::create_appointment(&services, &PERU, input)
+            .await
+            .expect("create");
+        let counts = take(&dynamo);
+        assert!(ops(&counts) <= 2, "create: {counts:?}");
+    }
+
+    service::get_appointment(&services, &PERU, "20300102-45678912")
+        .await
+        .expect("get");
+    assert_eq!(ops(&take(&dynamo)), 1, "get");
+
+    let list = |status: Option<&str>, document: Option<&str>| ListQuery {
+        status: status.map(str::to_owned),
+        document: document.map(str::to_owned),
+        limit: Some("10".into()),
+        cursor: None,
+    };
+    let page = service::list_appointments(&services, &PERU, list(Some("registered"), None))
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 2);
+    let counts = take(&dynamo);
+    assert!(
+        ops(&counts) <= STATUS_SHARDS as usize,
+        "one query per status partition: {counts:?}"
+    );
+    service::list_appointments(&services, &PERU, list(None, Some("45678912")))
+        .await
+        .expect("list");
+    assert_eq!(ops(&take(&dynamo)), 1, "a patient's list is one query");
+
+    let given = Slot::new(&PERU, &doctors[1].id, date(2030, 3, 5), time(9, 0, 0, 0)).expect("slot");
+    service::assign(&services, &PERU, "20300102-45678912", Some(&given.id))
+        .await
+        .expect("assign");
+    let counts = take(&dynamo);
+    assert!(ops(&counts) <= 3, "assign to a given slot: {counts:?}");
+
+    let auto = service::assign(&services, &PERU, "20300102-70123456", None)
+        .await
+        .expect("auto-assign");
+    assert_eq!(
+        auto.starts_at,
+        Some("2030-03-04T14:00:00Z".parse().expect("time")),
+        "the earliest slot"
+    );
+    let counts = take(&dynamo);
+    // Get the appointment, find the speciality's doctors, one query per doctor, one transaction.
+    assert!(ops(&counts) <= 3 + doctors.len(), "auto-assign: {counts:?}");
+
+    service::notify(&services, &PERU, "20300102-45678912")
+        .await
+        .expect("notify");
+    assert_eq!(ops(&take(&dynamo)), 1, "notify reads the appointment once");
+    assert_eq!(
+        sqs_counter.take(),
+        BTreeMap::from([("SendMessage".to_owned(), 1)])
+    );
+
+    service::complete(&services, &PERU, "20300102-45678912")
+        .await
+        .expect("complete");
+    assert!(ops(&take(&dynamo)) <= 2, "complete");
+    let reason = CancelInput {
+        reason: "viaje".into(),
+    };
+    service::cancel(&services, &PERU, "20300102-70123456", reason)
+        .await
+        .expect("cancel");
+    assert!(ops(&take(&dynamo)) <= 2, "cancel (and free the slot)");
+
+    assert!(!seen.contains_key("Scan"), "no Scan ever: {seen:?}");
+    assert!(
+        seen.keys()
+            .all(|op| ["GetItem", "PutItem", "Query", "TransactWriteItems"].contains(&op.as_str())),
+        "{seen:?}"
+    );
+}

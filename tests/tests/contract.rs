@@ -1,0 +1,775 @@
+//! One contract for the `Store` port, written once and run against every
+//! backend: the embedded redb store and the DynamoDB adapter on moto (a real
+//! AWS wire protocol server that `scripts/test` starts; `MOTO_ENDPOINT` says where).
+
+mod backends;
+
+use backends::{Backend, dynamodb, embedded};
+use citas_domain::ports::{ListFilter, PageRequest, SlotChange, StoreError, Transition};
+use citas_domain::{Appointment, CHILE, Country, Doctor, PERU, Patient, Slot, Status, Store};
+use futures::future::join_all;
+use jiff::Timestamp;
+use jiff::civil::{date, time};
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::cases::$case(&super::embedded().await).await;
+                }
+            )*
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::cases::$case(&super::dynamodb().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    patients_are_created_then_updated,
+    a_second_appointment_with_the_same_id_is_rejected,
+    concurrent_creates_of_one_id_have_one_winner,
+    status_changes_are_conditional_on_the_current_status,
+    booking_takes_the_slot_atomically_with_the_status_change,
+    cancelling_gives_the_slot_back,
+    fifty_concurrent_bookings_of_one_slot_have_one_winner,
+    concurrent_status_changes_have_one_winner,
+    lists_by_status_are_newest_first_across_pages,
+    lists_by_document_and_by_assigned_day,
+    cursors_only_work_for_their_own_list,
+    doctors_by_speciality_and_country,
+    next_available_slot_is_the_earliest_free_one_after_a_time,
+);
+
+pub fn at(text: &str) -> Timestamp {
+    text.parse().expect("timestamp")
+}
+
+pub fn appointment(country: &Country, document: &str, created_at: &str) -> Appointment {
+    let created_at = at(created_at);
+    Appointment {
+        id: format!(
+            "{}-{document}",
+            country.local_date(created_at).strftime("%Y%m%d")
+        ),
+        country: country.code.to_owned(),
+        document: document.to_owned(),
+        patient: "Paciente".to_owned(),
+        speciality: "cardiologia".to_owned(),
+        status: Status::Registered,
+        created_at,
+        date: None,
+        update_at: created_at,
+        doctor: None,
+        starts_at: None,
+        cancel_reason: None,
+    }
+}
+
+pub fn doctor(country: &'static Country, speciality: &str, document: &str) -> Doctor {
+    Doctor {
+        id: format!("{}-{speciality}-{document}", country.code),
+        country: country.code.to_owned(),
+        document: document.to_owned(),
+        name: format!("Dr. {document}"),
+        speciality: speciality.to_owned(),
+    }
+}
+
+pub fn slot(country: &'static Country, doctor: &Doctor, day: i8, hour: i8) -> Slot {
+    Slot::new(country, &doctor.id, date(2030, 3, day), time(hour, 0, 0, 0)).expect("slot")
+}
+
+pub fn assigned(appointment: &Appointment, slot: &Slot, at_text: &str) -> Appointment {
+    Appointment {
+        status: Status::Assigned,
+        date: Some(slot.id.clone()),
+        doctor: Some(slot.doctor.clone()),
+        starts_at: slot.starts_at(),
+        update_at: at(at_text),
+        ..appointment.clone()
+    }
+}
+
+pub fn book(appointment: Appointment, slot: &Slot) -> Transition {
+    Transition {
+        country: &PERU,
+        expected: Status::Registered,
+        slot: SlotChange::Book(slot.id.clone()),
+        appointment: assigned(&appointment, slot, "2030-01-01T00:00:00Z"),
+    }
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn patients_are_created_then_updated(backend: &Backend) {
+        let store = &backend.store;
+        let mut patient = Patient {
+            document: "12345678-5".into(),
+            name: "Valentina".into(),
+            email: Some("v@example.cl".into()),
+        };
+        assert_eq!(
+            store.upsert_patient(&CHILE, &patient).await,
+            Ok(citas_domain::Upserted::Created)
+        );
+        patient.name = "Valentina Fuentes".into();
+        assert_eq!(
+            store.upsert_patient(&CHILE, &patient).await,
+            Ok(citas_domain::Upserted::Updated)
+        );
+        assert_eq!(
+            store.get_patient(&CHILE, "12345678-5").await,
+            Ok(Some(patient))
+        );
+        // Countries are separate tables.
+        assert_eq!(store.get_patient(&PERU, "12345678-5").await, Ok(None));
+    }
+
+    pub async fn a_second_appointment_with_the_same_id_is_rejected(backend: &Backend) {
+        let store = &backend.store;
+        let first = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
+        store
+            .insert_appointment(&PERU, &first)
+            .await
+            .expect("first insert");
+        let mut second = first.clone();
+        second.speciality = "pediatria".into();
+        assert_eq!(
+            store.insert_appointment(&PERU, &second).await,
+            Err(StoreError::AlreadyExists {
+                existing_id: first.id.clone()
+            })
+        );
+        assert_eq!(
+            store.get_appointment(&PERU, &first.id).await,
+            Ok(Some(first))
+        );
+        assert_eq!(
+            store.get_appointment(&PERU, "20300102-00000000").await,
+            Ok(None)
+        );
+    }
+
+    pub async fn concurrent_creates_of_one_id_have_one_winner(backend: &Backend) {
+        let store = &backend.store;
+        let attempts = (0..20).map(|n| {
+            let mut candidate = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
+            candidate.speciality = format!("speciality-{n}");
+            async move { store.insert_appointment(&PERU, &candidate).await }
+        });
+        let results = join_all(attempts).await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.is_err())
+                .all(|r| matches!(r, Err(StoreError::AlreadyExists { .. })))
+        );
+    }
+
+    pub async fn status_changes_are_conditional_on_the_current_status(backend: &Backend) {
+        let store = &backend.store;
+        let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
+        store
+            .insert_appointment(&PERU, &registered)
+            .await
+            .expect("insert");
+        let cancel = Transition {
+            country: &PERU,
+            expected: Status::Registered,
+            slot: SlotChange::None,
+            appointment: Appointment {
+                status: Status::Cancelled,
+                cancel_reason: Some("viaje".into()),
+                ..registered.clone()
+            },
+        };
+        // Expecting the wrong status fails and names the stored one.
+        let wrong = Transition {
+            expected: Status::Assigned,
+            ..cancel.clone()
+        };
+        assert_eq!(
+            store.transition(&wrong).await,
+            Err(StoreError::StatusConflict {
+                current: Status::Registered
+            })
+        );
+        assert_eq!(store.transition(&cancel).await, Ok(()));
+        assert_eq!(
+            store.transition(&cancel).await,
+            Err(StoreError::StatusConflict {
+                current: Status::Cancelled
+            })
+        );
+        let stored = store
+            .get_appointment(&PERU, &registered.id)
+            .await
+            .expect("get");
+        assert_eq!(
+            stored.map(|a| (a.status, a.cancel_reason)),
+            Some((Status::Cancelled, Some("viaje".into())))
+        );
+        let missing = Transition {
+            appointment: appointment(&PERU, "70123456", "2030-01-02T15:00:00Z"),
+            ..cancel
+        };
+        assert_eq!(store.transition(&missing).await, Err(StoreError::NotFound));
+    }
+
+    pub async fn booking_takes_the_slot_atomically_with_the_status_change(backend: &Backend) {
+        let store = &backend.store;
+        let cardiologist = doctor(&PERU, "cardiologia", "1");
+        let slot = slot(&PERU, &cardiologist, 4, 9);
+        store.put_slot(&slot).await.expect("slot");
+        let first = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
+        let second = appointment(&PERU, "70123456", "2030-01-02T15:00:00Z");
+        for a in [&first, &second] {
+            store.insert_appointment(&PERU, a).await.expect("insert");
+        }
+        // A booking whose status condition fails leaves the slot free.
+        let stale = Transition {
+            expected: Status::Assigned,
+            ..book(first.clone(), &slot)
+        };
+        assert_eq!(
+            store.transition(&stale).await,
+            Err(StoreError::StatusConflict {
+                current: Status::Registered
+            })
+        );
+        assert_eq!(
+            store
+                .get_slot(&slot.id)
+                .await
+                .expect("get")
+                .map(|s| s.is_available),
+            Some(true)
+        );
+
+        assert_eq!(store.transition(&book(first.clone(), &slot)).await, Ok(()));
+        assert_eq!(
+            store
+                .get_slot(&slot.id)
+                .await
+                .expect("get")
+                .map(|s| s.is_available),
+            Some(false)
+        );
+        let stored = store
+            .get_appointment(&PERU, &first.id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            (stored.status, stored.date.as_deref()),
+            (Status::Assigned, Some(slot.id.as_str()))
+        );
+
+        // The slot is gone for anyone else, and the loser's appointment is untouched.
+        assert_eq!(
+            store.transition(&book(second.clone(), &slot)).await,
+            Err(StoreError::SlotUnavailable(slot.id.clone()))
+        );
+        assert_eq!(
+            store.get_appointment(&PERU, &second.id).await,
+            Ok(Some(second))
+        );
+        assert_eq!(
+            store
+                .next_available_slot(&cardiologist.id, at("2030-01-01T00:00:00Z"))
+                .await,
+            Ok(None)
+        );
+    }
+
+    pub async fn cancelling_gives_the_slot_back(backend: &Backend) {
+        let store = &backend.store;
+        let cardiologist = doctor(&PERU, "cardiologia", "1");
+        let slot = slot(&PERU, &cardiologist, 4, 9);
+        store.put_slot(&slot).await.expect("slot");
+        let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
+        store
+            .insert_appointment(&PERU, &registered)
+            .await
+            .expect("insert");
+        let booking = book(registered, &slot);
+        store.transition(&booking).await.expect("booked");
+        let cancel = Transition {
+            country: &PERU,
+            expected: Status::Assigned,
+            slot: SlotChange::Release(slot.id.clone()),
+            appointment: Appointment {
+                status: Status::Cancelled,
+                cancel_reason: Some("enfermedad".into()),
+                ..booking.appointment.clone()
+            },
+        };
+        assert_eq!(store.transition(&cancel).await, Ok(()));
+        assert_eq!(
+            store
+                .get_slot(&slot.id)
+                .await
+                .expect("get")
+                .map(|s| s.is_available),
+            Some(true)
+        );
+        let free = store
+            .next_available_slot(&cardiologist.id, at("2030-01-01T00:00:00Z"))
+            .await;
+        assert_eq!(
+            free,
+            Ok(Some(Slot {
+                is_available: true,
+                ..slot
+            }))
+        );
+    }
+
+    pub async fn fifty_concurrent_bookings_of_one_slot_have_one_winner(backend: &Backend) {
+        let store = &backend.store;
+        let cardiologist = doctor(&PERU, "cardiologia", "1");
+        let slot = slot(&PERU, &cardiologist, 4, 9);
+        store.put_slot(&slot).await.expect("slot");
+        let mut appointments = Vec::new();
+        for n in 0..50 {
+            let a = appointment(
+                &PERU,
+                &format!("{}", 50_000_000 + n),
+                "2030-01-02T15:00:00Z",
+            );
+            store.insert_appointment(&PERU, &a).await.expect("insert");
+            appointments.push(a);
+        }
+        let results = join_all(appointments.iter().map(|a| {
+            let transition = book(a.clone(), &slot);
+            async move { store.transition(&transition).await }
+        }))
+        .await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| **r == Err(StoreError::SlotUnavailable(slot.id.clone())))
+                .count(),
+            49,
+            "{results:?}"
+        );
+        let mut holders = 0;
+        for a in &appointments {
+            let stored = store
+                .get_appointment(&PERU, &a.id)
+                .await
+                .expect("get")
+                .expect("exists");
+            if stored.status == Status::Assigned {
+                holders += 1;
+            }
+        }
+        assert_eq!(holders, 1);
+    }
+
+    pub async fn concurrent_status_changes_have_one_winner(backend: &Backend) {
+        let store = &backend.store;
+        let registered = appointment(&CHILE, "12345678-5", "2030-01-02T15:00:00Z");
+        store
+            .insert_appointment(&CHILE, &registered)
+            .await
+            .expect("insert");
+        let results = join_all((0..20).map(|n| {
+            let transition = Transition {
+                country: &CHILE,
+                expected: Status::Registered,
+                slot: SlotChange::None,
+                appointment: Appointment {
+                    status: Status::Cancelled,
+                    cancel_reason: Some(format!("reason {n}")),
+                    ..registered.clone()
+                },
+            };
+            async move { store.transition(&transition).await }
+        }))
+        .await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| **r
+                    == Err(StoreError::StatusConflict {
+                        current: Status::Cancelled
+                    }))
+                .count(),
+            19,
+            "{results:?}"
+        );
+    }
+
+    async fn walk(
+        store: &dyn Store,
+        country: &Country,
+        filter: &ListFilter,
+        limit: usize,
+    ) -> (Vec<String>, usize) {
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .list_appointments(
+                    country,
+                    filter,
+                    &PageRequest {
+                        limit,
+                        cursor: cursor.clone(),
+                    },
+                )
+                .await
+                .expect("page");
+            pages += 1;
+            assert!(page.items.len() <= limit);
+            ids.extend(page.items.into_iter().map(|a| a.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return (ids, pages),
+            }
+            assert!(pages < 50, "pagination does not end");
+        }
+    }
+
+    pub async fn lists_by_status_are_newest_first_across_pages(backend: &Backend) {
+        let store = &backend.store;
+        let mut expected = Vec::new();
+        for n in 0..11 {
+            let a = appointment(
+                &PERU,
+                &format!("{}", 40_000_000 + n),
+                &format!("2030-01-02T15:{:02}:00Z", n),
+            );
+            store.insert_appointment(&PERU, &a).await.expect("insert");
+            expected.push(a.id);
+        }
+        // Same created_at for two: ties still come out exactly once.
+        let twin = appointment(&PERU, "49999999", "2030-01-02T15:05:00Z");
+        store
+            .insert_appointment(&PERU, &twin)
+            .await
+            .expect("insert");
+        expected.reverse();
+        let (ids, pages) = walk(
+            store.as_ref(),
+            &PERU,
+            &ListFilter::Status(Status::Registered),
+            4,
+        )
+        .await;
+        let mut sorted_ids = ids.clone();
+        sorted_ids.sort();
+        sorted_ids.dedup();
+        assert_eq!(
+            sorted_ids.len(),
+            12,
+            "no duplicates, nothing missing: {ids:?}"
+        );
+        let without_twin: Vec<String> = ids.iter().filter(|id| **id != twin.id).cloned().collect();
+        assert_eq!(without_twin, expected);
+        assert!((3..=4).contains(&pages), "{pages} pages");
+        let (all_at_once, _) = walk(
+            store.as_ref(),
+            &PERU,
+            &ListFilter::Status(Status::Registered),
+            100,
+        )
+        .await;
+        assert_eq!(all_at_once.len(), 12);
+        let (none, pages) = walk(
+            store.as_ref(),
+            &PERU,
+            &ListFilter::Status(Status::Assigned),
+            10,
+        )
+        .await;
+        assert_eq!((none.len(), pages), (0, 1));
+        let (chile, _) = walk(
+            store.as_ref(),
+            &CHILE,
+            &ListFilter::Status(Status::Registered),
+            10,
+        )
+        .await;
+        assert!(chile.is_empty());
+    }
+
+    pub async fn lists_by_document_and_by_assigned_day(backend: &Backend) {
+        let store = &backend.store;
+        let cardiologist = doctor(&CHILE, "cardiologia", "1");
+        let mut ids = Vec::new();
+        for day in 1..=3 {
+            let a = appointment(&CHILE, "12345678-5", &format!("2030-01-0{day}T15:00:00Z"));
+            store.insert_appointment(&CHILE, &a).await.expect("insert");
+            ids.push(a);
+        }
+        let other = appointment(&CHILE, "11111111-1", "2030-01-02T15:00:00Z");
+        store
+            .insert_appointment(&CHILE, &other)
+            .await
+            .expect("insert");
+        let (mine, _) = walk(
+            store.as_ref(),
+            &CHILE,
+            &ListFilter::Document("12345678-5".into()),
+            2,
+        )
+        .await;
+        assert_eq!(
+            mine,
+            [
+                "20300103-12345678-5",
+                "20300102-12345678-5",
+                "20300101-12345678-5"
+            ]
+        );
+
+        // Slots at 23:30 and 00:30 local (Santiago, summer time) fall on different days.
+        let late = Slot::new(
+            &CHILE,
+            &cardiologist.id,
+            date(2030, 3, 4),
+            time(23, 30, 0, 0),
+        )
+        .expect("slot");
+        let early = Slot::new(
+            &CHILE,
+            &cardiologist.id,
+            date(2030, 3, 5),
+            time(0, 30, 0, 0),
+        )
+        .expect("slot");
+        let noon = Slot::new(
+            &CHILE,
+            &cardiologist.id,
+            date(2030, 3, 4),
+            time(12, 0, 0, 0),
+        )
+        .expect("slot");
+        let pairs = [(&ids[0], &late), (&ids[1], &early), (&other, &noon)];
+        for (a, s) in pairs {
+            store.put_slot(s).await.expect("slot");
+            let transition = Transition {
+                country: &CHILE,
+                ..book(a.clone(), s)
+            };
+            store.transition(&transition).await.expect("booked");
+        }
+        let (fourth, _) = walk(
+            store.as_ref(),
+            &CHILE,
+            &ListFilter::AssignedOn(date(2030, 3, 4)),
+            1,
+        )
+        .await;
+        assert_eq!(
+            fourth,
+            [other.id.clone(), ids[0].id.clone()],
+            "earliest first"
+        );
+        let (fifth, _) = walk(
+            store.as_ref(),
+            &CHILE,
+            &ListFilter::AssignedOn(date(2030, 3, 5)),
+            10,
+        )
+        .await;
+        assert_eq!(fifth, [ids[1].id.clone()]);
+        // Once no longer assigned, an appointment leaves the day's list.
+        let done = Transition {
+            country: &CHILE,
+            expected: Status::Assigned,
+            slot: SlotChange::None,
+            appointment: Appointment {
+                status: Status::Completed,
+                ..assigned(&ids[1], &early, "2030-03-05T12:00:00Z")
+            },
+        };
+        store.transition(&done).await.expect("completed");
+        let (fifth, _) = walk(
+            store.as_ref(),
+            &CHILE,
+            &ListFilter::AssignedOn(date(2030, 3, 5)),
+            10,
+        )
+        .await;
+        assert!(fifth.is_empty());
+    }
+
+    pub async fn cursors_only_work_for_their_own_list(backend: &Backend) {
+        let store = &backend.store;
+        for n in 0..3 {
+            let a = appointment(
+                &PERU,
+                &format!("{}", 40_000_000 + n),
+                &format!("2030-01-02T15:0{n}:00Z"),
+            );
+            store.insert_appointment(&PERU, &a).await.expect("insert");
+        }
+        let first = store
+            .list_appointments(
+                &PERU,
+                &ListFilter::Status(Status::Registered),
+                &PageRequest {
+                    limit: 1,
+                    cursor: None,
+                },
+            )
+            .await
+            .expect("page");
+        let cursor = first.next_cursor.expect("more pages");
+        let reuse = |filter: ListFilter, country: &'static Country, cursor: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_appointments(
+                        country,
+                        &filter,
+                        &PageRequest {
+                            limit: 1,
+                            cursor: Some(cursor),
+                        },
+                    )
+                    .await
+            }
+        };
+        assert_eq!(
+            reuse(ListFilter::Status(Status::Assigned), &PERU, cursor.clone()).await,
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            reuse(
+                ListFilter::Status(Status::Registered),
+                &CHILE,
+                cursor.clone()
+            )
+            .await,
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            reuse(
+                ListFilter::Document("40000000".into()),
+                &PERU,
+                cursor.clone()
+            )
+            .await,
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            reuse(
+                ListFilter::Status(Status::Registered),
+                &PERU,
+                "bm90IGEgY3Vyc29y".into()
+            )
+            .await,
+            Err(StoreError::InvalidCursor)
+        );
+        let next = reuse(ListFilter::Status(Status::Registered), &PERU, cursor)
+            .await
+            .expect("page");
+        assert_eq!(next.items.len(), 1);
+    }
+
+    pub async fn doctors_by_speciality_and_country(backend: &Backend) {
+        let store = &backend.store;
+        let wanted = [
+            doctor(&PERU, "cardiologia", "1"),
+            doctor(&PERU, "cardiologia", "2"),
+        ];
+        for d in wanted.iter().chain([
+            &doctor(&CHILE, "cardiologia", "3"),
+            &doctor(&PERU, "pediatria", "4"),
+        ]) {
+            store.put_doctor(d).await.expect("doctor");
+        }
+        let mut found = store
+            .doctors_by_speciality(&PERU, "cardiologia")
+            .await
+            .expect("query");
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(found, wanted);
+        assert_eq!(
+            store
+                .get_doctor("pe-pediatria-4")
+                .await
+                .expect("get")
+                .map(|d| d.name),
+            Some("Dr. 4".into())
+        );
+        assert_eq!(
+            store.doctors_by_speciality(&CHILE, "pediatria").await,
+            Ok(Vec::new())
+        );
+    }
+
+    pub async fn next_available_slot_is_the_earliest_free_one_after_a_time(backend: &Backend) {
+        let store = &backend.store;
+        let cardiologist = doctor(&PERU, "cardiologia", "1");
+        let slots: Vec<Slot> = [(4, 9), (4, 10), (5, 9), (6, 15)]
+            .iter()
+            .map(|&(d, h)| slot(&PERU, &cardiologist, d, h))
+            .collect();
+        // Stored out of order, one of them taken.
+        for s in slots.iter().rev() {
+            let taken = s.id == slots[1].id;
+            store
+                .put_slot(&Slot {
+                    is_available: !taken,
+                    ..s.clone()
+                })
+                .await
+                .expect("slot");
+        }
+        let other = slot(&PERU, &doctor(&PERU, "cardiologia", "2"), 1, 8);
+        store.put_slot(&other).await.expect("slot");
+        let next = |after: &str| store.next_available_slot(&cardiologist.id, at(after));
+        assert_eq!(
+            next("2030-01-01T00:00:00Z").await,
+            Ok(Some(slots[0].clone()))
+        );
+        // Strictly after: the slot starting at that instant is not offered.
+        let first_start = slots[0].starts_at().expect("start");
+        assert_eq!(
+            store
+                .next_available_slot(&cardiologist.id, first_start)
+                .await,
+            Ok(Some(slots[2].clone())),
+            "skips the taken 10:00 slot"
+        );
+        assert_eq!(next("2030-03-07T00:00:00Z").await, Ok(None));
+        assert_eq!(
+            store
+                .get_slot(&slots[1].id)
+                .await
+                .expect("get")
+                .map(|s| s.is_available),
+            Some(false)
+        );
+    }
+}
