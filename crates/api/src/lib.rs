@@ -14,24 +14,33 @@ pub use handlers::{MAX_BODY_BYTES, handle};
 pub use problem::Problem;
 pub use routes::{Action, ROUTES, Route, RouteMatch, match_route};
 
-/// Routes a request by method and path, then handles it. Path parameters
-/// are taken from the match, as API Gateway would have set them.
-pub async fn dispatch(services: &Services, request: Request) -> Response<Body> {
-    let path = request.raw_http_path().to_owned();
-    let path = if path.is_empty() {
-        request.uri().path().to_owned()
-    } else {
-        path
+/// The action API Gateway routed a request to: from the route key of its
+/// request context, else (no API Gateway in front) from its method and path.
+pub fn routed_action(request: &Request) -> Option<Action> {
+    let route_key = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.route_key.clone()
+        }
+        _ => None,
     };
-    match match_route(request.method().as_str(), &path) {
-        RouteMatch::Found { route, params } => {
-            let params: std::collections::HashMap<String, String> =
-                params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-            handle(services, route.action, request.with_path_parameters(params)).await
-        }
-        RouteMatch::MethodNotAllowed { allowed } => {
-            Problem::method_not_allowed(&allowed).into_response(None)
-        }
-        RouteMatch::NotFound => Problem::route_not_found().into_response(None),
+    match route_key {
+        Some(key) => ROUTES.iter().find(|r| r.key() == key).map(|r| r.action),
+        None => match match_route(request.method().as_str(), request.uri().path()) {
+            RouteMatch::Found { route, .. } => Some(route.action),
+            _ => None,
+        },
+    }
+}
+
+/// What one Lambda function does with an API Gateway request: the actions it
+/// serves are handled, anything else is a 404 (API Gateway should never send it).
+pub async fn handle_routed(
+    services: &Services,
+    serves: &[Action],
+    request: Request,
+) -> Response<Body> {
+    match routed_action(&request) {
+        Some(action) if serves.contains(&action) => handle(services, action, request).await,
+        _ => Problem::route_not_found().into_response(None),
     }
 }

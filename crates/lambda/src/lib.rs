@@ -1,0 +1,90 @@
+//! What every citas Lambda function does: JSON logs, settings from the
+//! environment, AWS clients built once at init (outside the handler), and the
+//! table of which HTTP actions each function serves.
+
+use std::sync::Arc;
+
+use citas_api::Action;
+use citas_aws::{AwsSettings, DynamoStore, SqsQueue};
+use citas_domain::{Services, SystemClock};
+use lambda_http::{Body, Error, Request, Response};
+
+/// The HTTP actions each API function serves; template.yaml routes exactly these to it.
+pub mod functions {
+    use citas_api::Action;
+
+    pub const REGISTER_PATIENT: &[Action] = &[Action::UpsertPatient];
+    pub const CREATE_APPOINTMENT: &[Action] = &[Action::CreateAppointment];
+    pub const QUERY_APPOINTMENTS: &[Action] = &[
+        Action::Health,
+        Action::GetAppointment,
+        Action::ListAppointments,
+    ];
+    pub const ASSIGN_APPOINTMENT: &[Action] = &[Action::AssignAppointment];
+    pub const NOTIFY_APPOINTMENT: &[Action] = &[Action::NotifyAppointment];
+    pub const CLOSE_APPOINTMENT: &[Action] =
+        &[Action::CompleteAppointment, Action::CancelAppointment];
+
+    /// Binary name (template.yaml's `BuildProperties.Binary`) → actions.
+    pub const HTTP: &[(&str, &[Action])] = &[
+        ("register-patient", REGISTER_PATIENT),
+        ("create-appointment", CREATE_APPOINTMENT),
+        ("query-appointments", QUERY_APPOINTMENTS),
+        ("assign-appointment", ASSIGN_APPOINTMENT),
+        ("notify-appointment", NOTIFY_APPOINTMENT),
+        ("close-appointment", CLOSE_APPOINTMENT),
+    ];
+}
+
+/// JSON log lines (Lambda's JSON log format keeps them searchable); level from `RUST_LOG`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// The AWS SDK configuration and the deployment's settings, read once.
+pub struct Aws {
+    pub sdk: aws_config::SdkConfig,
+    pub settings: AwsSettings,
+}
+
+impl Aws {
+    pub async fn from_env() -> Self {
+        Self {
+            sdk: citas_aws::sdk::config_loader().load().await,
+            settings: AwsSettings::from_env(),
+        }
+    }
+
+    /// The use cases' dependencies on DynamoDB and SQS.
+    pub fn services(&self) -> Services {
+        Services {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&self.sdk),
+                self.settings.tables.clone(),
+            )),
+            queue: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(&self.sdk),
+                self.settings.queue_urls.clone(),
+            )),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Handles one API Gateway request with the actions this function serves.
+pub async fn http(
+    services: &Services,
+    serves: &[Action],
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    Ok(citas_api::handle_routed(services, serves, request).await)
+}
