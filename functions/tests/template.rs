@@ -1,0 +1,117 @@
+//! template.yaml and the code must not drift: the API routes are the local
+//! server's routes, each function serves what the template routes to it,
+//! every binary exists, each schedule runs in its country's time zone, and
+//! every function's policy names its actions and resources.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use citas_api::ROUTES;
+use citas_lambda::functions;
+use serde_norway::Value;
+
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml")).expect("YAML")
+}
+
+/// (logical id, properties, binary) of every function.
+fn functions_of(template: &Value) -> Vec<(String, Value, String)> {
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, r)| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary").to_owned();
+            assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda");
+            (id.as_str().expect("id").to_owned(), r["Properties"].clone(), binary)
+        })
+        .collect()
+}
+
+fn events(properties: &Value, kind: &str) -> Vec<Value> {
+    properties["Events"]
+        .as_mapping()
+        .map(|m| m.values().filter(|e| e["Type"] == kind).map(|e| e["Properties"].clone()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_api_routes_are_the_local_servers_routes_and_go_to_the_right_function() {
+    let template = template();
+    let mut routed = BTreeSet::new();
+    for (logical_id, properties, binary) in functions_of(&template) {
+        let serves = functions::HTTP.iter().find(|(name, _)| *name == binary).map(|(_, actions)| *actions);
+        for event in events(&properties, "HttpApi") {
+            let key = format!("{} {}", event["Method"].as_str().expect("Method"), event["Path"].as_str().expect("Path"));
+            let route = ROUTES.iter().find(|r| r.key() == key).unwrap_or_else(|| panic!("{logical_id}: {key} is not a local route"));
+            let serves = serves.unwrap_or_else(|| panic!("{binary} serves no HTTP action"));
+            assert!(serves.contains(&route.action), "{binary} does not serve {key}");
+            assert!(routed.insert(key.clone()), "{key} is routed twice");
+        }
+    }
+    let local: BTreeSet<String> = ROUTES.iter().map(|r| r.key()).collect();
+    assert_eq!(routed, local, "template.yaml's routes and the local server's");
+    // And every action a function claims is routed to it.
+    let claimed: usize = functions::HTTP.iter().map(|(_, actions)| actions.len()).sum();
+    assert_eq!(claimed, ROUTES.len());
+}
+
+#[test]
+fn every_function_binary_exists() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).expect("Cargo.toml");
+    let manifest: toml::Table = manifest.parse().expect("TOML");
+    let bins: Vec<&str> = manifest["bin"]
+        .as_array()
+        .map(|bins| bins.iter().filter_map(|b| b["name"].as_str()).collect())
+        .unwrap_or_default();
+    for (logical_id, _, binary) in functions_of(&template()) {
+        assert!(bins.contains(&binary.as_str()), "{logical_id}: no [[bin]] named {binary} in functions/Cargo.toml");
+    }
+}
+
+#[test]
+fn each_country_reminder_runs_in_its_time_zone() {
+    let template = template();
+    let schedules: Vec<Value> = functions_of(&template)
+        .iter()
+        .flat_map(|(_, p, _)| events(p, "ScheduleV2"))
+        .collect();
+    for country in citas_domain::COUNTRIES {
+        let input = format!(r#"{{"country":"{}"}}"#, country.code);
+        let schedule = schedules
+            .iter()
+            .find(|s| s["Input"].as_str() == Some(input.as_str()))
+            .unwrap_or_else(|| panic!("no reminder schedule for {}", country.code));
+        assert_eq!(schedule["ScheduleExpressionTimezone"].as_str(), Some(country.time_zone_name));
+    }
+}
+
+#[test]
+fn every_policy_names_its_actions_and_resources() {
+    for (logical_id, properties, _) in functions_of(&template()) {
+        let policies = properties["Policies"].as_sequence().expect("inline policies");
+        for policy in policies {
+            let statements = policy["Statement"].as_sequence().unwrap_or_else(|| panic!("{logical_id}: inline statements only"));
+            for statement in statements {
+                assert_eq!(statement["Effect"], "Allow");
+                for action in statement["Action"].as_sequence().expect("Action list") {
+                    let action = action.as_str().expect("action");
+                    assert!(!action.contains('*'), "{logical_id}: wildcard action {action}");
+                }
+                for resource in statement["Resource"].as_sequence().expect("Resource list") {
+                    // Each resource is an ARN of this stack's resources or parameters, never a literal.
+                    match resource {
+                        Value::Tagged(tagged) if tagged.tag == "GetAtt" => {}
+                        Value::Tagged(tagged) if tagged.tag == "Sub" || tagged.tag == "If" => {
+                            let text = serde_norway::to_string(&tagged.value).unwrap_or_default();
+                            assert!(text.contains("${"), "{logical_id}: {text} names nothing");
+                            assert!(!text.contains(":*") && !text.contains("/*/"), "{logical_id}: wildcard in {text}");
+                        }
+                        other => panic!("{logical_id}: resource {other:?} is not derived from a named resource"),
+                    }
+                }
+            }
+        }
+    }
+}
