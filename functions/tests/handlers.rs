@@ -21,21 +21,20 @@ fn fixture(name: &str) -> lambda_http::Request {
 }
 
 async fn services(dir: &Path) -> Services {
-    let store = EmbeddedStore::open(dir).expect("store");
-    seed::load_dir(
-        &store,
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed"),
-    )
-    .await
-    .expect("seed");
-    let (queue, _consumer) = InProcessQueue::start(dir);
+    let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
+    let seed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed");
+    seed::load_dir(store.as_ref(), &seed_dir)
+        .await
+        .expect("seed");
+    // The fixtures were captured on 2026-11-22 (10:00 in Lima).
+    let clock = Arc::new(ManualClock::new(
+        "2026-11-22T15:00:00Z".parse().expect("time"),
+    ));
+    let (queue, _consumer) = InProcessQueue::with_outbox(store.clone(), dir, clock.clone());
     Services {
-        store: Arc::new(store),
+        store,
         queue: Arc::new(queue),
-        // The fixtures were captured on 2026-11-22 (10:00 in Lima).
-        clock: Arc::new(ManualClock::new(
-            "2026-11-22T15:00:00Z".parse().expect("time"),
-        )),
+        clock,
     }
 }
 

@@ -22,9 +22,16 @@ fn functions_of(template: &Value) -> Vec<(String, Value, String)> {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .map(|(id, r)| {
-            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary").to_owned();
+            let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("Binary")
+                .to_owned();
             assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda");
-            (id.as_str().expect("id").to_owned(), r["Properties"].clone(), binary)
+            (
+                id.as_str().expect("id").to_owned(),
+                r["Properties"].clone(),
+                binary,
+            )
         })
         .collect()
 }
@@ -32,7 +39,12 @@ fn functions_of(template: &Value) -> Vec<(String, Value, String)> {
 fn events(properties: &Value, kind: &str) -> Vec<Value> {
     properties["Events"]
         .as_mapping()
-        .map(|m| m.values().filter(|e| e["Type"] == kind).map(|e| e["Properties"].clone()).collect())
+        .map(|m| {
+            m.values()
+                .filter(|e| e["Type"] == kind)
+                .map(|e| e["Properties"].clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -41,32 +53,56 @@ fn the_api_routes_are_the_local_servers_routes_and_go_to_the_right_function() {
     let template = template();
     let mut routed = BTreeSet::new();
     for (logical_id, properties, binary) in functions_of(&template) {
-        let serves = functions::HTTP.iter().find(|(name, _)| *name == binary).map(|(_, actions)| *actions);
+        let serves = functions::HTTP
+            .iter()
+            .find(|(name, _)| *name == binary)
+            .map(|(_, actions)| *actions);
         for event in events(&properties, "HttpApi") {
-            let key = format!("{} {}", event["Method"].as_str().expect("Method"), event["Path"].as_str().expect("Path"));
-            let route = ROUTES.iter().find(|r| r.key() == key).unwrap_or_else(|| panic!("{logical_id}: {key} is not a local route"));
+            let key = format!(
+                "{} {}",
+                event["Method"].as_str().expect("Method"),
+                event["Path"].as_str().expect("Path")
+            );
+            let route = ROUTES
+                .iter()
+                .find(|r| r.key() == key)
+                .unwrap_or_else(|| panic!("{logical_id}: {key} is not a local route"));
             let serves = serves.unwrap_or_else(|| panic!("{binary} serves no HTTP action"));
-            assert!(serves.contains(&route.action), "{binary} does not serve {key}");
+            assert!(
+                serves.contains(&route.action),
+                "{binary} does not serve {key}"
+            );
             assert!(routed.insert(key.clone()), "{key} is routed twice");
         }
     }
     let local: BTreeSet<String> = ROUTES.iter().map(|r| r.key()).collect();
-    assert_eq!(routed, local, "template.yaml's routes and the local server's");
+    assert_eq!(
+        routed, local,
+        "template.yaml's routes and the local server's"
+    );
     // And every action a function claims is routed to it.
-    let claimed: usize = functions::HTTP.iter().map(|(_, actions)| actions.len()).sum();
+    let claimed: usize = functions::HTTP
+        .iter()
+        .map(|(_, actions)| actions.len())
+        .sum();
     assert_eq!(claimed, ROUTES.len());
 }
 
 #[test]
 fn every_function_binary_exists() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).expect("Cargo.toml");
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("Cargo.toml");
     let manifest: toml::Table = manifest.parse().expect("TOML");
     let bins: Vec<&str> = manifest["bin"]
         .as_array()
         .map(|bins| bins.iter().filter_map(|b| b["name"].as_str()).collect())
         .unwrap_or_default();
     for (logical_id, _, binary) in functions_of(&template()) {
-        assert!(bins.contains(&binary.as_str()), "{logical_id}: no [[bin]] named {binary} in functions/Cargo.toml");
+        assert!(
+            bins.contains(&binary.as_str()),
+            "{logical_id}: no [[bin]] named {binary} in functions/Cargo.toml"
+        );
     }
 }
 
@@ -83,21 +119,31 @@ fn each_country_reminder_runs_in_its_time_zone() {
             .iter()
             .find(|s| s["Input"].as_str() == Some(input.as_str()))
             .unwrap_or_else(|| panic!("no reminder schedule for {}", country.code));
-        assert_eq!(schedule["ScheduleExpressionTimezone"].as_str(), Some(country.time_zone_name));
+        assert_eq!(
+            schedule["ScheduleExpressionTimezone"].as_str(),
+            Some(country.time_zone_name)
+        );
     }
 }
 
 #[test]
 fn every_policy_names_its_actions_and_resources() {
     for (logical_id, properties, _) in functions_of(&template()) {
-        let policies = properties["Policies"].as_sequence().expect("inline policies");
+        let policies = properties["Policies"]
+            .as_sequence()
+            .expect("inline policies");
         for policy in policies {
-            let statements = policy["Statement"].as_sequence().unwrap_or_else(|| panic!("{logical_id}: inline statements only"));
+            let statements = policy["Statement"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{logical_id}: inline statements only"));
             for statement in statements {
                 assert_eq!(statement["Effect"], "Allow");
                 for action in statement["Action"].as_sequence().expect("Action list") {
                     let action = action.as_str().expect("action");
-                    assert!(!action.contains('*'), "{logical_id}: wildcard action {action}");
+                    assert!(
+                        !action.contains('*'),
+                        "{logical_id}: wildcard action {action}"
+                    );
                 }
                 for resource in statement["Resource"].as_sequence().expect("Resource list") {
                     // Each resource is an ARN of this stack's resources or parameters, never a literal.
@@ -106,9 +152,14 @@ fn every_policy_names_its_actions_and_resources() {
                         Value::Tagged(tagged) if tagged.tag == "Sub" || tagged.tag == "If" => {
                             let text = serde_norway::to_string(&tagged.value).unwrap_or_default();
                             assert!(text.contains("${"), "{logical_id}: {text} names nothing");
-                            assert!(!text.contains(":*") && !text.contains("/*/"), "{logical_id}: wildcard in {text}");
+                            assert!(
+                                !text.contains(":*") && !text.contains("/*/"),
+                                "{logical_id}: wildcard in {text}"
+                            );
                         }
-                        other => panic!("{logical_id}: resource {other:?} is not derived from a named resource"),
+                        other => panic!(
+                            "{logical_id}: resource {other:?} is not derived from a named resource"
+                        ),
                     }
                 }
             }

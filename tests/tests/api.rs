@@ -652,21 +652,15 @@ async fn notify_enqueues_the_current_state_message() {
         (404, Some("appointment_not_found"))
     );
 
-    // The in-process queue's consumer records what it received.
-    let log = app.data_dir.path().join("notifications.jsonl");
-    let mut recorded = String::new();
-    for _ in 0..50 {
-        recorded = std::fs::read_to_string(&log).unwrap_or_default();
-        if !recorded.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let lines: Vec<Value> = recorded
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert_eq!(lines, vec![message.clone()]);
+    // The in-process queue feeds the email pipeline: one .eml in the outbox.
+    let emails = common::wait_for_emails(&app, 1).await;
+    assert_eq!(emails.len(), 1);
+    assert!(
+        emails[0].contains("To: <benjamin.castro@example.cl>"),
+        "{}",
+        emails[0]
+    );
+    assert!(emails[0].contains("Subject: Recibimos tu solicitud de cita de Pediatria"));
 }
 
 #[tokio::test]

@@ -112,6 +112,11 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .expect("assign");
     let counts = take(&dynamo);
     assert!(ops(&counts) <= 3, "assign to a given slot: {counts:?}");
+    assert_eq!(
+        sqs_counter.take_total(),
+        1,
+        "assigning enqueues one message"
+    );
 
     let auto = service::assign(&services, &PERU, "20300102-70123456", None)
         .await
@@ -124,6 +129,11 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     let counts = take(&dynamo);
     // Get the appointment, find the speciality's doctors, one query per doctor, one transaction.
     assert!(ops(&counts) <= 3 + doctors.len(), "auto-assign: {counts:?}");
+    assert_eq!(
+        sqs_counter.take_total(),
+        1,
+        "assigning enqueues one message"
+    );
 
     service::notify(&services, &PERU, "20300102-45678912")
         .await
@@ -145,6 +155,11 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .await
         .expect("cancel");
     assert!(ops(&take(&dynamo)) <= 2, "cancel (and free the slot)");
+    assert_eq!(
+        sqs_counter.take_total(),
+        1,
+        "cancelling enqueues one message"
+    );
 
     assert!(!seen.contains_key("Scan"), "no Scan ever: {seen:?}");
     assert!(

@@ -3,6 +3,7 @@
 
 pub mod counting;
 pub mod dynamo;
+pub mod idempotency;
 pub mod sdk;
 pub mod ses;
 pub mod settings;
@@ -11,6 +12,7 @@ pub mod template;
 
 pub use counting::OperationCounter;
 pub use dynamo::DynamoStore;
+pub use idempotency::DynamoIdempotency;
 pub use ses::SesMailer;
 pub use settings::{AwsSettings, TableNames};
 pub use sqs::SqsQueue;

@@ -29,6 +29,9 @@ impl TableNames {
     pub fn slot(&self) -> String {
         format!("{}appointment-doctor", self.prefix)
     }
+    pub fn idempotency(&self) -> String {
+        format!("{}notification-idempotency", self.prefix)
+    }
 }
 
 /// Index names, as template.yaml declares them.

@@ -22,6 +22,8 @@ pub struct Country {
     pub documents: &'static [DocumentKind],
     /// How dates are written to patients (strftime), e.g. `25/11/2026`.
     pub date_format: &'static str,
+    /// How the local time is named to patients, e.g. `hora de Lima`.
+    pub time_zone_label: &'static str,
     time_zone: OnceLock<TimeZone>,
 }
 
@@ -31,6 +33,7 @@ pub static PERU: Country = Country {
     time_zone_name: "America/Lima",
     documents: &[DocumentKind::Dni, DocumentKind::Ce],
     date_format: "%d/%m/%Y",
+    time_zone_label: "hora de Lima",
     time_zone: OnceLock::new(),
 };
 
@@ -40,6 +43,7 @@ pub static CHILE: Country = Country {
     time_zone_name: "America/Santiago",
     documents: &[DocumentKind::Rut],
     date_format: "%d-%m-%Y",
+    time_zone_label: "hora de Santiago",
     time_zone: OnceLock::new(),
 };
 

@@ -19,7 +19,7 @@ pub use error::DomainError;
 pub use model::{Appointment, Doctor, Patient, Slot, Speciality, Status};
 pub use notification::{Notification, NotificationKind};
 pub use ports::{
-    Attachment, Email, ListFilter, MailError, Mailer, NotificationQueue, Page, PageRequest,
-    QueueError, SlotChange, Store, StoreError, Transition, Upserted,
+    Attachment, Claim, Email, IdempotencyStore, ListFilter, MailError, Mailer, NotificationQueue,
+    Page, PageRequest, QueueError, SlotChange, Store, StoreError, Transition, Upserted,
 };
 pub use service::Services;

@@ -43,6 +43,24 @@ pub struct Notification {
     pub idempotency_key: String,
 }
 
+/// Idempotency keys: the same event always gets the same key, so a message
+/// delivered or enqueued twice sends one email.
+pub mod key {
+    use jiff::civil::Date;
+
+    /// One per booking of a slot.
+    pub fn assigned(appointment_id: &str, slot_id: &str) -> String {
+        format!("{appointment_id}:assigned:{slot_id}")
+    }
+    pub fn cancelled(appointment_id: &str) -> String {
+        format!("{appointment_id}:cancelled")
+    }
+    /// One per appointment and day reminded, however often the job runs.
+    pub fn reminder(appointment_id: &str, day: Date) -> String {
+        format!("{appointment_id}:reminder:{day}")
+    }
+}
+
 impl Notification {
     pub fn about(
         appointment: &Appointment,

@@ -151,6 +151,54 @@ pub struct QueueError(pub String);
 #[async_trait]
 pub trait NotificationQueue: Send + Sync {
     async fn enqueue(&self, country: &Country, message: &Notification) -> Result<(), QueueError>;
+
+    /// Enqueues many; returns the messages that could not be enqueued.
+    /// Adapters with a batch call override this.
+    async fn enqueue_batch(
+        &self,
+        country: &Country,
+        messages: &[Notification],
+    ) -> Vec<(Notification, QueueError)> {
+        let mut failed = Vec::new();
+        for message in messages {
+            if let Err(error) = self.enqueue(country, message).await {
+                failed.push((message.clone(), error));
+            }
+        }
+        failed
+    }
+}
+
+/// Where a notification's idempotency record stands when a consumer starts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This consumer holds the key: send, then complete (or release on failure).
+    Acquired,
+    /// Sent already: acknowledge without sending again.
+    Completed,
+    /// Another consumer is sending it right now: retry later.
+    InProgress,
+}
+
+/// Records of notifications sent, in the manner of Lambda idempotency
+/// utilities: a conditional write claims a key (in progress, with an expiry
+/// so a crashed consumer's claim lapses), then marks it completed.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn claim(
+        &self,
+        key: &str,
+        now: Timestamp,
+        lapse_after: jiff::SignedDuration,
+    ) -> Result<Claim, StoreError>;
+    async fn complete(
+        &self,
+        key: &str,
+        now: Timestamp,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<(), StoreError>;
+    /// Gives up a claim after a failed send, so a retry can claim it again.
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// A file attached to an email.

@@ -313,6 +313,15 @@ async fn book(
         .await
         .map_err(|e| transition_error(e, &transition.appointment.id, Status::Assigned))?;
     tracing::info!(country = country.code, appointment_id = %transition.appointment.id, slot = %slot.id, "appointment assigned");
+    let key = crate::notification::key::assigned(&transition.appointment.id, &slot.id);
+    announce(
+        services,
+        country,
+        &transition.appointment,
+        NotificationKind::Assigned,
+        key,
+    )
+    .await;
     Ok(transition.appointment)
 }
 
@@ -370,7 +379,39 @@ pub async fn cancel(
         },
         slot,
     };
-    apply(services, transition, Status::Cancelled).await
+    let cancelled = apply(services, transition, Status::Cancelled).await?;
+    let key = crate::notification::key::cancelled(&cancelled.id);
+    announce(
+        services,
+        country,
+        &cancelled,
+        NotificationKind::Cancelled,
+        key,
+    )
+    .await;
+    Ok(cancelled)
+}
+
+/// Tells the patient about a change that is already stored. The change stands
+/// even if the queue is down (the SDK has retried by then); the failure is
+/// logged with what `POST …/notify` needs to send it again.
+async fn announce(
+    services: &Services,
+    country: &'static Country,
+    appointment: &Appointment,
+    kind: NotificationKind,
+    idempotency_key: String,
+) {
+    let message = Notification::about(appointment, kind, idempotency_key);
+    if let Err(error) = services.queue.enqueue(country, &message).await {
+        tracing::error!(
+            country = country.code,
+            appointment_id = %appointment.id,
+            r#type = ?kind,
+            %error,
+            "notification_not_enqueued: the change is stored; POST .../notify sends it again"
+        );
+    }
 }
 
 /// Enqueues the message for the appointment's current state again.

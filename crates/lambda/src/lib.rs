@@ -2,10 +2,12 @@
 //! environment, AWS clients built once at init (outside the handler), and the
 //! table of which HTTP actions each function serves.
 
+pub mod jobs;
+
 use std::sync::Arc;
 
 use citas_api::Action;
-use citas_aws::{AwsSettings, DynamoStore, SqsQueue};
+use citas_aws::{AwsSettings, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue};
 use citas_domain::{Services, SystemClock};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -77,6 +79,36 @@ impl Aws {
             )),
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+/// A required setting is missing: the function cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("the environment variable {0} must be set")]
+pub struct MissingSetting(pub &'static str);
+
+impl Aws {
+    /// The email consumer's dependencies: DynamoDB, the idempotency table, SES v2.
+    pub fn email_pipeline(&self) -> Result<citas_notify::EmailPipeline, MissingSetting> {
+        let sender = self
+            .settings
+            .ses_sender
+            .clone()
+            .ok_or(MissingSetting("SES_SENDER"))?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        Ok(citas_notify::EmailPipeline {
+            store: Arc::new(DynamoStore::new(
+                dynamodb.clone(),
+                self.settings.tables.clone(),
+            )),
+            idempotency: Arc::new(DynamoIdempotency::new(dynamodb, &self.settings.tables)),
+            mailer: Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(&self.sdk),
+                sender,
+                self.settings.ses_configuration_set.clone(),
+            )),
+            clock: Arc::new(SystemClock),
+        })
     }
 }
 

@@ -2,7 +2,9 @@
 //! queue) and a server that plays API Gateway in front of the shared handlers.
 
 pub mod aws;
+pub mod outbox;
 pub mod queue;
+pub mod reminders;
 pub mod seed;
 pub mod server;
 pub mod store;

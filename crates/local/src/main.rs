@@ -45,6 +45,22 @@ enum Command {
         /// template.yaml's TablePrefix parameter on that endpoint.
         #[arg(long, default_value = "", requires = "aws_endpoint")]
         table_prefix: String,
+        /// Local hour (0-23, in each country's time zone) at which the next
+        /// day's reminders go out, as the deployed schedules do.
+        #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(i8).range(0..=23))]
+        reminder_hour: i8,
+    },
+    /// Make a running local server send the reminders of a local day's appointments.
+    Remind {
+        /// The local server, e.g. http://127.0.0.1:3000.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        server: String,
+        /// Country code (pe, cl).
+        #[arg(long)]
+        country: String,
+        /// The local day whose appointments are reminded, YYYY-MM-DD.
+        #[arg(long)]
+        date: Date,
     },
     /// Write batch-write-item files (≤ 25 items each) of available slots.
     Slots {
@@ -116,8 +132,10 @@ async fn main() -> ExitCode {
             seed_dir,
             aws_endpoint,
             table_prefix,
+            reminder_hour,
         } => {
             let mut config = LocalConfig::new(addr, data_dir);
+            config.reminder_hour = Some(reminder_hour);
             config.seed_dir = seed_dir.is_dir().then_some(seed_dir);
             config.aws = aws_endpoint.map(|endpoint| AwsTarget {
                 endpoint,
@@ -138,6 +156,33 @@ async fn main() -> ExitCode {
                 _ = tokio::signal::ctrl_c() => server.stop().await,
             }
             ExitCode::SUCCESS
+        }
+        Command::Remind {
+            server,
+            country,
+            date,
+        } => {
+            let url = format!(
+                "{}{}",
+                server.trim_end_matches('/'),
+                citas_local::reminders::LOCAL_REMIND_PATH
+            );
+            let body = serde_json::json!({ "country": country, "date": date });
+            match reqwest::Client::new().post(&url).json(&body).send().await {
+                Ok(response) => {
+                    let ok = response.status().is_success();
+                    println!("{}", response.text().await.unwrap_or_default());
+                    if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(error) => {
+                    eprintln!("citas: {url}: {error}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Slots {
             doctors,

@@ -1,25 +1,55 @@
-//! The in-process notification queue of the local server. Messages are
-//! handed to a consumer task, which appends them to
-//! `<data dir>/notifications.jsonl` (the email pipeline is a later piece).
+//! The in-process notification queue of the local server. It feeds the same
+//! email logic the email function runs: each message is retried with backoff
+//! like an SQS redelivery, and after as many attempts as the dead-letter
+//! queue's redrive count it is written to `<data dir>/dead-letter.jsonl`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use citas_domain::{Country, Notification, NotificationQueue, QueueError};
+use citas_domain::{Clock, Country, Notification, NotificationQueue, QueueError};
+use citas_notify::EmailPipeline;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use crate::outbox::OutboxMailer;
+use crate::store::EmbeddedStore;
+
+/// Deliveries before a message is dead-lettered (template.yaml's maxReceiveCount).
+pub const MAX_RECEIVES: u32 = 5;
 
 pub struct InProcessQueue {
     sender: mpsc::UnboundedSender<Notification>,
 }
 
 impl InProcessQueue {
-    /// A queue and the task consuming it; the task ends when the queue is dropped.
-    pub fn start(data_dir: &Path) -> (Self, JoinHandle<()>) {
+    /// The local notification path: this queue, the email pipeline over the
+    /// embedded store, and the outbox under `data_dir`.
+    pub fn with_outbox(
+        store: Arc<EmbeddedStore>,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> (Self, JoinHandle<()>) {
+        let pipeline = EmailPipeline {
+            store: store.clone(),
+            idempotency: store,
+            mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))),
+            clock,
+        };
+        Self::start(data_dir, pipeline)
+    }
+
+    /// A queue and the task consuming it; the task ends when the queue is dropped
+    /// and the messages it holds are done.
+    pub fn start(data_dir: &Path, pipeline: EmailPipeline) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let log = data_dir.join("notifications.jsonl");
-        (Self { sender }, tokio::spawn(consume(receiver, log)))
+        let dead_letters = data_dir.join("dead-letter.jsonl");
+        (
+            Self { sender },
+            tokio::spawn(consume(receiver, pipeline, dead_letters)),
+        )
     }
 }
 
@@ -39,22 +69,54 @@ impl NotificationQueue for InProcessQueue {
     }
 }
 
-async fn consume(mut receiver: mpsc::UnboundedReceiver<Notification>, log: PathBuf) {
+async fn consume(
+    mut receiver: mpsc::UnboundedReceiver<Notification>,
+    pipeline: EmailPipeline,
+    dead_letters: PathBuf,
+) {
+    let mut deliveries = tokio::task::JoinSet::new();
     while let Some(message) = receiver.recv().await {
-        if let Err(error) = append(&log, &message).await {
-            tracing::error!(%error, path = %log.display(), "could not record a notification");
+        let pipeline = pipeline.clone();
+        let dead_letters = dead_letters.clone();
+        deliveries.spawn(async move { deliver(&pipeline, message, &dead_letters).await });
+    }
+    while deliveries.join_next().await.is_some() {}
+}
+
+async fn deliver(pipeline: &EmailPipeline, message: Notification, dead_letters: &Path) {
+    let body = match serde_json::to_string(&message) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "unserialisable notification");
+            return;
+        }
+    };
+    for receive in 1..=MAX_RECEIVES {
+        match pipeline.process(&body).await {
+            Ok(done) => {
+                tracing::debug!(?done, "notification done");
+                return;
+            }
+            Err(error) if receive < MAX_RECEIVES => {
+                tracing::warn!(%error, receive, "notification failed; delivering again");
+                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(receive))).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "notification dead-lettered");
+                if let Err(error) = append(dead_letters, &body).await {
+                    tracing::error!(%error, "could not write the dead-letter file");
+                }
+            }
         }
     }
 }
 
-async fn append(log: &Path, message: &Notification) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(message)?;
-    line.push(b'\n');
+async fn append(path: &Path, body: &str) -> std::io::Result<()> {
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)
+        .open(path)
         .await?;
-    file.write_all(&line).await?;
+    file.write_all(format!("{body}\n").as_bytes()).await?;
     file.flush().await
 }

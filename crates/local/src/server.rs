@@ -26,6 +26,8 @@ use tokio::task::JoinHandle;
 
 use citas_aws::template::Variables;
 
+use citas_notify::EmailPipeline;
+
 use crate::queue::InProcessQueue;
 use crate::seed;
 use crate::store::EmbeddedStore;
@@ -39,6 +41,9 @@ pub struct LocalConfig {
     pub clock: Arc<dyn Clock>,
     /// Run on the AWS adapters against this endpoint instead of the embedded store.
     pub aws: Option<AwsTarget>,
+    /// Local hour at which each country's next-day reminders go out, as the
+    /// deployed schedules do; `None` leaves reminders to `citas remind`.
+    pub reminder_hour: Option<i8>,
 }
 
 /// An AWS-compatible endpoint (moto, DynamoDB Local) and the template's parameters there.
@@ -56,6 +61,7 @@ impl LocalConfig {
             seed_dir: None,
             clock: Arc::new(SystemClock),
             aws: None,
+            reminder_hour: None,
         }
     }
 }
@@ -75,6 +81,8 @@ pub enum StartError {
     Store(#[from] citas_domain::StoreError),
     #[error(transparent)]
     Template(#[from] citas_aws::template::TemplateError),
+    #[error("setting up the local SES identity: {0}")]
+    Ses(String),
 }
 
 /// A started server; [`RunningServer::stop`] shuts it down gracefully.
@@ -96,23 +104,25 @@ impl RunningServer {
     }
 }
 
-/// Opens the store (seeding it on first start), binds and starts serving.
+/// Opens the store (seeding it on first start), binds and starts serving,
+/// with the notification pipeline and the reminder clock beside it.
 pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
-    let (services, consumer) = match &config.aws {
+    let (shutdown, stopped) = watch::channel(false);
+    let (services, mut background) = match &config.aws {
         None => embedded_services(&config).await?,
-        Some(target) => {
-            let sdk = crate::aws::sdk_config(&target.endpoint).await;
-            let backend = crate::aws::prepare(&sdk, &target.variables).await?;
-            tracing::info!(endpoint = %target.endpoint, queues = ?backend.queue_urls, "running on the AWS adapters");
-            let services = Services {
-                store: backend.store,
-                queue: backend.queue,
-                clock: config.clock.clone(),
-            };
-            (services, None)
-        }
+        Some(target) => aws_services(&config, target, &stopped).await?,
     };
     let services = Arc::new(services);
+    if let Some(hour) = config.reminder_hour {
+        for country in citas_domain::COUNTRIES {
+            background.push(tokio::spawn(crate::reminders::daily(
+                services.clone(),
+                country,
+                hour,
+                stopped.clone(),
+            )));
+        }
+    }
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartError::Listen {
@@ -123,12 +133,12 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
         addr: config.addr,
         source,
     })?;
-    let (shutdown, stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         accept_loop(listener, services, stopped).await;
-        // The services (and with them the queue's sender) are gone: let the consumer drain.
-        if let Some(consumer) = consumer {
-            let _ = consumer.await;
+        // The services (and with them the queue's sender) are gone: let the
+        // pipeline finish what it holds, and the pollers and clocks stop.
+        for task in background {
+            let _ = task.await;
         }
     });
     tracing::info!(%addr, "citas is listening");
@@ -139,26 +149,89 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
     })
 }
 
-/// The embedded store (seeded on first start) and the in-process queue.
+/// The embedded store (seeded on first start), the in-process queue and the
+/// email pipeline writing to the outbox.
 async fn embedded_services(
     config: &LocalConfig,
-) -> Result<(Services, Option<JoinHandle<()>>), StartError> {
-    let store = EmbeddedStore::open(&config.data_dir)?;
+) -> Result<(Services, Vec<JoinHandle<()>>), StartError> {
+    let store = Arc::new(EmbeddedStore::open(&config.data_dir)?);
     if let Some(dir) = &config.seed_dir
         && !store.is_seeded().await?
     {
-        let count = seed::load_dir(&store, dir).await?;
+        let count = seed::load_dir(store.as_ref(), dir).await?;
         store.mark_seeded().await?;
         tracing::info!(items = count, dir = %dir.display(), "seed data loaded");
     }
-    let (queue, consumer) = InProcessQueue::start(&config.data_dir);
+    let (queue, consumer) =
+        InProcessQueue::with_outbox(store.clone(), &config.data_dir, config.clock.clone());
     tracing::info!(data_dir = %config.data_dir.display(), "running on the embedded store");
     let services = Services {
-        store: Arc::new(store),
+        store,
         queue: Arc::new(queue),
         clock: config.clock.clone(),
     };
-    Ok((services, Some(consumer)))
+    Ok((services, vec![consumer]))
+}
+
+/// The AWS adapters on the endpoint, and pollers that hand the country queues'
+/// messages to the email function's handler as SQS batches.
+async fn aws_services(
+    config: &LocalConfig,
+    target: &AwsTarget,
+    stopped: &watch::Receiver<bool>,
+) -> Result<(Services, Vec<JoinHandle<()>>), StartError> {
+    let sdk = crate::aws::sdk_config(&target.endpoint).await;
+    let backend = crate::aws::prepare(&sdk, &target.variables).await?;
+    tracing::info!(endpoint = %target.endpoint, queues = ?backend.queue_urls, "running on the AWS adapters");
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    // An emulator's SES needs the sender to exist as an identity.
+    let identity = ses
+        .create_email_identity()
+        .email_identity(crate::aws::LOCAL_SENDER)
+        .send()
+        .await;
+    if let Err(error) = identity
+        && !error
+            .as_service_error()
+            .is_some_and(|e| e.is_already_exists_exception())
+    {
+        return Err(StartError::Ses(
+            aws_sdk_sesv2::error::DisplayErrorContext(error).to_string(),
+        ));
+    }
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let pipeline = EmailPipeline {
+        store: backend.store.clone(),
+        idempotency: Arc::new(citas_aws::DynamoIdempotency::new(
+            dynamodb,
+            &citas_aws::TableNames::new(&target.variables.table_prefix),
+        )),
+        mailer: Arc::new(citas_aws::SesMailer::new(
+            ses,
+            crate::aws::LOCAL_SENDER.to_owned(),
+            None,
+        )),
+        clock: config.clock.clone(),
+    };
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let pollers = backend
+        .queue_urls
+        .values()
+        .map(|url| {
+            tokio::spawn(crate::aws::poll(
+                sqs.clone(),
+                url.clone(),
+                pipeline.clone(),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    let services = Services {
+        store: backend.store,
+        queue: backend.queue,
+        clock: config.clock.clone(),
+    };
+    Ok((services, pollers))
 }
 
 async fn accept_loop(
@@ -265,6 +338,9 @@ async fn forward(
         }
     };
     let path = parts.uri.path();
+    if path == crate::reminders::LOCAL_REMIND_PATH && parts.method == Method::POST {
+        return to_local(crate::reminders::on_request(services, &body).await);
+    }
     let (route, params) = match match_route(parts.method.as_str(), path) {
         RouteMatch::Found { route, params } => (route, params),
         RouteMatch::MethodNotAllowed { allowed } => {

@@ -14,7 +14,7 @@ use citas_domain::model::SlotId;
 use citas_domain::ports::{
     ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted,
 };
-use citas_domain::{Appointment, Country, Doctor, Patient, Slot};
+use citas_domain::{Appointment, Claim, Country, Doctor, IdempotencyStore, Patient, Slot};
 use jiff::Timestamp;
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
@@ -46,6 +46,8 @@ const SLOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("slots");
 /// (doctor id, start epoch seconds, slot id): available slots only.
 const AVAILABLE_SLOTS: TableDefinition<(&str, i64, &str), ()> =
     TableDefinition::new("available_slots");
+/// idempotency key → (status, expires_at epoch seconds) JSON.
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("notification_idempotency");
 /// Store-wide facts, e.g. whether the seed was loaded.
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
@@ -190,6 +192,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(DOCTORS_BY_SPECIALITY)?;
     txn.open_table(SLOTS)?;
     txn.open_table(AVAILABLE_SLOTS)?;
+    txn.open_table(IDEMPOTENCY)?;
     txn.open_table(META)?;
     Ok(())
 }
@@ -581,6 +584,77 @@ impl Store for EmbeddedStore {
                 }
                 None => Ok(None),
             }
+        })
+        .await
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdempotencyRecord {
+    completed: bool,
+    expires_at: i64,
+}
+
+#[async_trait]
+impl IdempotencyStore for EmbeddedStore {
+    async fn claim(
+        &self,
+        key: &str,
+        now: Timestamp,
+        lapse_after: jiff::SignedDuration,
+    ) -> Result<Claim, StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut table = txn.open_table(IDEMPOTENCY)?;
+            let existing: Option<IdempotencyRecord> = get_json(&table, key.as_str())?;
+            match existing {
+                Some(record) if record.expires_at > now.as_second() => {
+                    return Ok(if record.completed {
+                        Claim::Completed
+                    } else {
+                        Claim::InProgress
+                    });
+                }
+                _ => {}
+            }
+            let record = IdempotencyRecord {
+                completed: false,
+                expires_at: (now + lapse_after).as_second(),
+            };
+            table.insert(key.as_str(), encode(&record)?.as_slice())?;
+            Ok(Claim::Acquired)
+        })
+        .await
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        now: Timestamp,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let record = IdempotencyRecord {
+                completed: true,
+                expires_at: (now + keep_for).as_second(),
+            };
+            txn.open_table(IDEMPOTENCY)?
+                .insert(key.as_str(), encode(&record)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut table = txn.open_table(IDEMPOTENCY)?;
+            let existing: Option<IdempotencyRecord> = get_json(&table, key.as_str())?;
+            if existing.is_some_and(|r| !r.completed) {
+                table.remove(key.as_str())?;
+            }
+            Ok(())
         })
         .await
     }

@@ -153,3 +153,22 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
     }
     (status, body)
 }
+
+/// The `.eml` files in the app's outbox, once there are at least `count` (waits up to 5 s).
+pub async fn wait_for_emails(app: &TestApp, count: usize) -> Vec<String> {
+    let outbox = app.data_dir.path().join("outbox");
+    for _ in 0..250 {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&outbox)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        if files.len() >= count {
+            files.sort();
+            return files
+                .iter()
+                .map(|f| std::fs::read_to_string(f).expect("eml"))
+                .collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {count} emails arrived in {}", outbox.display());
+}

@@ -1,0 +1,73 @@
+//! The two functions not behind the API: the SQS-triggered email sender and
+//! the scheduled reminder job. The local server calls the same handlers.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use citas_domain::{Country, Services};
+use citas_notify::{EmailPipeline, ReminderReport};
+use futures::future::join_all;
+use serde::Deserialize;
+
+/// Processes a batch's records concurrently and reports exactly the failed
+/// ones, so SQS redelivers only those (`ReportBatchItemFailures`).
+pub async fn send_emails(pipeline: &EmailPipeline, event: SqsEvent) -> SqsBatchResponse {
+    let outcomes = join_all(event.records.iter().map(|record| async move {
+        let id = record.message_id.clone().unwrap_or_default();
+        let outcome = pipeline
+            .process(record.body.as_deref().unwrap_or_default())
+            .await;
+        (id, outcome)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (id, outcome) in outcomes {
+        if let Err(error) = outcome {
+            tracing::warn!(message_id = %id, %error, "notification not sent; it will be delivered again");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// The scheduler's input: `{"country": "pe"}`, optionally with the local `date` to remind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderInput {
+    pub country: String,
+    #[serde(default)]
+    pub date: Option<jiff::civil::Date>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReminderError {
+    #[error("the reminder input is not valid: {0}")]
+    Input(String),
+    #[error(transparent)]
+    Domain(#[from] citas_domain::DomainError),
+    #[error("{failed} of {appointments} reminders could not be enqueued")]
+    Incomplete { failed: usize, appointments: usize },
+}
+
+/// Enqueues the reminders of a day (by default, tomorrow in the country's time zone).
+/// A partial failure is an error, so the scheduler retries; keys make retries harmless.
+pub async fn send_reminders(
+    services: &Services,
+    input: serde_json::Value,
+) -> Result<ReminderReport, ReminderError> {
+    let input: ReminderInput =
+        serde_json::from_value(input).map_err(|e| ReminderError::Input(e.to_string()))?;
+    let country =
+        Country::from_code(&input.country).map_err(|e| ReminderError::Input(e.to_string()))?;
+    let day = input
+        .date
+        .unwrap_or_else(|| citas_notify::next_day(country, services.clock.now()));
+    let report = citas_notify::remind(services, country, day).await?;
+    if report.failed > 0 {
+        return Err(ReminderError::Incomplete {
+            failed: report.failed,
+            appointments: report.appointments,
+        });
+    }
+    Ok(report)
+}

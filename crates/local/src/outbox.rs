@@ -1,0 +1,57 @@
+//! The local mailer: each email becomes an RFC 5322 `.eml` file under
+//! `<data dir>/outbox/`, the same MIME message SES would receive.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use citas_domain::{Email, MailError, Mailer};
+
+pub const LOCAL_SENDER: &str = "citas@localhost";
+
+pub struct OutboxMailer {
+    dir: PathBuf,
+    sent: AtomicU64,
+}
+
+impl OutboxMailer {
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            sent: AtomicU64::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Mailer for OutboxMailer {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let mime = citas_mail::to_mime(email, LOCAL_SENDER)
+            .map_err(|e| MailError::Rejected(e.to_string()))?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|e| MailError::Unavailable(e.to_string()))?;
+        let recipient: String = email
+            .to
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = format!(
+            "{}-{:04}-{recipient}.eml",
+            jiff::Timestamp::now().as_millisecond(),
+            self.sent.fetch_add(1, Ordering::Relaxed) % 10_000
+        );
+        let path = self.dir.join(&name);
+        tokio::fs::write(&path, mime)
+            .await
+            .map_err(|e| MailError::Unavailable(e.to_string()))?;
+        tracing::info!(path = %path.display(), "email written to the outbox");
+        Ok(name)
+    }
+}

@@ -1,0 +1,72 @@
+//! Reminders in local mode: the same job the scheduled function runs, fired
+//! by `citas remind` (through a local-only route) or by the server's own clock
+//! at the configured local hour of each country.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use citas_api::Problem;
+use citas_api::handlers::json_response;
+use citas_domain::{Country, Services};
+use citas_lambda::jobs::{ReminderError, send_reminders};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::json;
+use tokio::sync::watch;
+
+/// Local only; not an API route, never deployed.
+pub const LOCAL_REMIND_PATH: &str = "/_local/remind";
+
+/// `POST /_local/remind {"country": "pe", "date": "2026-12-07"}`.
+pub async fn on_request(services: &Services, body: &[u8]) -> Response<Body> {
+    let input = match serde_json::from_slice(body) {
+        Ok(input) => input,
+        Err(error) => {
+            return Problem::bad_request("invalid_body", error.to_string()).into_response(None);
+        }
+    };
+    match send_reminders(services, input).await {
+        Ok(report) => json_response(StatusCode::OK, &report),
+        Err(ReminderError::Input(message)) => {
+            Problem::bad_request("invalid_body", message).into_response(None)
+        }
+        Err(error) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reminders_incomplete",
+            error.to_string(),
+        )
+        .into_response(None),
+    }
+}
+
+/// Every day at `hour` local time in `country`, the next day's reminders.
+pub async fn daily(
+    services: Arc<Services>,
+    country: &'static Country,
+    hour: i8,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let now = jiff::Timestamp::now();
+        let local = country.local(now);
+        let today_at = local
+            .date()
+            .at(hour, 0, 0, 0)
+            .to_zoned(country.time_zone().clone());
+        let next = match today_at {
+            Ok(at) if at.timestamp() > now => at.timestamp(),
+            Ok(at) => at.timestamp() + jiff::SignedDuration::from_hours(24),
+            Err(_) => now + jiff::SignedDuration::from_hours(24),
+        };
+        let wait = Duration::try_from(next - now).unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {
+                let input = json!({ "country": country.code });
+                if let Err(error) = send_reminders(&services, input).await {
+                    tracing::error!(country = country.code, %error, "scheduled reminders failed");
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}

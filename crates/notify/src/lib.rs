@@ -1,0 +1,11 @@
+//! Notifications: emails rendered in Spanish with an iCalendar invitation,
+//! sent once per message however often it is delivered, and the daily
+//! reminders of each country.
+
+pub mod ics;
+pub mod process;
+pub mod remind;
+pub mod render;
+
+pub use process::{Done, EmailPipeline, Retry};
+pub use remind::{ReminderReport, next_day, remind};

@@ -1,0 +1,284 @@
+//! The emails patients receive, in Spanish, with dates and times in their
+//! country's local time and usual format. Subjects carry no document numbers.
+
+use citas_domain::{Appointment, Attachment, Country, Doctor, Email, NotificationKind};
+use jiff::Timestamp;
+use jiff::civil::Weekday;
+
+use crate::ics::Invitation;
+
+/// What an email is about.
+pub struct Context<'a> {
+    pub country: &'a Country,
+    pub kind: NotificationKind,
+    pub appointment: &'a Appointment,
+    pub patient_name: &'a str,
+    pub to: &'a str,
+    pub doctor: Option<&'a Doctor>,
+    pub now: Timestamp,
+}
+
+/// `medicina-interna` → `Medicina interna`.
+pub fn speciality_name(slug: &str) -> String {
+    let words = slug.replace('-', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn weekday(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Monday => "lunes",
+        Weekday::Tuesday => "martes",
+        Weekday::Wednesday => "miércoles",
+        Weekday::Thursday => "jueves",
+        Weekday::Friday => "viernes",
+        Weekday::Saturday => "sábado",
+        Weekday::Sunday => "domingo",
+    }
+}
+
+/// `lunes 07/12/2026 a las 09:00 (hora de Lima)`.
+pub fn when(country: &Country, at: Timestamp) -> String {
+    let local = country.local(at);
+    format!(
+        "{} {} a las {} ({})",
+        weekday(local.weekday()),
+        local.strftime(country.date_format),
+        local.strftime("%H:%M"),
+        country.time_zone_label
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn render(context: &Context<'_>) -> Email {
+    let appointment = context.appointment;
+    let speciality = speciality_name(&appointment.speciality);
+    let doctor = context.doctor.map(|d| d.name.as_str());
+    let when = appointment.starts_at.map(|at| when(context.country, at));
+    let (subject, lead) = match context.kind {
+        NotificationKind::Registered => (
+            format!("Recibimos tu solicitud de cita de {speciality}"),
+            "Recibimos tu solicitud de cita. Te avisaremos cuando te asignemos un médico y un horario.".to_owned(),
+        ),
+        NotificationKind::Assigned => (
+            format!("Tu cita de {speciality} está confirmada"),
+            "Tu cita está confirmada.".to_owned(),
+        ),
+        NotificationKind::Reminder => (
+            format!("Recordatorio: tu cita de {speciality} es mañana"),
+            "Te recordamos tu cita de mañana.".to_owned(),
+        ),
+        NotificationKind::Cancelled => (
+            format!("Tu cita de {speciality} fue cancelada"),
+            match &appointment.cancel_reason {
+                Some(reason) => format!("Tu cita fue cancelada. Motivo: {reason}."),
+                None => "Tu cita fue cancelada.".to_owned(),
+            },
+        ),
+        NotificationKind::Completed => (
+            format!("Gracias por asistir a tu cita de {speciality}"),
+            "Gracias por asistir a tu cita.".to_owned(),
+        ),
+    };
+    let mut details = vec![("Especialidad", speciality.clone())];
+    if let Some(doctor) = doctor {
+        details.push(("Médico", doctor.to_owned()));
+    }
+    if let Some(when) = &when {
+        details.push(("Fecha y hora", when.clone()));
+    }
+    details.push(("Código de cita", appointment.id.clone()));
+
+    let greeting = format!("Hola {},", context.patient_name);
+    let mut text = format!("{greeting}\n\n{lead}\n\n");
+    for (label, value) in &details {
+        text.push_str(&format!("{label}: {value}\n"));
+    }
+    text.push_str("\nEste es un mensaje automático; no respondas a este correo.\n");
+
+    let mut html = format!(
+        "<!DOCTYPE html><html lang=\"es\"><body><p>{}</p><p>{}</p><table>",
+        html_escape(&greeting),
+        html_escape(&lead)
+    );
+    for (label, value) in &details {
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            html_escape(label),
+            html_escape(value)
+        ));
+    }
+    html.push_str(
+        "</table><p>Este es un mensaje automático; no respondas a este correo.</p></body></html>",
+    );
+
+    let mut attachments = Vec::new();
+    if matches!(
+        context.kind,
+        NotificationKind::Assigned | NotificationKind::Reminder
+    ) && let Some(starts_at) = appointment.starts_at
+    {
+        let invitation = Invitation {
+            country: context.country,
+            appointment,
+            starts_at,
+            summary: format!("Cita de {speciality}"),
+            description: details
+                .iter()
+                .map(|(l, v)| format!("{l}: {v}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            location: doctor.map(str::to_owned).unwrap_or_default(),
+            stamp: context.now,
+        };
+        attachments.push(Attachment {
+            filename: "cita.ics".to_owned(),
+            content_type: "text/calendar; charset=utf-8; method=PUBLISH".to_owned(),
+            content: invitation.render().into_bytes(),
+        });
+    }
+    Email {
+        to: context.to.to_owned(),
+        subject,
+        text,
+        html,
+        attachments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use citas_domain::{CHILE, PERU, Status};
+
+    fn appointment(country: &Country, document: &str, starts_at: &str) -> Appointment {
+        let at: Timestamp = "2026-11-22T15:00:00Z".parse().unwrap();
+        Appointment {
+            id: format!("20261122-{document}"),
+            country: country.code.into(),
+            document: document.into(),
+            patient: "Ana".into(),
+            speciality: "medicina-interna".into(),
+            status: Status::Assigned,
+            created_at: at,
+            date: Some(format!("{}-medicina-interna-1-1", country.code)),
+            update_at: at,
+            doctor: Some("x".into()),
+            starts_at: Some(starts_at.parse().unwrap()),
+            cancel_reason: None,
+        }
+    }
+
+    fn doctor() -> Doctor {
+        Doctor {
+            id: "pe-medicina-interna-9999234".into(),
+            country: "pe".into(),
+            document: "9999234".into(),
+            name: "Dr. ANDRES PERICH DIAS".into(),
+            speciality: "medicina-interna".into(),
+        }
+    }
+
+    #[test]
+    fn an_assignment_in_lima_shows_local_time_and_carries_an_invitation() {
+        let a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
+        let d = doctor();
+        let email = render(&Context {
+            country: &PERU,
+            kind: NotificationKind::Assigned,
+            appointment: &a,
+            patient_name: "Ana Lucía",
+            to: "ana@example.pe",
+            doctor: Some(&d),
+            now: "2026-11-22T15:00:00Z".parse().unwrap(),
+        });
+        assert_eq!(email.subject, "Tu cita de Medicina interna está confirmada");
+        assert!(
+            !email.subject.contains("45678912"),
+            "no document numbers in the subject"
+        );
+        assert!(email.text.contains("Hola Ana Lucía,"));
+        assert!(
+            email
+                .text
+                .contains("Fecha y hora: lunes 07/12/2026 a las 09:00 (hora de Lima)"),
+            "{}",
+            email.text
+        );
+        assert!(email.text.contains("Médico: Dr. ANDRES PERICH DIAS"));
+        assert!(email.text.contains("Código de cita: 20261122-45678912"));
+        assert!(email.html.contains("<th align=\"left\">Fecha y hora</th><td>lunes 07/12/2026 a las 09:00 (hora de Lima)</td>"));
+        let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();
+        assert!(
+            ics.contains("DTSTART;TZID=America/Lima:20261207T090000\r\n"),
+            "{ics}"
+        );
+        assert!(ics.contains("DTEND;TZID=America/Lima:20261207T093000\r\n"));
+        assert!(ics.contains("TZOFFSETTO:-0500\r\n"));
+        assert!(ics.contains("UID:20261122-45678912@citas\r\n"));
+    }
+
+    #[test]
+    fn santiago_times_follow_daylight_saving_time() {
+        // 2027-01-11 12:00 UTC is 09:00 in Santiago's summer (UTC-3); 2027-07-12 13:00 UTC is 09:00 in winter (UTC-4).
+        for (at, offset, date) in [
+            (
+                "2027-01-11T12:00:00Z",
+                "-0300",
+                "lunes 11-01-2027 a las 09:00",
+            ),
+            (
+                "2027-07-12T13:00:00Z",
+                "-0400",
+                "lunes 12-07-2027 a las 09:00",
+            ),
+        ] {
+            let a = appointment(&CHILE, "12345678-5", at);
+            let email = render(&Context {
+                country: &CHILE,
+                kind: NotificationKind::Reminder,
+                appointment: &a,
+                patient_name: "Valentina",
+                to: "v@example.cl",
+                doctor: None,
+                now: "2026-11-22T15:00:00Z".parse().unwrap(),
+            });
+            assert!(email.text.contains(date), "{}", email.text);
+            assert_eq!(
+                email.subject,
+                "Recordatorio: tu cita de Medicina interna es mañana"
+            );
+            let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();
+            assert!(ics.contains(&format!("TZOFFSETTO:{offset}\r\n")), "{ics}");
+            assert!(ics.contains("DTSTART;TZID=America/Santiago:"));
+        }
+    }
+
+    #[test]
+    fn cancellations_say_why_and_carry_no_invitation() {
+        let mut a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
+        a.status = Status::Cancelled;
+        a.cancel_reason = Some("viaje <imprevisto>".into());
+        let email = render(&Context {
+            country: &PERU,
+            kind: NotificationKind::Cancelled,
+            appointment: &a,
+            patient_name: "Ana",
+            to: "ana@example.pe",
+            doctor: None,
+            now: "2026-11-22T15:00:00Z".parse().unwrap(),
+        });
+        assert_eq!(email.subject, "Tu cita de Medicina interna fue cancelada");
+        assert!(email.attachments.is_empty());
+        assert!(email.html.contains("viaje &lt;imprevisto&gt;"));
+    }
+}
