@@ -113,16 +113,15 @@ pub async fn poll(
                 .batch_item_failures
                 .iter()
                 .any(|f| Some(&f.item_identifier) == message.message_id.as_ref());
-            if let (false, Some(handle)) = (failed, message.receipt_handle) {
-                if let Err(error) = sqs
+            if let (false, Some(handle)) = (failed, message.receipt_handle)
+                && let Err(error) = sqs
                     .delete_message()
                     .queue_url(&url)
                     .receipt_handle(handle)
                     .send()
                     .await
-                {
-                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "delete failed");
-                }
+            {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "delete failed");
             }
         }
     }
