@@ -1,11 +1,12 @@
-"""moto's server, with requests handled one at a time.
+"""moto's server, with DynamoDB requests handled one at a time.
 
 DynamoDB applies each request atomically: a conditional write or a
 TransactWriteItems either sees every earlier write or none. moto's threaded
 server runs requests side by side without a lock, so two racing transactions
-can both pass their conditions. Serialising requests restores DynamoDB's
-guarantees for the race tests, while connections are still accepted in
-parallel.
+can both pass their conditions. Serialising DynamoDB requests restores
+DynamoDB's guarantees for the race tests, while connections are still
+accepted in parallel. Other services are left concurrent: an SQS long poll
+held under the lock would stall every other client for its wait time.
 
 It also mends one fidelity gap: DynamoDB's BatchWriteItem rejects duplicate
 keys within one table, but moto compares whole items across all tables, so
@@ -50,12 +51,14 @@ def _batch_write_item_with_per_table_duplicates(self):
 DynamoHandler.batch_write_item = _batch_write_item_with_per_table_duplicates
 
 
-class OneAtATime:
+class DynamoDbOneAtATime:
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
         with self.lock:
             return list(self.app(environ, start_response))
 
@@ -63,7 +66,7 @@ class OneAtATime:
 def main():
     port = int(sys.argv[1])
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple("127.0.0.1", port, OneAtATime(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple("127.0.0.1", port, DynamoDbOneAtATime(app), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":
