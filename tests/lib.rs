@@ -1,1 +1,67 @@
-//! Only integration tests live in this package (see tests/).
+//! Integration tests live in this package (see tests/); this library holds
+//! the support they share with the function tests: reading sent emails back.
+
+use std::path::Path;
+
+use mail_parser::{MessageParser, MimeHeaders};
+
+/// An email as a patient's mail client would see it, decoded from its MIME source.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub attachments: Vec<ReceivedAttachment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceivedAttachment {
+    pub filename: String,
+    /// `type/subtype`, without parameters.
+    pub content_type: String,
+    pub content: String,
+}
+
+/// Decodes an RFC 5322 message; panics (failing the test) if it is not one.
+pub fn parse_email(raw: &[u8]) -> ReceivedEmail {
+    let message = MessageParser::default()
+        .parse(raw)
+        .unwrap_or_else(|| panic!("not an RFC 5322 message: {}", String::from_utf8_lossy(raw)));
+    let attachments = message
+        .attachments()
+        .map(|part| ReceivedAttachment {
+            filename: part.attachment_name().unwrap_or_default().to_owned(),
+            content_type: part
+                .content_type()
+                .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or_default()))
+                .unwrap_or_default(),
+            content: String::from_utf8_lossy(part.contents()).into_owned(),
+        })
+        .collect();
+    ReceivedEmail {
+        to: message
+            .to()
+            .and_then(|to| to.first())
+            .and_then(|to| to.address())
+            .unwrap_or_default()
+            .to_owned(),
+        subject: message.subject().unwrap_or_default().to_owned(),
+        text: message.body_text(0).unwrap_or_default().into_owned(),
+        html: message.body_html(0).unwrap_or_default().into_owned(),
+        attachments,
+    }
+}
+
+/// Every `.eml` file in an outbox directory, oldest first (none if it does not exist).
+pub fn read_outbox(dir: &Path) -> Vec<ReceivedEmail> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|f| f.extension().is_some_and(|x| x == "eml"));
+    files.sort();
+    files
+        .iter()
+        .map(|f| parse_email(&std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()))))
+        .collect()
+}

@@ -1,26 +1,44 @@
-//! Each function's handler, fed the API Gateway HTTP API (v2) event documents
-//! in tests/fixtures through lambda_http's own parser, as the runtime does.
+//! Each function's handler, fed the event documents in tests/fixtures through
+//! the types the runtime deserialises them into: API Gateway HTTP API (v2)
+//! requests through lambda_http's own parser, an SQS batch, and the
+//! EventBridge Scheduler input of template.yaml.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use aws_lambda_events::event::sqs::SqsEvent;
 use citas_domain::{ManualClock, Services};
-use citas_lambda::{functions, http};
+use citas_lambda::{functions, http, jobs};
+use citas_local::outbox::OutboxMailer;
 use citas_local::queue::InProcessQueue;
 use citas_local::{EmbeddedStore, seed};
+use citas_notify::EmailPipeline;
 use lambda_http::Body;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
-fn fixture(name: &str) -> lambda_http::Request {
+fn fixture_text(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures")
         .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    lambda_http::request::from_str(&text)
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn fixture(name: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(&fixture_text(name))
         .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
 }
 
-async fn services(dir: &Path) -> Services {
+/// A seeded embedded store, its clock, and the local notification path
+/// (in-process queue → email pipeline → `<dir>/outbox`).
+struct Local {
+    services: Services,
+    store: Arc<EmbeddedStore>,
+    clock: Arc<ManualClock>,
+    consumer: JoinHandle<()>,
+}
+
+async fn local(dir: &Path) -> Local {
     let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
     let seed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed");
     seed::load_dir(store.as_ref(), &seed_dir)
@@ -30,12 +48,21 @@ async fn services(dir: &Path) -> Services {
     let clock = Arc::new(ManualClock::new(
         "2026-11-22T15:00:00Z".parse().expect("time"),
     ));
-    let (queue, _consumer) = InProcessQueue::with_outbox(store.clone(), dir, clock.clone());
-    Services {
+    let (queue, consumer) = InProcessQueue::with_outbox(store.clone(), dir, clock.clone());
+    Local {
+        services: Services {
+            store: store.clone(),
+            queue: Arc::new(queue),
+            clock: clock.clone(),
+        },
         store,
-        queue: Arc::new(queue),
         clock,
+        consumer,
     }
+}
+
+async fn services(dir: &Path) -> Services {
+    local(dir).await.services
 }
 
 async fn call(services: &Services, serves: &[citas_api::Action], name: &str) -> (u16, Value) {
@@ -192,5 +219,146 @@ async fn cancel_and_the_errors_a_function_answers_itself() {
     assert_eq!(
         (status, problem["code"].as_str()),
         (404, Some("route_not_found"))
+    );
+}
+
+/// The create and assign fixtures: 20261122-45678912 (Ana, Lima) assigned to the earliest slot.
+async fn assigned_appointment(services: &Services) -> Value {
+    let (status, _) = call(
+        services,
+        functions::CREATE_APPOINTMENT,
+        "apigw-create-appointment.json",
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, assigned) = call(
+        services,
+        functions::ASSIGN_APPOINTMENT,
+        "apigw-assign-appointment.json",
+    )
+    .await;
+    assert_eq!(status, 200, "{assigned}");
+    assigned
+}
+
+#[tokio::test]
+async fn the_email_function_reports_exactly_the_records_that_failed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let local = local(dir.path()).await;
+    assigned_appointment(&local.services).await;
+    let outbox = dir.path().join("sqs-outbox");
+    let pipeline = EmailPipeline {
+        store: local.store.clone(),
+        idempotency: local.store.clone(),
+        mailer: Arc::new(OutboxMailer::new(outbox.clone())),
+        clock: local.clock.clone(),
+    };
+
+    // One good record, one malformed body, one for an appointment that does not exist.
+    let event: SqsEvent =
+        serde_json::from_str(&fixture_text("sqs-batch.json")).expect("an SQS event");
+    assert_eq!(event.records.len(), 3);
+    let malformed = event.records[1].message_id.clone().expect("message id");
+    let response = jobs::send_emails(&pipeline, event.clone()).await;
+    assert_eq!(
+        serde_json::to_value(&response).expect("serialises"),
+        json!({ "batchItemFailures": [{ "itemIdentifier": malformed }] }),
+        "only the malformed record is retried; the missing appointment is acknowledged"
+    );
+    let sent = citas_e2e::read_outbox(&outbox);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "ana.torres@example.pe");
+    assert_eq!(
+        sent[0].subject,
+        "Tu cita de Medicina interna está confirmada"
+    );
+    assert!(
+        sent[0].text.contains("20261122-45678912"),
+        "{}",
+        sent[0].text
+    );
+
+    // SQS delivers the whole batch again: still only the malformed record fails, and no second email.
+    let again = jobs::send_emails(&pipeline, event).await;
+    assert_eq!(again.batch_item_failures.len(), 1);
+    assert_eq!(again.batch_item_failures[0].item_identifier, malformed);
+    assert_eq!(citas_e2e::read_outbox(&outbox).len(), 1);
+}
+
+#[tokio::test]
+async fn the_reminder_function_enqueues_the_next_local_days_reminders_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let Local {
+        services,
+        clock,
+        consumer,
+        ..
+    } = local(dir.path()).await;
+    let assigned = assigned_appointment(&services).await;
+    let starts_at: jiff::Timestamp = assigned["starts_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("starts_at");
+    let day = starts_at
+        .to_zoned(jiff::tz::TimeZone::get("America/Lima").expect("tz"))
+        .date();
+    // The schedule fires at 18:00 in Lima the day before.
+    let fires_at = day
+        .yesterday()
+        .expect("a day before")
+        .at(18, 0, 0, 0)
+        .in_tz("America/Lima")
+        .expect("local time")
+        .timestamp();
+    clock.set(fires_at);
+
+    let input: Value =
+        serde_json::from_str(&fixture_text("scheduler-event.json")).expect("the scheduler input");
+    let report = jobs::send_reminders(&services, input.clone())
+        .await
+        .expect("reminders enqueued");
+    assert_eq!(
+        (report.day.as_str(), report.appointments, report.enqueued),
+        (day.to_string().as_str(), 1, 1)
+    );
+    // The scheduler retries or fires twice: the same reminder, sent once.
+    let again = jobs::send_reminders(&services, input)
+        .await
+        .expect("reminders enqueued");
+    assert_eq!(again, report);
+
+    for bad in [
+        json!({ "country": "xx" }),
+        json!({ "country": "pe", "at": 1 }),
+        json!([]),
+    ] {
+        assert!(
+            matches!(
+                jobs::send_reminders(&services, bad.clone()).await,
+                Err(jobs::ReminderError::Input(_))
+            ),
+            "{bad}"
+        );
+    }
+
+    // Dropping the queue lets its consumer finish what it holds.
+    drop(services);
+    consumer.await.expect("consumer ends");
+    let sent = citas_e2e::read_outbox(&dir.path().join("outbox"));
+    let subjects: Vec<&str> = sent.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "Tu cita de Medicina interna está confirmada",
+            "Recordatorio: tu cita de Medicina interna es mañana"
+        ]
+    );
+    let reminder = &sent[1];
+    assert_eq!(reminder.attachments.len(), 1);
+    assert_eq!(reminder.attachments[0].content_type, "text/calendar");
+    assert!(
+        reminder.attachments[0]
+            .content
+            .contains("TZID=America/Lima")
     );
 }
