@@ -288,6 +288,7 @@ impl Store for EmbeddedStore {
         appointment: &Appointment,
     ) -> Result<(), StoreError> {
         let (code, appointment) = (country.code, appointment.clone());
+        let assigned_day = assigned_day_key(country, &appointment);
         self.write(move |txn| {
             let mut table = txn.open_table(APPOINTMENTS)?;
             let key = (code, appointment.id.as_str());
@@ -317,6 +318,11 @@ impl Store for EmbeddedStore {
                 ),
                 (),
             )?;
+            // As the DynamoDB item carries its assigned day whatever its status.
+            if let Some((day, start)) = &assigned_day {
+                txn.open_table(BY_ASSIGNED_DAY)?
+                    .insert((code, day.as_str(), *start, appointment.id.as_str()), ())?;
+            }
             Ok(())
         })
         .await

@@ -15,6 +15,8 @@ pub struct Backend {
     pub store: Arc<dyn Store>,
     /// Counts the SDK operations the AWS adapter sends.
     pub counter: Option<OperationCounter>,
+    /// The table prefix of the AWS adapter's fresh tables.
+    pub table_prefix: Option<String>,
     _data_dir: Option<tempfile::TempDir>,
 }
 
@@ -24,6 +26,7 @@ pub async fn embedded() -> Backend {
     Backend {
         store: Arc::new(store),
         counter: None,
+        table_prefix: None,
         _data_dir: Some(dir),
     }
 }
@@ -67,9 +70,10 @@ pub async fn dynamodb() -> Backend {
     Backend {
         store: Arc::new(citas_aws::DynamoStore::new(
             client,
-            citas_aws::TableNames::new(prefix),
+            citas_aws::TableNames::new(prefix.clone()),
         )),
         counter: Some(counter),
+        table_prefix: Some(prefix),
         _data_dir: None,
     }
 }
