@@ -1,0 +1,331 @@
+//! `citas-bench`: the measurements behind docs/BENCHMARKS.md. Each subcommand
+//! prints a Markdown section; `scripts/bench` runs them on a release build and
+//! writes the report. Not part of the tests: figures are measured, not asserted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use citas_aws::template::Variables;
+use citas_aws::{
+    DynamoIdempotency, DynamoStore, OperationCounter, SesMailer, SqsQueue, TableNames,
+};
+use citas_domain::notification::key;
+use citas_domain::{
+    Appointment, Clock, IdempotencyStore, Mailer, ManualClock, Notification, NotificationKind,
+    PERU, Patient, Services, Status, Store,
+};
+use citas_local::EmbeddedStore;
+use citas_local::outbox::OutboxMailer;
+use citas_notify::EmailPipeline;
+use clap::{Parser, Subcommand};
+use futures::stream::{self, StreamExt};
+use jiff::Timestamp;
+
+#[derive(Parser)]
+#[command(about = "Measurements for docs/BENCHMARKS.md")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The email function's throughput per SQS batch of 10, on the embedded
+    /// pipeline and on moto, and the reminder job for one busy day on moto.
+    Notifications {
+        /// A moto server (`scripts/moto_server.py`).
+        #[arg(long)]
+        moto_endpoint: String,
+        /// Messages through the email function on each backend.
+        #[arg(long, default_value_t = 500)]
+        messages: u32,
+        /// Assigned appointments on the reminded day.
+        #[arg(long, default_value_t = 2500)]
+        reminders: u32,
+    },
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    match Cli::parse().command {
+        Command::Notifications {
+            moto_endpoint,
+            messages,
+            reminders,
+        } => notifications(&moto_endpoint, messages, reminders).await,
+    }
+}
+
+/// 2026-11-22 10:00 in Lima; the appointments are on 2026-12-07.
+const NOW: &str = "2026-11-22T15:00:00Z";
+
+fn timestamp(text: &str) -> Result<Timestamp, Error> {
+    Ok(text.parse()?)
+}
+
+/// Patient `n` and their appointment, assigned at `starts_at`.
+fn patient_and_appointment(n: u32, starts_at: Timestamp) -> Result<(Patient, Appointment), Error> {
+    let document = format!("{}", 60_000_000 + n);
+    let created_at = timestamp(NOW)?;
+    let doctor = "pe-cardiologia-40000001".to_owned();
+    let appointment = Appointment {
+        id: format!("20261122-{document}"),
+        country: PERU.code.to_owned(),
+        document: document.clone(),
+        patient: format!("Paciente {n}"),
+        speciality: "cardiologia".to_owned(),
+        status: Status::Assigned,
+        created_at,
+        date: Some(citas_domain::model::SlotId::format(&doctor, starts_at)),
+        update_at: created_at,
+        doctor: Some(doctor),
+        starts_at: Some(starts_at),
+        cancel_reason: None,
+    };
+    let patient = Patient {
+        document,
+        name: format!("Paciente {n}"),
+        email: Some(format!("paciente{n}@example.pe")),
+    };
+    Ok((patient, appointment))
+}
+
+/// Writes `count` patients and assigned appointments, eight requests at a time.
+async fn populate(store: &Arc<dyn Store>, count: u32, with_patients: bool) -> Result<(), Error> {
+    let start = timestamp("2026-12-07T13:00:00Z")?;
+    let results: Vec<Result<(), Error>> = stream::iter(0..count)
+        .map(|n| {
+            let store = store.clone();
+            async move {
+                let (patient, appointment) = patient_and_appointment(
+                    n,
+                    start + jiff::SignedDuration::from_secs(i64::from(n) * 20),
+                )?;
+                if with_patients {
+                    store.upsert_patient(&PERU, &patient).await?;
+                }
+                store.insert_appointment(&PERU, &appointment).await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// SQS events of 10 assignment messages each, as Lambda delivers them.
+fn batches(count: u32) -> Result<Vec<SqsEvent>, Error> {
+    let mut events = Vec::new();
+    let mut event = SqsEvent::default();
+    for n in 0..count {
+        let (_, appointment) = patient_and_appointment(n, timestamp("2026-12-07T13:00:00Z")?)?;
+        let message = Notification::about(
+            &appointment,
+            NotificationKind::Assigned,
+            key::assigned(
+                &appointment.id,
+                appointment.date.as_deref().unwrap_or_default(),
+            ),
+        );
+        let mut record = SqsMessage::default();
+        record.message_id = Some(format!("bench-{n}"));
+        record.body = Some(serde_json::to_string(&message)?);
+        event.records.push(record);
+        if event.records.len() == 10 {
+            events.push(std::mem::take(&mut event));
+        }
+    }
+    if !event.records.is_empty() {
+        events.push(event);
+    }
+    Ok(events)
+}
+
+struct Throughput {
+    messages: usize,
+    batches: Vec<Duration>,
+    total: Duration,
+}
+
+impl Throughput {
+    fn row(&self, backend: &str) -> String {
+        let mut sorted = self.batches.clone();
+        sorted.sort();
+        let percentile = |p: f64| {
+            let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+            sorted.get(index).copied().unwrap_or_default()
+        };
+        format!(
+            "| {backend} | {} | {} | {:.0} | {:.1} | {:.1} |",
+            self.messages,
+            self.batches.len(),
+            self.messages as f64 / self.total.as_secs_f64(),
+            percentile(0.5).as_secs_f64() * 1000.0,
+            percentile(0.99).as_secs_f64() * 1000.0,
+        )
+    }
+}
+
+/// The email function's handler over every batch, one batch at a time (as one Lambda instance).
+async fn drive(pipeline: &EmailPipeline, events: Vec<SqsEvent>) -> Result<Throughput, Error> {
+    let messages = events.iter().map(|e| e.records.len()).sum();
+    let mut batches = Vec::new();
+    let started = Instant::now();
+    for event in events {
+        let began = Instant::now();
+        let response = citas_lambda::jobs::send_emails(pipeline, event).await;
+        batches.push(began.elapsed());
+        if !response.batch_item_failures.is_empty() {
+            return Err(format!("{} records failed", response.batch_item_failures.len()).into());
+        }
+    }
+    Ok(Throughput {
+        messages,
+        batches,
+        total: started.elapsed(),
+    })
+}
+
+async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<(), Error> {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(timestamp(NOW)?));
+
+    // The embedded pipeline: redb store and idempotency records, .eml outbox.
+    let dir = tempfile::tempdir()?;
+    let embedded = Arc::new(EmbeddedStore::open(dir.path())?);
+    let store: Arc<dyn Store> = embedded.clone();
+    populate(&store, messages, true).await?;
+    let local = EmailPipeline {
+        store,
+        idempotency: embedded,
+        mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"))),
+        clock: clock.clone(),
+    };
+    let embedded_run = drive(&local, batches(messages)?).await?;
+
+    // moto: DynamoDB store and idempotency table, SES v2, on fresh tables.
+    let suffix = Timestamp::now().as_millisecond() % 10_000_000;
+    let variables = Variables {
+        table_prefix: format!("bench{suffix}-"),
+        stack_name: format!("bench{suffix}"),
+        ..Variables::default()
+    };
+    let sdk = citas_local::aws::sdk_config(endpoint).await;
+    let prepared = citas_local::aws::prepare(&sdk, &variables).await?;
+    let tables = TableNames::new(variables.table_prefix.clone());
+    let dynamodb_calls = OperationCounter::default();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(dynamodb_calls.clone())
+            .build(),
+    );
+    let sqs_calls = OperationCounter::default();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(sqs_calls.clone())
+            .build(),
+    );
+    let sender = format!("bench{suffix}@example.com");
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    ses.create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await?;
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb.clone(), tables.clone()));
+    populate(&store, messages, true).await?;
+    let idempotency: Arc<dyn IdempotencyStore> =
+        Arc::new(DynamoIdempotency::new(dynamodb.clone(), &tables));
+    let mailer: Arc<dyn Mailer> = Arc::new(SesMailer::new(ses, sender, None));
+    let on_moto = EmailPipeline {
+        store: store.clone(),
+        idempotency,
+        mailer,
+        clock: clock.clone(),
+    };
+    dynamodb_calls.take();
+    let moto_run = drive(&on_moto, batches(messages)?).await?;
+    let calls_per_message = dynamodb_calls.take();
+
+    // The reminder job for one day with `reminders` appointments (fresh tables: only they are on it).
+    let day_variables = Variables {
+        table_prefix: format!("bench{suffix}r-"),
+        stack_name: format!("bench{suffix}r"),
+        ..Variables::default()
+    };
+    citas_local::aws::prepare(&sdk, &day_variables).await?;
+    let day_store: Arc<dyn Store> = Arc::new(DynamoStore::new(
+        dynamodb.clone(),
+        TableNames::new(day_variables.table_prefix.clone()),
+    ));
+    populate(&day_store, reminders, false).await?;
+    let services = Services {
+        store: day_store,
+        queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
+        clock,
+    };
+    dynamodb_calls.take();
+    sqs_calls.take();
+    let started = Instant::now();
+    let report = citas_notify::remind(&services, &PERU, jiff::civil::date(2026, 12, 7)).await?;
+    let reminder_time = started.elapsed();
+    let reminder_dynamodb = dynamodb_calls.take();
+    let reminder_sqs = sqs_calls.take();
+
+    println!("## Notifications\n");
+    println!(
+        "The email function's handler (`citas_lambda::jobs::send_emails`, as the `send-email` \
+         Lambda runs it) over SQS batches of 10 assignment messages, one batch at a time as one \
+         Lambda instance would: each record loads the appointment, patient and doctor, takes and \
+         completes an idempotency record, renders the email with its invitation and sends it.\n"
+    );
+    println!("| pipeline | messages | batches | messages/s | batch p50 (ms) | batch p99 (ms) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "{}",
+        embedded_run.row("embedded (redb store and idempotency, .eml outbox)")
+    );
+    println!(
+        "{}",
+        moto_run.row("AWS adapters on moto (DynamoDB, DynamoDB idempotency, SES v2)")
+    );
+    let total: usize = calls_per_message.values().sum();
+    println!(
+        "\nDynamoDB calls per message on moto: {:.1} ({}).\n",
+        total as f64 / moto_run.messages as f64,
+        calls_summary(&calls_per_message)
+    );
+    println!(
+        "The reminder job (`citas_notify::remind`) for a day with {} assigned appointments in Peru, \
+         on moto: {} enqueued, {} failed, in {:.2} s.\n",
+        report.appointments,
+        report.enqueued,
+        report.failed,
+        reminder_time.as_secs_f64()
+    );
+    println!("| service | calls |\n|---|---|");
+    println!("| DynamoDB | {} |", calls_summary(&reminder_dynamodb));
+    println!("| SQS | {} |", calls_summary(&reminder_sqs));
+    println!(
+        "\nNo `Scan`: {}.",
+        if reminder_dynamodb.contains_key("Scan") || calls_per_message.contains_key("Scan") {
+            "**a Scan was sent**"
+        } else {
+            "none was sent"
+        }
+    );
+    Ok(())
+}
+
+fn calls_summary(calls: &std::collections::BTreeMap<String, usize>) -> String {
+    if calls.is_empty() {
+        return "none".into();
+    }
+    calls
+        .iter()
+        .map(|(operation, count)| format!("{count} {operation}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
