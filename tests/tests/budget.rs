@@ -25,6 +25,12 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     let clock = Arc::new(ManualClock::new(
         "2030-01-02T15:00:00Z".parse().expect("time"),
     ));
+    let admin = citas_domain::Caller {
+        subject: "budget".into(),
+        role: citas_domain::Role::Admin,
+        country: &PERU,
+        document: None,
+    };
     let services = Services {
         store: backend.store.clone(),
         queue: Arc::new(SqsQueue::new(sqs, urls)),
@@ -66,7 +72,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
             name: format!("Paciente {n}"),
             email: "p@example.pe".into(),
         };
-        service::register_patient(&services, &PERU, input)
+        service::register_patient(&services, &admin, &PERU, input)
             .await
             .expect("patient");
         assert_eq!(ops(&take(&dynamo)), 1, "register a patient");
@@ -74,14 +80,14 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
             document: (*document).into(),
             speciality: "Cardiología".into(),
         };
-        service::create_appointment(&services, &PERU, input)
+        service::create_appointment(&services, &admin, &PERU, input)
             .await
             .expect("create");
         let counts = take(&dynamo);
         assert!(ops(&counts) <= 2, "create: {counts:?}");
     }
 
-    service::get_appointment(&services, &PERU, "20300102-45678912")
+    service::get_appointment(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("get");
     assert_eq!(ops(&take(&dynamo)), 1, "get");
@@ -92,7 +98,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         limit: Some("10".into()),
         cursor: None,
     };
-    let page = service::list_appointments(&services, &PERU, list(Some("registered"), None))
+    let page = service::list_appointments(&services, &admin, &PERU, list(Some("registered"), None))
         .await
         .expect("list");
     assert_eq!(page.items.len(), 2);
@@ -101,15 +107,21 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         ops(&counts) <= STATUS_SHARDS as usize,
         "one query per status partition: {counts:?}"
     );
-    service::list_appointments(&services, &PERU, list(None, Some("45678912")))
+    service::list_appointments(&services, &admin, &PERU, list(None, Some("45678912")))
         .await
         .expect("list");
     assert_eq!(ops(&take(&dynamo)), 1, "a patient's list is one query");
 
     let given = Slot::new(&PERU, &doctors[1].id, date(2030, 3, 5), time(9, 0, 0, 0)).expect("slot");
-    service::assign(&services, &PERU, "20300102-45678912", Some(&given.id))
-        .await
-        .expect("assign");
+    service::assign(
+        &services,
+        &admin,
+        &PERU,
+        "20300102-45678912",
+        Some(&given.id),
+    )
+    .await
+    .expect("assign");
     let counts = take(&dynamo);
     assert!(ops(&counts) <= 3, "assign to a given slot: {counts:?}");
     assert_eq!(
@@ -118,7 +130,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         "assigning enqueues one message"
     );
 
-    let auto = service::assign(&services, &PERU, "20300102-70123456", None)
+    let auto = service::assign(&services, &admin, &PERU, "20300102-70123456", None)
         .await
         .expect("auto-assign");
     assert_eq!(
@@ -135,7 +147,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         "assigning enqueues one message"
     );
 
-    service::notify(&services, &PERU, "20300102-45678912")
+    service::notify(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("notify");
     assert_eq!(ops(&take(&dynamo)), 1, "notify reads the appointment once");
@@ -144,14 +156,14 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         BTreeMap::from([("SendMessage".to_owned(), 1)])
     );
 
-    service::complete(&services, &PERU, "20300102-45678912")
+    service::complete(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("complete");
     assert!(ops(&take(&dynamo)) <= 2, "complete");
     let reason = CancelInput {
         reason: "viaje".into(),
     };
-    service::cancel(&services, &PERU, "20300102-70123456", reason)
+    service::cancel(&services, &admin, &PERU, "20300102-70123456", reason)
         .await
         .expect("cancel");
     assert!(ops(&take(&dynamo)) <= 2, "cancel (and free the slot)");

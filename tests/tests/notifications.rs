@@ -139,6 +139,16 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
     });
     let server = citas_local::start(config).await.expect("server on moto");
     let base = format!("http://{}", server.addr);
+    let token = citas_local::auth::TokenAuthority::open(data_dir.path())
+        .and_then(|tokens| {
+            tokens.mint(&citas_local::auth::TokenRequest {
+                role: citas_domain::Role::Admin,
+                country: &PERU,
+                document: None,
+                ttl: jiff::SignedDuration::from_mins(10),
+            })
+        })
+        .expect("token");
 
     // A doctor and a slot of our own in the fresh tables.
     let sdk = citas_local::aws::sdk_config(&moto_endpoint()).await;
@@ -170,7 +180,11 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
     let client = reqwest::Client::new();
     let recipient = format!("{}@example.pe", prefix.trim_end_matches('-'));
     let post = |path: &str, body: Value| {
-        let request = client.post(format!("{base}{path}")).json(&body).send();
+        let request = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send();
         async move {
             let response = request.await.expect("request");
             let status = response.status().as_u16();

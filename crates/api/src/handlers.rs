@@ -2,7 +2,7 @@
 //! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
 
 use citas_domain::service::{self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput};
-use citas_domain::{Country, Services, Upserted};
+use citas_domain::{Caller, Country, Services, Upserted};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -50,11 +50,13 @@ async fn run(
         return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })));
     }
     let country = country(request)?;
+    let caller = &caller(request)?;
     match action {
         Action::Health => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
         Action::UpsertPatient => {
             let input: PatientInput = json_body(request)?;
-            let (patient, upserted) = service::register_patient(services, country, input).await?;
+            let (patient, upserted) =
+                service::register_patient(services, caller, country, input).await?;
             let status = match upserted {
                 Upserted::Created => StatusCode::CREATED,
                 Upserted::Updated => StatusCode::OK,
@@ -63,7 +65,7 @@ async fn run(
         }
         Action::CreateAppointment => {
             let input: CreateAppointmentInput = json_body(request)?;
-            let appointment = service::create_appointment(services, country, input).await?;
+            let appointment = service::create_appointment(services, caller, country, input).await?;
             let mut response = json_response(StatusCode::CREATED, &appointment);
             if let Ok(location) =
                 HeaderValue::from_str(&format!("/{}/appointment/{}", country.code, appointment.id))
@@ -74,7 +76,7 @@ async fn run(
         }
         Action::GetAppointment => {
             let appointment =
-                service::get_appointment(services, country, &path_id(request)?).await?;
+                service::get_appointment(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(StatusCode::OK, &appointment))
         }
         Action::ListAppointments => {
@@ -97,7 +99,7 @@ async fn run(
                 limit: single("limit")?,
                 cursor: single("cursor")?,
             };
-            let page = service::list_appointments(services, country, list).await?;
+            let page = service::list_appointments(services, caller, country, list).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &json!({ "items": page.items, "next_cursor": page.next_cursor }),
@@ -110,25 +112,32 @@ async fn run(
                 slot: Option<String>,
             }
             let input: AssignInput = optional_json_body(request)?.unwrap_or_default();
-            let appointment =
-                service::assign(services, country, &path_id(request)?, input.slot.as_deref())
-                    .await?;
+            let appointment = service::assign(
+                services,
+                caller,
+                country,
+                &path_id(request)?,
+                input.slot.as_deref(),
+            )
+            .await?;
             Ok(json_response(StatusCode::OK, &appointment))
         }
         Action::NotifyAppointment => {
-            let message = service::notify(services, country, &path_id(request)?).await?;
+            let message = service::notify(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(
                 StatusCode::ACCEPTED,
                 &json!({ "message": message }),
             ))
         }
         Action::CompleteAppointment => {
-            let appointment = service::complete(services, country, &path_id(request)?).await?;
+            let appointment =
+                service::complete(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(StatusCode::OK, &appointment))
         }
         Action::CancelAppointment => {
             let input: CancelInput = json_body(request)?;
-            let appointment = service::cancel(services, country, &path_id(request)?, input).await?;
+            let appointment =
+                service::cancel(services, caller, country, &path_id(request)?, input).await?;
             Ok(json_response(StatusCode::OK, &appointment))
         }
     }
@@ -139,6 +148,26 @@ fn request_id(request: &Request) -> Option<String> {
         Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
         _ => None,
     }
+}
+
+/// The verified caller, from the claims API Gateway's JWT authorizer (or the
+/// local server's verifier) put in the request context.
+fn caller(request: &Request) -> Result<Caller, Problem> {
+    let claims = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|authorizer| authorizer.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Problem::unauthenticated("send a bearer token: Authorization: Bearer <token>")
+    })?;
+    Caller::from_claims(claims).map_err(|error| {
+        tracing::warn!(%error, "verified token with unusable claims");
+        Problem::unauthenticated(format!("the token cannot be used: {error}"))
+    })
 }
 
 fn path_param(request: &Request, name: &str) -> Option<String> {

@@ -1,6 +1,7 @@
 //! RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 
 use citas_domain::DomainError;
+use citas_domain::access::Denied;
 use citas_domain::country::{UnsupportedCountry, supported_codes};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
@@ -49,6 +50,11 @@ impl Problem {
         .with("allowed", allowed.to_vec())
     }
 
+    /// No valid bearer token: a 401 that says what to send.
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,6 +92,11 @@ impl Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }
@@ -138,6 +149,15 @@ impl From<DomainError> for Problem {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "slot_mismatch", detail)
             }
             DomainError::InvalidCursor => Problem::bad_request("invalid_cursor", detail),
+            DomainError::Denied(Denied::WrongCountry { .. }) => {
+                Problem::new(StatusCode::FORBIDDEN, "wrong_country", detail)
+            }
+            DomainError::Denied(Denied::Forbidden { .. }) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
+            }
+            DomainError::Denied(Denied::Hidden) => {
+                Problem::new(StatusCode::NOT_FOUND, "appointment_not_found", "not found")
+            }
             DomainError::Unavailable(cause) => {
                 // The cause is for the logs, never for the client.
                 tracing::error!(error = %cause, "dependency failure");

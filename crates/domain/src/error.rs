@@ -35,6 +35,9 @@ pub enum DomainError {
     SlotInPast { slot: String },
     #[error("the pagination cursor is not valid for this list")]
     InvalidCursor,
+    /// The caller may not do this (someone else's appointment is `AppointmentNotFound` instead).
+    #[error(transparent)]
+    Denied(crate::access::Denied),
     /// A dependency failed; the only error that is not the client's.
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),

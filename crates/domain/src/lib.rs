@@ -2,6 +2,7 @@
 //! the ports (traits) adapters implement, and the use cases over them.
 //! Nothing here knows about AWS or HTTP.
 
+pub mod access;
 pub mod clock;
 pub mod country;
 pub mod cursor;
@@ -13,6 +14,7 @@ pub mod ports;
 pub mod service;
 pub mod timestamp;
 
+pub use access::{Caller, Role};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use country::{CHILE, COUNTRIES, Country, PERU};
 pub use error::DomainError;

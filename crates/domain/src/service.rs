@@ -5,6 +5,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use crate::access::{Access, Caller, Denied, Operation, authorize, visible_in_list};
 use crate::clock::Clock;
 use crate::country::Country;
 use crate::error::DomainError;
@@ -65,12 +66,20 @@ fn invalid(field: &'static str, message: impl ToString) -> DomainError {
 
 pub async fn register_patient(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     input: PatientInput,
 ) -> Result<(Patient, Upserted), DomainError> {
     let document = country
         .parse_document(&input.document)
         .map_err(|e| invalid("document", e))?;
+    check(
+        caller,
+        country,
+        Access::ForPatient {
+            document: document.as_str(),
+        },
+    )?;
     let name =
         clean_text(&input.name, MAX_TEXT_LEN).map_err(|e| invalid("name", format!("name {e}")))?;
     let email = clean_email(&input.email).map_err(|e| invalid("email", format!("email {e}")))?;
@@ -85,12 +94,20 @@ pub async fn register_patient(
 
 pub async fn create_appointment(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     input: CreateAppointmentInput,
 ) -> Result<Appointment, DomainError> {
     let document = country
         .parse_document(&input.document)
         .map_err(|e| invalid("document", e))?;
+    check(
+        caller,
+        country,
+        Access::ForPatient {
+            document: document.as_str(),
+        },
+    )?;
     let speciality = Speciality::parse(&input.speciality)
         .map_err(|e| invalid("speciality", format!("speciality {e}")))?;
     let patient = services
@@ -126,19 +143,55 @@ pub async fn create_appointment(
 
 pub async fn get_appointment(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     id: &str,
+) -> Result<Appointment, DomainError> {
+    load(services, caller, country, id, Operation::Read).await
+}
+
+/// The appointment, if it exists and the caller may do `operation` to it;
+/// someone else's appointment is not found.
+async fn load(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+    operation: Operation,
 ) -> Result<Appointment, DomainError> {
     let not_found = || DomainError::AppointmentNotFound {
         id: id.chars().take(64).collect(),
     };
+    // A token of another country learns nothing, not even whether an id exists.
+    if caller.country.code != country.code {
+        return Err(DomainError::Denied(Denied::WrongCountry {
+            token: caller.country.code,
+            requested: country.code,
+        }));
+    }
     // An id that cannot exist is not looked up.
     AppointmentId::parse(country, id).map_err(|_| not_found())?;
-    services
+    let appointment = services
         .store
         .get_appointment(country, id)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    match authorize(
+        caller,
+        country,
+        Access::Appointment {
+            appointment: &appointment,
+            operation,
+        },
+    ) {
+        Ok(()) => Ok(appointment),
+        Err(Denied::Hidden) => Err(not_found()),
+        Err(denied) => Err(DomainError::Denied(denied)),
+    }
+}
+
+fn check(caller: &Caller, country: &Country, access: Access<'_>) -> Result<(), DomainError> {
+    authorize(caller, country, access).map_err(DomainError::Denied)
 }
 
 /// What a list request asks for, before validation.
@@ -152,19 +205,29 @@ pub struct ListQuery {
 
 pub async fn list_appointments(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     query: ListQuery,
 ) -> Result<Page<Appointment>, DomainError> {
     let filter = match (query.status, query.document) {
         (Some(status), None) => {
+            check(caller, country, Access::ListByStatus)?;
             ListFilter::Status(status.parse().map_err(|e| invalid("status", e))?)
         }
-        (None, Some(document)) => ListFilter::Document(
-            country
+        (None, Some(document)) => {
+            let document = country
                 .parse_document(&document)
                 .map_err(|e| invalid("document", e))?
-                .into_string(),
-        ),
+                .into_string();
+            check(
+                caller,
+                country,
+                Access::ForPatient {
+                    document: &document,
+                },
+            )?;
+            ListFilter::Document(document)
+        }
         _ => {
             return Err(invalid(
                 "query",
@@ -188,21 +251,25 @@ pub async fn list_appointments(
         limit,
         cursor: query.cursor.filter(|c| !c.is_empty()),
     };
-    Ok(services
+    let mut page = services
         .store
         .list_appointments(country, &filter, &page)
-        .await?)
+        .await?;
+    // A doctor's page shows only their own; the cursor still walks the whole list.
+    page.items.retain(|a| visible_in_list(caller, a));
+    Ok(page)
 }
 
 /// Books a slot for a registered appointment: the given one, or the earliest
 /// available future slot of the appointment's speciality in its country.
 pub async fn assign(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     id: &str,
     slot_id: Option<&str>,
 ) -> Result<Appointment, DomainError> {
-    let appointment = get_appointment(services, country, id).await?;
+    let appointment = load(services, caller, country, id, Operation::Assign).await?;
     require_transition(&appointment, Status::Assigned)?;
     let now = services.now();
     match slot_id {
@@ -327,10 +394,11 @@ async fn book(
 
 pub async fn complete(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     id: &str,
 ) -> Result<Appointment, DomainError> {
-    let appointment = get_appointment(services, country, id).await?;
+    let appointment = load(services, caller, country, id, Operation::Complete).await?;
     require_transition(&appointment, Status::Completed)?;
     let now = services.now();
     let transition = Transition {
@@ -355,13 +423,14 @@ pub struct CancelInput {
 /// Cancels an open appointment and gives its slot back.
 pub async fn cancel(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     id: &str,
     input: CancelInput,
 ) -> Result<Appointment, DomainError> {
     let reason =
         clean_text(&input.reason, 500).map_err(|e| invalid("reason", format!("reason {e}")))?;
-    let appointment = get_appointment(services, country, id).await?;
+    let appointment = load(services, caller, country, id, Operation::Cancel).await?;
     require_transition(&appointment, Status::Cancelled)?;
     let now = services.now();
     let slot = match (&appointment.status, &appointment.date) {
@@ -417,10 +486,11 @@ async fn announce(
 /// Enqueues the message for the appointment's current state again.
 pub async fn notify(
     services: &Services,
+    caller: &Caller,
     country: &'static Country,
     id: &str,
 ) -> Result<Notification, DomainError> {
-    let appointment = get_appointment(services, country, id).await?;
+    let appointment = load(services, caller, country, id, Operation::Notify).await?;
     let kind = NotificationKind::for_status(appointment.status);
     // A fresh key: the client asked for this message to go out again.
     let message = Notification::about(&appointment, kind, uuid::Uuid::new_v4().to_string());

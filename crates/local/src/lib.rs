@@ -1,6 +1,7 @@
 //! The local mode of citas: embedded adapters (a redb store, an in-process
 //! queue) and a server that plays API Gateway in front of the shared handlers.
 
+pub mod auth;
 pub mod aws;
 pub mod outbox;
 pub mod queue;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use citas_aws::template::Variables;
+use citas_domain::{Country, Role};
+use citas_local::auth::{TokenAuthority, TokenRequest};
 use citas_local::seed::{SlotPlan, plan_slots, write_slot_files};
 use citas_local::server::AwsTarget;
 use citas_local::{LocalConfig, start};
@@ -61,6 +63,26 @@ enum Command {
         /// The local day whose appointments are reminded, YYYY-MM-DD.
         #[arg(long)]
         date: Date,
+        /// The server's data directory: an admin token of the country is signed with its secret.
+        #[arg(long, default_value = ".data")]
+        data_dir: PathBuf,
+    },
+    /// Print a bearer token the local server accepts (what Cognito issues in AWS).
+    Token {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Country code (pe, cl): the only country the token may act in.
+        #[arg(long, value_parser = parse_country)]
+        country: &'static Country,
+        /// The patient's document, or the doctor's; required for those roles.
+        #[arg(long)]
+        document: Option<String>,
+        /// How long the token is valid, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: jiff::SignedDuration,
+        /// The server's data directory, whose secret signs the token.
+        #[arg(long, default_value = ".data")]
+        data_dir: PathBuf,
     },
     /// Write batch-write-item files (≤ 25 items each) of available slots.
     Slots {
@@ -93,6 +115,32 @@ enum Command {
 
 fn default_seed_dir() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../seed")
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| format!("'{raw}' is not a role: patient, doctor or admin"))
+}
+
+fn parse_country(raw: &str) -> Result<&'static Country, String> {
+    Country::from_code(raw).map_err(|e| e.to_string())
+}
+
+fn parse_ttl(raw: &str) -> Result<jiff::SignedDuration, String> {
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a duration like 30m, 1h or 7d"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("'{raw}' is not a duration like 30m, 1h or 7d")),
+    };
+    if !(60..=30 * 86_400).contains(&seconds) {
+        return Err("a token lives from 1 minute to 30 days".into());
+    }
+    Ok(jiff::SignedDuration::from_secs(seconds))
 }
 
 fn parse_weekday(raw: &str) -> Result<Weekday, String> {
@@ -157,18 +205,84 @@ async fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Token {
+            role,
+            country,
+            document,
+            ttl,
+            data_dir,
+        } => {
+            let document = match (role, document) {
+                (Role::Admin, document) => document,
+                (_, Some(document)) => match country.parse_document(&document) {
+                    Ok(document) => Some(document.into_string()),
+                    Err(error) => {
+                        eprintln!("citas: --document: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                (_, None) => {
+                    eprintln!("citas: a {} token needs --document", role.as_str());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let request = TokenRequest {
+                role,
+                country,
+                document,
+                ttl,
+            };
+            match TokenAuthority::open(&data_dir).and_then(|a| a.mint(&request)) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("citas: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Remind {
             server,
             country,
             date,
+            data_dir,
         } => {
+            let token = Country::from_code(&country)
+                .map_err(|e| e.to_string())
+                .and_then(|country| {
+                    TokenAuthority::open(&data_dir)
+                        .and_then(|authority| {
+                            authority.mint(&TokenRequest {
+                                role: Role::Admin,
+                                country,
+                                document: None,
+                                ttl: jiff::SignedDuration::from_mins(5),
+                            })
+                        })
+                        .map_err(|e| e.to_string())
+                });
+            let token = match token {
+                Ok(token) => token,
+                Err(error) => {
+                    eprintln!("citas: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let url = format!(
                 "{}{}",
                 server.trim_end_matches('/'),
                 citas_local::reminders::LOCAL_REMIND_PATH
             );
             let body = serde_json::json!({ "country": country, "date": date });
-            match reqwest::Client::new().post(&url).json(&body).send().await {
+            match reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+            {
                 Ok(response) => {
                     let ok = response.status().is_success();
                     println!("{}", response.text().await.unwrap_or_default());

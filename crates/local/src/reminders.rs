@@ -2,12 +2,13 @@
 //! by `citas remind` (through a local-only route) or by the server's own clock
 //! at the configured local hour of each country.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use citas_api::Problem;
 use citas_api::handlers::json_response;
-use citas_domain::{Country, Services};
+use citas_domain::{Caller, Country, Role, Services};
 use citas_lambda::jobs::{ReminderError, send_reminders};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -17,14 +18,29 @@ use tokio::sync::watch;
 /// Local only; not an API route, never deployed.
 pub const LOCAL_REMIND_PATH: &str = "/_local/remind";
 
-/// `POST /_local/remind {"country": "pe", "date": "2026-12-07"}`.
-pub async fn on_request(services: &Services, body: &[u8]) -> Response<Body> {
-    let input = match serde_json::from_slice(body) {
+/// `POST /_local/remind {"country": "pe", "date": "2026-12-07"}`, for an admin of that country.
+pub async fn on_request(
+    services: &Services,
+    claims: &HashMap<String, String>,
+    body: &[u8],
+) -> Response<Body> {
+    let input: serde_json::Value = match serde_json::from_slice(body) {
         Ok(input) => input,
         Err(error) => {
             return Problem::bad_request("invalid_body", error.to_string()).into_response(None);
         }
     };
+    let admin_of_country = Caller::from_claims(claims).is_ok_and(|caller| {
+        caller.role == Role::Admin && input["country"].as_str() == Some(caller.country.code)
+    });
+    if !admin_of_country {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "reminders are sent by an admin of the country",
+        )
+        .into_response(None);
+    }
     match send_reminders(services, input).await {
         Ok(report) => json_response(StatusCode::OK, &report),
         Err(ReminderError::Input(message)) => {

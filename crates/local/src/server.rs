@@ -28,6 +28,7 @@ use citas_aws::template::Variables;
 
 use citas_notify::EmailPipeline;
 
+use crate::auth::TokenAuthority;
 use crate::queue::InProcessQueue;
 use crate::seed;
 use crate::store::EmbeddedStore;
@@ -77,6 +78,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("storage: {0}")]
     Store(#[from] citas_domain::StoreError),
     #[error(transparent)]
@@ -108,6 +111,7 @@ impl RunningServer {
 /// with the notification pipeline and the reminder clock beside it.
 pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
     let (shutdown, stopped) = watch::channel(false);
+    let tokens = Arc::new(TokenAuthority::open(&config.data_dir)?);
     let (services, mut background) = match &config.aws {
         None => embedded_services(&config).await?,
         Some(target) => aws_services(&config, target, &stopped).await?,
@@ -134,7 +138,7 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
         source,
     })?;
     let task = tokio::spawn(async move {
-        accept_loop(listener, services, stopped).await;
+        accept_loop(listener, services, tokens, stopped).await;
         // The services (and with them the queue's sender) are gone: let the
         // pipeline finish what it holds, and the pollers and clocks stop.
         for task in background {
@@ -237,6 +241,7 @@ async fn aws_services(
 async fn accept_loop(
     listener: TcpListener,
     services: Arc<Services>,
+    tokens: Arc<TokenAuthority>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -251,9 +256,11 @@ async fn accept_loop(
                     }
                 };
                 let services = services.clone();
+                let tokens = tokens.clone();
                 let service = hyper::service::service_fn(move |request| {
                     let services = services.clone();
-                    async move { Ok::<_, Infallible>(serve(&services, request, peer).await) }
+                    let tokens = tokens.clone();
+                    async move { Ok::<_, Infallible>(serve(&services, &tokens, request, peer).await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
@@ -276,6 +283,7 @@ type LocalResponse = hyper::Response<Full<Bytes>>;
 
 async fn serve(
     services: &Services,
+    tokens: &TokenAuthority,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> LocalResponse {
@@ -283,7 +291,7 @@ async fn serve(
     let mut response = if request.method() == Method::OPTIONS {
         preflight(&request)
     } else {
-        forward(services, request, peer).await
+        forward(services, tokens, request, peer).await
     };
     if let Some(origin) = origin {
         let headers = response.headers_mut();
@@ -321,6 +329,7 @@ fn preflight(request: &hyper::Request<Incoming>) -> LocalResponse {
 
 async fn forward(
     services: &Services,
+    tokens: &TokenAuthority,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> LocalResponse {
@@ -338,8 +347,25 @@ async fn forward(
         }
     };
     let path = parts.uri.path();
+    // What API Gateway's JWT authorizer does: no valid token, no handler.
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let verified = || {
+        tokens.verify(authorization).map_err(|error| {
+            tracing::info!(%error, "request without a valid token");
+            Box::new(to_local(
+                Problem::unauthenticated(error.to_string()).into_response(None),
+            ))
+        })
+    };
     if path == crate::reminders::LOCAL_REMIND_PATH && parts.method == Method::POST {
-        return to_local(crate::reminders::on_request(services, &body).await);
+        let claims = match verified() {
+            Ok(claims) => claims,
+            Err(response) => return *response,
+        };
+        return to_local(crate::reminders::on_request(services, &claims, &body).await);
     }
     let (route, params) = match match_route(parts.method.as_str(), path) {
         RouteMatch::Found { route, params } => (route, params),
@@ -348,7 +374,16 @@ async fn forward(
         }
         RouteMatch::NotFound => return to_local(Problem::route_not_found().into_response(None)),
     };
-    let event = api_gateway_event(&parts, &body, &route.key(), params, peer);
+    let mut event = api_gateway_event(&parts, &body, &route.key(), params, peer);
+    if route.action != citas_api::Action::Health {
+        match verified() {
+            Ok(claims) => {
+                event["requestContext"]["authorizer"] =
+                    json!({ "jwt": { "claims": claims, "scopes": null } })
+            }
+            Err(response) => return *response,
+        }
+    }
     let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(error) => {

@@ -58,6 +58,7 @@ fn aws(args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
+    let data_dir = tempfile::tempdir().expect("data dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_citas"))
         .args([
             "serve",
@@ -66,6 +67,8 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
             "--aws-endpoint",
             &required("MOTO_ENDPOINT"),
         ])
+        .arg("--data-dir")
+        .arg(data_dir.path())
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -99,12 +102,29 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
         assert_eq!(result["UnprocessedItems"], json!({}), "{}", file.display());
     }
 
+    let output = Command::new(env!("CARGO_BIN_EXE_citas"))
+        .args(["token", "--role", "admin", "--country", "pe", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .expect("citas token");
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout)
+        .expect("text")
+        .trim()
+        .to_owned();
     let client = reqwest::Client::new();
     let post = |path: String, body: Value| {
         let client = client.clone();
         let url = format!("{base}{path}");
+        let token = token.clone();
         async move {
-            let response = client.post(url).json(&body).send().await.expect("request");
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.expect("json"))
         }
@@ -156,6 +176,7 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
 
     let fetched: Value = client
         .get(format!("{base}/pe/appointment/{id}"))
+        .bearer_auth(&token)
         .send()
         .await
         .expect("get")

@@ -48,8 +48,33 @@ async fn data_survives_kill_9() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let client = reqwest::Client::new();
     let (mut process, base) = serve(data_dir.path());
+    // As a frontend developer would: a token from `citas token`, signed with the data directory's secret.
+    let output = Command::new(env!("CARGO_BIN_EXE_citas"))
+        .args([
+            "token",
+            "--role",
+            "admin",
+            "--country",
+            "cl",
+            "--ttl",
+            "10m",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .output()
+        .expect("citas token");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout)
+        .expect("text")
+        .trim()
+        .to_owned();
     let response = client
         .post(format!("{base}/cl/patient"))
+        .bearer_auth(&token)
         .json(
             &json!({ "document": "8.888.888-K", "name": "Rosa Díaz", "email": "rosa@example.cl" }),
         )
@@ -59,6 +84,7 @@ async fn data_survives_kill_9() {
     assert_eq!(response.status().as_u16(), 201);
     let response = client
         .post(format!("{base}/cl/appointment"))
+        .bearer_auth(&token)
         .json(&json!({ "document": "8888888-K", "speciality": "Pediatría" }))
         .send()
         .await
@@ -74,6 +100,7 @@ async fn data_survives_kill_9() {
     let id = created["id"].as_str().expect("id");
     let fetched: serde_json::Value = client
         .get(format!("{base}/cl/appointment/{id}"))
+        .bearer_auth(&token)
         .send()
         .await
         .expect("get")

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use citas_domain::ManualClock;
+use citas_domain::{Country, Role};
+use citas_local::auth::{TokenAuthority, TokenRequest};
 use citas_local::{LocalConfig, RunningServer};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -19,6 +21,8 @@ pub fn seed_dir() -> PathBuf {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// Signs tokens the server accepts (the data directory's secret).
+    pub tokens: TokenAuthority,
     pub clock: Arc<ManualClock>,
     pub data_dir: tempfile::TempDir,
     server: Option<RunningServer>,
@@ -32,6 +36,7 @@ impl TestApp {
         Self {
             base: format!("http://{}", server.addr),
             client: reqwest::Client::new(),
+            tokens: TokenAuthority::open(data_dir.path()).expect("token authority"),
             clock,
             data_dir,
             server: Some(server),
@@ -52,10 +57,38 @@ impl TestApp {
         self.clock.set(at.parse::<Timestamp>().expect("timestamp"));
     }
 
+    /// A token of `role` in `country`, valid for an hour.
+    pub fn token(&self, role: Role, country: &str, document: Option<&str>) -> String {
+        self.tokens
+            .mint(&TokenRequest {
+                role,
+                country: Country::from_code(country).expect("country"),
+                document: document.map(str::to_owned),
+                ttl: jiff::SignedDuration::from_hours(1),
+            })
+            .expect("token")
+    }
+
+    /// The requests below act as an admin of the path's country (Peru for other paths).
+    fn admin_for(&self, path: &str) -> String {
+        let code = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let country = if Country::from_code(code).is_ok() {
+            code
+        } else {
+            "pe"
+        };
+        self.token(Role::Admin, country, None)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
+            .bearer_auth(self.admin_for(path))
             .send()
             .await
             .expect("request");
@@ -66,6 +99,7 @@ impl TestApp {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
+            .bearer_auth(self.admin_for(path))
             .json(&body)
             .send()
             .await
@@ -82,6 +116,7 @@ impl TestApp {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
+            .bearer_auth(self.admin_for(path))
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -123,7 +158,7 @@ async fn start(data_dir: &Path, clock: Arc<ManualClock>) -> RunningServer {
     citas_local::start(config).await.expect("server starts")
 }
 
-async fn read(response: reqwest::Response) -> (u16, Value) {
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let content_type = response
         .headers()

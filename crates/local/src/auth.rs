@@ -1,0 +1,235 @@
+//! Bearer tokens on a laptop: what Cognito issues and API Gateway's JWT
+//! authorizer verifies in AWS. `citas token` signs one (HS256, with a secret
+//! kept in the data directory); the local server verifies signature, expiry,
+//! issuer and audience, and hands the handlers the claims in the very shape
+//! API Gateway does (`requestContext.authorizer.jwt.claims`, strings only).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use citas_domain::access::claim;
+use citas_domain::{Country, Role};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::{Map, Value, json};
+
+pub const ISSUER: &str = "citas-local";
+pub const AUDIENCE: &str = "citas-frontend";
+const SECRET_FILE: &str = "token-secret";
+/// Seconds of clock skew tolerated on `exp`.
+const LEEWAY_SECONDS: u64 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token: send Authorization: Bearer <token>")]
+    Missing,
+    #[error("the Authorization header is not a bearer token")]
+    NotBearer,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token signing secret cannot be read or written: {0}")]
+    Secret(#[from] std::io::Error),
+    #[error("the token cannot be signed: {0}")]
+    Signing(String),
+}
+
+/// What a token says about its holder.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub role: Role,
+    pub country: &'static Country,
+    pub document: Option<String>,
+    /// How long it is valid; negative makes an expired token (for tests).
+    pub ttl: jiff::SignedDuration,
+}
+
+/// Signs and verifies the local server's tokens.
+#[derive(Clone)]
+pub struct TokenAuthority {
+    secret: Vec<u8>,
+}
+
+impl TokenAuthority {
+    /// The authority of a data directory: its secret is created on first use
+    /// (readable by its owner only) and kept, so tokens outlive restarts.
+    pub fn open(data_dir: &Path) -> Result<Self, AuthError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(SECRET_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(secret) if secret.trim().len() >= 32 => Ok(Self::from_secret(secret.trim())),
+            Ok(_) | Err(_) => Self::create(&path),
+        }
+    }
+
+    pub fn from_secret(secret: &str) -> Self {
+        Self {
+            secret: secret.as_bytes().to_vec(),
+        }
+    }
+
+    fn create(path: &PathBuf) -> Result<Self, AuthError> {
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(mut file) => {
+                file.write_all(secret.as_bytes())?;
+                file.sync_all()?;
+                Ok(Self::from_secret(&secret))
+            }
+            // Another process created it first: use theirs.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(Self::from_secret(std::fs::read_to_string(path)?.trim()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A signed token with Cognito's claim names.
+    pub fn mint(&self, request: &TokenRequest) -> Result<String, AuthError> {
+        let now = jiff::Timestamp::now().as_second();
+        let mut claims = json!({
+            claim::SUBJECT: uuid::Uuid::new_v4().to_string(),
+            claim::GROUPS: [request.role.as_str()],
+            claim::COUNTRY: request.country.code,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + request.ttl.as_secs(),
+            "token_use": "id",
+        });
+        if let (Some(document), Some(map)) = (&request.document, claims.as_object_mut()) {
+            map.insert(claim::DOCUMENT.into(), json!(document));
+        }
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.secret),
+        )
+        .map_err(|e| AuthError::Signing(e.to_string()))
+    }
+
+    /// Verifies an `Authorization` header value; returns the claims as API Gateway passes them.
+    pub fn verify(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<HashMap<String, String>, AuthError> {
+        let header = authorization.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::NotBearer)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(
+            token,
+            &DecodingKey::from_secret(&self.secret),
+            &validation,
+        )
+        .map_err(|error| match error.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            _ => AuthError::Invalid(error.to_string()),
+        })?;
+        Ok(data
+            .claims
+            .into_iter()
+            .map(|(name, value)| (name, gateway_string(value)))
+            .collect())
+    }
+}
+
+/// API Gateway's rendering of a claim: strings as they are, arrays as `[a b]`.
+fn gateway_string(value: Value) -> String {
+    match value {
+        Value::String(text) => text,
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .into_iter()
+                .map(gateway_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use citas_domain::{Caller, PERU};
+
+    fn request(ttl_secs: i64) -> TokenRequest {
+        TokenRequest {
+            role: Role::Patient,
+            country: &PERU,
+            document: Some("45678912".into()),
+            ttl: jiff::SignedDuration::from_secs(ttl_secs),
+        }
+    }
+
+    #[test]
+    fn tokens_verify_into_the_claims_api_gateway_would_pass() {
+        let dir = tempfile::tempdir().expect("dir");
+        let authority = TokenAuthority::open(dir.path()).expect("authority");
+        let token = authority.mint(&request(3600)).expect("token");
+        let claims = authority
+            .verify(Some(&format!("Bearer {token}")))
+            .expect("valid");
+        assert_eq!(claims["cognito:groups"], "[patient]");
+        let caller = Caller::from_claims(&claims).expect("caller");
+        assert_eq!(
+            (caller.role, caller.country.code, caller.document.as_deref()),
+            (Role::Patient, "pe", Some("45678912"))
+        );
+        // The same data directory, the same secret: tokens survive a restart.
+        let reopened = TokenAuthority::open(dir.path()).expect("authority");
+        assert!(reopened.verify(Some(&format!("Bearer {token}"))).is_ok());
+    }
+
+    #[test]
+    fn bad_tokens_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let authority = TokenAuthority::open(dir.path()).expect("authority");
+        let stranger = TokenAuthority::from_secret("another-secret-another-secret-0123");
+        let forged = stranger.mint(&request(3600)).expect("token");
+        let expired = authority.mint(&request(-120)).expect("token");
+        let valid = authority.mint(&request(3600)).expect("token");
+        let tampered = {
+            let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+            parts[1] = parts[1].chars().rev().collect();
+            parts.join(".")
+        };
+        assert!(matches!(authority.verify(None), Err(AuthError::Missing)));
+        assert!(matches!(
+            authority.verify(Some(&format!("Basic {valid}"))),
+            Err(AuthError::NotBearer)
+        ));
+        assert!(matches!(
+            authority.verify(Some(&format!("Bearer {expired}"))),
+            Err(AuthError::Expired)
+        ));
+        for bad in [forged, tampered, "not.a.token".into(), "x".into()] {
+            assert!(
+                matches!(
+                    authority.verify(Some(&format!("Bearer {bad}"))),
+                    Err(AuthError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+}
