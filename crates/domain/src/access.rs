@@ -94,12 +94,21 @@ impl Caller {
             .ok_or(ClaimsError::Missing(claim::COUNTRY))
             .and_then(|code| Country::from_code(code).map_err(|_| ClaimsError::UnknownCountry))?;
         let document = match claims.get(claim::DOCUMENT).filter(|d| !d.is_empty()) {
-            Some(raw) => Some(
+            // A patient's is a document of the country, normalised as stored.
+            Some(raw) if role == Role::Patient => Some(
                 country
                     .parse_document(raw)
                     .map_err(|_| ClaimsError::InvalidDocument)?
                     .into_string(),
             ),
+            // A doctor's is the last part of their doctor id (`{country}-{speciality}-{document}`).
+            Some(raw)
+                if raw.len() <= 20
+                    && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                Some(raw.clone())
+            }
+            Some(_) => return Err(ClaimsError::InvalidDocument),
             None if role == Role::Admin => None,
             None => return Err(ClaimsError::Missing(claim::DOCUMENT)),
         };
@@ -274,12 +283,24 @@ mod tests {
             ("sub", "abc"),
             ("cognito:groups", "[patient doctor]"),
             ("custom:country", "cl"),
-            ("custom:document", "12.345.678-5"),
+            ("custom:document", "20000000"),
         ]))
         .expect("caller");
         assert_eq!(parsed.role, Role::Doctor, "the most privileged group wins");
         assert_eq!(parsed.country.code, "cl");
-        assert_eq!(parsed.document.as_deref(), Some("12345678-5"));
+        assert_eq!(parsed.document.as_deref(), Some("20000000"));
+        let patient = Caller::from_claims(&claims(&[
+            ("sub", "abc"),
+            ("cognito:groups", "patient"),
+            ("custom:country", "cl"),
+            ("custom:document", "12.345.678-5"),
+        ]))
+        .expect("caller");
+        assert_eq!(
+            patient.document.as_deref(),
+            Some("12345678-5"),
+            "normalised"
+        );
         let json_groups = Caller::from_claims(&claims(&[
             ("sub", "abc"),
             ("cognito:groups", "[\"admin\"]"),
