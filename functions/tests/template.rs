@@ -166,3 +166,41 @@ fn every_policy_names_its_actions_and_resources() {
         }
     }
 }
+
+#[test]
+fn every_route_but_health_needs_a_cognito_token() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"]["Auth"];
+    assert_eq!(api["DefaultAuthorizer"], "CognitoJwt");
+    let jwt = &api["Authorizers"]["CognitoJwt"];
+    assert_eq!(jwt["IdentitySource"], "$request.header.Authorization");
+    assert!(
+        jwt["JwtConfiguration"]["audience"]
+            .as_sequence()
+            .is_some_and(|a| !a.is_empty()),
+        "the ID token's audience (the app client) is checked"
+    );
+    let mut open = Vec::new();
+    for (id, properties, _) in functions_of(&template) {
+        for event in events(&properties, "HttpApi") {
+            let path = event["Path"].as_str().unwrap_or_default().to_owned();
+            match &event["Auth"]["Authorizer"] {
+                Value::Null => {}
+                Value::String(name) if name == "NONE" => open.push(path),
+                other => panic!("{id} {path}: unexpected authorizer {other:?}"),
+            }
+        }
+    }
+    assert_eq!(open, ["/health"]);
+    let groups: BTreeSet<String> = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::Cognito::UserPoolGroup")
+        .filter_map(|r| r["Properties"]["GroupName"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        groups,
+        ["admin", "doctor", "patient"].map(String::from).into()
+    );
+}
