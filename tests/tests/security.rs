@@ -215,7 +215,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
 }
 
 #[tokio::test]
-async fn health_needs_no_token_and_local_reminders_need_an_admin_of_the_country() {
+async fn health_and_openapi_need_no_token_and_local_reminders_need_an_admin_of_the_country() {
     let app = TestApp::spawn().await;
     let response = app
         .client
@@ -224,6 +224,18 @@ async fn health_needs_no_token_and_local_reminders_need_an_admin_of_the_country(
         .await
         .expect("health");
     assert_eq!(response.status().as_u16(), 200);
+    // The API's description is public too, and is the one in the repository.
+    let served: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let in_repo: Value = serde_json::from_str(citas_api::OPENAPI_JSON).expect("json");
+    assert_eq!(served, in_repo);
 
     let remind = |authorization: Option<String>| {
         let mut request = app

@@ -14,6 +14,9 @@ pub use handlers::{MAX_BODY_BYTES, handle};
 pub use problem::Problem;
 pub use routes::{Action, ROUTES, Route, RouteMatch, match_route};
 
+/// The API's OpenAPI 3.1 description (served by the local server at `/openapi.json`).
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
 /// The action API Gateway routed a request to: from the route key of its
 /// request context, else (no API Gateway in front) from its method and path.
 pub fn routed_action(request: &Request) -> Option<Action> {
@@ -42,5 +45,40 @@ pub async fn handle_routed(
     match routed_action(&request) {
         Some(action) if serves.contains(&action) => handle(services, action, request).await,
         _ => Problem::route_not_found().into_response(None),
+    }
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use std::collections::BTreeSet;
+
+    use super::{Action, OPENAPI_JSON, ROUTES};
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut described = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                described.insert(format!("{} {path}", method.to_uppercase()));
+                let open = operation["security"] == serde_json::json!([]);
+                assert_eq!(
+                    open,
+                    path == "/health",
+                    "{method} {path}: only health is open"
+                );
+                let responses = operation["responses"].as_object().expect("responses");
+                if path != "/health" {
+                    for status in ["401", "403", "404"] {
+                        assert!(responses.contains_key(status), "{method} {path}: {status}");
+                    }
+                }
+            }
+        }
+        let routed: BTreeSet<String> = ROUTES.iter().map(|r| r.key()).collect();
+        assert_eq!(described, routed);
+        assert!(ROUTES.iter().any(|r| r.action == Action::Health));
+        assert_eq!(doc["security"], serde_json::json!([{ "bearer": [] }]));
     }
 }

@@ -360,6 +360,16 @@ async fn forward(
             ))
         })
     };
+    if path == "/openapi.json" && parts.method == Method::GET {
+        let mut response = hyper::Response::new(Full::new(Bytes::from_static(
+            citas_api::OPENAPI_JSON.as_bytes(),
+        )));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return response;
+    }
     if path == crate::reminders::LOCAL_REMIND_PATH && parts.method == Method::POST {
         let claims = match verified() {
             Ok(claims) => claims,
