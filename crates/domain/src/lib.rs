@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod notification;
 pub mod ports;
+pub mod privacy;
 pub mod service;
 pub mod timestamp;
 

@@ -137,7 +137,7 @@ pub async fn create_appointment(
         .store
         .insert_appointment(country, &appointment)
         .await?;
-    tracing::info!(country = country.code, appointment_id = %appointment.id, "appointment registered");
+    tracing::info!(country = country.code, appointment_id = %crate::privacy::masked_id(&appointment.id), "appointment registered");
     Ok(appointment)
 }
 
@@ -379,7 +379,7 @@ async fn book(
         .transition(&transition)
         .await
         .map_err(|e| transition_error(e, &transition.appointment.id, Status::Assigned))?;
-    tracing::info!(country = country.code, appointment_id = %transition.appointment.id, slot = %slot.id, "appointment assigned");
+    tracing::info!(country = country.code, appointment_id = %crate::privacy::masked_id(&transition.appointment.id), slot = %slot.id, "appointment assigned");
     let key = crate::notification::key::assigned(&transition.appointment.id, &slot.id);
     announce(
         services,
@@ -475,7 +475,7 @@ async fn announce(
     if let Err(error) = services.queue.enqueue(country, &message).await {
         tracing::error!(
             country = country.code,
-            appointment_id = %appointment.id,
+            appointment_id = %crate::privacy::masked_id(&appointment.id),
             r#type = ?kind,
             %error,
             "notification_not_enqueued: the change is stored; POST .../notify sends it again"
@@ -526,7 +526,7 @@ async fn apply(
         .map_err(|e| transition_error(e, &transition.appointment.id, next))?;
     tracing::info!(
         country = transition.country.code,
-        appointment_id = %transition.appointment.id,
+        appointment_id = %crate::privacy::masked_id(&transition.appointment.id),
         status = %next,
         "appointment status changed"
     );

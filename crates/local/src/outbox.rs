@@ -51,7 +51,8 @@ impl Mailer for OutboxMailer {
         tokio::fs::write(&path, mime)
             .await
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
-        tracing::info!(path = %path.display(), "email written to the outbox");
+        // The file name carries the recipient: debug level only.
+        tracing::debug!(path = %path.display(), "email written to the outbox");
         Ok(name)
     }
 }

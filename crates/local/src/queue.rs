@@ -59,8 +59,8 @@ impl NotificationQueue for InProcessQueue {
         tracing::info!(
             country = country.code,
             r#type = ?message.kind,
-            appointment_id = %message.appointment_id,
-            idempotency_key = %message.idempotency_key,
+            appointment_id = %citas_domain::privacy::masked_id(&message.appointment_id),
+            idempotency_key = %citas_domain::privacy::masked_key(&message.idempotency_key),
             "notification enqueued"
         );
         self.sender

@@ -71,7 +71,7 @@ impl EmailPipeline {
             .await?
         {
             Claim::Completed => {
-                tracing::info!(idempotency_key = %message.idempotency_key, "already sent; acknowledged");
+                tracing::info!(idempotency_key = %citas_domain::privacy::masked_key(&message.idempotency_key), "already sent; acknowledged");
                 return Ok(Done::AlreadySent);
             }
             Claim::InProgress => return Err(Retry::InProgress),
@@ -104,7 +104,7 @@ impl EmailPipeline {
             .get_appointment(country, &message.appointment_id)
             .await?
         else {
-            tracing::warn!(appointment_id = %message.appointment_id, "notification for an appointment that does not exist; acknowledged");
+            tracing::warn!(appointment_id = %citas_domain::privacy::masked_id(&message.appointment_id), "notification for an appointment that does not exist; acknowledged");
             return Ok(Done::Skipped {
                 reason: "appointment not found".into(),
             });
@@ -114,7 +114,7 @@ impl EmailPipeline {
             .get_patient(country, &appointment.document)
             .await?;
         let Some((name, to)) = patient.and_then(|p| p.email.map(|email| (p.name, email))) else {
-            tracing::warn!(appointment_id = %appointment.id, "the patient has no email address; acknowledged");
+            tracing::warn!(appointment_id = %citas_domain::privacy::masked_id(&appointment.id), "the patient has no email address; acknowledged");
             return Ok(Done::Skipped {
                 reason: "no email address".into(),
             });
@@ -140,7 +140,7 @@ impl EmailPipeline {
             now: self.clock.now(),
         });
         let message_id = self.mailer.send(&email).await?;
-        tracing::info!(appointment_id = %appointment.id, r#type = ?message.kind, %message_id, "email sent");
+        tracing::info!(appointment_id = %citas_domain::privacy::masked_id(&appointment.id), r#type = ?message.kind, %message_id, "email sent");
         Ok(Done::Sent { message_id })
     }
 }
