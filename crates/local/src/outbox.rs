@@ -42,17 +42,19 @@ impl Mailer for OutboxMailer {
                 }
             })
             .collect();
-        let name = format!(
-            "{}-{:04}-{recipient}.eml",
+        // The id is logged; only the file name (on this machine) names the recipient.
+        let id = format!(
+            "{}-{:04}",
             jiff::Timestamp::now().as_millisecond(),
             self.sent.fetch_add(1, Ordering::Relaxed) % 10_000
         );
+        let name = format!("{id}-{recipient}.eml");
         let path = self.dir.join(&name);
         tokio::fs::write(&path, mime)
             .await
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
         // The file name carries the recipient: debug level only.
         tracing::debug!(path = %path.display(), "email written to the outbox");
-        Ok(name)
+        Ok(id)
     }
 }

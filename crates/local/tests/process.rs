@@ -1,0 +1,217 @@
+//! The `citas` process as run: its data survives a `kill -9`, and its info
+//! logs carry no document numbers or email addresses.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+fn seed_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../seed")
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `citas serve` on a free port and returns it with its base URL.
+fn serve(data_dir: &Path) -> (Process, String) {
+    serve_logging(data_dir, Stdio::null())
+}
+
+fn serve_logging(data_dir: &Path, logs: Stdio) -> (Process, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_citas"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .arg("--seed-dir")
+        .arg(seed_dir())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(logs)
+        .spawn()
+        .expect("citas starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let base = line
+        .trim()
+        .strip_prefix("citas listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    (Process(child), base)
+}
+
+/// As a frontend developer would: a token from `citas token`, signed with the data directory's secret.
+fn token(data_dir: &Path, country: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_citas"))
+        .args([
+            "token",
+            "--role",
+            "admin",
+            "--country",
+            country,
+            "--ttl",
+            "10m",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .expect("citas token");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("text")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn data_survives_kill_9() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let client = reqwest::Client::new();
+    let (mut process, base) = serve(data_dir.path());
+    // As a frontend developer would: a token from `citas token`, signed with the data directory's secret.
+    let output = Command::new(env!("CARGO_BIN_EXE_citas"))
+        .args([
+            "token",
+            "--role",
+            "admin",
+            "--country",
+            "cl",
+            "--ttl",
+            "10m",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .output()
+        .expect("citas token");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout)
+        .expect("text")
+        .trim()
+        .to_owned();
+    let response = client
+        .post(format!("{base}/cl/patient"))
+        .bearer_auth(&token)
+        .json(
+            &json!({ "document": "8.888.888-K", "name": "Rosa Díaz", "email": "rosa@example.cl" }),
+        )
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status().as_u16(), 201);
+    let response = client
+        .post(format!("{base}/cl/appointment"))
+        .bearer_auth(&token)
+        .json(&json!({ "document": "8888888-K", "speciality": "Pediatría" }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status().as_u16(), 201);
+    let created: serde_json::Value = response.json().await.expect("json");
+
+    // SIGKILL: no shutdown code runs.
+    process.0.kill().expect("kill -9");
+    process.0.wait().expect("reaped");
+
+    let (_process, base) = serve(data_dir.path());
+    let id = created["id"].as_str().expect("id");
+    let fetched: serde_json::Value = client
+        .get(format!("{base}/cl/appointment/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fetched, created);
+}
+
+#[tokio::test]
+async fn info_logs_carry_no_documents_or_email_addresses() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let log_path = data_dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let (mut process, base) = serve_logging(data_dir.path(), Stdio::from(log));
+    let token = token(data_dir.path(), "pe");
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let (document, email) = ("47000001", "privado.paciente@example.pe");
+    let steps = [
+        (
+            "/pe/patient",
+            json!({ "document": document, "name": "Paciente Privado", "email": email }),
+        ),
+        (
+            "/pe/appointment",
+            json!({ "document": document, "speciality": "cardiologia" }),
+        ),
+        (
+            "/pe/appointment",
+            json!({ "document": document, "speciality": "cardiologia" }),
+        ),
+    ];
+    for (path, body) in steps {
+        post(path, body).await.expect("request");
+    }
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("America/Lima").expect("tz"))
+        .strftime("%Y%m%d")
+        .to_string();
+    let id = format!("{today}-{document}");
+    for action in ["assign", "notify"] {
+        let response = post(&format!("/pe/appointment/{id}/{action}"), json!({}))
+            .await
+            .expect("request");
+        assert!(
+            response.status().is_success(),
+            "{action}: {}",
+            response.status()
+        );
+    }
+    // The email is written (the pipeline logged its work) before the process stops.
+    let outbox = data_dir.path().join("outbox");
+    for _ in 0..100 {
+        if std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    process.0.kill().expect("stop");
+    process.0.wait().expect("reaped");
+
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    assert!(
+        logs.contains("appointment assigned"),
+        "the run was logged: {logs}"
+    );
+    assert!(logs.contains("*****001"), "masked ids are logged: {logs}");
+    for secret in [document, email, "privado"] {
+        assert!(
+            !logs.contains(secret),
+            "{secret} appears in the info logs:\n{logs}"
+        );
+    }
+}
