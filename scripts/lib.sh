@@ -26,26 +26,39 @@ ensure_venv() {
   export PATH="$venv/bin:$PATH"
 }
 
-# Starts scripts/moto_server.py on a free port, exports MOTO_ENDPOINT, and
-# stops it when the calling script exits (also on failure).
+# Starts scripts/moto_server.py on a free port and exports MOTO_ENDPOINT.
 start_moto() {
   local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   moto_log=$(mktemp)
   python3 "$root/scripts/moto_server.py" "$port" >"$moto_log" 2>&1 &
   moto_pid=$!
-  trap stop_moto EXIT
+  background_pids+=("$moto_pid")
   export MOTO_ENDPOINT="http://127.0.0.1:$port"
-  for _ in $(seq 100); do
-    python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$MOTO_ENDPOINT/moto-api/" 2>/dev/null && break
-    if ! kill -0 "$moto_pid" 2>/dev/null; then cat "$moto_log"; echo "moto did not start"; exit 1; fi
-    sleep 0.2
-  done
+  if ! wait_for "$MOTO_ENDPOINT/moto-api/"; then cat "$moto_log"; exit 1; fi
   echo "moto on $MOTO_ENDPOINT"
 }
 
-stop_moto() {
-  kill "$moto_pid" 2>/dev/null || true
-  wait "$moto_pid" 2>/dev/null || true
-  rm -f "$moto_log"
+# Whatever the scripts start in the background stops when they exit, also on failure.
+background_pids=()
+stop_background() {
+  for pid in "${background_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -f "${moto_log:-}"
+}
+trap stop_background EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until URL answers (any status), or fails.
+wait_for() {
+  for _ in $(seq 100); do
+    python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "$1 did not answer"; return 1
 }
