@@ -204,3 +204,50 @@ fn every_route_but_health_needs_a_cognito_token() {
         ["admin", "doctor", "patient"].map(String::from).into()
     );
 }
+
+/// Tags CloudTrail, Cost Explorer and Config can filter by: project and stage on everything taggable.
+#[test]
+fn stored_data_logs_and_entry_points_are_tagged_with_project_and_stage() {
+    let template = template();
+    let tag_names = |tags: &Value| -> BTreeSet<String> {
+        match tags {
+            Value::Mapping(map) => map
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+            Value::Sequence(list) => list
+                .iter()
+                .filter_map(|t| t["Key"].as_str().map(str::to_owned))
+                .collect(),
+            _ => BTreeSet::new(),
+        }
+    };
+    let expected: BTreeSet<String> = ["project", "stage"].map(String::from).into();
+    assert_eq!(
+        tag_names(&template["Globals"]["Function"]["Tags"]),
+        expected
+    );
+    let taggable = [
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::Logs::LogGroup",
+        "AWS::Serverless::HttpApi",
+        "AWS::Cognito::UserPool",
+    ];
+    let mut checked = 0;
+    for (id, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        if !taggable.contains(&kind) {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        let tags = if kind == "AWS::Cognito::UserPool" {
+            &properties["UserPoolTags"]
+        } else {
+            &properties["Tags"]
+        };
+        assert_eq!(tag_names(tags), expected, "{id:?}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} resources checked");
+}
