@@ -2,6 +2,9 @@
 //! prints a Markdown section; `scripts/bench` runs them on a release build and
 //! writes the report. Not part of the tests: figures are measured, not asserted.
 
+mod functions;
+mod handlers;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,27 @@ enum Command {
         #[arg(long, default_value_t = 2500)]
         reminders: u32,
     },
+    /// Cold start and peak RSS of each function's release binary, and of the
+    /// Node.js 20 peer, under a local Lambda Runtime API with moto behind it.
+    Functions {
+        #[arg(long)]
+        moto_endpoint: String,
+        /// Fresh processes per function.
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+        /// Requests one process answers before its peak RSS is read.
+        #[arg(long, default_value_t = 1000)]
+        requests: u32,
+        /// The Node.js peer (bench/node, with its node_modules installed).
+        #[arg(long)]
+        node_dir: std::path::PathBuf,
+    },
+    /// Per-request latency and CPU time of each HTTP handler on the embedded
+    /// store, in process (no network): the Lambda's own overhead.
+    Handlers {
+        #[arg(long, default_value_t = 5000)]
+        iterations: u32,
+    },
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -56,6 +80,13 @@ async fn main() -> Result<(), Error> {
             messages,
             reminders,
         } => notifications(&moto_endpoint, messages, reminders).await,
+        Command::Functions {
+            moto_endpoint,
+            runs,
+            requests,
+            node_dir,
+        } => functions_report(&moto_endpoint, runs, requests, &node_dir).await,
+        Command::Handlers { iterations } => handlers::report(iterations).await,
     }
 }
 
@@ -328,4 +359,64 @@ fn calls_summary(calls: &std::collections::BTreeMap<String, usize>) -> String {
         .map(|(operation, count)| format!("{count} {operation}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+async fn functions_report(
+    endpoint: &str,
+    runs: u32,
+    requests: u32,
+    node_dir: &std::path::Path,
+) -> Result<(), Error> {
+    let per_subject = runs + requests;
+    let subjects = functions::subjects(&functions::release_dir(), node_dir)?;
+    let environment = functions::prepare(endpoint, per_subject * 2).await?;
+    let mut rows = Vec::new();
+    for subject in &subjects {
+        // The Node.js peer creates appointments for patients the Rust function did not use.
+        let first_event = if subject.command[0] == "node" {
+            per_subject
+        } else {
+            0
+        };
+        eprintln!("measuring {}", subject.name);
+        rows.push(functions::measure(subject, &environment, runs, requests, first_event).await?);
+    }
+    println!("## Cold start and memory of each function\n");
+    println!(
+        "Each function's release binary (this machine's architecture) started as Lambda starts \
+         `bootstrap`: a fresh process under a local Lambda Runtime API (crates/emulator), \
+         configured by environment variables, moto behind it. Cold start is the time from \
+         spawning the process to its first response, that first request's AWS calls included \
+         ({runs} fresh processes each). Peak RSS is the process's high-water mark (VmHWM) \
+         after {requests} more requests. The events are the fixtures in tests/fixtures \
+         (create-appointment: a new patient each time). The Node.js 20 peer (bench/node: \
+         `@aws-sdk/client-dynamodb` v3, the same GetItem and conditional PutItem as \
+         create-appointment, a minimal Runtime API loop) runs the same way, in the same run.\n"
+    );
+    println!("| function | cold start median (ms) | min | max | peak RSS (MiB) | answers |");
+    println!("|---|---:|---:|---:|---:|---|");
+    for row in &rows {
+        let min = row.cold_ms.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = row.cold_ms.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            row.name,
+            functions::median(&row.cold_ms),
+            min,
+            max,
+            row.peak_rss_kib as f64 / 1024.0,
+            row.statuses
+        );
+    }
+    let rust = rows.iter().find(|r| r.name == "create-appointment");
+    let node = rows.iter().find(|r| r.name.starts_with("node20"));
+    if let (Some(rust), Some(node)) = (rust, node) {
+        println!(
+            "\nCold start, Node.js 20 peer ÷ Rust create-appointment (medians, same run): **{:.1}×**; \
+             peak RSS ratio {:.1}×.",
+            functions::median(&node.cold_ms) / functions::median(&rust.cold_ms),
+            node.peak_rss_kib as f64 / rust.peak_rss_kib.max(1) as f64
+        );
+    }
+    Ok(())
 }

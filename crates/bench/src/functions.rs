@@ -1,0 +1,245 @@
+//! Each Lambda function as Lambda runs it: a fresh `bootstrap` process under a
+//! local Runtime API (crates/emulator), configured by environment variables,
+//! with moto behind it. Cold start = from spawning the process to its first
+//! response; peak RSS = the process's high-water mark after many requests.
+//! The Node.js 20 peer (bench/node) is started and measured the same way.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use citas_aws::template::Variables;
+use citas_aws::{DynamoStore, TableNames, settings};
+use citas_domain::{PERU, Patient, Store};
+use citas_emulator::{Outcome, RuntimeApi};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::Error;
+
+/// A function to start: its command line and the event it is sent.
+pub struct Subject {
+    pub name: String,
+    pub command: Vec<String>,
+    /// The event of the `n`th invocation.
+    pub event: Box<dyn Fn(u32) -> Value>,
+}
+
+pub struct Measured {
+    pub name: String,
+    pub cold_ms: Vec<f64>,
+    pub peak_rss_kib: u64,
+    pub statuses: String,
+}
+
+fn fixture(name: &str) -> Result<Value, Error> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name);
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+/// A create-appointment event for patient `n` (registered by [`prepare`]).
+fn create_event(template: &Value, n: u32) -> Value {
+    let mut event = template.clone();
+    event["body"] =
+        json!(json!({ "document": patient_document(n), "speciality": "cardiologia" }).to_string());
+    event
+}
+
+fn patient_document(n: u32) -> String {
+    format!("{}", 70_000_000 + n)
+}
+
+/// The functions of functions/Cargo.toml and the Node.js peer, each with the
+/// event it answers in the bench (read from tests/fixtures where there is one).
+pub fn subjects(release_dir: &Path, node_dir: &Path) -> Result<Vec<Subject>, Error> {
+    let mut subjects = Vec::new();
+    let api = [
+        ("register-patient", "apigw-register-patient.json"),
+        ("query-appointments", "apigw-get-appointment.json"),
+        ("assign-appointment", "apigw-assign-appointment.json"),
+        ("notify-appointment", "apigw-notify-appointment.json"),
+        ("close-appointment", "apigw-complete-appointment.json"),
+    ];
+    let binary = |name: &str| release_dir.join(name).display().to_string();
+    let create = fixture("apigw-create-appointment.json")?;
+    let create_for_node = create.clone();
+    subjects.push(Subject {
+        name: "create-appointment".into(),
+        command: vec![binary("create-appointment")],
+        event: Box::new(move |n| create_event(&create, n)),
+    });
+    for (name, file) in api {
+        let event = fixture(file)?;
+        subjects.push(Subject {
+            name: name.into(),
+            command: vec![binary(name)],
+            event: Box::new(move |_| event.clone()),
+        });
+    }
+    let batch = fixture("sqs-batch.json")?;
+    subjects.push(Subject {
+        name: "send-email".into(),
+        command: vec![binary("send-email")],
+        event: Box::new(move |_| batch.clone()),
+    });
+    subjects.push(Subject {
+        name: "send-reminders".into(),
+        command: vec![binary("send-reminders")],
+        event: Box::new(|_| json!({ "country": "pe", "date": "2026-12-07" })),
+    });
+    subjects.push(Subject {
+        name: "node20-create-appointment (peer)".into(),
+        command: vec![
+            "node".into(),
+            node_dir.join("index.mjs").display().to_string(),
+        ],
+        event: Box::new(move |n| create_event(&create_for_node, n)),
+    });
+    Ok(subjects)
+}
+
+/// Tables and queues on moto under a fresh prefix, with the patients the events name.
+pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, String)>, Error> {
+    let suffix = jiff::Timestamp::now().as_millisecond() % 10_000_000;
+    let variables = Variables {
+        table_prefix: format!("fn{suffix}-"),
+        stack_name: format!("fn{suffix}"),
+        ..Variables::default()
+    };
+    let sdk = citas_local::aws::sdk_config(endpoint).await;
+    let prepared = citas_local::aws::prepare(&sdk, &variables).await?;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        TableNames::new(variables.table_prefix.clone()),
+    );
+    let mut documents: Vec<String> = (0..patients).map(patient_document).collect();
+    documents.push("45678912".into());
+    documents.push("41234567".into());
+    for document in documents {
+        let patient = Patient {
+            document,
+            name: "Paciente de prueba".into(),
+            email: Some("paciente@example.pe".into()),
+        };
+        store.upsert_patient(&PERU, &patient).await?;
+    }
+    let mut environment = vec![
+        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+        ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
+        ("TABLE_PREFIX".to_owned(), variables.table_prefix.clone()),
+        ("SES_SENDER".to_owned(), "citas@example.com".to_owned()),
+        ("RUST_LOG".to_owned(), "warn".to_owned()),
+    ];
+    for country in citas_domain::COUNTRIES {
+        if let Some(url) = prepared.queue_urls.get(country.code) {
+            environment.push((settings::queue_url_variable(country), url.clone()));
+        }
+    }
+    Ok(environment)
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+async fn spawn(
+    subject: &Subject,
+    runtime: &RuntimeApi,
+    environment: &[(String, String)],
+) -> Result<Running, Error> {
+    let (program, args) = subject.command.split_first().ok_or("an empty command")?;
+    let child = Command::new(program)
+        .args(args)
+        .envs(runtime.environment(&subject.name))
+        .envs(environment.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok(Running(child))
+}
+
+fn status_of(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Response(value) => value["statusCode"]
+            .as_u64()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "ok".into()),
+        Outcome::Error(_) => "error".into(),
+    }
+}
+
+/// Peak resident set (VmHWM) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+/// `runs` cold starts, then one process answering `requests` events.
+pub async fn measure(
+    subject: &Subject,
+    environment: &[(String, String)],
+    runs: u32,
+    requests: u32,
+    first_event: u32,
+) -> Result<Measured, Error> {
+    let timeout = Duration::from_secs(30);
+    let mut cold_ms = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<String, u32>::new();
+    for run in 0..runs {
+        let runtime = RuntimeApi::start().await?;
+        let event = (subject.event)(first_event + run);
+        let started = Instant::now();
+        let _process = spawn(subject, &runtime, environment).await?;
+        let outcome = runtime.invoke(&event, timeout).await?;
+        cold_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        *statuses.entry(status_of(&outcome)).or_default() += 1;
+    }
+    let runtime = RuntimeApi::start().await?;
+    let process = spawn(subject, &runtime, environment).await?;
+    for n in 0..requests {
+        let event = (subject.event)(first_event + runs + n);
+        let outcome = runtime.invoke(&event, timeout).await?;
+        *statuses.entry(status_of(&outcome)).or_default() += 1;
+    }
+    let peak_rss_kib = process.0.id().and_then(peak_rss_kib).unwrap_or(0);
+    Ok(Measured {
+        name: subject.name.clone(),
+        cold_ms,
+        peak_rss_kib,
+        statuses: statuses
+            .iter()
+            .map(|(status, count)| format!("{count}×{status}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+pub fn release_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("release")
+}
