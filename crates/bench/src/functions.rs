@@ -40,10 +40,12 @@ fn fixture(name: &str) -> Result<Value, Error> {
 }
 
 /// A create-appointment event for patient `n` (registered by [`prepare`]).
+/// The fixture is a patient's own request: the claims name the same new patient.
 fn create_event(template: &Value, n: u32) -> Value {
     let mut event = template.clone();
-    event["body"] =
-        json!(json!({ "document": patient_document(n), "speciality": "cardiologia" }).to_string());
+    let document = patient_document(n);
+    event["body"] = json!(json!({ "document": document, "speciality": "cardiologia" }).to_string());
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["custom:document"] = json!(document);
     event
 }
 
@@ -125,6 +127,23 @@ pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, Strin
         };
         store.upsert_patient(&PERU, &patient).await?;
     }
+    // The appointment the get, assign, notify and complete fixtures name.
+    let created_at: jiff::Timestamp = "2026-11-22T15:00:00Z".parse()?;
+    let appointment = citas_domain::Appointment {
+        id: "20261122-45678912".into(),
+        country: "pe".into(),
+        document: "45678912".into(),
+        patient: "Ana Lucía Torres Vega".into(),
+        speciality: "medicina-interna".into(),
+        status: citas_domain::Status::Registered,
+        created_at,
+        date: None,
+        update_at: created_at,
+        doctor: None,
+        starts_at: None,
+        cancel_reason: None,
+    };
+    store.insert_appointment(&PERU, &appointment).await?;
     let mut environment = vec![
         ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),

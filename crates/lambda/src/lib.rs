@@ -38,17 +38,26 @@ pub mod functions {
     ];
 }
 
-/// JSON log lines (Lambda's JSON log format keeps them searchable); level from `RUST_LOG`.
+/// JSON log lines (Lambda's JSON log format keeps them searchable); levels
+/// from `RUST_LOG` as `info` or `citas_notify=debug,warn`. (A `Targets`
+/// filter, not `EnvFilter`, which brings a regex engine into every zip.)
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
-        .with_target(false)
+        .with_target(false);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
         .init();
 }
 
