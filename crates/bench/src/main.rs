@@ -2,6 +2,7 @@
 //! prints a Markdown section; `scripts/bench` runs them on a release build and
 //! writes the report. Not part of the tests: figures are measured, not asserted.
 
+mod calls;
 mod functions;
 mod handlers;
 
@@ -62,6 +63,11 @@ enum Command {
         #[arg(long)]
         node_dir: std::path::PathBuf,
     },
+    /// DynamoDB and SQS calls per use case, on moto.
+    Calls {
+        #[arg(long)]
+        moto_endpoint: String,
+    },
     /// Per-request latency and CPU time of each HTTP handler on the embedded
     /// store, in process (no network): the Lambda's own overhead.
     Handlers {
@@ -87,6 +93,7 @@ async fn main() -> Result<(), Error> {
             node_dir,
         } => functions_report(&moto_endpoint, runs, requests, &node_dir).await,
         Command::Handlers { iterations } => handlers::report(iterations).await,
+        Command::Calls { moto_endpoint } => calls::report(&moto_endpoint).await,
     }
 }
 
