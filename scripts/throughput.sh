@@ -29,9 +29,11 @@ PY
 
 \`citas serve\` (release build, embedded store, 20 000 seeded patients) on loopback, loaded by
 wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') for 15 s with 2 threads and 32 connections, each request signed with an admin
-token: every connection alternates creating an appointment for the next of its patients and
-reading it back (\`bench/wrk/create-get.lua\`; once a connection has gone through its patients
-its creates answer 409). Every create is a durable redb transaction (fsync). Command:
+token: each thread alternates creating an appointment for the next of its 10 000 patients and
+reading it back (\`bench/wrk/create-get.lua\`). Once a thread has gone through its patients its
+creates answer 409 (the same patient, the same day); a read that overtakes its create on another
+connection answers 404. The status counts per thread follow wrk's summary. Every create is a
+durable redb transaction (fsync). Command:
 
     wrk -t2 -c32 -d15s --latency -s bench/wrk/create-get.lua http://127.0.0.1:PORT -- 80000000 10000 DAY TOKEN
 
