@@ -154,6 +154,8 @@ pub enum Access<'a> {
         document: &'a str,
     },
     ListByStatus,
+    /// Sending a day's reminders by hand (what the schedule does daily).
+    SendReminders,
     Appointment {
         appointment: &'a Appointment,
         operation: Operation,
@@ -175,14 +177,21 @@ pub enum Denied {
     Hidden,
 }
 
-/// The access rules of the table above.
-pub fn authorize(caller: &Caller, country: &Country, access: Access<'_>) -> Result<(), Denied> {
-    if caller.country.code != country.code {
-        return Err(Denied::WrongCountry {
+/// A token acts in its own country only.
+pub fn require_country(caller: &Caller, country: &Country) -> Result<(), Denied> {
+    if caller.country.code == country.code {
+        Ok(())
+    } else {
+        Err(Denied::WrongCountry {
             token: caller.country.code,
             requested: country.code,
-        });
+        })
     }
+}
+
+/// The access rules of the table above.
+pub fn authorize(caller: &Caller, country: &Country, access: Access<'_>) -> Result<(), Denied> {
+    require_country(caller, country)?;
     let forbidden = Err(Denied::Forbidden {
         role: caller.role.as_str(),
     });
@@ -191,7 +200,8 @@ pub fn authorize(caller: &Caller, country: &Country, access: Access<'_>) -> Resu
         (Role::Patient, Access::ForPatient { document }) if caller.is_patient(document) => Ok(()),
         (Role::Patient | Role::Doctor, Access::ForPatient { .. }) => forbidden,
         (Role::Doctor, Access::ListByStatus) => Ok(()),
-        (Role::Patient, Access::ListByStatus) => forbidden,
+        (Role::Patient, Access::ListByStatus)
+        | (Role::Patient | Role::Doctor, Access::SendReminders) => forbidden,
         (
             Role::Patient,
             Access::Appointment {

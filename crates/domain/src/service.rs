@@ -5,9 +5,12 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::access::{Access, Caller, Denied, Operation, authorize, visible_in_list};
+use crate::access::{
+    Access, Caller, Denied, Operation, authorize, require_country, visible_in_list,
+};
 use crate::clock::Clock;
 use crate::country::Country;
+use crate::document::Document;
 use crate::error::DomainError;
 use crate::model::{
     Appointment, AppointmentId, MAX_TEXT_LEN, Patient, Slot, SlotId, Speciality, Status,
@@ -70,16 +73,7 @@ pub async fn register_patient(
     country: &'static Country,
     input: PatientInput,
 ) -> Result<(Patient, Upserted), DomainError> {
-    let document = country
-        .parse_document(&input.document)
-        .map_err(|e| invalid("document", e))?;
-    check(
-        caller,
-        country,
-        Access::ForPatient {
-            document: document.as_str(),
-        },
-    )?;
+    let document = patients_document(caller, country, &input.document)?;
     let name =
         clean_text(&input.name, MAX_TEXT_LEN).map_err(|e| invalid("name", format!("name {e}")))?;
     let email = clean_email(&input.email).map_err(|e| invalid("email", format!("email {e}")))?;
@@ -98,16 +92,7 @@ pub async fn create_appointment(
     country: &'static Country,
     input: CreateAppointmentInput,
 ) -> Result<Appointment, DomainError> {
-    let document = country
-        .parse_document(&input.document)
-        .map_err(|e| invalid("document", e))?;
-    check(
-        caller,
-        country,
-        Access::ForPatient {
-            document: document.as_str(),
-        },
-    )?;
+    let document = patients_document(caller, country, &input.document)?;
     let speciality = Speciality::parse(&input.speciality)
         .map_err(|e| invalid("speciality", format!("speciality {e}")))?;
     let patient = services
@@ -163,12 +148,7 @@ async fn load(
         id: id.chars().take(64).collect(),
     };
     // A token of another country learns nothing, not even whether an id exists.
-    if caller.country.code != country.code {
-        return Err(DomainError::Denied(Denied::WrongCountry {
-            token: caller.country.code,
-            requested: country.code,
-        }));
-    }
+    require_country(caller, country).map_err(DomainError::Denied)?;
     // An id that cannot exist is not looked up.
     AppointmentId::parse(country, id).map_err(|_| not_found())?;
     let appointment = services
@@ -194,6 +174,25 @@ fn check(caller: &Caller, country: &Country, access: Access<'_>) -> Result<(), D
     authorize(caller, country, access).map_err(DomainError::Denied)
 }
 
+/// A patient's document from a request, valid for the country and one the caller may act for.
+fn patients_document(
+    caller: &Caller,
+    country: &Country,
+    raw: &str,
+) -> Result<Document, DomainError> {
+    let document = country
+        .parse_document(raw)
+        .map_err(|e| invalid("document", e))?;
+    check(
+        caller,
+        country,
+        Access::ForPatient {
+            document: document.as_str(),
+        },
+    )?;
+    Ok(document)
+}
+
 /// What a list request asks for, before validation.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -215,18 +214,7 @@ pub async fn list_appointments(
             ListFilter::Status(status.parse().map_err(|e| invalid("status", e))?)
         }
         (None, Some(document)) => {
-            let document = country
-                .parse_document(&document)
-                .map_err(|e| invalid("document", e))?
-                .into_string();
-            check(
-                caller,
-                country,
-                Access::ForPatient {
-                    document: &document,
-                },
-            )?;
-            ListFilter::Document(document)
+            ListFilter::Document(patients_document(caller, country, &document)?.into_string())
         }
         _ => {
             return Err(invalid(

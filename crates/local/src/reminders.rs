@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use citas_api::Problem;
 use citas_api::handlers::json_response;
-use citas_domain::{Caller, Country, Role, Services};
+use citas_domain::access::{Access, authorize};
+use citas_domain::{Caller, Country, Services};
 use citas_lambda::jobs::{ReminderError, send_reminders};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -30,10 +31,14 @@ pub async fn on_request(
             return Problem::bad_request("invalid_body", error.to_string()).into_response(None);
         }
     };
-    let admin_of_country = Caller::from_claims(claims).is_ok_and(|caller| {
-        caller.role == Role::Admin && input["country"].as_str() == Some(caller.country.code)
-    });
-    if !admin_of_country {
+    let country = input["country"]
+        .as_str()
+        .and_then(|c| Country::from_code(c).ok());
+    let allowed = match (Caller::from_claims(claims), country) {
+        (Ok(caller), Some(country)) => authorize(&caller, country, Access::SendReminders).is_ok(),
+        _ => false,
+    };
+    if !allowed {
         return Problem::new(
             StatusCode::FORBIDDEN,
             "forbidden",

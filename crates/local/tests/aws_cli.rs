@@ -2,11 +2,13 @@
 //! queues of template.yaml on moto, the real AWS CLI loads every file in
 //! `seed/` with `batch-write-item`, and the lifecycle runs over HTTP on that data.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
+use support::{admin_token, citas, seed_dir, start};
 
 /// moto keeps each region apart: this test owns this one, with the seed's exact table names.
 const REGION: &str = "sa-east-1";
@@ -14,19 +16,6 @@ const REGION: &str = "sa-east-1";
 fn required(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run scripts/test, which sets it"))
-}
-
-fn seed_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../seed")
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn aws(args: &[&str]) -> Value {
@@ -59,7 +48,8 @@ fn aws(args: &[&str]) -> Value {
 #[tokio::test]
 async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
     let data_dir = tempfile::tempdir().expect("data dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citas"))
+    let mut command = citas();
+    command
         .args([
             "serve",
             "--addr",
@@ -72,21 +62,8 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("citas starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let _server = Process(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let base = line
-        .trim()
-        .strip_prefix("citas listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
+        .stderr(Stdio::inherit());
+    let (_server, base) = start(command);
 
     // The tables exist now; load every seed file exactly as a tester would.
     let mut files: Vec<PathBuf> = std::fs::read_dir(seed_dir())
@@ -102,16 +79,7 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
         assert_eq!(result["UnprocessedItems"], json!({}), "{}", file.display());
     }
 
-    let output = Command::new(env!("CARGO_BIN_EXE_citas"))
-        .args(["token", "--role", "admin", "--country", "pe", "--data-dir"])
-        .arg(data_dir.path())
-        .output()
-        .expect("citas token");
-    assert!(output.status.success());
-    let token = String::from_utf8(output.stdout)
-        .expect("text")
-        .trim()
-        .to_owned();
+    let token = admin_token(data_dir.path(), "pe");
     let client = reqwest::Client::new();
     let post = |path: String, body: Value| {
         let client = client.clone();

@@ -1,24 +1,13 @@
 //! The `citas` process as run: its data survives a `kill -9`, and its info
 //! logs carry no document numbers or email addresses.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
 
 use serde_json::json;
-
-fn seed_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../seed")
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Process, admin_token as token, citas, seed_dir, start};
 
 /// Starts `citas serve` on a free port and returns it with its base URL.
 fn serve(data_dir: &Path) -> (Process, String) {
@@ -26,54 +15,15 @@ fn serve(data_dir: &Path) -> (Process, String) {
 }
 
 fn serve_logging(data_dir: &Path, logs: Stdio) -> (Process, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citas"))
+    let mut command = citas();
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .arg("--seed-dir")
         .arg(seed_dir())
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(logs)
-        .spawn()
-        .expect("citas starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let base = line
-        .trim()
-        .strip_prefix("citas listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
-    (Process(child), base)
-}
-
-/// As a frontend developer would: a token from `citas token`, signed with the data directory's secret.
-fn token(data_dir: &Path, country: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_citas"))
-        .args([
-            "token",
-            "--role",
-            "admin",
-            "--country",
-            country,
-            "--ttl",
-            "10m",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .expect("citas token");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("text")
-        .trim()
-        .to_owned()
+        .stderr(logs);
+    start(command)
 }
 
 #[tokio::test]
@@ -81,30 +31,7 @@ async fn data_survives_kill_9() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let client = reqwest::Client::new();
     let (mut process, base) = serve(data_dir.path());
-    // As a frontend developer would: a token from `citas token`, signed with the data directory's secret.
-    let output = Command::new(env!("CARGO_BIN_EXE_citas"))
-        .args([
-            "token",
-            "--role",
-            "admin",
-            "--country",
-            "cl",
-            "--ttl",
-            "10m",
-            "--data-dir",
-        ])
-        .arg(data_dir.path())
-        .output()
-        .expect("citas token");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let token = String::from_utf8(output.stdout)
-        .expect("text")
-        .trim()
-        .to_owned();
+    let token = token(data_dir.path(), "cl");
     let response = client
         .post(format!("{base}/cl/patient"))
         .bearer_auth(&token)
