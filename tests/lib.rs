@@ -1,7 +1,14 @@
 //! Integration tests live in this package (see tests/); this library holds
-//! the support they share with the function tests: reading sent emails back.
+//! the support they share with the function tests: a seeded local backend,
+//! and reading sent emails back.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use citas_domain::{ManualClock, Services};
+use citas_local::queue::InProcessQueue;
+use citas_local::{EmbeddedStore, seed};
+use tokio::task::JoinHandle;
 
 use mail_parser::{MessageParser, MimeHeaders};
 
@@ -64,4 +71,37 @@ pub fn read_outbox(dir: &Path) -> Vec<ReceivedEmail> {
         .iter()
         .map(|f| parse_email(&std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()))))
         .collect()
+}
+
+/// The moment the fixtures were captured: 2026-11-22, 10:00 in Lima.
+pub const FIXTURES_NOW: &str = "2026-11-22T15:00:00Z";
+
+/// A seeded embedded store under `dir`, its clock (at [`FIXTURES_NOW`]), and
+/// the local notification path (in-process queue → email pipeline → `<dir>/outbox`).
+pub struct LocalBackend {
+    pub services: Services,
+    pub store: Arc<EmbeddedStore>,
+    pub clock: Arc<ManualClock>,
+    /// Ends once the queue (in `services`) is dropped and what it holds is sent.
+    pub consumer: JoinHandle<()>,
+}
+
+pub async fn local_backend(dir: &Path) -> LocalBackend {
+    let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
+    let seed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed");
+    seed::load_dir(store.as_ref(), &seed_dir)
+        .await
+        .expect("seed");
+    let clock = Arc::new(ManualClock::new(FIXTURES_NOW.parse().expect("time")));
+    let (queue, consumer) = InProcessQueue::with_outbox(store.clone(), dir, clock.clone());
+    LocalBackend {
+        services: Services {
+            store: store.clone(),
+            queue: Arc::new(queue),
+            clock: clock.clone(),
+        },
+        store,
+        clock,
+        consumer,
+    }
 }

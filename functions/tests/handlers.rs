@@ -7,15 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use citas_domain::{ManualClock, Services};
+use citas_domain::Services;
+use citas_e2e::{LocalBackend, local_backend};
 use citas_lambda::{functions, http, jobs};
 use citas_local::outbox::OutboxMailer;
-use citas_local::queue::InProcessQueue;
-use citas_local::{EmbeddedStore, seed};
 use citas_notify::EmailPipeline;
 use lambda_http::Body;
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
 fn fixture_text(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,40 +27,8 @@ fn fixture(name: &str) -> lambda_http::Request {
         .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
 }
 
-/// A seeded embedded store, its clock, and the local notification path
-/// (in-process queue → email pipeline → `<dir>/outbox`).
-struct Local {
-    services: Services,
-    store: Arc<EmbeddedStore>,
-    clock: Arc<ManualClock>,
-    consumer: JoinHandle<()>,
-}
-
-async fn local(dir: &Path) -> Local {
-    let store = Arc::new(EmbeddedStore::open(dir).expect("store"));
-    let seed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed");
-    seed::load_dir(store.as_ref(), &seed_dir)
-        .await
-        .expect("seed");
-    // The fixtures were captured on 2026-11-22 (10:00 in Lima).
-    let clock = Arc::new(ManualClock::new(
-        "2026-11-22T15:00:00Z".parse().expect("time"),
-    ));
-    let (queue, consumer) = InProcessQueue::with_outbox(store.clone(), dir, clock.clone());
-    Local {
-        services: Services {
-            store: store.clone(),
-            queue: Arc::new(queue),
-            clock: clock.clone(),
-        },
-        store,
-        clock,
-        consumer,
-    }
-}
-
 async fn services(dir: &Path) -> Services {
-    local(dir).await.services
+    local_backend(dir).await.services
 }
 
 async fn call(services: &Services, serves: &[citas_api::Action], name: &str) -> (u16, Value) {
@@ -244,7 +210,7 @@ async fn assigned_appointment(services: &Services) -> Value {
 #[tokio::test]
 async fn the_email_function_reports_exactly_the_records_that_failed() {
     let dir = tempfile::tempdir().expect("dir");
-    let local = local(dir.path()).await;
+    let local = local_backend(dir.path()).await;
     assigned_appointment(&local.services).await;
     let outbox = dir.path().join("sqs-outbox");
     let pipeline = EmailPipeline {
@@ -288,12 +254,12 @@ async fn the_email_function_reports_exactly_the_records_that_failed() {
 #[tokio::test]
 async fn the_reminder_function_enqueues_the_next_local_days_reminders_once() {
     let dir = tempfile::tempdir().expect("dir");
-    let Local {
+    let LocalBackend {
         services,
         clock,
         consumer,
         ..
-    } = local(dir.path()).await;
+    } = local_backend(dir.path()).await;
     let assigned = assigned_appointment(&services).await;
     let starts_at: jiff::Timestamp = assigned["starts_at"]
         .as_str()

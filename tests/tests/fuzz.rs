@@ -4,12 +4,9 @@
 //! client sends may earn a 5xx.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use citas_domain::{Caller, ManualClock, Services};
-use citas_local::queue::InProcessQueue;
-use citas_local::{EmbeddedStore, seed};
+use citas_domain::{Caller, Services};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -20,23 +17,9 @@ fn shared() -> &'static (tokio::runtime::Runtime, Services, tempfile::TempDir) {
     SHARED.get_or_init(|| {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let dir = tempfile::tempdir().expect("dir");
-        let services = runtime.block_on(async {
-            let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
-            let seed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed");
-            seed::load_dir(store.as_ref(), &seed_dir)
-                .await
-                .expect("seed");
-            let clock = Arc::new(ManualClock::new(
-                "2026-11-22T15:00:00Z".parse().expect("time"),
-            ));
-            let (queue, _consumer) =
-                InProcessQueue::with_outbox(store.clone(), dir.path(), clock.clone());
-            Services {
-                store,
-                queue: Arc::new(queue),
-                clock,
-            }
-        });
+        let services = runtime
+            .block_on(citas_e2e::local_backend(dir.path()))
+            .services;
         (runtime, services, dir)
     })
 }
