@@ -128,8 +128,13 @@ impl Caller {
     pub fn is_doctor_of(&self, appointment: &Appointment) -> bool {
         match (&self.document, &appointment.doctor) {
             (Some(document), Some(doctor)) if self.role == Role::Doctor => {
-                doctor.starts_with(&format!("{}-", self.country.code))
-                    && doctor.ends_with(&format!("-{document}"))
+                let in_country = doctor
+                    .strip_prefix(self.country.code)
+                    .is_some_and(|rest| rest.starts_with('-'));
+                let theirs = doctor
+                    .rsplit_once('-')
+                    .is_some_and(|(_, last)| last == document);
+                in_country && theirs
             }
             _ => false,
         }

@@ -45,10 +45,13 @@ pub struct TokenRequest {
     pub ttl: jiff::SignedDuration,
 }
 
-/// Signs and verifies the local server's tokens.
+/// Signs and verifies the local server's tokens. Keys and rules are built
+/// once: verifying is on every request's path.
 #[derive(Clone)]
 pub struct TokenAuthority {
-    secret: Vec<u8>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
 }
 
 impl TokenAuthority {
@@ -64,8 +67,15 @@ impl TokenAuthority {
     }
 
     pub fn from_secret(secret: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
         Self {
-            secret: secret.as_bytes().to_vec(),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
         }
     }
 
@@ -109,12 +119,8 @@ impl TokenAuthority {
         if let (Some(document), Some(map)) = (&request.document, claims.as_object_mut()) {
             map.insert(claim::DOCUMENT.into(), json!(document));
         }
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(&self.secret),
-        )
-        .map_err(|e| AuthError::Signing(e.to_string()))
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AuthError::Signing(e.to_string()))
     }
 
     /// Verifies an `Authorization` header value; returns the claims as API Gateway passes them.
@@ -129,20 +135,12 @@ impl TokenAuthority {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::NotBearer)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECONDS;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(
-            token,
-            &DecodingKey::from_secret(&self.secret),
-            &validation,
-        )
-        .map_err(|error| match error.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-            _ => AuthError::Invalid(error.to_string()),
-        })?;
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
+                .map_err(|error| match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid(error.to_string()),
+                })?;
         Ok(data
             .claims
             .into_iter()
