@@ -48,6 +48,29 @@ fn events(properties: &Value, kind: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A function's timeout in seconds: its own, else the template's global one.
+fn timeout_of(template: &Value, properties: &Value) -> u64 {
+    properties["Timeout"]
+        .as_u64()
+        .or_else(|| template["Globals"]["Function"]["Timeout"].as_u64())
+        .expect("a timeout")
+}
+
+#[test]
+fn an_sdk_call_ends_well_before_the_function_that_makes_it() {
+    let template = template();
+    let operation = citas_aws::sdk::OPERATION_TIMEOUT;
+    for (logical_id, properties, _) in functions_of(&template) {
+        let timeout = std::time::Duration::from_secs(timeout_of(&template, &properties));
+        // Room left to answer with a problem+json after a hung call gives up.
+        assert!(
+            operation + std::time::Duration::from_secs(2) <= timeout,
+            "{logical_id}: the SDK may take {operation:?} of its {timeout:?}"
+        );
+    }
+    assert!(citas_aws::sdk::ATTEMPT_TIMEOUT < operation);
+}
+
 #[test]
 fn the_api_routes_are_the_local_servers_routes_and_go_to_the_right_function() {
     let template = template();

@@ -8,6 +8,15 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader};
 
+/// The longest one SDK operation may take, all its retries included. The API
+/// functions run for at most 10 s (template.yaml's `Globals`): a hung
+/// dependency must end as a problem+json answer, not a Lambda timeout, so
+/// this stays well inside it (functions/tests/template.rs holds the two together).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+/// The longest one attempt may take before it is retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A loader with the project's retry and timeout settings. It honours the
 /// standard `AWS_REGION`, `AWS_ENDPOINT_URL*` and credential variables.
 pub fn config_loader() -> ConfigLoader {
@@ -19,9 +28,9 @@ pub fn config_loader() -> ConfigLoader {
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(4))
-                .operation_timeout(Duration::from_secs(12))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
 }

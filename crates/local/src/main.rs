@@ -121,6 +121,32 @@ fn parse_role(raw: &str) -> Result<Role, String> {
     Role::parse(raw).ok_or_else(|| format!("'{raw}' is not a role: patient, doctor or admin"))
 }
 
+/// The document a token of `role` carries: a patient's follows the country's
+/// rules; a doctor's is their professional registry number (seed 000's
+/// `9999234`, digits), never a RUT or a DNI; an admin needs none.
+fn token_document(
+    role: Role,
+    country: &Country,
+    document: Option<String>,
+) -> Result<Option<String>, String> {
+    match (role, document) {
+        (Role::Admin, document) => Ok(document),
+        (_, None) => Err(format!("a {} token needs --document", role.as_str())),
+        (Role::Patient, Some(raw)) => country
+            .parse_document(&raw)
+            .map(|d| Some(d.into_string()))
+            .map_err(|e| format!("--document: {e}")),
+        (Role::Doctor, Some(raw)) => {
+            let raw = raw.trim();
+            if !raw.is_empty() && raw.len() <= 15 && raw.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(Some(raw.to_owned()))
+            } else {
+                Err("--document: a doctor's document is their professional registry number: 1 to 15 digits".into())
+            }
+        }
+    }
+}
+
 fn parse_country(raw: &str) -> Result<&'static Country, String> {
     Country::from_code(raw).map_err(|e| e.to_string())
 }
@@ -212,17 +238,10 @@ async fn main() -> ExitCode {
             ttl,
             data_dir,
         } => {
-            let document = match (role, document) {
-                (Role::Admin, document) => document,
-                (_, Some(document)) => match country.parse_document(&document) {
-                    Ok(document) => Some(document.into_string()),
-                    Err(error) => {
-                        eprintln!("citas: --document: {error}");
-                        return ExitCode::FAILURE;
-                    }
-                },
-                (_, None) => {
-                    eprintln!("citas: a {} token needs --document", role.as_str());
+            let document = match token_document(role, country, document) {
+                Ok(document) => document,
+                Err(error) => {
+                    eprintln!("citas: {error}");
                     return ExitCode::FAILURE;
                 }
             };

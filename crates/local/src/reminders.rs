@@ -68,7 +68,8 @@ pub async fn daily(
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        let now = jiff::Timestamp::now();
+        // The injected clock, as every other use of "now".
+        let now = services.clock.now();
         let local = country.local(now);
         let today_at = local
             .date()

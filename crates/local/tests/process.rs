@@ -142,3 +142,78 @@ async fn info_logs_carry_no_documents_or_email_addresses() {
         );
     }
 }
+
+/// The README's `citas token` lines, as written, give tokens the server takes:
+/// a doctor's document is their registry number (seed 000's), not a RUT.
+#[tokio::test]
+async fn the_readme_token_lines_sign_tokens_the_server_accepts() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mint = |args: &[&str]| {
+        let output = citas()
+            .arg("token")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .output()
+            .expect("citas token runs");
+        assert!(
+            output.status.success(),
+            "citas token {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    };
+    let doctor = mint(&[
+        "--role",
+        "doctor",
+        "--country",
+        "cl",
+        "--document",
+        "20000000",
+    ]);
+    let patient = mint(&[
+        "--role",
+        "patient",
+        "--country",
+        "pe",
+        "--document",
+        "45678912",
+        "--ttl",
+        "1h",
+    ]);
+    let admin = mint(&["--role", "admin", "--country", "pe"]);
+    let refused = citas()
+        .args([
+            "token",
+            "--role",
+            "doctor",
+            "--country",
+            "cl",
+            "--document",
+            "12.345.678-5",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .output()
+        .expect("citas token runs");
+    assert!(!refused.status.success(), "a RUT is not a registry number");
+
+    let (_process, base) = serve(data_dir.path());
+    let client = reqwest::Client::new();
+    for (token, path) in [
+        (&doctor, "/cl/appointment?status=assigned"),
+        (&patient, "/pe/appointment?document=45678912"),
+        (&admin, "/pe/appointment?status=registered"),
+    ] {
+        let response = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+}
