@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use serde_json::json;
-use support::{Process, admin_token as token, citas, seed_dir, start};
+use support::{Process, admin_token, citas, run_token, seed_dir, start, token};
 
 /// Starts `citas serve` on a free port and returns it with its base URL.
 fn serve(data_dir: &Path) -> (Process, String) {
@@ -31,7 +31,7 @@ async fn data_survives_kill_9() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let client = reqwest::Client::new();
     let (mut process, base) = serve(data_dir.path());
-    let token = token(data_dir.path(), "cl");
+    let token = admin_token(data_dir.path(), "cl");
     let response = client
         .post(format!("{base}/cl/patient"))
         .bearer_auth(&token)
@@ -76,7 +76,7 @@ async fn info_logs_carry_no_documents_or_email_addresses() {
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let (mut process, base) = serve_logging(data_dir.path(), Stdio::from(log));
-    let token = token(data_dir.path(), "pe");
+    let token = admin_token(data_dir.path(), "pe");
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         client
@@ -148,24 +148,7 @@ async fn info_logs_carry_no_documents_or_email_addresses() {
 #[tokio::test]
 async fn the_readme_token_lines_sign_tokens_the_server_accepts() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mint = |args: &[&str]| {
-        let output = citas()
-            .arg("token")
-            .args(args)
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .output()
-            .expect("citas token runs");
-        assert!(
-            output.status.success(),
-            "citas token {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    };
+    let mint = |args: &[&str]| token(data_dir.path(), args);
     let doctor = mint(&[
         "--role",
         "doctor",
@@ -185,20 +168,17 @@ async fn the_readme_token_lines_sign_tokens_the_server_accepts() {
         "1h",
     ]);
     let admin = mint(&["--role", "admin", "--country", "pe"]);
-    let refused = citas()
-        .args([
-            "token",
+    let refused = run_token(
+        data_dir.path(),
+        &[
             "--role",
             "doctor",
             "--country",
             "cl",
             "--document",
             "12.345.678-5",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir.path())
-        .output()
-        .expect("citas token runs");
+        ],
+    );
     assert!(!refused.status.success(), "a RUT is not a registry number");
 
     let (_process, base) = serve(data_dir.path());

@@ -46,30 +46,36 @@ pub fn start(mut command: Command) -> (Process, String) {
     (process, base)
 }
 
-/// As a frontend developer would: an admin token from `citas token`, signed
-/// with the data directory's secret.
-pub fn admin_token(data_dir: &Path, country: &str) -> String {
-    let output = citas()
-        .args([
-            "token",
-            "--role",
-            "admin",
-            "--country",
-            country,
-            "--ttl",
-            "10m",
-            "--data-dir",
-        ])
+/// Runs `citas token <args> --data-dir <data_dir>`: the process's output, whatever its status.
+pub fn run_token(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    citas()
+        .arg("token")
+        .args(args)
+        .arg("--data-dir")
         .arg(data_dir)
         .output()
-        .expect("citas token");
+        .expect("citas token runs")
+}
+
+/// The token `citas token <args>` prints; fails the test if it does not succeed.
+pub fn token(data_dir: &Path, args: &[&str]) -> String {
+    let output = run_token(data_dir, args);
     assert!(
         output.status.success(),
-        "{}",
+        "citas token {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout)
         .expect("text")
         .trim()
         .to_owned()
+}
+
+/// As a frontend developer would: an admin token from `citas token`, signed
+/// with the data directory's secret.
+pub fn admin_token(data_dir: &Path, country: &str) -> String {
+    token(
+        data_dir,
+        &["--role", "admin", "--country", country, "--ttl", "10m"],
+    )
 }
