@@ -6,6 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use citas_domain::{ManualClock, Services};
+
+/// Entity builders with sensible defaults (`build::appointment(&PERU, "45678912").build()`).
+pub use citas_domain::testkit as build;
 use citas_local::queue::InProcessQueue;
 use citas_local::{EmbeddedStore, seed};
 use tokio::task::JoinHandle;
@@ -104,4 +107,15 @@ pub async fn local_backend(dir: &Path) -> LocalBackend {
         clock,
         consumer,
     }
+}
+
+/// Asserts a problem+json answer: its status and its stable `code`.
+#[track_caller]
+pub fn assert_problem(response: (u16, &serde_json::Value), status: u16, code: &str) {
+    let (actual, problem) = response;
+    assert_eq!(
+        (actual, problem["code"].as_str()),
+        (status, Some(code)),
+        "{problem}"
+    );
 }

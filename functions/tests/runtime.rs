@@ -6,10 +6,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use citas_aws::template::{Template, Variables, ensure_queues, ensure_tables};
 use citas_aws::{DynamoStore, TableNames, settings};
-use citas_domain::{PERU, Patient, Store};
+use citas_domain::{AppointmentId, PERU, Patient, Store};
+use citas_e2e::build;
 use citas_emulator::{Outcome, RuntimeApi};
+use citas_provision::template::{Template, Variables, ensure_queues, ensure_tables};
 use serde_json::Value;
 
 struct Process(Child);
@@ -35,7 +36,7 @@ async fn the_create_appointment_binary_answers_an_api_gateway_event() {
         stack_name: format!("rt{}", std::process::id()),
         ..Variables::default()
     };
-    let config = citas_local::aws::sdk_config(&endpoint).await;
+    let config = citas_provision::sdk_config(&endpoint).await;
     let template = Template::project(&variables).expect("template");
     ensure_tables(&aws_sdk_dynamodb::Client::new(&config), &template.tables)
         .await
@@ -48,9 +49,8 @@ async fn the_create_appointment_binary_answers_an_api_gateway_event() {
         TableNames::new(&prefix),
     );
     let patient = Patient {
-        document: "45678912".into(),
         name: "Ana Lucía Torres Vega".into(),
-        email: Some("ana@example.pe".into()),
+        ..build::patient(&PERU, "45678912")
     };
     store
         .upsert_patient(&PERU, &patient)
@@ -99,10 +99,10 @@ async fn the_create_appointment_binary_answers_an_api_gateway_event() {
     // It is in DynamoDB, and a second request the same day is refused by the condition.
     assert_eq!(
         store
-            .get_appointment(&PERU, id)
+            .get_appointment(&PERU, &AppointmentId::parse(&PERU, id).expect("id"))
             .await
             .expect("get")
-            .map(|a| a.id),
+            .map(|a| a.id.to_string()),
         Some(id.to_owned())
     );
     let Outcome::Response(again) = runtime

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use citas_aws::{OperationCounter, SesMailer, SqsQueue};
 use citas_domain::{
-    Attachment, CHILE, Email, Mailer, Notification, NotificationKind, NotificationQueue, PERU,
+    AppointmentId, Attachment, CHILE, Email, EmailAddress, Mailer, Notification, NotificationKind,
+    NotificationQueue, PERU,
 };
 use serde_json::Value;
 
@@ -17,12 +18,11 @@ async fn notifications_arrive_on_their_country_queue_as_versioned_json() {
     let queue = SqsQueue::new(client.clone(), urls.clone());
     let message = Notification {
         kind: NotificationKind::Assigned,
-        version: 1,
-        country: "cl".into(),
-        appointment_id: "20261122-12345678-5".into(),
+        country: &CHILE,
+        appointment_id: AppointmentId::parse(&CHILE, "20261122-12345678-5").expect("id"),
         idempotency_key: "k-1".into(),
     };
-    queue.enqueue(&CHILE, &message).await.expect("enqueued");
+    queue.enqueue(&message).await.expect("enqueued");
 
     let received = client
         .receive_message()
@@ -40,7 +40,7 @@ async fn notifications_arrive_on_their_country_queue_as_versioned_json() {
     assert_eq!(bodies[0]["type"], "appointment.assigned");
     assert_eq!(bodies[0]["version"], 1);
     assert_eq!(bodies[0]["appointment_id"], "20261122-12345678-5");
-    let back: Notification = serde_json::from_value(bodies[0].clone()).expect("round trip");
+    let back = Notification::from_json(&bodies[0].to_string()).expect("round trip");
     assert_eq!(back, message);
     // Peru's queue got nothing.
     let peru = client
@@ -53,12 +53,17 @@ async fn notifications_arrive_on_their_country_queue_as_versioned_json() {
 
     // A country with no configured queue is an error, not a silent drop.
     let without_peru = SqsQueue::new(client, HashMap::from([("cl", urls["cl"].clone())]));
-    assert!(without_peru.enqueue(&PERU, &message).await.is_err());
+    let peruvian = Notification {
+        country: &PERU,
+        appointment_id: AppointmentId::parse(&PERU, "20261122-45678912").expect("id"),
+        ..message
+    };
+    assert!(without_peru.enqueue(&peruvian).await.is_err());
 }
 
 #[tokio::test]
 async fn emails_are_sent_raw_through_ses_v2() {
-    let config = citas_local::aws::sdk_config(&backends::moto_endpoint()).await;
+    let config = citas_provision::sdk_config(&backends::moto_endpoint()).await;
     let client = aws_sdk_sesv2::Client::new(&config);
     let sender = format!(
         "citas-{}@example.com",
@@ -73,7 +78,7 @@ async fn emails_are_sent_raw_through_ses_v2() {
     let mailer = SesMailer::new(client, sender.clone(), None);
     let recipient = format!("ana-{}@example.pe", std::process::id());
     let email = Email {
-        to: recipient.clone(),
+        to: EmailAddress::parse(&recipient).expect("address"),
         subject: "Su cita fue asignada".into(),
         text: "Hola Ana".into(),
         html: "<p>Hola Ana</p>".into(),
@@ -114,7 +119,7 @@ async fn emails_are_sent_raw_through_ses_v2() {
     }
 
     // An unverified sender is rejected, not retried.
-    let config = citas_local::aws::sdk_config(&backends::moto_endpoint()).await;
+    let config = citas_provision::sdk_config(&backends::moto_endpoint()).await;
     let stranger = SesMailer::new(
         aws_sdk_sesv2::Client::new(&config),
         "nobody@unverified.example".into(),

@@ -3,6 +3,7 @@
 
 mod common;
 
+use citas_e2e::assert_problem;
 use common::TestApp;
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -84,11 +85,7 @@ async fn patient_input_errors_are_400_problems_naming_the_field() {
     ];
     for (country, body, code) in cases {
         let (status, problem) = app.post(&format!("/{country}/patient"), body.clone()).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (400, Some(code)),
-            "{body} → {problem}"
-        );
+        assert_problem((status, &problem), 400, code);
     }
     let (status, problem) = app
         .post(
@@ -113,17 +110,11 @@ async fn malformed_oversized_and_mistyped_bodies_are_rejected_cleanly() {
     let (status, problem) = app
         .post_raw("/pe/appointment", "application/json", "{\"document\": ")
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid_json"))
-    );
+    assert_problem((status, &problem), 400, "invalid_json");
     let (status, problem) = app
         .post_raw("/pe/appointment", "application/json", "")
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid_body"))
-    );
+    assert_problem((status, &problem), 400, "invalid_body");
     let (status, problem) = app
         .post_raw(
             "/pe/appointment",
@@ -131,15 +122,9 @@ async fn malformed_oversized_and_mistyped_bodies_are_rejected_cleanly() {
             vec![0xff, 0xfe, 0x00],
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid_json"))
-    );
+    assert_problem((status, &problem), 400, "invalid_json");
     let (status, problem) = app.post_raw("/pe/appointment", "text/plain", "{}").await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (415, Some("unsupported_media_type"))
-    );
+    assert_problem((status, &problem), 415, "unsupported_media_type");
     let huge = format!(
         "{{\"document\": \"{}\", \"speciality\": \"x\"}}",
         "9".repeat(70 * 1024)
@@ -147,31 +132,19 @@ async fn malformed_oversized_and_mistyped_bodies_are_rejected_cleanly() {
     let (status, problem) = app
         .post_raw("/pe/appointment", "application/json", huge)
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (413, Some("payload_too_large"))
-    );
+    assert_problem((status, &problem), 413, "payload_too_large");
 }
 
 #[tokio::test]
 async fn unknown_countries_routes_and_methods() {
     let app = TestApp::spawn().await;
     let (status, problem) = app.get("/co/appointment?status=registered").await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("unsupported_country"))
-    );
+    assert_problem((status, &problem), 404, "unsupported_country");
     assert_eq!(problem["supported_countries"], json!(["pe", "cl"]));
     let (status, problem) = app.post("/co/patient", json!({})).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("unsupported_country"))
-    );
+    assert_problem((status, &problem), 404, "unsupported_country");
     let (status, problem) = app.get("/pe/nothing").await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("route_not_found"))
-    );
+    assert_problem((status, &problem), 404, "route_not_found");
     let response = app
         .client
         .delete(format!("{}/pe/appointment", app.base))
@@ -255,10 +228,7 @@ async fn same_patient_same_local_day_is_a_conflict_naming_the_existing_id() {
             json!({ "document": "45678912", "speciality": "Cardiología" }),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("appointment_exists"))
-    );
+    assert_problem((status, &problem), 409, "appointment_exists");
     assert_eq!(problem["existing_id"], "20261122-45678912");
     // The next local day is another appointment.
     app.set_now("2026-11-23T05:00:00Z");
@@ -277,30 +247,21 @@ async fn create_errors() {
             json!({ "document": "87654321", "speciality": "pediatria" }),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("patient_not_found"))
-    );
+    assert_problem((status, &problem), 404, "patient_not_found");
     let (status, problem) = app
         .post(
             "/pe/appointment",
             json!({ "document": "45678912", "speciality": "  ¿? " }),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid_speciality"))
-    );
+    assert_problem((status, &problem), 400, "invalid_speciality");
     let (status, problem) = app
         .post(
             "/cl/appointment",
             json!({ "document": "45678912", "speciality": "pediatria" }),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid_document"))
-    );
+    assert_problem((status, &problem), 400, "invalid_document");
 }
 
 #[tokio::test]
@@ -313,11 +274,7 @@ async fn get_unknown_or_malformed_ids_is_404() {
         "20261122-45678912x",
     ] {
         let (status, problem) = app.get(&format!("/pe/appointment/{id}")).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (404, Some("appointment_not_found")),
-            "{id}"
-        );
+        assert_problem((status, &problem), 404, "appointment_not_found");
     }
 }
 
@@ -429,11 +386,7 @@ async fn list_query_errors_and_foreign_cursors_are_400() {
     ];
     for (path, code) in cases {
         let (status, problem) = app.get(&path).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (400, Some(code)),
-            "{path}: {problem}"
-        );
+        assert_problem((status, &problem), 400, code);
     }
     let (status, _) = app
         .get(&format!(
@@ -441,6 +394,26 @@ async fn list_query_errors_and_foreign_cursors_are_400() {
         ))
         .await;
     assert_eq!(status, 200);
+}
+
+/// `medicina` is not `medicina-interna`, though one id starts like the other
+/// (the first version compared slot ids by prefix and booked it).
+#[tokio::test]
+async fn a_slot_of_another_speciality_that_shares_a_prefix_is_refused() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "41234567", "Medicina").await;
+    let (status, problem) = app
+        .post(
+            "/pe/appointment/20261122-41234567/assign",
+            json!({ "slot": "pe-medicina-interna-9999234-1796652000" }),
+        )
+        .await;
+    assert_problem((status, &problem), 422, "slot_mismatch");
+    // Nor does auto-assignment reach for another speciality's slots.
+    let (status, problem) = app
+        .post("/pe/appointment/20261122-41234567/assign", json!({}))
+        .await;
+    assert_problem((status, &problem), 409, "no_slot_available");
 }
 
 #[tokio::test]
@@ -515,11 +488,7 @@ async fn assigning_a_given_slot_and_its_errors() {
         let (status, problem) = app
             .post(&format!("/pe/appointment/{id}/assign"), body.clone())
             .await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (expected_status, Some(code)),
-            "{id} {body}: {problem}"
-        );
+        assert_problem((status, &problem), expected_status, code);
     }
     let (_, problem) = app
         .post("/pe/appointment/20261122-45678912/assign", json!({}))
@@ -545,10 +514,7 @@ async fn no_slot_for_a_speciality_nobody_practises() {
     let (status, problem) = app
         .post("/pe/appointment/20261122-45678912/assign", json!({}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("no_slot_available"))
-    );
+    assert_problem((status, &problem), 409, "no_slot_available");
 }
 
 #[tokio::test]
@@ -559,10 +525,7 @@ async fn complete_and_cancel_follow_the_status_machine() {
     let base = "/pe/appointment/20261122-45678912";
 
     let (status, problem) = app.post(&format!("{base}/complete"), json!({})).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("invalid_transition"))
-    );
+    assert_problem((status, &problem), 409, "invalid_transition");
     assert_eq!(problem["current_status"], "registered");
 
     let (status, _) = app
@@ -604,11 +567,7 @@ async fn complete_and_cancel_follow_the_status_machine() {
             json!({})
         };
         let (status, problem) = app.post(&format!("{base}/{action}"), body).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (409, Some("invalid_transition")),
-            "{action}"
-        );
+        assert_problem((status, &problem), 409, "invalid_transition");
         assert_eq!(problem["current_status"], "cancelled");
     }
 
@@ -647,10 +606,7 @@ async fn notify_enqueues_the_current_state_message() {
     let (status, problem) = app
         .post("/cl/appointment/20261122-20000000-5/notify", json!({}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("appointment_not_found"))
-    );
+    assert_problem((status, &problem), 404, "appointment_not_found");
 
     // The in-process queue feeds the email pipeline: one .eml in the outbox.
     let emails = common::wait_for_emails(&app, 1).await;

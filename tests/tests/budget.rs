@@ -6,10 +6,12 @@ mod backends;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::dynamo::STATUS_SHARDS;
 use citas_aws::{OperationCounter, SqsQueue};
-use citas_domain::service::{self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput};
-use citas_domain::{Doctor, ManualClock, PERU, Services, Slot};
+use citas_domain::service;
+use citas_domain::{Doctor, ManualClock, PERU, Services};
+use citas_e2e::build;
 use jiff::civil::{date, time};
 
 fn ops(counts: &BTreeMap<String, usize>) -> usize {
@@ -27,9 +29,8 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     ));
     let admin = citas_domain::Caller {
         subject: "budget".into(),
-        role: citas_domain::Role::Admin,
         country: &PERU,
-        document: None,
+        identity: citas_domain::Identity::Admin,
     };
     let services = Services {
         store: backend.store.clone(),
@@ -48,38 +49,35 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     // Two cardiologists with slots; set-up calls are not counted.
     let doctors: Vec<Doctor> = ["1", "2"]
         .iter()
-        .map(|document| Doctor {
-            id: format!("pe-cardiologia-{document}"),
-            country: "pe".into(),
-            document: (*document).into(),
-            name: "Dr.".into(),
-            speciality: "cardiologia".into(),
-        })
+        .map(|document| build::doctor(&PERU, "cardiologia", document))
         .collect();
     for doctor in &doctors {
         services.store.put_doctor(doctor).await.expect("doctor");
         for day in 4..=5 {
-            let slot =
-                Slot::new(&PERU, &doctor.id, date(2030, 3, day), time(9, 0, 0, 0)).expect("slot");
+            let slot = build::slot(&doctor.id, date(2030, 3, day), time(9, 0, 0, 0));
             services.store.put_slot(&slot).await.expect("slot");
         }
     }
     take(&dynamo);
 
     for (n, document) in ["45678912", "70123456"].iter().enumerate() {
-        let input = PatientInput {
+        let input = PatientRequest {
             document: (*document).into(),
             name: format!("Paciente {n}"),
             email: "p@example.pe".into(),
-        };
+        }
+        .try_into_domain(&PERU)
+        .expect("input");
         service::register_patient(&services, &admin, &PERU, input)
             .await
             .expect("patient");
         assert_eq!(ops(&take(&dynamo)), 1, "register a patient");
-        let input = CreateAppointmentInput {
+        let input = AppointmentRequest {
             document: (*document).into(),
             speciality: "Cardiología".into(),
-        };
+        }
+        .try_into_domain(&PERU)
+        .expect("input");
         service::create_appointment(&services, &admin, &PERU, input)
             .await
             .expect("create");
@@ -92,11 +90,15 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .expect("get");
     assert_eq!(ops(&take(&dynamo)), 1, "get");
 
-    let list = |status: Option<&str>, document: Option<&str>| ListQuery {
-        status: status.map(str::to_owned),
-        document: document.map(str::to_owned),
-        limit: Some("10".into()),
-        cursor: None,
+    let list = |status: Option<&str>, document: Option<&str>| {
+        ListQuery {
+            status: status.map(str::to_owned),
+            document: document.map(str::to_owned),
+            limit: Some("10".into()),
+            cursor: None,
+        }
+        .try_into_domain(&PERU)
+        .expect("list query")
     };
     let page = service::list_appointments(&services, &admin, &PERU, list(Some("registered"), None))
         .await
@@ -112,13 +114,13 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .expect("list");
     assert_eq!(ops(&take(&dynamo)), 1, "a patient's list is one query");
 
-    let given = Slot::new(&PERU, &doctors[1].id, date(2030, 3, 5), time(9, 0, 0, 0)).expect("slot");
+    let given = build::slot(&doctors[1].id, date(2030, 3, 5), time(9, 0, 0, 0));
     service::assign(
         &services,
         &admin,
         &PERU,
         "20300102-45678912",
-        Some(&given.id),
+        Some(given.id.clone()),
     )
     .await
     .expect("assign");
@@ -134,7 +136,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .await
         .expect("auto-assign");
     assert_eq!(
-        auto.starts_at,
+        auto.starts_at(),
         Some("2030-03-04T14:00:00Z".parse().expect("time")),
         "the earliest slot"
     );
@@ -160,9 +162,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .await
         .expect("complete");
     assert!(ops(&take(&dynamo)) <= 2, "complete");
-    let reason = CancelInput {
-        reason: "viaje".into(),
-    };
+    let reason = "viaje".to_owned();
     service::cancel(&services, &admin, &PERU, "20300102-70123456", reason)
         .await
         .expect("cancel");

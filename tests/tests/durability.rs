@@ -3,6 +3,7 @@
 
 mod common;
 
+use citas_e2e::assert_problem;
 use common::TestApp;
 use serde_json::json;
 
@@ -33,10 +34,7 @@ async fn data_survives_a_restart_and_the_seed_is_not_reloaded() {
             json!({ "slot": slot }),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("slot_unavailable"))
-    );
+    assert_problem((status, &problem), 409, "slot_unavailable");
     let (status, _) = app
         .post(
             "/pe/appointment",

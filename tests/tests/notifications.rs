@@ -10,18 +10,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use backends::{Backend, dynamodb, embedded, moto_endpoint, unique_prefix};
-use citas_aws::template::Variables;
+use backends::{Backend, dynamodb, moto_endpoint, unique_prefix};
 use citas_aws::{DynamoIdempotency, SqsQueue, TableNames};
 use citas_domain::notification::key;
 use citas_domain::{
     Appointment, CHILE, Country, Doctor, Email, MailError, Mailer, ManualClock, Notification,
-    NotificationKind, NotificationQueue, PERU, Patient, QueueError, Services, Status,
+    NotificationKind, NotificationQueue, PERU, Patient, QueueError, Services,
 };
+use citas_domain::{EmailAddress, SlotId};
+use citas_e2e::build;
 use citas_e2e::{ReceivedEmail, parse_email};
 use citas_local::LocalConfig;
 use citas_local::server::AwsTarget;
 use citas_notify::EmailPipeline;
+use citas_provision::template::Variables;
 use common::TestApp;
 use jiff::Timestamp;
 use jiff::civil::{Date, date};
@@ -151,28 +153,23 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
         .expect("token");
 
     // A doctor and a slot of our own in the fresh tables.
-    let sdk = citas_local::aws::sdk_config(&moto_endpoint()).await;
+    let sdk = citas_provision::sdk_config(&moto_endpoint()).await;
     let store = citas_aws::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         TableNames::new(prefix.clone()),
     );
     let doctor = Doctor {
-        id: "pe-cardiologia-40000001".into(),
-        country: "pe".into(),
-        document: "40000001".into(),
         name: "Dra. Rosa Paredes".into(),
-        speciality: "cardiologia".into(),
+        ..build::doctor(&PERU, "cardiologia", "40000001")
     };
     citas_domain::Store::put_doctor(&store, &doctor)
         .await
         .expect("doctor");
-    let slot = citas_domain::Slot::new(
-        &PERU,
+    let slot = build::slot(
         &doctor.id,
         date(2026, 12, 7),
         jiff::civil::time(9, 30, 0, 0),
-    )
-    .expect("slot");
+    );
     citas_domain::Store::put_slot(&store, &slot)
         .await
         .expect("slot");
@@ -205,7 +202,7 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
     assert_eq!(status, 201, "{created}");
     let (status, assigned) = post(
         "/pe/appointment/20261122-45678912/assign",
-        json!({ "slot": slot.id }),
+        json!({ "slot": slot.id.to_string() }),
     )
     .await;
     assert_eq!(status, 200, "{assigned}");
@@ -247,40 +244,35 @@ impl Mailer for FlakyMailer {
             .attempts
             .lock()
             .expect("lock")
-            .entry(email.to.clone())
+            .entry(email.to.to_string())
             .or_default() += 1;
-        if self.always_fails.contains(&email.to) {
+        if self.always_fails.contains(email.to.as_str()) {
             return Err(MailError::Rejected("mailbox unavailable".into()));
         }
-        if self.fails_once.lock().expect("lock").remove(&email.to) {
+        if self
+            .fails_once
+            .lock()
+            .expect("lock")
+            .remove(email.to.as_str())
+        {
             return Err(MailError::Throttled("slow down".into()));
         }
         let mut sent = self.sent.lock().expect("lock");
-        sent.push(email.to.clone());
+        sent.push(email.to.to_string());
         Ok(format!("sent-{}", sent.len()))
     }
 }
 
-fn assigned_appointment(country: &Country, document: &str, starts_at: Timestamp) -> Appointment {
-    let created_at = at(common::NOW);
-    let doctor = format!("{}-cardiologia-40000001", country.code);
-    Appointment {
-        id: format!(
-            "{}-{document}",
-            country.local_date(created_at).strftime("%Y%m%d")
-        ),
-        country: country.code.to_owned(),
-        document: document.to_owned(),
-        patient: "Paciente".to_owned(),
-        speciality: "cardiologia".to_owned(),
-        status: Status::Assigned,
-        created_at,
-        date: Some(citas_domain::model::SlotId::format(&doctor, starts_at)),
-        update_at: created_at,
-        doctor: Some(doctor),
-        starts_at: Some(starts_at),
-        cancel_reason: None,
-    }
+fn assigned_appointment(
+    country: &'static Country,
+    document: &str,
+    starts_at: Timestamp,
+) -> Appointment {
+    let doctor = build::doctor_id(country, "cardiologia", "40000001");
+    build::appointment(country, document)
+        .created_at(common::NOW)
+        .assigned(&SlotId::new(doctor, starts_at))
+        .build()
 }
 
 async fn approximate_count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
@@ -358,9 +350,9 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
     for n in 0..12u32 {
         let document = format!("{}", 46_000_000 + n);
         let patient = Patient {
-            document: document.clone(),
             name: format!("Paciente {n}"),
-            email: Some(email_of(n)),
+            email: Some(EmailAddress::parse(&email_of(n)).expect("email")),
+            ..build::patient(&PERU, &document)
         };
         backend
             .store
@@ -370,10 +362,10 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         let appointment = assigned_appointment(&PERU, &document, at("2026-12-07T14:00:00Z"));
         backend
             .store
-            .insert_appointment(&PERU, &appointment)
+            .insert_appointment(&appointment)
             .await
             .expect("appointment");
-        let slot = appointment.date.clone().expect("slot");
+        let slot = appointment.slot.clone().expect("slot");
         messages.push(Notification::about(
             &appointment,
             NotificationKind::Assigned,
@@ -393,7 +385,7 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
     let pipeline = EmailPipeline {
         store: backend.store.clone(),
         idempotency: Arc::new(DynamoIdempotency::new(
-            aws_sdk_dynamodb::Client::new(&citas_local::aws::sdk_config(&moto_endpoint()).await),
+            aws_sdk_dynamodb::Client::new(&citas_provision::sdk_config(&moto_endpoint()).await),
             &TableNames::new(backend.table_prefix.clone().expect("prefix")),
         )),
         mailer: mailer.clone(),
@@ -485,8 +477,8 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
             break;
         }
         for message in received.messages() {
-            let body: Notification =
-                serde_json::from_str(message.body().unwrap_or_default()).expect("a notification");
+            let body = Notification::from_json(message.body().unwrap_or_default())
+                .expect("a notification");
             dead.push(body.idempotency_key);
             sqs.delete_message()
                 .queue_url(&dead_letters)
@@ -532,31 +524,10 @@ struct RecordingQueue {
 
 #[async_trait]
 impl NotificationQueue for RecordingQueue {
-    async fn enqueue(&self, _: &Country, message: &Notification) -> Result<(), QueueError> {
+    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
         self.messages.lock().expect("lock").push(message.clone());
         Ok(())
     }
-}
-
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded_store {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(&super::embedded().await).await;
-                }
-            )*
-        }
-        mod dynamodb_on_moto {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(&super::dynamodb().await).await;
-                }
-            )*
-        }
-    };
 }
 
 on_every_backend!(reminders_cover_the_next_local_day_across_midnight_and_daylight_saving);
@@ -584,7 +555,7 @@ async fn remind(backend: &Backend, country: &'static Country, now: &str) -> (Dat
             message.idempotency_key,
             key::reminder(&message.appointment_id, day)
         );
-        ids.push(message.appointment_id);
+        ids.push(message.appointment_id.to_string());
     }
     (day, ids)
 }
@@ -599,18 +570,18 @@ async fn assigned_at(
     let appointment = assigned_appointment(country, document, at(starts_at));
     backend
         .store
-        .insert_appointment(country, &appointment)
+        .insert_appointment(&appointment)
         .await
         .expect("insert");
-    appointment.id
+    appointment.id.to_string()
 }
 
 async fn reminders_cover_the_next_local_day_across_midnight_and_daylight_saving(backend: &Backend) {
     // Chile springs forward on 2026-09-06: local midnight does not exist, the day has 23 hours.
-    let before = assigned_at(backend, &CHILE, "21000001-0", "2026-09-06T03:59:00Z").await; // 09-05 23:59 -04
-    let first = assigned_at(backend, &CHILE, "21000002-9", "2026-09-06T04:00:00Z").await; // 09-06 01:00 -03
-    let last = assigned_at(backend, &CHILE, "21000003-7", "2026-09-07T02:59:00Z").await; // 09-06 23:59 -03
-    let after = assigned_at(backend, &CHILE, "21000004-5", "2026-09-07T03:00:00Z").await; // 09-07 00:00 -03
+    let before = assigned_at(backend, &CHILE, "21000001-1", "2026-09-06T03:59:00Z").await; // 09-05 23:59 -04
+    let first = assigned_at(backend, &CHILE, "21000002-K", "2026-09-06T04:00:00Z").await; // 09-06 01:00 -03
+    let last = assigned_at(backend, &CHILE, "21000003-8", "2026-09-07T02:59:00Z").await; // 09-06 23:59 -03
+    let after = assigned_at(backend, &CHILE, "21000004-6", "2026-09-07T03:00:00Z").await; // 09-07 00:00 -03
     // The schedule fires at 18:00 in Santiago on 09-05 (22:00 UTC).
     let (day, ids) = remind(backend, &CHILE, "2026-09-05T22:00:00Z").await;
     assert_eq!(day, date(2026, 9, 6));
@@ -624,9 +595,9 @@ async fn reminders_cover_the_next_local_day_across_midnight_and_daylight_saving(
     assert_eq!(again, ids, "a second run enqueues the same keys");
 
     // Chile falls back on 2027-04-04: 23:00–23:59 on 04-03 happens twice; both belong to 04-03.
-    let twice_early = assigned_at(backend, &CHILE, "21000005-3", "2027-04-04T02:30:00Z").await; // 04-03 23:30 -03
-    let twice_late = assigned_at(backend, &CHILE, "21000006-1", "2027-04-04T03:30:00Z").await; // 04-03 23:30 -04
-    let new_day = assigned_at(backend, &CHILE, "21000007-K", "2027-04-04T04:00:00Z").await; // 04-04 00:00 -04
+    let twice_early = assigned_at(backend, &CHILE, "21000005-4", "2027-04-04T02:30:00Z").await; // 04-03 23:30 -03
+    let twice_late = assigned_at(backend, &CHILE, "21000006-2", "2027-04-04T03:30:00Z").await; // 04-03 23:30 -04
+    let new_day = assigned_at(backend, &CHILE, "21000007-0", "2027-04-04T04:00:00Z").await; // 04-04 00:00 -04
     let (day, ids) = remind(backend, &CHILE, "2027-04-02T21:00:00Z").await; // 04-02 18:00 -03
     assert_eq!(day, date(2027, 4, 3));
     assert_eq!(ids, [twice_early, twice_late]);
@@ -667,7 +638,7 @@ async fn twenty_five_hundred_reminders_take_at_most_250_send_message_batch_calls
                     at("2026-12-07T05:00:00Z") + jiff::SignedDuration::from_secs(i64::from(n) * 30);
                 let appointment =
                     assigned_appointment(&PERU, &format!("{}", 50_000_000 + n), starts_at);
-                store.insert_appointment(&PERU, &appointment).await
+                store.insert_appointment(&appointment).await
             }
         })
         .buffer_unordered(8)

@@ -1,7 +1,7 @@
 //! Request → use case → response, for every action. Lambda functions and the
 //! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
 
-use citas_domain::service::{self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput};
+use citas_domain::service;
 use citas_domain::{Caller, Country, Services, Upserted};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -10,6 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::body::{
+    AppointmentPage, AppointmentRequest, AppointmentResponse, AssignRequest, CancelRequest,
+    ListQuery, PatientRequest, PatientResponse,
+};
 use crate::problem::Problem;
 use crate::routes::Action;
 
@@ -54,19 +58,22 @@ async fn run(
     match action {
         Action::Health => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
         Action::UpsertPatient => {
-            let input: PatientInput = json_body(request)?;
+            let input = json_body::<PatientRequest>(request)?.try_into_domain(country)?;
             let (patient, upserted) =
                 service::register_patient(services, caller, country, input).await?;
             let status = match upserted {
                 Upserted::Created => StatusCode::CREATED,
                 Upserted::Updated => StatusCode::OK,
             };
-            Ok(json_response(status, &patient))
+            Ok(json_response(status, &PatientResponse::from(&patient)))
         }
         Action::CreateAppointment => {
-            let input: CreateAppointmentInput = json_body(request)?;
+            let input = json_body::<AppointmentRequest>(request)?.try_into_domain(country)?;
             let appointment = service::create_appointment(services, caller, country, input).await?;
-            let mut response = json_response(StatusCode::CREATED, &appointment);
+            let mut response = json_response(
+                StatusCode::CREATED,
+                &AppointmentResponse::from(&appointment),
+            );
             if let Ok(location) =
                 HeaderValue::from_str(&format!("/{}/appointment/{}", country.code, appointment.id))
             {
@@ -77,7 +84,7 @@ async fn run(
         Action::GetAppointment => {
             let appointment =
                 service::get_appointment(services, caller, country, &path_id(request)?).await?;
-            Ok(json_response(StatusCode::OK, &appointment))
+            Ok(appointment_response(&appointment))
         }
         Action::ListAppointments => {
             let query = request.query_string_parameters();
@@ -98,49 +105,46 @@ async fn run(
                 document: single("document")?,
                 limit: single("limit")?,
                 cursor: single("cursor")?,
-            };
+            }
+            .try_into_domain(country)?;
             let page = service::list_appointments(services, caller, country, list).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({ "items": page.items, "next_cursor": page.next_cursor }),
-            ))
+            let page = AppointmentPage {
+                items: page.items.iter().map(AppointmentResponse::from).collect(),
+                next_cursor: page.next_cursor,
+            };
+            Ok(json_response(StatusCode::OK, &page))
         }
         Action::AssignAppointment => {
-            #[derive(serde::Deserialize, Default)]
-            #[serde(deny_unknown_fields)]
-            struct AssignInput {
-                slot: Option<String>,
-            }
-            let input: AssignInput = optional_json_body(request)?.unwrap_or_default();
-            let appointment = service::assign(
-                services,
-                caller,
-                country,
-                &path_id(request)?,
-                input.slot.as_deref(),
-            )
-            .await?;
-            Ok(json_response(StatusCode::OK, &appointment))
+            let slot = optional_json_body::<AssignRequest>(request)?
+                .unwrap_or_default()
+                .try_into_domain()?;
+            let appointment =
+                service::assign(services, caller, country, &path_id(request)?, slot).await?;
+            Ok(appointment_response(&appointment))
         }
         Action::NotifyAppointment => {
             let message = service::notify(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(
                 StatusCode::ACCEPTED,
-                &json!({ "message": message }),
+                &json!({ "message": message.to_wire() }),
             ))
         }
         Action::CompleteAppointment => {
             let appointment =
                 service::complete(services, caller, country, &path_id(request)?).await?;
-            Ok(json_response(StatusCode::OK, &appointment))
+            Ok(appointment_response(&appointment))
         }
         Action::CancelAppointment => {
-            let input: CancelInput = json_body(request)?;
+            let reason = json_body::<CancelRequest>(request)?.try_into_domain()?;
             let appointment =
-                service::cancel(services, caller, country, &path_id(request)?, input).await?;
-            Ok(json_response(StatusCode::OK, &appointment))
+                service::cancel(services, caller, country, &path_id(request)?, reason).await?;
+            Ok(appointment_response(&appointment))
         }
     }
+}
+
+fn appointment_response(appointment: &citas_domain::Appointment) -> Response<Body> {
+    json_response(StatusCode::OK, &AppointmentResponse::from(appointment))
 }
 
 fn request_id(request: &Request) -> Option<String> {

@@ -3,6 +3,7 @@
 //! Requests and responses are `lambda_http` types shaped like API Gateway
 //! HTTP API (payload v2) events, so local and deployed code paths are one.
 
+pub mod body;
 pub mod handlers;
 pub mod problem;
 pub mod routes;

@@ -155,9 +155,6 @@ impl From<DomainError> for Problem {
             DomainError::Denied(Denied::Forbidden { .. }) => {
                 Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
             }
-            DomainError::Denied(Denied::Hidden) => {
-                Problem::new(StatusCode::NOT_FOUND, "appointment_not_found", "not found")
-            }
             DomainError::Unavailable(cause) => {
                 // The cause is for the logs, never for the client.
                 tracing::error!(error = %cause, "dependency failure");

@@ -6,26 +6,28 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
-use citas_domain::cursor;
-use citas_domain::model::SlotId;
 use citas_domain::ports::{
     ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted,
 };
-use citas_domain::{Appointment, Country, Doctor, Patient, Slot, Status};
+use citas_domain::{
+    Appointment, AppointmentId, Country, Doctor, DoctorId, Document, Patient, Slot, SlotId,
+    Speciality, Status,
+};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
+use crate::errors::{backend, is_condition_failure};
+use crate::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
+use crate::pager::{Item, ShardedIndex};
 use crate::settings::{TableNames, index};
-
-type Item = HashMap<String, AttributeValue>;
 
 /// How many partitions each status is spread over in the `by-status` index,
 /// so no single index partition takes every write of a busy status.
@@ -45,10 +47,6 @@ impl DynamoStore {
     pub fn new(client: Client, tables: TableNames) -> Self {
         Self { client, tables }
     }
-}
-
-fn backend<E: std::error::Error + 'static>(error: E) -> StoreError {
-    StoreError::Backend(DisplayErrorContext(error).to_string())
 }
 
 fn to_item(value: &impl Serialize) -> Result<Item, StoreError> {
@@ -71,16 +69,23 @@ pub fn status_shard(status: Status, id: &str) -> String {
     format!("{status}#{}", hash % STATUS_SHARDS)
 }
 
-fn appointment_item(country: &Country, appointment: &Appointment) -> Result<Item, StoreError> {
-    let mut item = to_item(appointment)?;
+fn appointment_item(appointment: &Appointment) -> Result<Item, StoreError> {
+    let mut item = to_item(&AppointmentItem::from_domain(appointment))?;
     item.insert(
         STATUS_SHARD.into(),
-        s(status_shard(appointment.status, &appointment.id)),
+        s(status_shard(
+            appointment.status,
+            &appointment.id.to_string(),
+        )),
     );
-    if let Some(day) = appointment.assigned_day(country) {
+    if let Some(day) = appointment.assigned_day() {
         item.insert(ASSIGNED_DAY.into(), s(day.to_string()));
     }
     Ok(item)
+}
+
+fn appointment_from(country: &'static Country, item: Item) -> Result<Appointment, StoreError> {
+    from_item::<AppointmentItem>(item)?.into_domain(country)
 }
 
 /// Whether a transaction's cancellation names a failed condition at `index`.
@@ -91,108 +96,6 @@ fn cancelled_at(
     reasons
         .get(index)
         .filter(|r| r.code().is_some_and(|code| code != "None"))
-}
-
-/// One partition of an index, walked in sort-key order.
-struct IndexQuery<'a> {
-    table: String,
-    index: &'static str,
-    partition_attribute: &'static str,
-    partition: String,
-    forward: bool,
-    limit: usize,
-    start: Option<Item>,
-    client: &'a Client,
-}
-
-impl IndexQuery<'_> {
-    async fn run(self) -> Result<(Vec<Item>, Option<Item>), StoreError> {
-        let limit = i32::try_from(self.limit).unwrap_or(i32::MAX);
-        let output = self
-            .client
-            .query()
-            .table_name(self.table)
-            .index_name(self.index)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", self.partition_attribute)
-            .expression_attribute_values(":p", s(self.partition))
-            .scan_index_forward(self.forward)
-            .limit(limit)
-            .set_exclusive_start_key(self.start)
-            .send()
-            .await
-            .map_err(backend)?;
-        let last = output.last_evaluated_key().cloned();
-        Ok((output.items.unwrap_or_default(), last))
-    }
-}
-
-/// Where a list left off in one index partition.
-#[derive(Debug, Clone, PartialEq)]
-enum Position {
-    Start,
-    After(Item),
-    Done,
-}
-
-/// The key of an index entry, as a cursor keeps it: `id`, partition and sort attributes.
-fn index_key(item: &Item, partition_attribute: &str, sort_attribute: &str) -> Item {
-    ["id", partition_attribute, sort_attribute]
-        .into_iter()
-        .filter_map(|name| item.get(name).map(|v| (name.to_owned(), v.clone())))
-        .collect()
-}
-
-fn position_to_json(position: &Position) -> Value {
-    match position {
-        Position::Start => Value::Null,
-        Position::Done => json!("done"),
-        Position::After(key) => Value::Object(
-            key.iter()
-                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), json!(v))))
-                .collect(),
-        ),
-    }
-}
-
-/// A position from a cursor, accepted only if it is a key of the expected partition.
-fn position_from_json(
-    value: &Value,
-    partition_attribute: &str,
-    partition: &str,
-    sort_attribute: &str,
-) -> Result<Position, StoreError> {
-    match value {
-        Value::Null => Ok(Position::Start),
-        Value::String(done) if done == "done" => Ok(Position::Done),
-        Value::Object(map) => {
-            let mut expected = ["id", partition_attribute, sort_attribute];
-            expected.sort_unstable();
-            let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            if names != expected || map.get(partition_attribute) != Some(&json!(partition)) {
-                return Err(StoreError::InvalidCursor);
-            }
-            map.iter()
-                .map(|(k, v)| match v {
-                    Value::String(text) if text.len() <= 256 => Ok((k.clone(), s(text.clone()))),
-                    _ => Err(StoreError::InvalidCursor),
-                })
-                .collect::<Result<Item, _>>()
-                .map(Position::After)
-        }
-        _ => Err(StoreError::InvalidCursor),
-    }
-}
-
-fn sort_text(item: &Item, attribute: &str) -> String {
-    let text = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    format!("{}\u{0}{}", text(attribute), text("id"))
 }
 
 #[async_trait]
@@ -206,7 +109,7 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(self.tables.patient(country))
-            .set_item(Some(to_item(patient)?))
+            .set_item(Some(to_item(&PatientItem::from_domain(patient))?))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -220,71 +123,66 @@ impl Store for DynamoStore {
     async fn get_patient(
         &self,
         country: &Country,
-        document: &str,
+        document: &Document,
     ) -> Result<Option<Patient>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(self.tables.patient(country))
-            .key("document", s(document))
+            .key("document", s(document.as_str()))
             .send()
             .await
             .map_err(backend)?;
-        output.item.map(from_item).transpose()
+        output
+            .item
+            .map(|item| from_item::<PatientItem>(item)?.into_domain(country))
+            .transpose()
     }
 
-    async fn insert_appointment(
-        &self,
-        country: &Country,
-        appointment: &Appointment,
-    ) -> Result<(), StoreError> {
+    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
         let result = self
             .client
             .put_item()
-            .table_name(self.tables.appointment(country))
-            .set_item(Some(appointment_item(country, appointment)?))
+            .table_name(self.tables.appointment(appointment.country))
+            .set_item(Some(appointment_item(appointment)?))
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists {
-                    existing_id: appointment.id.clone(),
-                })
-            }
+            Err(error) if is_condition_failure(&error) => Err(StoreError::AlreadyExists {
+                existing_id: appointment.id.to_string(),
+            }),
             Err(error) => Err(backend(error)),
         }
     }
 
     async fn get_appointment(
         &self,
-        country: &Country,
-        id: &str,
+        country: &'static Country,
+        id: &AppointmentId,
     ) -> Result<Option<Appointment>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(self.tables.appointment(country))
-            .key("id", s(id))
+            .key("id", s(id.to_string()))
             .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
-        output.item.map(from_item).transpose()
+        output
+            .item
+            .map(|item| appointment_from(country, item))
+            .transpose()
     }
 
     async fn list_appointments(
         &self,
-        country: &Country,
+        country: &'static Country,
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Appointment>, StoreError> {
-        let scope = filter.scope(country);
         let (index, partition_attribute, sort_attribute, forward, partitions) = match filter {
             ListFilter::Status(status) => (
                 index::BY_STATUS,
@@ -293,14 +191,14 @@ impl Store for DynamoStore {
                 false,
                 (0..STATUS_SHARDS)
                     .map(|n| format!("{status}#{n}"))
-                    .collect::<Vec<_>>(),
+                    .collect(),
             ),
             ListFilter::Document(document) => (
                 index::BY_DOCUMENT,
                 "document",
                 "created_at",
                 false,
-                vec![document.clone()],
+                vec![document.to_string()],
             ),
             ListFilter::AssignedOn(day) => (
                 index::BY_ASSIGNED_DAY,
@@ -310,107 +208,34 @@ impl Store for DynamoStore {
                 vec![day.to_string()],
             ),
         };
-        let positions: Vec<Position> = match &page.cursor {
-            None => vec![Position::Start; partitions.len()],
-            Some(raw) => match cursor::decode(&scope, raw)? {
-                Value::Array(values) if values.len() == partitions.len() => values
-                    .iter()
-                    .zip(&partitions)
-                    .map(|(v, p)| position_from_json(v, partition_attribute, p, sort_attribute))
-                    .collect::<Result<_, _>>()?,
-                _ => return Err(StoreError::InvalidCursor),
-            },
-        };
-
-        // One query per partition still in play, each asking one item more than
-        // the page so the page knows whether anything follows.
-        let limit = page.limit;
-        let mut streams: Vec<(Vec<Item>, bool)> = Vec::with_capacity(partitions.len());
-        for (partition, position) in partitions.iter().zip(&positions) {
-            let start = match position {
-                Position::Done => {
-                    streams.push((Vec::new(), false));
-                    continue;
-                }
-                Position::Start => None,
-                Position::After(key) => Some(key.clone()),
-            };
-            let (items, last) = IndexQuery {
-                table: self.tables.appointment(country),
-                index,
-                partition_attribute,
-                partition: partition.clone(),
-                forward,
-                limit: limit + 1,
-                start,
-                client: &self.client,
-            }
-            .run()
-            .await?;
-            let more_in_partition = items.len() > limit || last.is_some();
-            streams.push((items, more_in_partition));
+        let page = ShardedIndex {
+            client: &self.client,
+            table: self.tables.appointment(country),
+            index,
+            partition_attribute,
+            sort_attribute,
+            partitions,
+            forward,
+            scope: filter.scope(country),
         }
-
-        // Merge the partitions' streams, each already in index order.
-        let mut heads = vec![0usize; streams.len()];
-        let mut picked: Vec<Item> = Vec::with_capacity(limit);
-        while picked.len() < limit {
-            let next = streams
-                .iter()
-                .enumerate()
-                .filter_map(|(n, (items, _))| {
-                    items
-                        .get(heads[n])
-                        .map(|item| (n, sort_text(item, sort_attribute)))
-                })
-                .reduce(|best, candidate| {
-                    let better = if forward {
-                        candidate.1 < best.1
-                    } else {
-                        candidate.1 > best.1
-                    };
-                    if better { candidate } else { best }
-                });
-            let Some((n, _)) = next else { break };
-            picked.push(streams[n].0[heads[n]].clone());
-            heads[n] += 1;
-        }
-
-        let mut next_positions = Vec::with_capacity(streams.len());
-        let mut anything_left = false;
-        for (n, (items, more_in_partition)) in streams.iter().enumerate() {
-            let consumed = heads[n];
-            // A finished partition reads no items and reports nothing more, so it stays done.
-            let position = if consumed == items.len() && !more_in_partition {
-                Position::Done
-            } else if consumed > 0 {
-                Position::After(index_key(
-                    &items[consumed - 1],
-                    partition_attribute,
-                    sort_attribute,
-                ))
-            } else {
-                positions[n].clone()
-            };
-            anything_left |= position != Position::Done;
-            next_positions.push(position_to_json(&position));
-        }
-        let next_cursor =
-            anything_left.then(|| cursor::encode(&scope, Value::Array(next_positions)));
-        let items = picked
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<Appointment>, _>>()?;
-        Ok(Page { items, next_cursor })
+        .page(page)
+        .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|item| appointment_from(country, item))
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
     }
 
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
-        let country = transition.country;
-        let table = self.tables.appointment(country);
-        let item = appointment_item(country, &transition.appointment)?;
+        let appointment = &transition.appointment;
+        let table = self.tables.appointment(appointment.country);
         let put = Put::builder()
             .table_name(&table)
-            .set_item(Some(item.clone()))
+            .set_item(Some(appointment_item(appointment)?))
             .condition_expression("#status = :expected")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":expected", s(transition.expected.as_str()))
@@ -424,7 +249,7 @@ impl Store for DynamoStore {
         };
         let slot_update = Update::builder()
             .table_name(self.tables.slot())
-            .key("id", s(slot_id))
+            .key("id", s(slot_id.to_string()))
             .update_expression("SET isAvailable = :next")
             .condition_expression(if available {
                 "attribute_exists(id)"
@@ -468,7 +293,7 @@ impl Store for DynamoStore {
                 }),
                 // A conflict with a concurrent transaction, or no such appointment: look.
                 None => Err(self
-                    .explain_failed_condition(country, &transition.appointment.id)
+                    .explain_failed_condition(appointment.country, &appointment.id)
                     .await),
             };
         }
@@ -477,7 +302,7 @@ impl Store for DynamoStore {
                 // The slot no longer exists: there is nothing to give back.
                 return self.put_conditionally(put).await;
             }
-            return Err(StoreError::SlotUnavailable(slot_id.clone()));
+            return Err(StoreError::SlotUnavailable(slot_id.to_string()));
         }
         Err(backend(error))
     }
@@ -486,29 +311,32 @@ impl Store for DynamoStore {
         self.client
             .put_item()
             .table_name(self.tables.doctor())
-            .set_item(Some(to_item(doctor)?))
+            .set_item(Some(to_item(&DoctorItem::from_domain(doctor))?))
             .send()
             .await
             .map_err(backend)?;
         Ok(())
     }
 
-    async fn get_doctor(&self, id: &str) -> Result<Option<Doctor>, StoreError> {
+    async fn get_doctor(&self, id: &DoctorId) -> Result<Option<Doctor>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(self.tables.doctor())
-            .key("id", s(id))
+            .key("id", s(id.to_string()))
             .send()
             .await
             .map_err(backend)?;
-        output.item.map(from_item).transpose()
+        output
+            .item
+            .map(|item| from_item::<DoctorItem>(item)?.into_domain())
+            .transpose()
     }
 
     async fn doctors_by_speciality(
         &self,
-        country: &Country,
-        speciality: &str,
+        country: &'static Country,
+        speciality: &Speciality,
     ) -> Result<Vec<Doctor>, StoreError> {
         let mut doctors = Vec::new();
         let mut start = None;
@@ -519,7 +347,7 @@ impl Store for DynamoStore {
                 .table_name(self.tables.doctor())
                 .index_name(index::DOCTOR_BY_SPECIALITY)
                 .key_condition_expression("speciality = :speciality AND country = :country")
-                .expression_attribute_values(":speciality", s(speciality))
+                .expression_attribute_values(":speciality", s(speciality.as_str()))
                 .expression_attribute_values(":country", s(country.code))
                 .set_exclusive_start_key(start)
                 .send()
@@ -527,7 +355,7 @@ impl Store for DynamoStore {
                 .map_err(backend)?;
             start = output.last_evaluated_key().cloned();
             for item in output.items.unwrap_or_default() {
-                doctors.push(from_item(item)?);
+                doctors.push(from_item::<DoctorItem>(item)?.into_domain()?);
             }
             if start.is_none() {
                 return Ok(doctors);
@@ -539,33 +367,36 @@ impl Store for DynamoStore {
         self.client
             .put_item()
             .table_name(self.tables.slot())
-            .set_item(Some(to_item(slot)?))
+            .set_item(Some(to_item(&SlotItem::from_domain(slot))?))
             .send()
             .await
             .map_err(backend)?;
         Ok(())
     }
 
-    async fn get_slot(&self, id: &str) -> Result<Option<Slot>, StoreError> {
+    async fn get_slot(&self, id: &SlotId) -> Result<Option<Slot>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(self.tables.slot())
-            .key("id", s(id))
+            .key("id", s(id.to_string()))
             .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
-        output.item.map(from_item).transpose()
+        output
+            .item
+            .map(|item| from_item::<SlotItem>(item)?.into_domain())
+            .transpose()
     }
 
     async fn next_available_slot(
         &self,
-        doctor_id: &str,
+        doctor: &DoctorId,
         after: Timestamp,
     ) -> Result<Option<Slot>, StoreError> {
         // Slot ids are `{doctor}-{epoch seconds}` with ten-digit epochs, so id order is time order.
-        let after_id = SlotId::format(doctor_id, after);
+        let after_id = SlotId::new(doctor.clone(), after).to_string();
         let mut start = None;
         loop {
             let output = self
@@ -575,7 +406,7 @@ impl Store for DynamoStore {
                 .index_name(index::SLOT_BY_DOCTOR)
                 .key_condition_expression("doctor = :doctor AND id > :after")
                 .filter_expression("isAvailable = :available")
-                .expression_attribute_values(":doctor", s(doctor_id))
+                .expression_attribute_values(":doctor", s(doctor.to_string()))
                 .expression_attribute_values(":after", s(after_id.clone()))
                 .expression_attribute_values(":available", AttributeValue::Bool(true))
                 .limit(50)
@@ -585,7 +416,7 @@ impl Store for DynamoStore {
                 .map_err(backend)?;
             start = output.last_evaluated_key().cloned();
             if let Some(item) = output.items.unwrap_or_default().into_iter().next() {
-                return from_item(item).map(Some);
+                return from_item::<SlotItem>(item)?.into_domain().map(Some);
             }
             if start.is_none() {
                 return Ok(None);
@@ -618,12 +449,8 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(error) => match error.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => {
-                    let old = match e {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item(),
-                        _ => None,
-                    };
-                    match old {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    match failed.item() {
                         Some(old) => Err(StoreError::StatusConflict {
                             current: current_status(old)?,
                         }),
@@ -637,7 +464,11 @@ impl DynamoStore {
 
     /// After a lost condition without the old item: report what is stored now.
     /// (The write already failed; this read only explains why.)
-    async fn explain_failed_condition(&self, country: &Country, id: &str) -> StoreError {
+    async fn explain_failed_condition(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+    ) -> StoreError {
         match self.get_appointment(country, id).await {
             Ok(Some(current)) => StoreError::StatusConflict {
                 current: current.status,
@@ -666,31 +497,5 @@ mod tests {
             ));
         }
         assert_eq!(seen.len(), STATUS_SHARDS as usize);
-    }
-
-    #[test]
-    fn cursor_positions_must_belong_to_their_partition() {
-        let key = json!({ "id": "20261122-45678912", "status_shard": "registered#1", "created_at": "2026-11-22T15:00:00.000Z" });
-        assert!(matches!(
-            position_from_json(&key, STATUS_SHARD, "registered#1", "created_at"),
-            Ok(Position::After(_))
-        ));
-        assert_eq!(
-            position_from_json(&key, STATUS_SHARD, "registered#2", "created_at"),
-            Err(StoreError::InvalidCursor)
-        );
-        let extra = json!({ "id": "x", "status_shard": "registered#1", "created_at": "t", "document": "y" });
-        assert_eq!(
-            position_from_json(&extra, STATUS_SHARD, "registered#1", "created_at"),
-            Err(StoreError::InvalidCursor)
-        );
-        assert_eq!(
-            position_from_json(&json!(5), STATUS_SHARD, "registered#1", "created_at"),
-            Err(StoreError::InvalidCursor)
-        );
-        assert_eq!(
-            position_from_json(&json!("done"), STATUS_SHARD, "registered#1", "created_at"),
-            Ok(Position::Done)
-        );
     }
 }

@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use citas_domain::{Claim, IdempotencyStore, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
+use crate::errors::{backend, is_condition_failure};
 use crate::settings::TableNames;
 
 const IN_PROGRESS: &str = "in_progress";
@@ -27,10 +27,6 @@ impl DynamoIdempotency {
             table: tables.idempotency(),
         }
     }
-}
-
-fn backend<E: std::error::Error + 'static>(error: E) -> StoreError {
-    StoreError::Backend(DisplayErrorContext(error).to_string())
 }
 
 fn record(
@@ -122,13 +118,7 @@ impl IdempotencyStore for DynamoIdempotency {
         match result {
             Ok(_) => Ok(()),
             // Completed meanwhile (or gone): nothing to release.
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(error) if is_condition_failure(&error) => Ok(()),
             Err(error) => Err(backend(error)),
         }
     }

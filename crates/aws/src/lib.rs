@@ -1,14 +1,16 @@
 //! AWS adapters of the citas ports: the DynamoDB store, the SQS notification
-//! queues and the SES v2 mailer, plus the tables and queues of template.yaml.
+//! queues and the SES v2 mailer, the deployment's settings and the SDK's configuration.
 
 pub mod counting;
 pub mod dynamo;
+pub mod errors;
 pub mod idempotency;
+pub mod items;
+pub mod pager;
 pub mod sdk;
 pub mod ses;
 pub mod settings;
 pub mod sqs;
-pub mod template;
 
 pub use counting::OperationCounter;
 pub use dynamo::DynamoStore;

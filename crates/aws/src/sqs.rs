@@ -23,14 +23,15 @@ impl SqsQueue {
 
 #[async_trait]
 impl NotificationQueue for SqsQueue {
-    async fn enqueue(&self, country: &Country, message: &Notification) -> Result<(), QueueError> {
+    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
+        let country = message.country;
         let url = self.urls.get(country.code).ok_or_else(|| {
             QueueError(format!(
                 "no queue is configured for country {}",
                 country.code
             ))
         })?;
-        let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
+        let body = message.to_json();
         self.client
             .send_message()
             .queue_url(url)
@@ -41,7 +42,7 @@ impl NotificationQueue for SqsQueue {
         tracing::info!(
             country = country.code,
             r#type = ?message.kind,
-            appointment_id = %citas_domain::privacy::masked_id(&message.appointment_id),
+            appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id),
             idempotency_key = %citas_domain::privacy::masked_key(&message.idempotency_key),
             "notification enqueued"
         );
@@ -95,15 +96,7 @@ impl SqsQueue {
     ) -> (Vec<&'a Notification>, Vec<QueueError>) {
         let mut request = self.client.send_message_batch().queue_url(url);
         for (index, message) in messages.iter().enumerate() {
-            let body = match serde_json::to_string(message) {
-                Ok(body) => body,
-                Err(e) => {
-                    return (
-                        messages.to_vec(),
-                        vec![QueueError(e.to_string()); messages.len()],
-                    );
-                }
-            };
+            let body = message.to_json();
             match SendMessageBatchRequestEntry::builder()
                 .id(index.to_string())
                 .message_body(body)

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use citas_aws::template::Variables;
+use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::{DynamoStore, OperationCounter, SqsQueue, TableNames};
-use citas_domain::service::{self, CancelInput, CreateAppointmentInput, ListQuery, PatientInput};
-use citas_domain::{Caller, Doctor, ManualClock, PERU, Role, Services, Slot, Store};
+use citas_domain::service;
+use citas_domain::{Caller, Doctor, DoctorId, Identity, ManualClock, PERU, Services, Slot, Store};
+use citas_provision::template::Variables;
 use jiff::civil::{date, time};
 
 use crate::Error;
@@ -32,8 +33,8 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         stack_name: format!("calls{suffix}"),
         ..Variables::default()
     };
-    let sdk = citas_local::aws::sdk_config(endpoint).await;
-    let prepared = citas_local::aws::prepare(&sdk, &variables).await?;
+    let sdk = citas_provision::sdk_config(endpoint).await;
+    let prepared = citas_provision::prepare(&sdk, &variables).await?;
     let dynamodb_calls = OperationCounter::default();
     let sqs_calls = OperationCounter::default();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
@@ -57,35 +58,32 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     };
     let admin = Caller {
         subject: "bench".into(),
-        role: Role::Admin,
         country: &PERU,
-        document: None,
+        identity: Identity::Admin,
     };
     // Three cardiologists with a free slot each.
     let doctors = 3;
     let mut slots = Vec::new();
     for n in 0..doctors {
         let doctor = Doctor {
-            id: format!("pe-cardiologia-4000000{n}"),
-            country: "pe".into(),
-            document: format!("4000000{n}"),
+            id: DoctorId::parse(&format!("pe-cardiologia-4000000{n}"))?,
             name: format!("Dr. {n}"),
-            speciality: "cardiologia".into(),
         };
         store.put_doctor(&doctor).await?;
         for day in [7, 8] {
-            let slot = Slot::new(&PERU, &doctor.id, date(2026, 12, day), time(9, 0, 0, 0))?;
+            let slot = Slot::new(&doctor.id, date(2026, 12, day), time(9, 0, 0, 0))?;
             store.put_slot(&slot).await?;
             slots.push(slot);
         }
     }
     let documents = ["45678912", "70123456", "41234567"];
     for document in documents {
-        let input = PatientInput {
+        let input = PatientRequest {
             document: document.into(),
             name: "Paciente".into(),
             email: "paciente@example.pe".into(),
-        };
+        }
+        .try_into_domain(&PERU)?;
         service::register_patient(&services, &admin, &PERU, input).await?;
     }
     let id = |document: &str| format!("20261122-{document}");
@@ -93,19 +91,21 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     take();
 
     let mut rows: Vec<(&str, Counts, Counts)> = Vec::new();
-    let input = PatientInput {
+    let input = PatientRequest {
         document: "45678912".into(),
         name: "Ana".into(),
         email: "ana@example.pe".into(),
-    };
+    }
+    .try_into_domain(&PERU)?;
     service::register_patient(&services, &admin, &PERU, input).await?;
     let (d, s) = take();
     rows.push(("register or update a patient", d, s));
     for document in documents {
-        let input = CreateAppointmentInput {
+        let input = AppointmentRequest {
             document: document.into(),
             speciality: "cardiologia".into(),
-        };
+        }
+        .try_into_domain(&PERU)?;
         service::create_appointment(&services, &admin, &PERU, input).await?;
         let (d, s) = take();
         if document == documents[0] {
@@ -115,16 +115,19 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     service::get_appointment(&services, &admin, &PERU, &id(documents[0])).await?;
     let (d, s) = take();
     rows.push(("get one", d, s));
-    let list = |status: Option<&str>, document: Option<&str>| ListQuery {
-        status: status.map(str::to_owned),
-        document: document.map(str::to_owned),
-        limit: Some("20".into()),
-        cursor: None,
+    let list = |status: Option<&str>, document: Option<&str>| {
+        ListQuery {
+            status: status.map(str::to_owned),
+            document: document.map(str::to_owned),
+            limit: Some("20".into()),
+            cursor: None,
+        }
+        .try_into_domain(&PERU)
     };
-    service::list_appointments(&services, &admin, &PERU, list(Some("registered"), None)).await?;
+    service::list_appointments(&services, &admin, &PERU, list(Some("registered"), None)?).await?;
     let (d, s) = take();
     rows.push(("list by status, one page", d, s));
-    service::list_appointments(&services, &admin, &PERU, list(None, Some(documents[0]))).await?;
+    service::list_appointments(&services, &admin, &PERU, list(None, Some(documents[0]))?).await?;
     let (d, s) = take();
     rows.push(("list by patient, one page", d, s));
     service::assign(
@@ -132,7 +135,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         &admin,
         &PERU,
         &id(documents[0]),
-        Some(&slots[0].id),
+        Some(slots[0].id.clone()),
     )
     .await?;
     let (d, s) = take();
@@ -146,9 +149,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     service::complete(&services, &admin, &PERU, &id(documents[0])).await?;
     let (d, s) = take();
     rows.push(("complete", d, s));
-    let reason = CancelInput {
-        reason: "viaje".into(),
-    };
+    let reason = "viaje".to_owned();
     service::cancel(&services, &admin, &PERU, &id(documents[1]), reason).await?;
     let (d, s) = take();
     rows.push((

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use citas_aws::template::Variables;
 use citas_aws::{DynamoStore, TableNames, settings};
-use citas_domain::{PERU, Patient, Store};
+use citas_domain::{EmailAddress, PERU, Patient, Store, testkit};
 use citas_emulator::{Outcome, RuntimeApi};
+use citas_provision::template::Variables;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -110,8 +110,8 @@ pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, Strin
         stack_name: format!("fn{suffix}"),
         ..Variables::default()
     };
-    let sdk = citas_local::aws::sdk_config(endpoint).await;
-    let prepared = citas_local::aws::prepare(&sdk, &variables).await?;
+    let sdk = citas_provision::sdk_config(endpoint).await;
+    let prepared = citas_provision::prepare(&sdk, &variables).await?;
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         TableNames::new(variables.table_prefix.clone()),
@@ -121,29 +121,19 @@ pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, Strin
     documents.push("41234567".into());
     for document in documents {
         let patient = Patient {
-            document,
             name: "Paciente de prueba".into(),
-            email: Some("paciente@example.pe".into()),
+            email: Some(EmailAddress::parse("paciente@example.pe")?),
+            ..testkit::patient(&PERU, &document)
         };
         store.upsert_patient(&PERU, &patient).await?;
     }
     // The appointment the get, assign, notify and complete fixtures name.
-    let created_at: jiff::Timestamp = "2026-11-22T15:00:00Z".parse()?;
-    let appointment = citas_domain::Appointment {
-        id: "20261122-45678912".into(),
-        country: "pe".into(),
-        document: "45678912".into(),
-        patient: "Ana Lucía Torres Vega".into(),
-        speciality: "medicina-interna".into(),
-        status: citas_domain::Status::Registered,
-        created_at,
-        date: None,
-        update_at: created_at,
-        doctor: None,
-        starts_at: None,
-        cancel_reason: None,
-    };
-    store.insert_appointment(&PERU, &appointment).await?;
+    let appointment = testkit::appointment(&PERU, "45678912")
+        .created_at("2026-11-22T15:00:00Z")
+        .patient_name("Ana Lucía Torres Vega")
+        .speciality("medicina-interna")
+        .build();
+    store.insert_appointment(&appointment).await?;
     let mut environment = vec![
         ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),

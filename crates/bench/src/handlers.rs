@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use citas_domain::{Country, ManualClock, Notification, NotificationQueue, QueueError, Services};
+use citas_domain::{ManualClock, Notification, NotificationQueue, QueueError, Services};
 use citas_local::{EmbeddedStore, seed};
 
 use crate::Error;
@@ -17,7 +17,7 @@ struct DiscardQueue;
 
 #[async_trait]
 impl NotificationQueue for DiscardQueue {
-    async fn enqueue(&self, _: &Country, _: &Notification) -> Result<(), QueueError> {
+    async fn enqueue(&self, _: &Notification) -> Result<(), QueueError> {
         Ok(())
     }
 }

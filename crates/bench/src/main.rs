@@ -10,18 +10,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use citas_aws::template::Variables;
 use citas_aws::{
     DynamoIdempotency, DynamoStore, OperationCounter, SesMailer, SqsQueue, TableNames,
 };
 use citas_domain::notification::key;
 use citas_domain::{
-    Appointment, Clock, IdempotencyStore, Mailer, ManualClock, Notification, NotificationKind,
-    PERU, Patient, Services, Status, Store,
+    Appointment, Clock, EmailAddress, IdempotencyStore, Mailer, ManualClock, Notification,
+    NotificationKind, PERU, Patient, Services, SlotId, Store, testkit,
 };
 use citas_local::EmbeddedStore;
 use citas_local::outbox::OutboxMailer;
 use citas_notify::EmailPipeline;
+use citas_provision::template::Variables;
 use clap::{Parser, Subcommand};
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
@@ -107,26 +107,16 @@ fn timestamp(text: &str) -> Result<Timestamp, Error> {
 /// Patient `n` and their appointment, assigned at `starts_at`.
 fn patient_and_appointment(n: u32, starts_at: Timestamp) -> Result<(Patient, Appointment), Error> {
     let document = format!("{}", 60_000_000 + n);
-    let created_at = timestamp(NOW)?;
-    let doctor = "pe-cardiologia-40000001".to_owned();
-    let appointment = Appointment {
-        id: format!("20261122-{document}"),
-        country: PERU.code.to_owned(),
-        document: document.clone(),
-        patient: format!("Paciente {n}"),
-        speciality: "cardiologia".to_owned(),
-        status: Status::Assigned,
-        created_at,
-        date: Some(citas_domain::model::SlotId::format(&doctor, starts_at)),
-        update_at: created_at,
-        doctor: Some(doctor),
-        starts_at: Some(starts_at),
-        cancel_reason: None,
-    };
+    let doctor = testkit::doctor_id(&PERU, "cardiologia", "40000001");
+    let appointment = testkit::appointment(&PERU, &document)
+        .created_at(NOW)
+        .patient_name(&format!("Paciente {n}"))
+        .assigned(&SlotId::new(doctor, starts_at))
+        .build();
     let patient = Patient {
-        document,
+        email: Some(EmailAddress::parse(&format!("paciente{n}@example.pe"))?),
         name: format!("Paciente {n}"),
-        email: Some(format!("paciente{n}@example.pe")),
+        ..testkit::patient(&PERU, &document)
     };
     Ok((patient, appointment))
 }
@@ -145,7 +135,7 @@ async fn populate(store: &Arc<dyn Store>, count: u32, with_patients: bool) -> Re
                 if with_patients {
                     store.upsert_patient(&PERU, &patient).await?;
                 }
-                store.insert_appointment(&PERU, &appointment).await?;
+                store.insert_appointment(&appointment).await?;
                 Ok(())
             }
         })
@@ -161,17 +151,18 @@ fn batches(count: u32) -> Result<Vec<SqsEvent>, Error> {
     let mut event = SqsEvent::default();
     for n in 0..count {
         let (_, appointment) = patient_and_appointment(n, timestamp("2026-12-07T13:00:00Z")?)?;
+        let slot = appointment
+            .slot
+            .clone()
+            .ok_or("the appointment is assigned")?;
         let message = Notification::about(
             &appointment,
             NotificationKind::Assigned,
-            key::assigned(
-                &appointment.id,
-                appointment.date.as_deref().unwrap_or_default(),
-            ),
+            key::assigned(&appointment.id, &slot),
         );
         let mut record = SqsMessage::default();
         record.message_id = Some(format!("bench-{n}"));
-        record.body = Some(serde_json::to_string(&message)?);
+        record.body = Some(message.to_json());
         event.records.push(record);
         if event.records.len() == 10 {
             events.push(std::mem::take(&mut event));
@@ -251,8 +242,8 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         stack_name: format!("bench{suffix}"),
         ..Variables::default()
     };
-    let sdk = citas_local::aws::sdk_config(endpoint).await;
-    let prepared = citas_local::aws::prepare(&sdk, &variables).await?;
+    let sdk = citas_provision::sdk_config(endpoint).await;
+    let prepared = citas_provision::prepare(&sdk, &variables).await?;
     let tables = TableNames::new(variables.table_prefix.clone());
     let dynamodb_calls = OperationCounter::default();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
@@ -293,7 +284,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         stack_name: format!("bench{suffix}r"),
         ..Variables::default()
     };
-    citas_local::aws::prepare(&sdk, &day_variables).await?;
+    citas_provision::prepare(&sdk, &day_variables).await?;
     let day_store: Arc<dyn Store> = Arc::new(DynamoStore::new(
         dynamodb.clone(),
         TableNames::new(day_variables.table_prefix.clone()),

@@ -12,8 +12,10 @@
 
 use std::collections::HashMap;
 
+use crate::appointment::Appointment;
 use crate::country::Country;
-use crate::model::Appointment;
+use crate::document::Document;
+use crate::ids::DoctorDocument;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -49,14 +51,22 @@ pub mod claim {
     pub const DOCUMENT: &str = "custom:document";
 }
 
+/// Who a verified caller is, with the parsed document their role comes with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// A patient of the token's country, by their normalised document.
+    Patient(Document),
+    /// A doctor, by their professional registry number (the end of their doctor ids).
+    Doctor(DoctorDocument),
+    Admin,
+}
+
 /// A verified caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub subject: String,
-    pub role: Role,
     pub country: &'static Country,
-    /// The patient's document, or the doctor's (doctor ids end with it).
-    pub document: Option<String>,
+    pub identity: Identity,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,48 +103,43 @@ impl Caller {
             .get(claim::COUNTRY)
             .ok_or(ClaimsError::Missing(claim::COUNTRY))
             .and_then(|code| Country::from_code(code).map_err(|_| ClaimsError::UnknownCountry))?;
-        let document = match claims.get(claim::DOCUMENT).filter(|d| !d.is_empty()) {
-            // A patient's is a document of the country, normalised as stored.
-            Some(raw) if role == Role::Patient => Some(
+        let document = claims.get(claim::DOCUMENT).filter(|d| !d.is_empty());
+        let identity = match (role, document) {
+            (Role::Admin, _) => Identity::Admin,
+            (_, None) => return Err(ClaimsError::Missing(claim::DOCUMENT)),
+            (Role::Patient, Some(raw)) => Identity::Patient(
                 country
                     .parse_document(raw)
-                    .map_err(|_| ClaimsError::InvalidDocument)?
-                    .into_string(),
+                    .map_err(|_| ClaimsError::InvalidDocument)?,
             ),
-            // A doctor's is the last part of their doctor id (`{country}-{speciality}-{document}`).
-            Some(raw)
-                if raw.len() <= 20
-                    && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-            {
-                Some(raw.clone())
-            }
-            Some(_) => return Err(ClaimsError::InvalidDocument),
-            None if role == Role::Admin => None,
-            None => return Err(ClaimsError::Missing(claim::DOCUMENT)),
+            (Role::Doctor, Some(raw)) => Identity::Doctor(
+                DoctorDocument::parse(raw).map_err(|_| ClaimsError::InvalidDocument)?,
+            ),
         };
         Ok(Self {
             subject,
-            role,
             country,
-            document,
+            identity,
         })
     }
 
-    fn is_patient(&self, document: &str) -> bool {
-        self.role == Role::Patient && self.document.as_deref() == Some(document)
+    pub fn role(&self) -> Role {
+        match self.identity {
+            Identity::Patient(_) => Role::Patient,
+            Identity::Doctor(_) => Role::Doctor,
+            Identity::Admin => Role::Admin,
+        }
     }
 
-    /// Doctor ids are `{country}-{speciality}-{document}`.
+    fn is_patient(&self, document: &Document) -> bool {
+        matches!(&self.identity, Identity::Patient(own) if own == document)
+    }
+
+    /// The doctor of the appointment's booked slot, in the caller's country.
     pub fn is_doctor_of(&self, appointment: &Appointment) -> bool {
-        match (&self.document, &appointment.doctor) {
-            (Some(document), Some(doctor)) if self.role == Role::Doctor => {
-                let in_country = doctor
-                    .strip_prefix(self.country.code)
-                    .is_some_and(|rest| rest.starts_with('-'));
-                let theirs = doctor
-                    .rsplit_once('-')
-                    .is_some_and(|(_, last)| last == document);
-                in_country && theirs
+        match (&self.identity, appointment.doctor()) {
+            (Identity::Doctor(own), Some(doctor)) => {
+                doctor.country == self.country && &doctor.document == own
             }
             _ => false,
         }
@@ -151,20 +156,16 @@ pub enum Operation {
     Cancel,
 }
 
-/// A request to check.
+/// A request to check that concerns no particular appointment.
 #[derive(Debug, Clone, Copy)]
 pub enum Access<'a> {
     /// Registering a patient, creating an appointment for them, listing theirs.
     ForPatient {
-        document: &'a str,
+        document: &'a Document,
     },
     ListByStatus,
     /// Sending a day's reminders by hand (what the schedule does daily).
     SendReminders,
-    Appointment {
-        appointment: &'a Appointment,
-        operation: Operation,
-    },
 }
 
 /// Why a request is refused.
@@ -177,14 +178,19 @@ pub enum Denied {
     },
     #[error("a {role} may not do this")]
     Forbidden { role: &'static str },
+}
+
+/// Why an appointment may not be touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    Denied(Denied),
     /// Someone else's appointment: answered as if it did not exist.
-    #[error("not found")]
     Hidden,
 }
 
 /// A token acts in its own country only.
 pub fn require_country(caller: &Caller, country: &Country) -> Result<(), Denied> {
-    if caller.country.code == country.code {
+    if caller.country == country {
         Ok(())
     } else {
         Err(Denied::WrongCountry {
@@ -194,61 +200,63 @@ pub fn require_country(caller: &Caller, country: &Country) -> Result<(), Denied>
     }
 }
 
-/// The access rules of the table above.
+fn forbidden(caller: &Caller) -> Denied {
+    Denied::Forbidden {
+        role: caller.role().as_str(),
+    }
+}
+
+/// The access rules of the table above, for requests about no particular appointment.
 pub fn authorize(caller: &Caller, country: &Country, access: Access<'_>) -> Result<(), Denied> {
     require_country(caller, country)?;
-    let forbidden = Err(Denied::Forbidden {
-        role: caller.role.as_str(),
-    });
-    match (caller.role, access) {
-        (Role::Admin, _) => Ok(()),
-        (Role::Patient, Access::ForPatient { document }) if caller.is_patient(document) => Ok(()),
-        (Role::Patient | Role::Doctor, Access::ForPatient { .. }) => forbidden,
-        (Role::Doctor, Access::ListByStatus) => Ok(()),
-        (Role::Patient, Access::ListByStatus)
-        | (Role::Patient | Role::Doctor, Access::SendReminders) => forbidden,
-        (
-            Role::Patient,
-            Access::Appointment {
-                appointment,
-                operation,
-            },
-        ) => {
-            if !caller.is_patient(&appointment.document) {
-                Err(Denied::Hidden)
-            } else if operation == Operation::Complete {
-                forbidden
-            } else {
-                Ok(())
-            }
+    match (&caller.identity, access) {
+        (Identity::Admin, _) => Ok(()),
+        (Identity::Patient(_), Access::ForPatient { document }) if caller.is_patient(document) => {
+            Ok(())
         }
-        (
-            Role::Doctor,
-            Access::Appointment {
-                appointment,
-                operation,
-            },
-        ) => {
+        (Identity::Doctor(_), Access::ListByStatus) => Ok(()),
+        _ => Err(forbidden(caller)),
+    }
+}
+
+/// The access rules of the table above, for one appointment of the caller's country.
+pub fn authorize_appointment(
+    caller: &Caller,
+    appointment: &Appointment,
+    operation: Operation,
+) -> Result<(), Refused> {
+    require_country(caller, appointment.country).map_err(Refused::Denied)?;
+    let allowed = match &caller.identity {
+        Identity::Admin => true,
+        Identity::Patient(_) => {
+            if !caller.is_patient(appointment.document()) {
+                return Err(Refused::Hidden);
+            }
+            operation != Operation::Complete
+        }
+        Identity::Doctor(_) => {
             if !caller.is_doctor_of(appointment) {
-                Err(Denied::Hidden)
-            } else if matches!(
+                return Err(Refused::Hidden);
+            }
+            matches!(
                 operation,
                 Operation::Read | Operation::Complete | Operation::Cancel
-            ) {
-                Ok(())
-            } else {
-                forbidden
-            }
+            )
         }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refused::Denied(forbidden(caller)))
     }
 }
 
 /// What a doctor's list shows: only the appointments booked on their slots.
 pub fn visible_in_list(caller: &Caller, appointment: &Appointment) -> bool {
-    match caller.role {
-        Role::Admin => true,
-        Role::Doctor => caller.is_doctor_of(appointment),
-        Role::Patient => caller.is_patient(&appointment.document),
+    match &caller.identity {
+        Identity::Admin => true,
+        Identity::Doctor(_) => caller.is_doctor_of(appointment),
+        Identity::Patient(_) => caller.is_patient(appointment.document()),
     }
 }
 
@@ -266,30 +274,38 @@ mod tests {
     }
 
     fn caller(role: Role, country: &'static Country, document: Option<&str>) -> Caller {
+        let identity = match (role, document) {
+            (Role::Admin, _) => Identity::Admin,
+            (Role::Patient, Some(d)) => Identity::Patient(country.parse_document(d).unwrap()),
+            (Role::Doctor, Some(d)) => Identity::Doctor(DoctorDocument::parse(d).unwrap()),
+            _ => panic!("a patient or doctor needs a document"),
+        };
         Caller {
             subject: "user".into(),
-            role,
             country,
-            document: document.map(str::to_owned),
+            identity,
         }
     }
 
     fn appointment(document: &str, doctor: Option<&str>) -> Appointment {
-        let at = "2026-11-22T15:00:00Z".parse().expect("time");
+        let at: jiff::Timestamp = "2026-11-22T15:00:00Z".parse().expect("time");
+        let id = crate::ids::AppointmentId::parse(&PERU, &format!("20261122-{document}")).unwrap();
         Appointment {
-            id: format!("20261122-{document}"),
-            country: "pe".into(),
-            document: document.into(),
-            patient: "P".into(),
-            speciality: "cardiologia".into(),
+            id,
+            country: &PERU,
+            patient_name: "P".into(),
+            speciality: crate::text::Speciality::parse("cardiologia").unwrap(),
             status: Status::Assigned,
             created_at: at,
-            date: None,
-            update_at: at,
-            doctor: doctor.map(str::to_owned),
-            starts_at: None,
+            updated_at: at,
+            slot: doctor
+                .map(|d| crate::ids::SlotId::new(crate::ids::DoctorId::parse(d).unwrap(), at)),
             cancel_reason: None,
         }
+    }
+
+    fn doc(raw: &str) -> Document {
+        PERU.parse_document(raw).unwrap()
     }
 
     #[test]
@@ -301,9 +317,16 @@ mod tests {
             ("custom:document", "20000000"),
         ]))
         .expect("caller");
-        assert_eq!(parsed.role, Role::Doctor, "the most privileged group wins");
+        assert_eq!(
+            parsed.role(),
+            Role::Doctor,
+            "the most privileged group wins"
+        );
         assert_eq!(parsed.country.code, "cl");
-        assert_eq!(parsed.document.as_deref(), Some("20000000"));
+        assert_eq!(
+            parsed.identity,
+            Identity::Doctor(DoctorDocument::parse("20000000").unwrap())
+        );
         let patient = Caller::from_claims(&claims(&[
             ("sub", "abc"),
             ("cognito:groups", "patient"),
@@ -312,8 +335,8 @@ mod tests {
         ]))
         .expect("caller");
         assert_eq!(
-            patient.document.as_deref(),
-            Some("12345678-5"),
+            patient.identity,
+            Identity::Patient(CHILE.parse_document("12345678-5").unwrap()),
             "normalised"
         );
         let json_groups = Caller::from_claims(&claims(&[
@@ -322,10 +345,7 @@ mod tests {
             ("custom:country", "pe"),
         ]))
         .expect("caller");
-        assert_eq!(
-            (json_groups.role, json_groups.document),
-            (Role::Admin, None)
-        );
+        assert_eq!(json_groups.identity, Identity::Admin);
         for (bad, error) in [
             (
                 claims(&[("cognito:groups", "admin"), ("custom:country", "pe")]),
@@ -371,8 +391,12 @@ mod tests {
 
     #[test]
     fn a_token_never_crosses_countries() {
-        for role in [Role::Patient, Role::Doctor, Role::Admin] {
-            let chilean = caller(role, &CHILE, Some("12345678-5"));
+        for (role, document) in [
+            (Role::Patient, Some("12345678-5")),
+            (Role::Doctor, Some("20000000")),
+            (Role::Admin, None),
+        ] {
+            let chilean = caller(role, &CHILE, document);
             assert!(matches!(
                 authorize(&chilean, &PERU, Access::ListByStatus),
                 Err(Denied::WrongCountry { .. })
@@ -388,7 +412,7 @@ mod tests {
                 &ana,
                 &PERU,
                 Access::ForPatient {
-                    document: "45678912"
+                    document: &doc("45678912")
                 }
             ),
             Ok(())
@@ -398,7 +422,7 @@ mod tests {
                 &ana,
                 &PERU,
                 Access::ForPatient {
-                    document: "70123456"
+                    document: &doc("70123456")
                 }
             ),
             Err(Denied::Forbidden { .. })
@@ -415,23 +439,15 @@ mod tests {
             Operation::Notify,
             Operation::Cancel,
         ] {
-            let access = |appointment| Access::Appointment {
-                appointment,
-                operation,
-            };
-            assert_eq!(authorize(&ana, &PERU, access(&own)), Ok(()));
-            assert_eq!(authorize(&ana, &PERU, access(&other)), Err(Denied::Hidden));
+            assert_eq!(authorize_appointment(&ana, &own, operation), Ok(()));
+            assert_eq!(
+                authorize_appointment(&ana, &other, operation),
+                Err(Refused::Hidden)
+            );
         }
         assert!(matches!(
-            authorize(
-                &ana,
-                &PERU,
-                Access::Appointment {
-                    appointment: &own,
-                    operation: Operation::Complete
-                }
-            ),
-            Err(Denied::Forbidden { .. })
+            authorize_appointment(&ana, &own, Operation::Complete),
+            Err(Refused::Denied(Denied::Forbidden { .. }))
         ));
     }
 
@@ -441,23 +457,19 @@ mod tests {
         let mine = appointment("45678912", Some("pe-medicina-interna-9999234"));
         let theirs = appointment("45678912", Some("pe-medicina-interna-19999234"));
         let unassigned = appointment("45678912", None);
-        let access = |appointment, operation| Access::Appointment {
-            appointment,
-            operation,
-        };
         for operation in [Operation::Read, Operation::Complete, Operation::Cancel] {
-            assert_eq!(authorize(&doctor, &PERU, access(&mine, operation)), Ok(()));
+            assert_eq!(authorize_appointment(&doctor, &mine, operation), Ok(()));
         }
         for operation in [Operation::Assign, Operation::Notify] {
             assert!(matches!(
-                authorize(&doctor, &PERU, access(&mine, operation)),
-                Err(Denied::Forbidden { .. })
+                authorize_appointment(&doctor, &mine, operation),
+                Err(Refused::Denied(Denied::Forbidden { .. }))
             ));
         }
         for other in [&theirs, &unassigned] {
             assert_eq!(
-                authorize(&doctor, &PERU, access(other, Operation::Read)),
-                Err(Denied::Hidden)
+                authorize_appointment(&doctor, other, Operation::Read),
+                Err(Refused::Hidden)
             );
         }
         assert_eq!(authorize(&doctor, &PERU, Access::ListByStatus), Ok(()));
@@ -468,7 +480,7 @@ mod tests {
                 &doctor,
                 &PERU,
                 Access::ForPatient {
-                    document: "45678912"
+                    document: &doc("45678912")
                 }
             ),
             Err(Denied::Forbidden { .. })
@@ -481,14 +493,7 @@ mod tests {
         let any = appointment("45678912", Some("pe-cardiologia-1"));
         assert_eq!(authorize(&admin, &PERU, Access::ListByStatus), Ok(()));
         assert_eq!(
-            authorize(
-                &admin,
-                &PERU,
-                Access::Appointment {
-                    appointment: &any,
-                    operation: Operation::Complete
-                }
-            ),
+            authorize_appointment(&admin, &any, Operation::Complete),
             Ok(())
         );
         assert!(authorize(&admin, &CHILE, Access::ListByStatus).is_err());

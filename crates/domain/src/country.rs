@@ -75,12 +75,6 @@ impl Country {
             })
     }
 
-    /// The country a doctor id (`{country}-{speciality}-{document}`) belongs to.
-    pub fn of_doctor_id(doctor_id: &str) -> Result<&'static Country, UnsupportedCountry> {
-        let code = doctor_id.split('-').next().unwrap_or_default();
-        Self::from_code(code)
-    }
-
     /// The country's time zone. The bundled database always has the names used
     /// above (a unit test checks it); UTC is only a defensive fallback.
     pub fn time_zone(&self) -> &TimeZone {
@@ -130,6 +124,12 @@ impl PartialEq for Country {
 }
 impl Eq for Country {}
 
+impl std::hash::Hash for Country {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.code.hash(state);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,15 +156,6 @@ mod tests {
             "country 'co' is not supported; supported countries: pe, cl"
         );
         assert!(Country::from_code("PE").is_err());
-    }
-
-    #[test]
-    fn doctor_ids_carry_their_country() {
-        assert_eq!(
-            Country::of_doctor_id("cl-medicina-interna-9999234").map(|c| c.code),
-            Ok("cl")
-        );
-        assert!(Country::of_doctor_id("xx-a-1").is_err());
     }
 
     #[test]

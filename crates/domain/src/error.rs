@@ -43,6 +43,8 @@ pub enum DomainError {
     Unavailable(String),
 }
 
+/// Store failures outside a status change (those are explained by
+/// [`crate::Transition::refused`], which knows the appointment and the change).
 impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -51,13 +53,18 @@ impl From<StoreError> for DomainError {
             }
             StoreError::SlotUnavailable(slot) => DomainError::SlotUnavailable { slot },
             StoreError::InvalidCursor => DomainError::InvalidCursor,
-            StoreError::StatusConflict { current } => DomainError::InvalidTransition {
-                id: String::new(),
-                current,
-                requested: current,
-            },
-            StoreError::NotFound => DomainError::AppointmentNotFound { id: String::new() },
             StoreError::Backend(message) => DomainError::Unavailable(message),
+            conflict @ (StoreError::StatusConflict { .. } | StoreError::NotFound) => {
+                DomainError::Unavailable(format!(
+                    "the store answered '{conflict}' outside a status change"
+                ))
+            }
         }
+    }
+}
+
+impl From<crate::access::Denied> for DomainError {
+    fn from(denied: crate::access::Denied) -> Self {
+        DomainError::Denied(denied)
     }
 }

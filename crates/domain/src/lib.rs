@@ -3,26 +3,35 @@
 //! Nothing here knows about AWS or HTTP.
 
 pub mod access;
+pub mod appointment;
 pub mod clock;
 pub mod country;
 pub mod cursor;
 pub mod document;
 pub mod error;
+pub mod ids;
 pub mod model;
 pub mod notification;
 pub mod ports;
 pub mod privacy;
 pub mod service;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+pub mod text;
 pub mod timestamp;
 
-pub use access::{Caller, Role};
+pub use access::{Caller, Identity, Role};
+pub use appointment::{Appointment, SlotChange, Transition};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use country::{CHILE, COUNTRIES, Country, PERU};
+pub use document::Document;
 pub use error::DomainError;
-pub use model::{Appointment, Doctor, Patient, Slot, Speciality, Status};
+pub use ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
+pub use model::{Doctor, Patient, Slot, Status};
 pub use notification::{Notification, NotificationKind};
 pub use ports::{
     Attachment, Claim, Email, IdempotencyStore, ListFilter, MailError, Mailer, NotificationQueue,
-    Page, PageRequest, QueueError, SlotChange, Store, StoreError, Transition, Upserted,
+    Page, PageRequest, QueueError, Store, StoreError, Upserted,
 };
 pub use service::Services;
+pub use text::{EmailAddress, Speciality};

@@ -1,8 +1,13 @@
-//! Notification messages: versioned JSON put on a country's queue.
+//! Notification messages: versioned JSON put on a country's queue. The wire
+//! format is written and read here only, so producers and the email consumer
+//! cannot disagree on it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Appointment, Status};
+use crate::appointment::Appointment;
+use crate::country::Country;
+use crate::ids::AppointmentId;
+use crate::model::Status;
 
 pub const MESSAGE_VERSION: u32 = 1;
 
@@ -32,32 +37,49 @@ impl NotificationKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A message about one appointment.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
+    pub kind: NotificationKind,
+    pub country: &'static Country,
+    pub appointment_id: AppointmentId,
+    /// Consumers send at most one email per key.
+    pub idempotency_key: String,
+}
+
+/// The message as it travels on a queue.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireMessage {
     #[serde(rename = "type")]
     pub kind: NotificationKind,
     pub version: u32,
     pub country: String,
     pub appointment_id: String,
-    /// Consumers send at most one email per key.
     pub idempotency_key: String,
 }
+
+/// Why a queue message is not a notification this version understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a notification message: {0}")]
+pub struct MalformedMessage(pub String);
 
 /// Idempotency keys: the same event always gets the same key, so a message
 /// delivered or enqueued twice sends one email.
 pub mod key {
     use jiff::civil::Date;
 
+    use crate::ids::{AppointmentId, SlotId};
+
     /// One per booking of a slot.
-    pub fn assigned(appointment_id: &str, slot_id: &str) -> String {
-        format!("{appointment_id}:assigned:{slot_id}")
+    pub fn assigned(appointment: &AppointmentId, slot: &SlotId) -> String {
+        format!("{appointment}:assigned:{slot}")
     }
-    pub fn cancelled(appointment_id: &str) -> String {
-        format!("{appointment_id}:cancelled")
+    pub fn cancelled(appointment: &AppointmentId) -> String {
+        format!("{appointment}:cancelled")
     }
     /// One per appointment and day reminded, however often the job runs.
-    pub fn reminder(appointment_id: &str, day: Date) -> String {
-        format!("{appointment_id}:reminder:{day}")
+    pub fn reminder(appointment: &AppointmentId, day: Date) -> String {
+        format!("{appointment}:reminder:{day}")
     }
 }
 
@@ -69,10 +91,77 @@ impl Notification {
     ) -> Self {
         Self {
             kind,
-            version: MESSAGE_VERSION,
-            country: appointment.country.clone(),
+            country: appointment.country,
             appointment_id: appointment.id.clone(),
             idempotency_key,
+        }
+    }
+
+    pub fn to_wire(&self) -> WireMessage {
+        WireMessage {
+            kind: self.kind,
+            version: MESSAGE_VERSION,
+            country: self.country.code.to_owned(),
+            appointment_id: self.appointment_id.to_string(),
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
+
+    /// The message body put on a queue.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.to_wire()).unwrap_or_default()
+    }
+
+    /// A message body taken from a queue.
+    pub fn from_json(body: &str) -> Result<Self, MalformedMessage> {
+        let wire: WireMessage =
+            serde_json::from_str(body).map_err(|e| MalformedMessage(e.to_string()))?;
+        if wire.version != MESSAGE_VERSION {
+            return Err(MalformedMessage(format!(
+                "unknown version {}",
+                wire.version
+            )));
+        }
+        let country =
+            Country::from_code(&wire.country).map_err(|e| MalformedMessage(e.to_string()))?;
+        let appointment_id = AppointmentId::parse(country, &wire.appointment_id)
+            .map_err(|e| MalformedMessage(e.to_string()))?;
+        if wire.idempotency_key.is_empty() || wire.idempotency_key.len() > 512 {
+            return Err(MalformedMessage(
+                "the idempotency key is empty or too long".into(),
+            ));
+        }
+        Ok(Self {
+            kind: wire.kind,
+            country,
+            appointment_id,
+            idempotency_key: wire.idempotency_key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::country::PERU;
+
+    #[test]
+    fn messages_round_trip_and_strangers_are_malformed() {
+        let message = Notification {
+            kind: NotificationKind::Assigned,
+            country: &PERU,
+            appointment_id: AppointmentId::parse(&PERU, "20261122-45678912").unwrap(),
+            idempotency_key: "k".into(),
+        };
+        assert_eq!(Notification::from_json(&message.to_json()), Ok(message));
+        for body in [
+            "",
+            "{}",
+            r#"{"type":"appointment.assigned","version":2,"country":"pe","appointment_id":"20261122-45678912","idempotency_key":"k"}"#,
+            r#"{"type":"appointment.assigned","version":1,"country":"xx","appointment_id":"20261122-45678912","idempotency_key":"k"}"#,
+            r#"{"type":"appointment.assigned","version":1,"country":"pe","appointment_id":"nope","idempotency_key":"k"}"#,
+        ] {
+            assert!(Notification::from_json(body).is_err(), "{body}");
         }
     }
 }

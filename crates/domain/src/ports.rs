@@ -3,9 +3,14 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::appointment::Appointment;
+pub use crate::appointment::{SlotChange, Transition};
 use crate::country::Country;
-use crate::model::{Appointment, Doctor, Patient, Slot, Status};
+use crate::document::Document;
+use crate::ids::{AppointmentId, DoctorId, SlotId};
+use crate::model::{Doctor, Patient, Slot, Status};
 use crate::notification::Notification;
+use crate::text::{EmailAddress, Speciality};
 
 /// Whether an upsert created a record or replaced one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +25,7 @@ pub enum ListFilter {
     /// By status, newest first.
     Status(Status),
     /// One patient's appointments, newest first.
-    Document(String),
+    Document(Document),
     /// Appointments assigned to a slot on this local day, earliest first (reminders).
     AssignedOn(jiff::civil::Date),
 }
@@ -48,27 +53,6 @@ pub struct PageRequest {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
-}
-
-/// What happens to a slot together with a status change, atomically.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SlotChange {
-    None,
-    /// Take the slot; fails unless it is available.
-    Book(String),
-    /// Give the slot back.
-    Release(String),
-}
-
-/// A conditional status change: applied only if the stored appointment still
-/// has `expected` status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    pub country: &'static Country,
-    /// The appointment as it must be stored afterwards.
-    pub appointment: Appointment,
-    pub expected: Status,
-    pub slot: SlotChange,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,23 +85,19 @@ pub trait Store: Send + Sync {
     async fn get_patient(
         &self,
         country: &Country,
-        document: &str,
+        document: &Document,
     ) -> Result<Option<Patient>, StoreError>;
 
     /// Fails with `AlreadyExists` when the id is taken.
-    async fn insert_appointment(
-        &self,
-        country: &Country,
-        appointment: &Appointment,
-    ) -> Result<(), StoreError>;
+    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError>;
     async fn get_appointment(
         &self,
-        country: &Country,
-        id: &str,
+        country: &'static Country,
+        id: &AppointmentId,
     ) -> Result<Option<Appointment>, StoreError>;
     async fn list_appointments(
         &self,
-        country: &Country,
+        country: &'static Country,
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Appointment>, StoreError>;
@@ -126,19 +106,19 @@ pub trait Store: Send + Sync {
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError>;
 
     async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError>;
-    async fn get_doctor(&self, id: &str) -> Result<Option<Doctor>, StoreError>;
+    async fn get_doctor(&self, id: &DoctorId) -> Result<Option<Doctor>, StoreError>;
     async fn doctors_by_speciality(
         &self,
-        country: &Country,
-        speciality: &str,
+        country: &'static Country,
+        speciality: &Speciality,
     ) -> Result<Vec<Doctor>, StoreError>;
 
     async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError>;
-    async fn get_slot(&self, id: &str) -> Result<Option<Slot>, StoreError>;
+    async fn get_slot(&self, id: &SlotId) -> Result<Option<Slot>, StoreError>;
     /// The doctor's earliest available slot starting strictly after `after`.
     async fn next_available_slot(
         &self,
-        doctor_id: &str,
+        doctor: &DoctorId,
         after: Timestamp,
     ) -> Result<Option<Slot>, StoreError>;
 }
@@ -150,18 +130,19 @@ pub struct QueueError(pub String);
 /// The per-country notification queue.
 #[async_trait]
 pub trait NotificationQueue: Send + Sync {
-    async fn enqueue(&self, country: &Country, message: &Notification) -> Result<(), QueueError>;
+    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError>;
 
     /// Enqueues many; returns the messages that could not be enqueued.
     /// Adapters with a batch call override this.
+    /// Enqueues many messages of one country's queue.
     async fn enqueue_batch(
         &self,
-        country: &Country,
+        _country: &Country,
         messages: &[Notification],
     ) -> Vec<(Notification, QueueError)> {
         let mut failed = Vec::new();
         for message in messages {
-            if let Err(error) = self.enqueue(country, message).await {
+            if let Err(error) = self.enqueue(message).await {
                 failed.push((message.clone(), error));
             }
         }
@@ -212,7 +193,7 @@ pub struct Attachment {
 /// An email ready to send: both a plain-text and an HTML part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
-    pub to: String,
+    pub to: EmailAddress,
     pub subject: String,
     pub text: String,
     pub html: String,

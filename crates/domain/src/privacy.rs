@@ -12,6 +12,15 @@ pub fn masked_id(id: &str) -> String {
     }
 }
 
+/// An appointment id with its document masked: `20261122-*****912`.
+pub fn masked_appointment(id: &crate::ids::AppointmentId) -> String {
+    format!(
+        "{}-{}",
+        id.day.strftime("%Y%m%d"),
+        masked_document(id.document.as_str())
+    )
+}
+
 /// All but the last 3 characters hidden.
 pub fn masked_document(document: &str) -> String {
     let count = document.chars().count();

@@ -1,31 +1,27 @@
-//! The use cases: plain async functions over the ports.
+//! The use cases: plain async functions over the ports. They load, ask the
+//! entity what a change means, store it and announce it; the entity decides.
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use serde::Deserialize;
 
 use crate::access::{
-    Access, Caller, Denied, Operation, authorize, require_country, visible_in_list,
+    Access, Caller, Operation, Refused, authorize, authorize_appointment, require_country,
+    visible_in_list,
 };
+use crate::appointment::{Appointment, Transition};
 use crate::clock::Clock;
 use crate::country::Country;
 use crate::document::Document;
 use crate::error::DomainError;
-use crate::model::{
-    Appointment, AppointmentId, MAX_TEXT_LEN, Patient, Slot, SlotId, Speciality, Status,
-    clean_email, clean_text,
-};
-use crate::notification::{Notification, NotificationKind};
-use crate::ports::{
-    ListFilter, NotificationQueue, Page, PageRequest, SlotChange, Store, StoreError, Transition,
-    Upserted,
-};
+use crate::ids::{AppointmentId, SlotId};
+use crate::model::{Patient, Slot};
+use crate::notification::{Notification, NotificationKind, key};
+use crate::ports::{ListFilter, NotificationQueue, Page, PageRequest, Store, Upserted};
+use crate::privacy::masked_appointment;
+use crate::text::{EmailAddress, Speciality};
 use crate::timestamp;
 
-/// Largest page a client may ask for.
-pub const MAX_PAGE_SIZE: usize = 100;
-pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// How many slots auto-assignment tries when it keeps losing races.
 const AUTO_ASSIGN_ATTEMPTS: usize = 3;
 
@@ -43,44 +39,39 @@ impl Services {
     }
 }
 
-/// `POST /{country}/patient`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatientInput {
-    pub document: String,
+/// `POST /{country}/patient`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPatient {
+    pub document: Document,
     pub name: String,
-    pub email: String,
+    pub email: EmailAddress,
 }
 
-/// `POST /{country}/appointment`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAppointmentInput {
-    pub document: String,
-    pub speciality: String,
+/// `POST /{country}/appointment`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAppointment {
+    pub document: Document,
+    pub speciality: Speciality,
 }
 
-fn invalid(field: &'static str, message: impl ToString) -> DomainError {
-    DomainError::InvalidInput {
-        field,
-        message: message.to_string(),
-    }
+/// Which list a caller asks for, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    pub filter: ListFilter,
+    pub page: PageRequest,
 }
 
 pub async fn register_patient(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    input: PatientInput,
+    input: NewPatient,
 ) -> Result<(Patient, Upserted), DomainError> {
-    let document = patients_document(caller, country, &input.document)?;
-    let name =
-        clean_text(&input.name, MAX_TEXT_LEN).map_err(|e| invalid("name", format!("name {e}")))?;
-    let email = clean_email(&input.email).map_err(|e| invalid("email", format!("email {e}")))?;
+    acting_for(caller, country, &input.document)?;
     let patient = Patient {
-        document: document.into_string(),
-        name,
-        email: Some(email),
+        document: input.document,
+        name: input.name,
+        email: Some(input.email),
     };
     let upserted = services.store.upsert_patient(country, &patient).await?;
     Ok((patient, upserted))
@@ -90,39 +81,21 @@ pub async fn create_appointment(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    input: CreateAppointmentInput,
+    input: NewAppointment,
 ) -> Result<Appointment, DomainError> {
-    let document = patients_document(caller, country, &input.document)?;
-    let speciality = Speciality::parse(&input.speciality)
-        .map_err(|e| invalid("speciality", format!("speciality {e}")))?;
+    acting_for(caller, country, &input.document)?;
     let patient = services
         .store
-        .get_patient(country, document.as_str())
+        .get_patient(country, &input.document)
         .await?
         .ok_or_else(|| DomainError::PatientNotFound {
-            document: document.to_string(),
+            document: input.document.to_string(),
         })?;
     let now = services.now();
-    let id = AppointmentId::for_request(country, document, now);
-    let appointment = Appointment {
-        id: id.to_string(),
-        country: country.code.to_owned(),
-        document: id.document.into_string(),
-        patient: patient.name,
-        speciality: speciality.as_str().to_owned(),
-        status: Status::Registered,
-        created_at: now,
-        date: None,
-        update_at: now,
-        doctor: None,
-        starts_at: None,
-        cancel_reason: None,
-    };
-    services
-        .store
-        .insert_appointment(country, &appointment)
-        .await?;
-    tracing::info!(country = country.code, appointment_id = %crate::privacy::masked_id(&appointment.id), "appointment registered");
+    let id = AppointmentId::for_request(country, input.document, now);
+    let appointment = Appointment::register(id, country, &patient, input.speciality, now);
+    services.store.insert_appointment(&appointment).await?;
+    tracing::info!(country = country.code, appointment_id = %masked_appointment(&appointment.id), "appointment registered");
     Ok(appointment)
 }
 
@@ -148,100 +121,41 @@ async fn load(
         id: id.chars().take(64).collect(),
     };
     // A token of another country learns nothing, not even whether an id exists.
-    require_country(caller, country).map_err(DomainError::Denied)?;
+    require_country(caller, country)?;
     // An id that cannot exist is not looked up.
-    AppointmentId::parse(country, id).map_err(|_| not_found())?;
+    let id = AppointmentId::parse(country, id).map_err(|_| not_found())?;
     let appointment = services
         .store
-        .get_appointment(country, id)
+        .get_appointment(country, &id)
         .await?
         .ok_or_else(not_found)?;
-    match authorize(
-        caller,
-        country,
-        Access::Appointment {
-            appointment: &appointment,
-            operation,
-        },
-    ) {
+    match authorize_appointment(caller, &appointment, operation) {
         Ok(()) => Ok(appointment),
-        Err(Denied::Hidden) => Err(not_found()),
-        Err(denied) => Err(DomainError::Denied(denied)),
+        Err(Refused::Hidden) => Err(not_found()),
+        Err(Refused::Denied(denied)) => Err(denied.into()),
     }
 }
 
-fn check(caller: &Caller, country: &Country, access: Access<'_>) -> Result<(), DomainError> {
-    authorize(caller, country, access).map_err(DomainError::Denied)
-}
-
-/// A patient's document from a request, valid for the country and one the caller may act for.
-fn patients_document(
-    caller: &Caller,
-    country: &Country,
-    raw: &str,
-) -> Result<Document, DomainError> {
-    let document = country
-        .parse_document(raw)
-        .map_err(|e| invalid("document", e))?;
-    check(
-        caller,
-        country,
-        Access::ForPatient {
-            document: document.as_str(),
-        },
-    )?;
-    Ok(document)
-}
-
-/// What a list request asks for, before validation.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    pub status: Option<String>,
-    pub document: Option<String>,
-    pub limit: Option<String>,
-    pub cursor: Option<String>,
+/// The caller may act for this patient of the country.
+fn acting_for(caller: &Caller, country: &Country, document: &Document) -> Result<(), DomainError> {
+    Ok(authorize(caller, country, Access::ForPatient { document })?)
 }
 
 pub async fn list_appointments(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    query: ListQuery,
+    request: ListRequest,
 ) -> Result<Page<Appointment>, DomainError> {
-    let filter = match (query.status, query.document) {
-        (Some(status), None) => {
-            check(caller, country, Access::ListByStatus)?;
-            ListFilter::Status(status.parse().map_err(|e| invalid("status", e))?)
+    match &request.filter {
+        ListFilter::Document(document) => acting_for(caller, country, document)?,
+        ListFilter::Status(_) | ListFilter::AssignedOn(_) => {
+            authorize(caller, country, Access::ListByStatus)?
         }
-        (None, Some(document)) => {
-            ListFilter::Document(patients_document(caller, country, &document)?.into_string())
-        }
-        _ => {
-            return Err(invalid(
-                "query",
-                "give exactly one of the query parameters 'status' or 'document'",
-            ));
-        }
-    };
-    let limit = match query.limit {
-        None => DEFAULT_PAGE_SIZE,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                return Err(invalid(
-                    "limit",
-                    format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"),
-                ));
-            }
-        },
-    };
-    let page = PageRequest {
-        limit,
-        cursor: query.cursor.filter(|c| !c.is_empty()),
-    };
+    }
     let mut page = services
         .store
-        .list_appointments(country, &filter, &page)
+        .list_appointments(country, &request.filter, &request.page)
         .await?;
     // A doctor's page shows only their own; the cursor still walks the whole list.
     page.items.retain(|a| visible_in_list(caller, a));
@@ -255,129 +169,71 @@ pub async fn assign(
     caller: &Caller,
     country: &'static Country,
     id: &str,
-    slot_id: Option<&str>,
+    slot: Option<SlotId>,
 ) -> Result<Appointment, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Assign).await?;
-    require_transition(&appointment, Status::Assigned)?;
     let now = services.now();
-    match slot_id {
+    match slot {
         Some(slot_id) => {
-            let slot = bookable_slot(services, country, &appointment, slot_id, now).await?;
-            book(services, country, appointment, slot, now).await
+            let slot = services.store.get_slot(&slot_id).await?.ok_or_else(|| {
+                DomainError::SlotNotFound {
+                    slot: slot_id.to_string(),
+                }
+            })?;
+            book(services, appointment.assign(&slot, now)?).await
         }
         None => {
+            // Checked before looking for slots, so a closed appointment is a 409, not "no slot".
+            appointment.require_assignable()?;
             for _ in 0..AUTO_ASSIGN_ATTEMPTS {
-                let slot = earliest_slot(services, country, &appointment, now)
+                let slot = earliest_slot(services, &appointment, now)
                     .await?
                     .ok_or_else(|| DomainError::NoSlotAvailable {
-                        speciality: appointment.speciality.clone(),
+                        speciality: appointment.speciality.to_string(),
                     })?;
-                match book(services, country, appointment.clone(), slot, now).await {
+                match book(services, appointment.assign(&slot, now)?).await {
                     // Someone else took that slot between the query and the write: try the next one.
                     Err(DomainError::SlotUnavailable { .. }) => continue,
                     other => return other,
                 }
             }
             Err(DomainError::NoSlotAvailable {
-                speciality: appointment.speciality,
+                speciality: appointment.speciality.to_string(),
             })
         }
     }
 }
 
-async fn bookable_slot(
-    services: &Services,
-    country: &'static Country,
-    appointment: &Appointment,
-    slot_id: &str,
-    now: Timestamp,
-) -> Result<Slot, DomainError> {
-    let parsed = SlotId::parse(slot_id).map_err(|e| invalid("slot", e))?;
-    let slot =
-        services
-            .store
-            .get_slot(slot_id)
-            .await?
-            .ok_or_else(|| DomainError::SlotNotFound {
-                slot: slot_id.to_owned(),
-            })?;
-    // Doctor ids are `{country}-{speciality}-{document}`.
-    let expected_prefix = format!("{}-{}-", country.code, appointment.speciality);
-    if !slot.doctor.starts_with(&expected_prefix) {
-        return Err(DomainError::SlotMismatch {
-            slot: slot.id,
-            speciality: appointment.speciality.clone(),
-        });
-    }
-    if parsed.starts_at <= now {
-        return Err(DomainError::SlotInPast { slot: slot.id });
-    }
-    if !slot.is_available {
-        return Err(DomainError::SlotUnavailable { slot: slot.id });
-    }
-    Ok(slot)
-}
-
 async fn earliest_slot(
     services: &Services,
-    country: &'static Country,
     appointment: &Appointment,
     now: Timestamp,
 ) -> Result<Option<Slot>, DomainError> {
     let doctors = services
         .store
-        .doctors_by_speciality(country, &appointment.speciality)
+        .doctors_by_speciality(appointment.country, &appointment.speciality)
         .await?;
-    let mut best: Option<(Timestamp, Slot)> = None;
+    let mut best: Option<Slot> = None;
     for doctor in doctors {
         if let Some(slot) = services.store.next_available_slot(&doctor.id, now).await?
-            && let Some(at) = slot.starts_at()
-            && best.as_ref().is_none_or(|(best_at, _)| at < *best_at)
+            && best
+                .as_ref()
+                .is_none_or(|best| slot.starts_at() < best.starts_at())
         {
-            best = Some((at, slot));
+            best = Some(slot);
         }
     }
-    Ok(best.map(|(_, slot)| slot))
+    Ok(best)
 }
 
-async fn book(
-    services: &Services,
-    country: &'static Country,
-    appointment: Appointment,
-    slot: Slot,
-    now: Timestamp,
-) -> Result<Appointment, DomainError> {
-    let expected = appointment.status;
-    let assigned = Appointment {
-        status: Status::Assigned,
-        date: Some(slot.id.clone()),
-        doctor: Some(slot.doctor.clone()),
-        starts_at: slot.starts_at(),
-        update_at: now,
-        ..appointment
-    };
-    let transition = Transition {
-        country,
-        appointment: assigned,
-        expected,
-        slot: SlotChange::Book(slot.id.clone()),
-    };
-    services
-        .store
-        .transition(&transition)
-        .await
-        .map_err(|e| transition_error(e, &transition.appointment.id, Status::Assigned))?;
-    tracing::info!(country = country.code, appointment_id = %crate::privacy::masked_id(&transition.appointment.id), slot = %slot.id, "appointment assigned");
-    let key = crate::notification::key::assigned(&transition.appointment.id, &slot.id);
-    announce(
-        services,
-        country,
-        &transition.appointment,
-        NotificationKind::Assigned,
-        key,
-    )
-    .await;
-    Ok(transition.appointment)
+async fn book(services: &Services, transition: Transition) -> Result<Appointment, DomainError> {
+    let assigned = apply(services, transition).await?;
+    if let Some(slot) = &assigned.slot {
+        tracing::info!(country = assigned.country.code, appointment_id = %masked_appointment(&assigned.id), slot = %slot, "appointment assigned");
+        let key = key::assigned(&assigned.id, slot);
+        announce(services, &assigned, NotificationKind::Assigned, key).await;
+    }
+    Ok(assigned)
 }
 
 pub async fn complete(
@@ -387,25 +243,8 @@ pub async fn complete(
     id: &str,
 ) -> Result<Appointment, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Complete).await?;
-    require_transition(&appointment, Status::Completed)?;
-    let now = services.now();
-    let transition = Transition {
-        country,
-        expected: appointment.status,
-        appointment: Appointment {
-            status: Status::Completed,
-            update_at: now,
-            ..appointment
-        },
-        slot: SlotChange::None,
-    };
-    apply(services, transition, Status::Completed).await
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CancelInput {
-    pub reason: String,
+    let transition = appointment.complete(services.now())?;
+    apply(services, transition).await
 }
 
 /// Cancels an open appointment and gives its slot back.
@@ -414,39 +253,31 @@ pub async fn cancel(
     caller: &Caller,
     country: &'static Country,
     id: &str,
-    input: CancelInput,
+    reason: String,
 ) -> Result<Appointment, DomainError> {
-    let reason =
-        clean_text(&input.reason, 500).map_err(|e| invalid("reason", format!("reason {e}")))?;
     let appointment = load(services, caller, country, id, Operation::Cancel).await?;
-    require_transition(&appointment, Status::Cancelled)?;
-    let now = services.now();
-    let slot = match (&appointment.status, &appointment.date) {
-        (Status::Assigned, Some(slot)) => SlotChange::Release(slot.clone()),
-        _ => SlotChange::None,
-    };
-    let transition = Transition {
-        country,
-        expected: appointment.status,
-        appointment: Appointment {
-            status: Status::Cancelled,
-            cancel_reason: Some(reason),
-            update_at: now,
-            ..appointment
-        },
-        slot,
-    };
-    let cancelled = apply(services, transition, Status::Cancelled).await?;
-    let key = crate::notification::key::cancelled(&cancelled.id);
-    announce(
-        services,
-        country,
-        &cancelled,
-        NotificationKind::Cancelled,
-        key,
-    )
-    .await;
+    let transition = appointment.cancel(reason, services.now())?;
+    let cancelled = apply(services, transition).await?;
+    let key = key::cancelled(&cancelled.id);
+    announce(services, &cancelled, NotificationKind::Cancelled, key).await;
     Ok(cancelled)
+}
+
+/// Stores a transition the entity decided on.
+async fn apply(services: &Services, transition: Transition) -> Result<Appointment, DomainError> {
+    services
+        .store
+        .transition(&transition)
+        .await
+        .map_err(|error| transition.refused(error))?;
+    let appointment = transition.appointment;
+    tracing::info!(
+        country = appointment.country.code,
+        appointment_id = %masked_appointment(&appointment.id),
+        status = %appointment.status,
+        "appointment status changed"
+    );
+    Ok(appointment)
 }
 
 /// Tells the patient about a change that is already stored. The change stands
@@ -454,16 +285,15 @@ pub async fn cancel(
 /// logged with what `POST …/notify` needs to send it again.
 async fn announce(
     services: &Services,
-    country: &'static Country,
     appointment: &Appointment,
     kind: NotificationKind,
     idempotency_key: String,
 ) {
     let message = Notification::about(appointment, kind, idempotency_key);
-    if let Err(error) = services.queue.enqueue(country, &message).await {
+    if let Err(error) = services.queue.enqueue(&message).await {
         tracing::error!(
-            country = country.code,
-            appointment_id = %crate::privacy::masked_id(&appointment.id),
+            country = appointment.country.code,
+            appointment_id = %masked_appointment(&appointment.id),
             r#type = ?kind,
             %error,
             "notification_not_enqueued: the change is stored; POST .../notify sends it again"
@@ -484,51 +314,8 @@ pub async fn notify(
     let message = Notification::about(&appointment, kind, uuid::Uuid::new_v4().to_string());
     services
         .queue
-        .enqueue(country, &message)
+        .enqueue(&message)
         .await
         .map_err(|e| DomainError::Unavailable(e.to_string()))?;
     Ok(message)
-}
-
-fn require_transition(appointment: &Appointment, next: Status) -> Result<(), DomainError> {
-    if appointment.status.can_become(next) {
-        Ok(())
-    } else {
-        Err(DomainError::InvalidTransition {
-            id: appointment.id.clone(),
-            current: appointment.status,
-            requested: next,
-        })
-    }
-}
-
-async fn apply(
-    services: &Services,
-    transition: Transition,
-    next: Status,
-) -> Result<Appointment, DomainError> {
-    services
-        .store
-        .transition(&transition)
-        .await
-        .map_err(|e| transition_error(e, &transition.appointment.id, next))?;
-    tracing::info!(
-        country = transition.country.code,
-        appointment_id = %crate::privacy::masked_id(&transition.appointment.id),
-        status = %next,
-        "appointment status changed"
-    );
-    Ok(transition.appointment)
-}
-
-fn transition_error(error: StoreError, id: &str, requested: Status) -> DomainError {
-    match error {
-        StoreError::StatusConflict { current } => DomainError::InvalidTransition {
-            id: id.to_owned(),
-            current,
-            requested,
-        },
-        StoreError::NotFound => DomainError::AppointmentNotFound { id: id.to_owned() },
-        other => other.into(),
-    }
 }

@@ -2,7 +2,6 @@
 //! so their text sorts as their time does (DynamoDB sort keys compare text).
 
 use jiff::Timestamp;
-use serde::{Deserialize, Deserializer, Serializer};
 
 /// `2026-11-22T17:45:12.123Z`.
 pub fn format(at: Timestamp) -> String {
@@ -12,37 +11,6 @@ pub fn format(at: Timestamp) -> String {
 /// Whole milliseconds; what every store keeps.
 pub fn truncate(at: Timestamp) -> Timestamp {
     Timestamp::from_millisecond(at.as_millisecond()).unwrap_or(at)
-}
-
-pub fn serialize<S: Serializer>(at: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format(*at))
-}
-
-pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.parse().map_err(serde::de::Error::custom)
-}
-
-pub mod option {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(
-        at: &Option<Timestamp>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match at {
-            Some(at) => super::serialize(at, serializer),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Timestamp>, D::Error> {
-        let text = Option::<String>::deserialize(deserializer)?;
-        text.map(|t| t.parse().map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 #[cfg(test)]

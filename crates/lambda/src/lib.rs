@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use citas_api::Action;
 use citas_aws::{AwsSettings, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue};
-use citas_domain::{Services, SystemClock};
+use citas_domain::{Clock, Services, SystemClock};
 use lambda_http::{Body, Error, Request, Response};
 
 /// The HTTP actions each API function serves; template.yaml routes exactly these to it.
@@ -61,34 +61,13 @@ pub fn init_logging() {
         .init();
 }
 
-/// The AWS SDK configuration and the deployment's settings, read once.
+/// The composition root of the AWS adapters: the SDK configuration, the
+/// deployment's settings and the clock, from which every function (and
+/// `citas serve --aws-endpoint`) builds its clients once.
 pub struct Aws {
     pub sdk: aws_config::SdkConfig,
     pub settings: AwsSettings,
-}
-
-impl Aws {
-    pub async fn from_env() -> Self {
-        Self {
-            sdk: citas_aws::sdk::config_loader().load().await,
-            settings: AwsSettings::from_env(),
-        }
-    }
-
-    /// The use cases' dependencies on DynamoDB and SQS.
-    pub fn services(&self) -> Services {
-        Services {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&self.sdk),
-                self.settings.tables.clone(),
-            )),
-            queue: Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(&self.sdk),
-                self.settings.queue_urls.clone(),
-            )),
-            clock: Arc::new(SystemClock),
-        }
-    }
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A required setting is missing: the function cannot start.
@@ -97,6 +76,34 @@ impl Aws {
 pub struct MissingSetting(pub &'static str);
 
 impl Aws {
+    /// A deployed function's: the standard AWS variables and template.yaml's environment.
+    pub async fn from_env() -> Self {
+        Self {
+            sdk: citas_aws::sdk::config_loader().load().await,
+            settings: AwsSettings::from_env(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn store(&self) -> Arc<DynamoStore> {
+        Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.settings.tables.clone(),
+        ))
+    }
+
+    /// The use cases' dependencies on DynamoDB and SQS.
+    pub fn services(&self) -> Services {
+        Services {
+            store: self.store(),
+            queue: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(&self.sdk),
+                self.settings.queue_urls.clone(),
+            )),
+            clock: self.clock.clone(),
+        }
+    }
+
     /// The email consumer's dependencies: DynamoDB, the idempotency table, SES v2.
     pub fn email_pipeline(&self) -> Result<citas_notify::EmailPipeline, MissingSetting> {
         let sender = self
@@ -104,19 +111,18 @@ impl Aws {
             .ses_sender
             .clone()
             .ok_or(MissingSetting("SES_SENDER"))?;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
         Ok(citas_notify::EmailPipeline {
-            store: Arc::new(DynamoStore::new(
-                dynamodb.clone(),
-                self.settings.tables.clone(),
+            store: self.store(),
+            idempotency: Arc::new(DynamoIdempotency::new(
+                aws_sdk_dynamodb::Client::new(&self.sdk),
+                &self.settings.tables,
             )),
-            idempotency: Arc::new(DynamoIdempotency::new(dynamodb, &self.settings.tables)),
             mailer: Arc::new(SesMailer::new(
                 aws_sdk_sesv2::Client::new(&self.sdk),
                 sender,
                 self.settings.ses_configuration_set.clone(),
             )),
-            clock: Arc::new(SystemClock),
+            clock: self.clock.clone(),
         })
     }
 }

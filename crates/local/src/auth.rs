@@ -190,8 +190,14 @@ mod tests {
         assert_eq!(claims["cognito:groups"], "[patient]");
         let caller = Caller::from_claims(&claims).expect("caller");
         assert_eq!(
-            (caller.role, caller.country.code, caller.document.as_deref()),
-            (Role::Patient, "pe", Some("45678912"))
+            (caller.role(), caller.country.code, caller.identity.clone()),
+            (
+                Role::Patient,
+                "pe",
+                citas_domain::Identity::Patient(
+                    citas_domain::PERU.parse_document("45678912").expect("DNI")
+                )
+            )
         );
         // The same data directory, the same secret: tokens survive a restart.
         let reopened = TokenAuthority::open(dir.path()).expect("authority");

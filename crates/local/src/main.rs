@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use citas_aws::template::Variables;
-use citas_domain::{Country, Role};
+use citas_domain::{Country, DoctorDocument, DoctorId, Role};
 use citas_local::auth::{TokenAuthority, TokenRequest};
 use citas_local::seed::{SlotPlan, plan_slots, write_slot_files};
 use citas_local::server::AwsTarget;
 use citas_local::{LocalConfig, start};
+use citas_provision::Variables;
 use clap::{Parser, Subcommand};
 use jiff::civil::{Date, Time, Weekday};
 
@@ -87,8 +87,8 @@ enum Command {
     /// Write batch-write-item files (≤ 25 items each) of available slots.
     Slots {
         /// Doctor id, `{country}-{speciality}-{document}`; repeat for several.
-        #[arg(long = "doctor", required = true)]
-        doctors: Vec<String>,
+        #[arg(long = "doctor", required = true, value_parser = parse_doctor)]
+        doctors: Vec<DoctorId>,
         /// First local date, YYYY-MM-DD.
         #[arg(long)]
         from: Date,
@@ -117,6 +117,10 @@ fn default_seed_dir() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../seed")
 }
 
+fn parse_doctor(raw: &str) -> Result<DoctorId, String> {
+    DoctorId::parse(raw).map_err(|e| e.to_string())
+}
+
 fn parse_role(raw: &str) -> Result<Role, String> {
     Role::parse(raw).ok_or_else(|| format!("'{raw}' is not a role: patient, doctor or admin"))
 }
@@ -136,14 +140,9 @@ fn token_document(
             .parse_document(&raw)
             .map(|d| Some(d.into_string()))
             .map_err(|e| format!("--document: {e}")),
-        (Role::Doctor, Some(raw)) => {
-            let raw = raw.trim();
-            if !raw.is_empty() && raw.len() <= 15 && raw.bytes().all(|b| b.is_ascii_digit()) {
-                Ok(Some(raw.to_owned()))
-            } else {
-                Err("--document: a doctor's document is their professional registry number: 1 to 15 digits".into())
-            }
-        }
+        (Role::Doctor, Some(raw)) => DoctorDocument::parse(&raw)
+            .map(|d| Some(d.to_string()))
+            .map_err(|e| format!("--document: {e}")),
     }
 }
 

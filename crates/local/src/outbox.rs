@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use citas_domain::{Email, MailError, Mailer};
-
-pub const LOCAL_SENDER: &str = "citas@localhost";
+use citas_mail::LOCAL_SENDER;
 
 pub struct OutboxMailer {
     dir: PathBuf,
@@ -33,6 +32,7 @@ impl Mailer for OutboxMailer {
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
         let recipient: String = email
             .to
+            .as_str()
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '.' || c == '-' {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use citas_domain::{Clock, Country, Notification, NotificationQueue, QueueError};
+use citas_domain::{Clock, Notification, NotificationQueue, QueueError};
 use citas_notify::EmailPipeline;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -55,11 +55,11 @@ impl InProcessQueue {
 
 #[async_trait]
 impl NotificationQueue for InProcessQueue {
-    async fn enqueue(&self, country: &Country, message: &Notification) -> Result<(), QueueError> {
+    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
         tracing::info!(
-            country = country.code,
+            country = message.country.code,
             r#type = ?message.kind,
-            appointment_id = %citas_domain::privacy::masked_id(&message.appointment_id),
+            appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id),
             idempotency_key = %citas_domain::privacy::masked_key(&message.idempotency_key),
             "notification enqueued"
         );
@@ -84,13 +84,7 @@ async fn consume(
 }
 
 async fn deliver(pipeline: &EmailPipeline, message: Notification, dead_letters: &Path) {
-    let body = match serde_json::to_string(&message) {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::error!(%error, "unserialisable notification");
-            return;
-        }
-    };
+    let body = message.to_json();
     for receive in 1..=MAX_RECEIVES {
         match pipeline.process(&body).await {
             Ok(done) => {

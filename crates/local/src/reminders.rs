@@ -92,3 +92,60 @@ pub async fn daily(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use citas_domain::{ManualClock, Notification, NotificationQueue, PERU, QueueError, testkit};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct RecordingQueue(Mutex<Vec<Notification>>);
+
+    #[async_trait]
+    impl NotificationQueue for RecordingQueue {
+        async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
+            self.0.lock().expect("lock").push(message.clone());
+            Ok(())
+        }
+    }
+
+    /// The clock decides both when the job fires and which day it reminds:
+    /// one second before 18:00 in Lima by the injected clock, whatever the
+    /// machine's date, the next (injected) day's appointment is reminded.
+    /// (With the machine's clock instead, nothing is sent in 5 s.)
+    #[tokio::test]
+    async fn the_daily_job_runs_on_the_injected_clock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(crate::EmbeddedStore::open(dir.path()).expect("store"));
+        let doctor = testkit::doctor_id(&PERU, "cardiologia", "1");
+        let tomorrow = testkit::appointment(&PERU, "45678912")
+            .created_at("2031-05-01T15:00:00Z")
+            .assigned(&testkit::slot_at(&doctor, "2031-05-02T14:00:00Z").id)
+            .build();
+        citas_domain::Store::insert_appointment(store.as_ref(), &tomorrow)
+            .await
+            .expect("insert");
+        let queue = Arc::new(RecordingQueue::default());
+        let services = Arc::new(Services {
+            store,
+            queue: queue.clone(),
+            // 17:59:59 in Lima on 2031-05-01.
+            clock: Arc::new(ManualClock::new(testkit::at("2031-05-01T22:59:59Z"))),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let job = tokio::spawn(daily(services, &PERU, 18, stopped));
+        for _ in 0..100 {
+            if !queue.0.lock().expect("lock").is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = stop.send(true);
+        let _ = job.await;
+        let sent = queue.0.lock().expect("lock").clone();
+        assert_eq!(sent.len(), 1, "one reminder within 5 s: {sent:?}");
+        assert_eq!(sent[0].appointment_id, tomorrow.id);
+    }
+}

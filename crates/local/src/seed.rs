@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use citas_domain::{Appointment, Country, Doctor, Patient, Slot, Store, StoreError};
+use citas_aws::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
+use citas_domain::{Appointment, Country, Doctor, DoctorId, Patient, Slot, Store, StoreError};
 use jiff::civil::{Date, Time, Weekday};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -34,13 +35,13 @@ struct PutRequest {
     item: Map<String, Value>,
 }
 
-/// One item of a seed file, typed by the table it goes to.
+/// One item of a seed file, in the shape of the table it goes to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SeedItem {
-    Doctor(Doctor),
-    Slot(Slot),
-    Patient(&'static Country, Patient),
-    Appointment(&'static Country, Appointment),
+    Doctor(DoctorItem),
+    Slot(SlotItem),
+    Patient(&'static Country, PatientItem),
+    Appointment(&'static Country, AppointmentItem),
 }
 
 /// Reads one batch-write-item file.
@@ -143,34 +144,73 @@ pub fn seed_files(dir: &Path) -> Result<Vec<PathBuf>, SeedError> {
     Ok(files)
 }
 
-/// Loads every seed file of `dir` into the store; returns the item count.
+/// Loads every seed file of `dir` into the store; returns the count of items
+/// stored. An item the domain cannot hold (a Chilean patient whose document
+/// is not a RUT, say) is skipped with a warning: no request could reach it.
 pub async fn load_dir(store: &dyn Store, dir: &Path) -> Result<usize, SeedError> {
     let mut count = 0;
     for path in seed_files(dir)? {
         for item in read_file(&path)? {
-            match item {
-                SeedItem::Doctor(doctor) => store.put_doctor(&doctor).await?,
-                SeedItem::Slot(slot) => store.put_slot(&slot).await?,
-                SeedItem::Patient(country, patient) => {
-                    store.upsert_patient(country, &patient).await?;
+            match item.into_entity() {
+                Ok(entity) => {
+                    entity.store_in(store).await?;
+                    count += 1;
                 }
-                SeedItem::Appointment(country, appointment) => {
-                    match store.insert_appointment(country, &appointment).await {
-                        Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
-                        Err(other) => return Err(other.into()),
-                    }
+                Err(error) => {
+                    // The error may quote the document: details at debug level only.
+                    tracing::warn!(file = %path.display(), "seed item skipped: its values do not fit the domain");
+                    tracing::debug!(%error, "seed item skipped");
                 }
             }
-            count += 1;
         }
     }
     Ok(count)
 }
 
+/// A seed item as the domain holds it.
+enum Entity {
+    Doctor(Doctor),
+    Slot(Slot),
+    Patient(&'static Country, Patient),
+    Appointment(Appointment),
+}
+
+impl SeedItem {
+    fn into_entity(self) -> Result<Entity, StoreError> {
+        Ok(match self {
+            SeedItem::Doctor(doctor) => Entity::Doctor(doctor.into_domain()?),
+            SeedItem::Slot(slot) => Entity::Slot(slot.into_domain()?),
+            SeedItem::Patient(country, patient) => {
+                Entity::Patient(country, patient.into_domain(country)?)
+            }
+            SeedItem::Appointment(country, appointment) => {
+                Entity::Appointment(appointment.into_domain(country)?)
+            }
+        })
+    }
+}
+
+impl Entity {
+    async fn store_in(&self, store: &dyn Store) -> Result<(), StoreError> {
+        match self {
+            Entity::Doctor(doctor) => store.put_doctor(doctor).await,
+            Entity::Slot(slot) => store.put_slot(slot).await,
+            Entity::Patient(country, patient) => {
+                store.upsert_patient(country, patient).await.map(|_| ())
+            }
+            // Loading twice keeps what the first load stored.
+            Entity::Appointment(appointment) => match store.insert_appointment(appointment).await {
+                Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+                Err(other) => Err(other),
+            },
+        }
+    }
+}
+
 /// What `citas slots` generates.
 #[derive(Debug, Clone)]
 pub struct SlotPlan {
-    pub doctors: Vec<String>,
+    pub doctors: Vec<DoctorId>,
     pub from: Date,
     pub to: Date,
     pub times: Vec<Time>,
@@ -184,13 +224,11 @@ pub fn plan_slots(plan: &SlotPlan) -> Result<Vec<Slot>, SeedError> {
     }
     let mut slots = Vec::new();
     for doctor in &plan.doctors {
-        let country = Country::of_doctor_id(doctor)
-            .map_err(|e| SeedError::Slots(format!("doctor {doctor}: {e}")))?;
         let mut day = plan.from;
         while day <= plan.to {
             if plan.weekdays.contains(&day.weekday()) {
                 for &time in &plan.times {
-                    let slot = Slot::new(country, doctor, day, time)
+                    let slot = Slot::new(doctor, day, time)
                         .map_err(|e| SeedError::Slots(format!("{doctor} {day} {time}: {e}")))?;
                     slots.push(slot);
                 }
@@ -227,14 +265,15 @@ pub fn write_slot_files(slots: &[Slot], dir: &Path, name: &str) -> Result<Vec<Pa
 }
 
 fn slot_request(slot: &Slot) -> Value {
+    let item = SlotItem::from_domain(slot);
     serde_json::json!({
         "PutRequest": {
             "Item": {
-                "id": { "S": slot.id },
-                "date": { "S": slot.date },
-                "doctor": { "S": slot.doctor },
-                "isAvailable": { "BOOL": slot.is_available },
-                "time": { "S": slot.time },
+                "id": { "S": item.id },
+                "date": { "S": item.date },
+                "doctor": { "S": item.doctor },
+                "isAvailable": { "BOOL": item.is_available },
+                "time": { "S": item.time },
             }
         }
     })
@@ -290,7 +329,7 @@ mod tests {
     #[test]
     fn written_slot_files_read_back_and_hold_at_most_25_requests() {
         let plan = SlotPlan {
-            doctors: vec!["cl-pediatria-15000000".into()],
+            doctors: vec![DoctorId::parse("cl-pediatria-15000000").unwrap()],
             from: jiff::civil::date(2027, 4, 1),
             to: jiff::civil::date(2027, 4, 9),
             times: vec![
@@ -313,6 +352,6 @@ mod tests {
         assert_eq!(files.len(), 2);
         let back: Vec<SeedItem> = files.iter().flat_map(|f| read_file(f).unwrap()).collect();
         assert_eq!(back.len(), 30);
-        assert_eq!(back[0], SeedItem::Slot(slots[0].clone()));
+        assert_eq!(back[0], SeedItem::Slot(SlotItem::from_domain(&slots[0])));
     }
 }

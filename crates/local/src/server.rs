@@ -24,9 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use citas_aws::template::Variables;
-
-use citas_notify::EmailPipeline;
+use citas_provision::Variables;
 
 use crate::auth::TokenAuthority;
 use crate::queue::InProcessQueue;
@@ -83,8 +81,8 @@ pub enum StartError {
     #[error("storage: {0}")]
     Store(#[from] citas_domain::StoreError),
     #[error(transparent)]
-    Template(#[from] citas_aws::template::TemplateError),
-    #[error("setting up the local SES identity: {0}")]
+    Template(#[from] citas_provision::TemplateError),
+    #[error("composing the AWS adapters: {0}")]
     Ses(String),
 }
 
@@ -177,48 +175,29 @@ async fn embedded_services(
     Ok((services, vec![consumer]))
 }
 
-/// The AWS adapters on the endpoint, and pollers that hand the country queues'
-/// messages to the email function's handler as SQS batches.
+/// The AWS adapters on the endpoint (tables, queues and the sender created
+/// from template.yaml first), composed as the functions compose them, and
+/// pollers that hand the country queues' messages to the email function's
+/// handler as SQS batches.
 async fn aws_services(
     config: &LocalConfig,
     target: &AwsTarget,
     stopped: &watch::Receiver<bool>,
 ) -> Result<(Services, Vec<JoinHandle<()>>), StartError> {
-    let sdk = crate::aws::sdk_config(&target.endpoint).await;
-    let backend = crate::aws::prepare(&sdk, &target.variables).await?;
-    tracing::info!(endpoint = %target.endpoint, queues = ?backend.queue_urls, "running on the AWS adapters");
-    let ses = aws_sdk_sesv2::Client::new(&sdk);
-    // An emulator's SES needs the sender to exist as an identity.
-    let identity = ses
-        .create_email_identity()
-        .email_identity(crate::aws::LOCAL_SENDER)
-        .send()
-        .await;
-    if let Err(error) = identity
-        && !error
-            .as_service_error()
-            .is_some_and(|e| e.is_already_exists_exception())
-    {
-        return Err(StartError::Ses(
-            aws_sdk_sesv2::error::DisplayErrorContext(error).to_string(),
-        ));
-    }
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let pipeline = EmailPipeline {
-        store: backend.store.clone(),
-        idempotency: Arc::new(citas_aws::DynamoIdempotency::new(
-            dynamodb,
-            &citas_aws::TableNames::new(&target.variables.table_prefix),
-        )),
-        mailer: Arc::new(citas_aws::SesMailer::new(
-            ses,
-            crate::aws::LOCAL_SENDER.to_owned(),
-            None,
-        )),
+    let sdk = citas_provision::sdk_config(&target.endpoint).await;
+    let settings = citas_provision::prepare(&sdk, &target.variables).await?;
+    tracing::info!(endpoint = %target.endpoint, queues = ?settings.queue_urls, "running on the AWS adapters");
+    let aws = citas_lambda::Aws {
+        sdk,
+        settings,
         clock: config.clock.clone(),
     };
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let pollers = backend
+    let pipeline = aws
+        .email_pipeline()
+        .map_err(|e| StartError::Ses(e.to_string()))?;
+    let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
+    let pollers = aws
+        .settings
         .queue_urls
         .values()
         .map(|url| {
@@ -230,12 +209,7 @@ async fn aws_services(
             ))
         })
         .collect();
-    let services = Services {
-        store: backend.store,
-        queue: backend.queue,
-        clock: config.clock.clone(),
-    };
-    Ok((services, pollers))
+    Ok((aws.services(), pollers))
 }
 
 async fn accept_loop(

@@ -3,18 +3,22 @@
 //! (secondary indexes are tables maintained in the same transaction), so
 //! nothing walks a whole table. redb runs one write transaction at a time,
 //! which settles races the way DynamoDB's conditions do: the loser sees the
-//! winner's write and fails its condition.
+//! winner's write and fails its condition. Records are the JSON of seed 000's
+//! items (`citas_aws::items`), the one storage mapping of the entities.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use citas_aws::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
 use citas_domain::cursor;
-use citas_domain::model::SlotId;
 use citas_domain::ports::{
     ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted,
 };
-use citas_domain::{Appointment, Claim, Country, Doctor, IdempotencyStore, Patient, Slot};
+use citas_domain::{
+    Appointment, AppointmentId, Claim, Country, Doctor, DoctorId, Document, IdempotencyStore,
+    Patient, Slot, SlotId, Speciality,
+};
 use jiff::Timestamp;
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
@@ -219,34 +223,102 @@ where
     }
 }
 
+fn get_slot_in(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Slot>, Failure> {
+    match get_json::<&str, SlotItem>(table, id)? {
+        Some(item) => Ok(Some(item.into_domain()?)),
+        None => Ok(None),
+    }
+}
+
 fn put_slot_in(txn: &WriteTransaction, slot: &Slot) -> Result<(), Failure> {
     let mut slots = txn.open_table(SLOTS)?;
     let mut available = txn.open_table(AVAILABLE_SLOTS)?;
-    let start = SlotId::parse(&slot.id)
-        .ok()
-        .map(|s| s.starts_at.as_second());
-    if let Some(previous) = get_json::<&str, Slot>(&slots, slot.id.as_str())?
-        && let Some(start) = start
-    {
-        available.remove((previous.doctor.as_str(), start, previous.id.as_str()))?;
-    }
-    slots.insert(slot.id.as_str(), encode(slot)?.as_slice())?;
-    if slot.is_available
-        && let Some(start) = start
-    {
-        available.insert((slot.doctor.as_str(), start, slot.id.as_str()), ())?;
+    let (id, doctor) = (slot.id.to_string(), slot.doctor().to_string());
+    let start = slot.starts_at().as_second();
+    available.remove((doctor.as_str(), start, id.as_str()))?;
+    slots.insert(
+        id.as_str(),
+        encode(&SlotItem::from_domain(slot))?.as_slice(),
+    )?;
+    if slot.available {
+        available.insert((doctor.as_str(), start, id.as_str()), ())?;
     }
     Ok(())
 }
 
-fn index_key(appointment: &Appointment) -> i64 {
-    appointment.created_at.as_millisecond()
+fn get_appointment_in(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    country: &'static Country,
+    id: &str,
+) -> Result<Option<Appointment>, Failure> {
+    match get_json::<(&str, &str), AppointmentItem>(table, (country.code, id))? {
+        Some(item) => Ok(Some(item.into_domain(country)?)),
+        None => Ok(None),
+    }
 }
 
-/// (local day, start epoch seconds) while assigned.
-fn assigned_day_key(country: &Country, appointment: &Appointment) -> Option<(String, i64)> {
-    let day = appointment.assigned_day(country)?;
-    Some((day.to_string(), appointment.starts_at?.as_second()))
+/// The entries an appointment has in the secondary index tables: derived
+/// here only, and rewritten together with the appointment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IndexEntries {
+    id: String,
+    status: &'static str,
+    document: String,
+    /// Newest first in status and patient lists.
+    created_ms: i64,
+    /// (local day of the slot, start epoch seconds) while assigned.
+    assigned_day: Option<(String, i64)>,
+}
+
+impl IndexEntries {
+    fn of(appointment: &Appointment) -> Self {
+        Self {
+            id: appointment.id.to_string(),
+            status: appointment.status.as_str(),
+            document: appointment.document().to_string(),
+            created_ms: appointment.created_at.as_millisecond(),
+            assigned_day: appointment
+                .assigned_day()
+                .zip(appointment.starts_at())
+                .map(|(day, at)| (day.to_string(), at.as_second())),
+        }
+    }
+
+    /// Replaces `before`'s entries (none for a new appointment) with these.
+    fn rewrite(
+        &self,
+        txn: &WriteTransaction,
+        code: &str,
+        before: Option<&IndexEntries>,
+    ) -> Result<(), Failure> {
+        let mut by_status = txn.open_table(BY_STATUS)?;
+        let mut by_document = txn.open_table(BY_DOCUMENT)?;
+        let mut by_day = txn.open_table(BY_ASSIGNED_DAY)?;
+        if let Some(old) = before {
+            by_status.remove((code, old.status, old.created_ms, old.id.as_str()))?;
+            by_document.remove((code, old.document.as_str(), old.created_ms, old.id.as_str()))?;
+            if let Some((day, start)) = &old.assigned_day {
+                by_day.remove((code, day.as_str(), *start, old.id.as_str()))?;
+            }
+        }
+        by_status.insert((code, self.status, self.created_ms, self.id.as_str()), ())?;
+        by_document.insert(
+            (
+                code,
+                self.document.as_str(),
+                self.created_ms,
+                self.id.as_str(),
+            ),
+            (),
+        )?;
+        if let Some((day, start)) = &self.assigned_day {
+            by_day.insert((code, day.as_str(), *start, self.id.as_str()), ())?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -256,13 +328,11 @@ impl Store for EmbeddedStore {
         country: &Country,
         patient: &Patient,
     ) -> Result<Upserted, StoreError> {
-        let (code, patient) = (country.code, patient.clone());
+        let (code, item) = (country.code, PatientItem::from_domain(patient));
         self.write(move |txn| {
             let mut table = txn.open_table(PATIENTS)?;
-            let previous = table.insert(
-                (code, patient.document.as_str()),
-                encode(&patient)?.as_slice(),
-            )?;
+            let previous =
+                table.insert((code, item.document.as_str()), encode(&item)?.as_slice())?;
             Ok(if previous.is_some() {
                 Upserted::Updated
             } else {
@@ -275,72 +345,47 @@ impl Store for EmbeddedStore {
     async fn get_patient(
         &self,
         country: &Country,
-        document: &str,
+        document: &Document,
     ) -> Result<Option<Patient>, StoreError> {
-        let (code, document) = (country.code, document.to_owned());
-        self.read(move |txn| get_json(&txn.open_table(PATIENTS)?, (code, document.as_str())))
-            .await
+        let (code, document) = (country.code, document.to_string());
+        let item: Option<PatientItem> = self
+            .read(move |txn| get_json(&txn.open_table(PATIENTS)?, (code, document.as_str())))
+            .await?;
+        item.map(|item| item.into_domain(country)).transpose()
     }
 
-    async fn insert_appointment(
-        &self,
-        country: &Country,
-        appointment: &Appointment,
-    ) -> Result<(), StoreError> {
-        let (code, appointment) = (country.code, appointment.clone());
-        let assigned_day = assigned_day_key(country, &appointment);
+    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
+        let code = appointment.country.code;
+        let item = AppointmentItem::from_domain(appointment);
+        let entries = IndexEntries::of(appointment);
         self.write(move |txn| {
             let mut table = txn.open_table(APPOINTMENTS)?;
-            let key = (code, appointment.id.as_str());
+            let key = (code, item.id.as_str());
             if table.get(key)?.is_some() {
                 return Err(StoreError::AlreadyExists {
-                    existing_id: appointment.id.clone(),
+                    existing_id: item.id.clone(),
                 }
                 .into());
             }
-            table.insert(key, encode(&appointment)?.as_slice())?;
-            let created = index_key(&appointment);
-            txn.open_table(BY_STATUS)?.insert(
-                (
-                    code,
-                    appointment.status.as_str(),
-                    created,
-                    appointment.id.as_str(),
-                ),
-                (),
-            )?;
-            txn.open_table(BY_DOCUMENT)?.insert(
-                (
-                    code,
-                    appointment.document.as_str(),
-                    created,
-                    appointment.id.as_str(),
-                ),
-                (),
-            )?;
-            // As the DynamoDB item carries its assigned day whatever its status.
-            if let Some((day, start)) = &assigned_day {
-                txn.open_table(BY_ASSIGNED_DAY)?
-                    .insert((code, day.as_str(), *start, appointment.id.as_str()), ())?;
-            }
-            Ok(())
+            table.insert(key, encode(&item)?.as_slice())?;
+            entries.rewrite(txn, code, None)
         })
         .await
     }
 
     async fn get_appointment(
         &self,
-        country: &Country,
-        id: &str,
+        country: &'static Country,
+        id: &AppointmentId,
     ) -> Result<Option<Appointment>, StoreError> {
-        let (code, id) = (country.code, id.to_owned());
-        self.read(move |txn| get_json(&txn.open_table(APPOINTMENTS)?, (code, id.as_str())))
+        let id = id.to_string();
+        self.read(move |txn| get_appointment_in(&txn.open_table(APPOINTMENTS)?, country, &id))
             .await
     }
 
     async fn list_appointments(
         &self,
-        country: &Country,
+        country: &'static Country,
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Appointment>, StoreError> {
@@ -361,7 +406,7 @@ impl Store for EmbeddedStore {
                     (txn.open_table(BY_STATUS)?, status.as_str().to_owned(), true)
                 }
                 ListFilter::Document(document) => {
-                    (txn.open_table(BY_DOCUMENT)?, document.clone(), true)
+                    (txn.open_table(BY_DOCUMENT)?, document.to_string(), true)
                 }
                 ListFilter::AssignedOn(day) => {
                     (txn.open_table(BY_ASSIGNED_DAY)?, day.to_string(), false)
@@ -412,9 +457,7 @@ impl Store for EmbeddedStore {
             let appointments = txn.open_table(APPOINTMENTS)?;
             let mut items = Vec::with_capacity(limit);
             for (_, id) in ids.iter().take(limit) {
-                if let Some(appointment) =
-                    get_json::<(&str, &str), Appointment>(&appointments, (code, id.as_str()))?
-                {
+                if let Some(appointment) = get_appointment_in(&appointments, country, id)? {
                     items.push(appointment);
                 }
             }
@@ -430,94 +473,66 @@ impl Store for EmbeddedStore {
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
         let transition = transition.clone();
         self.write(move |txn| {
-            let code = transition.country.code;
             let next = &transition.appointment;
+            let (country, id) = (next.country, next.id.to_string());
             let mut appointments = txn.open_table(APPOINTMENTS)?;
-            let current: Appointment =
-                get_json(&appointments, (code, next.id.as_str()))?.ok_or(StoreError::NotFound)?;
+            let current =
+                get_appointment_in(&appointments, country, &id)?.ok_or(StoreError::NotFound)?;
             if current.status != transition.expected {
                 return Err(StoreError::StatusConflict {
                     current: current.status,
                 }
                 .into());
             }
-            match &transition.slot {
-                SlotChange::None => {}
-                SlotChange::Book(slot_id) => {
-                    let slots = txn.open_table(SLOTS)?;
-                    let slot: Option<Slot> = get_json(&slots, slot_id.as_str())?;
-                    drop(slots);
-                    match slot {
-                        Some(slot) if slot.is_available => put_slot_in(
-                            txn,
-                            &Slot {
-                                is_available: false,
-                                ..slot
-                            },
-                        )?,
-                        _ => return Err(StoreError::SlotUnavailable(slot_id.clone()).into()),
-                    }
-                }
+            let slots = txn.open_table(SLOTS)?;
+            let slot_change = match &transition.slot {
+                SlotChange::None => None,
+                SlotChange::Book(slot_id) => match get_slot_in(&slots, &slot_id.to_string())? {
+                    Some(slot) if slot.available => Some(Slot {
+                        available: false,
+                        ..slot
+                    }),
+                    _ => return Err(StoreError::SlotUnavailable(slot_id.to_string()).into()),
+                },
+                // A slot that no longer exists has nothing to give back.
                 SlotChange::Release(slot_id) => {
-                    let slots = txn.open_table(SLOTS)?;
-                    let slot: Option<Slot> = get_json(&slots, slot_id.as_str())?;
-                    drop(slots);
-                    if let Some(slot) = slot {
-                        put_slot_in(
-                            txn,
-                            &Slot {
-                                is_available: true,
-                                ..slot
-                            },
-                        )?;
-                    }
+                    get_slot_in(&slots, &slot_id.to_string())?.map(|slot| Slot {
+                        available: true,
+                        ..slot
+                    })
                 }
+            };
+            drop(slots);
+            if let Some(slot) = slot_change {
+                put_slot_in(txn, &slot)?;
             }
-            appointments.insert((code, next.id.as_str()), encode(next)?.as_slice())?;
-            if current.status != next.status {
-                let mut by_status = txn.open_table(BY_STATUS)?;
-                let created = index_key(&current);
-                by_status.remove((code, current.status.as_str(), created, current.id.as_str()))?;
-                by_status.insert(
-                    (
-                        code,
-                        next.status.as_str(),
-                        index_key(next),
-                        next.id.as_str(),
-                    ),
-                    (),
-                )?;
-            }
-            let mut by_day = txn.open_table(BY_ASSIGNED_DAY)?;
-            if let Some((day, start)) = assigned_day_key(transition.country, &current) {
-                by_day.remove((code, day.as_str(), start, current.id.as_str()))?;
-            }
-            if let Some((day, start)) = assigned_day_key(transition.country, next) {
-                by_day.insert((code, day.as_str(), start, next.id.as_str()), ())?;
-            }
-            Ok(())
+            appointments.insert(
+                (country.code, id.as_str()),
+                encode(&AppointmentItem::from_domain(next))?.as_slice(),
+            )?;
+            IndexEntries::of(next).rewrite(txn, country.code, Some(&IndexEntries::of(&current)))
         })
         .await
     }
 
     async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError> {
-        let doctor = doctor.clone();
+        let item = DoctorItem::from_domain(doctor);
         self.write(move |txn| {
             let mut doctors = txn.open_table(DOCTORS)?;
             let mut by_speciality = txn.open_table(DOCTORS_BY_SPECIALITY)?;
-            if let Some(previous) = get_json::<&str, Doctor>(&doctors, doctor.id.as_str())? {
+            if let Some(previous) = get_json::<&str, DoctorItem>(&doctors, item.id.as_str())? {
                 by_speciality.remove((
                     previous.country.as_str(),
                     previous.speciality.as_str(),
                     previous.id.as_str(),
                 ))?;
             }
-            doctors.insert(doctor.id.as_str(), encode(&doctor)?.as_slice())?;
+            doctors.insert(item.id.as_str(), encode(&item)?.as_slice())?;
             by_speciality.insert(
                 (
-                    doctor.country.as_str(),
-                    doctor.speciality.as_str(),
-                    doctor.id.as_str(),
+                    item.country.as_str(),
+                    item.speciality.as_str(),
+                    item.id.as_str(),
                 ),
                 (),
             )?;
@@ -526,18 +541,20 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn get_doctor(&self, id: &str) -> Result<Option<Doctor>, StoreError> {
-        let id = id.to_owned();
-        self.read(move |txn| get_json(&txn.open_table(DOCTORS)?, id.as_str()))
-            .await
+    async fn get_doctor(&self, id: &DoctorId) -> Result<Option<Doctor>, StoreError> {
+        let id = id.to_string();
+        let item: Option<DoctorItem> = self
+            .read(move |txn| get_json(&txn.open_table(DOCTORS)?, id.as_str()))
+            .await?;
+        item.map(DoctorItem::into_domain).transpose()
     }
 
     async fn doctors_by_speciality(
         &self,
-        country: &Country,
-        speciality: &str,
+        country: &'static Country,
+        speciality: &Speciality,
     ) -> Result<Vec<Doctor>, StoreError> {
-        let (code, speciality) = (country.code, speciality.to_owned());
+        let (code, speciality) = (country.code, speciality.to_string());
         self.read(move |txn| {
             let index = txn.open_table(DOCTORS_BY_SPECIALITY)?;
             let doctors = txn.open_table(DOCTORS)?;
@@ -547,8 +564,8 @@ impl Store for EmbeddedStore {
             {
                 let (key, _) = entry?;
                 let (_, _, id) = key.value();
-                if let Some(doctor) = get_json::<&str, Doctor>(&doctors, id)? {
-                    found.push(doctor);
+                if let Some(item) = get_json::<&str, DoctorItem>(&doctors, id)? {
+                    found.push(item.into_domain()?);
                 }
             }
             Ok(found)
@@ -561,32 +578,32 @@ impl Store for EmbeddedStore {
         self.write(move |txn| put_slot_in(txn, &slot)).await
     }
 
-    async fn get_slot(&self, id: &str) -> Result<Option<Slot>, StoreError> {
-        let id = id.to_owned();
-        self.read(move |txn| get_json(&txn.open_table(SLOTS)?, id.as_str()))
+    async fn get_slot(&self, id: &SlotId) -> Result<Option<Slot>, StoreError> {
+        let id = id.to_string();
+        self.read(move |txn| get_slot_in(&txn.open_table(SLOTS)?, &id))
             .await
     }
 
     async fn next_available_slot(
         &self,
-        doctor_id: &str,
+        doctor: &DoctorId,
         after: Timestamp,
     ) -> Result<Option<Slot>, StoreError> {
-        let doctor_id = doctor_id.to_owned();
+        let doctor = doctor.to_string();
         let after = after.as_second();
         self.read(move |txn| {
             let available = txn.open_table(AVAILABLE_SLOTS)?;
             let first = available
                 .range(
-                    (doctor_id.as_str(), after.saturating_add(1), "")
-                        ..=(doctor_id.as_str(), i64::MAX, MAX_KEY),
+                    (doctor.as_str(), after.saturating_add(1), "")
+                        ..=(doctor.as_str(), i64::MAX, MAX_KEY),
                 )?
                 .next();
             match first {
                 Some(entry) => {
                     let (key, _) = entry?;
                     let (_, _, id) = key.value();
-                    get_json(&txn.open_table(SLOTS)?, id)
+                    get_slot_in(&txn.open_table(SLOTS)?, id)
                 }
                 None => Ok(None),
             }

@@ -5,6 +5,10 @@
 use citas_domain::Email;
 use mail_builder::MessageBuilder;
 
+/// The sender of local runs: in the embedded outbox and, registered as an
+/// identity, with an emulator's SES.
+pub const LOCAL_SENDER: &str = "citas@example.com";
+
 /// Renders the email as a MIME message from `from`.
 pub fn to_mime(email: &Email, from: &str) -> Result<Vec<u8>, std::io::Error> {
     let mut message = MessageBuilder::new()
@@ -31,7 +35,7 @@ mod tests {
     #[test]
     fn text_html_and_attachments_are_all_in_the_message() {
         let email = Email {
-            to: "ana@example.pe".into(),
+            to: citas_domain::EmailAddress::parse("ana@example.pe").unwrap(),
             subject: "Cita asignada".into(),
             text: "Hola Ana".into(),
             html: "<p>Hola Ana</p>".into(),

@@ -54,16 +54,8 @@ pub enum Retry {
 impl EmailPipeline {
     /// Handles one message body from the queue.
     pub async fn process(&self, body: &str) -> Result<Done, Retry> {
-        let message: Notification =
-            serde_json::from_str(body).map_err(|e| Retry::Malformed(e.to_string()))?;
-        if message.version != citas_domain::notification::MESSAGE_VERSION {
-            return Err(Retry::Malformed(format!(
-                "unknown version {}",
-                message.version
-            )));
-        }
-        let country =
-            Country::from_code(&message.country).map_err(|e| Retry::Malformed(e.to_string()))?;
+        let message = Notification::from_json(body).map_err(|e| Retry::Malformed(e.0))?;
+        let country = message.country;
         let now = self.clock.now();
         match self
             .idempotency
@@ -104,22 +96,22 @@ impl EmailPipeline {
             .get_appointment(country, &message.appointment_id)
             .await?
         else {
-            tracing::warn!(appointment_id = %citas_domain::privacy::masked_id(&message.appointment_id), "notification for an appointment that does not exist; acknowledged");
+            tracing::warn!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), "notification for an appointment that does not exist; acknowledged");
             return Ok(Done::Skipped {
                 reason: "appointment not found".into(),
             });
         };
         let patient = self
             .store
-            .get_patient(country, &appointment.document)
+            .get_patient(country, appointment.document())
             .await?;
         let Some((name, to)) = patient.and_then(|p| p.email.map(|email| (p.name, email))) else {
-            tracing::warn!(appointment_id = %citas_domain::privacy::masked_id(&appointment.id), "the patient has no email address; acknowledged");
+            tracing::warn!(appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id), "the patient has no email address; acknowledged");
             return Ok(Done::Skipped {
                 reason: "no email address".into(),
             });
         };
-        let doctor = match &appointment.doctor {
+        let doctor = match appointment.doctor() {
             Some(id) => self.store.get_doctor(id).await?,
             None => None,
         };
@@ -140,7 +132,7 @@ impl EmailPipeline {
             now: self.clock.now(),
         });
         let message_id = self.mailer.send(&email).await?;
-        tracing::info!(appointment_id = %citas_domain::privacy::masked_id(&appointment.id), r#type = ?message.kind, %message_id, "email sent");
+        tracing::info!(appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id), r#type = ?message.kind, %message_id, "email sent");
         Ok(Done::Sent { message_id })
     }
 }

@@ -57,7 +57,7 @@ pub async fn remind(
         report.appointments += messages.len();
         let failed = services.queue.enqueue_batch(country, &messages).await;
         for (message, error) in &failed {
-            tracing::error!(appointment_id = %citas_domain::privacy::masked_id(&message.appointment_id), %error, "reminder not enqueued");
+            tracing::error!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), %error, "reminder not enqueued");
         }
         report.failed += failed.len();
         report.enqueued += messages.len() - failed.len();

@@ -1,7 +1,9 @@
 //! The emails patients receive, in Spanish, with dates and times in their
 //! country's local time and usual format. Subjects carry no document numbers.
 
-use citas_domain::{Appointment, Attachment, Country, Doctor, Email, NotificationKind};
+use citas_domain::{
+    Appointment, Attachment, Country, Doctor, Email, EmailAddress, NotificationKind,
+};
 use jiff::Timestamp;
 use jiff::civil::Weekday;
 
@@ -13,7 +15,7 @@ pub struct Context<'a> {
     pub kind: NotificationKind,
     pub appointment: &'a Appointment,
     pub patient_name: &'a str,
-    pub to: &'a str,
+    pub to: &'a EmailAddress,
     pub doctor: Option<&'a Doctor>,
     pub now: Timestamp,
 }
@@ -61,9 +63,9 @@ fn html_escape(text: &str) -> String {
 
 pub fn render(context: &Context<'_>) -> Email {
     let appointment = context.appointment;
-    let speciality = speciality_name(&appointment.speciality);
+    let speciality = speciality_name(appointment.speciality.as_str());
     let doctor = context.doctor.map(|d| d.name.as_str());
-    let when = appointment.starts_at.map(|at| when(context.country, at));
+    let when = appointment.starts_at().map(|at| when(context.country, at));
     let (subject, lead) = match context.kind {
         NotificationKind::Registered => (
             format!("Recibimos tu solicitud de cita de {speciality}"),
@@ -96,7 +98,7 @@ pub fn render(context: &Context<'_>) -> Email {
     if let Some(when) = &when {
         details.push(("Fecha y hora", when.clone()));
     }
-    details.push(("Código de cita", appointment.id.clone()));
+    details.push(("Código de cita", appointment.id.to_string()));
 
     let greeting = format!("Hola {},", context.patient_name);
     let mut text = format!("{greeting}\n\n{lead}\n\n");
@@ -125,7 +127,7 @@ pub fn render(context: &Context<'_>) -> Email {
     if matches!(
         context.kind,
         NotificationKind::Assigned | NotificationKind::Reminder
-    ) && let Some(starts_at) = appointment.starts_at
+    ) && let Some(starts_at) = appointment.starts_at()
     {
         let invitation = Invitation {
             country: context.country,
@@ -147,7 +149,7 @@ pub fn render(context: &Context<'_>) -> Email {
         });
     }
     Email {
-        to: context.to.to_owned(),
+        to: context.to.clone(),
         subject,
         text,
         html,
@@ -160,32 +162,26 @@ mod tests {
     use super::*;
     use citas_domain::{CHILE, PERU, Status};
 
-    fn appointment(country: &Country, document: &str, starts_at: &str) -> Appointment {
-        let at: Timestamp = "2026-11-22T15:00:00Z".parse().unwrap();
-        Appointment {
-            id: format!("20261122-{document}"),
-            country: country.code.into(),
-            document: document.into(),
-            patient: "Ana".into(),
-            speciality: "medicina-interna".into(),
-            status: Status::Assigned,
-            created_at: at,
-            date: Some(format!("{}-medicina-interna-1-1", country.code)),
-            update_at: at,
-            doctor: Some("x".into()),
-            starts_at: Some(starts_at.parse().unwrap()),
-            cancel_reason: None,
-        }
+    use citas_domain::testkit;
+
+    fn appointment(country: &'static Country, document: &str, starts_at: &str) -> Appointment {
+        let doctor = testkit::doctor_id(country, "medicina-interna", "1");
+        testkit::appointment(country, document)
+            .speciality("medicina-interna")
+            .patient_name("Ana")
+            .assigned(&testkit::slot_at(&doctor, starts_at).id)
+            .build()
     }
 
     fn doctor() -> Doctor {
         Doctor {
-            id: "pe-medicina-interna-9999234".into(),
-            country: "pe".into(),
-            document: "9999234".into(),
             name: "Dr. ANDRES PERICH DIAS".into(),
-            speciality: "medicina-interna".into(),
+            ..testkit::doctor(&PERU, "medicina-interna", "9999234")
         }
+    }
+
+    fn address(text: &str) -> EmailAddress {
+        EmailAddress::parse(text).unwrap()
     }
 
     #[test]
@@ -197,7 +193,7 @@ mod tests {
             kind: NotificationKind::Assigned,
             appointment: &a,
             patient_name: "Ana Lucía",
-            to: "ana@example.pe",
+            to: &address("ana@example.pe"),
             doctor: Some(&d),
             now: "2026-11-22T15:00:00Z".parse().unwrap(),
         });
@@ -248,7 +244,7 @@ mod tests {
                 kind: NotificationKind::Reminder,
                 appointment: &a,
                 patient_name: "Valentina",
-                to: "v@example.cl",
+                to: &address("v@example.cl"),
                 doctor: None,
                 now: "2026-11-22T15:00:00Z".parse().unwrap(),
             });
@@ -273,7 +269,7 @@ mod tests {
             kind: NotificationKind::Cancelled,
             appointment: &a,
             patient_name: "Ana",
-            to: "ana@example.pe",
+            to: &address("ana@example.pe"),
             doctor: None,
             now: "2026-11-22T15:00:00Z".parse().unwrap(),
         });

@@ -6,10 +6,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use citas_aws::OperationCounter;
-use citas_aws::template::{Template, Variables, ensure_queues, ensure_tables};
 use citas_domain::Store;
 use citas_local::EmbeddedStore;
+use citas_provision::template::{Template, Variables, ensure_queues, ensure_tables};
 use jiff::Timestamp;
+
+/// Runs each named case (an `async fn(&Backend)` of the including file) on
+/// every backend: a test module per backend, a test per case.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(&super::backends::embedded().await).await;
+                }
+            )*
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(&super::backends::dynamodb().await).await;
+                }
+            )*
+        }
+    };
+}
 
 pub struct Backend {
     pub store: Arc<dyn Store>,
@@ -52,7 +76,7 @@ pub fn unique_prefix() -> String {
 /// A DynamoDB store on fresh tables (a prefix of their own) created from template.yaml.
 pub async fn dynamodb() -> Backend {
     let prefix = unique_prefix();
-    let config = citas_local::aws::sdk_config(&moto_endpoint()).await;
+    let config = citas_provision::sdk_config(&moto_endpoint()).await;
     let template = Template::project(&Variables {
         table_prefix: prefix.clone(),
         ..Variables::default()
@@ -85,7 +109,7 @@ pub async fn sqs_queues(
     aws_sdk_sqs::Client,
     std::collections::HashMap<&'static str, String>,
 ) {
-    let config = citas_local::aws::sdk_config(&moto_endpoint()).await;
+    let config = citas_provision::sdk_config(&moto_endpoint()).await;
     let stack = unique_prefix().trim_end_matches('-').to_owned();
     let template = Template::project(&Variables {
         stack_name: stack.clone(),

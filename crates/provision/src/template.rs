@@ -444,7 +444,7 @@ pub async fn ensure_queues(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{TableNames, index, queue_name};
+    use citas_aws::settings::{TableNames, index, queue_name};
     use citas_domain::COUNTRIES;
 
     fn project() -> Template {

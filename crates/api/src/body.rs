@@ -1,0 +1,209 @@
+//! The API's JSON: request bodies and query strings as clients send them,
+//! parsed once into the domain's types (`try_into_domain`), and the response
+//! shapes the domain's entities are shown as.
+
+use citas_domain::service::{ListRequest, NewAppointment, NewPatient};
+use citas_domain::text::{MAX_REASON_LEN, MAX_TEXT_LEN, clean_text};
+use citas_domain::timestamp;
+use citas_domain::{
+    Appointment, Country, DomainError, EmailAddress, ListFilter, PageRequest, Patient, SlotId,
+    Speciality, Status,
+};
+use serde::{Deserialize, Serialize};
+
+/// Largest page a client may ask for.
+pub const MAX_PAGE_SIZE: usize = 100;
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+fn invalid(field: &'static str, message: impl ToString) -> DomainError {
+    DomainError::InvalidInput {
+        field,
+        message: message.to_string(),
+    }
+}
+
+fn document(country: &Country, raw: &str) -> Result<citas_domain::Document, DomainError> {
+    country
+        .parse_document(raw)
+        .map_err(|e| invalid("document", e))
+}
+
+/// `POST /{country}/patient`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientRequest {
+    pub document: String,
+    pub name: String,
+    pub email: String,
+}
+
+impl PatientRequest {
+    pub fn try_into_domain(self, country: &Country) -> Result<NewPatient, DomainError> {
+        Ok(NewPatient {
+            document: document(country, &self.document)?,
+            name: clean_text(&self.name, MAX_TEXT_LEN)
+                .map_err(|e| invalid("name", format!("name {e}")))?,
+            email: EmailAddress::parse(&self.email)
+                .map_err(|e| invalid("email", format!("email {e}")))?,
+        })
+    }
+}
+
+/// `POST /{country}/appointment`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentRequest {
+    pub document: String,
+    pub speciality: String,
+}
+
+impl AppointmentRequest {
+    pub fn try_into_domain(self, country: &Country) -> Result<NewAppointment, DomainError> {
+        Ok(NewAppointment {
+            document: document(country, &self.document)?,
+            speciality: Speciality::parse(&self.speciality)
+                .map_err(|e| invalid("speciality", format!("speciality {e}")))?,
+        })
+    }
+}
+
+/// `POST …/assign`: an optional slot id.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    pub slot: Option<String>,
+}
+
+impl AssignRequest {
+    pub fn try_into_domain(self) -> Result<Option<SlotId>, DomainError> {
+        self.slot
+            .map(|raw| SlotId::parse(&raw).map_err(|e| invalid("slot", e)))
+            .transpose()
+    }
+}
+
+/// `POST …/cancel`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    pub reason: String,
+}
+
+impl CancelRequest {
+    pub fn try_into_domain(self) -> Result<String, DomainError> {
+        clean_text(&self.reason, MAX_REASON_LEN)
+            .map_err(|e| invalid("reason", format!("reason {e}")))
+    }
+}
+
+/// `GET /{country}/appointment?status=|document=&limit=&cursor=`, each given at most once.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub document: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    pub fn try_into_domain(self, country: &Country) -> Result<ListRequest, DomainError> {
+        let filter = match (self.status, self.document) {
+            (Some(status), None) => {
+                ListFilter::Status(status.parse::<Status>().map_err(|e| invalid("status", e))?)
+            }
+            (None, Some(raw)) => ListFilter::Document(document(country, &raw)?),
+            _ => {
+                return Err(invalid(
+                    "query",
+                    "give exactly one of the query parameters 'status' or 'document'",
+                ));
+            }
+        };
+        let limit = match self.limit {
+            None => DEFAULT_PAGE_SIZE,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                _ => {
+                    return Err(invalid(
+                        "limit",
+                        format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                    ));
+                }
+            },
+        };
+        Ok(ListRequest {
+            filter,
+            page: PageRequest {
+                limit,
+                cursor: self.cursor.filter(|c| !c.is_empty()),
+            },
+        })
+    }
+}
+
+/// A patient as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientResponse {
+    pub document: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl From<&Patient> for PatientResponse {
+    fn from(patient: &Patient) -> Self {
+        Self {
+            document: patient.document.to_string(),
+            name: patient.name.clone(),
+            email: patient.email.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// An appointment as the API shows it (seed 000's names, as in the first version).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppointmentResponse {
+    pub id: String,
+    pub country: &'static str,
+    pub document: String,
+    pub patient: String,
+    pub speciality: String,
+    pub status: &'static str,
+    pub created_at: String,
+    /// The booked slot's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    pub update_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doctor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+}
+
+impl From<&Appointment> for AppointmentResponse {
+    fn from(appointment: &Appointment) -> Self {
+        Self {
+            id: appointment.id.to_string(),
+            country: appointment.country.code,
+            document: appointment.document().to_string(),
+            patient: appointment.patient_name.clone(),
+            speciality: appointment.speciality.to_string(),
+            status: appointment.status.as_str(),
+            created_at: timestamp::format(appointment.created_at),
+            date: appointment.slot.as_ref().map(ToString::to_string),
+            update_at: timestamp::format(appointment.updated_at),
+            doctor: appointment.doctor().map(ToString::to_string),
+            starts_at: appointment.starts_at().map(timestamp::format),
+            cancel_reason: appointment.cancel_reason.clone(),
+        }
+    }
+}
+
+/// A page of appointments.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppointmentPage {
+    pub items: Vec<AppointmentResponse>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,231 @@
+//! Items of seed 000's tables, with its attribute names, and their mapping to
+//! and from the domain's entities. The DynamoDB store writes and reads these;
+//! the seed files are lists of them; the embedded store keeps the same shapes,
+//! so there is one storage mapping.
+
+use citas_domain::timestamp;
+use citas_domain::{
+    Appointment, AppointmentId, Country, Doctor, DoctorId, EmailAddress, Patient, Slot, SlotId,
+    Speciality, Status, StoreError,
+};
+use serde::{Deserialize, Serialize};
+
+/// A stored item that does not hold what its table promises.
+fn corrupt(table: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("a stored {table} item is not valid: {message}"))
+}
+
+/// `pe-patient` / `cl-patient`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientItem {
+    pub document: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl PatientItem {
+    pub fn from_domain(patient: &Patient) -> Self {
+        Self {
+            document: patient.document.to_string(),
+            name: patient.name.clone(),
+            email: patient.email.as_ref().map(ToString::to_string),
+        }
+    }
+
+    pub fn into_domain(self, country: &Country) -> Result<Patient, StoreError> {
+        Ok(Patient {
+            document: country
+                .parse_document(&self.document)
+                .map_err(|e| corrupt("patient", e))?,
+            name: self.name,
+            email: self
+                .email
+                .map(|e| EmailAddress::parse(&e))
+                .transpose()
+                .map_err(|e| corrupt("patient", format!("email {e}")))?,
+        })
+    }
+}
+
+/// `doctor`: `id` is `{country}-{speciality}-{document}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorItem {
+    pub id: String,
+    pub country: String,
+    pub document: String,
+    pub name: String,
+    pub speciality: String,
+}
+
+impl DoctorItem {
+    pub fn from_domain(doctor: &Doctor) -> Self {
+        Self {
+            id: doctor.id.to_string(),
+            country: doctor.id.country.code.to_owned(),
+            document: doctor.id.document.to_string(),
+            name: doctor.name.clone(),
+            speciality: doctor.id.speciality.to_string(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Doctor, StoreError> {
+        Ok(Doctor {
+            id: DoctorId::parse(&self.id).map_err(|e| corrupt("doctor", e))?,
+            name: self.name,
+        })
+    }
+}
+
+/// `appointment-doctor`: a doctor's bookable slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotItem {
+    /// `{doctor id}-{epoch seconds of the local date and time}`.
+    pub id: String,
+    /// Local date, `YYYY-MM-DD`.
+    pub date: String,
+    pub doctor: String,
+    #[serde(rename = "isAvailable")]
+    pub is_available: bool,
+    /// Local time, `HH:MM`.
+    pub time: String,
+}
+
+impl SlotItem {
+    pub fn from_domain(slot: &Slot) -> Self {
+        let (date, time) = slot.local_start();
+        Self {
+            id: slot.id.to_string(),
+            date: date.strftime("%Y-%m-%d").to_string(),
+            doctor: slot.doctor().to_string(),
+            is_available: slot.available,
+            time: time.strftime("%H:%M").to_string(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Slot, StoreError> {
+        Ok(Slot {
+            id: SlotId::parse(&self.id).map_err(|e| corrupt("slot", e))?,
+            available: self.is_available,
+        })
+    }
+}
+
+/// `pe-appointment` / `cl-appointment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentItem {
+    /// `YYYYMMDD-{document}`.
+    pub id: String,
+    /// The table says it too; items pasted without it are still read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub document: String,
+    /// The patient's name.
+    pub patient: String,
+    pub speciality: String,
+    pub status: String,
+    pub created_at: String,
+    /// The booked `appointment-doctor` slot's id, once assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    pub update_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+}
+
+impl AppointmentItem {
+    pub fn from_domain(appointment: &Appointment) -> Self {
+        Self {
+            id: appointment.id.to_string(),
+            country: Some(appointment.country.code.to_owned()),
+            document: appointment.document().to_string(),
+            patient: appointment.patient_name.clone(),
+            speciality: appointment.speciality.to_string(),
+            status: appointment.status.as_str().to_owned(),
+            created_at: timestamp::format(appointment.created_at),
+            date: appointment.slot.as_ref().map(ToString::to_string),
+            update_at: timestamp::format(appointment.updated_at),
+            doctor: appointment.doctor().map(ToString::to_string),
+            starts_at: appointment.starts_at().map(timestamp::format),
+            cancel_reason: appointment.cancel_reason.clone(),
+        }
+    }
+
+    pub fn into_domain(self, country: &'static Country) -> Result<Appointment, StoreError> {
+        let bad = |e: &dyn std::fmt::Display| corrupt("appointment", e);
+        let id = AppointmentId::parse(country, &self.id).map_err(|e| bad(&e))?;
+        let time = |text: &str| {
+            text.parse::<jiff::Timestamp>()
+                .map_err(|e| bad(&format!("{text}: {e}")))
+        };
+        Ok(Appointment {
+            country,
+            patient_name: self.patient,
+            speciality: Speciality::parse(&self.speciality).map_err(|e| bad(&e))?,
+            status: self.status.parse::<Status>().map_err(|e| bad(&e))?,
+            created_at: time(&self.created_at)?,
+            updated_at: time(&self.update_at)?,
+            slot: self
+                .date
+                .map(|slot| SlotId::parse(&slot))
+                .transpose()
+                .map_err(|e| bad(&e))?,
+            cancel_reason: self.cancel_reason,
+            id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use citas_domain::{CHILE, PERU};
+
+    #[test]
+    fn items_map_to_entities_and_back() {
+        let slot = SlotItem {
+            id: "pe-medicina-interna-9999234-1732629600".into(),
+            date: "2024-11-26".into(),
+            doctor: "pe-medicina-interna-9999234".into(),
+            is_available: true,
+            time: "09:00".into(),
+        };
+        assert_eq!(
+            SlotItem::from_domain(&slot.clone().into_domain().unwrap()),
+            slot
+        );
+        let doctor = DoctorItem {
+            id: "cl-medicina-interna-9999234".into(),
+            country: "cl".into(),
+            document: "9999234".into(),
+            name: "Dr. ANDRES PERICH DIAS".into(),
+            speciality: "medicina-interna".into(),
+        };
+        assert_eq!(
+            DoctorItem::from_domain(&doctor.clone().into_domain().unwrap()),
+            doctor
+        );
+        let appointment = AppointmentItem {
+            id: "20261122-45678912".into(),
+            country: Some("pe".into()),
+            document: "45678912".into(),
+            patient: "Ana".into(),
+            speciality: "cardiologia".into(),
+            status: "assigned".into(),
+            created_at: "2026-11-22T15:00:00.000Z".into(),
+            date: Some("pe-cardiologia-1-1796652000".into()),
+            update_at: "2026-11-22T15:00:00.000Z".into(),
+            doctor: Some("pe-cardiologia-1".into()),
+            starts_at: Some("2026-12-07T14:00:00.000Z".into()),
+            cancel_reason: None,
+        };
+        let entity = appointment.clone().into_domain(&PERU).unwrap();
+        assert_eq!(AppointmentItem::from_domain(&entity), appointment);
+        // A RUT-less Chilean table cannot hold a Peruvian id.
+        assert!(appointment.into_domain(&CHILE).is_err());
+    }
+}

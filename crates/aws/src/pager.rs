@@ -1,0 +1,253 @@
+//! Pages over a global secondary index whose entries are spread over several
+//! partitions (shards): one `Query` per partition still in play, sent
+//! concurrently, merged in sort-key order, with an opaque cursor holding where
+//! each partition left off.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use citas_domain::ports::{Page, PageRequest};
+use citas_domain::{StoreError, cursor};
+use futures::future::try_join_all;
+use serde_json::{Value, json};
+
+use crate::errors::backend;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// One index, walked over some of its partitions.
+pub struct ShardedIndex<'a> {
+    pub client: &'a Client,
+    pub table: String,
+    pub index: &'static str,
+    pub partition_attribute: &'static str,
+    pub sort_attribute: &'static str,
+    /// The partitions to merge, e.g. `registered#0` … `registered#3`.
+    pub partitions: Vec<String>,
+    /// Ascending sort-key order (earliest first) or descending (newest first).
+    pub forward: bool,
+    /// Ties cursors to this list.
+    pub scope: String,
+}
+
+/// Where a list left off in one partition.
+#[derive(Debug, Clone, PartialEq)]
+enum Position {
+    Start,
+    After(Item),
+    Done,
+}
+
+impl ShardedIndex<'_> {
+    /// One page of items in index order, and the cursor of the next page.
+    pub async fn page(&self, request: &PageRequest) -> Result<Page<Item>, StoreError> {
+        let positions = self.positions(request.cursor.as_deref())?;
+        let limit = request.limit;
+        // Each partition is asked for one item more than the page, so the page
+        // knows whether anything follows.
+        let streams = try_join_all(
+            self.partitions
+                .iter()
+                .zip(&positions)
+                .map(|(partition, position)| self.query(partition, position, limit + 1)),
+        )
+        .await?;
+        let (items, consumed) = self.merge(&streams, limit);
+        let mut next = Vec::with_capacity(streams.len());
+        let mut anything_left = false;
+        for (n, (items, more_in_partition)) in streams.iter().enumerate() {
+            let taken = consumed[n];
+            // A finished partition reads no items and reports nothing more, so it stays done.
+            let position = if taken == items.len() && !more_in_partition {
+                Position::Done
+            } else if taken > 0 {
+                Position::After(self.key_of(&items[taken - 1]))
+            } else {
+                positions[n].clone()
+            };
+            anything_left |= position != Position::Done;
+            next.push(position_to_json(&position));
+        }
+        let next_cursor = anything_left.then(|| cursor::encode(&self.scope, Value::Array(next)));
+        Ok(Page { items, next_cursor })
+    }
+
+    fn positions(&self, cursor: Option<&str>) -> Result<Vec<Position>, StoreError> {
+        let Some(raw) = cursor else {
+            return Ok(vec![Position::Start; self.partitions.len()]);
+        };
+        match cursor::decode(&self.scope, raw)? {
+            Value::Array(values) if values.len() == self.partitions.len() => values
+                .iter()
+                .zip(&self.partitions)
+                .map(|(value, partition)| self.position_from_json(value, partition))
+                .collect(),
+            _ => Err(StoreError::InvalidCursor),
+        }
+    }
+
+    /// Up to `limit` items of one partition after `position`, and whether it holds more.
+    async fn query(
+        &self,
+        partition: &str,
+        position: &Position,
+        limit: usize,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let start = match position {
+            Position::Done => return Ok((Vec::new(), false)),
+            Position::Start => None,
+            Position::After(key) => Some(key.clone()),
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(self.index)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", self.partition_attribute)
+            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
+            .scan_index_forward(self.forward)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(backend)?;
+        let more = output.last_evaluated_key().is_some();
+        let items = output.items.unwrap_or_default();
+        let more = more || items.len() >= limit;
+        Ok((items, more))
+    }
+
+    /// The first `limit` items of the streams in index order, and how many each gave.
+    fn merge(&self, streams: &[(Vec<Item>, bool)], limit: usize) -> (Vec<Item>, Vec<usize>) {
+        let mut heads = vec![0usize; streams.len()];
+        let mut picked = Vec::with_capacity(limit);
+        while picked.len() < limit {
+            let next = streams
+                .iter()
+                .enumerate()
+                .filter_map(|(n, (items, _))| items.get(heads[n]).map(|item| (n, self.order(item))))
+                .reduce(|best, candidate| {
+                    let better = if self.forward {
+                        candidate.1 < best.1
+                    } else {
+                        candidate.1 > best.1
+                    };
+                    if better { candidate } else { best }
+                });
+            let Some((n, _)) = next else { break };
+            picked.push(streams[n].0[heads[n]].clone());
+            heads[n] += 1;
+        }
+        (picked, heads)
+    }
+
+    /// The text an entry sorts by: its sort key, then its id.
+    fn order(&self, item: &Item) -> String {
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        format!("{}\u{0}{}", text(self.sort_attribute), text("id"))
+    }
+
+    /// The key of an index entry, as a cursor keeps it: `id`, partition and sort attributes.
+    fn key_of(&self, item: &Item) -> Item {
+        ["id", self.partition_attribute, self.sort_attribute]
+            .into_iter()
+            .filter_map(|name| item.get(name).map(|v| (name.to_owned(), v.clone())))
+            .collect()
+    }
+
+    /// A position from a cursor, accepted only if it is a key of the expected partition.
+    fn position_from_json(&self, value: &Value, partition: &str) -> Result<Position, StoreError> {
+        match value {
+            Value::Null => Ok(Position::Start),
+            Value::String(done) if done == "done" => Ok(Position::Done),
+            Value::Object(map) => {
+                let mut expected = ["id", self.partition_attribute, self.sort_attribute];
+                expected.sort_unstable();
+                let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
+                names.sort_unstable();
+                if names != expected || map.get(self.partition_attribute) != Some(&json!(partition))
+                {
+                    return Err(StoreError::InvalidCursor);
+                }
+                map.iter()
+                    .map(|(k, v)| match v {
+                        Value::String(text) if text.len() <= 256 => {
+                            Ok((k.clone(), AttributeValue::S(text.clone())))
+                        }
+                        _ => Err(StoreError::InvalidCursor),
+                    })
+                    .collect::<Result<Item, _>>()
+                    .map(Position::After)
+            }
+            _ => Err(StoreError::InvalidCursor),
+        }
+    }
+}
+
+fn position_to_json(position: &Position) -> Value {
+    match position {
+        Position::Start => Value::Null,
+        Position::Done => json!("done"),
+        Position::After(key) => Value::Object(
+            key.iter()
+                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), json!(v))))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(client: &Client) -> ShardedIndex<'_> {
+        ShardedIndex {
+            client,
+            table: "t".into(),
+            index: "by-status",
+            partition_attribute: "status_shard",
+            sort_attribute: "created_at",
+            partitions: vec!["registered#1".into()],
+            forward: false,
+            scope: "pe/status/registered".into(),
+        }
+    }
+
+    #[test]
+    fn cursor_positions_must_belong_to_their_partition() {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        let client = Client::from_conf(config);
+        let index = index(&client);
+        let key = json!({ "id": "20261122-45678912", "status_shard": "registered#1", "created_at": "2026-11-22T15:00:00.000Z" });
+        assert!(matches!(
+            index.position_from_json(&key, "registered#1"),
+            Ok(Position::After(_))
+        ));
+        assert_eq!(
+            index.position_from_json(&key, "registered#2"),
+            Err(StoreError::InvalidCursor)
+        );
+        let extra = json!({ "id": "x", "status_shard": "registered#1", "created_at": "t", "document": "y" });
+        assert_eq!(
+            index.position_from_json(&extra, "registered#1"),
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            index.position_from_json(&json!(5), "registered#1"),
+            Err(StoreError::InvalidCursor)
+        );
+        assert_eq!(
+            index.position_from_json(&json!("done"), "registered#1"),
+            Ok(Position::Done)
+        );
+    }
+}

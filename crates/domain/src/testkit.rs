@@ -1,0 +1,144 @@
+//! Builders of entities with sensible defaults, for tests of every crate
+//! (behind the `testkit` feature; `citas-e2e` re-exports them). Each builder
+//! panics on a malformed literal: a test's own typo should fail that test.
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+
+use crate::appointment::Appointment;
+use crate::country::Country;
+use crate::ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
+use crate::model::{Doctor, Patient, Slot, Status};
+use crate::text::{EmailAddress, Speciality};
+
+/// 2026-11-22 10:00 in Lima, 12:00 in Santiago.
+pub const DEFAULT_NOW: &str = "2026-11-22T15:00:00Z";
+
+pub fn at(text: &str) -> Timestamp {
+    text.parse()
+        .unwrap_or_else(|e| panic!("timestamp {text}: {e}"))
+}
+
+pub fn speciality(slug: &str) -> Speciality {
+    Speciality::parse(slug).unwrap_or_else(|e| panic!("speciality {slug}: {e}"))
+}
+
+pub fn doctor_id(country: &'static Country, speciality_slug: &str, document: &str) -> DoctorId {
+    DoctorId::new(
+        country,
+        speciality(speciality_slug),
+        DoctorDocument::parse(document).unwrap_or_else(|e| panic!("doctor {document}: {e}")),
+    )
+}
+
+/// A doctor named `Dr. {document}`.
+pub fn doctor(country: &'static Country, speciality_slug: &str, document: &str) -> Doctor {
+    Doctor {
+        id: doctor_id(country, speciality_slug, document),
+        name: format!("Dr. {document}"),
+    }
+}
+
+/// A free slot of the doctor at a local date and time of their country.
+pub fn slot(doctor: &DoctorId, date: Date, time: Time) -> Slot {
+    Slot::new(doctor, date, time).unwrap_or_else(|e| panic!("slot {doctor} {date} {time}: {e}"))
+}
+
+/// A free slot of the doctor starting at an instant.
+pub fn slot_at(doctor: &DoctorId, starts_at: &str) -> Slot {
+    Slot {
+        id: SlotId::new(doctor.clone(), at(starts_at)),
+        available: true,
+    }
+}
+
+/// A patient named `Paciente`, with an email at example.com unless told otherwise.
+pub fn patient(country: &Country, document: &str) -> Patient {
+    let document = country
+        .parse_document(document)
+        .unwrap_or_else(|e| panic!("document {document}: {e}"));
+    Patient {
+        email: EmailAddress::parse(&format!("p{document}@example.com")).ok(),
+        document,
+        name: "Paciente".into(),
+    }
+}
+
+/// An appointment: registered for cardiología, requested at [`DEFAULT_NOW`].
+pub fn appointment(country: &'static Country, document: &str) -> AppointmentBuilder {
+    AppointmentBuilder {
+        country,
+        document: document.to_owned(),
+        created_at: at(DEFAULT_NOW),
+        speciality: speciality("cardiologia"),
+        patient_name: "Paciente".into(),
+        status: Status::Registered,
+        slot: None,
+        cancel_reason: None,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppointmentBuilder {
+    country: &'static Country,
+    document: String,
+    created_at: Timestamp,
+    speciality: Speciality,
+    patient_name: String,
+    status: Status,
+    slot: Option<SlotId>,
+    cancel_reason: Option<String>,
+}
+
+impl AppointmentBuilder {
+    /// When it was requested; its id takes that local day.
+    pub fn created_at(mut self, text: &str) -> Self {
+        self.created_at = at(text);
+        self
+    }
+
+    pub fn speciality(mut self, slug: &str) -> Self {
+        self.speciality = speciality(slug);
+        self
+    }
+
+    pub fn patient_name(mut self, name: &str) -> Self {
+        self.patient_name = name.into();
+        self
+    }
+
+    /// Assigned to the slot.
+    pub fn assigned(mut self, slot: &SlotId) -> Self {
+        self.status = Status::Assigned;
+        self.slot = Some(slot.clone());
+        self
+    }
+
+    pub fn status(mut self, status: Status) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn cancel_reason(mut self, reason: &str) -> Self {
+        self.cancel_reason = Some(reason.into());
+        self
+    }
+
+    pub fn build(self) -> Appointment {
+        let document = self
+            .country
+            .parse_document(&self.document)
+            .unwrap_or_else(|e| panic!("document {}: {e}", self.document));
+        Appointment {
+            id: AppointmentId::for_request(self.country, document, self.created_at),
+            country: self.country,
+            patient_name: self.patient_name,
+            speciality: self.speciality,
+            status: self.status,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            slot: self.slot,
+            cancel_reason: self.cancel_reason,
+        }
+    }
+}
