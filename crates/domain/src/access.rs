@@ -265,6 +265,7 @@ mod tests {
     use super::*;
     use crate::country::{CHILE, PERU};
     use crate::model::Status;
+    use crate::testkit;
 
     fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -288,20 +289,18 @@ mod tests {
     }
 
     fn appointment(document: &str, doctor: Option<&str>) -> Appointment {
-        let at: jiff::Timestamp = "2026-11-22T15:00:00Z".parse().expect("time");
-        let id = crate::ids::AppointmentId::parse(&PERU, &format!("20261122-{document}")).unwrap();
-        Appointment {
-            id,
-            country: &PERU,
-            patient_name: "P".into(),
-            speciality: crate::text::Speciality::parse("cardiologia").unwrap(),
-            status: Status::Assigned,
-            created_at: at,
-            updated_at: at,
-            slot: doctor
-                .map(|d| crate::ids::SlotId::new(crate::ids::DoctorId::parse(d).unwrap(), at)),
-            cancel_reason: None,
+        let built = testkit::appointment(&PERU, document);
+        match doctor {
+            Some(doctor) => built.assigned(
+                &testkit::slot_at(
+                    &crate::ids::DoctorId::parse(doctor).unwrap(),
+                    testkit::DEFAULT_NOW,
+                )
+                .id,
+            ),
+            None => built.status(Status::Assigned),
         }
+        .build()
     }
 
     fn doc(raw: &str) -> Document {
