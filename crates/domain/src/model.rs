@@ -8,7 +8,6 @@ use std::str::FromStr;
 use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 
-use crate::country::Country;
 use crate::document::Document;
 use crate::ids::{DoctorId, SlotId};
 use crate::text::EmailAddress;
@@ -27,12 +26,6 @@ pub struct Patient {
 pub struct Doctor {
     pub id: DoctorId,
     pub name: String,
-}
-
-impl Doctor {
-    pub fn country(&self) -> &'static Country {
-        self.id.country
-    }
 }
 
 /// A doctor's bookable slot (`appointment-doctor`).
