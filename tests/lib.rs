@@ -102,6 +102,7 @@ pub async fn local_backend(dir: &Path) -> LocalBackend {
             store: store.clone(),
             queue: Arc::new(queue),
             clock: clock.clone(),
+            horizon: Default::default(),
         },
         store,
         clock,

@@ -36,6 +36,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         store: backend.store.clone(),
         queue: Arc::new(SqsQueue::new(sqs, urls)),
         clock,
+        horizon: Default::default(),
     };
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut take = |counter: &OperationCounter| {

@@ -5,14 +5,15 @@
 mod backends;
 
 use backends::Backend;
-use citas_domain::ports::{ListFilter, PageRequest, StoreError};
+use citas_domain::ports::{Availability, ListFilter, PageRequest, SlotSearch, StoreError};
 use citas_domain::{
-    Appointment, AppointmentId, CHILE, Country, Doctor, EmailAddress, PERU, Patient, Slot,
-    SlotChange, Status, Store, Transition,
+    Appointment, AppointmentId, CHILE, Country, Doctor, EmailAddress, OfferedSpeciality, PERU,
+    Patient, Slot, SlotChange, Status, Store, Transition, Upserted,
 };
 use citas_e2e::build;
 use futures::future::join_all;
 use jiff::Timestamp;
+use jiff::civil::Weekday;
 use jiff::civil::{date, time};
 
 use cases::*;
@@ -29,8 +30,11 @@ on_every_backend!(
     lists_by_status_are_newest_first_across_pages,
     lists_by_document_and_by_assigned_day,
     cursors_only_work_for_their_own_list,
-    doctors_by_speciality_and_country,
-    next_available_slot_is_the_earliest_free_one_after_a_time,
+    doctors_by_speciality_and_country_in_pages,
+    specialities_are_added_once_per_country,
+    a_plan_is_kept_beside_its_doctor_and_listed_while_open,
+    adding_slots_leaves_taken_ids_alone_and_only_free_ones_are_removed,
+    free_slot_pages_never_repeat_or_skip_a_slot,
 );
 
 pub fn id(country: &'static Country, raw: &str) -> AppointmentId {
@@ -259,12 +263,7 @@ mod cases {
             store.get_appointment(&PERU, &second.id).await,
             Ok(Some(second))
         );
-        assert_eq!(
-            store
-                .next_available_slot(&cardiologist.id, at("2030-01-01T00:00:00Z"))
-                .await,
-            Ok(None)
-        );
+        assert_eq!(free_slots(store.as_ref(), &cardiologist, None).await, []);
     }
 
     pub async fn cancelling_gives_the_slot_back(backend: &Backend) {
@@ -294,15 +293,10 @@ mod cases {
                 .map(|s| s.available),
             Some(true)
         );
-        let free = store
-            .next_available_slot(&cardiologist.id, at("2030-01-01T00:00:00Z"))
-            .await;
         assert_eq!(
-            free,
-            Ok(Some(Slot {
-                available: true,
-                ..slot
-            }))
+            free_slots(store.as_ref(), &cardiologist, None).await,
+            [slot.id.clone()],
+            "free again, and found again by the speciality's search"
         );
     }
 
@@ -512,9 +506,9 @@ mod cases {
         );
 
         // Slots at 23:30 and 00:30 local (Santiago, summer time) fall on different days.
-        let late = Slot::new(&cardiologist.id, date(2030, 3, 4), time(23, 30, 0, 0)).expect("slot");
-        let early = Slot::new(&cardiologist.id, date(2030, 3, 5), time(0, 30, 0, 0)).expect("slot");
-        let noon = Slot::new(&cardiologist.id, date(2030, 3, 4), time(12, 0, 0, 0)).expect("slot");
+        let late = build::slot(&cardiologist.id, date(2030, 3, 4), time(23, 30, 0, 0));
+        let early = build::slot(&cardiologist.id, date(2030, 3, 5), time(0, 30, 0, 0));
+        let noon = build::slot(&cardiologist.id, date(2030, 3, 4), time(12, 0, 0, 0));
         let pairs = [(&ids[0], &late), (&ids[1], &early), (&other, &noon)];
         for (a, s) in pairs {
             store.put_slot(s).await.expect("slot");
@@ -637,82 +631,348 @@ mod cases {
         assert_eq!(next.items.len(), 1);
     }
 
-    pub async fn doctors_by_speciality_and_country(backend: &Backend) {
+    pub async fn doctors_by_speciality_and_country_in_pages(backend: &Backend) {
         let store = &backend.store;
-        let wanted = [
-            doctor(&PERU, "cardiologia", "1"),
-            doctor(&PERU, "cardiologia", "2"),
-        ];
+        let wanted: Vec<Doctor> = (1..=5)
+            .map(|n| doctor(&PERU, "cardiologia", &n.to_string()))
+            .collect();
         for d in wanted.iter().chain([
-            &doctor(&CHILE, "cardiologia", "3"),
-            &doctor(&PERU, "pediatria", "4"),
+            &doctor(&CHILE, "cardiologia", "6"),
+            &doctor(&PERU, "pediatria", "7"),
         ]) {
-            store.put_doctor(d).await.expect("doctor");
+            assert_eq!(store.put_doctor(d).await, Ok(Upserted::Created));
         }
-        let mut found = store
-            .doctors_by_speciality(&PERU, &build::speciality("cardiologia"))
-            .await
-            .expect("query");
+        let renamed = Doctor {
+            name: "Dra. Cinco".into(),
+            email: Some(EmailAddress::parse("cinco@example.pe").expect("email")),
+            ..wanted[4].clone()
+        };
+        assert_eq!(store.put_doctor(&renamed).await, Ok(Upserted::Updated));
+        let mut found = Vec::new();
+        let mut cursor = None;
+        for _ in 0..10 {
+            let page = store
+                .list_doctors(
+                    &PERU,
+                    &build::speciality("cardiologia"),
+                    &PageRequest { limit: 2, cursor },
+                )
+                .await
+                .expect("page");
+            assert!(page.items.len() <= 2);
+            found.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
         found.sort_by_key(|d| d.id.to_string());
-        assert_eq!(found, wanted);
+        let mut expected = wanted.clone();
+        expected[4] = renamed.clone();
+        assert_eq!(found, expected, "every doctor once, the update kept");
         assert_eq!(
             store
-                .get_doctor(&build::doctor_id(&PERU, "pediatria", "4"))
+                .get_doctors(&[
+                    renamed.id.clone(),
+                    build::doctor_id(&PERU, "pediatria", "7"),
+                    build::doctor_id(&PERU, "pediatria", "99")
+                ])
                 .await
-                .expect("get")
-                .map(|d| d.name),
-            Some("Dr. 4".into())
+                .map(|d| d.len()),
+            Ok(2),
+            "a batch read leaves missing doctors out"
         );
         assert_eq!(
             store
-                .doctors_by_speciality(&CHILE, &build::speciality("pediatria"))
-                .await,
+                .list_doctors(
+                    &CHILE,
+                    &build::speciality("pediatria"),
+                    &PageRequest {
+                        limit: 5,
+                        cursor: None
+                    }
+                )
+                .await
+                .map(|p| p.items),
             Ok(Vec::new())
         );
     }
 
-    pub async fn next_available_slot_is_the_earliest_free_one_after_a_time(backend: &Backend) {
+    pub async fn specialities_are_added_once_per_country(backend: &Backend) {
+        let store = &backend.store;
+        let sports = OfferedSpeciality::named("Medicina deportiva").expect("speciality");
+        store.add_speciality(&PERU, &sports).await.expect("added");
+        let renamed = OfferedSpeciality {
+            name: "Otro nombre".into(),
+            ..sports.clone()
+        };
+        store.add_speciality(&PERU, &renamed).await.expect("no-op");
+        assert_eq!(store.added_specialities(&PERU).await, Ok(vec![sports]));
+        assert_eq!(store.added_specialities(&CHILE).await, Ok(Vec::new()));
+    }
+
+    pub async fn a_plan_is_kept_beside_its_doctor_and_listed_while_open(backend: &Backend) {
         let store = &backend.store;
         let cardiologist = doctor(&PERU, "cardiologia", "1");
-        let slots: Vec<Slot> = [(4, 9), (4, 10), (5, 9), (6, 15)]
-            .iter()
-            .map(|&(d, h)| slot(&cardiologist, d, h))
-            .collect();
-        // Stored out of order, one of them taken.
-        for s in slots.iter().rev() {
-            let taken = s.id == slots[1].id;
-            store
-                .put_slot(&Slot {
-                    available: !taken,
-                    ..s.clone()
-                })
-                .await
-                .expect("slot");
-        }
-        let other = slot(&doctor(&PERU, "cardiologia", "2"), 1, 8);
-        store.put_slot(&other).await.expect("slot");
-        let next = |after: &str| store.next_available_slot(&cardiologist.id, at(after));
+        let open = Availability {
+            plan: build::plan(&[(Weekday::Monday, "09:00", "13:00")], "2030-01-07", None),
+            generated_until: date(2030, 2, 1),
+        };
         assert_eq!(
-            next("2030-01-01T00:00:00Z").await,
-            Ok(Some(slots[0].clone()))
+            store.put_availability(&cardiologist.id, &open).await,
+            Err(StoreError::NotFound),
+            "no plan without a doctor"
         );
-        // Strictly after: the slot starting at that instant is not offered.
-        let first_start = slots[0].starts_at();
+        store.put_doctor(&cardiologist).await.expect("doctor");
+        store
+            .put_availability(&cardiologist.id, &open)
+            .await
+            .expect("plan");
+        // Updating the doctor keeps the plan.
+        store.put_doctor(&cardiologist).await.expect("doctor again");
         assert_eq!(
-            store
-                .next_available_slot(&cardiologist.id, first_start)
-                .await,
-            Ok(Some(slots[2].clone())),
-            "skips the taken 10:00 slot"
+            store.get_availability(&cardiologist.id).await,
+            Ok(Some(open.clone()))
         );
-        assert_eq!(next("2030-03-07T00:00:00Z").await, Ok(None));
+        let due = |through| store.availability_due(&PERU, through, 10);
         assert_eq!(
-            store
-                .get_slot(&slots[1].id)
-                .await
-                .expect("get")
-                .map(|s| s.available),
-            Some(false)
+            due(date(2030, 2, 2)).await,
+            Ok(vec![(cardiologist.id.clone(), open.clone())])
+        );
+        assert_eq!(
+            due(date(2030, 2, 1)).await,
+            Ok(Vec::new()),
+            "generated far enough"
+        );
+        assert_eq!(
+            store.availability_due(&CHILE, date(2031, 1, 1), 10).await,
+            Ok(Vec::new())
+        );
+        // A plan generated to its last day is done.
+        let ended = Availability {
+            plan: build::plan(
+                &[(Weekday::Monday, "09:00", "13:00")],
+                "2030-01-07",
+                Some("2030-01-31"),
+            ),
+            generated_until: date(2030, 1, 31),
+        };
+        store
+            .put_availability(&cardiologist.id, &ended)
+            .await
+            .expect("plan");
+        assert_eq!(due(date(2031, 1, 1)).await, Ok(Vec::new()));
+        assert_eq!(
+            store.get_availability(&cardiologist.id).await,
+            Ok(Some(ended))
         );
     }
+
+    pub async fn adding_slots_leaves_taken_ids_alone_and_only_free_ones_are_removed(
+        backend: &Backend,
+    ) {
+        let store = &backend.store;
+        let cardiologist = doctor(&PERU, "cardiologia", "1");
+        let slots: Vec<Slot> = [9, 10, 11]
+            .iter()
+            .map(|&h| slot(&cardiologist, 4, h))
+            .collect();
+        let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
+        store.put_slot(&slots[0]).await.expect("slot");
+        store.insert_appointment(&registered).await.expect("insert");
+        store
+            .transition(&book(registered.clone(), &slots[0]))
+            .await
+            .expect("booked");
+        assert_eq!(
+            store.add_slots(&slots).await,
+            Ok(2),
+            "the booked one is not overwritten"
+        );
+        let booked = store
+            .get_slot(&slots[0].id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            (booked.available, booked.booked_by),
+            (false, Some(registered.id.clone()))
+        );
+        assert_eq!(
+            store.add_slots(&slots).await,
+            Ok(0),
+            "adding again adds nothing"
+        );
+        assert_eq!(
+            store.remove_free_slot(&slots[0].id).await,
+            Err(StoreError::SlotUnavailable(slots[0].id.to_string()))
+        );
+        assert_eq!(store.remove_free_slot(&slots[1].id).await, Ok(()));
+        assert_eq!(
+            store.remove_free_slot(&slots[1].id).await,
+            Err(StoreError::NotFound)
+        );
+        let day = store
+            .doctor_slots(
+                &cardiologist.id,
+                at("2030-03-04T00:00:00Z"),
+                at("2030-03-05T00:00:00Z"),
+            )
+            .await
+            .expect("day");
+        assert_eq!(
+            day.iter()
+                .map(|s| (s.id.clone(), s.available))
+                .collect::<Vec<_>>(),
+            [(slots[0].id.clone(), false), (slots[2].id.clone(), true)]
+        );
+        assert_eq!(
+            free_slots(store.as_ref(), &cardiologist, None).await,
+            [slots[2].id.clone()]
+        );
+        assert_eq!(
+            store
+                .get_appointments(
+                    &PERU,
+                    &[registered.id.clone(), id(&PERU, "20300102-70123456")]
+                )
+                .await
+                .map(|a| a.len()),
+            Ok(1)
+        );
+    }
+
+    pub async fn free_slot_pages_never_repeat_or_skip_a_slot(backend: &Backend) {
+        let store = &backend.store;
+        // Five cardiologists, each with slots on three days, some taken; a
+        // pediatrician and a Chilean cardiologist whose slots must not show.
+        let mut expected = Vec::new();
+        let mut mine = Vec::new();
+        for n in 1..=5 {
+            let cardiologist = doctor(&PERU, "cardiologia", &n.to_string());
+            for day in [4, 5, 6] {
+                for hour in [9, 10, 11] {
+                    let s = slot(&cardiologist, day, hour + (n % 2));
+                    let taken = (day + hour + n as i8) % 4 == 0;
+                    store
+                        .put_slot(&Slot {
+                            available: !taken,
+                            ..s.clone()
+                        })
+                        .await
+                        .expect("slot");
+                    if !taken {
+                        expected.push((s.starts_at(), s.id.to_string()));
+                        if n == 3 {
+                            mine.push(s.id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        store
+            .put_slot(&slot(&doctor(&PERU, "pediatria", "9"), 4, 9))
+            .await
+            .expect("slot");
+        store
+            .put_slot(&slot(&doctor(&CHILE, "cardiologia", "9"), 4, 9))
+            .await
+            .expect("slot");
+        expected.sort();
+        let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+        let search = SlotSearch {
+            country: &PERU,
+            speciality: build::speciality("cardiologia"),
+            doctor: None,
+            from: at("2030-01-01T00:00:00Z"),
+            until: at("2030-12-31T00:00:00Z"),
+        };
+        let walked = walk_slots(store.as_ref(), &search, 4).await;
+        assert_eq!(walked, expected, "earliest first, each free slot once");
+        // One doctor's slots, booked ones left out, pages of any size.
+        let one = SlotSearch {
+            doctor: Some(build::doctor_id(&PERU, "cardiologia", "3")),
+            ..search.clone()
+        };
+        let walked = walk_slots(store.as_ref(), &one, 2).await;
+        assert_eq!(
+            walked,
+            mine.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
+        // A window: only slots starting in [from, until).
+        let window = SlotSearch {
+            from: at("2030-03-05T00:00:00Z"),
+            until: at("2030-03-06T00:00:00Z"),
+            ..search.clone()
+        };
+        let walked = walk_slots(store.as_ref(), &window, 100).await;
+        assert!(!walked.is_empty());
+        assert!(walked.iter().all(|id| {
+            let at = citas_domain::SlotId::parse(id).expect("id").starts_at;
+            at >= window.from && at < window.until
+        }));
+        // A cursor belongs to its search.
+        let first = store
+            .free_slots(
+                &search,
+                &PageRequest {
+                    limit: 1,
+                    cursor: None,
+                },
+            )
+            .await
+            .expect("page");
+        assert_eq!(
+            store
+                .free_slots(
+                    &window,
+                    &PageRequest {
+                        limit: 1,
+                        cursor: first.next_cursor
+                    }
+                )
+                .await,
+            Err(StoreError::InvalidCursor)
+        );
+    }
+}
+
+/// Every page of a free-slot search, as ids.
+async fn walk_slots(store: &dyn Store, search: &SlotSearch, limit: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    for _ in 0..200 {
+        let page = store
+            .free_slots(search, &PageRequest { limit, cursor })
+            .await
+            .expect("page");
+        assert!(page.items.len() <= limit);
+        assert!(page.items.iter().all(|s| s.available));
+        ids.extend(page.items.iter().map(|s| s.id.to_string()));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return ids;
+        }
+    }
+    panic!("the search never ended")
+}
+
+/// The free slots of a doctor's speciality from 2030 on, as ids; `doctor` filters by doctor.
+async fn free_slots(
+    store: &dyn Store,
+    of: &Doctor,
+    doctor: Option<&Doctor>,
+) -> Vec<citas_domain::SlotId> {
+    let search = SlotSearch {
+        country: of.id.country,
+        speciality: of.id.speciality.clone(),
+        doctor: doctor.map(|d| d.id.clone()),
+        from: at("2030-01-01T00:00:00Z"),
+        until: at("2031-01-01T00:00:00Z"),
+    };
+    walk_slots(store, &search, 10)
+        .await
+        .into_iter()
+        .map(|id| citas_domain::SlotId::parse(&id).expect("id"))
+        .collect()
 }

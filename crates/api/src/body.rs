@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PAGE_SIZE: usize = 100;
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 
-fn invalid(field: &'static str, message: impl ToString) -> DomainError {
+pub(crate) fn invalid(field: &'static str, message: impl ToString) -> DomainError {
     DomainError::InvalidInput {
         field,
         message: message.to_string(),
@@ -119,25 +119,27 @@ impl ListQuery {
                 ));
             }
         };
-        let limit = match self.limit {
-            None => DEFAULT_PAGE_SIZE,
-            Some(raw) => match raw.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-                _ => {
-                    return Err(invalid(
-                        "limit",
-                        format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"),
-                    ));
-                }
-            },
-        };
         Ok(ListRequest {
             filter,
             page: PageRequest {
-                limit,
+                limit: page_limit(self.limit)?,
                 cursor: self.cursor.filter(|c| !c.is_empty()),
             },
         })
+    }
+}
+
+/// `?limit=`: 1 to [`MAX_PAGE_SIZE`], [`DEFAULT_PAGE_SIZE`] if not given.
+pub(crate) fn page_limit(raw: Option<String>) -> Result<usize, DomainError> {
+    match raw {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            _ => Err(invalid(
+                "limit",
+                format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+            )),
+        },
     }
 }
 
@@ -168,6 +170,8 @@ pub struct AppointmentResponse {
     pub document: String,
     pub patient: String,
     pub speciality: String,
+    /// The speciality's display name, e.g. `Cardiología`.
+    pub speciality_name: String,
     pub status: &'static str,
     pub created_at: String,
     /// The booked slot's id.
@@ -190,6 +194,7 @@ impl From<&Appointment> for AppointmentResponse {
             document: appointment.document().to_string(),
             patient: appointment.patient_name.clone(),
             speciality: appointment.speciality.to_string(),
+            speciality_name: appointment.speciality_name.clone(),
             status: appointment.status.as_str(),
             created_at: timestamp::format(appointment.created_at),
             date: appointment.slot.as_ref().map(ToString::to_string),

@@ -1,8 +1,8 @@
 //! Request → use case → response, for every action. Lambda functions and the
 //! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
 
-use citas_domain::service;
 use citas_domain::{Caller, Country, Services, Upserted};
+use citas_domain::{scheduling, service};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -16,6 +16,11 @@ use crate::body::{
 };
 use crate::problem::Problem;
 use crate::routes::Action;
+use crate::schedule_body::{
+    AgendaResponse, AvailabilityBody, AvailabilityResponse, DoctorPage, DoctorQuery, DoctorRequest,
+    DoctorResponse, FreeSlotPage, FreeSlotResponse, PlanAppliedResponse, SlotSearchQuery,
+    SpecialityList, agenda_date,
+};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -87,19 +92,7 @@ async fn run(
             Ok(appointment_response(&appointment))
         }
         Action::ListAppointments => {
-            let query = request.query_string_parameters();
-            let single = |name: &str| -> Result<Option<String>, Problem> {
-                match query.all(name) {
-                    None => Ok(None),
-                    Some(values) if values.len() == 1 => {
-                        Ok(values.first().map(|v| (*v).to_owned()))
-                    }
-                    Some(_) => Err(Problem::bad_request(
-                        "invalid_query",
-                        format!("the query parameter '{name}' is given more than once"),
-                    )),
-                }
-            };
+            let single = |name: &str| query_param(request, name);
             let list = ListQuery {
                 status: single("status")?,
                 document: single("document")?,
@@ -140,6 +133,124 @@ async fn run(
                 service::cancel(services, caller, country, &path_id(request)?, reason).await?;
             Ok(appointment_response(&appointment))
         }
+        Action::ListSpecialities => {
+            let offered = scheduling::specialities(services, caller, country).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &SpecialityList::from(offered),
+            ))
+        }
+        Action::UpsertDoctor => {
+            let input = json_body::<DoctorRequest>(request)?.try_into_domain()?;
+            let (doctor, upserted) =
+                scheduling::register_doctor(services, caller, country, input).await?;
+            let status = match upserted {
+                Upserted::Created => StatusCode::CREATED,
+                Upserted::Updated => StatusCode::OK,
+            };
+            let mut response = json_response(status, &DoctorResponse::from(&doctor));
+            if let Ok(location) =
+                HeaderValue::from_str(&format!("/{}/doctor/{}", country.code, doctor.id))
+            {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        Action::ListDoctors => {
+            let (speciality, page) = DoctorQuery {
+                speciality: query_param(request, "speciality")?,
+                limit: query_param(request, "limit")?,
+                cursor: query_param(request, "cursor")?,
+            }
+            .try_into_domain()?;
+            let page =
+                scheduling::list_doctors(services, caller, country, &speciality, &page).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &DoctorPage {
+                    items: page.items.iter().map(DoctorResponse::from).collect(),
+                    next_cursor: page.next_cursor,
+                },
+            ))
+        }
+        Action::GetDoctor => {
+            let doctor =
+                scheduling::get_doctor(services, caller, country, &path_id(request)?).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &DoctorResponse::from(&doctor),
+            ))
+        }
+        Action::SetAvailability => {
+            let plan = json_body::<AvailabilityBody>(request)?.try_into_domain()?;
+            let id = path_id(request)?;
+            let applied =
+                scheduling::set_availability(services, caller, country, &id, plan).await?;
+            let doctor = scheduling::doctor_id(country, &id)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &PlanAppliedResponse::new(&doctor, &applied),
+            ))
+        }
+        Action::GetAvailability => {
+            let id = path_id(request)?;
+            let availability = scheduling::get_availability(services, caller, country, &id).await?;
+            let doctor = scheduling::doctor_id(country, &id)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &AvailabilityResponse::new(&doctor, &availability),
+            ))
+        }
+        Action::GetAgenda => {
+            let date = agenda_date(query_param(request, "date")?)?;
+            let agenda =
+                scheduling::agenda(services, caller, country, &path_id(request)?, date).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &AgendaResponse::from(&agenda),
+            ))
+        }
+        Action::RemoveSlot => {
+            let slot = path_param(request, "slot").ok_or_else(Problem::route_not_found)?;
+            scheduling::remove_slot(services, caller, country, &path_id(request)?, &slot).await?;
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            Ok(response)
+        }
+        Action::SearchSlots => {
+            let query = SlotSearchQuery {
+                speciality: query_param(request, "speciality")?,
+                from: query_param(request, "from")?,
+                to: query_param(request, "to")?,
+                doctor: query_param(request, "doctor")?,
+                limit: query_param(request, "limit")?,
+                cursor: query_param(request, "cursor")?,
+            }
+            .try_into_domain(country)?;
+            let page = scheduling::search_slots(services, caller, country, query).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &FreeSlotPage {
+                    items: page.items.iter().map(FreeSlotResponse::from).collect(),
+                    next_cursor: page.next_cursor,
+                },
+            ))
+        }
+    }
+}
+
+/// A query parameter given at most once.
+fn query_param(request: &Request, name: &str) -> Result<Option<String>, Problem> {
+    match request
+        .query_string_parameters_ref()
+        .and_then(|q| q.all(name))
+    {
+        None => Ok(None),
+        Some(values) if values.len() == 1 => Ok(values.first().map(|v| (*v).to_owned())),
+        Some(_) => Err(Problem::bad_request(
+            "invalid_query",
+            format!("the query parameter '{name}' is given more than once"),
+        )),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod body;
 pub mod handlers;
 pub mod problem;
 pub mod routes;
+pub mod schedule_body;
 
 use citas_domain::Services;
 use lambda_http::{Body, Request, RequestExt, Response};

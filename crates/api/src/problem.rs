@@ -16,6 +16,8 @@ pub struct Problem {
     pub code: &'static str,
     pub detail: String,
     pub extra: Map<String, Value>,
+    /// Seconds a client should wait before retrying (a `Retry-After` header).
+    pub retry_after: Option<u32>,
 }
 
 impl Problem {
@@ -25,6 +27,7 @@ impl Problem {
             code,
             detail: detail.into(),
             extra: Map::new(),
+            retry_after: None,
         }
     }
 
@@ -92,6 +95,11 @@ impl Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -148,6 +156,33 @@ impl From<DomainError> for Problem {
             DomainError::SlotMismatch { .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "slot_mismatch", detail)
             }
+            DomainError::DoctorNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "doctor_not_found", detail)
+            }
+            DomainError::AvailabilityNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "availability_not_found", detail)
+            }
+            DomainError::UnknownSpeciality { offered, .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_speciality",
+                detail,
+            )
+            .with(
+                "offered",
+                offered
+                    .into_iter()
+                    .map(|(slug, name)| json!({ "slug": slug, "name": name }))
+                    .collect::<Vec<_>>(),
+            ),
+            DomainError::SlotBooked { .. } => {
+                Problem::new(StatusCode::CONFLICT, "slot_booked", detail)
+            }
+            DomainError::Contended => {
+                let mut problem =
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "slots_contended", detail);
+                problem.retry_after = Some(1);
+                problem
+            }
             DomainError::InvalidCursor => Problem::bad_request("invalid_cursor", detail),
             DomainError::Denied(Denied::WrongCountry { .. }) => {
                 Problem::new(StatusCode::FORBIDDEN, "wrong_country", detail)
@@ -180,6 +215,9 @@ fn invalid_code(field: &str) -> &'static str {
         "slot" => "invalid_slot",
         "reason" => "invalid_reason",
         "query" => "invalid_query",
+        "date" | "from" | "to" => "invalid_date",
+        "doctor" => "invalid_doctor",
+        "slot_minutes" | "weekly" | "exceptions" | "valid_from" | "valid_until" => "invalid_plan",
         _ => "invalid_input",
     }
 }

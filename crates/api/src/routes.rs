@@ -13,6 +13,15 @@ pub enum Action {
     NotifyAppointment,
     CompleteAppointment,
     CancelAppointment,
+    ListSpecialities,
+    UpsertDoctor,
+    ListDoctors,
+    GetDoctor,
+    SetAvailability,
+    GetAvailability,
+    GetAgenda,
+    RemoveSlot,
+    SearchSlots,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +84,51 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/{country}/appointment/{id}/cancel",
         action: Action::CancelAppointment,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/speciality",
+        action: Action::ListSpecialities,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/doctor",
+        action: Action::UpsertDoctor,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/doctor",
+        action: Action::ListDoctors,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/doctor/{id}",
+        action: Action::GetDoctor,
+    },
+    Route {
+        method: "PUT",
+        path: "/{country}/doctor/{id}/availability",
+        action: Action::SetAvailability,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/doctor/{id}/availability",
+        action: Action::GetAvailability,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/doctor/{id}/agenda",
+        action: Action::GetAgenda,
+    },
+    Route {
+        method: "DELETE",
+        path: "/{country}/doctor/{id}/slot/{slot}",
+        action: Action::RemoveSlot,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/slot",
+        action: Action::SearchSlots,
     },
 ];
 

@@ -10,22 +10,28 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use citas_domain::ports::{
-    ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted,
+    Availability, ListFilter, Page, PageRequest, SlotChange, SlotSearch, Store, StoreError,
+    Transition, Upserted, free_slot_partition,
 };
+use citas_domain::timestamp;
 use citas_domain::{
-    Appointment, AppointmentId, Country, Doctor, DoctorId, Document, Patient, Slot, SlotId,
-    Speciality, Status,
+    Appointment, AppointmentId, Country, Doctor, DoctorId, Document, OfferedSpeciality, Patient,
+    Slot, SlotId, Speciality, Status,
 };
+use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
+use jiff::civil::Date;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::errors::{backend, is_condition_failure};
-use crate::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
+use crate::items::{
+    AppointmentItem, AvailabilityItem, DoctorItem, PatientItem, SlotItem, SpecialityItem,
+};
 use crate::pager::{Item, ShardedIndex};
 use crate::settings::{TableNames, index};
 
@@ -36,6 +42,17 @@ pub const STATUS_SHARDS: u32 = 4;
 /// Attributes the adapter adds to appointment items for its indexes.
 const STATUS_SHARD: &str = "status_shard";
 const ASSIGNED_DAY: &str = "assigned_day";
+/// Attributes the adapter adds to slot items for the free-slot index.
+pub const FREE: &str = "free";
+pub const STARTS: &str = "starts";
+/// Attributes of a doctor item beside seed 000's: the plan, and its index keys.
+const AVAILABILITY: &str = "availability";
+const GENERATED_UNTIL: &str = "generated_until";
+const PLAN_DUE: &str = "plan_due";
+/// Slots written concurrently when a plan is applied.
+const SLOT_WRITES_IN_FLIGHT: usize = 16;
+/// Keys per `BatchGetItem` request (DynamoDB's limit).
+const BATCH_GET_KEYS: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -82,6 +99,32 @@ fn appointment_item(appointment: &Appointment) -> Result<Item, StoreError> {
         item.insert(ASSIGNED_DAY.into(), s(day.to_string()));
     }
     Ok(item)
+}
+
+/// The free-slot index's attributes of a slot: `starts` always, `free` while it is free.
+pub fn slot_index_attributes(slot: &Slot) -> Vec<(&'static str, AttributeValue)> {
+    let mut attributes = vec![(STARTS, s(timestamp::format(slot.starts_at())))];
+    if slot.available {
+        let doctor = slot.doctor();
+        attributes.push((
+            FREE,
+            s(free_slot_partition(doctor.country, &doctor.speciality)),
+        ));
+    }
+    attributes
+}
+
+/// A slot item with seed 000's attributes and the free-slot index's.
+pub fn slot_item(slot: &Slot) -> Result<Item, StoreError> {
+    let mut item = to_item(&SlotItem::from_domain(slot))?;
+    for (name, value) in slot_index_attributes(slot) {
+        item.insert(name.to_owned(), value);
+    }
+    Ok(item)
+}
+
+fn slot_from(item: Item) -> Result<Slot, StoreError> {
+    from_item::<SlotItem>(item)?.into_domain()
 }
 
 fn appointment_from(country: &'static Country, item: Item) -> Result<Appointment, StoreError> {
@@ -217,6 +260,8 @@ impl Store for DynamoStore {
             partitions,
             forward,
             scope: filter.scope(country),
+            sort_between: None,
+            only_where: None,
         }
         .page(page)
         .await?;
@@ -247,21 +292,49 @@ impl Store for DynamoStore {
             SlotChange::Book(slot) => (slot, false),
             SlotChange::Release(slot) => (slot, true),
         };
+        // Booking takes the slot out of the free-slot index and records who
+        // holds it; giving it back puts it in again (completing pasted items too).
         let slot_update = Update::builder()
             .table_name(self.tables.slot())
             .key("id", s(slot_id.to_string()))
-            .update_expression("SET isAvailable = :next")
+            .update_expression(if available {
+                "SET isAvailable = :next, #free = :free, #starts = :starts REMOVE appointment"
+            } else {
+                "SET isAvailable = :next, appointment = :appointment REMOVE #free"
+            })
             .condition_expression(if available {
                 "attribute_exists(id)"
             } else {
                 "isAvailable = :current"
             })
+            .set_expression_attribute_names(Some(if available {
+                HashMap::from([
+                    ("#free".to_owned(), FREE.to_owned()),
+                    ("#starts".to_owned(), STARTS.to_owned()),
+                ])
+            } else {
+                HashMap::from([("#free".to_owned(), FREE.to_owned())])
+            }))
             .set_expression_attribute_values(Some(if available {
-                HashMap::from([(":next".to_owned(), AttributeValue::Bool(true))])
+                HashMap::from([
+                    (":next".to_owned(), AttributeValue::Bool(true)),
+                    (
+                        ":free".to_owned(),
+                        s(free_slot_partition(
+                            slot_id.doctor.country,
+                            &slot_id.doctor.speciality,
+                        )),
+                    ),
+                    (
+                        ":starts".to_owned(),
+                        s(timestamp::format(slot_id.starts_at)),
+                    ),
+                ])
             } else {
                 HashMap::from([
                     (":next".to_owned(), AttributeValue::Bool(false)),
                     (":current".to_owned(), AttributeValue::Bool(true)),
+                    (":appointment".to_owned(), s(appointment.id.to_string())),
                 ])
             }))
             .build()
@@ -307,15 +380,108 @@ impl Store for DynamoStore {
         Err(backend(error))
     }
 
-    async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError> {
-        self.client
+    async fn get_appointments(
+        &self,
+        country: &'static Country,
+        ids: &[AppointmentId],
+    ) -> Result<Vec<Appointment>, StoreError> {
+        let keys = ids.iter().map(|id| ("id", id.to_string())).collect();
+        self.batch_get(&self.tables.appointment(country), keys)
+            .await?
+            .into_iter()
+            .map(|item| appointment_from(country, item))
+            .collect()
+    }
+
+    async fn added_specialities(
+        &self,
+        country: &'static Country,
+    ) -> Result<Vec<OfferedSpeciality>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(self.tables.speciality())
+                .key_condition_expression("country = :country")
+                .expression_attribute_values(":country", s(country.code))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            start = output.last_evaluated_key().cloned();
+            for item in output.items.unwrap_or_default() {
+                found.push(from_item::<SpecialityItem>(item)?.into_domain()?);
+            }
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn add_speciality(
+        &self,
+        country: &'static Country,
+        speciality: &OfferedSpeciality,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
             .put_item()
+            .table_name(self.tables.speciality())
+            .set_item(Some(to_item(&SpecialityItem::from_domain(
+                country, speciality,
+            ))?))
+            .condition_expression("attribute_not_exists(slug)")
+            .send()
+            .await;
+        match result {
+            // The first name given stays.
+            Err(error) if !is_condition_failure(&error) => Err(backend(error)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn put_doctor(&self, doctor: &Doctor) -> Result<Upserted, StoreError> {
+        // An update, not a put: the plan stored beside the doctor stays.
+        let mut item = to_item(&DoctorItem::from_domain(doctor))?;
+        item.remove("id");
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut set = Vec::new();
+        for (n, (name, value)) in item.into_iter().enumerate() {
+            names.insert(format!("#a{n}"), name);
+            values.insert(format!(":a{n}"), value);
+            set.push(format!("#a{n} = :a{n}"));
+        }
+        let mut remove = Vec::new();
+        for optional in ["email", "requires_confirmation"] {
+            if !names.values().any(|name| name == optional) {
+                let placeholder = format!("#r{}", remove.len());
+                remove.push(placeholder.clone());
+                names.insert(placeholder, optional.to_owned());
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let output = self
+            .client
+            .update_item()
             .table_name(self.tables.doctor())
-            .set_item(Some(to_item(&DoctorItem::from_domain(doctor))?))
+            .key("id", s(doctor.id.to_string()))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::UpdatedOld)
             .send()
             .await
             .map_err(backend)?;
-        Ok(())
+        Ok(match output.attributes() {
+            Some(old) if !old.is_empty() => Upserted::Updated,
+            _ => Upserted::Created,
+        })
     }
 
     async fn get_doctor(&self, id: &DoctorId) -> Result<Option<Doctor>, StoreError> {
@@ -333,41 +499,152 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn doctors_by_speciality(
+    async fn get_doctors(&self, ids: &[DoctorId]) -> Result<Vec<Doctor>, StoreError> {
+        let keys = ids.iter().map(|id| ("id", id.to_string())).collect();
+        self.batch_get(&self.tables.doctor(), keys)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<DoctorItem>(item)?.into_domain())
+            .collect()
+    }
+
+    async fn list_doctors(
         &self,
         country: &'static Country,
         speciality: &Speciality,
-    ) -> Result<Vec<Doctor>, StoreError> {
-        let mut doctors = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(self.tables.doctor())
-                .index_name(index::DOCTOR_BY_SPECIALITY)
-                .key_condition_expression("speciality = :speciality AND country = :country")
-                .expression_attribute_values(":speciality", s(speciality.as_str()))
-                .expression_attribute_values(":country", s(country.code))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            start = output.last_evaluated_key().cloned();
-            for item in output.items.unwrap_or_default() {
-                doctors.push(from_item::<DoctorItem>(item)?.into_domain()?);
-            }
-            if start.is_none() {
-                return Ok(doctors);
-            }
+        page: &PageRequest,
+    ) -> Result<Page<Doctor>, StoreError> {
+        let page = ShardedIndex {
+            client: &self.client,
+            table: self.tables.doctor(),
+            index: index::DOCTOR_BY_SPECIALITY,
+            partition_attribute: "speciality",
+            sort_attribute: "country",
+            partitions: vec![speciality.to_string()],
+            forward: true,
+            scope: format!("{}/doctors/{speciality}", country.code),
+            sort_between: Some((country.code.to_owned(), country.code.to_owned())),
+            only_where: None,
         }
+        .page(page)
+        .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|item| from_item::<DoctorItem>(item)?.into_domain())
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn get_availability(
+        &self,
+        doctor: &DoctorId,
+    ) -> Result<Option<Availability>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.tables.doctor())
+            .key("id", s(doctor.to_string()))
+            .projection_expression(AVAILABILITY)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output
+            .item
+            .and_then(|mut item| item.remove(AVAILABILITY))
+            .map(availability_from)
+            .transpose()
+    }
+
+    async fn put_availability(
+        &self,
+        doctor: &DoctorId,
+        availability: &Availability,
+    ) -> Result<(), StoreError> {
+        let stored = serde_dynamo::to_attribute_value(AvailabilityItem::from_domain(availability))
+            .map_err(backend)?;
+        let mut values = HashMap::from([
+            (":plan".to_owned(), stored),
+            (
+                ":until".to_owned(),
+                s(availability.generated_until.to_string()),
+            ),
+        ]);
+        // Only plans with days left to generate are in the daily job's index.
+        let expression = if availability.is_open() {
+            values.insert(":due".to_owned(), s(doctor.country.code));
+            "SET #plan = :plan, #until = :until, #due = :due"
+        } else {
+            "SET #plan = :plan, #until = :until REMOVE #due"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.tables.doctor())
+            .key("id", s(doctor.to_string()))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#plan", AVAILABILITY)
+            .expression_attribute_names("#until", GENERATED_UNTIL)
+            .expression_attribute_names("#due", PLAN_DUE)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Err(StoreError::NotFound),
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    async fn availability_due(
+        &self,
+        country: &'static Country,
+        through: Date,
+        limit: usize,
+    ) -> Result<Vec<(DoctorId, Availability)>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(self.tables.doctor())
+            .index_name(index::PLAN_DUE)
+            .key_condition_expression("#due = :country AND #until < :through")
+            .expression_attribute_names("#due", PLAN_DUE)
+            .expression_attribute_names("#until", GENERATED_UNTIL)
+            .expression_attribute_values(":country", s(country.code))
+            .expression_attribute_values(":through", s(through.to_string()))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(backend)?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut item| {
+                let doctor = item
+                    .get("id")
+                    .and_then(|id| id.as_s().ok())
+                    .and_then(|id| DoctorId::parse(id).ok())
+                    .ok_or_else(|| StoreError::Backend("a plan's doctor id is not valid".into()))?;
+                let availability = item
+                    .remove(AVAILABILITY)
+                    .map(availability_from)
+                    .transpose()?
+                    .ok_or_else(|| StoreError::Backend("a due plan has no availability".into()))?;
+                Ok((doctor, availability))
+            })
+            .collect()
     }
 
     async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(self.tables.slot())
-            .set_item(Some(to_item(&SlotItem::from_domain(slot))?))
+            .set_item(Some(slot_item(slot)?))
             .send()
             .await
             .map_err(backend)?;
@@ -384,19 +661,51 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        output
-            .item
-            .map(|item| from_item::<SlotItem>(item)?.into_domain())
-            .transpose()
+        output.item.map(slot_from).transpose()
     }
 
-    async fn next_available_slot(
+    async fn add_slots(&self, slots: &[Slot]) -> Result<usize, StoreError> {
+        let table = self.tables.slot();
+        let writes: Vec<_> = slots
+            .iter()
+            .map(|slot| self.put_new_slot(&table, slot))
+            .collect();
+        let results: Vec<Result<usize, StoreError>> = stream::iter(writes)
+            .buffer_unordered(SLOT_WRITES_IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().sum()
+    }
+
+    async fn remove_free_slot(&self, id: &SlotId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(self.tables.slot())
+            .key("id", s(id.to_string()))
+            .condition_expression("isAvailable = :free")
+            .expression_attribute_values(":free", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The delete already failed; this read only says why.
+            Err(error) if is_condition_failure(&error) => match self.get_slot(id).await? {
+                Some(_) => Err(StoreError::SlotUnavailable(id.to_string())),
+                None => Err(StoreError::NotFound),
+            },
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    async fn doctor_slots(
         &self,
         doctor: &DoctorId,
-        after: Timestamp,
-    ) -> Result<Option<Slot>, StoreError> {
-        // Slot ids are `{doctor}-{epoch seconds}` with ten-digit epochs, so id order is time order.
-        let after_id = SlotId::new(doctor.clone(), after).to_string();
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let (low, high) = slot_id_range(doctor, from, until);
+        let mut slots = Vec::new();
         let mut start = None;
         loop {
             let output = self
@@ -404,25 +713,84 @@ impl Store for DynamoStore {
                 .query()
                 .table_name(self.tables.slot())
                 .index_name(index::SLOT_BY_DOCTOR)
-                .key_condition_expression("doctor = :doctor AND id > :after")
-                .filter_expression("isAvailable = :available")
+                .key_condition_expression("doctor = :doctor AND id BETWEEN :low AND :high")
                 .expression_attribute_values(":doctor", s(doctor.to_string()))
-                .expression_attribute_values(":after", s(after_id.clone()))
-                .expression_attribute_values(":available", AttributeValue::Bool(true))
-                .limit(50)
+                .expression_attribute_values(":low", s(low.clone()))
+                .expression_attribute_values(":high", s(high.clone()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(backend)?;
             start = output.last_evaluated_key().cloned();
-            if let Some(item) = output.items.unwrap_or_default().into_iter().next() {
-                return from_item::<SlotItem>(item)?.into_domain().map(Some);
+            for item in output.items.unwrap_or_default() {
+                slots.push(slot_from(item)?);
             }
             if start.is_none() {
-                return Ok(None);
+                return Ok(slots);
             }
         }
     }
+
+    async fn free_slots(
+        &self,
+        search: &SlotSearch,
+        page: &PageRequest,
+    ) -> Result<Page<Slot>, StoreError> {
+        let index = match &search.doctor {
+            // One doctor: their slots in time order, the booked ones filtered out.
+            Some(doctor) => ShardedIndex {
+                client: &self.client,
+                table: self.tables.slot(),
+                index: index::SLOT_BY_DOCTOR,
+                partition_attribute: "doctor",
+                sort_attribute: "id",
+                partitions: vec![doctor.to_string()],
+                forward: true,
+                scope: search.scope(),
+                sort_between: Some(slot_id_range(doctor, search.from, search.until)),
+                only_where: Some(("isAvailable", true)),
+            },
+            None => ShardedIndex {
+                client: &self.client,
+                table: self.tables.slot(),
+                index: index::FREE_SLOTS,
+                partition_attribute: FREE,
+                sort_attribute: STARTS,
+                partitions: vec![search.partition()],
+                forward: true,
+                scope: search.scope(),
+                sort_between: Some((
+                    timestamp::format(search.from),
+                    timestamp::format(search.until - jiff::SignedDuration::from_millis(1)),
+                )),
+                only_where: None,
+            },
+        };
+        let page = index.page(page).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(slot_from)
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+}
+
+/// The slot ids of a doctor starting in `[from, until)`, as an inclusive id range.
+fn slot_id_range(doctor: &DoctorId, from: Timestamp, until: Timestamp) -> (String, String) {
+    let last = until - jiff::SignedDuration::from_secs(1);
+    (
+        SlotId::new(doctor.clone(), from).to_string(),
+        SlotId::new(doctor.clone(), last.max(from)).to_string(),
+    )
+}
+
+fn availability_from(value: AttributeValue) -> Result<Availability, StoreError> {
+    serde_dynamo::from_attribute_value::<_, AvailabilityItem>(value)
+        .map_err(backend)?
+        .into_domain()
 }
 
 fn current_status(item: &Item) -> Result<Status, StoreError> {
@@ -433,6 +801,80 @@ fn current_status(item: &Item) -> Result<Status, StoreError> {
 }
 
 impl DynamoStore {
+    /// Puts a slot unless its id is taken (free or booked: left as it is); 1 if written.
+    async fn put_new_slot(&self, table: &str, slot: &Slot) -> Result<usize, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(slot_item(slot)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(1),
+            Err(error) if is_condition_failure(&error) => Ok(0),
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    /// Items by key in `BatchGetItem` requests of up to 100 keys, asking again
+    /// for any keys DynamoDB leaves unprocessed.
+    async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<(&'static str, String)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut unique: Vec<(&'static str, String)> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        for chunk in unique.chunks(BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(
+                    chunk
+                        .iter()
+                        .map(|(name, value)| {
+                            HashMap::from([((*name).to_owned(), s(value.clone()))])
+                        })
+                        .collect(),
+                ))
+                .build()
+                .map_err(backend)?;
+            for attempt in 0.. {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                if let Some(mut responses) = output.responses {
+                    found.extend(responses.remove(table).unwrap_or_default());
+                }
+                match output
+                    .unprocessed_keys
+                    .and_then(|mut unprocessed| unprocessed.remove(table))
+                {
+                    Some(rest) if !rest.keys().is_empty() => {
+                        if attempt >= 5 {
+                            return Err(StoreError::Backend(
+                                "BatchGetItem kept keys unprocessed".into(),
+                            ));
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                        request = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// A single conditional put of an appointment's new state.
     async fn put_conditionally(&self, put: Put) -> Result<(), StoreError> {
         let result = self

@@ -3,11 +3,19 @@
 //! the seed files are lists of them; the embedded store keeps the same shapes,
 //! so there is one storage mapping.
 
+use std::collections::BTreeMap;
+
+use citas_domain::availability::{
+    Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
+    parse_weekday, weekday_code,
+};
+use citas_domain::speciality::display_name;
 use citas_domain::timestamp;
 use citas_domain::{
-    Appointment, AppointmentId, Country, Doctor, DoctorId, EmailAddress, Patient, Slot, SlotId,
-    Speciality, Status, StoreError,
+    Appointment, AppointmentId, Country, Doctor, DoctorId, EmailAddress, OfferedSpeciality,
+    Patient, Slot, SlotId, Speciality, Status, StoreError,
 };
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 /// A stored item that does not hold what its table promises.
@@ -48,7 +56,8 @@ impl PatientItem {
     }
 }
 
-/// `doctor`: `id` is `{country}-{speciality}-{document}`.
+/// `doctor`: `id` is `{country}-{speciality}-{document}`. The working plan
+/// is stored beside these attributes ([`AvailabilityItem`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoctorItem {
     pub id: String,
@@ -56,6 +65,10 @@ pub struct DoctorItem {
     pub document: String,
     pub name: String,
     pub speciality: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_confirmation: bool,
 }
 
 impl DoctorItem {
@@ -66,6 +79,8 @@ impl DoctorItem {
             document: doctor.id.document.to_string(),
             name: doctor.name.clone(),
             speciality: doctor.id.speciality.to_string(),
+            email: doctor.email.as_ref().map(ToString::to_string),
+            requires_confirmation: doctor.requires_confirmation,
         }
     }
 
@@ -73,6 +88,161 @@ impl DoctorItem {
         Ok(Doctor {
             id: DoctorId::parse(&self.id).map_err(|e| corrupt("doctor", e))?,
             name: self.name,
+            email: self
+                .email
+                .map(|e| EmailAddress::parse(&e))
+                .transpose()
+                .map_err(|e| corrupt("doctor", format!("email {e}")))?,
+            requires_confirmation: self.requires_confirmation,
+        })
+    }
+}
+
+/// A speciality a country added (`speciality` table: `country`, `slug`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecialityItem {
+    pub country: String,
+    pub slug: String,
+    pub name: String,
+}
+
+impl SpecialityItem {
+    pub fn from_domain(country: &Country, speciality: &OfferedSpeciality) -> Self {
+        Self {
+            country: country.code.to_owned(),
+            slug: speciality.slug.to_string(),
+            name: speciality.name.clone(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<OfferedSpeciality, StoreError> {
+        Ok(OfferedSpeciality {
+            slug: Speciality::parse(&self.slug).map_err(|e| corrupt("speciality", e))?,
+            name: self.name,
+        })
+    }
+}
+
+/// A doctor's working plan as stored with the doctor (attribute `availability`),
+/// and the last local day its slots are generated for (`generated_until`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityItem {
+    pub slot_minutes: u16,
+    pub weekly: Vec<WeeklyItem>,
+    pub valid_from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    #[serde(default)]
+    pub exceptions: Vec<ExceptionItem>,
+    pub generated_until: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeeklyItem {
+    pub weekday: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeItem {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionItem {
+    pub date: String,
+    /// Empty on a day off.
+    #[serde(default)]
+    pub ranges: Vec<RangeItem>,
+}
+
+impl AvailabilityItem {
+    pub fn from_domain(availability: &Availability) -> Self {
+        let plan = &availability.plan;
+        let range = |r: &TimeRange| RangeItem {
+            from: format_time(r.from),
+            to: format_time(r.to),
+        };
+        Self {
+            slot_minutes: plan.slot_minutes(),
+            weekly: plan
+                .weekly()
+                .iter()
+                .map(|w| WeeklyItem {
+                    weekday: weekday_code(w.weekday).to_owned(),
+                    from: format_time(w.range.from),
+                    to: format_time(w.range.to),
+                })
+                .collect(),
+            valid_from: plan.valid_from().to_string(),
+            valid_until: plan.valid_until().map(|d| d.to_string()),
+            exceptions: plan
+                .exceptions()
+                .iter()
+                .map(|(date, change)| ExceptionItem {
+                    date: date.to_string(),
+                    ranges: match change {
+                        DayException::Off => Vec::new(),
+                        DayException::Ranges(ranges) => ranges.iter().map(range).collect(),
+                    },
+                })
+                .collect(),
+            generated_until: availability.generated_until.to_string(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Availability, StoreError> {
+        let bad = |e: &dyn std::fmt::Display| corrupt("availability", e);
+        let date = |text: &str| text.parse::<Date>().map_err(|e| bad(&e));
+        let time = |text: &str| parse_time(text).ok_or_else(|| bad(&format!("time {text}")));
+        let range = |r: &RangeItem| {
+            Ok::<_, StoreError>(TimeRange {
+                from: time(&r.from)?,
+                to: time(&r.to)?,
+            })
+        };
+        let weekly = self
+            .weekly
+            .iter()
+            .map(|w| {
+                Ok(WeeklyRange {
+                    weekday: parse_weekday(&w.weekday)
+                        .ok_or_else(|| bad(&format!("weekday {}", w.weekday)))?,
+                    range: range(&RangeItem {
+                        from: w.from.clone(),
+                        to: w.to.clone(),
+                    })?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut exceptions = BTreeMap::new();
+        for exception in &self.exceptions {
+            let change = if exception.ranges.is_empty() {
+                DayException::Off
+            } else {
+                DayException::Ranges(
+                    exception
+                        .ranges
+                        .iter()
+                        .map(range)
+                        .collect::<Result<_, _>>()?,
+                )
+            };
+            exceptions.insert(date(&exception.date)?, change);
+        }
+        let plan = WorkingPlan::new(
+            self.slot_minutes,
+            weekly,
+            date(&self.valid_from)?,
+            self.valid_until.as_deref().map(date).transpose()?,
+            exceptions,
+        )
+        .map_err(|e| bad(&e))?;
+        Ok(Availability {
+            plan,
+            generated_until: date(&self.generated_until)?,
         })
     }
 }
@@ -89,6 +259,9 @@ pub struct SlotItem {
     pub is_available: bool,
     /// Local time, `HH:MM`.
     pub time: String,
+    /// The appointment holding the slot while it is booked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<String>,
 }
 
 impl SlotItem {
@@ -100,13 +273,21 @@ impl SlotItem {
             doctor: slot.doctor().to_string(),
             is_available: slot.available,
             time: time.strftime("%H:%M").to_string(),
+            appointment: slot.booked_by.as_ref().map(ToString::to_string),
         }
     }
 
     pub fn into_domain(self) -> Result<Slot, StoreError> {
+        let id = SlotId::parse(&self.id).map_err(|e| corrupt("slot", e))?;
+        let booked_by = self
+            .appointment
+            .map(|raw| AppointmentId::parse(id.country(), &raw))
+            .transpose()
+            .map_err(|e| corrupt("slot", e))?;
         Ok(Slot {
-            id: SlotId::parse(&self.id).map_err(|e| corrupt("slot", e))?,
+            id,
             available: self.is_available,
+            booked_by,
         })
     }
 }
@@ -123,6 +304,9 @@ pub struct AppointmentItem {
     /// The patient's name.
     pub patient: String,
     pub speciality: String,
+    /// The speciality's name when the appointment was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speciality_name: Option<String>,
     pub status: String,
     pub created_at: String,
     /// The booked `appointment-doctor` slot's id, once assigned.
@@ -145,6 +329,7 @@ impl AppointmentItem {
             document: appointment.document().to_string(),
             patient: appointment.patient_name.clone(),
             speciality: appointment.speciality.to_string(),
+            speciality_name: Some(appointment.speciality_name.clone()),
             status: appointment.status.as_str().to_owned(),
             created_at: timestamp::format(appointment.created_at),
             date: appointment.slot.as_ref().map(ToString::to_string),
@@ -162,10 +347,14 @@ impl AppointmentItem {
             text.parse::<jiff::Timestamp>()
                 .map_err(|e| bad(&format!("{text}: {e}")))
         };
+        let speciality = Speciality::parse(&self.speciality).map_err(|e| bad(&e))?;
         Ok(Appointment {
             country,
             patient_name: self.patient,
-            speciality: Speciality::parse(&self.speciality).map_err(|e| bad(&e))?,
+            speciality_name: self
+                .speciality_name
+                .unwrap_or_else(|| display_name(&speciality)),
+            speciality,
             status: self.status.parse::<Status>().map_err(|e| bad(&e))?,
             created_at: time(&self.created_at)?,
             updated_at: time(&self.update_at)?,
@@ -193,6 +382,7 @@ mod tests {
             doctor: "pe-medicina-interna-9999234".into(),
             is_available: true,
             time: "09:00".into(),
+            appointment: None,
         };
         assert_eq!(
             SlotItem::from_domain(&slot.clone().into_domain().unwrap()),
@@ -204,6 +394,8 @@ mod tests {
             document: "9999234".into(),
             name: "Dr. ANDRES PERICH DIAS".into(),
             speciality: "medicina-interna".into(),
+            email: None,
+            requires_confirmation: false,
         };
         assert_eq!(
             DoctorItem::from_domain(&doctor.clone().into_domain().unwrap()),
@@ -215,6 +407,7 @@ mod tests {
             document: "45678912".into(),
             patient: "Ana".into(),
             speciality: "cardiologia".into(),
+            speciality_name: Some("Cardiología".into()),
             status: "assigned".into(),
             created_at: "2026-11-22T15:00:00.000Z".into(),
             date: Some("pe-cardiologia-1-1796652000".into()),

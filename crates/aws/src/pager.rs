@@ -29,6 +29,11 @@ pub struct ShardedIndex<'a> {
     pub forward: bool,
     /// Ties cursors to this list.
     pub scope: String,
+    /// Only entries whose sort key is between these two strings, both included.
+    pub sort_between: Option<(String, String)>,
+    /// Only entries with this boolean attribute set to this value (a filter:
+    /// pages may come back short, never wrong).
+    pub only_where: Option<(&'static str, bool)>,
 }
 
 /// Where a list left off in one partition.
@@ -56,11 +61,16 @@ impl ShardedIndex<'_> {
         let (items, consumed) = self.merge(&streams, limit);
         let mut next = Vec::with_capacity(streams.len());
         let mut anything_left = false;
-        for (n, (items, more_in_partition)) in streams.iter().enumerate() {
+        for (n, (items, read_up_to)) in streams.iter().enumerate() {
             let taken = consumed[n];
-            // A finished partition reads no items and reports nothing more, so it stays done.
-            let position = if taken == items.len() && !more_in_partition {
-                Position::Done
+            // A finished partition reads no items and reports nothing more, so it
+            // stays done; one whose every item was taken resumes where the query
+            // stopped reading (past entries a filter left out).
+            let position = if taken == items.len() {
+                match read_up_to {
+                    Some(key) => Position::After(key.clone()),
+                    None => Position::Done,
+                }
             } else if taken > 0 {
                 Position::After(self.key_of(&items[taken - 1]))
             } else {
@@ -87,40 +97,69 @@ impl ShardedIndex<'_> {
         }
     }
 
-    /// Up to `limit` items of one partition after `position`, and whether it holds more.
+    /// Up to `limit` items of one partition after `position`, and the key the
+    /// query stopped reading at if the partition may hold more.
     async fn query(
         &self,
         partition: &str,
         position: &Position,
         limit: usize,
-    ) -> Result<(Vec<Item>, bool), StoreError> {
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let start = match position {
-            Position::Done => return Ok((Vec::new(), false)),
+            Position::Done => return Ok((Vec::new(), None)),
             Position::Start => None,
             Position::After(key) => Some(key.clone()),
         };
-        let output = self
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(self.index)
-            .key_condition_expression("#p = :p")
             .expression_attribute_names("#p", self.partition_attribute)
             .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
             .scan_index_forward(self.forward)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(backend)?;
-        let more = output.last_evaluated_key().is_some();
+            .set_exclusive_start_key(start);
+        query = match &self.sort_between {
+            Some((low, high)) => query
+                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
+                .expression_attribute_names("#s", self.sort_attribute)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+            None => query.key_condition_expression("#p = :p"),
+        };
+        if let Some((attribute, value)) = self.only_where {
+            query = query
+                .filter_expression("#f = :f")
+                .expression_attribute_names("#f", attribute)
+                .expression_attribute_values(":f", AttributeValue::Bool(value));
+        }
+        let output = query.send().await.map_err(backend)?;
+        let read_up_to = output.last_evaluated_key().map(|key| {
+            // Kept as a cursor holds it: the key attributes only.
+            key.iter()
+                .filter(|(name, _)| self.key_names().contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect::<Item>()
+        });
         let items = output.items.unwrap_or_default();
-        let more = more || items.len() >= limit;
-        Ok((items, more))
+        Ok((items, read_up_to))
+    }
+
+    /// The attributes of an index entry's key: `id`, partition and sort attributes.
+    fn key_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["id", self.partition_attribute, self.sort_attribute];
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// The first `limit` items of the streams in index order, and how many each gave.
-    fn merge(&self, streams: &[(Vec<Item>, bool)], limit: usize) -> (Vec<Item>, Vec<usize>) {
+    fn merge(
+        &self,
+        streams: &[(Vec<Item>, Option<Item>)],
+        limit: usize,
+    ) -> (Vec<Item>, Vec<usize>) {
         let mut heads = vec![0usize; streams.len()];
         let mut picked = Vec::with_capacity(limit);
         while picked.len() < limit {
@@ -156,7 +195,7 @@ impl ShardedIndex<'_> {
 
     /// The key of an index entry, as a cursor keeps it: `id`, partition and sort attributes.
     fn key_of(&self, item: &Item) -> Item {
-        ["id", self.partition_attribute, self.sort_attribute]
+        self.key_names()
             .into_iter()
             .filter_map(|name| item.get(name).map(|v| (name.to_owned(), v.clone())))
             .collect()
@@ -168,8 +207,7 @@ impl ShardedIndex<'_> {
             Value::Null => Ok(Position::Start),
             Value::String(done) if done == "done" => Ok(Position::Done),
             Value::Object(map) => {
-                let mut expected = ["id", self.partition_attribute, self.sort_attribute];
-                expected.sort_unstable();
+                let expected = self.key_names();
                 let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
                 names.sort_unstable();
                 if names != expected || map.get(self.partition_attribute) != Some(&json!(partition))
@@ -217,6 +255,8 @@ mod tests {
             partitions: vec!["registered#1".into()],
             forward: false,
             scope: "pe/status/registered".into(),
+            sort_between: None,
+            only_where: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use citas_domain::SlotHorizon;
 use citas_domain::country::{COUNTRIES, Country};
 
 /// Table names: the seed's names, behind an optional prefix (e.g. `dev-`).
@@ -26,6 +27,9 @@ impl TableNames {
     pub fn doctor(&self) -> String {
         format!("{}doctor", self.prefix)
     }
+    pub fn speciality(&self) -> String {
+        format!("{}speciality", self.prefix)
+    }
     pub fn slot(&self) -> String {
         format!("{}appointment-doctor", self.prefix)
     }
@@ -46,6 +50,13 @@ pub mod index {
     pub const DOCTOR_BY_SPECIALITY: &str = "by-speciality";
     /// Slots by `doctor`, ordered by `id` (`{doctor}-{epoch}`: time order).
     pub const SLOT_BY_DOCTOR: &str = "by-doctor";
+    /// Free slots by `free` (`{country}-{speciality}`, present only while
+    /// free), ordered by `starts` (UTC RFC 3339): a speciality's free slots
+    /// earliest first in one query, however many doctors it has.
+    pub const FREE_SLOTS: &str = "by-free-speciality";
+    /// Doctors whose plan still has days to generate, by `plan_due` (their
+    /// country) and `generated_until`: the daily horizon job's work list.
+    pub const PLAN_DUE: &str = "by-plan-due";
 }
 
 /// The environment variable holding a country's queue URL, e.g. `QUEUE_URL_PE`.
@@ -66,10 +77,12 @@ pub struct AwsSettings {
     /// Verified SES identity emails are sent from.
     pub ses_sender: Option<String>,
     pub ses_configuration_set: Option<String>,
+    /// `SLOT_HORIZON_DAYS`: how far ahead working plans' slots are generated.
+    pub slot_horizon: SlotHorizon,
 }
 
 impl AwsSettings {
-    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`.
+    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `SLOT_HORIZON_DAYS`.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
@@ -80,6 +93,15 @@ impl AwsSettings {
                 .collect(),
             ses_sender: var("SES_SENDER"),
             ses_configuration_set: var("SES_CONFIGURATION_SET"),
+            slot_horizon: var("SLOT_HORIZON_DAYS")
+                .and_then(|raw| match SlotHorizon::parse(&raw) {
+                    Ok(horizon) => Some(horizon),
+                    Err(error) => {
+                        tracing::warn!(%error, "SLOT_HORIZON_DAYS ignored; using the default");
+                        None
+                    }
+                })
+                .unwrap_or_default(),
         }
     }
 }

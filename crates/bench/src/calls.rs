@@ -7,7 +7,7 @@ use std::sync::Arc;
 use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::{DynamoStore, OperationCounter, SqsQueue, TableNames};
 use citas_domain::service;
-use citas_domain::{Caller, Doctor, DoctorId, Identity, ManualClock, PERU, Services, Slot, Store};
+use citas_domain::{Caller, Identity, ManualClock, PERU, Services, Store};
 use citas_provision::template::Variables;
 use jiff::civil::{date, time};
 
@@ -55,6 +55,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         store: store.clone(),
         queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
         clock: Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?)),
+        horizon: Default::default(),
     };
     let admin = Caller {
         subject: "bench".into(),
@@ -65,13 +66,11 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     let doctors = 3;
     let mut slots = Vec::new();
     for n in 0..doctors {
-        let doctor = Doctor {
-            id: DoctorId::parse(&format!("pe-cardiologia-4000000{n}"))?,
-            name: format!("Dr. {n}"),
-        };
+        let doctor = citas_domain::testkit::doctor(&PERU, "cardiologia", &format!("4000000{n}"));
         store.put_doctor(&doctor).await?;
         for day in [7, 8] {
-            let slot = Slot::new(&doctor.id, date(2026, 12, day), time(9, 0, 0, 0))?;
+            let slot =
+                citas_domain::testkit::slot(&doctor.id, date(2026, 12, day), time(9, 0, 0, 0));
             store.put_slot(&slot).await?;
             slots.push(slot);
         }

@@ -56,6 +56,7 @@ pub async fn report(iterations: u32) -> Result<(), Error> {
         store,
         queue: Arc::new(DiscardQueue),
         clock: Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?)),
+        horizon: Default::default(),
     };
     // The appointment the get and notify fixtures name.
     let setup = lambda_http::request::from_str(&fixture("apigw-create-appointment.json")?)?;

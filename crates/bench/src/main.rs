@@ -294,6 +294,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         store: day_store,
         queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
         clock,
+        horizon: Default::default(),
     };
     dynamodb_calls.take();
     sqs_calls.take();

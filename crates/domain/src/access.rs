@@ -8,14 +8,16 @@
 //! |---|---|---|
 //! | patient | yes | register/update their own record; create, read, assign, notify and cancel their own appointments; list them by document |
 //! | doctor | yes | read, complete and cancel the appointments booked on their slots; list by status (only theirs are shown) |
-//! | admin | yes | everything in their country |
+//! | doctor | yes | set and read their own working plan, take their own free slots out, read their own agenda |
+//! | anyone signed in | yes | list specialities and doctors, read a doctor, search free slots |
+//! | admin | yes | everything in their country, including registering doctors and any doctor's plan and agenda |
 
 use std::collections::HashMap;
 
 use crate::appointment::Appointment;
 use crate::country::Country;
 use crate::document::Document;
-use crate::ids::DoctorDocument;
+use crate::ids::{DoctorDocument, DoctorId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -166,6 +168,14 @@ pub enum Access<'a> {
     ListByStatus,
     /// Sending a day's reminders by hand (what the schedule does daily).
     SendReminders,
+    /// Specialities, doctors and free slots: anyone signed in to the country.
+    Browse,
+    /// Registering or updating doctors.
+    RegisterDoctors,
+    /// A doctor's working plan, slots and agenda: that doctor or an admin.
+    DoctorsSchedule {
+        doctor: &'a DoctorId,
+    },
 }
 
 /// Why a request is refused.
@@ -215,6 +225,10 @@ pub fn authorize(caller: &Caller, country: &Country, access: Access<'_>) -> Resu
             Ok(())
         }
         (Identity::Doctor(_), Access::ListByStatus) => Ok(()),
+        (_, Access::Browse) => Ok(()),
+        (Identity::Doctor(own), Access::DoctorsSchedule { doctor }) if &doctor.document == own => {
+            Ok(())
+        }
         _ => Err(forbidden(caller)),
     }
 }

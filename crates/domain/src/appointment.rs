@@ -11,6 +11,7 @@ use crate::error::DomainError;
 use crate::ids::{AppointmentId, DoctorId, SlotId};
 use crate::model::{Patient, Slot, Status};
 use crate::ports::StoreError;
+use crate::speciality::OfferedSpeciality;
 use crate::text::Speciality;
 
 /// A patient's request for a consultation of a speciality, and what became of it.
@@ -21,6 +22,8 @@ pub struct Appointment {
     /// The patient's name when the appointment was made.
     pub patient_name: String,
     pub speciality: Speciality,
+    /// How the speciality was named to the patient when the appointment was made.
+    pub speciality_name: String,
     pub status: Status,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -71,14 +74,15 @@ impl Appointment {
         id: AppointmentId,
         country: &'static Country,
         patient: &Patient,
-        speciality: Speciality,
+        speciality: OfferedSpeciality,
         now: Timestamp,
     ) -> Self {
         Self {
             id,
             country,
             patient_name: patient.name.clone(),
-            speciality,
+            speciality: speciality.slug,
+            speciality_name: speciality.name,
             status: Status::Registered,
             created_at: now,
             updated_at: now,
@@ -219,7 +223,7 @@ mod tests {
             AppointmentId::for_request(&PERU, patient.document.clone(), now),
             &PERU,
             &patient,
-            Speciality::parse(speciality).unwrap(),
+            OfferedSpeciality::from_slug(Speciality::parse(speciality).unwrap()),
             now,
         )
     }
@@ -228,6 +232,7 @@ mod tests {
         Slot {
             id: SlotId::new(DoctorId::parse(doctor).unwrap(), at(starts_at)),
             available: true,
+            booked_by: None,
         }
     }
 

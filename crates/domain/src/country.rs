@@ -92,11 +92,26 @@ impl Country {
         self.local(at).date()
     }
 
-    /// The instant of a local wall-clock date and time. In a DST gap the later
-    /// offset is used and in a fold the earlier, as calendars do.
-    pub fn instant_of(&self, date: Date, time: Time) -> Result<Timestamp, jiff::Error> {
-        let zoned = DateTime::from_parts(date, time).to_zoned(self.time_zone().clone())?;
-        Ok(zoned.timestamp())
+    /// The instant a local wall-clock date and time names: none when that
+    /// time does not exist that day (skipped by a change to daylight saving
+    /// time), the first of the two when it happens twice.
+    pub fn instant_of(&self, date: Date, time: Time) -> Option<Timestamp> {
+        let ambiguous = self
+            .time_zone()
+            .to_ambiguous_timestamp(DateTime::from_parts(date, time));
+        match ambiguous.offset() {
+            jiff::tz::AmbiguousOffset::Gap { .. } => None,
+            _ => ambiguous.earlier().ok(),
+        }
+    }
+
+    /// When a local day begins (midnight, or the first instant after a change
+    /// of time that skips it).
+    pub fn start_of_day(&self, date: Date) -> Timestamp {
+        date.to_zoned(self.time_zone().clone())
+            .and_then(|day| day.start_of_day())
+            .map(|start| start.timestamp())
+            .unwrap_or(Timestamp::MAX)
     }
 
     /// Parses a patient document with this country's rules and normalises it.
@@ -194,6 +209,26 @@ mod tests {
             )
             .unwrap();
         assert_eq!(at.as_second(), 1_732_629_600);
+    }
+
+    #[test]
+    fn santiagos_missing_hour_names_no_instant_and_its_repeated_hour_the_first() {
+        // 2027-09-05 00:30 does not exist (00:00 → 01:00).
+        assert_eq!(
+            CHILE.instant_of(
+                jiff::civil::date(2027, 9, 5),
+                jiff::civil::time(0, 30, 0, 0)
+            ),
+            None
+        );
+        // 2027-04-03 23:30 happens at UTC−3 and again at UTC−4: the first is 02:30 UTC.
+        let first = CHILE
+            .instant_of(
+                jiff::civil::date(2027, 4, 3),
+                jiff::civil::time(23, 30, 0, 0),
+            )
+            .unwrap();
+        assert_eq!(first, "2027-04-04T02:30:00Z".parse::<Timestamp>().unwrap());
     }
 
     #[test]

@@ -33,6 +33,20 @@ pub enum DomainError {
     SlotMismatch { slot: String, speciality: String },
     #[error("slot {slot} has already started")]
     SlotInPast { slot: String },
+    #[error("no doctor {id} is registered in this country")]
+    DoctorNotFound { id: String },
+    #[error("doctor {doctor} has no working plan yet")]
+    AvailabilityNotFound { doctor: String },
+    #[error("speciality {speciality} is not offered in this country")]
+    UnknownSpeciality {
+        speciality: String,
+        /// The offered ones: (slug, display name).
+        offered: Vec<(String, String)>,
+    },
+    #[error("slot {slot} is booked; move or cancel its appointment first")]
+    SlotBooked { slot: String },
+    #[error("free slots are being taken faster than they can be booked; retry")]
+    Contended,
     #[error("the pagination cursor is not valid for this list")]
     InvalidCursor,
     /// The caller may not do this (someone else's appointment is `AppointmentNotFound` instead).

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod appointment;
+pub mod availability;
 pub mod clock;
 pub mod country;
 pub mod cursor;
@@ -14,7 +15,9 @@ pub mod model;
 pub mod notification;
 pub mod ports;
 pub mod privacy;
+pub mod scheduling;
 pub mod service;
+pub mod speciality;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod text;
@@ -22,6 +25,7 @@ pub mod timestamp;
 
 pub use access::{Caller, Identity, Role};
 pub use appointment::{Appointment, SlotChange, Transition};
+pub use availability::{SlotHorizon, WorkingPlan};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use country::{CHILE, COUNTRIES, Country, PERU};
 pub use document::Document;
@@ -34,4 +38,5 @@ pub use ports::{
     Page, PageRequest, QueueError, Store, StoreError, Upserted,
 };
 pub use service::Services;
+pub use speciality::OfferedSpeciality;
 pub use text::{EmailAddress, Speciality};

@@ -3,13 +3,17 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use jiff::civil::Date;
+
 use crate::appointment::Appointment;
 pub use crate::appointment::{SlotChange, Transition};
+pub use crate::availability::Availability;
 use crate::country::Country;
 use crate::document::Document;
 use crate::ids::{AppointmentId, DoctorId, SlotId};
 use crate::model::{Doctor, Patient, Slot, Status};
 use crate::notification::Notification;
+use crate::speciality::OfferedSpeciality;
 use crate::text::{EmailAddress, Speciality};
 
 /// Whether an upsert created a record or replaced one.
@@ -105,22 +109,117 @@ pub trait Store: Send + Sync {
     /// `SlotUnavailable`; on failure nothing is written.
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError>;
 
-    async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError>;
+    /// Appointments by id, in one request where the backend allows; missing ones are left out.
+    async fn get_appointments(
+        &self,
+        country: &'static Country,
+        ids: &[AppointmentId],
+    ) -> Result<Vec<Appointment>, StoreError>;
+
+    /// Specialities a country added to the catalogue (by registering a doctor).
+    async fn added_specialities(
+        &self,
+        country: &'static Country,
+    ) -> Result<Vec<OfferedSpeciality>, StoreError>;
+    /// Adds a speciality unless the country has it already (the first name stays).
+    async fn add_speciality(
+        &self,
+        country: &'static Country,
+        speciality: &OfferedSpeciality,
+    ) -> Result<(), StoreError>;
+
+    /// Registers or updates a doctor; their working plan is kept.
+    async fn put_doctor(&self, doctor: &Doctor) -> Result<Upserted, StoreError>;
     async fn get_doctor(&self, id: &DoctorId) -> Result<Option<Doctor>, StoreError>;
-    async fn doctors_by_speciality(
+    /// Doctors by id, in one request; missing ones are left out.
+    async fn get_doctors(&self, ids: &[DoctorId]) -> Result<Vec<Doctor>, StoreError>;
+    /// A page of the doctors of a speciality in a country.
+    async fn list_doctors(
         &self,
         country: &'static Country,
         speciality: &Speciality,
-    ) -> Result<Vec<Doctor>, StoreError>;
+        page: &PageRequest,
+    ) -> Result<Page<Doctor>, StoreError>;
 
-    async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError>;
-    async fn get_slot(&self, id: &SlotId) -> Result<Option<Slot>, StoreError>;
-    /// The doctor's earliest available slot starting strictly after `after`.
-    async fn next_available_slot(
+    async fn get_availability(&self, doctor: &DoctorId)
+    -> Result<Option<Availability>, StoreError>;
+    /// Stores a doctor's plan and how far its slots are generated. Fails
+    /// with `NotFound` when the doctor is not registered.
+    async fn put_availability(
         &self,
         doctor: &DoctorId,
-        after: Timestamp,
-    ) -> Result<Option<Slot>, StoreError>;
+        availability: &Availability,
+    ) -> Result<(), StoreError>;
+    /// Plans of a country whose slots are generated only up to a day before
+    /// `through`, at most `limit` of them (the daily horizon job's work list).
+    async fn availability_due(
+        &self,
+        country: &'static Country,
+        through: Date,
+        limit: usize,
+    ) -> Result<Vec<(DoctorId, Availability)>, StoreError>;
+
+    /// Writes a slot as given (seed files, tests).
+    async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError>;
+    async fn get_slot(&self, id: &SlotId) -> Result<Option<Slot>, StoreError>;
+    /// Adds free slots whose ids are not taken (a taken id, free or booked,
+    /// is left as it is); returns how many were added.
+    async fn add_slots(&self, slots: &[Slot]) -> Result<usize, StoreError>;
+    /// Deletes a slot only while it is free: `SlotUnavailable` if booked,
+    /// `NotFound` if there is no such slot.
+    async fn remove_free_slot(&self, id: &SlotId) -> Result<(), StoreError>;
+    /// A doctor's slots, free and booked, starting in `[from, until)`, earliest first.
+    async fn doctor_slots(
+        &self,
+        doctor: &DoctorId,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Slot>, StoreError>;
+    /// A page of free slots, earliest first: one index query per page, however
+    /// many doctors the speciality has.
+    async fn free_slots(
+        &self,
+        search: &SlotSearch,
+        page: &PageRequest,
+    ) -> Result<Page<Slot>, StoreError>;
+}
+
+/// Which free slots a search walks: a speciality's (or one of its doctors')
+/// starting in `[from, until)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotSearch {
+    pub country: &'static Country,
+    pub speciality: Speciality,
+    pub doctor: Option<DoctorId>,
+    pub from: Timestamp,
+    pub until: Timestamp,
+}
+
+impl SlotSearch {
+    /// The partition key of the free-slot index: `{country}-{speciality}`.
+    pub fn partition(&self) -> String {
+        free_slot_partition(self.country, &self.speciality)
+    }
+
+    /// Ties a cursor to this search.
+    pub fn scope(&self) -> String {
+        format!(
+            "{}/slots/{}/{}/{}/{}",
+            self.country.code,
+            self.speciality,
+            self.doctor
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            self.from.as_second(),
+            self.until.as_second()
+        )
+    }
+}
+
+/// `{country}-{speciality}`: where a free slot is indexed for searches.
+pub fn free_slot_partition(country: &Country, speciality: &Speciality) -> String {
+    format!("{}-{}", country.code, speciality)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,20 +10,19 @@ use crate::access::{
     visible_in_list,
 };
 use crate::appointment::{Appointment, Transition};
+use crate::availability::SlotHorizon;
 use crate::clock::Clock;
 use crate::country::Country;
 use crate::document::Document;
 use crate::error::DomainError;
 use crate::ids::{AppointmentId, SlotId};
-use crate::model::{Patient, Slot};
+use crate::model::Patient;
 use crate::notification::{Notification, NotificationKind, key};
 use crate::ports::{ListFilter, NotificationQueue, Page, PageRequest, Store, Upserted};
 use crate::privacy::masked_appointment;
+use crate::scheduling::{Candidates, offered_speciality};
 use crate::text::{EmailAddress, Speciality};
 use crate::timestamp;
-
-/// How many slots auto-assignment tries when it keeps losing races.
-const AUTO_ASSIGN_ATTEMPTS: usize = 3;
 
 /// What the use cases run on. Built once per process.
 #[derive(Clone)]
@@ -31,10 +30,12 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn NotificationQueue>,
     pub clock: Arc<dyn Clock>,
+    /// How many local days ahead slots are generated from working plans.
+    pub horizon: SlotHorizon,
 }
 
 impl Services {
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         timestamp::truncate(self.clock.now())
     }
 }
@@ -91,9 +92,10 @@ pub async fn create_appointment(
         .ok_or_else(|| DomainError::PatientNotFound {
             document: input.document.to_string(),
         })?;
+    let speciality = offered_speciality(services, country, &input.speciality).await?;
     let now = services.now();
     let id = AppointmentId::for_request(country, input.document, now);
-    let appointment = Appointment::register(id, country, &patient, input.speciality, now);
+    let appointment = Appointment::register(id, country, &patient, speciality, now);
     services.store.insert_appointment(&appointment).await?;
     tracing::info!(country = country.code, appointment_id = %masked_appointment(&appointment.id), "appointment registered");
     Ok(appointment)
@@ -185,14 +187,10 @@ pub async fn assign(
         None => {
             // Checked before looking for slots, so a closed appointment is a 409, not "no slot".
             appointment.require_assignable()?;
-            for _ in 0..AUTO_ASSIGN_ATTEMPTS {
-                let slot = earliest_slot(services, &appointment, now)
-                    .await?
-                    .ok_or_else(|| DomainError::NoSlotAvailable {
-                        speciality: appointment.speciality.to_string(),
-                    })?;
+            let mut candidates = Candidates::new(services, &appointment, now);
+            while let Some(slot) = candidates.next().await? {
                 match book(services, appointment.assign(&slot, now)?).await {
-                    // Someone else took that slot between the query and the write: try the next one.
+                    // Someone else took it between the search and the write: move on.
                     Err(DomainError::SlotUnavailable { .. }) => continue,
                     other => return other,
                 }
@@ -202,28 +200,6 @@ pub async fn assign(
             })
         }
     }
-}
-
-async fn earliest_slot(
-    services: &Services,
-    appointment: &Appointment,
-    now: Timestamp,
-) -> Result<Option<Slot>, DomainError> {
-    let doctors = services
-        .store
-        .doctors_by_speciality(appointment.country, &appointment.speciality)
-        .await?;
-    let mut best: Option<Slot> = None;
-    for doctor in doctors {
-        if let Some(slot) = services.store.next_available_slot(&doctor.id, now).await?
-            && best
-                .as_ref()
-                .is_none_or(|best| slot.starts_at() < best.starts_at())
-        {
-            best = Some(slot);
-        }
-    }
-    Ok(best)
 }
 
 async fn book(services: &Services, transition: Transition) -> Result<Appointment, DomainError> {

@@ -31,17 +31,20 @@ pub fn doctor_id(country: &'static Country, speciality_slug: &str, document: &st
     )
 }
 
-/// A doctor named `Dr. {document}`.
+/// A doctor named `Dr. {document}`, without email, who needs no confirmation.
 pub fn doctor(country: &'static Country, speciality_slug: &str, document: &str) -> Doctor {
     Doctor {
         id: doctor_id(country, speciality_slug, document),
         name: format!("Dr. {document}"),
+        email: None,
+        requires_confirmation: false,
     }
 }
 
 /// A free slot of the doctor at a local date and time of their country.
 pub fn slot(doctor: &DoctorId, date: Date, time: Time) -> Slot {
-    Slot::new(doctor, date, time).unwrap_or_else(|e| panic!("slot {doctor} {date} {time}: {e}"))
+    Slot::at_local(doctor, date, time)
+        .unwrap_or_else(|| panic!("slot {doctor} {date} {time}: that local time does not exist"))
 }
 
 /// A free slot of the doctor starting at an instant.
@@ -49,6 +52,7 @@ pub fn slot_at(doctor: &DoctorId, starts_at: &str) -> Slot {
     Slot {
         id: SlotId::new(doctor.clone(), at(starts_at)),
         available: true,
+        booked_by: None,
     }
 }
 
@@ -133,6 +137,7 @@ impl AppointmentBuilder {
             id: AppointmentId::for_request(self.country, document, self.created_at),
             country: self.country,
             patient_name: self.patient_name,
+            speciality_name: crate::speciality::display_name(&self.speciality),
             speciality: self.speciality,
             status: self.status,
             created_at: self.created_at,
@@ -141,4 +146,36 @@ impl AppointmentBuilder {
             cancel_reason: self.cancel_reason,
         }
     }
+}
+
+/// A working plan of 30-minute slots: weekly `(weekday, "HH:MM", "HH:MM")`
+/// ranges from `valid_from`, until `valid_until` if given, no exceptions.
+pub fn plan(
+    weekly: &[(jiff::civil::Weekday, &str, &str)],
+    valid_from: &str,
+    valid_until: Option<&str>,
+) -> crate::availability::WorkingPlan {
+    use crate::availability::{TimeRange, WeeklyRange, parse_time};
+    let time = |text: &str| parse_time(text).unwrap_or_else(|| panic!("time {text}"));
+    let date = |text: &str| {
+        text.parse::<Date>()
+            .unwrap_or_else(|e| panic!("date {text}: {e}"))
+    };
+    crate::availability::WorkingPlan::new(
+        30,
+        weekly
+            .iter()
+            .map(|(weekday, from, to)| WeeklyRange {
+                weekday: *weekday,
+                range: TimeRange {
+                    from: time(from),
+                    to: time(to),
+                },
+            })
+            .collect(),
+        date(valid_from),
+        valid_until.map(date),
+        Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("plan: {e}"))
 }

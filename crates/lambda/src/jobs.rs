@@ -1,5 +1,6 @@
-//! The two functions not behind the API: the SQS-triggered email sender and
-//! the scheduled reminder job. The local server calls the same handlers.
+//! The functions not behind the API: the SQS-triggered email sender, the
+//! scheduled reminder job and the daily slot-horizon job. The local server
+//! calls the same handlers.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use citas_domain::{Country, Services};
@@ -30,6 +31,25 @@ pub async fn send_emails(pipeline: &EmailPipeline, event: SqsEvent) -> SqsBatchR
     response
 }
 
+/// The horizon schedule's input: `{"country": "pe"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountryInput {
+    pub country: String,
+}
+
+/// Generates every open working plan of the country up to the slot horizon.
+pub async fn extend_slots(
+    services: &Services,
+    input: serde_json::Value,
+) -> Result<citas_domain::scheduling::HorizonReport, ReminderError> {
+    let input: CountryInput =
+        serde_json::from_value(input).map_err(|e| ReminderError::Input(e.to_string()))?;
+    let country =
+        Country::from_code(&input.country).map_err(|e| ReminderError::Input(e.to_string()))?;
+    Ok(citas_domain::scheduling::extend_horizons(services, country).await?)
+}
+
 /// The scheduler's input: `{"country": "pe"}`, optionally with the local `date` to remind.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +59,7 @@ pub struct ReminderInput {
     pub date: Option<jiff::civil::Date>,
 }
 
+/// Why a scheduled job failed (the scheduler retries it).
 #[derive(Debug, thiserror::Error)]
 pub enum ReminderError {
     #[error("the reminder input is not valid: {0}")]

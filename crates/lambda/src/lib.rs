@@ -26,6 +26,21 @@ pub mod functions {
     pub const NOTIFY_APPOINTMENT: &[Action] = &[Action::NotifyAppointment];
     pub const CLOSE_APPOINTMENT: &[Action] =
         &[Action::CompleteAppointment, Action::CancelAppointment];
+    /// The doctor's and the staff's writes: doctors, working plans, slots taken out.
+    pub const MANAGE_DOCTORS: &[Action] = &[
+        Action::UpsertDoctor,
+        Action::SetAvailability,
+        Action::RemoveSlot,
+    ];
+    /// Reading the schedule: specialities, doctors, plans, agendas, free slots.
+    pub const BROWSE_SCHEDULE: &[Action] = &[
+        Action::ListSpecialities,
+        Action::ListDoctors,
+        Action::GetDoctor,
+        Action::GetAvailability,
+        Action::GetAgenda,
+        Action::SearchSlots,
+    ];
 
     /// Binary name (template.yaml's `BuildProperties.Binary`) → actions.
     pub const HTTP: &[(&str, &[Action])] = &[
@@ -35,6 +50,8 @@ pub mod functions {
         ("assign-appointment", ASSIGN_APPOINTMENT),
         ("notify-appointment", NOTIFY_APPOINTMENT),
         ("close-appointment", CLOSE_APPOINTMENT),
+        ("manage-doctors", MANAGE_DOCTORS),
+        ("browse-schedule", BROWSE_SCHEDULE),
     ];
 }
 
@@ -101,6 +118,7 @@ impl Aws {
                 self.settings.queue_urls.clone(),
             )),
             clock: self.clock.clone(),
+            horizon: self.settings.slot_horizon,
         }
     }
 

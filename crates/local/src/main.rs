@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use citas_domain::{Country, DoctorDocument, DoctorId, Role};
+use citas_domain::{Country, DoctorDocument, DoctorId, Role, SlotHorizon};
 use citas_local::auth::{TokenAuthority, TokenRequest};
-use citas_local::seed::{SlotPlan, plan_slots, write_slot_files};
+use citas_local::seed::{SlotPlan, plan_slots, require_seeded_doctors, write_slot_files};
 use citas_local::server::AwsTarget;
 use citas_local::{LocalConfig, start};
 use citas_provision::Variables;
@@ -51,6 +51,9 @@ enum Command {
         /// day's reminders go out, as the deployed schedules do.
         #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(i8).range(0..=23))]
         reminder_hour: i8,
+        /// How many local days ahead working plans' slots are generated (1-366).
+        #[arg(long, default_value_t = SlotHorizon::DEFAULT_DAYS, value_parser = parse_horizon)]
+        slot_horizon_days: u16,
     },
     /// Make a running local server send the reminders of a local day's appointments.
     Remind {
@@ -105,6 +108,10 @@ enum Command {
         /// Days of the week, comma-separated (mon,tue,…).
         #[arg(long, value_delimiter = ',', default_value = "mon,tue,wed,thu,fri", value_parser = parse_weekday)]
         weekdays: Vec<Weekday>,
+        /// Length of each slot in minutes.
+        #[arg(long, default_value_t = 30)]
+        minutes: u16,
+        /// Where the files go; its seed files must register the doctors.
         #[arg(long, default_value = "seed")]
         out_dir: PathBuf,
         /// File name prefix: `<name>-001.json`, …
@@ -119,6 +126,10 @@ fn default_seed_dir() -> &'static str {
 
 fn parse_doctor(raw: &str) -> Result<DoctorId, String> {
     DoctorId::parse(raw).map_err(|e| e.to_string())
+}
+
+fn parse_horizon(raw: &str) -> Result<u16, String> {
+    SlotHorizon::parse(raw).map(SlotHorizon::get)
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
@@ -206,9 +217,11 @@ async fn main() -> ExitCode {
             aws_endpoint,
             table_prefix,
             reminder_hour,
+            slot_horizon_days,
         } => {
             let mut config = LocalConfig::new(addr, data_dir);
             config.reminder_hour = Some(reminder_hour);
+            config.slot_horizon = SlotHorizon::days(slot_horizon_days).unwrap_or_default();
             config.seed_dir = seed_dir.is_dir().then_some(seed_dir);
             config.aws = aws_endpoint.map(|endpoint| AwsTarget {
                 endpoint,
@@ -322,6 +335,7 @@ async fn main() -> ExitCode {
             to,
             times,
             weekdays,
+            minutes,
             out_dir,
             name,
         } => {
@@ -331,9 +345,11 @@ async fn main() -> ExitCode {
                 to,
                 times,
                 weekdays,
+                minutes,
             };
-            let written =
-                plan_slots(&plan).and_then(|slots| write_slot_files(&slots, &out_dir, &name));
+            let written = require_seeded_doctors(&out_dir, &plan.doctors)
+                .and_then(|()| plan_slots(&plan))
+                .and_then(|slots| write_slot_files(&slots, &out_dir, &name));
             match written {
                 Ok(paths) => {
                     for path in paths {

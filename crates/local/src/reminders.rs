@@ -65,8 +65,45 @@ pub async fn daily(
     services: Arc<Services>,
     country: &'static Country,
     hour: i8,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
+    every_day_at(services, country, hour, stopped, |services| async move {
+        let input = json!({ "country": country.code });
+        if let Err(error) = send_reminders(&services, input).await {
+            tracing::error!(country = country.code, %error, "scheduled reminders failed");
+        }
+    })
+    .await
+}
+
+/// Every day at `hour` local time in `country`, and once at start (a server
+/// started after days off catches up), the slot horizon of every plan.
+pub async fn daily_horizon(
+    services: Arc<Services>,
+    country: &'static Country,
+    hour: i8,
+    stopped: watch::Receiver<bool>,
+) {
+    let extend = |services: Arc<Services>| async move {
+        if let Err(error) = citas_domain::scheduling::extend_horizons(&services, country).await {
+            tracing::error!(country = country.code, %error, "extending the slot horizon failed");
+        }
+    };
+    extend(services.clone()).await;
+    every_day_at(services, country, hour, stopped, extend).await
+}
+
+/// Runs `job` every day at `hour` local time in `country`, by the injected clock.
+async fn every_day_at<F, Fut>(
+    services: Arc<Services>,
+    country: &'static Country,
+    hour: i8,
+    mut stopped: watch::Receiver<bool>,
+    job: F,
+) where
+    F: Fn(Arc<Services>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     loop {
         // The injected clock, as every other use of "now".
         let now = services.clock.now();
@@ -82,12 +119,7 @@ pub async fn daily(
         };
         let wait = Duration::try_from(next - now).unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {
-                let input = json!({ "country": country.code });
-                if let Err(error) = send_reminders(&services, input).await {
-                    tracing::error!(country = country.code, %error, "scheduled reminders failed");
-                }
-            }
+            _ = tokio::time::sleep(wait) => job(services.clone()).await,
             _ = stopped.changed() => return,
         }
     }
@@ -133,6 +165,7 @@ mod tests {
             queue: queue.clone(),
             // 17:59:59 in Lima on 2031-05-01.
             clock: Arc::new(ManualClock::new(testkit::at("2031-05-01T22:59:59Z"))),
+            horizon: Default::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let job = tokio::spawn(daily(services, &PERU, 18, stopped));

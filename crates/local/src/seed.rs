@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use citas_aws::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
-use citas_domain::{Appointment, Country, Doctor, DoctorId, Patient, Slot, Store, StoreError};
+use citas_domain::availability::{TimeRange, WeeklyRange, format_time};
+use citas_domain::{
+    Appointment, Country, Doctor, DoctorId, Patient, Slot, Store, StoreError, WorkingPlan,
+};
 use jiff::civil::{Date, Time, Weekday};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -193,7 +196,7 @@ impl SeedItem {
 impl Entity {
     async fn store_in(&self, store: &dyn Store) -> Result<(), StoreError> {
         match self {
-            Entity::Doctor(doctor) => store.put_doctor(doctor).await,
+            Entity::Doctor(doctor) => store.put_doctor(doctor).await.map(|_| ()),
             Entity::Slot(slot) => store.put_slot(slot).await,
             Entity::Patient(country, patient) => {
                 store.upsert_patient(country, patient).await.map(|_| ())
@@ -207,7 +210,8 @@ impl Entity {
     }
 }
 
-/// What `citas slots` generates.
+/// What `citas slots` generates: the same weekly working plan the API takes,
+/// with one slot of `minutes` at each of `times` on each of `weekdays`.
 #[derive(Debug, Clone)]
 pub struct SlotPlan {
     pub doctors: Vec<DoctorId>,
@@ -215,30 +219,85 @@ pub struct SlotPlan {
     pub to: Date,
     pub times: Vec<Time>,
     pub weekdays: Vec<Weekday>,
+    pub minutes: u16,
 }
 
-/// Every slot of the plan, in order.
-pub fn plan_slots(plan: &SlotPlan) -> Result<Vec<Slot>, SeedError> {
-    if plan.to < plan.from {
-        return Err(SeedError::Slots("--to is before --from".into()));
+impl SlotPlan {
+    fn working_plan(&self) -> Result<WorkingPlan, SeedError> {
+        if self.to < self.from {
+            return Err(SeedError::Slots("--to is before --from".into()));
+        }
+        let length = jiff::SignedDuration::from_mins(i64::from(self.minutes));
+        let mut weekly = Vec::new();
+        for &weekday in &self.weekdays {
+            for &from in &self.times {
+                let to = from
+                    .checked_add(length)
+                    .ok()
+                    .filter(|to| *to > from)
+                    .ok_or_else(|| {
+                        SeedError::Slots(format!(
+                            "a {}-minute slot at {} would end after midnight",
+                            self.minutes,
+                            format_time(from)
+                        ))
+                    })?;
+                weekly.push(WeeklyRange {
+                    weekday,
+                    range: TimeRange { from, to },
+                });
+            }
+        }
+        WorkingPlan::new(
+            self.minutes,
+            weekly,
+            self.from,
+            Some(self.to),
+            Default::default(),
+        )
+        .map_err(|e| SeedError::Slots(format!("--{}: {e}", e.field.replace('_', "-"))))
     }
-    let mut slots = Vec::new();
-    for doctor in &plan.doctors {
-        let mut day = plan.from;
-        while day <= plan.to {
-            if plan.weekdays.contains(&day.weekday()) {
-                for &time in &plan.times {
-                    let slot = Slot::new(doctor, day, time)
-                        .map_err(|e| SeedError::Slots(format!("{doctor} {day} {time}: {e}")))?;
-                    slots.push(slot);
+}
+
+/// Every slot of the plan, in order, generated as working plans are: a
+/// local time that does not exist that day (a change to daylight saving
+/// time) has no slot.
+pub fn plan_slots(plan: &SlotPlan) -> Result<Vec<Slot>, SeedError> {
+    let working = plan.working_plan()?;
+    Ok(plan
+        .doctors
+        .iter()
+        .flat_map(|doctor| working.slots(doctor, plan.from, plan.to))
+        .collect())
+}
+
+/// Fails naming the doctors no seed file of `dir` registers: slots of an
+/// unknown doctor could be loaded but never shown with a name or managed.
+pub fn require_seeded_doctors(dir: &Path, doctors: &[DoctorId]) -> Result<(), SeedError> {
+    let mut known = std::collections::HashSet::new();
+    if dir.is_dir() {
+        for path in seed_files(dir)? {
+            for item in read_file(&path)? {
+                if let SeedItem::Doctor(doctor) = item {
+                    known.insert(doctor.id);
                 }
             }
-            day = day
-                .tomorrow()
-                .map_err(|e| SeedError::Slots(e.to_string()))?;
         }
     }
-    Ok(slots)
+    let unknown: Vec<String> = doctors
+        .iter()
+        .map(ToString::to_string)
+        .filter(|id| !known.contains(id))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(SeedError::Slots(format!(
+            "no seed file in {} registers doctor {}; add the doctor first (a 'doctor' item, or POST /{{country}}/doctor)",
+            dir.display(),
+            unknown.join(", ")
+        )))
+    }
 }
 
 /// Writes slots as batch-write-item files of at most 25 requests each:
@@ -343,6 +402,7 @@ mod tests {
                 Weekday::Thursday,
                 Weekday::Friday,
             ],
+            minutes: 30,
         };
         let slots = plan_slots(&plan).unwrap();
         assert_eq!(slots.len(), 7 * 2);

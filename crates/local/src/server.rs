@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use citas_api::{MAX_BODY_BYTES, Problem, RouteMatch, match_route};
-use citas_domain::{Clock, Services, SystemClock};
+use citas_domain::{Clock, Services, SlotHorizon, SystemClock};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -43,7 +43,12 @@ pub struct LocalConfig {
     /// Local hour at which each country's next-day reminders go out, as the
     /// deployed schedules do; `None` leaves reminders to `citas remind`.
     pub reminder_hour: Option<i8>,
+    /// How far ahead working plans' slots are generated (`--slot-horizon-days`).
+    pub slot_horizon: SlotHorizon,
 }
+
+/// Local hour at which plans' slot horizons are extended, as the deployed schedule does.
+pub const HORIZON_HOUR: i8 = 1;
 
 /// An AWS-compatible endpoint (moto, DynamoDB Local) and the template's parameters there.
 #[derive(Debug, Clone)]
@@ -61,6 +66,7 @@ impl LocalConfig {
             clock: Arc::new(SystemClock),
             aws: None,
             reminder_hour: None,
+            slot_horizon: SlotHorizon::default(),
         }
     }
 }
@@ -123,6 +129,12 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
                 hour,
                 stopped.clone(),
             )));
+            background.push(tokio::spawn(crate::reminders::daily_horizon(
+                services.clone(),
+                country,
+                HORIZON_HOUR,
+                stopped.clone(),
+            )));
         }
     }
     let listener = TcpListener::bind(config.addr)
@@ -171,6 +183,7 @@ async fn embedded_services(
         store,
         queue: Arc::new(queue),
         clock: config.clock.clone(),
+        horizon: config.slot_horizon,
     };
     Ok((services, vec![consumer]))
 }
@@ -185,7 +198,8 @@ async fn aws_services(
     stopped: &watch::Receiver<bool>,
 ) -> Result<(Services, Vec<JoinHandle<()>>), StartError> {
     let sdk = citas_provision::sdk_config(&target.endpoint).await;
-    let settings = citas_provision::prepare(&sdk, &target.variables).await?;
+    let mut settings = citas_provision::prepare(&sdk, &target.variables).await?;
+    settings.slot_horizon = config.slot_horizon;
     tracing::info!(endpoint = %target.endpoint, queues = ?settings.queue_urls, "running on the AWS adapters");
     let aws = citas_lambda::Aws {
         sdk,
@@ -286,7 +300,7 @@ fn preflight(request: &hyper::Request<Incoming>) -> LocalResponse {
     let headers = response.headers_mut();
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
     );
     let requested = request
         .headers()

@@ -10,16 +10,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use citas_aws::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
+use citas_aws::items::{
+    AppointmentItem, AvailabilityItem, DoctorItem, PatientItem, SlotItem, SpecialityItem,
+};
 use citas_domain::cursor;
 use citas_domain::ports::{
-    ListFilter, Page, PageRequest, SlotChange, Store, StoreError, Transition, Upserted,
+    Availability, ListFilter, Page, PageRequest, SlotChange, SlotSearch, Store, StoreError,
+    Transition, Upserted, free_slot_partition,
 };
 use citas_domain::{
     Appointment, AppointmentId, Claim, Country, Doctor, DoctorId, Document, IdempotencyStore,
-    Patient, Slot, SlotId, Speciality,
+    OfferedSpeciality, Patient, Slot, SlotId, Speciality,
 };
 use jiff::Timestamp;
+use jiff::civil::Date;
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
@@ -45,11 +49,18 @@ const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
 /// (country, speciality, doctor id).
 const DOCTORS_BY_SPECIALITY: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("doctors_by_speciality");
+/// (country, slug) → display name: specialities a country added.
+const SPECIALITIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("specialities");
+/// doctor id → working plan JSON (`AvailabilityItem`).
+const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
+/// (country, generated_until, doctor id): plans with days left to generate.
+const PLANS_DUE: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("plans_due");
 /// id → slot JSON.
 const SLOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("slots");
-/// (doctor id, start epoch seconds, slot id): available slots only.
-const AVAILABLE_SLOTS: TableDefinition<(&str, i64, &str), ()> =
-    TableDefinition::new("available_slots");
+/// (doctor id, start epoch seconds, slot id): every slot of a doctor.
+const DOCTOR_SLOTS: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("doctor_slots");
+/// (`{country}-{speciality}`, start epoch seconds, slot id): free slots only.
+const FREE_SLOTS: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("free_slots");
 /// idempotency key → (status, expires_at epoch seconds) JSON.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("notification_idempotency");
 /// Store-wide facts, e.g. whether the seed was loaded.
@@ -195,7 +206,11 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(DOCTORS)?;
     txn.open_table(DOCTORS_BY_SPECIALITY)?;
     txn.open_table(SLOTS)?;
-    txn.open_table(AVAILABLE_SLOTS)?;
+    txn.open_table(SPECIALITIES)?;
+    txn.open_table(PLANS)?;
+    txn.open_table(PLANS_DUE)?;
+    txn.open_table(DOCTOR_SLOTS)?;
+    txn.open_table(FREE_SLOTS)?;
     txn.open_table(IDEMPOTENCY)?;
     txn.open_table(META)?;
     Ok(())
@@ -233,18 +248,34 @@ fn get_slot_in(
     }
 }
 
+/// Writes a slot and its index entries (all derived from its id and state).
 fn put_slot_in(txn: &WriteTransaction, slot: &Slot) -> Result<(), Failure> {
     let mut slots = txn.open_table(SLOTS)?;
-    let mut available = txn.open_table(AVAILABLE_SLOTS)?;
-    let (id, doctor) = (slot.id.to_string(), slot.doctor().to_string());
-    let start = slot.starts_at().as_second();
-    available.remove((doctor.as_str(), start, id.as_str()))?;
     slots.insert(
-        id.as_str(),
+        slot.id.to_string().as_str(),
         encode(&SlotItem::from_domain(slot))?.as_slice(),
     )?;
-    if slot.available {
-        available.insert((doctor.as_str(), start, id.as_str()), ())?;
+    index_slot(txn, &slot.id, Some(slot.available))
+}
+
+/// Rewrites a slot's index entries: `None` removes them (a deleted slot).
+fn index_slot(txn: &WriteTransaction, id: &SlotId, free: Option<bool>) -> Result<(), Failure> {
+    let mut by_doctor = txn.open_table(DOCTOR_SLOTS)?;
+    let mut free_slots = txn.open_table(FREE_SLOTS)?;
+    let (text, doctor) = (id.to_string(), id.doctor.to_string());
+    let partition = free_slot_partition(id.doctor.country, &id.doctor.speciality);
+    let start = id.starts_at.as_second();
+    free_slots.remove((partition.as_str(), start, text.as_str()))?;
+    match free {
+        None => {
+            by_doctor.remove((doctor.as_str(), start, text.as_str()))?;
+        }
+        Some(free) => {
+            by_doctor.insert((doctor.as_str(), start, text.as_str()), ())?;
+            if free {
+                free_slots.insert((partition.as_str(), start, text.as_str()), ())?;
+            }
+        }
     }
     Ok(())
 }
@@ -490,6 +521,7 @@ impl Store for EmbeddedStore {
                 SlotChange::Book(slot_id) => match get_slot_in(&slots, &slot_id.to_string())? {
                     Some(slot) if slot.available => Some(Slot {
                         available: false,
+                        booked_by: Some(next.id.clone()),
                         ..slot
                     }),
                     _ => return Err(StoreError::SlotUnavailable(slot_id.to_string()).into()),
@@ -498,6 +530,7 @@ impl Store for EmbeddedStore {
                 SlotChange::Release(slot_id) => {
                     get_slot_in(&slots, &slot_id.to_string())?.map(|slot| Slot {
                         available: true,
+                        booked_by: None,
                         ..slot
                     })
                 }
@@ -515,12 +548,70 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn put_doctor(&self, doctor: &Doctor) -> Result<(), StoreError> {
+    async fn get_appointments(
+        &self,
+        country: &'static Country,
+        ids: &[AppointmentId],
+    ) -> Result<Vec<Appointment>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.read(move |txn| {
+            let table = txn.open_table(APPOINTMENTS)?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in &ids {
+                found.extend(get_appointment_in(&table, country, id)?);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn added_specialities(
+        &self,
+        country: &'static Country,
+    ) -> Result<Vec<OfferedSpeciality>, StoreError> {
+        let items: Vec<SpecialityItem> = self
+            .read(move |txn| {
+                let table = txn.open_table(SPECIALITIES)?;
+                let mut items = Vec::new();
+                for entry in table.range((country.code, "")..=(country.code, MAX_KEY))? {
+                    let (key, name) = entry?;
+                    items.push(SpecialityItem {
+                        country: country.code.to_owned(),
+                        slug: key.value().1.to_owned(),
+                        name: name.value().to_owned(),
+                    });
+                }
+                Ok(items)
+            })
+            .await?;
+        items.into_iter().map(SpecialityItem::into_domain).collect()
+    }
+
+    async fn add_speciality(
+        &self,
+        country: &'static Country,
+        speciality: &OfferedSpeciality,
+    ) -> Result<(), StoreError> {
+        let item = SpecialityItem::from_domain(country, speciality);
+        self.write(move |txn| {
+            let mut table = txn.open_table(SPECIALITIES)?;
+            let key = (item.country.as_str(), item.slug.as_str());
+            // The first name given stays.
+            if table.get(key)?.is_none() {
+                table.insert(key, item.name.as_str())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_doctor(&self, doctor: &Doctor) -> Result<Upserted, StoreError> {
         let item = DoctorItem::from_domain(doctor);
         self.write(move |txn| {
             let mut doctors = txn.open_table(DOCTORS)?;
             let mut by_speciality = txn.open_table(DOCTORS_BY_SPECIALITY)?;
-            if let Some(previous) = get_json::<&str, DoctorItem>(&doctors, item.id.as_str())? {
+            let previous = get_json::<&str, DoctorItem>(&doctors, item.id.as_str())?;
+            if let Some(previous) = &previous {
                 by_speciality.remove((
                     previous.country.as_str(),
                     previous.speciality.as_str(),
@@ -536,7 +627,11 @@ impl Store for EmbeddedStore {
                 ),
                 (),
             )?;
-            Ok(())
+            Ok(if previous.is_some() {
+                Upserted::Updated
+            } else {
+                Upserted::Created
+            })
         })
         .await
     }
@@ -549,28 +644,142 @@ impl Store for EmbeddedStore {
         item.map(DoctorItem::into_domain).transpose()
     }
 
-    async fn doctors_by_speciality(
+    async fn get_doctors(&self, ids: &[DoctorId]) -> Result<Vec<Doctor>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let items: Vec<DoctorItem> = self
+            .read(move |txn| {
+                let table = txn.open_table(DOCTORS)?;
+                let mut found = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    found.extend(get_json::<&str, DoctorItem>(&table, id.as_str())?);
+                }
+                Ok(found)
+            })
+            .await?;
+        items.into_iter().map(DoctorItem::into_domain).collect()
+    }
+
+    async fn list_doctors(
         &self,
         country: &'static Country,
         speciality: &Speciality,
-    ) -> Result<Vec<Doctor>, StoreError> {
-        let (code, speciality) = (country.code, speciality.to_string());
-        self.read(move |txn| {
-            let index = txn.open_table(DOCTORS_BY_SPECIALITY)?;
-            let doctors = txn.open_table(DOCTORS)?;
-            let mut found = Vec::new();
-            for entry in index
-                .range((code, speciality.as_str(), "")..=(code, speciality.as_str(), MAX_KEY))?
-            {
-                let (key, _) = entry?;
-                let (_, _, id) = key.value();
-                if let Some(item) = get_json::<&str, DoctorItem>(&doctors, id)? {
-                    found.push(item.into_domain()?);
+        page: &PageRequest,
+    ) -> Result<Page<Doctor>, StoreError> {
+        let scope = format!("{}/doctors/{speciality}", country.code);
+        let after: Option<String> = match &page.cursor {
+            Some(raw) => Some(
+                serde_json::from_value(cursor::decode(&scope, raw)?)
+                    .map_err(|_| StoreError::InvalidCursor)?,
+            ),
+            None => None,
+        };
+        let (code, speciality, limit) = (country.code, speciality.to_string(), page.limit);
+        let (items, next): (Vec<DoctorItem>, Option<String>) = self
+            .read(move |txn| {
+                let index = txn.open_table(DOCTORS_BY_SPECIALITY)?;
+                let doctors = txn.open_table(DOCTORS)?;
+                let partition = speciality.as_str();
+                let first = after.as_deref().unwrap_or("");
+                let mut ids = Vec::with_capacity(limit + 1);
+                for entry in index.range((code, partition, first)..=(code, partition, MAX_KEY))? {
+                    let (key, _) = entry?;
+                    let id = key.value().2;
+                    if after.as_deref() == Some(id) {
+                        continue;
+                    }
+                    ids.push(id.to_owned());
+                    if ids.len() > limit {
+                        break;
+                    }
                 }
+                let more = ids.len() > limit;
+                ids.truncate(limit);
+                let mut items = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    items.extend(get_json::<&str, DoctorItem>(&doctors, id.as_str())?);
+                }
+                Ok((items, if more { ids.last().cloned() } else { None }))
+            })
+            .await?;
+        Ok(Page {
+            items: items
+                .into_iter()
+                .map(DoctorItem::into_domain)
+                .collect::<Result<_, _>>()?,
+            next_cursor: next.map(|id| cursor::encode(&scope, json!(id))),
+        })
+    }
+
+    async fn get_availability(
+        &self,
+        doctor: &DoctorId,
+    ) -> Result<Option<Availability>, StoreError> {
+        let id = doctor.to_string();
+        let item: Option<AvailabilityItem> = self
+            .read(move |txn| get_json(&txn.open_table(PLANS)?, id.as_str()))
+            .await?;
+        item.map(AvailabilityItem::into_domain).transpose()
+    }
+
+    async fn put_availability(
+        &self,
+        doctor: &DoctorId,
+        availability: &Availability,
+    ) -> Result<(), StoreError> {
+        let (id, code) = (doctor.to_string(), doctor.country.code);
+        let item = AvailabilityItem::from_domain(availability);
+        let open = availability.is_open();
+        self.write(move |txn| {
+            if txn.open_table(DOCTORS)?.get(id.as_str())?.is_none() {
+                return Err(StoreError::NotFound.into());
             }
-            Ok(found)
+            let mut plans = txn.open_table(PLANS)?;
+            let mut due = txn.open_table(PLANS_DUE)?;
+            if let Some(previous) = get_json::<&str, AvailabilityItem>(&plans, id.as_str())? {
+                due.remove((code, previous.generated_until.as_str(), id.as_str()))?;
+            }
+            plans.insert(id.as_str(), encode(&item)?.as_slice())?;
+            if open {
+                due.insert((code, item.generated_until.as_str(), id.as_str()), ())?;
+            }
+            Ok(())
         })
         .await
+    }
+
+    async fn availability_due(
+        &self,
+        country: &'static Country,
+        through: Date,
+        limit: usize,
+    ) -> Result<Vec<(DoctorId, Availability)>, StoreError> {
+        let (code, through) = (country.code, through.to_string());
+        let found: Vec<(String, AvailabilityItem)> = self
+            .read(move |txn| {
+                let due = txn.open_table(PLANS_DUE)?;
+                let plans = txn.open_table(PLANS)?;
+                let mut found = Vec::new();
+                for entry in due
+                    .range((code, "", "")..(code, through.as_str(), ""))?
+                    .take(limit)
+                {
+                    let (key, _) = entry?;
+                    let id = key.value().2;
+                    if let Some(item) = get_json::<&str, AvailabilityItem>(&plans, id)? {
+                        found.push((id.to_owned(), item));
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        found
+            .into_iter()
+            .map(|(id, item)| {
+                let doctor = DoctorId::parse(&id)
+                    .map_err(|e| StoreError::Backend(format!("a plan's doctor id: {e}")))?;
+                Ok((doctor, item.into_domain()?))
+            })
+            .collect()
     }
 
     async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError> {
@@ -584,31 +793,132 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn next_available_slot(
-        &self,
-        doctor: &DoctorId,
-        after: Timestamp,
-    ) -> Result<Option<Slot>, StoreError> {
-        let doctor = doctor.to_string();
-        let after = after.as_second();
-        self.read(move |txn| {
-            let available = txn.open_table(AVAILABLE_SLOTS)?;
-            let first = available
-                .range(
-                    (doctor.as_str(), after.saturating_add(1), "")
-                        ..=(doctor.as_str(), i64::MAX, MAX_KEY),
-                )?
-                .next();
-            match first {
-                Some(entry) => {
-                    let (key, _) = entry?;
-                    let (_, _, id) = key.value();
-                    get_slot_in(&txn.open_table(SLOTS)?, id)
+    async fn add_slots(&self, slots: &[Slot]) -> Result<usize, StoreError> {
+        let slots = slots.to_vec();
+        self.write(move |txn| {
+            let mut added = 0;
+            for slot in &slots {
+                let taken = txn
+                    .open_table(SLOTS)?
+                    .get(slot.id.to_string().as_str())?
+                    .is_some();
+                if !taken {
+                    put_slot_in(txn, slot)?;
+                    added += 1;
                 }
-                None => Ok(None),
+            }
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn remove_free_slot(&self, id: &SlotId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |txn| {
+            let text = id.to_string();
+            let mut slots = txn.open_table(SLOTS)?;
+            match get_slot_in(&slots, &text)? {
+                None => Err(StoreError::NotFound.into()),
+                Some(slot) if !slot.available => Err(StoreError::SlotUnavailable(text).into()),
+                Some(_) => {
+                    slots.remove(text.as_str())?;
+                    drop(slots);
+                    index_slot(txn, &id, None)
+                }
             }
         })
         .await
+    }
+
+    async fn doctor_slots(
+        &self,
+        doctor: &DoctorId,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let doctor = doctor.to_string();
+        let (from, until) = (from.as_second(), until.as_second());
+        self.read(move |txn| {
+            let index = txn.open_table(DOCTOR_SLOTS)?;
+            let slots = txn.open_table(SLOTS)?;
+            let mut found = Vec::new();
+            for entry in index.range((doctor.as_str(), from, "")..(doctor.as_str(), until, ""))? {
+                let (key, _) = entry?;
+                found.extend(get_slot_in(&slots, key.value().2)?);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn free_slots(
+        &self,
+        search: &SlotSearch,
+        page: &PageRequest,
+    ) -> Result<Page<Slot>, StoreError> {
+        let scope = search.scope();
+        // The position is the last (start epoch seconds, id) returned.
+        let after: Option<(i64, String)> = match &page.cursor {
+            Some(raw) => Some(
+                serde_json::from_value(cursor::decode(&scope, raw)?)
+                    .map_err(|_| StoreError::InvalidCursor)?,
+            ),
+            None => None,
+        };
+        // A doctor's slots are walked and the booked ones skipped; a
+        // speciality's free slots have their own index.
+        let (table, partition, only_free) = match &search.doctor {
+            Some(doctor) => (DOCTOR_SLOTS, doctor.to_string(), true),
+            None => (FREE_SLOTS, search.partition(), false),
+        };
+        let (from, until, limit) = (
+            search.from.as_second(),
+            search.until.as_second(),
+            page.limit,
+        );
+        let (items, more) = self
+            .read(move |txn| {
+                let index = txn.open_table(table)?;
+                let slots = txn.open_table(SLOTS)?;
+                let partition = partition.as_str();
+                let start = match &after {
+                    Some((start, _)) => (*start).max(from),
+                    None => from,
+                };
+                let mut items = Vec::with_capacity(limit + 1);
+                for entry in index.range((partition, start, "")..(partition, until, ""))? {
+                    let (key, _) = entry?;
+                    let (_, at, id) = key.value();
+                    if after
+                        .as_ref()
+                        .is_some_and(|(last_at, last_id)| (at, id) <= (*last_at, last_id.as_str()))
+                    {
+                        continue;
+                    }
+                    let Some(slot) = get_slot_in(&slots, id)? else {
+                        continue;
+                    };
+                    if only_free && !slot.available {
+                        continue;
+                    }
+                    items.push(slot);
+                    if items.len() > limit {
+                        break;
+                    }
+                }
+                let more = items.len() > limit;
+                items.truncate(limit);
+                Ok((items, more))
+            })
+            .await?;
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(cursor::encode(
+                &scope,
+                json!([last.starts_at().as_second(), last.id.to_string()]),
+            )),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn prepare(
         queue_urls,
         ses_sender: Some(LOCAL_SENDER.to_owned()),
         ses_configuration_set: None,
+        slot_horizon: Default::default(),
     })
 }
 

@@ -1,0 +1,502 @@
+//! The JSON of the doctor's side: doctors, specialities, working plans, free
+//! slots and agendas, parsed once into the domain's types and shown for a
+//! screen (local dates and times, doctor names).
+
+use std::collections::BTreeMap;
+
+use citas_domain::availability::{
+    Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
+    parse_weekday, weekday_code,
+};
+use citas_domain::scheduling::{Agenda, FreeSlot, NewDoctor, PlanApplied, SlotQuery};
+use citas_domain::speciality::display_name;
+use citas_domain::text::{MAX_TEXT_LEN, clean_text};
+use citas_domain::{
+    Country, Doctor, DoctorDocument, DoctorId, DomainError, EmailAddress, OfferedSpeciality,
+    PageRequest, Slot, Speciality,
+};
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::body::{invalid, page_limit};
+
+/// `POST /{country}/doctor`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorRequest {
+    pub document: String,
+    pub name: String,
+    pub speciality: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub requires_confirmation: Option<bool>,
+}
+
+impl DoctorRequest {
+    pub fn try_into_domain(self) -> Result<NewDoctor, DomainError> {
+        Ok(NewDoctor {
+            document: DoctorDocument::parse(&self.document).map_err(|e| invalid("document", e))?,
+            name: clean_text(&self.name, MAX_TEXT_LEN)
+                .map_err(|e| invalid("name", format!("name {e}")))?,
+            speciality: OfferedSpeciality::named(&self.speciality)
+                .map_err(|e| invalid("speciality", format!("speciality {e}")))?,
+            email: self
+                .email
+                .map(|raw| EmailAddress::parse(&raw))
+                .transpose()
+                .map_err(|e| invalid("email", format!("email {e}")))?,
+            requires_confirmation: self.requires_confirmation.unwrap_or(false),
+        })
+    }
+}
+
+/// A doctor as the API shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorResponse {
+    pub id: String,
+    pub country: &'static str,
+    pub document: String,
+    pub name: String,
+    pub speciality: String,
+    pub speciality_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub requires_confirmation: bool,
+}
+
+impl From<&Doctor> for DoctorResponse {
+    fn from(doctor: &Doctor) -> Self {
+        Self {
+            id: doctor.id.to_string(),
+            country: doctor.id.country.code,
+            document: doctor.id.document.to_string(),
+            name: doctor.name.clone(),
+            speciality: doctor.id.speciality.to_string(),
+            speciality_name: display_name(&doctor.id.speciality),
+            email: doctor.email.as_ref().map(ToString::to_string),
+            requires_confirmation: doctor.requires_confirmation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorPage {
+    pub items: Vec<DoctorResponse>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /{country}/doctor?speciality=&limit=&cursor=`.
+#[derive(Debug, Clone, Default)]
+pub struct DoctorQuery {
+    pub speciality: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl DoctorQuery {
+    pub fn try_into_domain(self) -> Result<(Speciality, PageRequest), DomainError> {
+        let speciality = required_speciality(self.speciality)?;
+        Ok((
+            speciality,
+            PageRequest {
+                limit: page_limit(self.limit)?,
+                cursor: self.cursor.filter(|c| !c.is_empty()),
+            },
+        ))
+    }
+}
+
+fn required_speciality(raw: Option<String>) -> Result<Speciality, DomainError> {
+    let raw = raw.ok_or_else(|| invalid("speciality", "give the query parameter 'speciality'"))?;
+    Speciality::parse(&raw).map_err(|e| invalid("speciality", format!("speciality {e}")))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpecialityResponse {
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpecialityList {
+    pub items: Vec<SpecialityResponse>,
+}
+
+impl From<Vec<OfferedSpeciality>> for SpecialityList {
+    fn from(offered: Vec<OfferedSpeciality>) -> Self {
+        Self {
+            items: offered
+                .into_iter()
+                .map(|s| SpecialityResponse {
+                    slug: s.slug.to_string(),
+                    name: s.name,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `PUT /{country}/doctor/{id}/availability`, and what `GET` shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityBody {
+    pub slot_minutes: u16,
+    pub weekly: Vec<WeeklyBody>,
+    pub valid_from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    #[serde(default)]
+    pub exceptions: Vec<ExceptionBody>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyBody {
+    pub weekday: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeBody {
+    pub from: String,
+    pub to: String,
+}
+
+/// A day off (`"off": true`) or other hours (`"ranges"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionBody {
+    pub date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<RangeBody>>,
+}
+
+fn date(field: &'static str, raw: &str) -> Result<Date, DomainError> {
+    if raw.len() != 10 {
+        return Err(invalid(field, format!("{field} must be a date YYYY-MM-DD")));
+    }
+    raw.parse::<Date>()
+        .map_err(|_| invalid(field, format!("{field} must be a date YYYY-MM-DD")))
+}
+
+fn time_range(field: &'static str, from: &str, to: &str) -> Result<TimeRange, DomainError> {
+    let time = |raw: &str| {
+        parse_time(raw).ok_or_else(|| {
+            invalid(
+                field,
+                format!(
+                    "'{}' is not a time HH:MM",
+                    raw.chars().take(16).collect::<String>()
+                ),
+            )
+        })
+    };
+    Ok(TimeRange {
+        from: time(from)?,
+        to: time(to)?,
+    })
+}
+
+impl AvailabilityBody {
+    pub fn try_into_domain(self) -> Result<WorkingPlan, DomainError> {
+        let weekly = self
+            .weekly
+            .iter()
+            .map(|w| {
+                Ok(WeeklyRange {
+                    weekday: parse_weekday(&w.weekday).ok_or_else(|| {
+                        invalid(
+                            "weekly",
+                            "weekday must be one of mon, tue, wed, thu, fri, sat, sun",
+                        )
+                    })?,
+                    range: time_range("weekly", &w.from, &w.to)?,
+                })
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?;
+        let mut exceptions = BTreeMap::new();
+        for exception in &self.exceptions {
+            let day = date("exceptions", &exception.date)?;
+            let change = match (exception.off, &exception.ranges) {
+                (Some(true), None) => DayException::Off,
+                (None | Some(false), Some(ranges)) if !ranges.is_empty() => DayException::Ranges(
+                    ranges
+                        .iter()
+                        .map(|r| time_range("exceptions", &r.from, &r.to))
+                        .collect::<Result<_, _>>()?,
+                ),
+                _ => {
+                    return Err(invalid(
+                        "exceptions",
+                        format!(
+                            "the exception of {day} needs either \"off\": true or non-empty \"ranges\""
+                        ),
+                    ));
+                }
+            };
+            if exceptions.insert(day, change).is_some() {
+                return Err(invalid(
+                    "exceptions",
+                    format!("{day} has more than one exception"),
+                ));
+            }
+        }
+        WorkingPlan::new(
+            self.slot_minutes,
+            weekly,
+            date("valid_from", &self.valid_from)?,
+            self.valid_until
+                .as_deref()
+                .map(|raw| date("valid_until", raw))
+                .transpose()?,
+            exceptions,
+        )
+        .map_err(|e| invalid(e.field, e.message))
+    }
+
+    pub fn from_domain(plan: &WorkingPlan) -> Self {
+        let range = |r: &TimeRange| RangeBody {
+            from: format_time(r.from),
+            to: format_time(r.to),
+        };
+        Self {
+            slot_minutes: plan.slot_minutes(),
+            weekly: plan
+                .weekly()
+                .iter()
+                .map(|w| WeeklyBody {
+                    weekday: weekday_code(w.weekday).to_owned(),
+                    from: format_time(w.range.from),
+                    to: format_time(w.range.to),
+                })
+                .collect(),
+            valid_from: plan.valid_from().to_string(),
+            valid_until: plan.valid_until().map(|d| d.to_string()),
+            exceptions: plan
+                .exceptions()
+                .iter()
+                .map(|(day, change)| match change {
+                    DayException::Off => ExceptionBody {
+                        date: day.to_string(),
+                        off: Some(true),
+                        ranges: None,
+                    },
+                    DayException::Ranges(ranges) => ExceptionBody {
+                        date: day.to_string(),
+                        off: None,
+                        ranges: Some(ranges.iter().map(range).collect()),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A stored plan: the plan and the last local day its slots are generated for.
+#[derive(Debug, Clone, Serialize)]
+pub struct AvailabilityResponse {
+    pub doctor: String,
+    #[serde(flatten)]
+    pub plan: AvailabilityBody,
+    pub generated_until: String,
+    pub time_zone: &'static str,
+}
+
+impl AvailabilityResponse {
+    pub fn new(doctor: &DoctorId, availability: &Availability) -> Self {
+        Self {
+            doctor: doctor.to_string(),
+            plan: AvailabilityBody::from_domain(&availability.plan),
+            generated_until: availability.generated_until.to_string(),
+            time_zone: doctor.country.time_zone_name,
+        }
+    }
+}
+
+/// What `PUT …/availability` answers: the plan and what it changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanAppliedResponse {
+    #[serde(flatten)]
+    pub availability: AvailabilityResponse,
+    pub slots: SlotChanges,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotChanges {
+    pub added: usize,
+    pub removed: usize,
+    /// Booked slots outside the new plan, kept: their appointments need moving.
+    pub booked_outside_plan: Vec<SlotTime>,
+}
+
+impl PlanAppliedResponse {
+    pub fn new(doctor: &DoctorId, applied: &PlanApplied) -> Self {
+        Self {
+            availability: AvailabilityResponse::new(doctor, &applied.availability),
+            slots: SlotChanges {
+                added: applied.added,
+                removed: applied.removed,
+                booked_outside_plan: applied
+                    .booked_outside_plan
+                    .iter()
+                    .map(SlotTime::of)
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// When a slot is, in UTC and on the country's wall clock.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotTime {
+    pub id: String,
+    /// RFC 3339 with the country's offset at that instant.
+    pub starts_at: String,
+    pub local_date: String,
+    pub local_time: String,
+    pub time_zone: &'static str,
+}
+
+impl SlotTime {
+    pub fn of(slot: &Slot) -> Self {
+        let country = slot.id.country();
+        let local = country.local(slot.starts_at());
+        Self {
+            id: slot.id.to_string(),
+            starts_at: local.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            local_date: local.date().to_string(),
+            local_time: format_time(local.time()),
+            time_zone: country.time_zone_name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorRef {
+    pub id: String,
+    /// Null for a slot whose doctor is not registered.
+    pub name: Option<String>,
+}
+
+/// A free slot as a search shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreeSlotResponse {
+    #[serde(flatten)]
+    pub time: SlotTime,
+    pub doctor: DoctorRef,
+}
+
+impl From<&FreeSlot> for FreeSlotResponse {
+    fn from(free: &FreeSlot) -> Self {
+        Self {
+            time: SlotTime::of(&free.slot),
+            doctor: DoctorRef {
+                id: free.slot.doctor().to_string(),
+                name: free.doctor.as_ref().map(|d| d.name.clone()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FreeSlotPage {
+    pub items: Vec<FreeSlotResponse>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /{country}/slot?speciality=&from=&to=&doctor=&limit=&cursor=`.
+#[derive(Debug, Clone, Default)]
+pub struct SlotSearchQuery {
+    pub speciality: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub doctor: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl SlotSearchQuery {
+    pub fn try_into_domain(self, country: &Country) -> Result<SlotQuery, DomainError> {
+        let doctor = self
+            .doctor
+            .map(|raw| {
+                DoctorId::parse(&raw)
+                    .ok()
+                    .filter(|id| id.country == country)
+                    .ok_or_else(|| invalid("doctor", "doctor must be a doctor id of this country"))
+            })
+            .transpose()?;
+        Ok(SlotQuery {
+            speciality: required_speciality(self.speciality)?,
+            from: self.from.map(|raw| date("from", &raw)).transpose()?,
+            to: self.to.map(|raw| date("to", &raw)).transpose()?,
+            doctor,
+            page: PageRequest {
+                limit: page_limit(self.limit)?,
+                cursor: self.cursor.filter(|c| !c.is_empty()),
+            },
+        })
+    }
+}
+
+/// `?date=YYYY-MM-DD` of an agenda.
+pub fn agenda_date(raw: Option<String>) -> Result<Date, DomainError> {
+    let raw = raw.ok_or_else(|| invalid("date", "give the query parameter 'date' (YYYY-MM-DD)"))?;
+    date("date", &raw)
+}
+
+/// The appointment on a booked slot, as a doctor's agenda shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgendaAppointment {
+    pub id: String,
+    pub status: &'static str,
+    pub patient: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgendaSlot {
+    #[serde(flatten)]
+    pub time: SlotTime,
+    pub available: bool,
+    /// The appointment holding a booked slot; null if free (or unknown, for pasted data).
+    pub appointment: Option<AgendaAppointment>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgendaResponse {
+    pub doctor: DoctorRef,
+    pub date: String,
+    pub time_zone: &'static str,
+    pub slots: Vec<AgendaSlot>,
+}
+
+impl From<&Agenda> for AgendaResponse {
+    fn from(agenda: &Agenda) -> Self {
+        Self {
+            doctor: DoctorRef {
+                id: agenda.doctor.id.to_string(),
+                name: Some(agenda.doctor.name.clone()),
+            },
+            date: agenda.date.to_string(),
+            time_zone: agenda.doctor.id.country.time_zone_name,
+            slots: agenda
+                .entries
+                .iter()
+                .map(|entry| AgendaSlot {
+                    time: SlotTime::of(&entry.slot),
+                    available: entry.slot.available,
+                    appointment: entry.appointment.as_ref().map(|a| AgendaAppointment {
+                        id: a.id.to_string(),
+                        status: a.status.as_str(),
+                        patient: a.patient_name.clone(),
+                    }),
+                })
+                .collect(),
+        }
+    }
+}

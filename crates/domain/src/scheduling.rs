@@ -1,0 +1,613 @@
+//! The doctor's side of scheduling: specialities, doctors, working plans and
+//! the slots generated from them, free-slot search and a doctor's agenda.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::access::{Access, Caller, authorize};
+use crate::appointment::Appointment;
+use crate::availability::{Availability, WorkingPlan};
+use crate::country::Country;
+use crate::error::DomainError;
+use crate::ids::{DoctorDocument, DoctorId, SlotId};
+use crate::model::{Doctor, Slot};
+use crate::ports::{Page, PageRequest, SlotSearch, StoreError, Upserted};
+use crate::service::Services;
+use crate::speciality::{self, OfferedSpeciality};
+use crate::text::{EmailAddress, Speciality};
+
+/// Longest date range a slot search may cover, in days.
+pub const MAX_SEARCH_DAYS: i64 = 366;
+/// How far ahead auto-assignment looks for a free slot.
+const ASSIGN_LOOKAHEAD: SignedDuration = SignedDuration::from_hours(24 * 366 * 2);
+/// Slots auto-assignment reads per index page.
+const ASSIGN_CANDIDATES: usize = 25;
+/// Booking attempts auto-assignment makes before answering "busy, retry".
+const ASSIGN_ATTEMPTS: usize = 100;
+/// Plans the daily job reads per store request.
+const DUE_BATCH: usize = 50;
+
+/// `POST /{country}/doctor`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDoctor {
+    pub document: DoctorDocument,
+    pub name: String,
+    pub speciality: OfferedSpeciality,
+    pub email: Option<EmailAddress>,
+    pub requires_confirmation: bool,
+}
+
+/// `GET /{country}/slot`, parsed: local dates, both included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotQuery {
+    pub speciality: Speciality,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    pub doctor: Option<DoctorId>,
+    pub page: PageRequest,
+}
+
+/// A free slot with its doctor, as a search shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeSlot {
+    pub slot: Slot,
+    /// None for a slot whose doctor is not registered (pasted data).
+    pub doctor: Option<Doctor>,
+}
+
+/// What applying a plan changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanApplied {
+    pub availability: Availability,
+    pub added: usize,
+    pub removed: usize,
+    /// Booked slots the new plan no longer has: their appointments need moving.
+    pub booked_outside_plan: Vec<Slot>,
+}
+
+/// One slot of a doctor's day, with the appointment holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgendaEntry {
+    pub slot: Slot,
+    pub appointment: Option<Appointment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agenda {
+    pub doctor: Doctor,
+    pub date: Date,
+    pub entries: Vec<AgendaEntry>,
+}
+
+/// What the daily horizon job did for a country.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HorizonReport {
+    pub plans: usize,
+    pub slots_added: usize,
+}
+
+/// The catalogue plus what the country added, sorted by slug.
+pub async fn specialities(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+) -> Result<Vec<OfferedSpeciality>, DomainError> {
+    authorize(caller, country, Access::Browse)?;
+    Ok(speciality::offered(
+        services.store.added_specialities(country).await?,
+    ))
+}
+
+/// The speciality as the country offers it, or `UnknownSpeciality` listing
+/// the offered ones. Catalogue specialities cost no store request.
+pub async fn offered_speciality(
+    services: &Services,
+    country: &'static Country,
+    slug: &Speciality,
+) -> Result<OfferedSpeciality, DomainError> {
+    if let Some(known) = speciality::catalogue().find(|known| &known.slug == slug) {
+        return Ok(known);
+    }
+    let added = services.store.added_specialities(country).await?;
+    if let Some(found) = added.iter().find(|added| &added.slug == slug) {
+        return Ok(found.clone());
+    }
+    Err(DomainError::UnknownSpeciality {
+        speciality: slug.to_string(),
+        offered: speciality::offered(added)
+            .into_iter()
+            .map(|offered| (offered.slug.to_string(), offered.name))
+            .collect(),
+    })
+}
+
+/// Registers or updates a doctor; a speciality the country lacks is added.
+pub async fn register_doctor(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    input: NewDoctor,
+) -> Result<(Doctor, Upserted), DomainError> {
+    authorize(caller, country, Access::RegisterDoctors)?;
+    if !speciality::catalogue().any(|known| known.slug == input.speciality.slug) {
+        services
+            .store
+            .add_speciality(country, &input.speciality)
+            .await?;
+    }
+    let doctor = Doctor {
+        id: DoctorId::new(country, input.speciality.slug, input.document),
+        name: input.name,
+        email: input.email,
+        requires_confirmation: input.requires_confirmation,
+    };
+    let upserted = services.store.put_doctor(&doctor).await?;
+    tracing::info!(country = country.code, doctor = %doctor.id, ?upserted, "doctor registered");
+    Ok((doctor, upserted))
+}
+
+pub async fn list_doctors(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    speciality: &Speciality,
+    page: &PageRequest,
+) -> Result<Page<Doctor>, DomainError> {
+    authorize(caller, country, Access::Browse)?;
+    Ok(services
+        .store
+        .list_doctors(country, speciality, page)
+        .await?)
+}
+
+pub async fn get_doctor(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+) -> Result<Doctor, DomainError> {
+    authorize(caller, country, Access::Browse)?;
+    existing_doctor(services, &doctor_id(country, id)?).await
+}
+
+/// A doctor id from a path, of this country; anything else is not found.
+pub fn doctor_id(country: &'static Country, raw: &str) -> Result<DoctorId, DomainError> {
+    let not_found = || DomainError::DoctorNotFound {
+        id: raw.chars().take(96).collect(),
+    };
+    let id = DoctorId::parse(raw).map_err(|_| not_found())?;
+    if id.country == country {
+        Ok(id)
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn existing_doctor(services: &Services, id: &DoctorId) -> Result<Doctor, DomainError> {
+    services
+        .store
+        .get_doctor(id)
+        .await?
+        .ok_or_else(|| DomainError::DoctorNotFound { id: id.to_string() })
+}
+
+/// The doctor of a path id, if the caller may manage their schedule.
+async fn schedule_of(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+) -> Result<Doctor, DomainError> {
+    crate::access::require_country(caller, country)?;
+    let id = doctor_id(country, id)?;
+    authorize(caller, country, Access::DoctorsSchedule { doctor: &id })?;
+    existing_doctor(services, &id).await
+}
+
+/// Whether the plan lists this slot: its local start is one of its day's starts.
+fn plan_has(plan: &WorkingPlan, slot: &Slot) -> bool {
+    let (date, time) = slot.local_start();
+    plan.local_starts(date).contains(&time)
+        && Slot::at_local(slot.doctor(), date, time).is_some_and(|own| own.id == slot.id)
+}
+
+/// Stores a doctor's plan and brings their future slots in line with it:
+/// new free slots up to the horizon are added, free slots the plan no longer
+/// has are removed (only while still free), booked ones are kept and reported.
+pub async fn set_availability(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+    plan: WorkingPlan,
+) -> Result<PlanApplied, DomainError> {
+    let doctor = schedule_of(services, caller, country, id).await?;
+    let now = services.now();
+    let today = country.local_date(now);
+    let through = services.horizon.end(today);
+    let wanted: Vec<Slot> = plan
+        .slots(&doctor.id, today, through)
+        .into_iter()
+        .filter(|slot| slot.starts_at() > now)
+        .collect();
+    let existing = services
+        .store
+        .doctor_slots(&doctor.id, now, now + ASSIGN_LOOKAHEAD)
+        .await?;
+    let existing_ids: HashSet<&SlotId> = existing.iter().map(|slot| &slot.id).collect();
+    let to_add: Vec<Slot> = wanted
+        .into_iter()
+        .filter(|slot| !existing_ids.contains(&slot.id))
+        .collect();
+    let added = if to_add.is_empty() {
+        0
+    } else {
+        services.store.add_slots(&to_add).await?
+    };
+    let mut removed = 0;
+    let mut booked_outside_plan = Vec::new();
+    for slot in existing.into_iter().filter(|slot| !plan_has(&plan, slot)) {
+        if !slot.available {
+            booked_outside_plan.push(slot);
+            continue;
+        }
+        match services.store.remove_free_slot(&slot.id).await {
+            Ok(()) => removed += 1,
+            // Booked since it was read: it stays, and is reported.
+            Err(StoreError::SlotUnavailable(_)) => booked_outside_plan.push(Slot {
+                available: false,
+                ..slot
+            }),
+            Err(StoreError::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let availability = Availability {
+        plan,
+        generated_until: through,
+    };
+    let stored = services.store.get_availability(&doctor.id).await?;
+    if stored.as_ref() != Some(&availability) {
+        services
+            .store
+            .put_availability(&doctor.id, &availability)
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound => DomainError::DoctorNotFound {
+                    id: doctor.id.to_string(),
+                },
+                other => other.into(),
+            })?;
+    }
+    tracing::info!(
+        country = country.code,
+        doctor = %doctor.id,
+        added,
+        removed,
+        booked_outside_plan = booked_outside_plan.len(),
+        "working plan applied"
+    );
+    Ok(PlanApplied {
+        availability,
+        added,
+        removed,
+        booked_outside_plan,
+    })
+}
+
+pub async fn get_availability(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+) -> Result<Availability, DomainError> {
+    let doctor = schedule_of(services, caller, country, id).await?;
+    services
+        .store
+        .get_availability(&doctor.id)
+        .await?
+        .ok_or_else(|| DomainError::AvailabilityNotFound {
+            doctor: doctor.id.to_string(),
+        })
+}
+
+/// Takes one free slot out of a doctor's schedule.
+pub async fn remove_slot(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    doctor: &str,
+    slot: &str,
+) -> Result<(), DomainError> {
+    let doctor = schedule_of(services, caller, country, doctor).await?;
+    let not_found = || DomainError::SlotNotFound {
+        slot: slot.chars().take(96).collect(),
+    };
+    let slot = SlotId::parse(slot).map_err(|_| not_found())?;
+    if slot.doctor != doctor.id {
+        return Err(not_found());
+    }
+    match services.store.remove_free_slot(&slot).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(not_found()),
+        Err(StoreError::SlotUnavailable(_)) => Err(DomainError::SlotBooked {
+            slot: slot.to_string(),
+        }),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Free future slots of a speciality, earliest first, with their doctors.
+pub async fn search_slots(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    query: SlotQuery,
+) -> Result<Page<FreeSlot>, DomainError> {
+    authorize(caller, country, Access::Browse)?;
+    let invalid = |field: &'static str, message: &str| DomainError::InvalidInput {
+        field,
+        message: message.to_owned(),
+    };
+    if let Some(doctor) = &query.doctor
+        && (doctor.country != country || doctor.speciality != query.speciality)
+    {
+        return Err(invalid(
+            "doctor",
+            "the doctor is not of this country and speciality",
+        ));
+    }
+    let now = services.now();
+    let today = country.local_date(now);
+    let from = query.from.unwrap_or(today);
+    let to = query.to.unwrap_or_else(|| services.horizon.end(today));
+    if to < from {
+        return Err(invalid("to", "'to' must not be before 'from'"));
+    }
+    if (to - from).get_days() >= MAX_SEARCH_DAYS as i32 {
+        return Err(invalid(
+            "to",
+            &format!("a search covers at most {MAX_SEARCH_DAYS} days"),
+        ));
+    }
+    offered_speciality(services, country, &query.speciality).await?;
+    let until = to
+        .tomorrow()
+        .map(|next| country.start_of_day(next))
+        .unwrap_or(Timestamp::MAX);
+    let search = SlotSearch {
+        country,
+        speciality: query.speciality,
+        doctor: query.doctor,
+        // Started slots are not offered.
+        from: country
+            .start_of_day(from)
+            .max(now + SignedDuration::from_secs(1)),
+        until,
+    };
+    let page = services.store.free_slots(&search, &query.page).await?;
+    let doctors = doctors_of(services, &page.items).await?;
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|slot| FreeSlot {
+                doctor: doctors.get(slot.doctor()).cloned(),
+                slot,
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// The doctors of some slots, in one store request.
+async fn doctors_of(
+    services: &Services,
+    slots: &[Slot],
+) -> Result<HashMap<DoctorId, Doctor>, DomainError> {
+    let mut ids: Vec<DoctorId> = Vec::new();
+    for slot in slots {
+        if !ids.contains(slot.doctor()) {
+            ids.push(slot.doctor().clone());
+        }
+    }
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(services
+        .store
+        .get_doctors(&ids)
+        .await?
+        .into_iter()
+        .map(|doctor| (doctor.id.clone(), doctor))
+        .collect())
+}
+
+/// Free slots auto-assignment may try, earliest first, from `now`; the
+/// first is the earliest, the rest of each page are tried in an order
+/// spread by `spread` so that concurrent requests do not all chase one slot.
+pub(crate) struct Candidates<'a> {
+    services: &'a Services,
+    search: SlotSearch,
+    cursor: Option<String>,
+    queue: std::collections::VecDeque<Slot>,
+    spread: u64,
+    first_page: bool,
+    exhausted: bool,
+    pub(crate) attempts: usize,
+}
+
+impl<'a> Candidates<'a> {
+    pub(crate) fn new(
+        services: &'a Services,
+        appointment: &Appointment,
+        now: Timestamp,
+    ) -> Candidates<'a> {
+        let spread = appointment
+            .id
+            .to_string()
+            .bytes()
+            .fold(1_469_598_103_934_665_603u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(1_099_511_628_211)
+            });
+        Candidates {
+            services,
+            search: SlotSearch {
+                country: appointment.country,
+                speciality: appointment.speciality.clone(),
+                doctor: None,
+                from: now + SignedDuration::from_secs(1),
+                until: now + ASSIGN_LOOKAHEAD,
+            },
+            cursor: None,
+            queue: Default::default(),
+            spread,
+            first_page: true,
+            exhausted: false,
+            attempts: 0,
+        }
+    }
+
+    /// The next slot to try; `None` when no free slot is left.
+    pub(crate) async fn next(&mut self) -> Result<Option<Slot>, DomainError> {
+        if self.attempts >= ASSIGN_ATTEMPTS {
+            return Err(DomainError::Contended);
+        }
+        while self.queue.is_empty() {
+            if self.exhausted {
+                return Ok(None);
+            }
+            let page = self
+                .services
+                .store
+                .free_slots(
+                    &self.search,
+                    &PageRequest {
+                        limit: ASSIGN_CANDIDATES,
+                        cursor: self.cursor.take(),
+                    },
+                )
+                .await?;
+            self.exhausted = page.next_cursor.is_none();
+            self.cursor = page.next_cursor;
+            let mut slots = page.items;
+            // The earliest goes first; the others rotate by the request's spread.
+            let keep_first = usize::from(self.first_page && !slots.is_empty());
+            self.first_page = false;
+            let rest = &mut slots[keep_first..];
+            if !rest.is_empty() {
+                let shift = (self.spread % rest.len() as u64) as usize;
+                rest.rotate_left(shift);
+            }
+            self.queue.extend(slots);
+        }
+        self.attempts += 1;
+        Ok(self.queue.pop_front())
+    }
+}
+
+/// Every slot of a doctor's local day, free or booked, with the appointments.
+pub async fn agenda(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+    date: Date,
+) -> Result<Agenda, DomainError> {
+    let doctor = schedule_of(services, caller, country, id).await?;
+    let until = date
+        .tomorrow()
+        .map(|next| country.start_of_day(next))
+        .unwrap_or(Timestamp::MAX);
+    let slots = services
+        .store
+        .doctor_slots(&doctor.id, country.start_of_day(date), until)
+        .await?;
+    let booked: Vec<_> = slots
+        .iter()
+        .filter(|slot| !slot.available)
+        .filter_map(|slot| slot.booked_by.clone())
+        .collect();
+    let appointments = if booked.is_empty() {
+        Vec::new()
+    } else {
+        services.store.get_appointments(country, &booked).await?
+    };
+    let entries = slots
+        .into_iter()
+        .map(|slot| {
+            // Only an appointment still holding the slot is shown on it.
+            let appointment = appointments
+                .iter()
+                .find(|a| {
+                    Some(&a.id) == slot.booked_by.as_ref()
+                        && a.slot.as_ref() == Some(&slot.id)
+                        && a.status.is_open()
+                })
+                .cloned();
+            AgendaEntry { slot, appointment }
+        })
+        .collect();
+    Ok(Agenda {
+        doctor,
+        date,
+        entries,
+    })
+}
+
+/// The daily job: generates every open plan of the country up to the horizon.
+pub async fn extend_horizons(
+    services: &Services,
+    country: &'static Country,
+) -> Result<HorizonReport, DomainError> {
+    let now = services.now();
+    let through = services.horizon.end(country.local_date(now));
+    let mut report = HorizonReport::default();
+    loop {
+        let due = services
+            .store
+            .availability_due(country, through, DUE_BATCH)
+            .await?;
+        if due.is_empty() {
+            return Ok(report);
+        }
+        let batch = due.len();
+        for (doctor, availability) in due {
+            let from = availability
+                .generated_until
+                .tomorrow()
+                .unwrap_or(availability.generated_until);
+            let slots: Vec<Slot> = availability
+                .plan
+                .slots(&doctor, from, through)
+                .into_iter()
+                .filter(|slot| slot.starts_at() > now)
+                .collect();
+            if !slots.is_empty() {
+                report.slots_added += services.store.add_slots(&slots).await?;
+            }
+            services
+                .store
+                .put_availability(
+                    &doctor,
+                    &Availability {
+                        generated_until: through,
+                        ..availability
+                    },
+                )
+                .await?;
+            report.plans += 1;
+        }
+        if batch < DUE_BATCH {
+            tracing::info!(
+                country = country.code,
+                plans = report.plans,
+                slots_added = report.slots_added,
+                "slot horizon extended"
+            );
+            return Ok(report);
+        }
+    }
+}
