@@ -120,3 +120,16 @@ pub fn assert_problem(response: (u16, &serde_json::Value), status: u16, code: &s
         "{problem}"
     );
 }
+
+/// A queue that accepts every message and keeps none (for tests that count store calls).
+pub struct NullQueue;
+
+#[async_trait::async_trait]
+impl citas_domain::NotificationQueue for NullQueue {
+    async fn enqueue(
+        &self,
+        _message: &citas_domain::Notification,
+    ) -> Result<(), citas_domain::QueueError> {
+        Ok(())
+    }
+}

@@ -401,6 +401,14 @@ async fn list_query_errors_and_foreign_cursors_are_400() {
 #[tokio::test]
 async fn a_slot_of_another_speciality_that_shares_a_prefix_is_refused() {
     let app = TestApp::spawn().await;
+    // "Medicina" is offered once a doctor of it is registered.
+    let (status, doctor) = app
+        .post(
+            "/pe/doctor",
+            json!({ "document": "5550001", "name": "Dr. Medina", "speciality": "Medicina" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{doctor}");
     app.create("pe", "41234567", "Medicina").await;
     let (status, problem) = app
         .post(

@@ -38,7 +38,7 @@ async fn data_survives_a_restart_and_the_seed_is_not_reloaded() {
     let (status, _) = app
         .post(
             "/pe/appointment",
-            json!({ "document": "45678912", "speciality": "x" }),
+            json!({ "document": "45678912", "speciality": "cardiologia" }),
         )
         .await;
     assert_eq!(status, 409);

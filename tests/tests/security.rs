@@ -31,9 +31,33 @@ const ASSIGN: &str = "assign";
 const NOTIFY: &str = "notify";
 const COMPLETE: &str = "complete";
 const CANCEL: &str = "cancel";
+const SPECIALITIES: &str = "list specialities";
+const REGISTER_DOCTOR: &str = "register doctor";
+const LIST_DOCTORS: &str = "list doctors";
+const GET_DOCTOR: &str = "get doctor";
+const SET_PLAN: &str = "set working plan";
+const GET_PLAN: &str = "get working plan";
+const AGENDA: &str = "agenda";
+const REMOVE_SLOT: &str = "remove slot";
+const SEARCH: &str = "search slots";
 
-/// One request per route (health aside), by name, all aimed at Ana's appointment `id`.
-fn every_route(id: &str) -> BTreeMap<&'static str, Case> {
+/// Ana's appointment, and the doctor, slot and local day it is booked on.
+struct Target<'a> {
+    id: &'a str,
+    doctor: &'a str,
+    slot: &'a str,
+    day: &'a str,
+}
+
+/// One request per route (health aside), by name, all aimed at Ana's
+/// appointment and the doctor and slot it is booked on.
+fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
+    let Target {
+        id,
+        doctor,
+        slot,
+        day,
+    } = target;
     let post = |path: String, body: Value| Case {
         method: "POST",
         path,
@@ -44,7 +68,47 @@ fn every_route(id: &str) -> BTreeMap<&'static str, Case> {
         path,
         body: None,
     };
+    let document = doctor.rsplit('-').next().unwrap_or_default();
     BTreeMap::from([
+        (SPECIALITIES, get("/pe/speciality".into())),
+        (
+            REGISTER_DOCTOR,
+            post(
+                "/pe/doctor".into(),
+                json!({ "document": document, "name": "Intruso", "speciality": "medicina-interna" }),
+            ),
+        ),
+        (
+            LIST_DOCTORS,
+            get("/pe/doctor?speciality=medicina-interna".into()),
+        ),
+        (GET_DOCTOR, get(format!("/pe/doctor/{doctor}"))),
+        (
+            SET_PLAN,
+            Case {
+                method: "PUT",
+                path: format!("/pe/doctor/{doctor}/availability"),
+                body: Some(json!({
+                    "slot_minutes": 30,
+                    "weekly": [{ "weekday": "sun", "from": "03:00", "to": "04:00" }],
+                    "valid_from": "2026-11-22"
+                })),
+            },
+        ),
+        (GET_PLAN, get(format!("/pe/doctor/{doctor}/availability"))),
+        (
+            AGENDA,
+            get(format!("/pe/doctor/{doctor}/agenda?date={day}")),
+        ),
+        (
+            REMOVE_SLOT,
+            Case {
+                method: "DELETE",
+                path: format!("/pe/doctor/{doctor}/slot/{slot}"),
+                body: None,
+            },
+        ),
+        (SEARCH, get("/pe/slot?speciality=medicina-interna".into())),
         (
             REGISTER_PATIENT,
             post(
@@ -104,6 +168,8 @@ async fn send(app: &TestApp, case: &Case, authorization: Option<&str>) -> (u16, 
     let url = format!("{}{}", app.base, case.path);
     let mut request = match case.method {
         "GET" => app.client.get(url),
+        "PUT" => app.client.put(url),
+        "DELETE" => app.client.delete(url),
         _ => app.client.post(url),
     };
     if let Some(value) = authorization {
@@ -120,13 +186,38 @@ fn bearer(token: &str) -> String {
 }
 
 /// What can be seen of the data through an admin's eyes.
-async fn snapshot(app: &TestApp, id: &str) -> (Value, Value, usize) {
-    let (_, appointment) = app.get(&format!("/pe/appointment/{id}")).await;
-    let (_, list) = app.get(&format!("/pe/appointment?document={ANA}")).await;
+async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
+    let mut seen = Vec::new();
+    for path in [
+        format!("/pe/appointment/{}", target.id),
+        format!("/pe/appointment?document={ANA}"),
+        format!("/pe/doctor/{}", target.doctor),
+        format!("/pe/doctor/{}/availability", target.doctor),
+        format!("/pe/doctor/{}/agenda?date={}", target.doctor, target.day),
+        "/pe/doctor?speciality=medicina-interna".to_owned(),
+        "/pe/slot?speciality=medicina-interna&limit=100".to_owned(),
+        "/pe/speciality".to_owned(),
+    ] {
+        let (status, mut body) = app.get(&path).await;
+        // A problem's request id differs on every request.
+        if let Some(problem) = body.as_object_mut() {
+            problem.remove("request_id");
+        }
+        seen.push(json!([path, status, body]));
+    }
     let outbox = std::fs::read_dir(app.data_dir.path().join("outbox"))
         .map(|d| d.count())
         .unwrap_or(0);
-    (appointment, list, outbox)
+    seen.push(json!(outbox));
+    seen
+}
+
+/// The code of a 404 on each route: what a caller may not see is not found.
+fn not_found_code(route: &str) -> &'static str {
+    match route {
+        GET_PLAN => "availability_not_found",
+        _ => "appointment_not_found",
+    }
 }
 
 #[tokio::test]
@@ -138,15 +229,23 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
         .post(&format!("/pe/appointment/{id}/assign"), json!({}))
         .await;
     assert_eq!(status, 200, "{assigned}");
-    let doctor_document = assigned["doctor"]
+    let doctor = assigned["doctor"].as_str().expect("doctor").to_owned();
+    let doctor_document = doctor.rsplit('-').next().expect("document").to_owned();
+    let starts_at: jiff::Timestamp = assigned["starts_at"]
         .as_str()
-        .and_then(|d| d.rsplit('-').next())
-        .expect("doctor")
-        .to_owned();
+        .expect("starts_at")
+        .parse()
+        .expect("time");
+    let target = Target {
+        id: &id,
+        doctor: &doctor,
+        slot: assigned["date"].as_str().expect("slot"),
+        day: &PERU.local_date(starts_at).to_string(),
+    };
     common::wait_for_emails(&app, 1).await;
-    let before = snapshot(&app, &id).await;
+    let before = snapshot(&app, &target).await;
 
-    let cases = every_route(&id);
+    let cases = every_route(&target);
     // The cases cover every route of the API but health.
     let covered: BTreeSet<String> = cases
         .values()
@@ -210,6 +309,15 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (NOTIFY, 403),
                 (COMPLETE, 403),
                 (CANCEL, 403),
+                (SPECIALITIES, 403),
+                (REGISTER_DOCTOR, 403),
+                (LIST_DOCTORS, 403),
+                (GET_DOCTOR, 403),
+                (SET_PLAN, 403),
+                (GET_PLAN, 403),
+                (AGENDA, 403),
+                (REMOVE_SLOT, 403),
+                (SEARCH, 403),
             ],
             not_run: &[],
         },
@@ -226,6 +334,15 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (NOTIFY, 404),
                 (COMPLETE, 404),
                 (CANCEL, 404),
+                (SPECIALITIES, 200),
+                (REGISTER_DOCTOR, 403),
+                (LIST_DOCTORS, 200),
+                (GET_DOCTOR, 200),
+                (SET_PLAN, 403),
+                (GET_PLAN, 403),
+                (AGENDA, 403),
+                (REMOVE_SLOT, 403),
+                (SEARCH, 200),
             ],
             not_run: &[],
         },
@@ -242,6 +359,16 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (NOTIFY, 404),
                 (COMPLETE, 404),
                 (CANCEL, 404),
+                (SPECIALITIES, 200),
+                (REGISTER_DOCTOR, 403),
+                (LIST_DOCTORS, 200),
+                (GET_DOCTOR, 200),
+                // Another doctor can neither change her doctor's plan nor read their agenda.
+                (SET_PLAN, 403),
+                (GET_PLAN, 403),
+                (AGENDA, 403),
+                (REMOVE_SLOT, 403),
+                (SEARCH, 200),
             ],
             not_run: &[],
         },
@@ -257,8 +384,17 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (LIST_BY_DOCUMENT, 403),
                 (ASSIGN, 403),
                 (NOTIFY, 403),
+                (SPECIALITIES, 200),
+                (REGISTER_DOCTOR, 403),
+                (LIST_DOCTORS, 200),
+                (GET_DOCTOR, 200),
+                (GET_PLAN, 404),
+                (AGENDA, 200),
+                // Ana's slot is booked: it stays.
+                (REMOVE_SLOT, 409),
+                (SEARCH, 200),
             ],
-            not_run: &[COMPLETE, CANCEL],
+            not_run: &[COMPLETE, CANCEL, SET_PLAN],
         },
         // Ana may not list by status, nor complete her own appointment.
         Row {
@@ -271,6 +407,15 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (LIST_BY_DOCUMENT, 200),
                 (ASSIGN, 409),
                 (COMPLETE, 403),
+                (SPECIALITIES, 200),
+                (REGISTER_DOCTOR, 403),
+                (LIST_DOCTORS, 200),
+                (GET_DOCTOR, 200),
+                (SET_PLAN, 403),
+                (GET_PLAN, 403),
+                (AGENDA, 403),
+                (REMOVE_SLOT, 403),
+                (SEARCH, 200),
             ],
             not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL],
         },
@@ -297,7 +442,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                     assert_problem((status, &body), 403, "wrong_country")
                 }
                 403 => assert_problem((status, &body), 403, "forbidden"),
-                404 => assert_problem((status, &body), 404, "appointment_not_found"),
+                404 => assert_problem((status, &body), 404, not_found_code(route)),
                 _ => {}
             }
         }
@@ -309,7 +454,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
     assert_eq!(page["items"][0]["id"], id.as_str(), "{page}");
 
     // Nothing any refused request touched has changed.
-    let after = snapshot(&app, &id).await;
+    let after = snapshot(&app, &target).await;
     assert_eq!(after, before);
 }
 
