@@ -801,6 +801,52 @@ fn current_status(item: &Item) -> Result<Status, StoreError> {
 }
 
 impl DynamoStore {
+    /// Adds the free-slot index's attributes to a slot item written without
+    /// them (seed 000's items, pasted with `aws dynamodb batch-write-item`),
+    /// given the item as a stream record shows it. Returns whether it wrote.
+    /// The write holds only while `isAvailable` is still what the image says,
+    /// so a booking made meanwhile is never undone (its own record follows).
+    pub async fn complete_slot_index(&self, image: Item) -> Result<bool, StoreError> {
+        let present = |name: &str| image.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let (free, starts) = (present(FREE), present(STARTS));
+        let slot = slot_from(image)?;
+        let wanted: HashMap<&str, AttributeValue> =
+            slot_index_attributes(&slot).into_iter().collect();
+        let wanted_text = |name: &str| wanted.get(name).and_then(|v| v.as_s().ok()).cloned();
+        if wanted_text(FREE) == free && wanted_text(STARTS) == starts {
+            return Ok(false);
+        }
+        let mut values = HashMap::from([
+            (":seen".to_owned(), AttributeValue::Bool(slot.available)),
+            (":starts".to_owned(), s(timestamp::format(slot.starts_at()))),
+        ]);
+        let expression = match wanted.get(FREE) {
+            Some(partition) => {
+                values.insert(":free".to_owned(), partition.clone());
+                "SET #starts = :starts, #free = :free"
+            }
+            None => "SET #starts = :starts REMOVE #free",
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.tables.slot())
+            .key("id", s(slot.id.to_string()))
+            .update_expression(expression)
+            .condition_expression("isAvailable = :seen")
+            .expression_attribute_names("#starts", STARTS)
+            .expression_attribute_names("#free", FREE)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Changed or deleted since: the newer record settles it.
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(backend(error)),
+        }
+    }
+
     /// Puts a slot unless its id is taken (free or booked: left as it is); 1 if written.
     async fn put_new_slot(&self, table: &str, slot: &Slot) -> Result<usize, StoreError> {
         let result = self

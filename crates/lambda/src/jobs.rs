@@ -92,3 +92,56 @@ pub async fn send_reminders(
     }
     Ok(report)
 }
+
+/// One change of the slot table as its stream shows it: the record's
+/// sequence number and the item after the change (none once deleted).
+#[derive(Debug, Clone)]
+pub struct SlotRecord {
+    pub sequence_number: String,
+    pub new_image:
+        Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+}
+
+/// The slot table's stream records of a Lambda event, in order.
+pub fn slot_records(event: aws_lambda_events::event::dynamodb::Event) -> Vec<SlotRecord> {
+    event
+        .records
+        .into_iter()
+        .map(|record| SlotRecord {
+            sequence_number: record.change.sequence_number.unwrap_or_default(),
+            new_image: (!record.change.new_image.is_empty())
+                .then(|| record.change.new_image.into()),
+        })
+        .collect()
+}
+
+/// Completes pasted slot items (seed 000's attributes only) with what the
+/// free-slot index needs, in stream order. On a failure the rest of the batch
+/// is reported from that record on, so the stream delivers it again.
+pub async fn index_slots(
+    store: &citas_aws::DynamoStore,
+    records: Vec<SlotRecord>,
+) -> aws_lambda_events::event::streams::DynamoDbEventResponse {
+    let mut response = aws_lambda_events::event::streams::DynamoDbEventResponse::default();
+    let mut completed = 0;
+    for record in records {
+        let Some(image) = record.new_image else {
+            continue;
+        };
+        match store.complete_slot_index(image).await {
+            Ok(wrote) => completed += usize::from(wrote),
+            Err(error) => {
+                tracing::warn!(%error, sequence_number = %record.sequence_number, "slot not indexed; the stream delivers it again");
+                let mut failure =
+                    aws_lambda_events::event::streams::DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(record.sequence_number);
+                response.batch_item_failures.push(failure);
+                break;
+            }
+        }
+    }
+    if completed > 0 {
+        tracing::info!(completed, "pasted slots indexed for search");
+    }
+    response
+}

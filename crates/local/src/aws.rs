@@ -60,3 +60,110 @@ pub async fn poll(
         }
     }
 }
+
+/// How often the slot table's stream is read when it had nothing new.
+const STREAM_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Reads the slot table's stream and hands its records to the index-slots
+/// function's handler, as Lambda's DynamoDB event source does: from the
+/// oldest record, shard by shard, moving on only past records it accepted.
+pub async fn poll_slot_stream(aws: &citas_lambda::Aws, mut stopped: watch::Receiver<bool>) {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws.sdk);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&aws.sdk);
+    let store = aws.store();
+    let table = aws.settings.tables.slot();
+    // Shard id → the iterator to read next.
+    let mut iterators: std::collections::HashMap<String, String> = Default::default();
+    let mut rounds = 0u32;
+    loop {
+        // New shards appear over time: look for them every few seconds.
+        if rounds % 25 == 0
+            && let Err(error) = discover_shards(&dynamodb, &streams, &table, &mut iterators).await
+        {
+            tracing::warn!(%error, "the slot table's stream cannot be read yet");
+        }
+        rounds = rounds.wrapping_add(1);
+        let mut busy = false;
+        for (shard, iterator) in iterators.clone() {
+            let output = match streams.get_records().shard_iterator(&iterator).send().await {
+                Ok(output) => output,
+                Err(error) => {
+                    tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(error), %shard, "stream read failed");
+                    iterators.remove(&shard);
+                    continue;
+                }
+            };
+            let records: Vec<citas_lambda::jobs::SlotRecord> = output
+                .records()
+                .iter()
+                .filter_map(|record| record.dynamodb())
+                .map(|change| citas_lambda::jobs::SlotRecord {
+                    sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
+                    new_image: change
+                        .new_image()
+                        .map(|image| serde_dynamo::Item::from(image.clone()).into()),
+                })
+                .collect();
+            busy |= !records.is_empty();
+            let response = citas_lambda::jobs::index_slots(&store, records).await;
+            if response.batch_item_failures.is_empty() {
+                match output.next_shard_iterator() {
+                    Some(next) => iterators.insert(shard, next.to_owned()),
+                    None => iterators.remove(&shard),
+                };
+            }
+        }
+        if !busy {
+            tokio::select! {
+                _ = tokio::time::sleep(STREAM_IDLE) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+}
+
+/// Adds an iterator from the oldest record for every shard not read yet.
+async fn discover_shards(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    streams: &aws_sdk_dynamodbstreams::Client,
+    table: &str,
+    iterators: &mut std::collections::HashMap<String, String>,
+) -> Result<(), String> {
+    let described = dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    let Some(arn) = described.table().and_then(|t| t.latest_stream_arn()) else {
+        return Err(format!("{table} has no stream"));
+    };
+    let stream = streams
+        .describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?;
+    let shards = stream
+        .stream_description()
+        .map(|d| d.shards().to_vec())
+        .unwrap_or_default();
+    for shard in shards {
+        let Some(id) = shard.shard_id() else { continue };
+        if iterators.contains_key(id) {
+            continue;
+        }
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(id)
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?;
+        if let Some(iterator) = iterator.shard_iterator() {
+            iterators.insert(id.to_owned(), iterator.to_owned());
+        }
+    }
+    Ok(())
+}

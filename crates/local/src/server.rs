@@ -210,7 +210,7 @@ async fn aws_services(
         .email_pipeline()
         .map_err(|e| StartError::Ses(e.to_string()))?;
     let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
-    let pollers = aws
+    let mut pollers: Vec<JoinHandle<()>> = aws
         .settings
         .queue_urls
         .values()
@@ -223,7 +223,12 @@ async fn aws_services(
             ))
         })
         .collect();
-    Ok((aws.services(), pollers))
+    let services = aws.services();
+    let stream_stopped = stopped.clone();
+    pollers.push(tokio::spawn(async move {
+        crate::aws::poll_slot_stream(&aws, stream_stopped).await
+    }));
+    Ok((services, pollers))
 }
 
 async fn accept_loop(

@@ -128,6 +128,38 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
         "{problem}"
     );
 
+    // Pasted slots carry seed 000's attributes only; the slot table's stream
+    // completes them (as the deployed index-slots function does), so the
+    // speciality's search finds them, with their doctors' names.
+    let search =
+        format!("{base}/pe/slot?speciality=medicina-interna&from=2026-12-07&to=2026-12-07");
+    let mut found = Value::Null;
+    for _ in 0..50 {
+        found = client
+            .get(&search)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("search")
+            .json()
+            .await
+            .expect("json");
+        if found["items"]
+            .as_array()
+            .is_some_and(|items| items.len() >= 2)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        found["items"][0]["doctor"]["name"]
+            .as_str()
+            .map(|n| n.starts_with("Dr")),
+        Some(true),
+        "{found}"
+    );
+
     let (status, assigned) = post(format!("/pe/appointment/{id}/assign"), json!({})).await;
     assert_eq!(status, 200, "{assigned}");
     assert!(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_norway::{Mapping, Value};
@@ -77,6 +77,8 @@ pub struct TableSpec {
     pub attributes: BTreeMap<String, String>,
     pub key: Vec<KeyPart>,
     pub indexes: Vec<IndexSpec>,
+    /// `StreamSpecification.StreamViewType`, if the table has a stream.
+    pub stream_view: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +265,11 @@ fn table(
             variables,
         )?,
         indexes,
+        stream_view: properties
+            .get("StreamSpecification")
+            .and_then(Value::as_mapping)
+            .map(|stream| text(field(stream, "StreamViewType", logical_id)?, variables))
+            .transpose()?,
     })
 }
 
@@ -383,6 +390,15 @@ pub async fn ensure_tables(
                     .map_err(build)?,
             );
         }
+        if let Some(view) = &table.stream_view {
+            request = request.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view.as_str()))
+                    .build()
+                    .map_err(build)?,
+            );
+        }
         request
             .send()
             .await
@@ -499,6 +515,19 @@ mod tests {
             (slots.indexes[0].name.as_str(), keys),
             (index::SLOT_BY_DOCTOR, vec!["doctor", "id"])
         );
+        let free: Vec<&str> = slots.indexes[1]
+            .key
+            .iter()
+            .map(|k| k.attribute.as_str())
+            .collect();
+        assert_eq!(
+            (slots.indexes[1].name.as_str(), free),
+            (index::FREE_SLOTS, vec!["free", "starts"])
+        );
+        // Pasted slots are completed from the stream for that index.
+        assert_eq!(slots.stream_view.as_deref(), Some("NEW_IMAGE"));
+        assert_eq!(doctors.indexes[1].name, index::PLAN_DUE);
+        assert_eq!(table(names.speciality()).key[0].attribute, "country");
     }
 
     #[test]

@@ -1,0 +1,19 @@
+//! The slot table's stream: slot items written without the free-slot index's
+//! attributes (seed 000's items pasted with `aws dynamodb batch-write-item`)
+//! are completed, so searches and auto-assignment find them.
+
+use citas_lambda::{Aws, init_logging, jobs};
+use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let store = Aws::from_env().await.store();
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| async {
+            let records = jobs::slot_records(event.payload);
+            Ok::<_, Error>(jobs::index_slots(&store, records).await)
+        },
+    ))
+    .await
+}
