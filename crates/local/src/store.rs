@@ -138,6 +138,8 @@ impl EmbeddedStore {
         // Create every table up front so readers never meet a missing one.
         let txn = db.begin_write().map_err(|e| database_error(e.into()))?;
         create_tables(&txn).map_err(database_error)?;
+        reindex_slots_once(&txn)
+            .map_err(|e| database_error(redb::Error::Corrupted(e.to_string())))?;
         txn.commit().map_err(|e| database_error(e.into()))?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -213,6 +215,28 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(FREE_SLOTS)?;
     txn.open_table(IDEMPOTENCY)?;
     txn.open_table(META)?;
+    Ok(())
+}
+
+/// Data directories written before slots had a doctor and a free-slot index
+/// (one table of available slots by doctor) get those indexes, once.
+fn reindex_slots_once(txn: &WriteTransaction) -> Result<(), Failure> {
+    const VERSION: &str = "slot_indexes";
+    if txn.open_table(META)?.get(VERSION)?.is_some() {
+        return Ok(());
+    }
+    let mut slots = Vec::new();
+    for entry in txn.open_table(SLOTS)?.iter()? {
+        let (_, bytes) = entry?;
+        let item: SlotItem = decode(bytes.value())?;
+        slots.push(item.into_domain()?);
+    }
+    for slot in &slots {
+        index_slot(txn, &slot.id, Some(slot.available))?;
+    }
+    let old: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("available_slots");
+    txn.delete_table(old).map_err(redb::Error::from)?;
+    txn.open_table(META)?.insert(VERSION, "2")?;
     Ok(())
 }
 

@@ -20,16 +20,6 @@ pub struct Context<'a> {
     pub now: Timestamp,
 }
 
-/// `medicina-interna` → `Medicina interna`.
-pub fn speciality_name(slug: &str) -> String {
-    let words = slug.replace('-', " ");
-    let mut chars = words.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 fn weekday(day: Weekday) -> &'static str {
     match day {
         Weekday::Monday => "lunes",
@@ -63,7 +53,8 @@ fn html_escape(text: &str) -> String {
 
 pub fn render(context: &Context<'_>) -> Email {
     let appointment = context.appointment;
-    let speciality = speciality_name(appointment.speciality.as_str());
+    // The name the patient was shown: "Cardiología", not the slug.
+    let speciality = appointment.speciality_name.clone();
     let doctor = context.doctor.map(|d| d.name.as_str());
     let when = appointment.starts_at().map(|at| when(context.country, at));
     let (subject, lead) = match context.kind {
@@ -182,6 +173,26 @@ mod tests {
 
     fn address(text: &str) -> EmailAddress {
         EmailAddress::parse(text).unwrap()
+    }
+
+    #[test]
+    fn specialities_are_named_in_proper_spanish() {
+        let doctor = testkit::doctor_id(&PERU, "dermatologia", "1");
+        let a = testkit::appointment(&PERU, "45678912")
+            .speciality("dermatologia")
+            .assigned(&testkit::slot_at(&doctor, "2026-12-07T14:00:00Z").id)
+            .build();
+        let email = render(&Context {
+            country: &PERU,
+            kind: NotificationKind::Assigned,
+            appointment: &a,
+            patient_name: "Ana",
+            to: &address("ana@example.pe"),
+            doctor: None,
+            now: "2026-11-22T15:00:00Z".parse().unwrap(),
+        });
+        assert_eq!(email.subject, "Tu cita de Dermatología está confirmada");
+        assert!(email.text.contains("Dermatología"), "{}", email.text);
     }
 
     #[test]

@@ -107,6 +107,38 @@ impl TestApp {
         read(response).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let token = self.admin_for(path);
+        self.send_as("PUT", path, &token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let token = self.admin_for(path);
+        self.send_as("DELETE", path, &token, None).await
+    }
+
+    /// A request with the given bearer token.
+    pub async fn send_as(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            "PUT" => self.client.put(url),
+            "DELETE" => self.client.delete(url),
+            _ => self.client.post(url),
+        };
+        request = request.bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request")).await
+    }
+
     pub async fn post_raw(
         &self,
         path: &str,
