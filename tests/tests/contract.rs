@@ -295,7 +295,7 @@ mod cases {
         );
         assert_eq!(
             free_slots(store.as_ref(), &cardiologist, None).await,
-            [slot.id.clone()],
+            std::slice::from_ref(&slot.id),
             "free again, and found again by the speciality's search"
         );
     }
@@ -853,7 +853,7 @@ mod cases {
             for day in [4, 5, 6] {
                 for hour in [9, 10, 11] {
                     let s = slot(&cardiologist, day, hour + (n % 2));
-                    let taken = (day + hour + n as i8) % 4 == 0;
+                    let taken = (day + hour + n) % 4 == 0;
                     store
                         .put_slot(&Slot {
                             available: !taken,

@@ -292,7 +292,7 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
             .iter()
             .map(|s| s.id.clone())
             .collect::<Vec<_>>(),
-        [booked.id.clone()]
+        std::slice::from_ref(&booked.id)
     );
     assert_eq!(
         backend

@@ -236,10 +236,10 @@ pub async fn set_availability(
         .store
         .doctor_slots(&doctor.id, now, now + ASSIGN_LOOKAHEAD)
         .await?;
-    let existing_ids: HashSet<&SlotId> = existing.iter().map(|slot| &slot.id).collect();
+    let existing_ids: HashSet<String> = existing.iter().map(|slot| slot.id.to_string()).collect();
     let to_add: Vec<Slot> = wanted
         .into_iter()
-        .filter(|slot| !existing_ids.contains(&slot.id))
+        .filter(|slot| !existing_ids.contains(&slot.id.to_string()))
         .collect();
     let added = if to_add.is_empty() {
         0
@@ -394,7 +394,7 @@ pub async fn search_slots(
             .items
             .into_iter()
             .map(|slot| FreeSlot {
-                doctor: doctors.get(slot.doctor()).cloned(),
+                doctor: doctors.get(&slot.doctor().to_string()).cloned(),
                 slot,
             })
             .collect(),
@@ -402,11 +402,11 @@ pub async fn search_slots(
     })
 }
 
-/// The doctors of some slots, in one store request.
+/// The doctors of some slots, by id, in one store request.
 async fn doctors_of(
     services: &Services,
     slots: &[Slot],
-) -> Result<HashMap<DoctorId, Doctor>, DomainError> {
+) -> Result<HashMap<String, Doctor>, DomainError> {
     let mut ids: Vec<DoctorId> = Vec::new();
     for slot in slots {
         if !ids.contains(slot.doctor()) {
@@ -421,7 +421,7 @@ async fn doctors_of(
         .get_doctors(&ids)
         .await?
         .into_iter()
-        .map(|doctor| (doctor.id.clone(), doctor))
+        .map(|doctor| (doctor.id.to_string(), doctor))
         .collect())
 }
 

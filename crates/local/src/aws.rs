@@ -77,7 +77,7 @@ pub async fn poll_slot_stream(aws: &citas_lambda::Aws, mut stopped: watch::Recei
     let mut rounds = 0u32;
     loop {
         // New shards appear over time: look for them every few seconds.
-        if rounds % 25 == 0
+        if rounds.is_multiple_of(25)
             && let Err(error) = discover_shards(&dynamodb, &streams, &table, &mut iterators).await
         {
             tracing::warn!(%error, "the slot table's stream cannot be read yet");

@@ -197,3 +197,78 @@ async fn the_readme_token_lines_sign_tokens_the_server_accepts() {
         assert_eq!(response.status().as_u16(), 200, "{path}");
     }
 }
+
+/// `citas slots` generates as working plans do: a local time that does not
+/// exist (00:30 on 5 September 2027 in Santiago) has no slot, and a doctor
+/// no seed file registers is refused by name.
+#[test]
+fn citas_slots_skips_missing_local_times_and_refuses_unknown_doctors() {
+    let out = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        seed_dir().join("010-doctors.json"),
+        out.path().join("010-doctors.json"),
+    )
+    .expect("doctors");
+    let slots = |doctor: &str| {
+        citas()
+            .args([
+                "slots",
+                "--doctor",
+                doctor,
+                "--from",
+                "2027-09-04",
+                "--to",
+                "2027-09-06",
+                "--times",
+                "00:30,09:00",
+                "--weekdays",
+                "sat,sun,mon",
+                "--name",
+                "dst",
+                "--out-dir",
+            ])
+            .arg(out.path())
+            .output()
+            .expect("citas slots runs")
+    };
+    let written = slots("cl-pediatria-20000000");
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("dst-001.json")).expect("file written"),
+    )
+    .expect("JSON");
+    let local: Vec<String> = file["appointment-doctor"]
+        .as_array()
+        .expect("slot requests")
+        .iter()
+        .map(|request| {
+            let item = &request["PutRequest"]["Item"];
+            format!(
+                "{} {}",
+                item["date"]["S"].as_str().unwrap_or_default(),
+                item["time"]["S"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        local,
+        [
+            "2027-09-04 00:30",
+            "2027-09-04 09:00",
+            "2027-09-05 09:00",
+            "2027-09-06 00:30",
+            "2027-09-06 09:00"
+        ]
+    );
+    let refused = slots("cl-pediatria-99999999");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("cl-pediatria-99999999"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
