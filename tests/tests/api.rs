@@ -624,7 +624,9 @@ async fn notify_enqueues_the_current_state_message() {
         "{}",
         emails[0]
     );
-    assert!(emails[0].contains("Subject: Recibimos tu solicitud de cita de Pediatria"));
+    // The subject is MIME-encoded (it holds an accent): decode it.
+    let email = citas_e2e::parse_email(emails[0].as_bytes());
+    assert_eq!(email.subject, "Recibimos tu solicitud de cita de Pediatría");
 }
 
 #[tokio::test]

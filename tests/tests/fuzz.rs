@@ -74,8 +74,9 @@ fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
     ]
 }
 
-/// Mostly the API's own routes with hostile values in their parameters, sometimes anything.
-fn path() -> impl Strategy<Value = String> {
+/// Mostly the API's own routes, with their own method or another and hostile
+/// values in their parameters; sometimes anything.
+fn request_line() -> impl Strategy<Value = (String, String)> {
     let value = prop_oneof![
         prop::sample::select(vec![
             "pe",
@@ -92,13 +93,34 @@ fn path() -> impl Strategy<Value = String> {
         .prop_map(str::to_owned),
         "[^/?#]{1,30}",
     ];
-    let templates: Vec<&'static str> = citas_api::ROUTES.iter().map(|r| r.path).collect();
-    let routed = (prop::sample::select(templates), value.clone(), value).prop_map(
-        |(template, country, id)| template.replace("{country}", &country).replace("{id}", &id),
-    );
+    let method = prop_oneof![
+        3 => Just(None),
+        1 => prop::sample::select(vec!["GET", "POST", "PUT", "DELETE"]).prop_map(Some),
+    ];
+    let routed = (
+        prop::sample::select(citas_api::ROUTES.to_vec()),
+        method,
+        value.clone(),
+        value.clone(),
+        value,
+    )
+        .prop_map(|(route, method, country, id, slot)| {
+            (
+                method.unwrap_or(route.method).to_owned(),
+                route
+                    .path
+                    .replace("{country}", &country)
+                    .replace("{id}", &id)
+                    .replace("{slot}", &slot),
+            )
+        });
     prop_oneof![
         4 => routed,
-        1 => "\\PC{0,60}".prop_map(|p| format!("/{p}")),
+        1 => (
+            prop::sample::select(vec!["GET", "POST", "PUT", "DELETE"]),
+            "\\PC{0,60}"
+        )
+            .prop_map(|(m, p)| (m.to_owned(), format!("/{p}"))),
     ]
 }
 
@@ -172,14 +194,14 @@ proptest! {
 
     #[test]
     fn no_request_panics_or_earns_a_server_error(
-        method in prop::sample::select(vec!["GET", "POST", "POST", "PUT"]),
-        path in path(),
+        (method, path) in request_line(),
         query in "[a-z=&%0-9]{0,40}",
         content_type in prop::sample::select(vec!["application/json", "text/plain", "application/problem+json", ""]),
         body in body(),
         claims in claims(),
     ) {
         let (runtime, services, _) = shared();
+        let method = method.as_str();
         let (route_key, params) = match citas_api::match_route(method, &path) {
             citas_api::RouteMatch::Found { route, params } => (route.key(), params),
             _ => return Ok(()), // the server answers 404/405 before any handler

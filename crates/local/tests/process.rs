@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::{Process, admin_token, citas, run_token, seed_dir, start, token};
@@ -271,4 +271,71 @@ fn citas_slots_skips_missing_local_times_and_refuses_unknown_doctors() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+}
+
+/// The README's doctor walk-through, run as written against a running
+/// server: only `cargo run -q --bin citas --` becomes this build's binary
+/// and `API=` the server's address; `.data` is the server's data directory.
+#[test]
+fn the_readme_doctor_walkthrough_runs_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let marker = "<!-- doctor-walkthrough";
+    let block = readme
+        .split_once(marker)
+        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("the README's doctor walk-through block");
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let data_dir = cwd.path().join(".data");
+    let (_server, base) = serve(&data_dir);
+    let binary = env!("CARGO_BIN_EXE_citas");
+    let mut api_lines = 0;
+    let script: String = block
+        .lines()
+        .map(|line| {
+            if line.starts_with("API=") {
+                api_lines += 1;
+                format!("API={base}")
+            } else {
+                line.replace("cargo run -q --bin citas --", binary)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(api_lines, 1, "the block sets API once");
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(cwd.path())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Every answer is JSON, none an error; the last is the agenda, with José's booking.
+    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON answers");
+    assert_eq!(answers.len(), 9, "{stdout}");
+    for answer in &answers {
+        assert!(answer.get("code").is_none(), "an error: {answer}");
+    }
+    let agenda = answers.last().expect("agenda");
+    let booked: Vec<&serde_json::Value> = agenda["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter(|slot| !slot["appointment"].is_null())
+        .collect();
+    assert_eq!(booked.len(), 1, "{agenda}");
+    assert_eq!(
+        booked[0]["appointment"]["patient"],
+        "José Manuel Quispe Huamán"
+    );
+    assert_eq!(booked[0]["appointment"]["status"], "assigned");
 }
