@@ -361,13 +361,13 @@ impl Store for DynamoStore {
         };
         if let Some(reason) = cancelled_at(&reasons, 1) {
             return match reason.item() {
+                // An attempt the SDK timed out on and retried may have been applied.
+                Some(old) if already_applied(old, appointment) => Ok(()),
                 Some(old) => Err(StoreError::StatusConflict {
                     current: current_status(old)?,
                 }),
                 // A conflict with a concurrent transaction, or no such appointment: look.
-                None => Err(self
-                    .explain_failed_condition(appointment.country, &appointment.id)
-                    .await),
+                None => self.explain_failed_condition(appointment).await,
             };
         }
         if cancelled_at(&reasons, 0).is_some() {
@@ -793,6 +793,27 @@ fn availability_from(value: AttributeValue) -> Result<Availability, StoreError> 
         .into_domain()
 }
 
+/// Whether two appointment items hold the same change (see [`already_applied`]).
+fn same_change(stored: &Item, written: &Item) -> bool {
+    ["status", "update_at", "date"]
+        .iter()
+        .all(|name| stored.get(*name) == written.get(*name))
+}
+
+/// Whether the stored item is already the state a transition writes: the
+/// same status, slot and update time (milliseconds, unique to the change).
+fn already_applied(stored: &Item, target: &Appointment) -> bool {
+    let text = |name: &str| {
+        stored
+            .get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    };
+    text("status") == Some(target.status.as_str())
+        && text("update_at") == Some(timestamp::format(target.updated_at).as_str())
+        && text("date") == target.slot.as_ref().map(ToString::to_string).as_deref()
+}
+
 fn current_status(item: &Item) -> Result<Status, StoreError> {
     item.get("status")
         .and_then(|v| v.as_s().ok())
@@ -939,6 +960,7 @@ impl DynamoStore {
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     match failed.item() {
+                        Some(old) if same_change(old, put.item()) => Ok(()),
                         Some(old) => Err(StoreError::StatusConflict {
                             current: current_status(old)?,
                         }),
@@ -951,18 +973,21 @@ impl DynamoStore {
     }
 
     /// After a lost condition without the old item: report what is stored now.
-    /// (The write already failed; this read only explains why.)
-    async fn explain_failed_condition(
-        &self,
-        country: &'static Country,
-        id: &AppointmentId,
-    ) -> StoreError {
-        match self.get_appointment(country, id).await {
-            Ok(Some(current)) => StoreError::StatusConflict {
+    /// (The write already failed; this read only explains why, or finds that
+    /// a retried attempt had been applied.)
+    async fn explain_failed_condition(&self, target: &Appointment) -> Result<(), StoreError> {
+        match self.get_appointment(target.country, &target.id).await? {
+            Some(current)
+                if current.status == target.status
+                    && current.updated_at == target.updated_at
+                    && current.slot == target.slot =>
+            {
+                Ok(())
+            }
+            Some(current) => Err(StoreError::StatusConflict {
                 current: current.status,
-            },
-            Ok(None) => StoreError::NotFound,
-            Err(error) => error,
+            }),
+            None => Err(StoreError::NotFound),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod calls;
 mod functions;
 mod handlers;
+mod scheduling;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +69,23 @@ enum Command {
         #[arg(long)]
         moto_endpoint: String,
     },
+    /// Slot search and auto-assignment against the number of doctors (calls on
+    /// moto), and the time to turn a working plan into slots.
+    Scheduling {
+        #[arg(long)]
+        moto_endpoint: String,
+    },
+    /// A simulated peak through the store, counting the DynamoDB partition of
+    /// every read and write per second.
+    Peak {
+        #[arg(long, default_value_t = 20_000)]
+        patients: u32,
+        /// Seconds over which the patients arrive.
+        #[arg(long, default_value_t = 600)]
+        window: i64,
+        #[arg(long, default_value_t = 20)]
+        popular: u32,
+    },
     /// Per-request latency and CPU time of each HTTP handler on the embedded
     /// store, in process (no network): the Lambda's own overhead.
     Handlers {
@@ -94,6 +112,12 @@ async fn main() -> Result<(), Error> {
         } => functions_report(&moto_endpoint, runs, requests, &node_dir).await,
         Command::Handlers { iterations } => handlers::report(iterations).await,
         Command::Calls { moto_endpoint } => calls::report(&moto_endpoint).await,
+        Command::Scheduling { moto_endpoint } => scheduling::report(&moto_endpoint).await,
+        Command::Peak {
+            patients,
+            window,
+            popular,
+        } => scheduling::peak(patients, window, popular).await,
     }
 }
 
