@@ -42,6 +42,8 @@ pub const STATUS_SHARDS: u32 = 4;
 /// Attributes the adapter adds to appointment items for its indexes.
 const STATUS_SHARD: &str = "status_shard";
 const ASSIGNED_DAY: &str = "assigned_day";
+/// The id of the change that last wrote an appointment item (see `transition`).
+const CHANGE: &str = "change_id";
 /// Attributes the adapter adds to slot items for the free-slot index.
 pub const FREE: &str = "free";
 pub const STARTS: &str = "starts";
@@ -278,9 +280,14 @@ impl Store for DynamoStore {
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
         let appointment = &transition.appointment;
         let table = self.tables.appointment(appointment.country);
+        // Unique to this call: an attempt the SDK timed out on and sent again
+        // is recognised by it if the first one was applied after all.
+        let change = uuid::Uuid::new_v4().to_string();
+        let mut item = appointment_item(appointment)?;
+        item.insert(CHANGE.into(), s(change.clone()));
         let put = Put::builder()
             .table_name(&table)
-            .set_item(Some(appointment_item(appointment)?))
+            .set_item(Some(item))
             .condition_expression("#status = :expected")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":expected", s(transition.expected.as_str()))
@@ -361,13 +368,12 @@ impl Store for DynamoStore {
         };
         if let Some(reason) = cancelled_at(&reasons, 1) {
             return match reason.item() {
-                // An attempt the SDK timed out on and retried may have been applied.
-                Some(old) if already_applied(old, appointment) => Ok(()),
+                Some(old) if is_change(old, &change) => Ok(()),
                 Some(old) => Err(StoreError::StatusConflict {
                     current: current_status(old)?,
                 }),
                 // A conflict with a concurrent transaction, or no such appointment: look.
-                None => self.explain_failed_condition(appointment).await,
+                None => self.explain_failed_condition(appointment, &change).await,
             };
         }
         if cancelled_at(&reasons, 0).is_some() {
@@ -793,25 +799,13 @@ fn availability_from(value: AttributeValue) -> Result<Availability, StoreError> 
         .into_domain()
 }
 
-/// Whether two appointment items hold the same change (see [`already_applied`]).
-fn same_change(stored: &Item, written: &Item) -> bool {
-    ["status", "update_at", "date"]
-        .iter()
-        .all(|name| stored.get(*name) == written.get(*name))
-}
-
-/// Whether the stored item is already the state a transition writes: the
-/// same status, slot and update time (milliseconds, unique to the change).
-fn already_applied(stored: &Item, target: &Appointment) -> bool {
-    let text = |name: &str| {
-        stored
-            .get(name)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-    };
-    text("status") == Some(target.status.as_str())
-        && text("update_at") == Some(timestamp::format(target.updated_at).as_str())
-        && text("date") == target.slot.as_ref().map(ToString::to_string).as_deref()
+/// Whether a stored appointment item was written by the change `change`.
+fn is_change(stored: &Item, change: &str) -> bool {
+    stored
+        .get(CHANGE)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        == Some(change)
 }
 
 fn current_status(item: &Item) -> Result<Status, StoreError> {
@@ -960,7 +954,15 @@ impl DynamoStore {
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     match failed.item() {
-                        Some(old) if same_change(old, put.item()) => Ok(()),
+                        Some(old)
+                            if put
+                                .item()
+                                .get(CHANGE)
+                                .and_then(|v| v.as_s().ok())
+                                .is_some_and(|change| is_change(old, change)) =>
+                        {
+                            Ok(())
+                        }
                         Some(old) => Err(StoreError::StatusConflict {
                             current: current_status(old)?,
                         }),
@@ -975,17 +977,25 @@ impl DynamoStore {
     /// After a lost condition without the old item: report what is stored now.
     /// (The write already failed; this read only explains why, or finds that
     /// a retried attempt had been applied.)
-    async fn explain_failed_condition(&self, target: &Appointment) -> Result<(), StoreError> {
-        match self.get_appointment(target.country, &target.id).await? {
-            Some(current)
-                if current.status == target.status
-                    && current.updated_at == target.updated_at
-                    && current.slot == target.slot =>
-            {
-                Ok(())
-            }
+    async fn explain_failed_condition(
+        &self,
+        target: &Appointment,
+        change: &str,
+    ) -> Result<(), StoreError> {
+        let stored = self
+            .client
+            .get_item()
+            .table_name(self.tables.appointment(target.country))
+            .key("id", s(target.id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?
+            .item;
+        match stored {
+            Some(current) if is_change(&current, change) => Ok(()),
             Some(current) => Err(StoreError::StatusConflict {
-                current: current.status,
+                current: current_status(&current)?,
             }),
             None => Err(StoreError::NotFound),
         }
