@@ -403,27 +403,17 @@ impl Store for DynamoStore {
         &self,
         country: &'static Country,
     ) -> Result<Vec<OfferedSpeciality>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(self.tables.speciality())
-                .key_condition_expression("country = :country")
-                .expression_attribute_values(":country", s(country.code))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            start = output.last_evaluated_key().cloned();
-            for item in output.items.unwrap_or_default() {
-                found.push(from_item::<SpecialityItem>(item)?.into_domain()?);
-            }
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(self.tables.speciality())
+            .key_condition_expression("country = :country")
+            .expression_attribute_values(":country", s(country.code));
+        query_all(query)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<SpecialityItem>(item)?.into_domain())
+            .collect()
     }
 
     async fn add_speciality(
@@ -711,30 +701,16 @@ impl Store for DynamoStore {
         until: Timestamp,
     ) -> Result<Vec<Slot>, StoreError> {
         let (low, high) = slot_id_range(doctor, from, until);
-        let mut slots = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(self.tables.slot())
-                .index_name(index::SLOT_BY_DOCTOR)
-                .key_condition_expression("doctor = :doctor AND id BETWEEN :low AND :high")
-                .expression_attribute_values(":doctor", s(doctor.to_string()))
-                .expression_attribute_values(":low", s(low.clone()))
-                .expression_attribute_values(":high", s(high.clone()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            start = output.last_evaluated_key().cloned();
-            for item in output.items.unwrap_or_default() {
-                slots.push(slot_from(item)?);
-            }
-            if start.is_none() {
-                return Ok(slots);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(self.tables.slot())
+            .index_name(index::SLOT_BY_DOCTOR)
+            .key_condition_expression("doctor = :doctor AND id BETWEEN :low AND :high")
+            .expression_attribute_values(":doctor", s(doctor.to_string()))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high));
+        query_all(query).await?.into_iter().map(slot_from).collect()
     }
 
     async fn free_slots(
@@ -797,6 +773,28 @@ fn availability_from(value: AttributeValue) -> Result<Availability, StoreError> 
     serde_dynamo::from_attribute_value::<_, AvailabilityItem>(value)
         .map_err(backend)?
         .into_domain()
+}
+
+/// Every item a query finds, page after page. Only for queries bounded by
+/// their key (a country's added specialities, a doctor's slots in a range).
+async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let output = query
+            .clone()
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(backend)?;
+        start = output.last_evaluated_key().cloned();
+        items.extend(output.items.unwrap_or_default());
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
 }
 
 /// Whether a stored appointment item was written by the change `change`.

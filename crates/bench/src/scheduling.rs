@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use citas_api::schedule_body::SlotSearchQuery;
 use citas_aws::dynamo::STATUS_SHARDS;
 use citas_aws::{DynamoStore, OperationCounter, TableNames};
+use citas_domain::availability::WEEKDAYS;
 use citas_domain::ports::{
     Availability, ListFilter, Page, PageRequest, SlotChange, SlotSearch, StoreError, Transition,
     Upserted, free_slot_partition,
@@ -130,14 +131,10 @@ async fn patient_with_appointment(
 
 /// A 40-hour week (Monday to Friday, 09:00–17:00) of 30-minute slots.
 fn forty_hours() -> Result<citas_domain::WorkingPlan, Error> {
-    let days = [
-        Weekday::Monday,
-        Weekday::Tuesday,
-        Weekday::Wednesday,
-        Weekday::Thursday,
-        Weekday::Friday,
-    ];
-    let ranges: Vec<(Weekday, &str, &str)> = days.iter().map(|d| (*d, "09:00", "17:00")).collect();
+    let ranges: Vec<(Weekday, &str, &str)> = WEEKDAYS[..5]
+        .iter()
+        .map(|d| (*d, "09:00", "17:00"))
+        .collect();
     Ok(testkit::plan(&ranges, "2026-11-23", None))
 }
 
@@ -624,23 +621,17 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
     ];
     let plan = citas_domain::WorkingPlan::new(
         20,
-        [
-            Weekday::Monday,
-            Weekday::Tuesday,
-            Weekday::Wednesday,
-            Weekday::Thursday,
-            Weekday::Friday,
-            Weekday::Saturday,
-        ]
-        .into_iter()
-        .map(|weekday| citas_domain::availability::WeeklyRange {
-            weekday,
-            range: citas_domain::availability::TimeRange {
-                from: jiff::civil::time(8, 0, 0, 0),
-                to: jiff::civil::time(14, 0, 0, 0),
-            },
-        })
-        .collect(),
+        WEEKDAYS[..6]
+            .iter()
+            .copied()
+            .map(|weekday| citas_domain::availability::WeeklyRange {
+                weekday,
+                range: citas_domain::availability::TimeRange {
+                    from: jiff::civil::time(8, 0, 0, 0),
+                    to: jiff::civil::time(14, 0, 0, 0),
+                },
+            })
+            .collect(),
         jiff::civil::date(2026, 11, 23),
         None,
         Default::default(),
