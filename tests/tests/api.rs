@@ -152,6 +152,118 @@ async fn unknown_countries_routes_and_methods() {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 405);
+    // The 405 says which methods the path takes; a readable path takes HEAD too.
+    assert_eq!(
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("POST, GET, HEAD")
+    );
+    let response = app
+        .client
+        .put(format!("{}/pe/patient", app.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        (
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+        ),
+        (405, Some("POST"))
+    );
+}
+
+/// `notify` says when there is no email to send to, and a client asking
+/// again and again within a minute gets one email.
+#[tokio::test]
+async fn notify_refuses_without_an_email_and_sends_one_email_per_window() {
+    let app = TestApp::spawn().await;
+    // Seed 000's patients have no email.
+    app.create("pe", "123456789", "Medicina interna").await;
+    let (status, problem) = app
+        .post("/pe/appointment/20261122-123456789/notify", json!({}))
+        .await;
+    assert_problem((status, &problem), 422, "no_email_on_file");
+
+    app.create("pe", "45678912", "Medicina interna").await;
+    for _ in 0..10 {
+        let (status, body) = app
+            .post("/pe/appointment/20261122-45678912/notify", json!({}))
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    common::wait_for_emails(&app, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        common::wait_for_emails(&app, 1).await.len(),
+        1,
+        "ten requests, one email"
+    );
+    // After the window, asking again sends again.
+    app.set_now("2026-11-22T15:02:00Z");
+    app.post("/pe/appointment/20261122-45678912/notify", json!({}))
+        .await;
+    assert_eq!(common::wait_for_emails(&app, 2).await.len(), 2);
+}
+
+/// An id is the same appointment in any spelling the country accepts, and a
+/// percent-encoded path is decoded as API Gateway decodes it.
+#[tokio::test]
+async fn ids_are_compared_in_their_normal_form() {
+    let app = TestApp::spawn().await;
+    let created = app.create("cl", "10000013-K", "Pediatría").await;
+    assert_eq!(created["id"], "20261122-10000013-K");
+    for spelling in [
+        "20261122-10000013-k",
+        "20261122-10.000.013-K",
+        "20261122-10000013%2DK",
+        "20261122%2D10000013%2Dk",
+    ] {
+        let (status, read) = app.get(&format!("/cl/appointment/{spelling}")).await;
+        assert_eq!((status, &read["id"]), (200, &created["id"]), "{spelling}");
+    }
+}
+
+/// HEAD answers as GET would, without the body.
+#[tokio::test]
+async fn head_is_get_without_the_body() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "45678912", "Medicina interna").await;
+    let token = app.token(citas_domain::Role::Admin, "pe", None);
+    let get = app
+        .client
+        .get(format!("{}/pe/appointment/20261122-45678912", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    let head = app
+        .client
+        .head(format!("{}/pe/appointment/20261122-45678912", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.status(), get.status());
+    assert_eq!(
+        head.headers().get("content-type"),
+        get.headers().get("content-type")
+    );
+    assert!(head.bytes().await.expect("body").is_empty());
+    assert!(!get.bytes().await.expect("body").is_empty());
+    let missing = app
+        .client
+        .head(format!("{}/pe/appointment/20261122-70123456", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(missing.status().as_u16(), 404);
 }
 
 #[tokio::test]

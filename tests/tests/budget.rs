@@ -246,7 +246,11 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     service::notify(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("notify");
-    assert_eq!(ops(&take(&dynamo)), 1, "notify reads the appointment once");
+    assert_eq!(
+        ops(&take(&dynamo)),
+        2,
+        "notify reads the appointment and its patient's email once"
+    );
     assert_eq!(
         sqs_counter.take(),
         BTreeMap::from([("SendMessage".to_owned(), 1)])

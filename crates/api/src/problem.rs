@@ -95,6 +95,15 @@ impl Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        // A 405 says which methods the path takes (RFC 9110).
+        if self.status == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allowed) = self.extra.get("allowed").and_then(Value::as_array)
+        {
+            let methods: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+            if let Ok(value) = HeaderValue::from_str(&methods.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+        }
         if let Some(seconds) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
@@ -174,6 +183,9 @@ impl From<DomainError> for Problem {
                     .map(|(slug, name)| json!({ "slug": slug, "name": name }))
                     .collect::<Vec<_>>(),
             ),
+            DomainError::NoEmailOnFile { .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "no_email_on_file", detail)
+            }
             DomainError::SlotBooked { .. } => {
                 Problem::new(StatusCode::CONFLICT, "slot_booked", detail)
             }

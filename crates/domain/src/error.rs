@@ -47,6 +47,10 @@ pub enum DomainError {
     SlotBooked { slot: String },
     #[error("free slots are being taken faster than they can be booked; retry")]
     Contended,
+    #[error(
+        "the patient of appointment {id} has no email address on file: register it with POST /{{country}}/patient, then ask again"
+    )]
+    NoEmailOnFile { id: String },
     #[error("the pagination cursor is not valid for this list")]
     InvalidCursor,
     /// The caller may not do this (someone else's appointment is `AppointmentNotFound` instead).

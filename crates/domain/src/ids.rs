@@ -39,12 +39,10 @@ impl AppointmentId {
             return Err(invalid());
         }
         let day = Date::strptime("%Y%m%d", day).map_err(|_| invalid())?;
+        // The document in any spelling the country accepts (a RUT's `k` or
+        // dots): one appointment, one normal form.
         let document = country.parse_document(document).map_err(|_| invalid())?;
-        let id = Self { day, document };
-        if id.to_string() != raw {
-            return Err(invalid());
-        }
-        Ok(id)
+        Ok(Self { day, document })
     }
 }
 
@@ -204,9 +202,20 @@ mod tests {
     }
 
     #[test]
-    fn appointment_ids_must_be_canonical() {
+    fn appointment_ids_are_read_in_their_normal_form() {
+        for (raw, normal) in [
+            ("20270114-17000003-k", "20270114-17000003-K"),
+            ("20270114-17000003-K", "20270114-17000003-K"),
+            ("20270114-17.000.003-K", "20270114-17000003-K"),
+            ("20270114-17000003k", "20270114-17000003-K"),
+        ] {
+            assert_eq!(
+                AppointmentId::parse(&CHILE, raw).map(|id| id.to_string()),
+                Ok(normal.to_owned()),
+                "{raw}"
+            );
+        }
         for raw in [
-            "20270114-12.345.678-5",
             "2027011-45678912",
             "20271314-45678912",
             "20270114_45678912",

@@ -81,6 +81,22 @@ pub mod key {
     pub fn reminder(appointment: &AppointmentId, day: Date) -> String {
         format!("{appointment}:reminder:{day}")
     }
+    /// How long repeated `notify` requests for one state send a single email.
+    pub const NOTIFY_WINDOW_SECONDS: i64 = 60;
+    /// One per appointment state (its last change) and window of
+    /// [`NOTIFY_WINDOW_SECONDS`]: a client asking again and again within the
+    /// window gets one email, and again after it.
+    pub fn notify(
+        appointment: &AppointmentId,
+        changed_at: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> String {
+        let window = now.as_second().div_euclid(NOTIFY_WINDOW_SECONDS);
+        format!(
+            "{appointment}:notify:{}:{window}",
+            changed_at.as_millisecond()
+        )
+    }
 }
 
 impl Notification {

@@ -285,9 +285,19 @@ pub async fn notify(
     id: &str,
 ) -> Result<Notification, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Notify).await?;
+    let patient = services
+        .store
+        .get_patient(country, appointment.document())
+        .await?;
+    if patient.and_then(|p| p.email).is_none() {
+        return Err(DomainError::NoEmailOnFile {
+            id: appointment.id.to_string(),
+        });
+    }
     let kind = NotificationKind::for_status(appointment.status);
-    // A fresh key: the client asked for this message to go out again.
-    let message = Notification::about(&appointment, kind, uuid::Uuid::new_v4().to_string());
+    // The client asked for this message to go out again: once per short window.
+    let key = key::notify(&appointment.id, appointment.updated_at, services.now());
+    let message = Notification::about(&appointment, kind, key);
     services
         .queue
         .enqueue(&message)

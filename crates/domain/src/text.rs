@@ -42,7 +42,7 @@ pub enum InvalidText {
     Empty,
     #[error("must be at most {0} characters")]
     TooLong(usize),
-    #[error("must not contain control characters")]
+    #[error("must not contain control or text-direction override characters")]
     ControlCharacters,
     #[error("is not a valid email address")]
     NotAnEmail,
@@ -57,10 +57,20 @@ pub fn clean_text(raw: &str, max: usize) -> Result<String, InvalidText> {
     if text.chars().count() > max {
         return Err(InvalidText::TooLong(max));
     }
-    if text.chars().any(char::is_control) {
+    if text
+        .chars()
+        .any(|c| c.is_control() || is_direction_override(c))
+    {
         return Err(InvalidText::ControlCharacters);
     }
     Ok(text.to_owned())
+}
+
+/// Bidirectional embedding, override and isolate characters (U+202A–U+202E,
+/// U+2066–U+2069): invisible, they make a name or reason display as
+/// something other than what it is.
+fn is_direction_override(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// An email address, checked plainly: one `@`, a dotted domain, no spaces.
@@ -151,5 +161,15 @@ mod tests {
             Err(InvalidText::ControlCharacters)
         );
         assert_eq!(clean_text("abc", 2), Err(InvalidText::TooLong(2)));
+        for hidden in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            assert_eq!(
+                clean_text(&format!("Ana{hidden}Torres"), 50),
+                Err(InvalidText::ControlCharacters),
+                "{:?}",
+                hidden
+            );
+        }
+        // Accents and other letters are text, not control.
+        assert_eq!(clean_text("José Ñúñez", 50), Ok("José Ñúñez".into()));
     }
 }

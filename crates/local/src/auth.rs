@@ -27,8 +27,9 @@ pub enum AuthError {
     NotBearer,
     #[error("the token has expired")]
     Expired,
-    #[error("the token is not valid: {0}")]
-    Invalid(String),
+    /// Why, in the API's terms (never a library's message).
+    #[error("{0}")]
+    Invalid(&'static str),
     #[error("the token signing secret cannot be read or written: {0}")]
     Secret(#[from] std::io::Error),
     #[error("the token cannot be signed: {0}")]
@@ -137,16 +138,30 @@ impl TokenAuthority {
             .ok_or(AuthError::NotBearer)?;
         let data =
             jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
-                .map_err(|error| match error.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                    _ => AuthError::Invalid(error.to_string()),
-                })?;
+                .map_err(|error| refusal(error.kind()))?;
         Ok(data
             .claims
             .into_iter()
             .map(|(name, value)| (name, gateway_string(value)))
             .collect())
     }
+}
+
+/// What was wrong with a token, said as the API says it.
+fn refusal(kind: &jsonwebtoken::errors::ErrorKind) -> AuthError {
+    use jsonwebtoken::errors::ErrorKind;
+    AuthError::Invalid(match kind {
+        ErrorKind::ExpiredSignature => return AuthError::Expired,
+        ErrorKind::InvalidSignature => "the token's signature is not valid",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
+        ErrorKind::InvalidIssuer => "the token was not issued by this service",
+        ErrorKind::InvalidAudience => "the token is not meant for this API",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "the token is not signed with the expected algorithm"
+        }
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+        _ => "the token is malformed: expected a signed JWT (header.payload.signature)",
+    })
 }
 
 /// API Gateway's rendering of a claim: strings as they are, arrays as `[a b]`.
@@ -226,14 +241,19 @@ mod tests {
             authority.verify(Some(&format!("Bearer {expired}"))),
             Err(AuthError::Expired)
         ));
-        for bad in [forged, tampered, "not.a.token".into(), "x".into()] {
-            assert!(
-                matches!(
-                    authority.verify(Some(&format!("Bearer {bad}"))),
-                    Err(AuthError::Invalid(_))
-                ),
-                "{bad}"
-            );
+        // Each refusal says what is wrong in the API's terms, never a library's message.
+        let malformed = "the token is malformed: expected a signed JWT (header.payload.signature)";
+        for (bad, why) in [
+            (forged, "the token's signature is not valid"),
+            (tampered, "the token's signature is not valid"),
+            ("not.a.token".into(), malformed),
+            ("x".into(), malformed),
+            ("eyJhbGciOiJub25lIn0.e30.".into(), malformed),
+        ] {
+            match authority.verify(Some(&format!("Bearer {bad}"))) {
+                Err(AuthError::Invalid(said)) => assert_eq!(said, why, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 }

@@ -283,6 +283,19 @@ async fn serve(
     let origin = request.headers().get(header::ORIGIN).cloned();
     let mut response = if request.method() == Method::OPTIONS {
         preflight(&request)
+    } else if request.method() == Method::HEAD {
+        // HEAD is GET without the body (RFC 9110): same status and headers.
+        let (mut parts, body) = request.into_parts();
+        parts.method = Method::GET;
+        let got = forward(
+            services,
+            tokens,
+            hyper::Request::from_parts(parts, body),
+            peer,
+        )
+        .await;
+        let (parts, _) = got.into_parts();
+        hyper::Response::from_parts(parts, Full::new(Bytes::new()))
     } else {
         forward(services, tokens, request, peer).await
     };
@@ -372,11 +385,24 @@ async fn forward(
     }
     let (route, params) = match match_route(parts.method.as_str(), path) {
         RouteMatch::Found { route, params } => (route, params),
-        RouteMatch::MethodNotAllowed { allowed } => {
+        RouteMatch::MethodNotAllowed { mut allowed } => {
+            if allowed.contains(&"GET") {
+                allowed.push("HEAD");
+            }
             return to_local(Problem::method_not_allowed(&allowed).into_response(None));
         }
         RouteMatch::NotFound => return to_local(Problem::route_not_found().into_response(None)),
     };
+    // API Gateway hands functions path parameters percent-decoded.
+    let params = params
+        .into_iter()
+        .map(|(name, value)| {
+            let decoded = percent_encoding::percent_decode_str(&value)
+                .decode_utf8_lossy()
+                .into_owned();
+            (name, decoded)
+        })
+        .collect();
     let mut event = api_gateway_event(&parts, &body, &route.key(), params, peer);
     if route.action != citas_api::Action::Health {
         match verified() {
