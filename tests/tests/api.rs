@@ -229,6 +229,57 @@ async fn ids_are_compared_in_their_normal_form() {
     }
 }
 
+/// A doctor's list by status is real pages of their own appointments (it
+/// used to filter someone else's page, answering `{"items":[],"next_cursor":…}`).
+#[tokio::test]
+async fn a_doctors_list_by_status_is_pages_of_their_own() {
+    let app = TestApp::spawn().await;
+    let mut theirs = Vec::new();
+    for document in ["45678912", "70123456", "41234567"] {
+        let created = app.create("pe", document, "Medicina interna").await;
+        let id = created["id"].as_str().expect("id");
+        let (status, assigned) = app
+            .post(&format!("/pe/appointment/{id}/assign"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{assigned}");
+        theirs.push((
+            id.to_owned(),
+            assigned["doctor"].as_str().expect("doctor").to_owned(),
+        ));
+    }
+    let doctor = &theirs[0].1;
+    let token = app.token(citas_domain::Role::Doctor, "pe", doctor.rsplit('-').next());
+    let mut seen = Vec::new();
+    let mut path = "/pe/appointment?status=assigned&limit=1".to_owned();
+    for _ in 0..10 {
+        let (status, page) = app.send_as("GET", &path, &token, None).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().expect("items");
+        assert!(
+            !items.is_empty() || page["next_cursor"].is_null(),
+            "no empty page before the end: {page}"
+        );
+        seen.extend(items.iter().map(|a| {
+            assert_eq!(&a["doctor"], doctor.as_str());
+            a["id"].as_str().expect("id").to_owned()
+        }));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/pe/appointment?status=assigned&limit=1&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = theirs
+        .iter()
+        .filter(|(_, d)| d == doctor)
+        .map(|(id, _)| id.clone())
+        .collect();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected);
+}
+
 /// HEAD answers as GET would, without the body.
 #[tokio::test]
 async fn head_is_get_without_the_body() {

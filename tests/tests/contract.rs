@@ -35,6 +35,7 @@ on_every_backend!(
     a_plan_is_kept_beside_its_doctor_and_listed_while_open,
     adding_slots_leaves_taken_ids_alone_and_only_free_ones_are_removed,
     free_slot_pages_never_repeat_or_skip_a_slot,
+    a_doctors_list_by_status_holds_only_their_appointments,
 );
 
 pub fn id(country: &'static Country, raw: &str) -> AppointmentId {
@@ -934,6 +935,57 @@ mod cases {
                 .await,
             Err(StoreError::InvalidCursor)
         );
+    }
+
+    /// A doctor's list by status is real pages of their own appointments, newest
+    /// first, and follows each appointment's status.
+    pub async fn a_doctors_list_by_status_holds_only_their_appointments(backend: &Backend) {
+        let store = &backend.store;
+        let mine = doctor(&PERU, "cardiologia", "1");
+        let theirs = doctor(&PERU, "cardiologia", "2");
+        let documents = ["45678912", "70123456", "41234567", "40000001", "40000002"];
+        let mut booked = Vec::new();
+        for (n, document) in documents.iter().enumerate() {
+            let owner = if n % 2 == 0 { &mine } else { &theirs };
+            let s = slot(owner, 4, 8 + n as i8);
+            store.put_slot(&s).await.expect("slot");
+            let a = appointment(&PERU, document, &format!("2030-01-0{}T15:00:00Z", n + 1));
+            store.insert_appointment(&a).await.expect("insert");
+            store
+                .transition(&book(a.clone(), &s))
+                .await
+                .expect("booked");
+            booked.push((owner.id.clone(), a));
+        }
+        let filter = ListFilter::DoctorStatus(mine.id.document.clone(), Status::Assigned);
+        let (ids, pages) = walk(store.as_ref(), &PERU, &filter, 2).await;
+        // Created on the 1st, 3rd and 5th of January: newest first, none of theirs.
+        assert_eq!(
+            ids,
+            [
+                "20300105-40000002",
+                "20300103-41234567",
+                "20300101-45678912"
+            ]
+        );
+        assert!(pages >= 2, "pages of two");
+        // Cancelling one moves it out of the assigned list and into the cancelled one.
+        let (_, first) = &booked[0];
+        let cancel = Transition {
+            expected: Status::Assigned,
+            slot: SlotChange::None,
+            appointment: Appointment {
+                status: Status::Cancelled,
+                ..assigned(first, &slot(&mine, 4, 8), "2030-01-01T00:00:00Z")
+            },
+        };
+        store.transition(&cancel).await.expect("cancelled");
+        let (after, _) = walk(store.as_ref(), &PERU, &filter, 10).await;
+        assert_eq!(after.len(), 2);
+        assert!(!after.contains(&first.id.to_string()));
+        let cancelled = ListFilter::DoctorStatus(mine.id.document.clone(), Status::Cancelled);
+        let (gone, _) = walk(store.as_ref(), &PERU, &cancelled, 10).await;
+        assert_eq!(gone, [first.id.to_string()]);
     }
 }
 

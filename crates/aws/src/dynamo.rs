@@ -42,6 +42,7 @@ pub const STATUS_SHARDS: u32 = 4;
 /// Attributes the adapter adds to appointment items for its indexes.
 const STATUS_SHARD: &str = "status_shard";
 const ASSIGNED_DAY: &str = "assigned_day";
+const DOCTOR_STATUS: &str = "doctor_status";
 /// The id of the change that last wrote an appointment item (see `transition`).
 const CHANGE: &str = "change_id";
 /// Attributes the adapter adds to slot items for the free-slot index.
@@ -80,6 +81,11 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+/// `{registry number}#{status}`: a doctor's appointments with a status.
+pub fn doctor_status(doctor: &citas_domain::DoctorDocument, status: Status) -> String {
+    format!("{doctor}#{status}")
+}
+
 /// `{status}#{n}`, n derived from the id so an appointment keeps its shard.
 pub fn status_shard(status: Status, id: &str) -> String {
     let hash = id.bytes().fold(2_166_136_261u32, |h, b| {
@@ -99,6 +105,12 @@ fn appointment_item(appointment: &Appointment) -> Result<Item, StoreError> {
     );
     if let Some(day) = appointment.assigned_day() {
         item.insert(ASSIGNED_DAY.into(), s(day.to_string()));
+    }
+    if let Some(doctor) = appointment.doctor() {
+        item.insert(
+            DOCTOR_STATUS.into(),
+            s(doctor_status(&doctor.document, appointment.status)),
+        );
     }
     Ok(item)
 }
@@ -251,6 +263,13 @@ impl Store for DynamoStore {
                 "starts_at",
                 true,
                 vec![day.to_string()],
+            ),
+            ListFilter::DoctorStatus(doctor, status) => (
+                index::BY_DOCTOR_STATUS,
+                DOCTOR_STATUS,
+                "created_at",
+                false,
+                vec![doctor_status(doctor, *status)],
             ),
         };
         let page = ShardedIndex {

@@ -46,6 +46,8 @@ pub mod index {
     pub const BY_DOCUMENT: &str = "by-document";
     /// Assigned appointments by `assigned_day` (local day of the slot), earliest `starts_at` first.
     pub const BY_ASSIGNED_DAY: &str = "by-assigned-day";
+    /// A doctor's appointments by `doctor_status` (`{registry number}#{status}`), newest `created_at` first.
+    pub const BY_DOCTOR_STATUS: &str = "by-doctor-status";
     /// Doctors by `speciality` and `country` (seed 000's attributes).
     pub const DOCTOR_BY_SPECIALITY: &str = "by-speciality";
     /// Slots by `doctor`, ordered by `id` (`{doctor}-{epoch}`: time order).

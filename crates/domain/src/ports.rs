@@ -32,6 +32,8 @@ pub enum ListFilter {
     Document(Document),
     /// Appointments assigned to a slot on this local day, earliest first (reminders).
     AssignedOn(jiff::civil::Date),
+    /// One doctor's appointments (booked on their slots) with a status, newest first.
+    DoctorStatus(crate::ids::DoctorDocument, Status),
 }
 
 impl ListFilter {
@@ -41,6 +43,9 @@ impl ListFilter {
             ListFilter::Status(status) => format!("{}/status/{status}", country.code),
             ListFilter::Document(document) => format!("{}/document/{document}", country.code),
             ListFilter::AssignedOn(day) => format!("{}/assigned-on/{day}", country.code),
+            ListFilter::DoctorStatus(doctor, status) => {
+                format!("{}/doctor/{doctor}/{status}", country.code)
+            }
         }
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::access::{
-    Access, Caller, Operation, Refused, authorize, authorize_appointment, require_country,
-    visible_in_list,
+    Access, Caller, Identity, Operation, Refused, authorize, authorize_appointment,
+    require_country, visible_in_list,
 };
 use crate::appointment::{Appointment, Transition};
 use crate::availability::SlotHorizon;
@@ -149,17 +149,29 @@ pub async fn list_appointments(
     country: &'static Country,
     request: ListRequest,
 ) -> Result<Page<Appointment>, DomainError> {
-    match &request.filter {
-        ListFilter::Document(document) => acting_for(caller, country, document)?,
-        ListFilter::Status(_) | ListFilter::AssignedOn(_) => {
-            authorize(caller, country, Access::ListByStatus)?
+    let filter = match request.filter {
+        ListFilter::Document(document) => {
+            acting_for(caller, country, &document)?;
+            ListFilter::Document(document)
         }
-    }
+        ListFilter::Status(status) => {
+            authorize(caller, country, Access::ListByStatus)?;
+            match &caller.identity {
+                // A doctor's list is their own appointments: real pages of them.
+                Identity::Doctor(document) => ListFilter::DoctorStatus(document.clone(), status),
+                _ => ListFilter::Status(status),
+            }
+        }
+        other => {
+            authorize(caller, country, Access::ListByStatus)?;
+            other
+        }
+    };
     let mut page = services
         .store
-        .list_appointments(country, &request.filter, &request.page)
+        .list_appointments(country, &filter, &request.page)
         .await?;
-    // A doctor's page shows only their own; the cursor still walks the whole list.
+    // Defence in depth: nothing someone may not see leaves, whatever the index held.
     page.items.retain(|a| visible_in_list(caller, a));
     Ok(page)
 }

@@ -44,6 +44,9 @@ const BY_DOCUMENT: TableDefinition<(&str, &str, i64, &str), ()> =
 /// (country, local day of the slot, slot start epoch seconds, id): assigned appointments only.
 const BY_ASSIGNED_DAY: TableDefinition<(&str, &str, i64, &str), ()> =
     TableDefinition::new("appointments_by_assigned_day");
+/// (country, `{registry number}#{status}`, created_at ms, id): a doctor's appointments.
+const BY_DOCTOR_STATUS: TableDefinition<(&str, &str, i64, &str), ()> =
+    TableDefinition::new("appointments_by_doctor_status");
 /// id → doctor JSON.
 const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
 /// (country, speciality, doctor id).
@@ -139,6 +142,7 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(|e| database_error(e.into()))?;
         create_tables(&txn).map_err(database_error)?;
         reindex_slots_once(&txn)
+            .and_then(|()| index_doctor_lists_once(&txn))
             .map_err(|e| database_error(redb::Error::Corrupted(e.to_string())))?;
         txn.commit().map_err(|e| database_error(e.into()))?;
         Ok(Self { db: Arc::new(db) })
@@ -205,6 +209,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(BY_STATUS)?;
     txn.open_table(BY_DOCUMENT)?;
     txn.open_table(BY_ASSIGNED_DAY)?;
+    txn.open_table(BY_DOCTOR_STATUS)?;
     txn.open_table(DOCTORS)?;
     txn.open_table(DOCTORS_BY_SPECIALITY)?;
     txn.open_table(SLOTS)?;
@@ -237,6 +242,34 @@ fn reindex_slots_once(txn: &WriteTransaction) -> Result<(), Failure> {
     let old: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("available_slots");
     txn.delete_table(old).map_err(redb::Error::from)?;
     txn.open_table(META)?.insert(VERSION, "2")?;
+    Ok(())
+}
+
+/// Data directories written before doctors' lists had their own index get
+/// it, once: every booked appointment's entry.
+fn index_doctor_lists_once(txn: &WriteTransaction) -> Result<(), Failure> {
+    const VERSION: &str = "doctor_status_index";
+    if txn.open_table(META)?.get(VERSION)?.is_some() {
+        return Ok(());
+    }
+    let mut entries = Vec::new();
+    for entry in txn.open_table(APPOINTMENTS)?.iter()? {
+        let (key, bytes) = entry?;
+        let (code, _) = key.value();
+        let item: AppointmentItem = decode(bytes.value())?;
+        if let Ok(country) = Country::from_code(code) {
+            entries.push((country.code, IndexEntries::of(&item.into_domain(country)?)));
+        }
+    }
+    for (code, entries) in entries {
+        if let Some(key) = &entries.doctor_status {
+            txn.open_table(BY_DOCTOR_STATUS)?.insert(
+                (code, key.as_str(), entries.created_ms, entries.id.as_str()),
+                (),
+            )?;
+        }
+    }
+    txn.open_table(META)?.insert(VERSION, "1")?;
     Ok(())
 }
 
@@ -326,6 +359,8 @@ struct IndexEntries {
     created_ms: i64,
     /// (local day of the slot, start epoch seconds) while assigned.
     assigned_day: Option<(String, i64)>,
+    /// `{registry number}#{status}` once booked on a doctor's slot.
+    doctor_status: Option<String>,
 }
 
 impl IndexEntries {
@@ -339,6 +374,9 @@ impl IndexEntries {
                 .assigned_day()
                 .zip(appointment.starts_at())
                 .map(|(day, at)| (day.to_string(), at.as_second())),
+            doctor_status: appointment.doctor().map(|doctor| {
+                citas_aws::dynamo::doctor_status(&doctor.document, appointment.status)
+            }),
         }
     }
 
@@ -352,7 +390,11 @@ impl IndexEntries {
         let mut by_status = txn.open_table(BY_STATUS)?;
         let mut by_document = txn.open_table(BY_DOCUMENT)?;
         let mut by_day = txn.open_table(BY_ASSIGNED_DAY)?;
+        let mut by_doctor = txn.open_table(BY_DOCTOR_STATUS)?;
         if let Some(old) = before {
+            if let Some(key) = &old.doctor_status {
+                by_doctor.remove((code, key.as_str(), old.created_ms, old.id.as_str()))?;
+            }
             by_status.remove((code, old.status, old.created_ms, old.id.as_str()))?;
             by_document.remove((code, old.document.as_str(), old.created_ms, old.id.as_str()))?;
             if let Some((day, start)) = &old.assigned_day {
@@ -371,6 +413,9 @@ impl IndexEntries {
         )?;
         if let Some((day, start)) = &self.assigned_day {
             by_day.insert((code, day.as_str(), *start, self.id.as_str()), ())?;
+        }
+        if let Some(key) = &self.doctor_status {
+            by_doctor.insert((code, key.as_str(), self.created_ms, self.id.as_str()), ())?;
         }
         Ok(())
     }
@@ -466,6 +511,11 @@ impl Store for EmbeddedStore {
                 ListFilter::AssignedOn(day) => {
                     (txn.open_table(BY_ASSIGNED_DAY)?, day.to_string(), false)
                 }
+                ListFilter::DoctorStatus(doctor, status) => (
+                    txn.open_table(BY_DOCTOR_STATUS)?,
+                    citas_aws::dynamo::doctor_status(doctor, *status),
+                    true,
+                ),
             };
             let partition = partition.as_str();
             let first = (code, partition, i64::MIN, "");

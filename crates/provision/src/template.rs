@@ -492,7 +492,12 @@ mod tests {
                 .collect();
             assert_eq!(
                 indexes,
-                [index::BY_STATUS, index::BY_DOCUMENT, index::BY_ASSIGNED_DAY]
+                [
+                    index::BY_STATUS,
+                    index::BY_DOCUMENT,
+                    index::BY_ASSIGNED_DAY,
+                    index::BY_DOCTOR_STATUS
+                ]
             );
             assert_eq!(table(names.patient(country)).key[0].attribute, "document");
         }
