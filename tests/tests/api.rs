@@ -336,6 +336,27 @@ async fn an_appointment_walks_from_request_to_completion_in_peru() {
         .await;
     assert_eq!(status, 200, "{assigned}");
     assert_eq!(assigned["status"], "assigned");
+    // The slot, shaped for a screen: Lima's clock and the doctor's name.
+    let slot = &assigned["slot"];
+    assert_eq!(slot["id"], assigned["date"]);
+    assert_eq!(slot["time_zone"], "America/Lima");
+    assert!(
+        slot["starts_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("-05:00")),
+        "{slot}"
+    );
+    assert!(
+        slot["local_time"].as_str().is_some_and(|t| t.len() == 5),
+        "{slot}"
+    );
+    assert_eq!(slot["doctor"]["id"], assigned["doctor"]);
+    assert!(
+        slot["doctor"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Dr")),
+        "{slot}"
+    );
     let slot = assigned["date"].as_str().unwrap_or_default().to_owned();
     assert!(
         slot.ends_with(&format!("-{PE_FIRST_SLOT_EPOCH}")),

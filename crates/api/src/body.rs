@@ -184,6 +184,9 @@ pub struct AppointmentResponse {
     pub starts_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<String>,
+    /// The booked slot, shaped for a screen (local date and time, the doctor's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<crate::schedule_body::BookedSlot>,
 }
 
 impl From<&Appointment> for AppointmentResponse {
@@ -202,6 +205,7 @@ impl From<&Appointment> for AppointmentResponse {
             doctor: appointment.doctor().map(ToString::to_string),
             starts_at: appointment.starts_at().map(timestamp::format),
             cancel_reason: appointment.cancel_reason.clone(),
+            slot: crate::schedule_body::BookedSlot::of(appointment),
         }
     }
 }

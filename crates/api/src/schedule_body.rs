@@ -13,7 +13,7 @@ use citas_domain::speciality::display_name;
 use citas_domain::text::{MAX_TEXT_LEN, clean_text};
 use citas_domain::{
     Country, Doctor, DoctorDocument, DoctorId, DomainError, EmailAddress, OfferedSpeciality,
-    PageRequest, Slot, Speciality,
+    PageRequest, Slot, SlotId, Speciality,
 };
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -364,10 +364,14 @@ pub struct SlotTime {
 
 impl SlotTime {
     pub fn of(slot: &Slot) -> Self {
-        let country = slot.id.country();
-        let local = country.local(slot.starts_at());
+        Self::at(&slot.id)
+    }
+
+    pub fn at(id: &SlotId) -> Self {
+        let country = id.country();
+        let local = country.local(id.starts_at);
         Self {
-            id: slot.id.to_string(),
+            id: id.to_string(),
             starts_at: local.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
             local_date: local.date().to_string(),
             local_time: format_time(local.time()),
@@ -381,6 +385,26 @@ pub struct DoctorRef {
     pub id: String,
     /// Null for a slot whose doctor is not registered.
     pub name: Option<String>,
+}
+
+/// A booked slot as an appointment shows it: when, and with whom.
+#[derive(Debug, Clone, Serialize)]
+pub struct BookedSlot {
+    #[serde(flatten)]
+    pub time: SlotTime,
+    pub doctor: DoctorRef,
+}
+
+impl BookedSlot {
+    pub fn of(appointment: &citas_domain::Appointment) -> Option<Self> {
+        appointment.slot.as_ref().map(|slot| Self {
+            time: SlotTime::at(slot),
+            doctor: DoctorRef {
+                id: slot.doctor.to_string(),
+                name: appointment.doctor_name.clone(),
+            },
+        })
+    }
 }
 
 /// A free slot as a search shows it.

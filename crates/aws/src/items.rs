@@ -315,6 +315,9 @@ pub struct AppointmentItem {
     pub update_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor: Option<String>,
+    /// The slot's doctor's name when it was booked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctor_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,6 +338,7 @@ impl AppointmentItem {
             date: appointment.slot.as_ref().map(ToString::to_string),
             update_at: timestamp::format(appointment.updated_at),
             doctor: appointment.doctor().map(ToString::to_string),
+            doctor_name: appointment.doctor_name.clone(),
             starts_at: appointment.starts_at().map(timestamp::format),
             cancel_reason: appointment.cancel_reason.clone(),
         }
@@ -363,6 +367,7 @@ impl AppointmentItem {
                 .map(|slot| SlotId::parse(&slot))
                 .transpose()
                 .map_err(|e| bad(&e))?,
+            doctor_name: self.doctor_name,
             cancel_reason: self.cancel_reason,
             id,
         })
@@ -413,6 +418,7 @@ mod tests {
             date: Some("pe-cardiologia-1-1796652000".into()),
             update_at: "2026-11-22T15:00:00.000Z".into(),
             doctor: Some("pe-cardiologia-1".into()),
+            doctor_name: Some("Dra. Uno".into()),
             starts_at: Some("2026-12-07T14:00:00.000Z".into()),
             cancel_reason: None,
         };

@@ -146,7 +146,8 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
          20) and an auto-assignment. The search is one query of the free-slot index \
          (`by-free-speciality`, partition `{{country}}-{{speciality}}`, sorted by start) and one \
          `BatchGetItem` for the page's doctors; auto-assignment reads the appointment, queries \
-         the same index and books in one transaction. tests/tests/budget.rs holds 3 and 300 to \
+         the same index, reads the page's doctors (one `BatchGetItem`, for the name the \
+         appointment keeps) and books in one transaction. tests/tests/budget.rs holds 3 and 300 to \
          the same counts.\n"
     );
     println!(

@@ -9,7 +9,7 @@ use crate::country::Country;
 use crate::document::Document;
 use crate::error::DomainError;
 use crate::ids::{AppointmentId, DoctorId, SlotId};
-use crate::model::{Patient, Slot, Status};
+use crate::model::{Doctor, Patient, Slot, Status};
 use crate::ports::StoreError;
 use crate::speciality::OfferedSpeciality;
 use crate::text::Speciality;
@@ -29,6 +29,8 @@ pub struct Appointment {
     pub updated_at: Timestamp,
     /// The booked slot, once assigned; kept afterwards as the record of it.
     pub slot: Option<SlotId>,
+    /// The name of the slot's doctor when it was booked, to show without a lookup.
+    pub doctor_name: Option<String>,
     pub cancel_reason: Option<String>,
 }
 
@@ -87,6 +89,7 @@ impl Appointment {
             created_at: now,
             updated_at: now,
             slot: None,
+            doctor_name: None,
             cancel_reason: None,
         }
     }
@@ -119,9 +122,14 @@ impl Appointment {
         self.require(Status::Assigned)
     }
 
-    /// Books `slot`: it must be a free, future slot of this appointment's
-    /// country and speciality.
-    pub fn assign(&self, slot: &Slot, now: Timestamp) -> Result<Transition, DomainError> {
+    /// Books `slot` (of `doctor`, when registered): it must be a free, future
+    /// slot of this appointment's country and speciality.
+    pub fn assign(
+        &self,
+        slot: &Slot,
+        of_doctor: Option<&Doctor>,
+        now: Timestamp,
+    ) -> Result<Transition, DomainError> {
         self.require(Status::Assigned)?;
         let doctor = slot.doctor();
         if doctor.country != self.country || doctor.speciality != self.speciality {
@@ -144,6 +152,7 @@ impl Appointment {
             Appointment {
                 status: Status::Assigned,
                 slot: Some(slot.id.clone()),
+                doctor_name: of_doctor.map(|d| d.name.clone()),
                 updated_at: now,
                 ..self.clone()
             },
@@ -243,13 +252,13 @@ mod tests {
         // `medicina` is a prefix of `medicina-interna`, not the same speciality.
         for doctor in ["pe-medicina-interna-9999234", "cl-medicina-1"] {
             assert!(matches!(
-                appointment.assign(&slot(doctor, "2026-12-01T14:00:00Z"), now),
+                appointment.assign(&slot(doctor, "2026-12-01T14:00:00Z"), None, now),
                 Err(DomainError::SlotMismatch { .. })
             ));
         }
         assert!(
             appointment
-                .assign(&slot("pe-medicina-1", "2026-12-01T14:00:00Z"), now)
+                .assign(&slot("pe-medicina-1", "2026-12-01T14:00:00Z"), None, now)
                 .is_ok()
         );
     }
@@ -259,7 +268,7 @@ mod tests {
         let appointment = registered("cardiologia");
         let now = at("2026-11-22T15:00:00Z");
         let free = slot("pe-cardiologia-1", "2026-12-01T14:00:00Z");
-        let booked = appointment.assign(&free, now).unwrap();
+        let booked = appointment.assign(&free, None, now).unwrap();
         assert_eq!(booked.expected, Status::Registered);
         assert_eq!(booked.slot, SlotChange::Book(free.id.clone()));
         assert_eq!(booked.appointment.status, Status::Assigned);
@@ -282,7 +291,7 @@ mod tests {
         let appointment = registered("cardiologia");
         let now = at("2026-11-22T15:00:00Z");
         assert!(matches!(
-            appointment.assign(&slot("pe-cardiologia-1", "2026-11-22T15:00:00Z"), now),
+            appointment.assign(&slot("pe-cardiologia-1", "2026-11-22T15:00:00Z"), None, now),
             Err(DomainError::SlotInPast { .. })
         ));
         let taken = Slot {
@@ -290,7 +299,7 @@ mod tests {
             ..slot("pe-cardiologia-1", "2026-12-01T14:00:00Z")
         };
         assert!(matches!(
-            appointment.assign(&taken, now),
+            appointment.assign(&taken, None, now),
             Err(DomainError::SlotUnavailable { .. })
         ));
     }

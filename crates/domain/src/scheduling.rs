@@ -432,7 +432,7 @@ pub(crate) struct Candidates<'a> {
     services: &'a Services,
     search: SlotSearch,
     cursor: Option<String>,
-    queue: std::collections::VecDeque<Slot>,
+    queue: std::collections::VecDeque<(Slot, Option<Doctor>)>,
     spread: u64,
     first_page: bool,
     exhausted: bool,
@@ -470,8 +470,9 @@ impl<'a> Candidates<'a> {
         }
     }
 
-    /// The next slot to try; `None` when no free slot is left.
-    pub(crate) async fn next(&mut self) -> Result<Option<Slot>, DomainError> {
+    /// The next slot to try, with its doctor (read once per page); `None`
+    /// when no free slot is left.
+    pub(crate) async fn next(&mut self) -> Result<Option<(Slot, Option<Doctor>)>, DomainError> {
         if self.attempts >= ASSIGN_ATTEMPTS {
             return Err(DomainError::Contended);
         }
@@ -501,7 +502,11 @@ impl<'a> Candidates<'a> {
                 let shift = (self.spread % rest.len() as u64) as usize;
                 rest.rotate_left(shift);
             }
-            self.queue.extend(slots);
+            let doctors = doctors_of(self.services, &slots).await?;
+            self.queue.extend(slots.into_iter().map(|slot| {
+                let doctor = doctors.get(&slot.doctor().to_string()).cloned();
+                (slot, doctor)
+            }));
         }
         self.attempts += 1;
         Ok(self.queue.pop_front())

@@ -194,14 +194,15 @@ pub async fn assign(
                     slot: slot_id.to_string(),
                 }
             })?;
-            book(services, appointment.assign(&slot, now)?).await
+            let doctor = services.store.get_doctor(slot.doctor()).await?;
+            book(services, appointment.assign(&slot, doctor.as_ref(), now)?).await
         }
         None => {
             // Checked before looking for slots, so a closed appointment is a 409, not "no slot".
             appointment.require_assignable()?;
             let mut candidates = Candidates::new(services, &appointment, now);
-            while let Some(slot) = candidates.next().await? {
-                match book(services, appointment.assign(&slot, now)?).await {
+            while let Some((slot, doctor)) = candidates.next().await? {
+                match book(services, appointment.assign(&slot, doctor.as_ref(), now)?).await {
                     // Someone else took it between the search and the write: move on.
                     Err(DomainError::SlotUnavailable { .. }) => continue,
                     other => return other,

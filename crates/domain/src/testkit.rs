@@ -143,6 +143,7 @@ impl AppointmentBuilder {
             created_at: self.created_at,
             updated_at: self.created_at,
             slot: self.slot,
+            doctor_name: None,
             cancel_reason: self.cancel_reason,
         }
     }
