@@ -211,6 +211,51 @@ async fn notify_refuses_without_an_email_and_sends_one_email_per_window() {
     assert_eq!(common::wait_for_emails(&app, 2).await.len(), 2);
 }
 
+/// After a cancellation the patient may ask again that day: the day's
+/// request is re-opened (registered, the new speciality), keeping its id.
+#[tokio::test]
+async fn asking_again_on_the_day_of_a_cancellation_reopens_the_request() {
+    let app = TestApp::spawn().await;
+    app.create("pe", "45678912", "Medicina interna").await;
+    let id = "20261122-45678912";
+    let (status, assigned) = app
+        .post(&format!("/pe/appointment/{id}/assign"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    let (status, cancelled) = app
+        .post(
+            &format!("/pe/appointment/{id}/cancel"),
+            json!({ "reason": "me equivoqué de especialidad" }),
+        )
+        .await;
+    assert_eq!((status, &cancelled["status"]), (200, &json!("cancelled")));
+
+    app.set_now("2026-11-22T18:00:00Z");
+    let again = app.create("pe", "45678912", "Cardiología").await;
+    assert_eq!(again["id"], id);
+    assert_eq!(again["status"], "registered");
+    assert_eq!(again["speciality_name"], "Cardiología");
+    assert_eq!(again["update_at"], "2026-11-22T18:00:00.000Z");
+    assert!(
+        again.get("cancel_reason").is_none() && again.get("slot").is_none(),
+        "{again}"
+    );
+    // The freed slot is free again, and the re-opened request can book.
+    let (status, booked) = app
+        .post(&format!("/pe/appointment/{id}/assign"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{booked}");
+    // An open request of the day is still a 409 naming it.
+    let (status, problem) = app
+        .post(
+            "/pe/appointment",
+            json!({ "document": "45678912", "speciality": "Pediatría" }),
+        )
+        .await;
+    assert_problem((status, &problem), 409, "appointment_exists");
+    assert_eq!(problem["existing_id"], id);
+}
+
 /// An id is the same appointment in any spelling the country accepts, and a
 /// percent-encoded path is decoded as API Gateway decodes it.
 #[tokio::test]

@@ -190,6 +190,31 @@ impl Appointment {
         ))
     }
 
+    /// The patient asks again on the day of a cancelled request: it becomes a
+    /// registered request again, for the speciality now asked, keeping its id.
+    pub fn reopen(
+        &self,
+        patient: &Patient,
+        speciality: OfferedSpeciality,
+        now: Timestamp,
+    ) -> Result<Transition, DomainError> {
+        self.require(Status::Registered)?;
+        Ok(self.change(
+            Appointment {
+                status: Status::Registered,
+                patient_name: patient.name.clone(),
+                speciality: speciality.slug,
+                speciality_name: speciality.name,
+                slot: None,
+                doctor_name: None,
+                cancel_reason: None,
+                updated_at: now,
+                ..self.clone()
+            },
+            SlotChange::None,
+        ))
+    }
+
     fn require(&self, next: Status) -> Result<(), DomainError> {
         if self.status.can_become(next) {
             Ok(())

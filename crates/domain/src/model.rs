@@ -98,13 +98,16 @@ impl Status {
         matches!(self, Status::Registered | Status::Assigned)
     }
 
-    /// The status machine: registered → assigned → completed; cancelled from any open state.
+    /// The status machine: registered → assigned → completed; cancelled from
+    /// any open state; a cancelled request of a day is re-opened (registered)
+    /// when the patient asks again that day.
     pub fn can_become(self, next: Status) -> bool {
         matches!(
             (self, next),
             (Status::Registered, Status::Assigned)
                 | (Status::Assigned, Status::Completed)
                 | (Status::Registered | Status::Assigned, Status::Cancelled)
+                | (Status::Cancelled, Status::Registered)
         )
     }
 }
@@ -190,7 +193,8 @@ mod tests {
                 (Registered, Assigned),
                 (Registered, Cancelled),
                 (Assigned, Completed),
-                (Assigned, Cancelled)
+                (Assigned, Cancelled),
+                (Cancelled, Registered)
             ]
         );
         assert_eq!("assigned".parse::<Status>(), Ok(Assigned));

@@ -16,9 +16,9 @@ use crate::country::Country;
 use crate::document::Document;
 use crate::error::DomainError;
 use crate::ids::{AppointmentId, SlotId};
-use crate::model::Patient;
+use crate::model::{Patient, Status};
 use crate::notification::{Notification, NotificationKind, key};
-use crate::ports::{ListFilter, NotificationQueue, Page, PageRequest, Store, Upserted};
+use crate::ports::{ListFilter, NotificationQueue, Page, PageRequest, Store, StoreError, Upserted};
 use crate::privacy::masked_appointment;
 use crate::scheduling::{Candidates, offered_speciality};
 use crate::text::{EmailAddress, Speciality};
@@ -95,10 +95,37 @@ pub async fn create_appointment(
     let speciality = offered_speciality(services, country, &input.speciality).await?;
     let now = services.now();
     let id = AppointmentId::for_request(country, input.document, now);
-    let appointment = Appointment::register(id, country, &patient, speciality, now);
-    services.store.insert_appointment(&appointment).await?;
-    tracing::info!(country = country.code, appointment_id = %masked_appointment(&appointment.id), "appointment registered");
-    Ok(appointment)
+    let appointment = Appointment::register(id, country, &patient, speciality.clone(), now);
+    match services.store.insert_appointment(&appointment).await {
+        Ok(()) => {
+            tracing::info!(country = country.code, appointment_id = %masked_appointment(&appointment.id), "appointment registered");
+            Ok(appointment)
+        }
+        // The day's request exists: a cancelled one is re-opened, an open one is a 409.
+        Err(StoreError::AlreadyExists { existing_id }) => {
+            let existing = services
+                .store
+                .get_appointment(country, &appointment.id)
+                .await?
+                .ok_or(DomainError::DuplicateAppointment {
+                    existing_id: existing_id.clone(),
+                })?;
+            if existing.status != Status::Cancelled {
+                return Err(DomainError::DuplicateAppointment { existing_id });
+            }
+            let reopened = apply(services, existing.reopen(&patient, speciality, now)?)
+                .await
+                .map_err(|error| match error {
+                    // Re-opened (or otherwise changed) by a racing request meanwhile.
+                    DomainError::InvalidTransition { .. } => {
+                        DomainError::DuplicateAppointment { existing_id }
+                    }
+                    other => other,
+                })?;
+            Ok(reopened)
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 pub async fn get_appointment(
