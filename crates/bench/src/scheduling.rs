@@ -222,11 +222,12 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     println!(
         "| store | first apply | slots added | calls | applying it again | calls |\n|---|---:|---:|---|---:|---|"
     );
+    // The embedded store's directory lives until the measurements end.
+    let embedded_dir = tempfile::tempdir()?;
     for backend in ["embedded (redb)", "DynamoDB on moto"] {
         let (store, counter): (Arc<dyn Store>, Option<OperationCounter>) =
             if backend.starts_with("embedded") {
-                let dir = tempfile::tempdir()?;
-                let store = EmbeddedStore::open(&dir.keep())?;
+                let store = EmbeddedStore::open(embedded_dir.path())?;
                 (Arc::new(store), None)
             } else {
                 let (store, counter) = moto_store(endpoint, "plan").await?;
