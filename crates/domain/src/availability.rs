@@ -535,6 +535,31 @@ mod tests {
     }
 
     #[test]
+    fn the_slot_horizon_is_one_to_366_days_counted_from_today() {
+        assert_eq!(SlotHorizon::default().get(), 56);
+        assert!(SlotHorizon::days(0).is_err());
+        assert!(SlotHorizon::days(367).is_err());
+        assert_eq!(SlotHorizon::parse(" 14 ").map(SlotHorizon::get), Ok(14));
+        assert!(SlotHorizon::parse("two weeks").is_err());
+        let today = date(2027, 1, 4);
+        assert_eq!(SlotHorizon::days(1).unwrap().end(today), today);
+        assert_eq!(SlotHorizon::default().end(today), date(2027, 2, 28));
+        // A plan generated to its last day has nothing left for the daily job.
+        let ended = Availability {
+            plan: example(),
+            generated_until: date(2027, 12, 31),
+        };
+        assert!(!ended.is_open());
+        assert!(
+            Availability {
+                generated_until: date(2027, 12, 30),
+                ..ended
+            }
+            .is_open()
+        );
+    }
+
+    #[test]
     fn weekdays_and_times_parse_as_plans_write_them() {
         assert_eq!(parse_weekday("Mon"), Some(Weekday::Monday));
         assert_eq!(parse_weekday("monday"), None);
