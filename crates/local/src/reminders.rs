@@ -181,4 +181,63 @@ mod tests {
         assert_eq!(sent.len(), 1, "one reminder within 5 s: {sent:?}");
         assert_eq!(sent[0].appointment_id, tomorrow.id);
     }
+
+    /// The local server's horizon job runs once at start on the injected
+    /// clock (a server back after days off catches up), then waits for 01:00.
+    #[tokio::test]
+    async fn the_horizon_job_catches_up_at_start_on_the_injected_clock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(crate::EmbeddedStore::open(dir.path()).expect("store"));
+        let doctor = testkit::doctor(&PERU, "cardiologia", "1");
+        citas_domain::Store::put_doctor(store.as_ref(), &doctor)
+            .await
+            .expect("doctor");
+        // Every day 09:00–10:00, generated through 4 January 2031 only.
+        let every_day: Vec<(jiff::civil::Weekday, &str, &str)> =
+            citas_domain::availability::WEEKDAYS
+                .iter()
+                .map(|day| (*day, "09:00", "10:00"))
+                .collect();
+        let availability = citas_domain::ports::Availability {
+            plan: testkit::plan(&every_day, "2031-01-01", None),
+            generated_until: jiff::civil::date(2031, 1, 4),
+        };
+        citas_domain::Store::put_availability(store.as_ref(), &doctor.id, &availability)
+            .await
+            .expect("plan");
+        let services = Arc::new(Services {
+            store: store.clone(),
+            queue: Arc::new(RecordingQueue::default()),
+            // 2031-01-10 12:00 in Lima, a week later; a 7-day horizon.
+            clock: Arc::new(ManualClock::new(testkit::at("2031-01-10T17:00:00Z"))),
+            horizon: citas_domain::SlotHorizon::days(7).expect("horizon"),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let job = tokio::spawn(daily_horizon(services, &PERU, 1, stopped));
+        let mut generated_until = None;
+        for _ in 0..100 {
+            let stored = citas_domain::Store::get_availability(store.as_ref(), &doctor.id)
+                .await
+                .expect("read");
+            generated_until = stored.map(|a| a.generated_until);
+            if generated_until != Some(jiff::civil::date(2031, 1, 4)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = stop.send(true);
+        let _ = job.await;
+        // Through 16 January (7 days from the injected today), from today's later slots on.
+        assert_eq!(generated_until, Some(jiff::civil::date(2031, 1, 16)));
+        let slots = citas_domain::Store::doctor_slots(
+            store.as_ref(),
+            &doctor.id,
+            testkit::at("2031-01-01T00:00:00Z"),
+            testkit::at("2031-02-01T00:00:00Z"),
+        )
+        .await
+        .expect("slots");
+        // 11 to 16 January (today's 09:00 slots have passed at noon): 6 days of 2.
+        assert_eq!(slots.len(), 6 * 2, "{slots:?}");
+    }
 }
