@@ -286,14 +286,7 @@ impl Store for DynamoStore {
         }
         .page(page)
         .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|item| appointment_from(country, item))
-                .collect::<Result<_, _>>()?,
-            next_cursor: page.next_cursor,
-        })
+        page_of(page, |item| appointment_from(country, item))
     }
 
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
@@ -543,14 +536,7 @@ impl Store for DynamoStore {
         }
         .page(page)
         .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|item| from_item::<DoctorItem>(item)?.into_domain())
-                .collect::<Result<_, _>>()?,
-            next_cursor: page.next_cursor,
-        })
+        page_of(page, |item| from_item::<DoctorItem>(item)?.into_domain())
     }
 
     async fn get_availability(
@@ -768,14 +754,7 @@ impl Store for DynamoStore {
             },
         };
         let page = index.page(page).await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(slot_from)
-                .collect::<Result<_, _>>()?,
-            next_cursor: page.next_cursor,
-        })
+        page_of(page, slot_from)
     }
 }
 
@@ -792,6 +771,21 @@ fn availability_from(value: AttributeValue) -> Result<Availability, StoreError> 
     serde_dynamo::from_attribute_value::<_, AvailabilityItem>(value)
         .map_err(backend)?
         .into_domain()
+}
+
+/// A page of items as a page of entities, keeping its cursor.
+fn page_of<T>(
+    page: Page<Item>,
+    entity: impl Fn(Item) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(entity)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Every item a query finds, page after page. Only for queries bounded by

@@ -226,10 +226,10 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
 /// Data directories written before slots had a doctor and a free-slot index
 /// (one table of available slots by doctor) get those indexes, once.
 fn reindex_slots_once(txn: &WriteTransaction) -> Result<(), Failure> {
-    const VERSION: &str = "slot_indexes";
-    if txn.open_table(META)?.get(VERSION)?.is_some() {
-        return Ok(());
-    }
+    once(txn, "slot_indexes", reindex_slots)
+}
+
+fn reindex_slots(txn: &WriteTransaction) -> Result<(), Failure> {
     let mut slots = Vec::new();
     for entry in txn.open_table(SLOTS)?.iter()? {
         let (_, bytes) = entry?;
@@ -241,17 +241,30 @@ fn reindex_slots_once(txn: &WriteTransaction) -> Result<(), Failure> {
     }
     let old: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("available_slots");
     txn.delete_table(old).map_err(redb::Error::from)?;
-    txn.open_table(META)?.insert(VERSION, "2")?;
+    Ok(())
+}
+
+/// Runs a one-off upgrade of the data unless `META` records it was done.
+fn once(
+    txn: &WriteTransaction,
+    marker: &str,
+    upgrade: impl FnOnce(&WriteTransaction) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    if txn.open_table(META)?.get(marker)?.is_some() {
+        return Ok(());
+    }
+    upgrade(txn)?;
+    txn.open_table(META)?.insert(marker, "done")?;
     Ok(())
 }
 
 /// Data directories written before doctors' lists had their own index get
 /// it, once: every booked appointment's entry.
 fn index_doctor_lists_once(txn: &WriteTransaction) -> Result<(), Failure> {
-    const VERSION: &str = "doctor_status_index";
-    if txn.open_table(META)?.get(VERSION)?.is_some() {
-        return Ok(());
-    }
+    once(txn, "doctor_status_index", index_doctor_lists)
+}
+
+fn index_doctor_lists(txn: &WriteTransaction) -> Result<(), Failure> {
     let mut entries = Vec::new();
     for entry in txn.open_table(APPOINTMENTS)?.iter()? {
         let (key, bytes) = entry?;
@@ -269,7 +282,6 @@ fn index_doctor_lists_once(txn: &WriteTransaction) -> Result<(), Failure> {
             )?;
         }
     }
-    txn.open_table(META)?.insert(VERSION, "1")?;
     Ok(())
 }
 
