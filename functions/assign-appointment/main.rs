@@ -1,4 +1,4 @@
-//! POST /{country}/appointment/{id}/assign: book a slot.
+//! POST /{country}/appointment/{id}/assign and …/reschedule: book a slot, or move to another.
 //! Clients are built once, at init; each request goes to the shared HTTP layer.
 
 use citas_lambda::{Aws, functions, http, init_logging};

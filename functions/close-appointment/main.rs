@@ -1,4 +1,4 @@
-//! POST /{country}/appointment/{id}/complete and …/cancel.
+//! POST /{country}/appointment/{id}/confirm, …/refuse, …/complete, …/no-show and …/cancel.
 //! Clients are built once, at init; each request goes to the shared HTTP layer.
 
 use citas_lambda::{Aws, functions, http, init_logging};

@@ -1,4 +1,4 @@
-//! GET /{country}/appointment/{id}, GET /{country}/appointment?… and GET /health.
+//! GET /{country}/appointment/{id}, …/{id}/history, GET /{country}/appointment?… and GET /health.
 //! Clients are built once, at init; each request goes to the shared HTTP layer.
 
 use citas_lambda::{Aws, functions, http, init_logging};

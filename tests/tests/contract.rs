@@ -7,8 +7,8 @@ mod backends;
 use backends::Backend;
 use citas_domain::ports::{Availability, ListFilter, PageRequest, SlotSearch, StoreError};
 use citas_domain::{
-    Appointment, AppointmentId, CHILE, Country, Doctor, EmailAddress, OfferedSpeciality, PERU,
-    Patient, Slot, SlotChange, Status, Store, Transition, Upserted,
+    Actor, Appointment, AppointmentId, CHILE, Country, Doctor, EmailAddress, HistoryEntry,
+    OfferedSpeciality, PERU, Patient, Slot, SlotChange, Status, Store, Transition, Upserted,
 };
 use citas_e2e::build;
 use futures::future::join_all;
@@ -61,21 +61,51 @@ pub fn slot(doctor: &Doctor, day: i8, hour: i8) -> Slot {
     build::slot(&doctor.id, date(2030, 3, day), time(hour, 0, 0, 0))
 }
 
+/// The appointment once booked on the slot (its next revision).
 pub fn assigned(appointment: &Appointment, slot: &Slot, at_text: &str) -> Appointment {
     Appointment {
         status: Status::Assigned,
         slot: Some(slot.id.clone()),
         updated_at: at(at_text),
+        revision: appointment.revision + 1,
         ..appointment.clone()
     }
 }
 
-pub fn book(appointment: Appointment, slot: &Slot) -> Transition {
+/// A store-level change from `before` to `after`, as an entity would decide
+/// it (the contract checks what stores do with it, not the status machine).
+pub fn change(before: &Appointment, after: Appointment, slots: SlotChange) -> Transition {
+    let revision = before.revision + 1;
     Transition {
-        expected: Status::Registered,
-        slot: SlotChange::Book(slot.id.clone()),
-        appointment: assigned(&appointment, slot, "2030-01-01T00:00:00Z"),
+        expected: before.status,
+        expected_revision: before.revision,
+        slots,
+        entry: HistoryEntry {
+            revision,
+            at: after.updated_at,
+            by: Actor::system("contract"),
+            from: Some(before.status),
+            to: after.status,
+            reason: after.cancel_reason.clone(),
+            note: None,
+        },
+        appointment: Appointment { revision, ..after },
     }
+}
+
+pub fn booking(slot: &Slot) -> SlotChange {
+    SlotChange {
+        book: Some(slot.id.clone()),
+        release: None,
+    }
+}
+
+pub fn book(appointment: Appointment, slot: &Slot) -> Transition {
+    change(
+        &appointment,
+        assigned(&appointment, slot, "2030-01-01T00:00:00Z"),
+        booking(slot),
+    )
 }
 
 mod cases {
@@ -116,13 +146,15 @@ mod cases {
         let store = &backend.store;
         let first = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
         store
-            .insert_appointment(&first)
+            .insert_appointment(&citas_domain::testkit::registration(&first))
             .await
             .expect("first insert");
         let mut second = first.clone();
         second.speciality = build::speciality("pediatria");
         assert_eq!(
-            store.insert_appointment(&second).await,
+            store
+                .insert_appointment(&citas_domain::testkit::registration(&second))
+                .await,
             Err(StoreError::AlreadyExists {
                 existing_id: first.id.to_string()
             })
@@ -144,7 +176,11 @@ mod cases {
         let attempts = (0..20).map(|n| {
             let mut candidate = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
             candidate.speciality = build::speciality(&format!("speciality-{n}"));
-            async move { store.insert_appointment(&candidate).await }
+            async move {
+                store
+                    .insert_appointment(&citas_domain::testkit::registration(&candidate))
+                    .await
+            }
         });
         let results = join_all(attempts).await;
         assert_eq!(
@@ -163,21 +199,35 @@ mod cases {
     pub async fn status_changes_are_conditional_on_the_current_status(backend: &Backend) {
         let store = &backend.store;
         let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
-        store.insert_appointment(&registered).await.expect("insert");
-        let cancel = Transition {
-            expected: Status::Registered,
-            slot: SlotChange::None,
-            appointment: Appointment {
+        store
+            .insert_appointment(&citas_domain::testkit::registration(&registered))
+            .await
+            .expect("insert");
+        let cancel = change(
+            &registered,
+            Appointment {
                 status: Status::Cancelled,
                 cancel_reason: Some("viaje".into()),
                 ..registered.clone()
             },
-        };
+            SlotChange::default(),
+        );
         // Expecting the wrong status fails and names the stored one.
         let wrong = Transition {
             expected: Status::Assigned,
             ..cancel.clone()
         };
+        // So does expecting another revision (someone changed it meanwhile).
+        let stale = Transition {
+            expected_revision: registered.revision + 5,
+            ..cancel.clone()
+        };
+        assert_eq!(
+            store.transition(&stale).await,
+            Err(StoreError::StatusConflict {
+                current: Status::Registered
+            })
+        );
         assert_eq!(
             store.transition(&wrong).await,
             Err(StoreError::StatusConflict {
@@ -214,7 +264,10 @@ mod cases {
         let first = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
         let second = appointment(&PERU, "70123456", "2030-01-02T15:00:00Z");
         for a in [&first, &second] {
-            store.insert_appointment(a).await.expect("insert");
+            store
+                .insert_appointment(&citas_domain::testkit::registration(a))
+                .await
+                .expect("insert");
         }
         // A booking whose status condition fails leaves the slot free.
         let stale = Transition {
@@ -273,18 +326,24 @@ mod cases {
         let slot = slot(&cardiologist, 4, 9);
         store.put_slot(&slot).await.expect("slot");
         let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
-        store.insert_appointment(&registered).await.expect("insert");
+        store
+            .insert_appointment(&citas_domain::testkit::registration(&registered))
+            .await
+            .expect("insert");
         let booking = book(registered, &slot);
         store.transition(&booking).await.expect("booked");
-        let cancel = Transition {
-            expected: Status::Assigned,
-            slot: SlotChange::Release(slot.id.clone()),
-            appointment: Appointment {
+        let cancel = change(
+            &booking.appointment,
+            Appointment {
                 status: Status::Cancelled,
                 cancel_reason: Some("enfermedad".into()),
                 ..booking.appointment.clone()
             },
-        };
+            SlotChange {
+                book: None,
+                release: Some(slot.id.clone()),
+            },
+        );
         assert_eq!(store.transition(&cancel).await, Ok(()));
         assert_eq!(
             store
@@ -313,7 +372,10 @@ mod cases {
                 &format!("{}", 50_000_000 + n),
                 "2030-01-02T15:00:00Z",
             );
-            store.insert_appointment(&a).await.expect("insert");
+            store
+                .insert_appointment(&citas_domain::testkit::registration(&a))
+                .await
+                .expect("insert");
             appointments.push(a);
         }
         let results = join_all(appointments.iter().map(|a| {
@@ -351,17 +413,20 @@ mod cases {
     pub async fn concurrent_status_changes_have_one_winner(backend: &Backend) {
         let store = &backend.store;
         let registered = appointment(&CHILE, "12345678-5", "2030-01-02T15:00:00Z");
-        store.insert_appointment(&registered).await.expect("insert");
+        store
+            .insert_appointment(&citas_domain::testkit::registration(&registered))
+            .await
+            .expect("insert");
         let results = join_all((0..20).map(|n| {
-            let transition = Transition {
-                expected: Status::Registered,
-                slot: SlotChange::None,
-                appointment: Appointment {
+            let transition = change(
+                &registered,
+                Appointment {
                     status: Status::Cancelled,
                     cancel_reason: Some(format!("reason {n}")),
                     ..registered.clone()
                 },
-            };
+                SlotChange::default(),
+            );
             async move { store.transition(&transition).await }
         }))
         .await;
@@ -424,12 +489,18 @@ mod cases {
                 &format!("{}", 40_000_000 + n),
                 &format!("2030-01-02T15:{:02}:00Z", n),
             );
-            store.insert_appointment(&a).await.expect("insert");
+            store
+                .insert_appointment(&citas_domain::testkit::registration(&a))
+                .await
+                .expect("insert");
             expected.push(a.id.to_string());
         }
         // Same created_at for two: ties still come out exactly once.
         let twin = appointment(&PERU, "49999999", "2030-01-02T15:05:00Z");
-        store.insert_appointment(&twin).await.expect("insert");
+        store
+            .insert_appointment(&citas_domain::testkit::registration(&twin))
+            .await
+            .expect("insert");
         expected.reverse();
         let (ids, pages) = walk(
             store.as_ref(),
@@ -485,11 +556,17 @@ mod cases {
         let mut ids = Vec::new();
         for day in 1..=3 {
             let a = appointment(&CHILE, "12345678-5", &format!("2030-01-0{day}T15:00:00Z"));
-            store.insert_appointment(&a).await.expect("insert");
+            store
+                .insert_appointment(&citas_domain::testkit::registration(&a))
+                .await
+                .expect("insert");
             ids.push(a);
         }
         let other = appointment(&CHILE, "11111111-1", "2030-01-02T15:00:00Z");
-        store.insert_appointment(&other).await.expect("insert");
+        store
+            .insert_appointment(&citas_domain::testkit::registration(&other))
+            .await
+            .expect("insert");
         let (mine, _) = walk(
             store.as_ref(),
             &CHILE,
@@ -539,14 +616,15 @@ mod cases {
         .await;
         assert_eq!(fifth, [ids[1].id.to_string()]);
         // Once no longer assigned, an appointment leaves the day's list.
-        let done = Transition {
-            expected: Status::Assigned,
-            slot: SlotChange::None,
-            appointment: Appointment {
+        let before = assigned(&ids[1], &early, "2030-03-05T12:00:00Z");
+        let done = change(
+            &before,
+            Appointment {
                 status: Status::Completed,
-                ..assigned(&ids[1], &early, "2030-03-05T12:00:00Z")
+                ..before.clone()
             },
-        };
+            SlotChange::default(),
+        );
         store.transition(&done).await.expect("completed");
         let (fifth, _) = walk(
             store.as_ref(),
@@ -566,7 +644,10 @@ mod cases {
                 &format!("{}", 40_000_000 + n),
                 &format!("2030-01-02T15:0{n}:00Z"),
             );
-            store.insert_appointment(&a).await.expect("insert");
+            store
+                .insert_appointment(&citas_domain::testkit::registration(&a))
+                .await
+                .expect("insert");
         }
         let first = store
             .list_appointments(
@@ -780,7 +861,10 @@ mod cases {
             .collect();
         let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
         store.put_slot(&slots[0]).await.expect("slot");
-        store.insert_appointment(&registered).await.expect("insert");
+        store
+            .insert_appointment(&citas_domain::testkit::registration(&registered))
+            .await
+            .expect("insert");
         store
             .transition(&book(registered.clone(), &slots[0]))
             .await
@@ -950,7 +1034,10 @@ mod cases {
             let s = slot(owner, 4, 8 + n as i8);
             store.put_slot(&s).await.expect("slot");
             let a = appointment(&PERU, document, &format!("2030-01-0{}T15:00:00Z", n + 1));
-            store.insert_appointment(&a).await.expect("insert");
+            store
+                .insert_appointment(&citas_domain::testkit::registration(&a))
+                .await
+                .expect("insert");
             store
                 .transition(&book(a.clone(), &s))
                 .await
@@ -971,14 +1058,15 @@ mod cases {
         assert!(pages >= 2, "pages of two");
         // Cancelling one moves it out of the assigned list and into the cancelled one.
         let (_, first) = &booked[0];
-        let cancel = Transition {
-            expected: Status::Assigned,
-            slot: SlotChange::None,
-            appointment: Appointment {
+        let before = assigned(first, &slot(&mine, 4, 8), "2030-01-01T00:00:00Z");
+        let cancel = change(
+            &before,
+            Appointment {
                 status: Status::Cancelled,
-                ..assigned(first, &slot(&mine, 4, 8), "2030-01-01T00:00:00Z")
+                ..before.clone()
             },
-        };
+            SlotChange::default(),
+        );
         store.transition(&cancel).await.expect("cancelled");
         let (after, _) = walk(store.as_ref(), &PERU, &filter, 10).await;
         assert_eq!(after.len(), 2);

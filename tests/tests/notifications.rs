@@ -362,14 +362,13 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         let appointment = assigned_appointment(&PERU, &document, at("2026-12-07T14:00:00Z"));
         backend
             .store
-            .insert_appointment(&appointment)
+            .insert_appointment(&citas_domain::testkit::registration(&appointment))
             .await
             .expect("appointment");
-        let slot = appointment.slot.clone().expect("slot");
         messages.push(Notification::about(
             &appointment,
             NotificationKind::Assigned,
-            key::assigned(&appointment.id, &slot),
+            key::change(&appointment, NotificationKind::Assigned),
         ));
     }
     // At-least-once delivery: a failing, a flaky and a healthy message are enqueued twice.
@@ -571,7 +570,7 @@ async fn assigned_at(
     let appointment = assigned_appointment(country, document, at(starts_at));
     backend
         .store
-        .insert_appointment(&appointment)
+        .insert_appointment(&citas_domain::testkit::registration(&appointment))
         .await
         .expect("insert");
     appointment.id.to_string()
@@ -639,7 +638,9 @@ async fn twenty_five_hundred_reminders_take_at_most_250_send_message_batch_calls
                     at("2026-12-07T05:00:00Z") + jiff::SignedDuration::from_secs(i64::from(n) * 30);
                 let appointment =
                     assigned_appointment(&PERU, &format!("{}", 50_000_000 + n), starts_at);
-                store.insert_appointment(&appointment).await
+                store
+                    .insert_appointment(&citas_domain::testkit::registration(&appointment))
+                    .await
             }
         })
         .buffer_unordered(8)

@@ -6,8 +6,8 @@ use citas_domain::service::{ListRequest, NewAppointment, NewPatient};
 use citas_domain::text::{MAX_REASON_LEN, MAX_TEXT_LEN, clean_text};
 use citas_domain::timestamp;
 use citas_domain::{
-    Appointment, Country, DomainError, EmailAddress, ListFilter, PageRequest, Patient, SlotId,
-    Speciality, Status,
+    Appointment, Country, DomainError, EmailAddress, HistoryEntry, ListFilter, PageRequest,
+    Patient, SlotId, Speciality, Status,
 };
 use serde::{Deserialize, Serialize};
 
@@ -82,14 +82,14 @@ impl AssignRequest {
     }
 }
 
-/// `POST …/cancel`.
+/// `POST …/cancel` and `POST …/refuse`: why.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CancelRequest {
+pub struct ReasonRequest {
     pub reason: String,
 }
 
-impl CancelRequest {
+impl ReasonRequest {
     pub fn try_into_domain(self) -> Result<String, DomainError> {
         clean_text(&self.reason, MAX_REASON_LEN)
             .map_err(|e| invalid("reason", format!("reason {e}")))
@@ -184,6 +184,11 @@ pub struct AppointmentResponse {
     pub starts_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<String>,
+    /// Why the doctor last refused a booking of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal_reason: Option<String>,
+    /// How many changes it has had; its calendar invitation's SEQUENCE.
+    pub revision: u32,
     /// The booked slot, shaped for a screen (local date and time, the doctor's name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot: Option<crate::schedule_body::BookedSlot>,
@@ -205,6 +210,8 @@ impl From<&Appointment> for AppointmentResponse {
             doctor: appointment.doctor().map(ToString::to_string),
             starts_at: appointment.starts_at().map(timestamp::format),
             cancel_reason: appointment.cancel_reason.clone(),
+            refusal_reason: appointment.refusal_reason.clone(),
+            revision: appointment.revision,
             slot: crate::schedule_body::BookedSlot::of(appointment),
         }
     }
@@ -215,4 +222,45 @@ impl From<&Appointment> for AppointmentResponse {
 pub struct AppointmentPage {
     pub items: Vec<AppointmentResponse>,
     pub next_cursor: Option<String>,
+}
+
+/// `GET …/history`: the entries, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryResponse {
+    pub items: Vec<HistoryEntryResponse>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntryResponse {
+    pub at: String,
+    pub by: ActorResponse,
+    /// `null` for the creation.
+    pub from: Option<&'static str>,
+    pub to: &'static str,
+    pub reason: Option<String>,
+    /// On entries that record a notification that could not be sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorResponse {
+    pub role: &'static str,
+    pub id: String,
+}
+
+impl From<&HistoryEntry> for HistoryEntryResponse {
+    fn from(entry: &HistoryEntry) -> Self {
+        Self {
+            at: timestamp::format(entry.at),
+            by: ActorResponse {
+                role: entry.by.role.as_str(),
+                id: entry.by.id.clone(),
+            },
+            from: entry.from.map(Status::as_str),
+            to: entry.to.as_str(),
+            reason: entry.reason.clone(),
+            note: entry.note.clone(),
+        }
+    }
 }

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::body::{
-    AppointmentPage, AppointmentRequest, AppointmentResponse, AssignRequest, CancelRequest,
-    ListQuery, PatientRequest, PatientResponse,
+    AppointmentPage, AppointmentRequest, AppointmentResponse, AssignRequest, HistoryEntryResponse,
+    HistoryResponse, ListQuery, PatientRequest, PatientResponse, ReasonRequest,
 };
 use crate::problem::Problem;
 use crate::routes::Action;
@@ -122,13 +122,46 @@ async fn run(
                 &json!({ "message": message.to_wire() }),
             ))
         }
+        Action::ConfirmAppointment => {
+            let appointment =
+                service::confirm(services, caller, country, &path_id(request)?).await?;
+            Ok(appointment_response(&appointment))
+        }
+        Action::RefuseAppointment => {
+            let reason = json_body::<ReasonRequest>(request)?.try_into_domain()?;
+            let appointment =
+                service::refuse(services, caller, country, &path_id(request)?, reason).await?;
+            Ok(appointment_response(&appointment))
+        }
+        Action::RescheduleAppointment => {
+            let slot = optional_json_body::<AssignRequest>(request)?
+                .unwrap_or_default()
+                .try_into_domain()?;
+            let appointment =
+                service::reschedule(services, caller, country, &path_id(request)?, slot).await?;
+            Ok(appointment_response(&appointment))
+        }
         Action::CompleteAppointment => {
             let appointment =
                 service::complete(services, caller, country, &path_id(request)?).await?;
             Ok(appointment_response(&appointment))
         }
+        Action::NoShowAppointment => {
+            let appointment =
+                service::no_show(services, caller, country, &path_id(request)?).await?;
+            Ok(appointment_response(&appointment))
+        }
+        Action::AppointmentHistory => {
+            let entries = service::history(services, caller, country, &path_id(request)?).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &HistoryResponse {
+                    items: entries.iter().map(HistoryEntryResponse::from).collect(),
+                },
+            ))
+        }
         Action::CancelAppointment => {
-            let reason = json_body::<CancelRequest>(request)?.try_into_domain()?;
+            let reason = json_body::<ReasonRequest>(request)?.try_into_domain()?;
             let appointment =
                 service::cancel(services, caller, country, &path_id(request)?, reason).await?;
             Ok(appointment_response(&appointment))

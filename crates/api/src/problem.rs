@@ -153,6 +153,17 @@ impl From<DomainError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "invalid_transition", detail)
                     .with("current_status", current.as_str())
             }
+            DomainError::ChangedMeanwhile { .. } => {
+                Problem::new(StatusCode::CONFLICT, "changed_meanwhile", detail)
+            }
+            DomainError::TooLateToChange { deadline, .. } => {
+                Problem::new(StatusCode::CONFLICT, "too_late_to_change", detail)
+                    .with("deadline", rfc3339(&deadline))
+            }
+            DomainError::NotStarted { starts_at, .. } => {
+                Problem::new(StatusCode::CONFLICT, "not_started", detail)
+                    .with("starts_at", rfc3339(&starts_at))
+            }
             DomainError::SlotUnavailable { .. } => {
                 Problem::new(StatusCode::CONFLICT, "slot_unavailable", detail)
             }
@@ -232,4 +243,9 @@ fn invalid_code(field: &str) -> &'static str {
         "slot_minutes" | "weekly" | "exceptions" | "valid_from" | "valid_until" => "invalid_plan",
         _ => "invalid_input",
     }
+}
+
+/// An instant with its country's offset, as the API writes local times.
+fn rfc3339(at: &jiff::Zoned) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }

@@ -11,8 +11,13 @@ pub enum Action {
     ListAppointments,
     AssignAppointment,
     NotifyAppointment,
+    ConfirmAppointment,
+    RefuseAppointment,
+    RescheduleAppointment,
     CompleteAppointment,
+    NoShowAppointment,
     CancelAppointment,
+    AppointmentHistory,
     ListSpecialities,
     UpsertDoctor,
     ListDoctors,
@@ -77,8 +82,33 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/{country}/appointment/{id}/confirm",
+        action: Action::ConfirmAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/refuse",
+        action: Action::RefuseAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/reschedule",
+        action: Action::RescheduleAppointment,
+    },
+    Route {
+        method: "POST",
         path: "/{country}/appointment/{id}/complete",
         action: Action::CompleteAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/no-show",
+        action: Action::NoShowAppointment,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/appointment/{id}/history",
+        action: Action::AppointmentHistory,
     },
     Route {
         method: "POST",

@@ -7,20 +7,19 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, SlotChange, SlotSearch, Store, StoreError,
+    Availability, ListFilter, Page, PageRequest, Registration, SlotSearch, Store, StoreError,
     Transition, Upserted, free_slot_partition,
 };
 use citas_domain::timestamp;
 use citas_domain::{
-    Appointment, AppointmentId, Country, Doctor, DoctorId, Document, OfferedSpeciality, Patient,
-    Slot, SlotId, Speciality, Status,
+    Appointment, AppointmentId, Country, Doctor, DoctorId, Document, HistoryEntry,
+    OfferedSpeciality, Patient, Slot, SlotId, Speciality, Status,
 };
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
@@ -30,7 +29,8 @@ use serde::de::DeserializeOwned;
 
 use crate::errors::{backend, is_condition_failure};
 use crate::items::{
-    AppointmentItem, AvailabilityItem, DoctorItem, PatientItem, SlotItem, SpecialityItem,
+    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, SlotItem,
+    SpecialityItem, history_partition,
 };
 use crate::pager::{Item, ShardedIndex};
 use crate::settings::{TableNames, index};
@@ -54,6 +54,8 @@ const GENERATED_UNTIL: &str = "generated_until";
 const PLAN_DUE: &str = "plan_due";
 /// Slots written concurrently when a plan is applied.
 const SLOT_WRITES_IN_FLIGHT: usize = 16;
+/// A history longer than this is cut (no appointment comes near it).
+const MAX_HISTORY_ENTRIES: usize = 1000;
 /// Keys per `BatchGetItem` request (DynamoDB's limit).
 const BATCH_GET_KEYS: usize = 100;
 
@@ -145,6 +147,21 @@ fn appointment_from(country: &'static Country, item: Item) -> Result<Appointment
     from_item::<AppointmentItem>(item)?.into_domain(country)
 }
 
+/// The reasons of a cancelled transaction, if that is what failed.
+fn cancelled_reasons(
+    error: &SdkError<TransactWriteItemsError>,
+) -> Option<Vec<aws_sdk_dynamodb::types::CancellationReason>> {
+    match error {
+        SdkError::ServiceError(service) => match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                Some(cancelled.cancellation_reasons().to_vec())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Whether a transaction's cancellation names a failed condition at `index`.
 fn cancelled_at(
     reasons: &[aws_sdk_dynamodb::types::CancellationReason],
@@ -196,20 +213,34 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
+    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError> {
+        let appointment = &registration.appointment;
+        let put = Put::builder()
             .table_name(self.tables.appointment(appointment.country))
             .set_item(Some(appointment_item(appointment)?))
             .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(backend)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.history_put(
+                appointment.country,
+                &appointment.id,
+                &registration.entry,
+            )?)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::AlreadyExists {
-                existing_id: appointment.id.to_string(),
-            }),
+            Err(error)
+                if cancelled_reasons(&error).is_some_and(|r| cancelled_at(&r, 0).is_some()) =>
+            {
+                Err(StoreError::AlreadyExists {
+                    existing_id: appointment.id.to_string(),
+                })
+            }
             Err(error) => Err(backend(error)),
         }
     }
@@ -290,112 +321,57 @@ impl Store for DynamoStore {
     }
 
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
-        let appointment = &transition.appointment;
-        let table = self.tables.appointment(appointment.country);
         // Unique to this call: an attempt the SDK timed out on and sent again
         // is recognised by it if the first one was applied after all.
         let change = uuid::Uuid::new_v4().to_string();
-        let mut item = appointment_item(appointment)?;
-        item.insert(CHANGE.into(), s(change.clone()));
-        let put = Put::builder()
-            .table_name(&table)
-            .set_item(Some(item))
-            .condition_expression("#status = :expected")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":expected", s(transition.expected.as_str()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(backend)?;
-        let (slot_id, available) = match &transition.slot {
-            SlotChange::None => return self.put_conditionally(put).await,
-            SlotChange::Book(slot) => (slot, false),
-            SlotChange::Release(slot) => (slot, true),
-        };
-        // Booking takes the slot out of the free-slot index and records who
-        // holds it; giving it back puts it in again (completing pasted items too).
-        let slot_update = Update::builder()
-            .table_name(self.tables.slot())
-            .key("id", s(slot_id.to_string()))
-            .update_expression(if available {
-                "SET isAvailable = :next, #free = :free, #starts = :starts REMOVE appointment"
-            } else {
-                "SET isAvailable = :next, appointment = :appointment REMOVE #free"
-            })
-            .condition_expression(if available {
-                "attribute_exists(id)"
-            } else {
-                "isAvailable = :current"
-            })
-            .set_expression_attribute_names(Some(if available {
-                HashMap::from([
-                    ("#free".to_owned(), FREE.to_owned()),
-                    ("#starts".to_owned(), STARTS.to_owned()),
-                ])
-            } else {
-                HashMap::from([("#free".to_owned(), FREE.to_owned())])
-            }))
-            .set_expression_attribute_values(Some(if available {
-                HashMap::from([
-                    (":next".to_owned(), AttributeValue::Bool(true)),
-                    (
-                        ":free".to_owned(),
-                        s(free_slot_partition(
-                            slot_id.doctor.country,
-                            &slot_id.doctor.speciality,
-                        )),
-                    ),
-                    (
-                        ":starts".to_owned(),
-                        s(timestamp::format(slot_id.starts_at)),
-                    ),
-                ])
-            } else {
-                HashMap::from([
-                    (":next".to_owned(), AttributeValue::Bool(false)),
-                    (":current".to_owned(), AttributeValue::Bool(true)),
-                    (":appointment".to_owned(), s(appointment.id.to_string())),
-                ])
-            }))
-            .build()
-            .map_err(backend)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(slot_update).build())
-            .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
-        };
-        let reasons = match &error {
-            SdkError::ServiceError(service) => match service.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    cancelled.cancellation_reasons().to_vec()
-                }
-                _ => return Err(backend(error)),
-            },
-            _ => return Err(backend(error)),
-        };
-        if let Some(reason) = cancelled_at(&reasons, 1) {
-            return match reason.item() {
-                Some(old) if is_change(old, &change) => Ok(()),
-                Some(old) => Err(StoreError::StatusConflict {
-                    current: current_status(old)?,
-                }),
-                // A conflict with a concurrent transaction, or no such appointment: look.
-                None => self.explain_failed_condition(appointment, &change).await,
-            };
-        }
-        if cancelled_at(&reasons, 0).is_some() {
-            if available {
-                // The slot no longer exists: there is nothing to give back.
-                return self.put_conditionally(put).await;
+        self.transact(transition, &change, true).await
+    }
+
+    async fn history(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(self.tables.history())
+                .key_condition_expression("appointment = :appointment")
+                .expression_attribute_values(":appointment", s(history_partition(country, id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in output.items.unwrap_or_default() {
+                entries.push(from_item::<HistoryItem>(item)?.into_domain()?);
             }
-            return Err(StoreError::SlotUnavailable(slot_id.to_string()));
+            match output.last_evaluated_key {
+                Some(key) if entries.len() < MAX_HISTORY_ENTRIES => start = Some(key),
+                _ => return Ok(entries),
+            }
         }
-        Err(backend(error))
+    }
+
+    async fn add_history_note(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(self.tables.history())
+            .set_item(Some(to_item(&HistoryItem::from_domain(
+                country, id, entry,
+            ))?))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn get_appointments(
@@ -947,42 +923,146 @@ impl DynamoStore {
         Ok(found)
     }
 
-    /// A single conditional put of an appointment's new state.
-    async fn put_conditionally(&self, put: Put) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(put.table_name())
-            .set_item(Some(put.item().clone()))
-            .set_condition_expression(put.condition_expression().map(str::to_owned))
-            .set_expression_attribute_names(put.expression_attribute_names().cloned())
-            .set_expression_attribute_values(put.expression_attribute_values().cloned())
+    /// The history entry's put, for a transaction.
+    fn history_put(
+        &self,
+        country: &Country,
+        id: &AppointmentId,
+        entry: &HistoryEntry,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(self.tables.history())
+            .set_item(Some(to_item(&HistoryItem::from_domain(
+                country, id, entry,
+            ))?))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The transition as one `TransactWriteItems`: the appointment (on the
+    /// condition of its status and revision), its history entry, the slot
+    /// given back and the slot booked. `with_release` is false on the second
+    /// try when the slot to give back no longer exists.
+    async fn transact(
+        &self,
+        transition: &Transition,
+        change: &str,
+        with_release: bool,
+    ) -> Result<(), StoreError> {
+        let appointment = &transition.appointment;
+        let mut item = appointment_item(appointment)?;
+        item.insert(CHANGE.into(), s(change));
+        let revision_condition = if transition.expected_revision == 0 {
+            "(attribute_not_exists(#revision) OR #revision = :revision)"
+        } else {
+            "#revision = :revision"
+        };
+        let put = Put::builder()
+            .table_name(self.tables.appointment(appointment.country))
+            .set_item(Some(item))
+            .condition_expression(format!("#status = :expected AND {revision_condition}"))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#revision", "revision")
+            .expression_attribute_values(":expected", s(transition.expected.as_str()))
+            .expression_attribute_values(
+                ":revision",
+                AttributeValue::N(transition.expected_revision.to_string()),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    match failed.item() {
-                        Some(old)
-                            if put
-                                .item()
-                                .get(CHANGE)
-                                .and_then(|v| v.as_s().ok())
-                                .is_some_and(|change| is_change(old, change)) =>
-                        {
-                            Ok(())
-                        }
-                        Some(old) => Err(StoreError::StatusConflict {
-                            current: current_status(old)?,
-                        }),
-                        None => Err(StoreError::NotFound),
-                    }
-                }
-                _ => Err(backend(error)),
-            },
+            .build()
+            .map_err(backend)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.history_put(
+                appointment.country,
+                &appointment.id,
+                &transition.entry,
+            )?);
+        let release = transition.slots.release.as_ref().filter(|_| with_release);
+        let mut release_at = None;
+        let mut book_at = None;
+        let mut position = 2;
+        if let Some(slot) = release {
+            request = request.transact_items(self.slot_update(slot, None)?);
+            release_at = Some(position);
+            position += 1;
         }
+        if let Some(slot) = &transition.slots.book {
+            request = request.transact_items(self.slot_update(slot, Some(&appointment.id))?);
+            book_at = Some(position);
+        }
+        let error = match request.send().await {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let Some(reasons) = cancelled_reasons(&error) else {
+            return Err(backend(error));
+        };
+        if let Some(reason) = cancelled_at(&reasons, 0) {
+            return match reason.item() {
+                Some(old) if is_change(old, change) => Ok(()),
+                Some(old) => Err(StoreError::StatusConflict {
+                    current: current_status(old)?,
+                }),
+                // A conflict with a concurrent transaction, or no such appointment: look.
+                None => self.explain_failed_condition(appointment, change).await,
+            };
+        }
+        if let Some(slot) = transition.slots.book.as_ref()
+            && book_at.is_some_and(|at| cancelled_at(&reasons, at).is_some())
+        {
+            return Err(StoreError::SlotUnavailable(slot.to_string()));
+        }
+        if release_at.is_some_and(|at| cancelled_at(&reasons, at).is_some()) {
+            // The slot no longer exists: there is nothing to give back.
+            return Box::pin(self.transact(transition, change, false)).await;
+        }
+        Err(backend(error))
+    }
+
+    /// Booking takes the slot out of the free-slot index and records who
+    /// holds it (on the condition that it is free); giving it back puts it in
+    /// again (completing pasted items too).
+    fn slot_update(
+        &self,
+        slot_id: &SlotId,
+        booked_by: Option<&AppointmentId>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.tables.slot())
+            .key("id", s(slot_id.to_string()))
+            .expression_attribute_names("#free", FREE);
+        let update = match booked_by {
+            Some(appointment) => update
+                .update_expression(
+                    "SET isAvailable = :next, appointment = :appointment REMOVE #free",
+                )
+                .condition_expression("isAvailable = :current")
+                .expression_attribute_values(":next", AttributeValue::Bool(false))
+                .expression_attribute_values(":current", AttributeValue::Bool(true))
+                .expression_attribute_values(":appointment", s(appointment.to_string())),
+            None => update
+                .update_expression(
+                    "SET isAvailable = :next, #free = :free, #starts = :starts REMOVE appointment",
+                )
+                .condition_expression("attribute_exists(id)")
+                .expression_attribute_names("#starts", STARTS)
+                .expression_attribute_values(":next", AttributeValue::Bool(true))
+                .expression_attribute_values(
+                    ":free",
+                    s(free_slot_partition(
+                        slot_id.doctor.country,
+                        &slot_id.doctor.speciality,
+                    )),
+                )
+                .expression_attribute_values(":starts", s(timestamp::format(slot_id.starts_at))),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(backend)?)
+            .build())
     }
 
     /// After a lost condition without the old item: report what is stored now.

@@ -12,8 +12,8 @@ use citas_domain::availability::{
 use citas_domain::speciality::display_name;
 use citas_domain::timestamp;
 use citas_domain::{
-    Appointment, AppointmentId, Country, Doctor, DoctorId, EmailAddress, OfferedSpeciality,
-    Patient, Slot, SlotId, Speciality, Status, StoreError,
+    Actor, ActorRole, Appointment, AppointmentId, Country, Doctor, DoctorId, EmailAddress,
+    HistoryEntry, OfferedSpeciality, Patient, Slot, SlotId, Speciality, Status, StoreError,
 };
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -322,6 +322,11 @@ pub struct AppointmentItem {
     pub starts_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal_reason: Option<String>,
+    /// Changes so far; absent (0) on items pasted from seed 000.
+    #[serde(default)]
+    pub revision: u32,
 }
 
 impl AppointmentItem {
@@ -341,6 +346,8 @@ impl AppointmentItem {
             doctor_name: appointment.doctor_name.clone(),
             starts_at: appointment.starts_at().map(timestamp::format),
             cancel_reason: appointment.cancel_reason.clone(),
+            refusal_reason: appointment.refusal_reason.clone(),
+            revision: appointment.revision,
         }
     }
 
@@ -369,7 +376,74 @@ impl AppointmentItem {
                 .map_err(|e| bad(&e))?,
             doctor_name: self.doctor_name,
             cancel_reason: self.cancel_reason,
+            refusal_reason: self.refusal_reason,
+            revision: self.revision,
             id,
+        })
+    }
+}
+
+/// `appointment-history`: one item per entry of an appointment's history.
+/// `appointment` is `{country}#{id}`; `entry` sorts the entries: the
+/// revision, zero-padded, then for notes a `~` and the note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub appointment: String,
+    pub entry: String,
+    pub revision: u32,
+    pub at: String,
+    pub by_role: String,
+    pub by_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The partition of an appointment's history.
+pub fn history_partition(country: &Country, id: &AppointmentId) -> String {
+    format!("{}#{id}", country.code)
+}
+
+impl HistoryItem {
+    pub fn from_domain(country: &Country, id: &AppointmentId, entry: &HistoryEntry) -> Self {
+        let mut sort = format!("{:010}", entry.revision);
+        if let Some(note) = &entry.note {
+            sort.push('~');
+            sort.extend(note.chars().take(200));
+        }
+        Self {
+            appointment: history_partition(country, id),
+            entry: sort,
+            revision: entry.revision,
+            at: timestamp::format(entry.at),
+            by_role: entry.by.role.as_str().to_owned(),
+            by_id: entry.by.id.clone(),
+            from: entry.from.map(|s| s.as_str().to_owned()),
+            to: entry.to.as_str().to_owned(),
+            reason: entry.reason.clone(),
+            note: entry.note.clone(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<HistoryEntry, StoreError> {
+        let bad = |e: &dyn std::fmt::Display| corrupt("history", e);
+        let status = |text: &str| text.parse::<Status>().map_err(|e| bad(&e));
+        Ok(HistoryEntry {
+            revision: self.revision,
+            at: self.at.parse::<jiff::Timestamp>().map_err(|e| bad(&e))?,
+            by: Actor {
+                role: ActorRole::parse(&self.by_role)
+                    .ok_or_else(|| bad(&format!("role {}", self.by_role)))?,
+                id: self.by_id,
+            },
+            from: self.from.as_deref().map(status).transpose()?,
+            to: status(&self.to)?,
+            reason: self.reason,
+            note: self.note,
         })
     }
 }
@@ -421,10 +495,26 @@ mod tests {
             doctor_name: Some("Dra. Uno".into()),
             starts_at: Some("2026-12-07T14:00:00.000Z".into()),
             cancel_reason: None,
+            refusal_reason: None,
+            revision: 2,
         };
         let entity = appointment.clone().into_domain(&PERU).unwrap();
         assert_eq!(AppointmentItem::from_domain(&entity), appointment);
         // A RUT-less Chilean table cannot hold a Peruvian id.
         assert!(appointment.into_domain(&CHILE).is_err());
+        let note = HistoryEntry {
+            revision: 2,
+            at: "2026-11-22T15:00:00Z".parse().unwrap(),
+            by: Actor::system("send-email"),
+            from: Some(Status::Assigned),
+            to: Status::Assigned,
+            reason: None,
+            note: Some("appointment.assigned not sent: no email on file".into()),
+        };
+        let item = HistoryItem::from_domain(&PERU, &entity.id, &note);
+        assert_eq!(item.appointment, "pe#20261122-45678912");
+        // Notes sort after the change of their revision, before the next one.
+        assert!("0000000002" < item.entry.as_str() && item.entry.as_str() < "0000000003");
+        assert_eq!(item.into_domain().unwrap(), note);
     }
 }

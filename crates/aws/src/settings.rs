@@ -33,6 +33,10 @@ impl TableNames {
     pub fn slot(&self) -> String {
         format!("{}appointment-doctor", self.prefix)
     }
+    /// Every appointment's history, both countries (`{country}#{id}` partitions).
+    pub fn history(&self) -> String {
+        format!("{}appointment-history", self.prefix)
+    }
     pub fn idempotency(&self) -> String {
         format!("{}notification-idempotency", self.prefix)
     }

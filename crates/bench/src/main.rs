@@ -159,7 +159,9 @@ async fn populate(store: &Arc<dyn Store>, count: u32, with_patients: bool) -> Re
                 if with_patients {
                     store.upsert_patient(&PERU, &patient).await?;
                 }
-                store.insert_appointment(&appointment).await?;
+                store
+                    .insert_appointment(&citas_domain::testkit::registration(&appointment))
+                    .await?;
                 Ok(())
             }
         })
@@ -175,14 +177,10 @@ fn batches(count: u32) -> Result<Vec<SqsEvent>, Error> {
     let mut event = SqsEvent::default();
     for n in 0..count {
         let (_, appointment) = patient_and_appointment(n, timestamp("2026-12-07T13:00:00Z")?)?;
-        let slot = appointment
-            .slot
-            .clone()
-            .ok_or("the appointment is assigned")?;
         let message = Notification::about(
             &appointment,
             NotificationKind::Assigned,
-            key::assigned(&appointment.id, &slot),
+            key::change(&appointment, NotificationKind::Assigned),
         );
         let mut record = SqsMessage::default();
         record.message_id = Some(format!("bench-{n}"));

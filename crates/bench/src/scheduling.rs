@@ -15,7 +15,7 @@ use citas_aws::dynamo::STATUS_SHARDS;
 use citas_aws::{DynamoStore, OperationCounter, TableNames};
 use citas_domain::availability::WEEKDAYS;
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, SlotChange, SlotSearch, StoreError, Transition,
+    Availability, ListFilter, Page, PageRequest, Registration, SlotSearch, StoreError, Transition,
     Upserted, free_slot_partition,
 };
 use citas_domain::scheduling::{self, NewDoctor, SlotQuery};
@@ -284,6 +284,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
 /// Item sizes (bytes) of each table's items, as stored: capacity units follow them.
 const SLOT_BYTES: f64 = 230.0;
 const APPOINTMENT_BYTES: f64 = 450.0;
+const HISTORY_BYTES: f64 = 200.0;
 const DOCTOR_BYTES: f64 = 170.0;
 const PATIENT_BYTES: f64 = 130.0;
 
@@ -379,11 +380,21 @@ impl Store for PartitionCounter {
         );
         self.inner.get_patient(country, document).await
     }
-    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
+    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError> {
+        // A transaction: two units per item written (the appointment and its
+        // history entry); each index it changes, one.
+        let appointment = &registration.appointment;
         for partition in Self::appointment_partitions(appointment) {
-            self.write(partition, write_units(APPOINTMENT_BYTES));
+            self.write(partition, 2.0 * write_units(APPOINTMENT_BYTES));
         }
-        self.inner.insert_appointment(appointment).await
+        self.write(
+            format!(
+                "appointment-history {}#{}",
+                appointment.country.code, appointment.id
+            ),
+            2.0 * write_units(HISTORY_BYTES),
+        );
+        self.inner.insert_appointment(registration).await
     }
     async fn get_appointment(
         &self,
@@ -423,7 +434,16 @@ impl Store for PartitionCounter {
         {
             self.write(partition, write_units(APPOINTMENT_BYTES));
         }
-        if let SlotChange::Book(slot) | SlotChange::Release(slot) = &transition.slot {
+        self.write(
+            format!("appointment-history {code}#{}", next.id),
+            2.0 * write_units(HISTORY_BYTES),
+        );
+        for slot in transition
+            .slots
+            .book
+            .iter()
+            .chain(transition.slots.release.iter())
+        {
             self.write(
                 format!("appointment-doctor {slot}"),
                 2.0 * write_units(SLOT_BYTES),
@@ -441,6 +461,21 @@ impl Store for PartitionCounter {
             );
         }
         self.inner.transition(transition).await
+    }
+    async fn history(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+    ) -> Result<Vec<citas_domain::HistoryEntry>, StoreError> {
+        self.inner.history(country, id).await
+    }
+    async fn add_history_note(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        entry: &citas_domain::HistoryEntry,
+    ) -> Result<(), StoreError> {
+        self.inner.add_history_note(country, id, entry).await
     }
     async fn get_appointments(
         &self,

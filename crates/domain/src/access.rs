@@ -6,8 +6,8 @@
 //!
 //! | role | own country only | may |
 //! |---|---|---|
-//! | patient | yes | register/update their own record; create, read, assign, notify and cancel their own appointments; list them by document |
-//! | doctor | yes | read, complete and cancel the appointments booked on their slots; list by status (only theirs are shown) |
+//! | patient | yes | register/update their own record; create, read (with history), assign, reschedule, notify and cancel their own appointments; list them by document |
+//! | doctor | yes | read (with history), confirm, refuse, complete, mark no-show and cancel the appointments booked on their slots; list by status (only theirs are shown) |
 //! | doctor | yes | set and read their own working plan, take their own free slots out, read their own agenda |
 //! | anyone signed in | yes | list specialities and doctors, read a doctor, search free slots |
 //! | admin | yes | everything in their country, including registering doctors and any doctor's plan and agenda |
@@ -151,10 +151,15 @@ impl Caller {
 /// What is being done to an appointment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    /// The appointment and its history.
     Read,
     Assign,
+    Reschedule,
     Notify,
-    Complete,
+    /// The doctor's answer: confirm or refuse.
+    Answer,
+    /// Complete or mark a no-show.
+    Close,
     Cancel,
 }
 
@@ -246,7 +251,14 @@ pub fn authorize_appointment(
             if !caller.is_patient(appointment.document()) {
                 return Err(Refused::Hidden);
             }
-            operation != Operation::Complete
+            matches!(
+                operation,
+                Operation::Read
+                    | Operation::Assign
+                    | Operation::Reschedule
+                    | Operation::Notify
+                    | Operation::Cancel
+            )
         }
         Identity::Doctor(_) => {
             if !caller.is_doctor_of(appointment) {
@@ -254,7 +266,7 @@ pub fn authorize_appointment(
             }
             matches!(
                 operation,
-                Operation::Read | Operation::Complete | Operation::Cancel
+                Operation::Read | Operation::Answer | Operation::Close | Operation::Cancel
             )
         }
     };
@@ -449,6 +461,7 @@ mod tests {
         for operation in [
             Operation::Read,
             Operation::Assign,
+            Operation::Reschedule,
             Operation::Notify,
             Operation::Cancel,
         ] {
@@ -458,10 +471,12 @@ mod tests {
                 Err(Refused::Hidden)
             );
         }
-        assert!(matches!(
-            authorize_appointment(&ana, &own, Operation::Complete),
-            Err(Refused::Denied(Denied::Forbidden { .. }))
-        ));
+        for operation in [Operation::Answer, Operation::Close] {
+            assert!(matches!(
+                authorize_appointment(&ana, &own, operation),
+                Err(Refused::Denied(Denied::Forbidden { .. }))
+            ));
+        }
     }
 
     #[test]
@@ -470,10 +485,15 @@ mod tests {
         let mine = appointment("45678912", Some("pe-medicina-interna-9999234"));
         let theirs = appointment("45678912", Some("pe-medicina-interna-19999234"));
         let unassigned = appointment("45678912", None);
-        for operation in [Operation::Read, Operation::Complete, Operation::Cancel] {
+        for operation in [
+            Operation::Read,
+            Operation::Answer,
+            Operation::Close,
+            Operation::Cancel,
+        ] {
             assert_eq!(authorize_appointment(&doctor, &mine, operation), Ok(()));
         }
-        for operation in [Operation::Assign, Operation::Notify] {
+        for operation in [Operation::Assign, Operation::Reschedule, Operation::Notify] {
             assert!(matches!(
                 authorize_appointment(&doctor, &mine, operation),
                 Err(Refused::Denied(Denied::Forbidden { .. }))
@@ -506,7 +526,7 @@ mod tests {
         let any = appointment("45678912", Some("pe-cardiologia-1"));
         assert_eq!(authorize(&admin, &PERU, Access::ListByStatus), Ok(()));
         assert_eq!(
-            authorize_appointment(&admin, &any, Operation::Complete),
+            authorize_appointment(&admin, &any, Operation::Close),
             Ok(())
         );
         assert!(authorize(&admin, &CHILE, Access::ListByStatus).is_err());

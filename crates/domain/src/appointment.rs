@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use crate::country::Country;
 use crate::document::Document;
 use crate::error::DomainError;
+use crate::history::{Actor, HistoryEntry};
 use crate::ids::{AppointmentId, DoctorId, SlotId};
 use crate::model::{Doctor, Patient, Slot, Status};
 use crate::ports::StoreError;
@@ -27,31 +28,63 @@ pub struct Appointment {
     pub status: Status,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    /// The booked slot, once assigned; kept afterwards as the record of it.
+    /// The booked slot while pending or assigned; kept afterwards as the
+    /// record of it (completed, no-show, cancelled). A refusal clears it.
     pub slot: Option<SlotId>,
     /// The name of the slot's doctor when it was booked, to show without a lookup.
     pub doctor_name: Option<String>,
     pub cancel_reason: Option<String>,
+    /// Why the doctor last refused a booking.
+    pub refusal_reason: Option<String>,
+    /// How many changes the appointment has had (1 once created; 0 for items
+    /// pasted from seed 000). Every change is conditioned on it, and calendar
+    /// invitations use it as their SEQUENCE.
+    pub revision: u32,
 }
 
-/// What happens to a slot together with a status change, atomically.
+/// A new appointment and the first entry of its history, stored together.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SlotChange {
-    None,
-    /// Take the slot; fails unless it is available.
-    Book(SlotId),
-    /// Give the slot back.
-    Release(SlotId),
+pub struct Registration {
+    pub appointment: Appointment,
+    pub entry: HistoryEntry,
 }
 
-/// A conditional status change: applied only if the stored appointment still
-/// has `expected` status.
+impl Registration {
+    /// An appointment stored as it is given (seed files, tests): its history
+    /// starts there, in that state.
+    pub fn imported(appointment: Appointment, by: Actor) -> Self {
+        let entry = HistoryEntry {
+            revision: appointment.revision,
+            at: appointment.created_at,
+            by,
+            from: None,
+            to: appointment.status,
+            reason: None,
+            note: None,
+        };
+        Self { appointment, entry }
+    }
+}
+
+/// What happens to slots together with a status change, atomically: `book`
+/// fails unless the slot is available; `release` gives a slot back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotChange {
+    pub book: Option<SlotId>,
+    pub release: Option<SlotId>,
+}
+
+/// A conditional change: applied only if the stored appointment still has
+/// the `expected` status and revision, together with its slot changes and
+/// its history entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     /// The appointment as it must be stored afterwards.
     pub appointment: Appointment,
     pub expected: Status,
-    pub slot: SlotChange,
+    pub expected_revision: u32,
+    pub slots: SlotChange,
+    pub entry: HistoryEntry,
 }
 
 impl Transition {
@@ -59,11 +92,15 @@ impl Transition {
     pub fn refused(&self, error: StoreError) -> DomainError {
         let id = self.appointment.id.to_string();
         match error {
-            StoreError::StatusConflict { current } => DomainError::InvalidTransition {
-                id,
-                current,
-                requested: self.appointment.status,
-            },
+            StoreError::StatusConflict { current } if current != self.expected => {
+                DomainError::InvalidTransition {
+                    id,
+                    current,
+                    requested: self.appointment.status,
+                }
+            }
+            // Same status, another revision: someone changed it in between.
+            StoreError::StatusConflict { .. } => DomainError::ChangedMeanwhile { id },
             StoreError::NotFound => DomainError::AppointmentNotFound { id },
             other => other.into(),
         }
@@ -77,9 +114,10 @@ impl Appointment {
         country: &'static Country,
         patient: &Patient,
         speciality: OfferedSpeciality,
+        by: &Actor,
         now: Timestamp,
-    ) -> Self {
-        Self {
+    ) -> Registration {
+        let appointment = Self {
             id,
             country,
             patient_name: patient.name.clone(),
@@ -91,7 +129,19 @@ impl Appointment {
             slot: None,
             doctor_name: None,
             cancel_reason: None,
-        }
+            refusal_reason: None,
+            revision: 1,
+        };
+        let entry = HistoryEntry {
+            revision: 1,
+            at: now,
+            by: by.clone(),
+            from: None,
+            to: Status::Registered,
+            reason: None,
+            note: None,
+        };
+        Registration { appointment, entry }
     }
 
     pub fn document(&self) -> &Document {
@@ -109,7 +159,7 @@ impl Appointment {
     }
 
     /// The local day of the booked slot, while the appointment is assigned:
-    /// the key reminders look appointments up by.
+    /// the key reminders look appointments up by (pending ones get none).
     pub fn assigned_day(&self) -> Option<Date> {
         match (self.status, &self.slot) {
             (Status::Assigned, Some(slot)) => Some(self.country.local_date(slot.starts_at)),
@@ -122,15 +172,220 @@ impl Appointment {
         self.require(Status::Assigned)
     }
 
+    /// Whether the appointment may move to another slot (by `by`, now),
+    /// before any slot is chosen.
+    pub fn require_reschedulable(&self, by: &Actor, now: Timestamp) -> Result<(), DomainError> {
+        self.require_holding_slot(Status::Assigned)?;
+        self.require_in_time(by, now)
+    }
+
     /// Books `slot` (of `doctor`, when registered): it must be a free, future
-    /// slot of this appointment's country and speciality.
+    /// slot of this appointment's country and speciality. A doctor who
+    /// requires confirmation gets a `pending` booking.
     pub fn assign(
         &self,
         slot: &Slot,
         of_doctor: Option<&Doctor>,
+        by: &Actor,
         now: Timestamp,
     ) -> Result<Transition, DomainError> {
         self.require(Status::Assigned)?;
+        self.require_bookable(slot, now)?;
+        let status = if of_doctor.is_some_and(|d| d.requires_confirmation) {
+            Status::Pending
+        } else {
+            Status::Assigned
+        };
+        Ok(self.change(
+            Appointment {
+                status,
+                slot: Some(slot.id.clone()),
+                doctor_name: of_doctor.map(|d| d.name.clone()),
+                ..self.clone()
+            },
+            SlotChange {
+                book: Some(slot.id.clone()),
+                release: None,
+            },
+            by,
+            None,
+            now,
+        ))
+    }
+
+    /// The doctor accepts a pending booking.
+    pub fn confirm(&self, by: &Actor, now: Timestamp) -> Result<Transition, DomainError> {
+        if self.status != Status::Pending {
+            return Err(self.cannot_become(Status::Assigned));
+        }
+        Ok(self.change(
+            Appointment {
+                status: Status::Assigned,
+                ..self.clone()
+            },
+            SlotChange::default(),
+            by,
+            None,
+            now,
+        ))
+    }
+
+    /// The doctor turns a booking down: the slot is freed and the request is
+    /// registered again, keeping its id and the reason.
+    pub fn refuse(
+        &self,
+        reason: String,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Transition, DomainError> {
+        self.require_holding_slot(Status::Registered)?;
+        Ok(self.change(
+            Appointment {
+                status: Status::Registered,
+                slot: None,
+                doctor_name: None,
+                refusal_reason: Some(reason.clone()),
+                ..self.clone()
+            },
+            SlotChange {
+                book: None,
+                release: self.slot.clone(),
+            },
+            by,
+            Some(reason),
+            now,
+        ))
+    }
+
+    /// Moves a booking to another free, future slot of the same speciality,
+    /// keeping its status; the old slot is freed in the same write.
+    pub fn reschedule(
+        &self,
+        slot: &Slot,
+        of_doctor: Option<&Doctor>,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Transition, DomainError> {
+        self.require_reschedulable(by, now)?;
+        if self.slot.as_ref() == Some(&slot.id) {
+            return Err(DomainError::InvalidInput {
+                field: "slot",
+                message: format!("the appointment is already booked on slot {}", slot.id),
+            });
+        }
+        self.require_bookable(slot, now)?;
+        Ok(self.change(
+            Appointment {
+                slot: Some(slot.id.clone()),
+                doctor_name: of_doctor.map(|d| d.name.clone()),
+                ..self.clone()
+            },
+            SlotChange {
+                book: Some(slot.id.clone()),
+                release: self.slot.clone(),
+            },
+            by,
+            None,
+            now,
+        ))
+    }
+
+    /// The consultation took place: only once its start has passed.
+    pub fn complete(&self, by: &Actor, now: Timestamp) -> Result<Transition, DomainError> {
+        self.close(Status::Completed, by, now)
+    }
+
+    /// The patient did not come: only once the start has passed.
+    pub fn no_show(&self, by: &Actor, now: Timestamp) -> Result<Transition, DomainError> {
+        self.close(Status::NoShow, by, now)
+    }
+
+    fn close(&self, next: Status, by: &Actor, now: Timestamp) -> Result<Transition, DomainError> {
+        self.require(next)?;
+        if let Some(starts_at) = self.starts_at()
+            && now < starts_at
+        {
+            return Err(DomainError::NotStarted {
+                id: self.id.to_string(),
+                starts_at: self.country.local(starts_at),
+            });
+        }
+        Ok(self.change(
+            Appointment {
+                status: next,
+                ..self.clone()
+            },
+            SlotChange::default(),
+            by,
+            None,
+            now,
+        ))
+    }
+
+    /// Cancels an open appointment and gives its slot back. A patient must do
+    /// it before the country's change policy's deadline.
+    pub fn cancel(
+        &self,
+        reason: String,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Transition, DomainError> {
+        self.require(Status::Cancelled)?;
+        if self.status.holds_slot() {
+            self.require_in_time(by, now)?;
+        }
+        let release = if self.status.holds_slot() {
+            self.slot.clone()
+        } else {
+            None
+        };
+        Ok(self.change(
+            Appointment {
+                status: Status::Cancelled,
+                cancel_reason: Some(reason.clone()),
+                ..self.clone()
+            },
+            SlotChange {
+                book: None,
+                release,
+            },
+            by,
+            Some(reason),
+            now,
+        ))
+    }
+
+    /// The patient asks again on the day of a cancelled request: it becomes a
+    /// registered request again, for the speciality now asked, keeping its id.
+    pub fn reopen(
+        &self,
+        patient: &Patient,
+        speciality: OfferedSpeciality,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Transition, DomainError> {
+        self.require(Status::Registered)?;
+        Ok(self.change(
+            Appointment {
+                status: Status::Registered,
+                patient_name: patient.name.clone(),
+                speciality: speciality.slug,
+                speciality_name: speciality.name,
+                slot: None,
+                doctor_name: None,
+                cancel_reason: None,
+                refusal_reason: None,
+                ..self.clone()
+            },
+            SlotChange::default(),
+            by,
+            None,
+            now,
+        ))
+    }
+
+    /// A free, future slot of this appointment's country and speciality.
+    fn require_bookable(&self, slot: &Slot, now: Timestamp) -> Result<(), DomainError> {
         let doctor = slot.doctor();
         if doctor.country != self.country || doctor.speciality != self.speciality {
             return Err(DomainError::SlotMismatch {
@@ -148,90 +403,78 @@ impl Appointment {
                 slot: slot.id.to_string(),
             });
         }
-        Ok(self.change(
-            Appointment {
-                status: Status::Assigned,
-                slot: Some(slot.id.clone()),
-                doctor_name: of_doctor.map(|d| d.name.clone()),
-                updated_at: now,
-                ..self.clone()
-            },
-            SlotChange::Book(slot.id.clone()),
-        ))
+        Ok(())
     }
 
-    pub fn complete(&self, now: Timestamp) -> Result<Transition, DomainError> {
-        self.require(Status::Completed)?;
-        Ok(self.change(
-            Appointment {
-                status: Status::Completed,
-                updated_at: now,
-                ..self.clone()
-            },
-            SlotChange::None,
-        ))
-    }
-
-    /// Cancels an open appointment and gives its slot back.
-    pub fn cancel(&self, reason: String, now: Timestamp) -> Result<Transition, DomainError> {
-        self.require(Status::Cancelled)?;
-        let slot = match (self.status, &self.slot) {
-            (Status::Assigned, Some(slot)) => SlotChange::Release(slot.clone()),
-            _ => SlotChange::None,
+    /// Patients change a booking only before the country's deadline.
+    fn require_in_time(&self, by: &Actor, now: Timestamp) -> Result<(), DomainError> {
+        let Some(starts_at) = self.starts_at() else {
+            return Ok(());
         };
-        Ok(self.change(
-            Appointment {
-                status: Status::Cancelled,
-                cancel_reason: Some(reason),
-                updated_at: now,
-                ..self.clone()
-            },
-            slot,
-        ))
+        let deadline = self.country.change_policy.patient_deadline(starts_at);
+        if by.is_patient() && now > deadline {
+            return Err(DomainError::TooLateToChange {
+                id: self.id.to_string(),
+                deadline: self.country.local(deadline),
+            });
+        }
+        Ok(())
     }
 
-    /// The patient asks again on the day of a cancelled request: it becomes a
-    /// registered request again, for the speciality now asked, keeping its id.
-    pub fn reopen(
-        &self,
-        patient: &Patient,
-        speciality: OfferedSpeciality,
-        now: Timestamp,
-    ) -> Result<Transition, DomainError> {
-        self.require(Status::Registered)?;
-        Ok(self.change(
-            Appointment {
-                status: Status::Registered,
-                patient_name: patient.name.clone(),
-                speciality: speciality.slug,
-                speciality_name: speciality.name,
-                slot: None,
-                doctor_name: None,
-                cancel_reason: None,
-                updated_at: now,
-                ..self.clone()
-            },
-            SlotChange::None,
-        ))
+    /// Pending or assigned, as a change to `next` requires.
+    fn require_holding_slot(&self, next: Status) -> Result<(), DomainError> {
+        if self.status.holds_slot() && self.slot.is_some() {
+            Ok(())
+        } else {
+            Err(self.cannot_become(next))
+        }
     }
 
     fn require(&self, next: Status) -> Result<(), DomainError> {
         if self.status.can_become(next) {
             Ok(())
         } else {
-            Err(DomainError::InvalidTransition {
-                id: self.id.to_string(),
-                current: self.status,
-                requested: next,
-            })
+            Err(self.cannot_become(next))
         }
     }
 
-    fn change(&self, after: Appointment, slot: SlotChange) -> Transition {
+    fn cannot_become(&self, next: Status) -> DomainError {
+        DomainError::InvalidTransition {
+            id: self.id.to_string(),
+            current: self.status,
+            requested: next,
+        }
+    }
+
+    /// The conditional write of `after`, with its history entry.
+    fn change(
+        &self,
+        after: Appointment,
+        slots: SlotChange,
+        by: &Actor,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Transition {
+        let revision = self.revision.saturating_add(1);
+        let entry = HistoryEntry {
+            revision,
+            at: now,
+            by: by.clone(),
+            from: Some(self.status),
+            to: after.status,
+            reason,
+            note: None,
+        };
         Transition {
-            appointment: after,
+            appointment: Appointment {
+                updated_at: now,
+                revision,
+                ..after
+            },
             expected: self.status,
-            slot,
+            expected_revision: self.revision,
+            slots,
+            entry,
         }
     }
 }
@@ -239,27 +482,48 @@ impl Appointment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::country::PERU;
+    use crate::country::{CHILE, PERU};
+    use crate::history::ActorRole;
     use crate::ids::DoctorId;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
     }
 
-    fn registered(speciality: &str) -> Appointment {
+    fn patient() -> Actor {
+        Actor {
+            role: ActorRole::Patient,
+            id: "45678912".into(),
+        }
+    }
+
+    fn doctor_actor() -> Actor {
+        Actor {
+            role: ActorRole::Doctor,
+            id: "1".into(),
+        }
+    }
+
+    fn registered_in(country: &'static Country, document: &str, speciality: &str) -> Appointment {
         let patient = Patient {
-            document: PERU.parse_document("45678912").unwrap(),
+            document: country.parse_document(document).unwrap(),
             name: "Ana".into(),
             email: None,
         };
         let now = at("2026-11-22T15:00:00Z");
         Appointment::register(
-            AppointmentId::for_request(&PERU, patient.document.clone(), now),
-            &PERU,
+            AppointmentId::for_request(country, patient.document.clone(), now),
+            country,
             &patient,
             OfferedSpeciality::from_slug(Speciality::parse(speciality).unwrap()),
+            &Actor::system("test"),
             now,
         )
+        .appointment
+    }
+
+    fn registered(speciality: &str) -> Appointment {
+        registered_in(&PERU, "45678912", speciality)
     }
 
     fn slot(doctor: &str, starts_at: &str) -> Slot {
@@ -270,6 +534,15 @@ mod tests {
         }
     }
 
+    fn confirming_doctor(id: &str) -> Doctor {
+        Doctor {
+            id: DoctorId::parse(id).unwrap(),
+            name: "Dra. Uno".into(),
+            email: None,
+            requires_confirmation: true,
+        }
+    }
+
     #[test]
     fn a_slot_of_another_speciality_or_country_cannot_be_booked() {
         let appointment = registered("medicina");
@@ -277,13 +550,18 @@ mod tests {
         // `medicina` is a prefix of `medicina-interna`, not the same speciality.
         for doctor in ["pe-medicina-interna-9999234", "cl-medicina-1"] {
             assert!(matches!(
-                appointment.assign(&slot(doctor, "2026-12-01T14:00:00Z"), None, now),
+                appointment.assign(&slot(doctor, "2026-12-01T14:00:00Z"), None, &patient(), now),
                 Err(DomainError::SlotMismatch { .. })
             ));
         }
         assert!(
             appointment
-                .assign(&slot("pe-medicina-1", "2026-12-01T14:00:00Z"), None, now)
+                .assign(
+                    &slot("pe-medicina-1", "2026-12-01T14:00:00Z"),
+                    None,
+                    &patient(),
+                    now
+                )
                 .is_ok()
         );
     }
@@ -293,22 +571,152 @@ mod tests {
         let appointment = registered("cardiologia");
         let now = at("2026-11-22T15:00:00Z");
         let free = slot("pe-cardiologia-1", "2026-12-01T14:00:00Z");
-        let booked = appointment.assign(&free, None, now).unwrap();
+        let booked = appointment.assign(&free, None, &patient(), now).unwrap();
         assert_eq!(booked.expected, Status::Registered);
-        assert_eq!(booked.slot, SlotChange::Book(free.id.clone()));
+        assert_eq!(
+            (booked.expected_revision, booked.appointment.revision),
+            (1, 2)
+        );
+        assert_eq!(booked.slots.book, Some(free.id.clone()));
         assert_eq!(booked.appointment.status, Status::Assigned);
         assert_eq!(booked.appointment.starts_at(), Some(free.starts_at()));
         assert_eq!(
             booked.appointment.assigned_day(),
             Some(jiff::civil::date(2026, 12, 1))
         );
-        let cancelled = booked.appointment.cancel("viaje".into(), now).unwrap();
-        assert_eq!(cancelled.slot, SlotChange::Release(free.id.clone()));
+        assert_eq!(
+            (booked.entry.from, booked.entry.to, booked.entry.revision),
+            (Some(Status::Registered), Status::Assigned, 2)
+        );
+        let cancelled = booked
+            .appointment
+            .cancel("viaje".into(), &patient(), now)
+            .unwrap();
+        assert_eq!(cancelled.slots.release, Some(free.id.clone()));
+        assert_eq!(cancelled.entry.reason.as_deref(), Some("viaje"));
         assert_eq!(cancelled.appointment.assigned_day(), None);
         assert!(matches!(
-            cancelled.appointment.complete(now),
+            cancelled.appointment.complete(&doctor_actor(), now),
             Err(DomainError::InvalidTransition { .. })
         ));
+    }
+
+    #[test]
+    fn a_doctor_who_confirms_gets_pending_bookings_and_answers_them() {
+        let now = at("2026-11-22T15:00:00Z");
+        let free = slot("pe-cardiologia-1", "2026-12-01T14:00:00Z");
+        let doctor = confirming_doctor("pe-cardiologia-1");
+        let pending = registered("cardiologia")
+            .assign(&free, Some(&doctor), &patient(), now)
+            .unwrap()
+            .appointment;
+        assert_eq!(pending.status, Status::Pending);
+        // Reminders look for assigned appointments only.
+        assert_eq!(pending.assigned_day(), None);
+        let confirmed = pending.confirm(&doctor_actor(), now).unwrap();
+        assert_eq!(confirmed.appointment.status, Status::Assigned);
+        assert!(matches!(
+            confirmed.appointment.confirm(&doctor_actor(), now),
+            Err(DomainError::InvalidTransition {
+                current: Status::Assigned,
+                ..
+            })
+        ));
+        let refused = pending
+            .refuse("agenda llena".into(), &doctor_actor(), now)
+            .unwrap();
+        assert_eq!(refused.appointment.status, Status::Registered);
+        assert_eq!(refused.appointment.slot, None);
+        assert_eq!(refused.slots.release, Some(free.id.clone()));
+        assert_eq!(
+            refused.appointment.refusal_reason.as_deref(),
+            Some("agenda llena")
+        );
+        assert_eq!(refused.appointment.id, pending.id);
+    }
+
+    #[test]
+    fn rescheduling_frees_the_old_slot_and_books_the_new_one() {
+        let now = at("2026-11-22T15:00:00Z");
+        let first = slot("pe-cardiologia-1", "2026-12-01T14:00:00Z");
+        let second = slot("pe-cardiologia-2", "2026-12-02T14:00:00Z");
+        let assigned = registered("cardiologia")
+            .assign(&first, None, &patient(), now)
+            .unwrap()
+            .appointment;
+        let moved = assigned.reschedule(&second, None, &patient(), now).unwrap();
+        assert_eq!(moved.slots.book, Some(second.id.clone()));
+        assert_eq!(moved.slots.release, Some(first.id.clone()));
+        assert_eq!(moved.appointment.status, Status::Assigned);
+        assert_eq!(moved.entry.from, Some(Status::Assigned));
+        assert!(matches!(
+            assigned.reschedule(&first, None, &patient(), now),
+            Err(DomainError::InvalidInput { field: "slot", .. })
+        ));
+        assert!(matches!(
+            registered("cardiologia").reschedule(&second, None, &patient(), now),
+            Err(DomainError::InvalidTransition {
+                current: Status::Registered,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn patients_change_bookings_only_before_the_countrys_deadline() {
+        let booked_at = at("2026-11-22T15:00:00Z");
+        let start = "2026-12-10T14:00:00Z";
+        for (country, document, notice_hours) in
+            [(&PERU, "45678912", 24), (&CHILE, "11111111-1", 48)]
+        {
+            let free = slot(&format!("{}-cardiologia-1", country.code), start);
+            let assigned = registered_in(country, document, "cardiologia")
+                .assign(&free, None, &patient(), booked_at)
+                .unwrap()
+                .appointment;
+            let deadline = at(start) - jiff::SignedDuration::from_hours(notice_hours);
+            let late = deadline + jiff::SignedDuration::from_secs(1);
+            assert!(assigned.cancel("x".into(), &patient(), deadline).is_ok());
+            match assigned.cancel("x".into(), &patient(), late) {
+                Err(DomainError::TooLateToChange { deadline: told, .. }) => {
+                    assert_eq!(told.timestamp(), deadline);
+                    assert_eq!(told.time_zone(), country.time_zone());
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(
+                assigned.require_reschedulable(&patient(), late),
+                Err(DomainError::TooLateToChange { .. })
+            ));
+            // Staff are not bound by the policy.
+            assert!(assigned.cancel("x".into(), &doctor_actor(), late).is_ok());
+        }
+    }
+
+    #[test]
+    fn closing_waits_for_the_start() {
+        let booked_at = at("2026-11-22T15:00:00Z");
+        let free = slot("pe-cardiologia-1", "2026-12-01T14:00:00Z");
+        let assigned = registered("cardiologia")
+            .assign(&free, None, &patient(), booked_at)
+            .unwrap()
+            .appointment;
+        let before = at("2026-12-01T13:59:59Z");
+        for close in [Appointment::complete, Appointment::no_show] {
+            assert!(matches!(
+                close(&assigned, &doctor_actor(), before),
+                Err(DomainError::NotStarted { .. })
+            ));
+            assert!(close(&assigned, &doctor_actor(), free.starts_at()).is_ok());
+        }
+        assert_eq!(
+            assigned
+                .no_show(&doctor_actor(), free.starts_at())
+                .unwrap()
+                .appointment
+                .status,
+            Status::NoShow
+        );
     }
 
     #[test]
@@ -316,7 +724,12 @@ mod tests {
         let appointment = registered("cardiologia");
         let now = at("2026-11-22T15:00:00Z");
         assert!(matches!(
-            appointment.assign(&slot("pe-cardiologia-1", "2026-11-22T15:00:00Z"), None, now),
+            appointment.assign(
+                &slot("pe-cardiologia-1", "2026-11-22T15:00:00Z"),
+                None,
+                &patient(),
+                now
+            ),
             Err(DomainError::SlotInPast { .. })
         ));
         let taken = Slot {
@@ -324,7 +737,7 @@ mod tests {
             ..slot("pe-cardiologia-1", "2026-12-01T14:00:00Z")
         };
         assert!(matches!(
-            appointment.assign(&taken, None, now),
+            appointment.assign(&taken, None, &patient(), now),
             Err(DomainError::SlotUnavailable { .. })
         ));
     }

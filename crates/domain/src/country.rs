@@ -24,7 +24,26 @@ pub struct Country {
     pub date_format: &'static str,
     /// How the local time is named to patients, e.g. `hora de Lima`.
     pub time_zone_label: &'static str,
+    /// Until when before the start a patient may still change a booking.
+    pub change_policy: ChangePolicy,
     time_zone: OnceLock<TimeZone>,
+}
+
+/// How late a patient may cancel or move a booked appointment; the doctor and
+/// admins are not bound by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangePolicy {
+    /// A patient's change must come at least this long before the start.
+    pub patient_notice: jiff::SignedDuration,
+}
+
+impl ChangePolicy {
+    /// The last instant a patient may change an appointment starting at `starts_at`.
+    pub fn patient_deadline(&self, starts_at: Timestamp) -> Timestamp {
+        starts_at
+            .checked_sub(self.patient_notice)
+            .unwrap_or(Timestamp::MIN)
+    }
 }
 
 pub static PERU: Country = Country {
@@ -34,6 +53,9 @@ pub static PERU: Country = Country {
     documents: &[DocumentKind::Dni, DocumentKind::Ce],
     date_format: "%d/%m/%Y",
     time_zone_label: "hora de Lima",
+    change_policy: ChangePolicy {
+        patient_notice: jiff::SignedDuration::from_hours(24),
+    },
     time_zone: OnceLock::new(),
 };
 
@@ -44,6 +66,9 @@ pub static CHILE: Country = Country {
     documents: &[DocumentKind::Rut],
     date_format: "%d-%m-%Y",
     time_zone_label: "hora de Santiago",
+    change_policy: ChangePolicy {
+        patient_notice: jiff::SignedDuration::from_hours(48),
+    },
     time_zone: OnceLock::new(),
 };
 
@@ -171,6 +196,19 @@ mod tests {
             "country 'co' is not supported; supported countries: pe, cl"
         );
         assert!(Country::from_code("PE").is_err());
+    }
+
+    #[test]
+    fn patients_change_up_to_a_day_before_in_peru_and_two_in_chile() {
+        let start: Timestamp = "2027-03-10T14:00:00Z".parse().unwrap();
+        assert_eq!(
+            PERU.change_policy.patient_deadline(start),
+            "2027-03-09T14:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            CHILE.change_policy.patient_deadline(start),
+            "2027-03-08T14:00:00Z".parse::<Timestamp>().unwrap()
+        );
     }
 
     #[test]

@@ -25,6 +25,18 @@ pub enum DomainError {
         current: Status,
         requested: Status,
     },
+    #[error("appointment {id} was changed by another request meanwhile; read it and try again")]
+    ChangedMeanwhile { id: String },
+    #[error(
+        "appointment {id} can no longer be changed by the patient: changes were allowed until {}",
+        deadline.strftime("%Y-%m-%dT%H:%M:%S%:z")
+    )]
+    TooLateToChange { id: String, deadline: jiff::Zoned },
+    #[error(
+        "appointment {id} starts at {}; it can be closed only once it has started",
+        starts_at.strftime("%Y-%m-%dT%H:%M:%S%:z")
+    )]
+    NotStarted { id: String, starts_at: jiff::Zoned },
     #[error("slot {slot} is already taken")]
     SlotUnavailable { slot: String },
     #[error("no available slot for speciality {speciality}")]

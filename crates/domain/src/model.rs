@@ -67,47 +67,85 @@ impl Slot {
     }
 }
 
-/// Where an appointment is in its life.
+/// Where an appointment is in its life (DESIGN.md, "Status machine (second version)").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
+    /// The request is in; no slot yet.
     Registered,
+    /// A slot is booked and waits for the doctor's confirmation.
+    Pending,
+    /// The slot is booked and confirmed.
     Assigned,
     Completed,
+    /// The patient did not come.
+    NoShow,
+    /// Cancelled with a reason; the slot is free again.
     Cancelled,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
+    pub const ALL: [Status; 6] = [
         Status::Registered,
+        Status::Pending,
         Status::Assigned,
         Status::Completed,
+        Status::NoShow,
         Status::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Registered => "registered",
+            Status::Pending => "pending",
             Status::Assigned => "assigned",
             Status::Completed => "completed",
+            Status::NoShow => "no_show",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// FHIR R4 `Appointment.status` for integrators.
+    pub fn fhir(self) -> &'static str {
+        match self {
+            Status::Registered => "proposed",
+            Status::Pending => "pending",
+            Status::Assigned => "booked",
+            Status::Completed => "fulfilled",
+            Status::NoShow => "noshow",
             Status::Cancelled => "cancelled",
         }
     }
 
     /// Open appointments can still be cancelled.
     pub fn is_open(self) -> bool {
-        matches!(self, Status::Registered | Status::Assigned)
+        matches!(
+            self,
+            Status::Registered | Status::Pending | Status::Assigned
+        )
     }
 
-    /// The status machine: registered → assigned → completed; cancelled from
+    /// Holding a booked slot.
+    pub fn holds_slot(self) -> bool {
+        matches!(self, Status::Pending | Status::Assigned)
+    }
+
+    /// The status machine: assign registered → pending or assigned; confirm
+    /// pending → assigned; refuse pending/assigned → registered; reschedule
+    /// keeps pending/assigned; complete and no-show from assigned; cancel from
     /// any open state; a cancelled request of a day is re-opened (registered)
     /// when the patient asks again that day.
     pub fn can_become(self, next: Status) -> bool {
+        use Status::*;
         matches!(
             (self, next),
-            (Status::Registered, Status::Assigned)
-                | (Status::Assigned, Status::Completed)
-                | (Status::Registered | Status::Assigned, Status::Cancelled)
-                | (Status::Cancelled, Status::Registered)
+            (Registered, Pending | Assigned)
+                | (Pending, Assigned)
+                | (Pending | Assigned, Registered)
+                | (Pending, Pending)
+                | (Assigned, Assigned)
+                | (Assigned, Completed | NoShow)
+                | (Registered | Pending | Assigned, Cancelled)
+                | (Cancelled, Registered)
         )
     }
 }
@@ -119,7 +157,9 @@ impl fmt::Display for Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status '{0}'; expected one of registered, assigned, completed, cancelled")]
+#[error(
+    "unknown status '{0}'; expected one of registered, pending, assigned, completed, no_show, cancelled"
+)]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for Status {
@@ -190,13 +230,23 @@ mod tests {
         assert_eq!(
             allowed,
             vec![
+                (Registered, Pending),
                 (Registered, Assigned),
                 (Registered, Cancelled),
+                (Pending, Registered),
+                (Pending, Pending),
+                (Pending, Assigned),
+                (Pending, Cancelled),
+                (Assigned, Registered),
+                (Assigned, Assigned),
                 (Assigned, Completed),
+                (Assigned, NoShow),
                 (Assigned, Cancelled),
                 (Cancelled, Registered)
             ]
         );
+        assert_eq!("no_show".parse::<Status>(), Ok(NoShow));
+        assert_eq!(NoShow.fhir(), "noshow");
         assert_eq!("assigned".parse::<Status>(), Ok(Assigned));
         assert!("Asignado".parse::<Status>().is_err());
     }

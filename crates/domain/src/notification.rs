@@ -15,10 +15,23 @@ pub const MESSAGE_VERSION: u32 = 1;
 pub enum NotificationKind {
     #[serde(rename = "appointment.registered")]
     Registered,
+    /// To the patient: booked, awaiting the doctor's confirmation.
+    #[serde(rename = "appointment.pending")]
+    Pending,
+    /// To the doctor: a booking awaits your answer.
+    #[serde(rename = "appointment.awaiting_answer")]
+    AwaitingAnswer,
     #[serde(rename = "appointment.assigned")]
     Assigned,
+    /// The doctor turned the booking down: choose another slot.
+    #[serde(rename = "appointment.refused")]
+    Refused,
+    #[serde(rename = "appointment.rescheduled")]
+    Rescheduled,
     #[serde(rename = "appointment.completed")]
     Completed,
+    #[serde(rename = "appointment.no_show")]
+    NoShow,
     #[serde(rename = "appointment.cancelled")]
     Cancelled,
     #[serde(rename = "appointment.reminder")]
@@ -30,10 +43,33 @@ impl NotificationKind {
     pub fn for_status(status: Status) -> Self {
         match status {
             Status::Registered => Self::Registered,
+            Status::Pending => Self::Pending,
             Status::Assigned => Self::Assigned,
             Status::Completed => Self::Completed,
+            Status::NoShow => Self::NoShow,
             Status::Cancelled => Self::Cancelled,
         }
+    }
+
+    /// The wire name, e.g. `appointment.assigned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "appointment.registered",
+            Self::Pending => "appointment.pending",
+            Self::AwaitingAnswer => "appointment.awaiting_answer",
+            Self::Assigned => "appointment.assigned",
+            Self::Refused => "appointment.refused",
+            Self::Rescheduled => "appointment.rescheduled",
+            Self::Completed => "appointment.completed",
+            Self::NoShow => "appointment.no_show",
+            Self::Cancelled => "appointment.cancelled",
+            Self::Reminder => "appointment.reminder",
+        }
+    }
+
+    /// Whether the doctor, not the patient, is the one told.
+    pub fn is_for_doctor(self) -> bool {
+        self == Self::AwaitingAnswer
     }
 }
 
@@ -68,14 +104,19 @@ pub struct MalformedMessage(pub String);
 pub mod key {
     use jiff::civil::Date;
 
-    use crate::ids::{AppointmentId, SlotId};
+    use crate::appointment::Appointment;
+    use crate::ids::AppointmentId;
+    use crate::notification::NotificationKind;
 
-    /// One per booking of a slot.
-    pub fn assigned(appointment: &AppointmentId, slot: &SlotId) -> String {
-        format!("{appointment}:assigned:{slot}")
-    }
-    pub fn cancelled(appointment: &AppointmentId) -> String {
-        format!("{appointment}:cancelled")
+    /// One per change (the appointment's revision after it) and message kind:
+    /// the same change announced twice sends one email.
+    pub fn change(appointment: &Appointment, kind: NotificationKind) -> String {
+        format!(
+            "{}:{}:r{}",
+            appointment.id,
+            kind.as_str(),
+            appointment.revision
+        )
     }
     /// One per appointment and day reminded, however often the job runs.
     pub fn reminder(appointment: &AppointmentId, day: Date) -> String {

@@ -6,10 +6,11 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::appointment::Appointment;
-pub use crate::appointment::{SlotChange, Transition};
+pub use crate::appointment::{Registration, SlotChange, Transition};
 pub use crate::availability::Availability;
 use crate::country::Country;
 use crate::document::Document;
+use crate::history::HistoryEntry;
 use crate::ids::{AppointmentId, DoctorId, SlotId};
 use crate::model::{Doctor, Patient, Slot, Status};
 use crate::notification::Notification;
@@ -97,8 +98,9 @@ pub trait Store: Send + Sync {
         document: &Document,
     ) -> Result<Option<Patient>, StoreError>;
 
-    /// Fails with `AlreadyExists` when the id is taken.
-    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError>;
+    /// Stores a new appointment with its first history entry; fails with
+    /// `AlreadyExists` when the id is taken.
+    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError>;
     async fn get_appointment(
         &self,
         country: &'static Country,
@@ -110,9 +112,26 @@ pub trait Store: Send + Sync {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Appointment>, StoreError>;
-    /// Fails with `NotFound`, `StatusConflict` (naming the stored status) or
-    /// `SlotUnavailable`; on failure nothing is written.
+    /// Applies a transition, its slot changes and its history entry in one
+    /// atomic write, on the condition that the stored appointment still has
+    /// the expected status and revision. Fails with `NotFound`,
+    /// `StatusConflict` (naming the stored status) or `SlotUnavailable`; on
+    /// failure nothing is written.
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError>;
+    /// An appointment's history, oldest first.
+    async fn history(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Adds an entry that records something other than a change (a
+    /// notification that could not be sent); idempotent for the same entry.
+    async fn add_history_note(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
 
     /// Appointments by id, in one request where the backend allows; missing ones are left out.
     async fn get_appointments(

@@ -15,12 +15,14 @@ use crate::clock::Clock;
 use crate::country::Country;
 use crate::document::Document;
 use crate::error::DomainError;
+use crate::history::{Actor, HistoryEntry};
 use crate::ids::{AppointmentId, SlotId};
-use crate::model::{Patient, Status};
+use crate::model::{Doctor, Patient, Slot, Status};
 use crate::notification::{Notification, NotificationKind, key};
 use crate::ports::{ListFilter, NotificationQueue, Page, PageRequest, Store, StoreError, Upserted};
 use crate::privacy::masked_appointment;
 use crate::scheduling::{Candidates, offered_speciality};
+use crate::text::MAX_REASON_LEN;
 use crate::text::{EmailAddress, Speciality};
 use crate::timestamp;
 
@@ -95,8 +97,10 @@ pub async fn create_appointment(
     let speciality = offered_speciality(services, country, &input.speciality).await?;
     let now = services.now();
     let id = AppointmentId::for_request(country, input.document, now);
-    let appointment = Appointment::register(id, country, &patient, speciality.clone(), now);
-    match services.store.insert_appointment(&appointment).await {
+    let by = Actor::of(caller);
+    let registration = Appointment::register(id, country, &patient, speciality.clone(), &by, now);
+    let appointment = registration.appointment.clone();
+    match services.store.insert_appointment(&registration).await {
         Ok(()) => {
             tracing::info!(country = country.code, appointment_id = %masked_appointment(&appointment.id), "appointment registered");
             Ok(appointment)
@@ -113,7 +117,7 @@ pub async fn create_appointment(
             if existing.status != Status::Cancelled {
                 return Err(DomainError::DuplicateAppointment { existing_id });
             }
-            let reopened = apply(services, existing.reopen(&patient, speciality, now)?)
+            let reopened = apply(services, existing.reopen(&patient, speciality, &by, now)?)
                 .await
                 .map_err(|error| match error {
                     // Re-opened (or otherwise changed) by a racing request meanwhile.
@@ -213,7 +217,43 @@ pub async fn assign(
     slot: Option<SlotId>,
 ) -> Result<Appointment, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Assign).await?;
-    let now = services.now();
+    let (by, now) = (Actor::of(caller), services.now());
+    // Checked before looking for slots, so a closed appointment is a 409, not "no slot".
+    appointment.require_assignable()?;
+    book(services, &appointment, slot, now, |slot, doctor| {
+        appointment.assign(slot, doctor, &by, now)
+    })
+    .await
+}
+
+/// Moves a pending or assigned appointment to the given slot, or to the
+/// earliest free one of its speciality; the old slot is freed in the same write.
+pub async fn reschedule(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+    slot: Option<SlotId>,
+) -> Result<Appointment, DomainError> {
+    let appointment = load(services, caller, country, id, Operation::Reschedule).await?;
+    let (by, now) = (Actor::of(caller), services.now());
+    appointment.require_reschedulable(&by, now)?;
+    book(services, &appointment, slot, now, |slot, doctor| {
+        appointment.reschedule(slot, doctor, &by, now)
+    })
+    .await
+}
+
+/// Books the given slot, or walks the free slots of the speciality (earliest
+/// first) until one is won, with the change `booking` decides on.
+async fn book(
+    services: &Services,
+    appointment: &Appointment,
+    slot: Option<SlotId>,
+    now: Timestamp,
+    booking: impl Fn(&Slot, Option<&Doctor>) -> Result<Transition, DomainError>,
+) -> Result<Appointment, DomainError> {
+    let rescheduling = appointment.status.holds_slot();
     match slot {
         Some(slot_id) => {
             let slot = services.store.get_slot(&slot_id).await?.ok_or_else(|| {
@@ -222,17 +262,21 @@ pub async fn assign(
                 }
             })?;
             let doctor = services.store.get_doctor(slot.doctor()).await?;
-            book(services, appointment.assign(&slot, doctor.as_ref(), now)?).await
+            let booked = apply(services, booking(&slot, doctor.as_ref())?).await?;
+            announce_booking(services, &booked, doctor.as_ref(), rescheduling).await;
+            Ok(booked)
         }
         None => {
-            // Checked before looking for slots, so a closed appointment is a 409, not "no slot".
-            appointment.require_assignable()?;
-            let mut candidates = Candidates::new(services, &appointment, now);
+            let mut candidates = Candidates::new(services, appointment, now);
             while let Some((slot, doctor)) = candidates.next().await? {
-                match book(services, appointment.assign(&slot, doctor.as_ref(), now)?).await {
+                match apply(services, booking(&slot, doctor.as_ref())?).await {
                     // Someone else took it between the search and the write: move on.
                     Err(DomainError::SlotUnavailable { .. }) => continue,
-                    other => return other,
+                    Ok(booked) => {
+                        announce_booking(services, &booked, doctor.as_ref(), rescheduling).await;
+                        return Ok(booked);
+                    }
+                    Err(other) => return Err(other),
                 }
             }
             Err(DomainError::NoSlotAvailable {
@@ -242,14 +286,60 @@ pub async fn assign(
     }
 }
 
-async fn book(services: &Services, transition: Transition) -> Result<Appointment, DomainError> {
-    let assigned = apply(services, transition).await?;
-    if let Some(slot) = &assigned.slot {
-        tracing::info!(country = assigned.country.code, appointment_id = %masked_appointment(&assigned.id), slot = %slot, "appointment assigned");
-        let key = key::assigned(&assigned.id, slot);
-        announce(services, &assigned, NotificationKind::Assigned, key).await;
+/// A new or moved booking: the patient is told; a doctor who must answer
+/// (and has an email) is asked.
+async fn announce_booking(
+    services: &Services,
+    booked: &Appointment,
+    doctor: Option<&Doctor>,
+    rescheduled: bool,
+) {
+    tracing::info!(country = booked.country.code, appointment_id = %masked_appointment(&booked.id), slot = ?booked.slot.as_ref().map(ToString::to_string), status = %booked.status, "slot booked");
+    let patient_kind = match (rescheduled, booked.status) {
+        (true, _) => NotificationKind::Rescheduled,
+        (false, Status::Pending) => NotificationKind::Pending,
+        _ => NotificationKind::Assigned,
+    };
+    announce(services, booked, patient_kind).await;
+    if booked.status == Status::Pending && doctor.is_some_and(|d| d.email.is_some()) {
+        announce(services, booked, NotificationKind::AwaitingAnswer).await;
     }
-    Ok(assigned)
+}
+
+/// The doctor (or an admin) accepts a pending booking.
+pub async fn confirm(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+) -> Result<Appointment, DomainError> {
+    let appointment = load(services, caller, country, id, Operation::Answer).await?;
+    let confirmed = apply(
+        services,
+        appointment.confirm(&Actor::of(caller), services.now())?,
+    )
+    .await?;
+    announce(services, &confirmed, NotificationKind::Assigned).await;
+    Ok(confirmed)
+}
+
+/// The doctor (or an admin) turns a booking down: the slot is freed and the
+/// patient is asked to choose another.
+pub async fn refuse(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+    reason: String,
+) -> Result<Appointment, DomainError> {
+    let appointment = load(services, caller, country, id, Operation::Answer).await?;
+    let refused = apply(
+        services,
+        appointment.refuse(reason, &Actor::of(caller), services.now())?,
+    )
+    .await?;
+    announce(services, &refused, NotificationKind::Refused).await;
+    Ok(refused)
 }
 
 pub async fn complete(
@@ -258,8 +348,20 @@ pub async fn complete(
     country: &'static Country,
     id: &str,
 ) -> Result<Appointment, DomainError> {
-    let appointment = load(services, caller, country, id, Operation::Complete).await?;
-    let transition = appointment.complete(services.now())?;
+    let appointment = load(services, caller, country, id, Operation::Close).await?;
+    let transition = appointment.complete(&Actor::of(caller), services.now())?;
+    apply(services, transition).await
+}
+
+/// The patient did not come.
+pub async fn no_show(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+) -> Result<Appointment, DomainError> {
+    let appointment = load(services, caller, country, id, Operation::Close).await?;
+    let transition = appointment.no_show(&Actor::of(caller), services.now())?;
     apply(services, transition).await
 }
 
@@ -272,11 +374,21 @@ pub async fn cancel(
     reason: String,
 ) -> Result<Appointment, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Cancel).await?;
-    let transition = appointment.cancel(reason, services.now())?;
+    let transition = appointment.cancel(reason, &Actor::of(caller), services.now())?;
     let cancelled = apply(services, transition).await?;
-    let key = key::cancelled(&cancelled.id);
-    announce(services, &cancelled, NotificationKind::Cancelled, key).await;
+    announce(services, &cancelled, NotificationKind::Cancelled).await;
     Ok(cancelled)
+}
+
+/// An appointment's history, oldest first, for whoever may read it.
+pub async fn history(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+) -> Result<Vec<HistoryEntry>, DomainError> {
+    let appointment = load(services, caller, country, id, Operation::Read).await?;
+    Ok(services.store.history(country, &appointment.id).await?)
 }
 
 /// Stores a transition the entity decided on.
@@ -291,30 +403,51 @@ async fn apply(services: &Services, transition: Transition) -> Result<Appointmen
         country = appointment.country.code,
         appointment_id = %masked_appointment(&appointment.id),
         status = %appointment.status,
+        revision = appointment.revision,
         "appointment status changed"
     );
     Ok(appointment)
 }
 
-/// Tells the patient about a change that is already stored. The change stands
-/// even if the queue is down (the SDK has retried by then); the failure is
-/// logged with what `POST …/notify` needs to send it again.
-async fn announce(
-    services: &Services,
-    appointment: &Appointment,
-    kind: NotificationKind,
-    idempotency_key: String,
-) {
-    let message = Notification::about(appointment, kind, idempotency_key);
+/// Tells the patient (or the doctor) about a change that is already stored.
+/// The change stands even if the queue is down (the SDK has retried by
+/// then); the failure is logged with what `POST …/notify` needs to send it again.
+async fn announce(services: &Services, appointment: &Appointment, kind: NotificationKind) {
+    let message = Notification::about(appointment, kind, key::change(appointment, kind));
     if let Err(error) = services.queue.enqueue(&message).await {
         tracing::error!(
             country = appointment.country.code,
             appointment_id = %masked_appointment(&appointment.id),
-            r#type = ?kind,
+            r#type = kind.as_str(),
             %error,
             "notification_not_enqueued: the change is stored; POST .../notify sends it again"
         );
     }
+}
+
+/// Records on the appointment's history that an automatic notification could
+/// not be sent, so it is visible rather than silently dropped.
+pub async fn note_unsent(
+    store: &dyn crate::ports::Store,
+    appointment: &Appointment,
+    kind: NotificationKind,
+    why: &str,
+    at: Timestamp,
+) -> Result<(), crate::ports::StoreError> {
+    let mut note = format!("{} not sent: {why}", kind.as_str());
+    note.truncate(MAX_REASON_LEN);
+    let entry = HistoryEntry {
+        revision: appointment.revision,
+        at,
+        by: Actor::system("send-email"),
+        from: Some(appointment.status),
+        to: appointment.status,
+        reason: None,
+        note: Some(note),
+    };
+    store
+        .add_history_note(appointment.country, &appointment.id, &entry)
+        .await
 }
 
 /// Enqueues the message for the appointment's current state again.

@@ -79,6 +79,7 @@ pub fn appointment(country: &'static Country, document: &str) -> AppointmentBuil
         status: Status::Registered,
         slot: None,
         cancel_reason: None,
+        revision: 1,
     }
 }
 
@@ -92,9 +93,16 @@ pub struct AppointmentBuilder {
     status: Status,
     slot: Option<SlotId>,
     cancel_reason: Option<String>,
+    revision: u32,
 }
 
 impl AppointmentBuilder {
+    /// How many changes it has had (1, a fresh registration, unless given).
+    pub fn revision(mut self, revision: u32) -> Self {
+        self.revision = revision;
+        self
+    }
+
     /// When it was requested; its id takes that local day.
     pub fn created_at(mut self, text: &str) -> Self {
         self.created_at = at(text);
@@ -145,6 +153,8 @@ impl AppointmentBuilder {
             slot: self.slot,
             doctor_name: None,
             cancel_reason: self.cancel_reason,
+            refusal_reason: None,
+            revision: self.revision,
         }
     }
 }
@@ -179,4 +189,12 @@ pub fn plan(
         Default::default(),
     )
     .unwrap_or_else(|e| panic!("plan: {e}"))
+}
+
+/// An appointment to store as it is built, its history starting there.
+pub fn registration(appointment: &Appointment) -> crate::appointment::Registration {
+    crate::appointment::Registration::imported(
+        appointment.clone(),
+        crate::history::Actor::system("test"),
+    )
 }

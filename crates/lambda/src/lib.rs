@@ -21,11 +21,18 @@ pub mod functions {
         Action::Health,
         Action::GetAppointment,
         Action::ListAppointments,
+        Action::AppointmentHistory,
     ];
-    pub const ASSIGN_APPOINTMENT: &[Action] = &[Action::AssignAppointment];
+    pub const ASSIGN_APPOINTMENT: &[Action] =
+        &[Action::AssignAppointment, Action::RescheduleAppointment];
     pub const NOTIFY_APPOINTMENT: &[Action] = &[Action::NotifyAppointment];
-    pub const CLOSE_APPOINTMENT: &[Action] =
-        &[Action::CompleteAppointment, Action::CancelAppointment];
+    pub const CLOSE_APPOINTMENT: &[Action] = &[
+        Action::ConfirmAppointment,
+        Action::RefuseAppointment,
+        Action::CompleteAppointment,
+        Action::NoShowAppointment,
+        Action::CancelAppointment,
+    ];
     /// The doctor's and the staff's writes: doctors, working plans, slots taken out.
     pub const MANAGE_DOCTORS: &[Action] = &[
         Action::UpsertDoctor,

@@ -11,16 +11,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use citas_aws::items::{
-    AppointmentItem, AvailabilityItem, DoctorItem, PatientItem, SlotItem, SpecialityItem,
+    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, SlotItem,
+    SpecialityItem, history_partition,
 };
 use citas_domain::cursor;
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, SlotChange, SlotSearch, Store, StoreError,
+    Availability, ListFilter, Page, PageRequest, Registration, SlotSearch, Store, StoreError,
     Transition, Upserted, free_slot_partition,
 };
 use citas_domain::{
-    Appointment, AppointmentId, Claim, Country, Doctor, DoctorId, Document, IdempotencyStore,
-    OfferedSpeciality, Patient, Slot, SlotId, Speciality,
+    Appointment, AppointmentId, Claim, Country, Doctor, DoctorId, Document, HistoryEntry,
+    IdempotencyStore, OfferedSpeciality, Patient, Slot, SlotId, Speciality,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -47,6 +48,8 @@ const BY_ASSIGNED_DAY: TableDefinition<(&str, &str, i64, &str), ()> =
 /// (country, `{registry number}#{status}`, created_at ms, id): a doctor's appointments.
 const BY_DOCTOR_STATUS: TableDefinition<(&str, &str, i64, &str), ()> =
     TableDefinition::new("appointments_by_doctor_status");
+/// (`{country}#{id}`, entry sort key) → history entry JSON (`HistoryItem`).
+const HISTORY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("appointment_history");
 /// id → doctor JSON.
 const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
 /// (country, speciality, doctor id).
@@ -210,6 +213,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(BY_DOCUMENT)?;
     txn.open_table(BY_ASSIGNED_DAY)?;
     txn.open_table(BY_DOCTOR_STATUS)?;
+    txn.open_table(HISTORY)?;
     txn.open_table(DOCTORS)?;
     txn.open_table(DOCTORS_BY_SPECIALITY)?;
     txn.open_table(SLOTS)?;
@@ -349,6 +353,14 @@ fn index_slot(txn: &WriteTransaction, id: &SlotId, free: Option<bool>) -> Result
     Ok(())
 }
 
+fn put_history_in(txn: &WriteTransaction, item: &HistoryItem) -> Result<(), Failure> {
+    txn.open_table(HISTORY)?.insert(
+        (item.appointment.as_str(), item.entry.as_str()),
+        encode(item)?.as_slice(),
+    )?;
+    Ok(())
+}
+
 fn get_appointment_in(
     table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
     country: &'static Country,
@@ -466,10 +478,13 @@ impl Store for EmbeddedStore {
         item.map(|item| item.into_domain(country)).transpose()
     }
 
-    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
+    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError> {
+        let appointment = &registration.appointment;
         let code = appointment.country.code;
         let item = AppointmentItem::from_domain(appointment);
         let entries = IndexEntries::of(appointment);
+        let history =
+            HistoryItem::from_domain(appointment.country, &appointment.id, &registration.entry);
         self.write(move |txn| {
             let mut table = txn.open_table(APPOINTMENTS)?;
             let key = (code, item.id.as_str());
@@ -480,6 +495,7 @@ impl Store for EmbeddedStore {
                 .into());
             }
             table.insert(key, encode(&item)?.as_slice())?;
+            put_history_in(txn, &history)?;
             entries.rewrite(txn, code, None)
         })
         .await
@@ -595,16 +611,18 @@ impl Store for EmbeddedStore {
             let mut appointments = txn.open_table(APPOINTMENTS)?;
             let current =
                 get_appointment_in(&appointments, country, &id)?.ok_or(StoreError::NotFound)?;
-            if current.status != transition.expected {
+            if current.status != transition.expected
+                || current.revision != transition.expected_revision
+            {
                 return Err(StoreError::StatusConflict {
                     current: current.status,
                 }
                 .into());
             }
             let slots = txn.open_table(SLOTS)?;
-            let slot_change = match &transition.slot {
-                SlotChange::None => None,
-                SlotChange::Book(slot_id) => match get_slot_in(&slots, &slot_id.to_string())? {
+            let booked = match &transition.slots.book {
+                None => None,
+                Some(slot_id) => match get_slot_in(&slots, &slot_id.to_string())? {
                     Some(slot) if slot.available => Some(Slot {
                         available: false,
                         booked_by: Some(next.id.clone()),
@@ -612,26 +630,64 @@ impl Store for EmbeddedStore {
                     }),
                     _ => return Err(StoreError::SlotUnavailable(slot_id.to_string()).into()),
                 },
-                // A slot that no longer exists has nothing to give back.
-                SlotChange::Release(slot_id) => {
-                    get_slot_in(&slots, &slot_id.to_string())?.map(|slot| Slot {
-                        available: true,
-                        booked_by: None,
-                        ..slot
-                    })
-                }
+            };
+            // A slot that no longer exists has nothing to give back.
+            let released = match &transition.slots.release {
+                None => None,
+                Some(slot_id) => get_slot_in(&slots, &slot_id.to_string())?.map(|slot| Slot {
+                    available: true,
+                    booked_by: None,
+                    ..slot
+                }),
             };
             drop(slots);
-            if let Some(slot) = slot_change {
-                put_slot_in(txn, &slot)?;
+            for slot in released.iter().chain(booked.iter()) {
+                put_slot_in(txn, slot)?;
             }
             appointments.insert(
                 (country.code, id.as_str()),
                 encode(&AppointmentItem::from_domain(next))?.as_slice(),
             )?;
+            drop(appointments);
+            put_history_in(
+                txn,
+                &HistoryItem::from_domain(country, &next.id, &transition.entry),
+            )?;
             IndexEntries::of(next).rewrite(txn, country.code, Some(&IndexEntries::of(&current)))
         })
         .await
+    }
+
+    async fn history(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let partition = history_partition(country, id);
+        let items: Vec<HistoryItem> = self
+            .read(move |txn| {
+                let table = txn.open_table(HISTORY)?;
+                let mut items = Vec::new();
+                for entry in
+                    table.range((partition.as_str(), "")..=(partition.as_str(), MAX_KEY))?
+                {
+                    let (_, value) = entry?;
+                    items.push(decode(value.value())?);
+                }
+                Ok(items)
+            })
+            .await?;
+        items.into_iter().map(HistoryItem::into_domain).collect()
+    }
+
+    async fn add_history_note(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let item = HistoryItem::from_domain(country, id, entry);
+        self.write(move |txn| put_history_in(txn, &item)).await
     }
 
     async fn get_appointments(

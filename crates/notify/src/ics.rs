@@ -7,10 +7,32 @@ use jiff::{SignedDuration, Timestamp};
 /// How long a calendar entry lasts; slots carry only their start.
 pub const APPOINTMENT_LENGTH: SignedDuration = SignedDuration::from_mins(30);
 
+/// What the invitation asks of the calendar (iTIP, RFC 5546).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Add the event, or update it if the UID is known and SEQUENCE is higher.
+    Publish,
+    /// Remove the event with this UID.
+    Cancel,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Publish => "PUBLISH",
+            Method::Cancel => "CANCEL",
+        }
+    }
+}
+
+/// One event per appointment: the UID is the appointment's, and SEQUENCE its
+/// revision, so each change supersedes the invitation sent before it.
 pub struct Invitation<'a> {
     pub country: &'a Country,
     pub appointment: &'a Appointment,
-    pub starts_at: Timestamp,
+    pub method: Method,
+    /// Unknown on a cancellation of a booking that was refused (its slot is gone).
+    pub starts_at: Option<Timestamp>,
     pub summary: String,
     pub description: String,
     pub location: String,
@@ -19,58 +41,64 @@ pub struct Invitation<'a> {
 
 impl Invitation<'_> {
     pub fn render(&self) -> String {
-        let zone = self.country.time_zone_name;
-        let start = self.country.local(self.starts_at);
-        let end = self.country.local(self.starts_at + APPOINTMENT_LENGTH);
-        let offset = start.offset();
-        let dst = start
-            .time_zone()
-            .to_offset_info(self.starts_at)
-            .dst()
-            .is_dst();
-        let observance = if dst { "DAYLIGHT" } else { "STANDARD" };
-        let local = |z: &jiff::Zoned| z.strftime("%Y%m%dT%H%M%S").to_string();
-        let utc_offset = {
-            let seconds = offset.seconds();
-            let sign = if seconds < 0 { '-' } else { '+' };
-            format!(
-                "{sign}{:02}{:02}",
-                seconds.abs() / 3600,
-                (seconds.abs() % 3600) / 60
-            )
-        };
-        let lines = [
+        let mut lines = vec![
             "BEGIN:VCALENDAR".to_owned(),
             "VERSION:2.0".to_owned(),
             "PRODID:-//citas//citas medicas//ES".to_owned(),
             "CALSCALE:GREGORIAN".to_owned(),
-            "METHOD:PUBLISH".to_owned(),
+            format!("METHOD:{}", self.method.as_str()),
+        ];
+        let zone = self.country.time_zone_name;
+        let times = self.starts_at.map(|starts_at| {
+            let start = self.country.local(starts_at);
+            let end = self.country.local(starts_at + APPOINTMENT_LENGTH);
+            (starts_at, start, end)
+        });
+        if let Some((starts_at, start, _)) = &times {
+            let seconds = start.offset().seconds();
+            let dst = start.time_zone().to_offset_info(*starts_at).dst().is_dst();
+            let observance = if dst { "DAYLIGHT" } else { "STANDARD" };
+            let sign = if seconds < 0 { '-' } else { '+' };
+            let utc_offset = format!(
+                "{sign}{:02}{:02}",
+                seconds.abs() / 3600,
+                (seconds.abs() % 3600) / 60
+            );
             // The observance in force at the appointment, which is all a single event needs.
-            "BEGIN:VTIMEZONE".to_owned(),
-            format!("TZID:{zone}"),
-            format!("BEGIN:{observance}"),
-            "DTSTART:19700101T000000".to_owned(),
-            format!("TZOFFSETFROM:{utc_offset}"),
-            format!("TZOFFSETTO:{utc_offset}"),
-            format!("END:{observance}"),
-            "END:VTIMEZONE".to_owned(),
+            lines.extend([
+                "BEGIN:VTIMEZONE".to_owned(),
+                format!("TZID:{zone}"),
+                format!("BEGIN:{observance}"),
+                "DTSTART:19700101T000000".to_owned(),
+                format!("TZOFFSETFROM:{utc_offset}"),
+                format!("TZOFFSETTO:{utc_offset}"),
+                format!("END:{observance}"),
+                "END:VTIMEZONE".to_owned(),
+            ]);
+        }
+        lines.extend([
             "BEGIN:VEVENT".to_owned(),
             format!("UID:{}@citas", self.appointment.id),
+            format!("SEQUENCE:{}", self.appointment.revision),
             format!("DTSTAMP:{}", self.stamp.strftime("%Y%m%dT%H%M%SZ")),
-            format!("DTSTART;TZID={zone}:{}", local(&start)),
-            format!("DTEND;TZID={zone}:{}", local(&end)),
+        ]);
+        if let Some((_, start, end)) = &times {
+            let local = |z: &jiff::Zoned| z.strftime("%Y%m%dT%H%M%S").to_string();
+            lines.push(format!("DTSTART;TZID={zone}:{}", local(start)));
+            lines.push(format!("DTEND;TZID={zone}:{}", local(end)));
+        }
+        lines.extend([
             format!("SUMMARY:{}", escape(&self.summary)),
             format!("DESCRIPTION:{}", escape(&self.description)),
             format!("LOCATION:{}", escape(&self.location)),
-            "STATUS:CONFIRMED".to_owned(),
+            match self.method {
+                Method::Publish => "STATUS:CONFIRMED".to_owned(),
+                Method::Cancel => "STATUS:CANCELLED".to_owned(),
+            },
             "END:VEVENT".to_owned(),
             "END:VCALENDAR".to_owned(),
-        ];
-        lines
-            .iter()
-            .map(|line| fold(line))
-            .collect::<Vec<_>>()
-            .join("")
+        ]);
+        lines.iter().map(|line| fold(line)).collect()
     }
 }
 

@@ -101,20 +101,6 @@ impl EmailPipeline {
                 reason: "appointment not found".into(),
             });
         };
-        let patient = self
-            .store
-            .get_patient(country, appointment.document())
-            .await?;
-        let Some((name, to)) = patient.and_then(|p| p.email.map(|email| (p.name, email))) else {
-            tracing::warn!(appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id), "the patient has no email address; acknowledged");
-            return Ok(Done::Skipped {
-                reason: "no email address".into(),
-            });
-        };
-        let doctor = match appointment.doctor() {
-            Some(id) => self.store.get_doctor(id).await?,
-            None => None,
-        };
         if message.kind == NotificationKind::Reminder
             && appointment.status != citas_domain::Status::Assigned
         {
@@ -122,6 +108,44 @@ impl EmailPipeline {
                 reason: format!("the appointment is {}", appointment.status),
             });
         }
+        let doctor = match appointment.doctor() {
+            Some(id) => self.store.get_doctor(id).await?,
+            None => None,
+        };
+        let recipient = if message.kind.is_for_doctor() {
+            doctor
+                .as_ref()
+                .and_then(|d| d.email.clone().map(|email| (d.name.clone(), email)))
+        } else {
+            let patient = self
+                .store
+                .get_patient(country, appointment.document())
+                .await?;
+            let recipient = patient.and_then(|p| p.email.map(|email| (p.name, email)));
+            if recipient.is_none() {
+                // Counted in the logs and recorded on the appointment's history.
+                tracing::warn!(
+                    appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id),
+                    r#type = message.kind.as_str(),
+                    notification_unsendable = 1,
+                    "notification_unsendable: the patient has no email address on file"
+                );
+                citas_domain::service::note_unsent(
+                    self.store.as_ref(),
+                    &appointment,
+                    message.kind,
+                    "no email address on file",
+                    self.clock.now(),
+                )
+                .await?;
+            }
+            recipient
+        };
+        let Some((name, to)) = recipient else {
+            return Ok(Done::Skipped {
+                reason: "no email address".into(),
+            });
+        };
         let email = render(&Context {
             country,
             kind: message.kind,

@@ -7,13 +7,14 @@ use citas_domain::{
 use jiff::Timestamp;
 use jiff::civil::Weekday;
 
-use crate::ics::Invitation;
+use crate::ics::{Invitation, Method};
 
 /// What an email is about.
 pub struct Context<'a> {
     pub country: &'a Country,
     pub kind: NotificationKind,
     pub appointment: &'a Appointment,
+    /// Whom it greets: the patient, or the doctor for messages to doctors.
     pub patient_name: &'a str,
     pub to: &'a EmailAddress,
     pub doctor: Option<&'a Doctor>,
@@ -62,9 +63,37 @@ pub fn render(context: &Context<'_>) -> Email {
             format!("Recibimos tu solicitud de cita de {speciality}"),
             "Recibimos tu solicitud de cita. Te avisaremos cuando te asignemos un médico y un horario.".to_owned(),
         ),
+        NotificationKind::Pending => (
+            format!("Tu cita de {speciality} está reservada y espera la confirmación del médico"),
+            "Reservamos tu horario. El médico debe confirmarlo; te avisaremos cuando lo haga.".to_owned(),
+        ),
+        NotificationKind::AwaitingAnswer => (
+            format!("Una reserva de {speciality} espera tu respuesta"),
+            format!(
+                "{} reservó un horario contigo. Confírmalo o recházalo desde tu agenda.",
+                appointment.patient_name
+            ),
+        ),
         NotificationKind::Assigned => (
             format!("Tu cita de {speciality} está confirmada"),
             "Tu cita está confirmada.".to_owned(),
+        ),
+        NotificationKind::Refused => (
+            format!("Tu cita de {speciality} no fue aceptada: elige otro horario"),
+            match &appointment.refusal_reason {
+                Some(reason) => format!(
+                    "El médico no puede atenderte en el horario que elegiste. Motivo: {reason}. Tu solicitud sigue registrada: elige otro horario disponible."
+                ),
+                None => "El médico no puede atenderte en el horario que elegiste. Tu solicitud sigue registrada: elige otro horario disponible.".to_owned(),
+            },
+        ),
+        NotificationKind::Rescheduled => (
+            format!("Tu cita de {speciality} cambió de horario"),
+            "Tu cita se movió a un nuevo horario; el anterior quedó libre.".to_owned(),
+        ),
+        NotificationKind::NoShow => (
+            format!("No registramos tu asistencia a la cita de {speciality}"),
+            "El médico registró que no asististe a tu cita. Si fue un error, comunícate con nosotros.".to_owned(),
         ),
         NotificationKind::Reminder => (
             format!("Recordatorio: tu cita de {speciality} es mañana"),
@@ -114,16 +143,23 @@ pub fn render(context: &Context<'_>) -> Email {
         "</table><p>Este es un mensaje automático; no respondas a este correo.</p></body></html>",
     );
 
+    // Calendar updates: the event is published on booking, updated on a
+    // move, removed on a cancellation or refusal.
+    let method = match context.kind {
+        NotificationKind::Assigned | NotificationKind::Rescheduled | NotificationKind::Reminder => {
+            appointment.starts_at().map(|_| Method::Publish)
+        }
+        NotificationKind::Cancelled => appointment.starts_at().map(|_| Method::Cancel),
+        NotificationKind::Refused => Some(Method::Cancel),
+        _ => None,
+    };
     let mut attachments = Vec::new();
-    if matches!(
-        context.kind,
-        NotificationKind::Assigned | NotificationKind::Reminder
-    ) && let Some(starts_at) = appointment.starts_at()
-    {
+    if let Some(method) = method {
         let invitation = Invitation {
             country: context.country,
             appointment,
-            starts_at,
+            method,
+            starts_at: appointment.starts_at(),
             summary: format!("Cita de {speciality}"),
             description: details
                 .iter()
@@ -135,7 +171,7 @@ pub fn render(context: &Context<'_>) -> Email {
         };
         attachments.push(Attachment {
             filename: "cita.ics".to_owned(),
-            content_type: "text/calendar; charset=utf-8; method=PUBLISH".to_owned(),
+            content_type: format!("text/calendar; charset=utf-8; method={}", method.as_str()),
             content: invitation.render().into_bytes(),
         });
     }

@@ -533,6 +533,9 @@ mod tests {
         assert_eq!(slots.stream_view.as_deref(), Some("NEW_IMAGE"));
         assert_eq!(doctors.indexes[1].name, index::PLAN_DUE);
         assert_eq!(table(names.speciality()).key[0].attribute, "country");
+        let history = table(names.history());
+        let history: Vec<&str> = history.key.iter().map(|k| k.attribute.as_str()).collect();
+        assert_eq!(history, ["appointment", "entry"]);
     }
 
     #[test]
