@@ -410,6 +410,13 @@ async fn an_appointment_walks_from_request_to_completion_in_peru() {
     assert!(slot.starts_with("pe-medicina-interna-"), "{slot}");
     assert_eq!(assigned["starts_at"], "2026-12-07T14:00:00.000Z");
 
+    // Completing waits for the start.
+    let (status, problem) = app
+        .post("/pe/appointment/20261122-45678912/complete", json!({}))
+        .await;
+    assert_problem((status, &problem), 409, "not_started");
+    assert_eq!(problem["starts_at"], "2026-12-07T09:00:00-05:00");
+    app.set_now("2026-12-07T14:30:00Z");
     let (status, completed) = app
         .post("/pe/appointment/20261122-45678912/complete", json!({}))
         .await;
@@ -808,6 +815,7 @@ async fn complete_and_cancel_follow_the_status_machine() {
         assert_eq!(problem["current_status"], "cancelled");
     }
 
+    app.set_now("2026-12-07T14:30:00Z");
     let (status, completed) = app
         .post("/pe/appointment/20261122-70123456/complete", json!({}))
         .await;
@@ -899,6 +907,8 @@ async fn concurrent_status_changes_have_one_winner() {
         .post(&format!("{base}/assign"), json!({ "slot": PE_CARDIO_SLOT }))
         .await;
     assert_eq!(status, 200);
+    // Once the consultation's time has come, both are possible: one wins.
+    app.set_now("2026-12-07T14:30:00Z");
     let attempts = (0..20).map(|i| {
         let app = &app;
         async move {

@@ -167,9 +167,14 @@ impl Appointment {
         }
     }
 
-    /// Whether the appointment may be booked at all, before any slot is chosen.
+    /// Whether the appointment may be booked at all, before any slot is
+    /// chosen: only a registered request is (a booked one is rescheduled).
     pub fn require_assignable(&self) -> Result<(), DomainError> {
-        self.require(Status::Assigned)
+        if self.status == Status::Registered {
+            Ok(())
+        } else {
+            Err(self.cannot_become(Status::Assigned))
+        }
     }
 
     /// Whether the appointment may move to another slot (by `by`, now),
@@ -189,7 +194,7 @@ impl Appointment {
         by: &Actor,
         now: Timestamp,
     ) -> Result<Transition, DomainError> {
-        self.require(Status::Assigned)?;
+        self.require_assignable()?;
         self.require_bookable(slot, now)?;
         let status = if of_doctor.is_some_and(|d| d.requires_confirmation) {
             Status::Pending
@@ -652,6 +657,13 @@ mod tests {
         assert!(matches!(
             assigned.reschedule(&first, None, &patient(), now),
             Err(DomainError::InvalidInput { field: "slot", .. })
+        ));
+        assert!(matches!(
+            assigned.assign(&second, None, &patient(), now),
+            Err(DomainError::InvalidTransition {
+                current: Status::Assigned,
+                ..
+            })
         ));
         assert!(matches!(
             registered("cardiologia").reschedule(&second, None, &patient(), now),

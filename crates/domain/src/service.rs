@@ -294,7 +294,12 @@ async fn announce_booking(
     doctor: Option<&Doctor>,
     rescheduled: bool,
 ) {
-    tracing::info!(country = booked.country.code, appointment_id = %masked_appointment(&booked.id), slot = ?booked.slot.as_ref().map(ToString::to_string), status = %booked.status, "slot booked");
+    let event = match (rescheduled, booked.status) {
+        (true, _) => "appointment rescheduled",
+        (false, Status::Pending) => "appointment pending",
+        _ => "appointment assigned",
+    };
+    tracing::info!(country = booked.country.code, appointment_id = %masked_appointment(&booked.id), slot = ?booked.slot.as_ref().map(ToString::to_string), status = %booked.status, "{event}");
     let patient_kind = match (rescheduled, booked.status) {
         (true, _) => NotificationKind::Rescheduled,
         (false, Status::Pending) => NotificationKind::Pending,

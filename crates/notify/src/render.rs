@@ -307,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn cancellations_say_why_and_carry_no_invitation() {
+    fn cancellations_say_why_and_remove_the_calendar_event() {
         let mut a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
         a.status = Status::Cancelled;
         a.cancel_reason = Some("viaje <imprevisto>".into());
@@ -321,7 +321,15 @@ mod tests {
             now: "2026-11-22T15:00:00Z".parse().unwrap(),
         });
         assert_eq!(email.subject, "Tu cita de Medicina interna fue cancelada");
-        assert!(email.attachments.is_empty());
+        let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();
+        assert!(ics.contains("METHOD:CANCEL\r\n"), "{ics}");
+        assert!(ics.contains("STATUS:CANCELLED\r\n"), "{ics}");
+        assert!(ics.contains(&format!("UID:{}@citas\r\n", a.id)), "{ics}");
+        assert!(
+            email.attachments[0].content_type.ends_with("method=CANCEL"),
+            "{}",
+            email.attachments[0].content_type
+        );
         assert!(email.html.contains("viaje &lt;imprevisto&gt;"));
     }
 }
