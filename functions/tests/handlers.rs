@@ -28,10 +28,6 @@ fn fixture(name: &str) -> lambda_http::Request {
         .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
 }
 
-async fn services(dir: &Path) -> Services {
-    local_backend(dir).await.services
-}
-
 async fn call(services: &Services, serves: &[citas_api::Action], name: &str) -> (u16, Value) {
     let response = http(services, serves, fixture(name))
         .await
@@ -47,7 +43,8 @@ async fn call(services: &Services, serves: &[citas_api::Action], name: &str) -> 
 #[tokio::test]
 async fn every_api_function_handles_its_events() {
     let dir = tempfile::tempdir().expect("dir");
-    let services = services(dir.path()).await;
+    let backend = local_backend(dir.path()).await;
+    let services = backend.services.clone();
 
     let (status, patient) = call(
         &services,
@@ -118,6 +115,14 @@ async fn every_api_function_handles_its_events() {
         (status, accepted["message"]["type"].as_str()),
         (202, Some("appointment.assigned"))
     );
+    // The consultation has taken place: the slot's start has passed.
+    backend.clock.set(
+        assigned["slot"]["starts_at"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .expect("a start")
+            + jiff::SignedDuration::from_mins(30),
+    );
     let (status, completed) = call(
         &services,
         functions::CLOSE_APPOINTMENT,
@@ -143,7 +148,7 @@ async fn every_api_function_handles_its_events() {
 #[tokio::test]
 async fn cancel_and_the_errors_a_function_answers_itself() {
     let dir = tempfile::tempdir().expect("dir");
-    let services = services(dir.path()).await;
+    let services = local_backend(dir.path()).await.services;
     call(
         &services,
         functions::CREATE_APPOINTMENT,

@@ -129,7 +129,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     let services = Services {
         store: backend.store.clone(),
         queue: Arc::new(SqsQueue::new(sqs, urls)),
-        clock,
+        clock: clock.clone(),
         horizon: Default::default(),
     };
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -258,6 +258,8 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         BTreeMap::from([("SendMessage".to_owned(), 1)])
     );
 
+    // Once the consultation has started.
+    clock.set("2030-03-05T15:00:00Z".parse().expect("time"));
     service::complete(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("complete");

@@ -36,6 +36,7 @@ on_every_backend!(
     adding_slots_leaves_taken_ids_alone_and_only_free_ones_are_removed,
     free_slot_pages_never_repeat_or_skip_a_slot,
     a_doctors_list_by_status_holds_only_their_appointments,
+    a_change_and_its_history_entry_are_written_together,
 );
 
 pub fn id(country: &'static Country, raw: &str) -> AppointmentId {
@@ -146,15 +147,13 @@ mod cases {
         let store = &backend.store;
         let first = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
         store
-            .insert_appointment(&citas_domain::testkit::registration(&first))
+            .insert_appointment(&first)
             .await
             .expect("first insert");
         let mut second = first.clone();
         second.speciality = build::speciality("pediatria");
         assert_eq!(
-            store
-                .insert_appointment(&citas_domain::testkit::registration(&second))
-                .await,
+            store.insert_appointment(&second).await,
             Err(StoreError::AlreadyExists {
                 existing_id: first.id.to_string()
             })
@@ -176,11 +175,7 @@ mod cases {
         let attempts = (0..20).map(|n| {
             let mut candidate = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
             candidate.speciality = build::speciality(&format!("speciality-{n}"));
-            async move {
-                store
-                    .insert_appointment(&citas_domain::testkit::registration(&candidate))
-                    .await
-            }
+            async move { store.insert_appointment(&candidate).await }
         });
         let results = join_all(attempts).await;
         assert_eq!(
@@ -199,10 +194,7 @@ mod cases {
     pub async fn status_changes_are_conditional_on_the_current_status(backend: &Backend) {
         let store = &backend.store;
         let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
-        store
-            .insert_appointment(&citas_domain::testkit::registration(&registered))
-            .await
-            .expect("insert");
+        store.insert_appointment(&registered).await.expect("insert");
         let cancel = change(
             &registered,
             Appointment {
@@ -264,10 +256,7 @@ mod cases {
         let first = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
         let second = appointment(&PERU, "70123456", "2030-01-02T15:00:00Z");
         for a in [&first, &second] {
-            store
-                .insert_appointment(&citas_domain::testkit::registration(a))
-                .await
-                .expect("insert");
+            store.insert_appointment(a).await.expect("insert");
         }
         // A booking whose status condition fails leaves the slot free.
         let stale = Transition {
@@ -326,10 +315,7 @@ mod cases {
         let slot = slot(&cardiologist, 4, 9);
         store.put_slot(&slot).await.expect("slot");
         let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
-        store
-            .insert_appointment(&citas_domain::testkit::registration(&registered))
-            .await
-            .expect("insert");
+        store.insert_appointment(&registered).await.expect("insert");
         let booking = book(registered, &slot);
         store.transition(&booking).await.expect("booked");
         let cancel = change(
@@ -372,10 +358,7 @@ mod cases {
                 &format!("{}", 50_000_000 + n),
                 "2030-01-02T15:00:00Z",
             );
-            store
-                .insert_appointment(&citas_domain::testkit::registration(&a))
-                .await
-                .expect("insert");
+            store.insert_appointment(&a).await.expect("insert");
             appointments.push(a);
         }
         let results = join_all(appointments.iter().map(|a| {
@@ -413,10 +396,7 @@ mod cases {
     pub async fn concurrent_status_changes_have_one_winner(backend: &Backend) {
         let store = &backend.store;
         let registered = appointment(&CHILE, "12345678-5", "2030-01-02T15:00:00Z");
-        store
-            .insert_appointment(&citas_domain::testkit::registration(&registered))
-            .await
-            .expect("insert");
+        store.insert_appointment(&registered).await.expect("insert");
         let results = join_all((0..20).map(|n| {
             let transition = change(
                 &registered,
@@ -489,18 +469,12 @@ mod cases {
                 &format!("{}", 40_000_000 + n),
                 &format!("2030-01-02T15:{:02}:00Z", n),
             );
-            store
-                .insert_appointment(&citas_domain::testkit::registration(&a))
-                .await
-                .expect("insert");
+            store.insert_appointment(&a).await.expect("insert");
             expected.push(a.id.to_string());
         }
         // Same created_at for two: ties still come out exactly once.
         let twin = appointment(&PERU, "49999999", "2030-01-02T15:05:00Z");
-        store
-            .insert_appointment(&citas_domain::testkit::registration(&twin))
-            .await
-            .expect("insert");
+        store.insert_appointment(&twin).await.expect("insert");
         expected.reverse();
         let (ids, pages) = walk(
             store.as_ref(),
@@ -556,17 +530,11 @@ mod cases {
         let mut ids = Vec::new();
         for day in 1..=3 {
             let a = appointment(&CHILE, "12345678-5", &format!("2030-01-0{day}T15:00:00Z"));
-            store
-                .insert_appointment(&citas_domain::testkit::registration(&a))
-                .await
-                .expect("insert");
+            store.insert_appointment(&a).await.expect("insert");
             ids.push(a);
         }
         let other = appointment(&CHILE, "11111111-1", "2030-01-02T15:00:00Z");
-        store
-            .insert_appointment(&citas_domain::testkit::registration(&other))
-            .await
-            .expect("insert");
+        store.insert_appointment(&other).await.expect("insert");
         let (mine, _) = walk(
             store.as_ref(),
             &CHILE,
@@ -644,10 +612,7 @@ mod cases {
                 &format!("{}", 40_000_000 + n),
                 &format!("2030-01-02T15:0{n}:00Z"),
             );
-            store
-                .insert_appointment(&citas_domain::testkit::registration(&a))
-                .await
-                .expect("insert");
+            store.insert_appointment(&a).await.expect("insert");
         }
         let first = store
             .list_appointments(
@@ -861,10 +826,7 @@ mod cases {
             .collect();
         let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
         store.put_slot(&slots[0]).await.expect("slot");
-        store
-            .insert_appointment(&citas_domain::testkit::registration(&registered))
-            .await
-            .expect("insert");
+        store.insert_appointment(&registered).await.expect("insert");
         store
             .transition(&book(registered.clone(), &slots[0]))
             .await
@@ -1034,10 +996,7 @@ mod cases {
             let s = slot(owner, 4, 8 + n as i8);
             store.put_slot(&s).await.expect("slot");
             let a = appointment(&PERU, document, &format!("2030-01-0{}T15:00:00Z", n + 1));
-            store
-                .insert_appointment(&citas_domain::testkit::registration(&a))
-                .await
-                .expect("insert");
+            store.insert_appointment(&a).await.expect("insert");
             store
                 .transition(&book(a.clone(), &s))
                 .await
@@ -1074,6 +1033,92 @@ mod cases {
         let cancelled = ListFilter::DoctorStatus(mine.id.document.clone(), Status::Cancelled);
         let (gone, _) = walk(store.as_ref(), &PERU, &cancelled, 10).await;
         assert_eq!(gone, [first.id.to_string()]);
+    }
+
+    pub async fn a_change_and_its_history_entry_are_written_together(backend: &Backend) {
+        let store = &backend.store;
+        let cardiologist = doctor(&PERU, "cardiologia", "1");
+        let (first, second) = (slot(&cardiologist, 4, 9), slot(&cardiologist, 4, 10));
+        for s in [&first, &second] {
+            store.put_slot(s).await.expect("slot");
+        }
+        let registered = appointment(&PERU, "45678912", "2030-01-02T15:00:00Z");
+        let (ana, jose) = (
+            registered.clone(),
+            appointment(&PERU, "70123456", "2030-01-02T15:00:00Z"),
+        );
+        store.insert_appointment(&ana).await.expect("insert");
+        store.insert_appointment(&jose).await.expect("insert");
+        let booking = book(ana.clone(), &first);
+        store.transition(&booking).await.expect("booked");
+        store
+            .transition(&book(jose.clone(), &second))
+            .await
+            .expect("booked");
+        // A move onto a taken slot fails as a whole: no entry, nothing moved.
+        let moved = |to: &Slot| {
+            change(
+                &booking.appointment,
+                Appointment {
+                    slot: Some(to.id.clone()),
+                    ..booking.appointment.clone()
+                },
+                SlotChange {
+                    book: Some(to.id.clone()),
+                    release: Some(first.id.clone()),
+                },
+            )
+        };
+        assert_eq!(
+            store.transition(&moved(&second)).await,
+            Err(StoreError::SlotUnavailable(second.id.to_string()))
+        );
+        let entries = store.history(&PERU, &ana.id).await.expect("history");
+        assert_eq!(entries, [booking.entry.clone()]);
+        assert_eq!(
+            store
+                .get_slot(&first.id)
+                .await
+                .expect("get")
+                .and_then(|s| s.booked_by),
+            Some(ana.id.clone())
+        );
+        // Giving the second slot back lets the move through, with its entry after the first.
+        let third = slot(&cardiologist, 4, 11);
+        store.put_slot(&third).await.expect("slot");
+        let move_to_third = moved(&third);
+        store.transition(&move_to_third).await.expect("moved");
+        assert_eq!(
+            store
+                .get_slot(&first.id)
+                .await
+                .expect("get")
+                .map(|s| s.available),
+            Some(true)
+        );
+        // A note sorts after the change of its revision, and writing it twice keeps one.
+        let note = HistoryEntry {
+            note: Some("appointment.rescheduled not sent: no email address on file".into()),
+            by: Actor::system("send-email"),
+            from: Some(Status::Assigned),
+            reason: None,
+            ..move_to_third.entry.clone()
+        };
+        for _ in 0..2 {
+            store
+                .add_history_note(&PERU, &ana.id, &note)
+                .await
+                .expect("note");
+        }
+        assert_eq!(
+            store.history(&PERU, &ana.id).await.expect("history"),
+            [booking.entry.clone(), move_to_third.entry.clone(), note]
+        );
+        // Another appointment's history is its own.
+        assert_eq!(
+            store.history(&PERU, &jose.id).await.expect("history").len(),
+            1
+        );
     }
 }
 

@@ -362,7 +362,7 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         let appointment = assigned_appointment(&PERU, &document, at("2026-12-07T14:00:00Z"));
         backend
             .store
-            .insert_appointment(&citas_domain::testkit::registration(&appointment))
+            .insert_appointment(&appointment)
             .await
             .expect("appointment");
         messages.push(Notification::about(
@@ -570,7 +570,7 @@ async fn assigned_at(
     let appointment = assigned_appointment(country, document, at(starts_at));
     backend
         .store
-        .insert_appointment(&citas_domain::testkit::registration(&appointment))
+        .insert_appointment(&appointment)
         .await
         .expect("insert");
     appointment.id.to_string()
@@ -638,9 +638,7 @@ async fn twenty_five_hundred_reminders_take_at_most_250_send_message_batch_calls
                     at("2026-12-07T05:00:00Z") + jiff::SignedDuration::from_secs(i64::from(n) * 30);
                 let appointment =
                     assigned_appointment(&PERU, &format!("{}", 50_000_000 + n), starts_at);
-                store
-                    .insert_appointment(&citas_domain::testkit::registration(&appointment))
-                    .await
+                store.insert_appointment(&appointment).await
             }
         })
         .buffer_unordered(8)

@@ -29,7 +29,12 @@ const LIST_BY_STATUS: &str = "list by status";
 const LIST_BY_DOCUMENT: &str = "list by document";
 const ASSIGN: &str = "assign";
 const NOTIFY: &str = "notify";
+const HISTORY: &str = "history";
+const CONFIRM: &str = "confirm";
+const REFUSE: &str = "refuse";
+const RESCHEDULE: &str = "reschedule";
 const COMPLETE: &str = "complete";
+const NO_SHOW: &str = "no-show";
 const CANCEL: &str = "cancel";
 const SPECIALITIES: &str = "list specialities";
 const REGISTER_DOCTOR: &str = "register doctor";
@@ -140,9 +145,29 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
             NOTIFY,
             post(format!("/pe/appointment/{id}/notify"), json!({})),
         ),
+        (HISTORY, get(format!("/pe/appointment/{id}/history"))),
+        (
+            CONFIRM,
+            post(format!("/pe/appointment/{id}/confirm"), json!({})),
+        ),
+        (
+            REFUSE,
+            post(
+                format!("/pe/appointment/{id}/refuse"),
+                json!({ "reason": "no" }),
+            ),
+        ),
+        (
+            RESCHEDULE,
+            post(format!("/pe/appointment/{id}/reschedule"), json!({})),
+        ),
         (
             COMPLETE,
             post(format!("/pe/appointment/{id}/complete"), json!({})),
+        ),
+        (
+            NO_SHOW,
+            post(format!("/pe/appointment/{id}/no-show"), json!({})),
         ),
         (
             CANCEL,
@@ -190,6 +215,7 @@ async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
     let mut seen = Vec::new();
     for path in [
         format!("/pe/appointment/{}", target.id),
+        format!("/pe/appointment/{}/history", target.id),
         format!("/pe/appointment?document={ANA}"),
         format!("/pe/doctor/{}", target.doctor),
         format!("/pe/doctor/{}/availability", target.doctor),
@@ -307,7 +333,12 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (LIST_BY_DOCUMENT, 403),
                 (ASSIGN, 403),
                 (NOTIFY, 403),
+                (HISTORY, 403),
+                (CONFIRM, 403),
+                (REFUSE, 403),
+                (RESCHEDULE, 403),
                 (COMPLETE, 403),
+                (NO_SHOW, 403),
                 (CANCEL, 403),
                 (SPECIALITIES, 403),
                 (REGISTER_DOCTOR, 403),
@@ -332,7 +363,12 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (LIST_BY_DOCUMENT, 403),
                 (ASSIGN, 404),
                 (NOTIFY, 404),
+                (HISTORY, 404),
+                (CONFIRM, 404),
+                (REFUSE, 404),
+                (RESCHEDULE, 404),
                 (COMPLETE, 404),
+                (NO_SHOW, 404),
                 (CANCEL, 404),
                 (SPECIALITIES, 200),
                 (REGISTER_DOCTOR, 403),
@@ -357,7 +393,12 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (LIST_BY_DOCUMENT, 403),
                 (ASSIGN, 404),
                 (NOTIFY, 404),
+                (HISTORY, 404),
+                (CONFIRM, 404),
+                (REFUSE, 404),
+                (RESCHEDULE, 404),
                 (COMPLETE, 404),
+                (NO_SHOW, 404),
                 (CANCEL, 404),
                 (SPECIALITIES, 200),
                 (REGISTER_DOCTOR, 403),
@@ -372,7 +413,9 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
             ],
             not_run: &[],
         },
-        // Her doctor may read, complete and cancel; assign and notify are not theirs.
+        // Her doctor may read, answer, close and cancel; assign, reschedule and
+        // notify are not theirs. Confirming an assigned booking, or closing it
+        // before it starts, is a conflict that changes nothing.
         Row {
             who: "her doctor",
             authorization: &her_doctor,
@@ -380,6 +423,10 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REGISTER_PATIENT, 403),
                 (CREATE, 403),
                 (GET, 200),
+                (HISTORY, 200),
+                (CONFIRM, 409),
+                (RESCHEDULE, 403),
+                (NO_SHOW, 409),
                 (LIST_BY_STATUS, 200),
                 (LIST_BY_DOCUMENT, 403),
                 (ASSIGN, 403),
@@ -394,15 +441,19 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REMOVE_SLOT, 409),
                 (SEARCH, 200),
             ],
-            not_run: &[COMPLETE, CANCEL, SET_PLAN],
+            not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
         },
-        // Ana may not list by status, nor complete her own appointment.
+        // Ana may not list by status, nor answer for or close her own appointment.
         Row {
             who: "Ana",
             authorization: &ana,
             expected: &[
                 (CREATE, 409),
                 (GET, 200),
+                (HISTORY, 200),
+                (CONFIRM, 403),
+                (REFUSE, 403),
+                (NO_SHOW, 403),
                 (LIST_BY_STATUS, 403),
                 (LIST_BY_DOCUMENT, 200),
                 (ASSIGN, 409),
@@ -417,7 +468,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REMOVE_SLOT, 403),
                 (SEARCH, 200),
             ],
-            not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL],
+            not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE],
         },
     ];
     for row in &matrix {

@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, Registration, SlotSearch, Store, StoreError,
-    Transition, Upserted, free_slot_partition,
+    Availability, ListFilter, Page, PageRequest, SlotSearch, Store, StoreError, Transition,
+    Upserted, free_slot_partition,
 };
 use citas_domain::timestamp;
 use citas_domain::{
@@ -213,34 +213,20 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError> {
-        let appointment = &registration.appointment;
-        let put = Put::builder()
+    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
             .table_name(self.tables.appointment(appointment.country))
             .set_item(Some(appointment_item(appointment)?))
             .condition_expression("attribute_not_exists(id)")
-            .build()
-            .map_err(backend)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(self.history_put(
-                appointment.country,
-                &appointment.id,
-                &registration.entry,
-            )?)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error)
-                if cancelled_reasons(&error).is_some_and(|r| cancelled_at(&r, 0).is_some()) =>
-            {
-                Err(StoreError::AlreadyExists {
-                    existing_id: appointment.id.to_string(),
-                })
-            }
+            Err(error) if is_condition_failure(&error) => Err(StoreError::AlreadyExists {
+                existing_id: appointment.id.to_string(),
+            }),
             Err(error) => Err(backend(error)),
         }
     }

@@ -327,6 +327,11 @@ pub struct AppointmentItem {
     /// Changes so far; absent (0) on items pasted from seed 000.
     #[serde(default)]
     pub revision: u32,
+    /// Who created it (the first entry of its history); absent on pasted items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_id: Option<String>,
 }
 
 impl AppointmentItem {
@@ -348,6 +353,11 @@ impl AppointmentItem {
             cancel_reason: appointment.cancel_reason.clone(),
             refusal_reason: appointment.refusal_reason.clone(),
             revision: appointment.revision,
+            created_by_role: appointment
+                .created_by
+                .as_ref()
+                .map(|by| by.role.as_str().to_owned()),
+            created_by_id: appointment.created_by.as_ref().map(|by| by.id.clone()),
         }
     }
 
@@ -378,6 +388,13 @@ impl AppointmentItem {
             cancel_reason: self.cancel_reason,
             refusal_reason: self.refusal_reason,
             revision: self.revision,
+            created_by: match (self.created_by_role, self.created_by_id) {
+                (Some(role), Some(id)) => Some(Actor {
+                    role: ActorRole::parse(&role).ok_or_else(|| bad(&format!("role {role}")))?,
+                    id,
+                }),
+                _ => None,
+            },
             id,
         })
     }
@@ -497,6 +514,8 @@ mod tests {
             cancel_reason: None,
             refusal_reason: None,
             revision: 2,
+            created_by_role: Some("patient".into()),
+            created_by_id: Some("45678912".into()),
         };
         let entity = appointment.clone().into_domain(&PERU).unwrap();
         assert_eq!(AppointmentItem::from_domain(&entity), appointment);

@@ -133,9 +133,7 @@ pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, Strin
         .patient_name("Ana Lucía Torres Vega")
         .speciality("medicina-interna")
         .build();
-    store
-        .insert_appointment(&citas_domain::testkit::registration(&appointment))
-        .await?;
+    store.insert_appointment(&appointment).await?;
     let mut environment = vec![
         ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),

@@ -159,9 +159,7 @@ async fn populate(store: &Arc<dyn Store>, count: u32, with_patients: bool) -> Re
                 if with_patients {
                     store.upsert_patient(&PERU, &patient).await?;
                 }
-                store
-                    .insert_appointment(&citas_domain::testkit::registration(&appointment))
-                    .await?;
+                store.insert_appointment(&appointment).await?;
                 Ok(())
             }
         })

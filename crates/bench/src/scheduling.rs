@@ -15,8 +15,8 @@ use citas_aws::dynamo::STATUS_SHARDS;
 use citas_aws::{DynamoStore, OperationCounter, TableNames};
 use citas_domain::availability::WEEKDAYS;
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, Registration, SlotSearch, StoreError, Transition,
-    Upserted, free_slot_partition,
+    Availability, ListFilter, Page, PageRequest, SlotSearch, StoreError, Transition, Upserted,
+    free_slot_partition,
 };
 use citas_domain::scheduling::{self, NewDoctor, SlotQuery};
 use citas_domain::service::{self, NewAppointment, NewPatient};
@@ -380,21 +380,11 @@ impl Store for PartitionCounter {
         );
         self.inner.get_patient(country, document).await
     }
-    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError> {
-        // A transaction: two units per item written (the appointment and its
-        // history entry); each index it changes, one.
-        let appointment = &registration.appointment;
+    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
         for partition in Self::appointment_partitions(appointment) {
-            self.write(partition, 2.0 * write_units(APPOINTMENT_BYTES));
+            self.write(partition, write_units(APPOINTMENT_BYTES));
         }
-        self.write(
-            format!(
-                "appointment-history {}#{}",
-                appointment.country.code, appointment.id
-            ),
-            2.0 * write_units(HISTORY_BYTES),
-        );
-        self.inner.insert_appointment(registration).await
+        self.inner.insert_appointment(appointment).await
     }
     async fn get_appointment(
         &self,

@@ -40,30 +40,9 @@ pub struct Appointment {
     /// pasted from seed 000). Every change is conditioned on it, and calendar
     /// invitations use it as their SEQUENCE.
     pub revision: u32,
-}
-
-/// A new appointment and the first entry of its history, stored together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
-    pub appointment: Appointment,
-    pub entry: HistoryEntry,
-}
-
-impl Registration {
-    /// An appointment stored as it is given (seed files, tests): its history
-    /// starts there, in that state.
-    pub fn imported(appointment: Appointment, by: Actor) -> Self {
-        let entry = HistoryEntry {
-            revision: appointment.revision,
-            at: appointment.created_at,
-            by,
-            from: None,
-            to: appointment.status,
-            reason: None,
-            note: None,
-        };
-        Self { appointment, entry }
-    }
+    /// Who asked for it (unknown for items pasted from seed 000): the first
+    /// entry of its history, kept on the item so creating stays one write.
+    pub created_by: Option<Actor>,
 }
 
 /// What happens to slots together with a status change, atomically: `book`
@@ -116,8 +95,8 @@ impl Appointment {
         speciality: OfferedSpeciality,
         by: &Actor,
         now: Timestamp,
-    ) -> Registration {
-        let appointment = Self {
+    ) -> Self {
+        Self {
             id,
             country,
             patient_name: patient.name.clone(),
@@ -131,17 +110,29 @@ impl Appointment {
             cancel_reason: None,
             refusal_reason: None,
             revision: 1,
+            created_by: Some(by.clone()),
+        }
+    }
+
+    /// The first entry of its history: its creation, from nothing to
+    /// registered (or, for an item pasted as it is, to the state it was given).
+    pub fn creation_entry(&self) -> HistoryEntry {
+        let (revision, to) = match &self.created_by {
+            Some(_) => (1, Status::Registered),
+            None => (0, self.status),
         };
-        let entry = HistoryEntry {
-            revision: 1,
-            at: now,
-            by: by.clone(),
+        HistoryEntry {
+            revision,
+            at: self.created_at,
+            by: self
+                .created_by
+                .clone()
+                .unwrap_or_else(|| Actor::system("import")),
             from: None,
-            to: Status::Registered,
+            to,
             reason: None,
             note: None,
-        };
-        Registration { appointment, entry }
+        }
     }
 
     pub fn document(&self) -> &Document {
@@ -524,7 +515,6 @@ mod tests {
             &Actor::system("test"),
             now,
         )
-        .appointment
     }
 
     fn registered(speciality: &str) -> Appointment {

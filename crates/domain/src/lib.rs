@@ -25,7 +25,7 @@ pub mod text;
 pub mod timestamp;
 
 pub use access::{Caller, Identity, Role};
-pub use appointment::{Appointment, Registration, SlotChange, Transition};
+pub use appointment::{Appointment, SlotChange, Transition};
 pub use availability::{SlotHorizon, WorkingPlan};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use country::{CHILE, COUNTRIES, Country, PERU};

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::appointment::Appointment;
-pub use crate::appointment::{Registration, SlotChange, Transition};
+pub use crate::appointment::{SlotChange, Transition};
 pub use crate::availability::Availability;
 use crate::country::Country;
 use crate::document::Document;
@@ -98,9 +98,9 @@ pub trait Store: Send + Sync {
         document: &Document,
     ) -> Result<Option<Patient>, StoreError>;
 
-    /// Stores a new appointment with its first history entry; fails with
-    /// `AlreadyExists` when the id is taken.
-    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError>;
+    /// Stores a new appointment (which carries its creation, the first entry
+    /// of its history); fails with `AlreadyExists` when the id is taken.
+    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError>;
     async fn get_appointment(
         &self,
         country: &'static Country,
@@ -118,7 +118,8 @@ pub trait Store: Send + Sync {
     /// `StatusConflict` (naming the stored status) or `SlotUnavailable`; on
     /// failure nothing is written.
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError>;
-    /// An appointment's history, oldest first.
+    /// The history entries stored beside an appointment's changes, oldest
+    /// first (its creation is on the appointment itself).
     async fn history(
         &self,
         country: &'static Country,

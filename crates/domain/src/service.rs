@@ -98,9 +98,8 @@ pub async fn create_appointment(
     let now = services.now();
     let id = AppointmentId::for_request(country, input.document, now);
     let by = Actor::of(caller);
-    let registration = Appointment::register(id, country, &patient, speciality.clone(), &by, now);
-    let appointment = registration.appointment.clone();
-    match services.store.insert_appointment(&registration).await {
+    let appointment = Appointment::register(id, country, &patient, speciality.clone(), &by, now);
+    match services.store.insert_appointment(&appointment).await {
         Ok(()) => {
             tracing::info!(country = country.code, appointment_id = %masked_appointment(&appointment.id), "appointment registered");
             Ok(appointment)
@@ -393,7 +392,9 @@ pub async fn history(
     id: &str,
 ) -> Result<Vec<HistoryEntry>, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Read).await?;
-    Ok(services.store.history(country, &appointment.id).await?)
+    let mut entries = vec![appointment.creation_entry()];
+    entries.extend(services.store.history(country, &appointment.id).await?);
+    Ok(entries)
 }
 
 /// Stores a transition the entity decided on.

@@ -155,6 +155,7 @@ impl AppointmentBuilder {
             cancel_reason: self.cancel_reason,
             refusal_reason: None,
             revision: self.revision,
+            created_by: None,
         }
     }
 }
@@ -189,12 +190,4 @@ pub fn plan(
         Default::default(),
     )
     .unwrap_or_else(|e| panic!("plan: {e}"))
-}
-
-/// An appointment to store as it is built, its history starting there.
-pub fn registration(appointment: &Appointment) -> crate::appointment::Registration {
-    crate::appointment::Registration::imported(
-        appointment.clone(),
-        crate::history::Actor::system("test"),
-    )
 }

@@ -156,12 +156,9 @@ mod tests {
             .created_at("2031-05-01T15:00:00Z")
             .assigned(&testkit::slot_at(&doctor, "2031-05-02T14:00:00Z").id)
             .build();
-        citas_domain::Store::insert_appointment(
-            store.as_ref(),
-            &citas_domain::testkit::registration(&tomorrow),
-        )
-        .await
-        .expect("insert");
+        citas_domain::Store::insert_appointment(store.as_ref(), &tomorrow)
+            .await
+            .expect("insert");
         let queue = Arc::new(RecordingQueue::default());
         let services = Arc::new(Services {
             store,

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use citas_aws::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
 use citas_domain::availability::{TimeRange, WeeklyRange, format_time};
 use citas_domain::{
-    Actor, Appointment, Country, Doctor, DoctorId, Patient, Registration, Slot, Store, StoreError,
-    WorkingPlan,
+    Appointment, Country, Doctor, DoctorId, Patient, Slot, Store, StoreError, WorkingPlan,
 };
 use jiff::civil::{Date, Time, Weekday};
 use serde::{Deserialize, Serialize};
@@ -203,15 +202,10 @@ impl Entity {
                 store.upsert_patient(country, patient).await.map(|_| ())
             }
             // Loading twice keeps what the first load stored.
-            Entity::Appointment(appointment) => {
-                // Its history starts with the load, in the state the file gives.
-                let registration =
-                    Registration::imported(appointment.clone(), Actor::system("seed"));
-                match store.insert_appointment(&registration).await {
-                    Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
-                    Err(other) => Err(other),
-                }
-            }
+            Entity::Appointment(appointment) => match store.insert_appointment(appointment).await {
+                Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+                Err(other) => Err(other),
+            },
         }
     }
 }

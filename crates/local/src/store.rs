@@ -16,8 +16,8 @@ use citas_aws::items::{
 };
 use citas_domain::cursor;
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, Registration, SlotSearch, Store, StoreError,
-    Transition, Upserted, free_slot_partition,
+    Availability, ListFilter, Page, PageRequest, SlotSearch, Store, StoreError, Transition,
+    Upserted, free_slot_partition,
 };
 use citas_domain::{
     Appointment, AppointmentId, Claim, Country, Doctor, DoctorId, Document, HistoryEntry,
@@ -478,13 +478,10 @@ impl Store for EmbeddedStore {
         item.map(|item| item.into_domain(country)).transpose()
     }
 
-    async fn insert_appointment(&self, registration: &Registration) -> Result<(), StoreError> {
-        let appointment = &registration.appointment;
+    async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
         let code = appointment.country.code;
         let item = AppointmentItem::from_domain(appointment);
         let entries = IndexEntries::of(appointment);
-        let history =
-            HistoryItem::from_domain(appointment.country, &appointment.id, &registration.entry);
         self.write(move |txn| {
             let mut table = txn.open_table(APPOINTMENTS)?;
             let key = (code, item.id.as_str());
@@ -495,7 +492,6 @@ impl Store for EmbeddedStore {
                 .into());
             }
             table.insert(key, encode(&item)?.as_slice())?;
-            put_history_in(txn, &history)?;
             entries.rewrite(txn, code, None)
         })
         .await

@@ -399,11 +399,16 @@ pub async fn ensure_tables(
                     .map_err(build)?,
             );
         }
-        request
-            .send()
-            .await
-            .map_err(|e| create_error(&table.name, e))?;
-        created.push(table.name.clone());
+        match request.send().await {
+            Ok(_) => created.push(table.name.clone()),
+            // A retried attempt (the first timed out, but was applied, as a
+            // busy moto does) finds its own table: it exists, as wanted.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(error) => return Err(create_error(&table.name, error)),
+        }
     }
     Ok(created)
 }

@@ -37,6 +37,8 @@ macro_rules! on_every_backend {
 
 pub struct Backend {
     pub store: Arc<dyn Store>,
+    /// The notification idempotency records of the same backend.
+    pub idempotency: Arc<dyn citas_domain::IdempotencyStore>,
     /// Counts the SDK operations the AWS adapter sends.
     pub counter: Option<OperationCounter>,
     /// The table prefix of the AWS adapter's fresh tables.
@@ -46,9 +48,10 @@ pub struct Backend {
 
 pub async fn embedded() -> Backend {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = EmbeddedStore::open(dir.path()).expect("store opens");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store opens"));
     Backend {
-        store: Arc::new(store),
+        idempotency: store.clone(),
+        store,
         counter: None,
         table_prefix: None,
         _data_dir: Some(dir),
@@ -92,6 +95,10 @@ pub async fn dynamodb() -> Backend {
             .build(),
     );
     Backend {
+        idempotency: Arc::new(citas_aws::DynamoIdempotency::new(
+            client.clone(),
+            &citas_aws::TableNames::new(prefix.clone()),
+        )),
         store: Arc::new(citas_aws::DynamoStore::new(
             client,
             citas_aws::TableNames::new(prefix.clone()),

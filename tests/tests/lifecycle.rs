@@ -1,0 +1,654 @@
+//! The appointment lifecycle through the use cases, on every backend (the
+//! embedded store and DynamoDB on moto): each transition and each refusal of
+//! one, the history written with every change, atomic reschedules under
+//! contention, and the calendar invitations of the emails each change sends.
+
+mod backends;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use backends::Backend;
+use citas_domain::service::{self, NewAppointment, NewPatient};
+use citas_domain::{
+    ActorRole, Appointment, Caller, Doctor, DoctorDocument, DomainError, Email, EmailAddress,
+    Identity, MailError, Mailer, ManualClock, Notification, NotificationQueue, PERU, Patient,
+    QueueError, Services, Slot, SlotHorizon, SlotId, Status,
+};
+use citas_e2e::{ReceivedEmail, build, parse_email};
+use citas_notify::process::{Done, EmailPipeline};
+use futures::future::join_all;
+
+on_every_backend!(
+    the_history_of_a_whole_lifecycle_names_who_did_each_change,
+    each_refusal_of_a_change_says_why,
+    a_reschedule_onto_a_taken_slot_changes_nothing,
+    thirty_concurrent_reschedules_onto_one_slot_have_one_winner,
+    invitations_keep_their_uid_and_raise_their_sequence_until_cancelled,
+    an_automatic_notification_without_an_address_is_noted_in_the_history,
+);
+
+/// Monday 2027-01-04, 08:00 in Lima.
+const NOW: &str = "2027-01-04T13:00:00Z";
+/// Wednesday 09:00, Thursday 09:00 and Friday 09:00 in Lima: well beyond Peru's 24 h.
+const WEDNESDAY: &str = "2027-01-06T14:00:00Z";
+const THURSDAY: &str = "2027-01-07T14:00:00Z";
+const FRIDAY: &str = "2027-01-08T14:00:00Z";
+
+/// What the use cases enqueued, in order.
+#[derive(Default)]
+struct Sent(Mutex<Vec<Notification>>);
+
+#[async_trait]
+impl NotificationQueue for Sent {
+    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
+        self.0.lock().expect("lock").push(message.clone());
+        Ok(())
+    }
+}
+
+impl Sent {
+    fn take(&self) -> Vec<Notification> {
+        std::mem::take(&mut self.0.lock().expect("lock"))
+    }
+}
+
+/// Every email as its MIME source, decoded back as a mail client would.
+#[derive(Default)]
+struct Outbox(Mutex<Vec<ReceivedEmail>>);
+
+#[async_trait]
+impl Mailer for Outbox {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let raw = citas_mail::to_mime(email, "citas@example.com")
+            .map_err(|e| MailError::Rejected(e.to_string()))?;
+        let mut sent = self.0.lock().expect("lock");
+        sent.push(parse_email(&raw));
+        Ok(format!("message-{}", sent.len()))
+    }
+}
+
+struct World {
+    services: Services,
+    clock: Arc<ManualClock>,
+    sent: Arc<Sent>,
+}
+
+impl World {
+    fn on(backend: &Backend) -> Self {
+        let clock = Arc::new(ManualClock::new(build::at(NOW)));
+        let sent = Arc::new(Sent::default());
+        let services = Services {
+            store: backend.store.clone(),
+            queue: sent.clone(),
+            clock: clock.clone(),
+            horizon: SlotHorizon::days(14).expect("horizon"),
+        };
+        Self {
+            services,
+            clock,
+            sent,
+        }
+    }
+
+    async fn doctor(&self, registry: &str, requires_confirmation: bool) -> Doctor {
+        let doctor = Doctor {
+            requires_confirmation,
+            email: EmailAddress::parse(&format!("dr{registry}@example.pe")).ok(),
+            ..build::doctor(&PERU, "cardiologia", registry)
+        };
+        self.services
+            .store
+            .put_doctor(&doctor)
+            .await
+            .expect("doctor");
+        doctor
+    }
+
+    async fn slot(&self, doctor: &Doctor, starts_at: &str) -> SlotId {
+        let slot = build::slot_at(&doctor.id, starts_at);
+        self.services.store.put_slot(&slot).await.expect("slot");
+        slot.id
+    }
+
+    async fn stored_slot(&self, id: &SlotId) -> Slot {
+        self.services
+            .store
+            .get_slot(id)
+            .await
+            .expect("read")
+            .expect("slot")
+    }
+
+    /// A registered patient with an email, and their request for cardiology today.
+    async fn request(&self, document: &str) -> Appointment {
+        let caller = patient(document);
+        service::register_patient(
+            &self.services,
+            &caller,
+            &PERU,
+            NewPatient {
+                document: PERU.parse_document(document).expect("document"),
+                name: format!("Paciente {document}"),
+                email: EmailAddress::parse(&format!("p{document}@example.pe")).expect("email"),
+            },
+        )
+        .await
+        .expect("registered");
+        service::create_appointment(
+            &self.services,
+            &caller,
+            &PERU,
+            NewAppointment {
+                document: PERU.parse_document(document).expect("document"),
+                speciality: citas_domain::Speciality::parse("cardiologia").expect("speciality"),
+            },
+        )
+        .await
+        .expect("created")
+    }
+
+    async fn assigned(&self, document: &str, slot: &SlotId) -> Appointment {
+        let appointment = self.request(document).await;
+        let id = appointment.id.to_string();
+        service::assign(
+            &self.services,
+            &patient(document),
+            &PERU,
+            &id,
+            Some(slot.clone()),
+        )
+        .await
+        .expect("assigned")
+    }
+
+    async fn get(&self, id: &str) -> Appointment {
+        service::get_appointment(&self.services, &admin(), &PERU, id)
+            .await
+            .expect("read")
+    }
+
+    async fn history(&self, id: &str) -> Vec<citas_domain::HistoryEntry> {
+        service::history(&self.services, &admin(), &PERU, id)
+            .await
+            .expect("history")
+    }
+}
+
+fn admin() -> Caller {
+    Caller {
+        subject: "admin-7".into(),
+        country: &PERU,
+        identity: Identity::Admin,
+    }
+}
+
+fn doctor(registry: &str) -> Caller {
+    Caller {
+        subject: format!("doctor-{registry}"),
+        country: &PERU,
+        identity: Identity::Doctor(DoctorDocument::parse(registry).expect("registry")),
+    }
+}
+
+fn patient(document: &str) -> Caller {
+    Caller {
+        subject: format!("patient-{document}"),
+        country: &PERU,
+        identity: Identity::Patient(PERU.parse_document(document).expect("document")),
+    }
+}
+
+/// The entries as (role, id, from, to, reason).
+fn summary(
+    entries: &[citas_domain::HistoryEntry],
+) -> Vec<(ActorRole, String, Option<Status>, Status, Option<String>)> {
+    entries
+        .iter()
+        .map(|e| (e.by.role, e.by.id.clone(), e.from, e.to, e.reason.clone()))
+        .collect()
+}
+
+async fn the_history_of_a_whole_lifecycle_names_who_did_each_change(backend: &Backend) {
+    let world = World::on(backend);
+    let careful = world.doctor("1001", true).await;
+    let prompt = world.doctor("1002", false).await;
+    let first = world.slot(&careful, WEDNESDAY).await;
+    let second = world.slot(&prompt, THURSDAY).await;
+    let third = world.slot(&prompt, FRIDAY).await;
+    let services = &world.services;
+
+    let created = world.request("45678912").await;
+    let id = created.id.to_string();
+    let ana = patient("45678912");
+    let pending = service::assign(services, &ana, &PERU, &id, Some(first.clone()))
+        .await
+        .expect("booked");
+    assert_eq!(
+        pending.status,
+        Status::Pending,
+        "the doctor confirms bookings"
+    );
+    let refused = service::refuse(
+        services,
+        &doctor("1001"),
+        &PERU,
+        &id,
+        "agenda completa".into(),
+    )
+    .await
+    .expect("refused");
+    assert_eq!(
+        (
+            refused.status,
+            refused.slot.as_ref(),
+            refused.refusal_reason.as_deref()
+        ),
+        (Status::Registered, None, Some("agenda completa"))
+    );
+    assert_eq!(refused.id, created.id, "the request keeps its id");
+    assert!(
+        world.stored_slot(&first).await.available,
+        "the slot is free again"
+    );
+    let assigned = service::assign(services, &admin(), &PERU, &id, Some(second.clone()))
+        .await
+        .expect("assigned");
+    assert_eq!(assigned.status, Status::Assigned);
+    let moved = service::reschedule(services, &ana, &PERU, &id, Some(third.clone()))
+        .await
+        .expect("rescheduled");
+    assert_eq!(
+        (moved.status, moved.slot.as_ref()),
+        (Status::Assigned, Some(&third))
+    );
+    assert!(world.stored_slot(&second).await.available);
+    assert!(!world.stored_slot(&third).await.available);
+    world
+        .clock
+        .set(build::at(FRIDAY) + jiff::SignedDuration::from_mins(40));
+    let completed = service::complete(services, &doctor("1002"), &PERU, &id)
+        .await
+        .expect("completed");
+    assert_eq!(completed.status, Status::Completed);
+
+    use ActorRole::{Admin, Doctor, Patient};
+    use Status::{Assigned, Completed, Pending, Registered};
+    let history = service::history(services, &ana, &PERU, &id)
+        .await
+        .expect("the patient reads their history");
+    assert_eq!(
+        summary(&history),
+        vec![
+            (Patient, "45678912".into(), None, Registered, None),
+            (Patient, "45678912".into(), Some(Registered), Pending, None),
+            (
+                Doctor,
+                "1001".into(),
+                Some(Pending),
+                Registered,
+                Some("agenda completa".into())
+            ),
+            (Admin, "admin-7".into(), Some(Registered), Assigned, None),
+            (Patient, "45678912".into(), Some(Assigned), Assigned, None),
+            (Doctor, "1002".into(), Some(Assigned), Completed, None),
+        ]
+    );
+    assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
+    assert_eq!(
+        history.last().map(|e| e.at),
+        Some(completed.updated_at),
+        "the entry is the change's own"
+    );
+    // The patient was told at each step; the doctor who must answer was asked.
+    let kinds: Vec<&str> = world.sent.take().iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "appointment.pending",
+            "appointment.awaiting_answer",
+            "appointment.refused",
+            "appointment.assigned",
+            "appointment.rescheduled"
+        ]
+    );
+}
+
+async fn each_refusal_of_a_change_says_why(backend: &Backend) {
+    let world = World::on(backend);
+    let careful = world.doctor("1001", true).await;
+    let prompt = world.doctor("1002", false).await;
+    let services = &world.services;
+    let wednesday = world.slot(&prompt, WEDNESDAY).await;
+    let tomorrow = world.slot(&prompt, "2027-01-05T12:00:00Z").await;
+    let pending_slot = world.slot(&careful, THURSDAY).await;
+    let assigned = world.assigned("45678912", &wednesday).await;
+    let id = assigned.id.to_string();
+    let soon = world.assigned("70123456", &tomorrow).await;
+    let soon_id = soon.id.to_string();
+    let pending = world.assigned("41234567", &pending_slot).await;
+    let pending_id = pending.id.to_string();
+    assert_eq!(pending.status, Status::Pending);
+
+    // Wrong status: a 409 that names the current one.
+    for (result, current) in [
+        (
+            service::confirm(services, &doctor("1002"), &PERU, &id).await,
+            Status::Assigned,
+        ),
+        (
+            service::assign(services, &admin(), &PERU, &id, None).await,
+            Status::Assigned,
+        ),
+        (
+            service::complete(services, &doctor("1001"), &PERU, &pending_id).await,
+            Status::Pending,
+        ),
+    ] {
+        match result {
+            Err(DomainError::InvalidTransition { current: told, .. }) => {
+                assert_eq!(told, current)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Not yet started: completing and no-shows wait for the start.
+    for result in [
+        service::complete(services, &doctor("1002"), &PERU, &id).await,
+        service::no_show(services, &doctor("1002"), &PERU, &id).await,
+    ] {
+        match result {
+            Err(DomainError::NotStarted { starts_at, .. }) => {
+                assert_eq!(starts_at.timestamp(), build::at(WEDNESDAY))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Too late: within Peru's 24 hours a patient can neither cancel nor move.
+    let ana_too = patient("70123456");
+    for result in [
+        service::cancel(services, &ana_too, &PERU, &soon_id, "viaje".into()).await,
+        service::reschedule(services, &ana_too, &PERU, &soon_id, None).await,
+    ] {
+        match result {
+            Err(DomainError::TooLateToChange { deadline, .. }) => {
+                assert_eq!(
+                    deadline.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                    "2027-01-04T07:00:00-05:00"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Wrong role: a patient does not answer or close; a doctor does not move bookings.
+    let ana = patient("45678912");
+    for result in [
+        service::confirm(services, &patient("41234567"), &PERU, &pending_id).await,
+        service::refuse(services, &ana, &PERU, &id, "no".into()).await,
+        service::complete(services, &ana, &PERU, &id).await,
+        service::no_show(services, &ana, &PERU, &id).await,
+        service::reschedule(services, &doctor("1002"), &PERU, &id, None).await,
+    ] {
+        assert!(matches!(result, Err(DomainError::Denied(_))), "{result:?}");
+    }
+    // Someone else's appointment does not exist for them.
+    for result in [
+        service::cancel(services, &patient("70123456"), &PERU, &id, "x".into()).await,
+        service::confirm(services, &doctor("1002"), &PERU, &pending_id).await,
+        service::refuse(services, &doctor("1001"), &PERU, &id, "x".into()).await,
+    ] {
+        assert!(
+            matches!(result, Err(DomainError::AppointmentNotFound { .. })),
+            "{result:?}"
+        );
+    }
+    assert!(matches!(
+        service::history(services, &patient("70123456"), &PERU, &id).await,
+        Err(DomainError::AppointmentNotFound { .. })
+    ));
+    // Nothing refused left a trace; staff are not bound by the deadline.
+    assert_eq!(world.history(&id).await.len(), 2);
+    let cancelled = service::cancel(services, &doctor("1002"), &PERU, &soon_id, "fiebre".into())
+        .await
+        .expect("the doctor may cancel late");
+    assert_eq!(cancelled.status, Status::Cancelled);
+    let confirmed = service::confirm(services, &doctor("1001"), &PERU, &pending_id)
+        .await
+        .expect("confirmed");
+    assert_eq!(confirmed.status, Status::Assigned);
+    world
+        .clock
+        .set(build::at(WEDNESDAY) + jiff::SignedDuration::from_mins(5));
+    let absent = service::no_show(services, &doctor("1002"), &PERU, &id)
+        .await
+        .expect("no-show");
+    assert_eq!(absent.status, Status::NoShow);
+    assert!(
+        !world.stored_slot(&wednesday).await.available,
+        "a closed appointment keeps its slot"
+    );
+}
+
+async fn a_reschedule_onto_a_taken_slot_changes_nothing(backend: &Backend) {
+    let world = World::on(backend);
+    let prompt = world.doctor("1002", false).await;
+    let mine = world.slot(&prompt, WEDNESDAY).await;
+    let theirs = world.slot(&prompt, THURSDAY).await;
+    let ana = world.assigned("45678912", &mine).await;
+    world.assigned("70123456", &theirs).await;
+    let id = ana.id.to_string();
+    let before = world.history(&id).await;
+    let result = service::reschedule(
+        &world.services,
+        &patient("45678912"),
+        &PERU,
+        &id,
+        Some(theirs.clone()),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(DomainError::SlotUnavailable { .. })),
+        "{result:?}"
+    );
+    assert_eq!(world.get(&id).await, ana, "the appointment is as it was");
+    assert_eq!(
+        world.stored_slot(&mine).await.booked_by,
+        Some(ana.id.clone())
+    );
+    assert_eq!(world.history(&id).await, before);
+}
+
+async fn thirty_concurrent_reschedules_onto_one_slot_have_one_winner(backend: &Backend) {
+    let world = World::on(backend);
+    let prompt = world.doctor("1002", false).await;
+    let target = world.slot(&prompt, "2027-01-15T14:00:00Z").await;
+    let mut booked = Vec::new();
+    for n in 0..30i64 {
+        let document = format!("{}", 50_000_000 + n);
+        let at = build::at(WEDNESDAY) + jiff::SignedDuration::from_mins(30 * n);
+        let slot = world.slot(&prompt, &at.to_string()).await;
+        booked.push((document.clone(), world.assigned(&document, &slot).await));
+    }
+    let results = join_all(booked.iter().map(|(document, appointment)| {
+        let (world, target) = (&world, &target);
+        async move {
+            service::reschedule(
+                &world.services,
+                &patient(document),
+                &PERU,
+                &appointment.id.to_string(),
+                Some(target.clone()),
+            )
+            .await
+        }
+    }))
+    .await;
+    let winners: Vec<&Appointment> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(DomainError::SlotUnavailable { .. }))),
+        "{results:?}"
+    );
+    let winner = winners[0];
+    assert_eq!(
+        world.stored_slot(&target).await.booked_by,
+        Some(winner.id.clone())
+    );
+    for (_, before) in &booked {
+        let old = before.slot.clone().expect("booked");
+        let now = world.get(&before.id.to_string()).await;
+        if now.id == winner.id {
+            assert!(
+                world.stored_slot(&old).await.available,
+                "its old slot is free"
+            );
+        } else {
+            assert_eq!(now.slot, Some(old.clone()), "still on its old slot");
+            assert_eq!(
+                world.stored_slot(&old).await.booked_by,
+                Some(now.id.clone())
+            );
+        }
+    }
+}
+
+async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(backend: &Backend) {
+    let world = World::on(backend);
+    let prompt = world.doctor("1002", false).await;
+    let first = world.slot(&prompt, WEDNESDAY).await;
+    let second = world.slot(&prompt, THURSDAY).await;
+    let ana = world.assigned("45678912", &first).await;
+    let id = ana.id.to_string();
+    let caller = patient("45678912");
+    let outbox = Arc::new(Outbox::default());
+    let pipeline = EmailPipeline {
+        store: backend.store.clone(),
+        idempotency: backend.idempotency.clone(),
+        mailer: outbox.clone(),
+        clock: world.clock.clone(),
+    };
+    // Each change's message is handled before the next change, as a queue would.
+    let deliver = async || {
+        for message in world.sent.take() {
+            let done = pipeline.process(&message.to_json()).await.expect("handled");
+            assert!(matches!(done, Done::Sent { .. }), "{done:?}");
+        }
+    };
+    deliver().await;
+    service::reschedule(&world.services, &caller, &PERU, &id, Some(second))
+        .await
+        .expect("moved");
+    deliver().await;
+    service::cancel(&world.services, &caller, &PERU, &id, "viaje".into())
+        .await
+        .expect("cancelled");
+    deliver().await;
+
+    let emails = outbox.0.lock().expect("lock").clone();
+    let subjects: Vec<&str> = emails.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "Tu cita de Cardiología está confirmada",
+            "Tu cita de Cardiología cambió de horario",
+            "Tu cita de Cardiología fue cancelada"
+        ]
+    );
+    let field = |ics: &str, name: &str| -> String {
+        ics.replace("\r\n ", "")
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_owned))
+            .unwrap_or_else(|| panic!("{name} missing in {ics}"))
+    };
+    let invitations: Vec<String> = emails
+        .iter()
+        .map(|e| {
+            let ics = e
+                .attachments
+                .iter()
+                .find(|a| a.content_type == "text/calendar")
+                .unwrap_or_else(|| panic!("no invitation in {}", e.subject));
+            ics.content.clone()
+        })
+        .collect();
+    let uids: Vec<String> = invitations.iter().map(|ics| field(ics, "UID")).collect();
+    assert!(
+        uids.iter().all(|uid| uid == &format!("{id}@citas")),
+        "{uids:?}"
+    );
+    let sequences: Vec<u32> = invitations
+        .iter()
+        .map(|ics| field(ics, "SEQUENCE").parse().expect("a number"))
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    let methods: Vec<String> = invitations.iter().map(|ics| field(ics, "METHOD")).collect();
+    assert_eq!(methods, ["PUBLISH", "PUBLISH", "CANCEL"]);
+    // The moved invitation starts at the new time, in Lima.
+    assert_eq!(
+        field(&invitations[1], "DTSTART;TZID=America/Lima"),
+        "20270107T090000"
+    );
+}
+
+async fn an_automatic_notification_without_an_address_is_noted_in_the_history(backend: &Backend) {
+    let world = World::on(backend);
+    let prompt = world.doctor("1002", false).await;
+    let slot = world.slot(&prompt, WEDNESDAY).await;
+    // Seed 000's patients have no email address.
+    let nameless = Patient {
+        email: None,
+        ..build::patient(&PERU, "45678912")
+    };
+    world
+        .services
+        .store
+        .upsert_patient(&PERU, &nameless)
+        .await
+        .expect("patient");
+    let created = service::create_appointment(
+        &world.services,
+        &admin(),
+        &PERU,
+        NewAppointment {
+            document: nameless.document.clone(),
+            speciality: citas_domain::Speciality::parse("cardiologia").expect("speciality"),
+        },
+    )
+    .await
+    .expect("created");
+    let id = created.id.to_string();
+    service::assign(&world.services, &admin(), &PERU, &id, Some(slot))
+        .await
+        .expect("assigned");
+    let outbox = Arc::new(Outbox::default());
+    let pipeline = EmailPipeline {
+        store: backend.store.clone(),
+        idempotency: backend.idempotency.clone(),
+        mailer: outbox.clone(),
+        clock: world.clock.clone(),
+    };
+    for message in world.sent.take() {
+        let done = pipeline.process(&message.to_json()).await.expect("handled");
+        assert!(matches!(done, Done::Skipped { .. }), "{done:?}");
+    }
+    assert!(outbox.0.lock().expect("lock").is_empty());
+    let history = world.history(&id).await;
+    let notes: Vec<&str> = history.iter().filter_map(|e| e.note.as_deref()).collect();
+    assert_eq!(
+        notes,
+        ["appointment.assigned not sent: no email address on file"]
+    );
+    let note = history.last().expect("entries");
+    assert_eq!(
+        (note.by.role, note.from, note.to),
+        (ActorRole::System, Some(Status::Assigned), Status::Assigned)
+    );
+    // Asking for it by hand says why nothing can be sent.
+    assert!(matches!(
+        service::notify(&world.services, &admin(), &PERU, &id).await,
+        Err(DomainError::NoEmailOnFile { .. })
+    ));
+}
