@@ -3,6 +3,7 @@
 
 mod common;
 
+use citas_domain::Role;
 use citas_e2e::assert_problem;
 use common::TestApp;
 use futures::future::join_all;
@@ -988,4 +989,222 @@ async fn cors_preflight_and_headers_for_a_browser_frontend() {
             .and_then(|v| v.to_str().ok()),
         Some("http://localhost:5173")
     );
+}
+
+#[tokio::test]
+async fn the_doctors_answer_a_move_and_the_history_through_the_routes() {
+    let app = TestApp::spawn().await;
+    // A rheumatologist who confirms bookings, with Tuesday mornings free.
+    let (status, _) = app
+        .post(
+            "/pe/doctor",
+            json!({ "document": "7700002", "name": "Dra. Reyes", "speciality": "reumatologia",
+                    "email": "reyes@example.pe", "requires_confirmation": true }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let doctor_id = "pe-reumatologia-7700002";
+    let (status, plan) = app
+        .put(
+            &format!("/pe/doctor/{doctor_id}/availability"),
+            json!({ "slot_minutes": 30, "valid_from": "2026-11-23",
+                    "weekly": [{ "weekday": "tue", "from": "09:00", "to": "10:00" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    app.register("pe", "45678912", "Ana Torres").await;
+    let created = app.create("pe", "45678912", "reumatologia").await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let base = format!("/pe/appointment/{id}");
+    let ana = app.token(Role::Patient, "pe", Some("45678912"));
+    let reyes = app.token(Role::Doctor, "pe", Some("7700002"));
+
+    // Ana books the earliest slot: Tuesday 24 at 09:00; it waits for Dra. Reyes.
+    let (status, pending) = app
+        .send_as("POST", &format!("{base}/assign"), &ana, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, pending["status"].as_str()),
+        (200, Some("pending")),
+        "{pending}"
+    );
+    assert_eq!(pending["slot"]["local_date"], "2026-11-24");
+    assert_eq!(pending["slot"]["local_time"], "09:00");
+    // Ana cannot answer for her doctor; the doctor cannot move her booking.
+    let (status, problem) = app
+        .send_as("POST", &format!("{base}/confirm"), &ana, Some(json!({})))
+        .await;
+    assert_problem((status, &problem), 403, "forbidden");
+    let (status, problem) = app
+        .send_as(
+            "POST",
+            &format!("{base}/reschedule"),
+            &reyes,
+            Some(json!({})),
+        )
+        .await;
+    assert_problem((status, &problem), 403, "forbidden");
+    // Dra. Reyes refuses: the request is registered again, with the reason.
+    let (status, refused) = app
+        .send_as(
+            "POST",
+            &format!("{base}/refuse"),
+            &reyes,
+            Some(json!({ "reason": "congreso médico" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["status"], "registered");
+    assert_eq!(refused["refusal_reason"], "congreso médico");
+    assert!(refused.get("slot").is_none(), "{refused}");
+    // Ana books again (the same slot is free again) and Dra. Reyes confirms.
+    let (_, pending) = app
+        .send_as("POST", &format!("{base}/assign"), &ana, Some(json!({})))
+        .await;
+    assert_eq!(pending["slot"]["local_time"], "09:00");
+    let (status, confirmed) = app
+        .send_as("POST", &format!("{base}/confirm"), &reyes, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, confirmed["status"].as_str()),
+        (200, Some("assigned"))
+    );
+    let (status, problem) = app
+        .send_as("POST", &format!("{base}/confirm"), &reyes, Some(json!({})))
+        .await;
+    assert_problem((status, &problem), 409, "invalid_transition");
+    assert_eq!(problem["current_status"], "assigned");
+    // Ana moves to 09:30: the old slot is free, the new one hers, still assigned.
+    let later = format!("{doctor_id}-{}", 1_795_530_600);
+    let (status, moved) = app
+        .send_as(
+            "POST",
+            &format!("{base}/reschedule"),
+            &ana,
+            Some(json!({ "slot": later })),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        (
+            moved["status"].as_str(),
+            moved["slot"]["local_time"].as_str()
+        ),
+        (Some("assigned"), Some("09:30"))
+    );
+    let (_, agenda) = app
+        .send_as(
+            "GET",
+            &format!("/pe/doctor/{doctor_id}/agenda?date=2026-11-24"),
+            &reyes,
+            None,
+        )
+        .await;
+    let booked: Vec<&str> = agenda["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter(|s| s["appointment"].is_object())
+        .filter_map(|s| s["local_time"].as_str())
+        .collect();
+    assert_eq!(booked, ["09:30"], "{agenda}");
+    // Within Peru's 24 hours Ana can no longer cancel; the answer says until when.
+    app.set_now("2026-11-24T09:00:00Z");
+    let (status, problem) = app
+        .send_as(
+            "POST",
+            &format!("{base}/cancel"),
+            &ana,
+            Some(json!({ "reason": "viaje" })),
+        )
+        .await;
+    assert_problem((status, &problem), 409, "too_late_to_change");
+    assert_eq!(problem["deadline"], "2026-11-23T09:30:00-05:00");
+    // Before the start nobody can record a no-show; after it, the doctor can.
+    let (status, problem) = app
+        .send_as("POST", &format!("{base}/no-show"), &reyes, Some(json!({})))
+        .await;
+    assert_problem((status, &problem), 409, "not_started");
+    app.set_now("2026-11-24T14:45:00Z");
+    let (status, absent) = app
+        .send_as("POST", &format!("{base}/no-show"), &reyes, Some(json!({})))
+        .await;
+    assert_eq!((status, absent["status"].as_str()), (200, Some("no_show")));
+
+    // The history, oldest first, for Ana and for her doctor alike.
+    for token in [&ana, &reyes] {
+        let (status, history) = app
+            .send_as("GET", &format!("{base}/history"), token, None)
+            .await;
+        assert_eq!(status, 200, "{history}");
+        let steps: Vec<(Value, Value, Value, Value)> = history["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|e| {
+                (
+                    e["by"]["role"].clone(),
+                    e["from"].clone(),
+                    e["to"].clone(),
+                    e["reason"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (
+                    json!("admin"),
+                    json!(null),
+                    json!("registered"),
+                    json!(null)
+                ),
+                (
+                    json!("patient"),
+                    json!("registered"),
+                    json!("pending"),
+                    json!(null)
+                ),
+                (
+                    json!("doctor"),
+                    json!("pending"),
+                    json!("registered"),
+                    json!("congreso médico")
+                ),
+                (
+                    json!("patient"),
+                    json!("registered"),
+                    json!("pending"),
+                    json!(null)
+                ),
+                (
+                    json!("doctor"),
+                    json!("pending"),
+                    json!("assigned"),
+                    json!(null)
+                ),
+                (
+                    json!("patient"),
+                    json!("assigned"),
+                    json!("assigned"),
+                    json!(null)
+                ),
+                (
+                    json!("doctor"),
+                    json!("assigned"),
+                    json!("no_show"),
+                    json!(null)
+                ),
+            ]
+        );
+    }
+    let (status, problem) = app
+        .send_as(
+            "GET",
+            &format!("{base}/history"),
+            &app.token(Role::Patient, "pe", Some("70123456")),
+            None,
+        )
+        .await;
+    assert_problem((status, &problem), 404, "appointment_not_found");
 }

@@ -15,6 +15,10 @@ pub struct OutboxMailer {
 
 impl OutboxMailer {
     pub fn new(dir: PathBuf) -> Self {
+        // There from the start, so `ls <data dir>/outbox` works before the first email.
+        if let Err(error) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(%error, "the outbox directory could not be created yet");
+        }
         Self {
             dir,
             sent: AtomicU64::new(0),

@@ -168,10 +168,46 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
             .is_some_and(|d| d.starts_with("pe-medicina-interna-")),
         "{assigned}"
     );
-    let (status, completed) = post(format!("/pe/appointment/{id}/complete"), json!({})).await;
+    // The consultation is in the future: it cannot be completed yet; an admin cancels it.
+    let (status, problem) = post(format!("/pe/appointment/{id}/complete"), json!({})).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("not_started")),
+        "{problem}"
+    );
+    let (status, completed) = post(
+        format!("/pe/appointment/{id}/cancel"),
+        json!({ "reason": "prueba" }),
+    )
+    .await;
     assert_eq!(
         (status, completed["status"].as_str()),
-        (200, Some("completed"))
+        (200, Some("cancelled"))
+    );
+    // Its history, from the history table: created, assigned, cancelled.
+    let history: Value = client
+        .get(format!("{base}/pe/appointment/{id}/history"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    let steps: Vec<(Value, Value)> = history["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| (e["from"].clone(), e["to"].clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Value::Null, json!("registered")),
+            (json!("registered"), json!("assigned")),
+            (json!("assigned"), json!("cancelled"))
+        ],
+        "{history}"
     );
 
     let fetched: Value = client
@@ -194,5 +230,5 @@ async fn the_aws_cli_loads_the_seed_and_the_lifecycle_runs_on_it() {
         "--key",
         &key,
     ]);
-    assert_eq!(item["Item"]["status"]["S"], "completed");
+    assert_eq!(item["Item"]["status"]["S"], "cancelled");
 }

@@ -278,15 +278,43 @@ fn citas_slots_skips_missing_local_times_and_refuses_unknown_doctors() {
 /// and `API=` the server's address; `.data` is the server's data directory.
 #[test]
 fn the_readme_doctor_walkthrough_runs_as_written() {
+    let stdout = run_readme_block("<!-- doctor-walkthrough");
+    // Every answer is JSON, none an error; the last is the agenda, with José's booking.
+    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON answers");
+    assert_eq!(answers.len(), 9, "{stdout}");
+    for answer in &answers {
+        assert!(answer.get("code").is_none(), "an error: {answer}");
+    }
+    let agenda = answers.last().expect("agenda");
+    let booked: Vec<&serde_json::Value> = agenda["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter(|slot| !slot["appointment"].is_null())
+        .collect();
+    assert_eq!(booked.len(), 1, "{agenda}");
+    assert_eq!(
+        booked[0]["appointment"]["patient"],
+        "José Manuel Quispe Huamán"
+    );
+    assert_eq!(booked[0]["appointment"]["status"], "assigned");
+}
+
+/// Runs the README's `sh` block after `marker` as written, against a fresh
+/// server whose data directory is `.data` in the block's working directory;
+/// returns what it printed.
+fn run_readme_block(marker: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
-    let marker = "<!-- doctor-walkthrough";
     let block = readme
         .split_once(marker)
         .and_then(|(_, rest)| rest.split_once("```sh\n"))
         .and_then(|(_, rest)| rest.split_once("```"))
         .map(|(block, _)| block)
-        .expect("the README's doctor walk-through block");
+        .unwrap_or_else(|| panic!("the README's block after {marker}"));
     let cwd = tempfile::tempdir().expect("temp dir");
     let data_dir = cwd.path().join(".data");
     let (_server, base) = serve(&data_dir);
@@ -310,32 +338,34 @@ fn the_readme_doctor_walkthrough_runs_as_written() {
         .current_dir(cwd.path())
         .output()
         .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // Every answer is JSON, none an error; the last is the agenda, with José's booking.
-    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
-        .into_iter::<serde_json::Value>()
-        .collect::<Result<_, _>>()
-        .expect("JSON answers");
-    assert_eq!(answers.len(), 9, "{stdout}");
-    for answer in &answers {
-        assert!(answer.get("code").is_none(), "an error: {answer}");
-    }
-    let agenda = answers.last().expect("agenda");
-    let booked: Vec<&serde_json::Value> = agenda["slots"]
-        .as_array()
-        .expect("slots")
-        .iter()
-        .filter(|slot| !slot["appointment"].is_null())
+    stdout
+}
+
+#[test]
+fn the_readme_patient_walkthrough_runs_as_written() {
+    let stdout = run_readme_block("<!-- patient-walkthrough");
+    // The errors the walk-through shows on purpose, in order, and no other.
+    let codes: Vec<&str> = stdout
+        .split("\"code\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
         .collect();
-    assert_eq!(booked.len(), 1, "{agenda}");
-    assert_eq!(
-        booked[0]["appointment"]["patient"],
-        "José Manuel Quispe Huamán"
-    );
-    assert_eq!(booked[0]["appointment"]["status"], "assigned");
+    assert_eq!(codes, ["appointment_exists", "not_started"], "{stdout}");
+    for status in ["\"status\":500", "\"status\":502", "\"status\":503"] {
+        assert!(!stdout.contains(status), "{stdout}");
+    }
+    for expected in [
+        "\"status\":\"assigned\"",
+        "\"status\":\"cancelled\"",
+        "\"from\":null",
+        "\"to\":\"registered\"",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
 }
