@@ -1074,7 +1074,7 @@ mod cases {
             Err(StoreError::SlotUnavailable(second.id.to_string()))
         );
         let entries = store.history(&PERU, &ana.id).await.expect("history");
-        assert_eq!(entries, [booking.entry.clone()]);
+        assert_eq!(entries, std::slice::from_ref(&booking.entry));
         assert_eq!(
             store
                 .get_slot(&first.id)

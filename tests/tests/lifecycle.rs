@@ -199,10 +199,10 @@ fn patient(document: &str) -> Caller {
     }
 }
 
-/// The entries as (role, id, from, to, reason).
-fn summary(
-    entries: &[citas_domain::HistoryEntry],
-) -> Vec<(ActorRole, String, Option<Status>, Status, Option<String>)> {
+/// An entry as (role, id, from, to, reason).
+type Step = (ActorRole, String, Option<Status>, Status, Option<String>);
+
+fn summary(entries: &[citas_domain::HistoryEntry]) -> Vec<Step> {
     entries
         .iter()
         .map(|e| (e.by.role, e.by.id.clone(), e.from, e.to, e.reason.clone()))

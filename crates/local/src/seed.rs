@@ -44,7 +44,7 @@ pub enum SeedItem {
     Doctor(DoctorItem),
     Slot(SlotItem),
     Patient(&'static Country, PatientItem),
-    Appointment(&'static Country, AppointmentItem),
+    Appointment(&'static Country, Box<AppointmentItem>),
 }
 
 /// Reads one batch-write-item file.
@@ -175,7 +175,7 @@ enum Entity {
     Doctor(Doctor),
     Slot(Slot),
     Patient(&'static Country, Patient),
-    Appointment(Appointment),
+    Appointment(Box<Appointment>),
 }
 
 impl SeedItem {
@@ -187,7 +187,7 @@ impl SeedItem {
                 Entity::Patient(country, patient.into_domain(country)?)
             }
             SeedItem::Appointment(country, appointment) => {
-                Entity::Appointment(appointment.into_domain(country)?)
+                Entity::Appointment(Box::new(appointment.into_domain(country)?))
             }
         })
     }
