@@ -120,7 +120,8 @@ pub async fn create_appointment(
                 .await
                 .map_err(|error| match error {
                     // Re-opened (or otherwise changed) by a racing request meanwhile.
-                    DomainError::InvalidTransition { .. } => {
+                    DomainError::InvalidTransition { .. }
+                    | DomainError::ChangedMeanwhile { .. } => {
                         DomainError::DuplicateAppointment { existing_id }
                     }
                     other => other,
