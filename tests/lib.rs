@@ -133,3 +133,35 @@ impl citas_domain::NotificationQueue for NullQueue {
         Ok(())
     }
 }
+
+/// Verified callers of Peru, as a token's claims would make them.
+pub mod callers {
+    use citas_domain::{Caller, DoctorDocument, Identity, PERU};
+
+    /// An admin of Peru (subject `admin`).
+    pub fn admin() -> Caller {
+        Caller {
+            subject: "admin".into(),
+            country: &PERU,
+            identity: Identity::Admin,
+        }
+    }
+
+    /// A doctor of Peru, by registry number.
+    pub fn doctor(registry: &str) -> Caller {
+        Caller {
+            subject: format!("doctor-{registry}"),
+            country: &PERU,
+            identity: Identity::Doctor(DoctorDocument::parse(registry).expect("registry")),
+        }
+    }
+
+    /// A patient of Peru, by document.
+    pub fn patient(document: &str) -> Caller {
+        Caller {
+            subject: format!("patient-{document}"),
+            country: &PERU,
+            identity: Identity::Patient(PERU.parse_document(document).expect("document")),
+        }
+    }
+}

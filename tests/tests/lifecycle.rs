@@ -11,10 +11,11 @@ use async_trait::async_trait;
 use backends::Backend;
 use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
-    ActorRole, Appointment, Caller, Doctor, DoctorDocument, DomainError, Email, EmailAddress,
-    Identity, MailError, Mailer, ManualClock, Notification, NotificationQueue, PERU, Patient,
-    QueueError, Services, Slot, SlotHorizon, SlotId, Status,
+    ActorRole, Appointment, Doctor, DomainError, Email, EmailAddress, MailError, Mailer,
+    ManualClock, Notification, NotificationQueue, PERU, Patient, QueueError, Services, Slot,
+    SlotHorizon, SlotId, Status,
 };
+use citas_e2e::callers::{admin, doctor, patient};
 use citas_e2e::{ReceivedEmail, build, parse_email};
 use citas_notify::process::{Done, EmailPipeline};
 use futures::future::join_all;
@@ -175,30 +176,6 @@ impl World {
     }
 }
 
-fn admin() -> Caller {
-    Caller {
-        subject: "admin-7".into(),
-        country: &PERU,
-        identity: Identity::Admin,
-    }
-}
-
-fn doctor(registry: &str) -> Caller {
-    Caller {
-        subject: format!("doctor-{registry}"),
-        country: &PERU,
-        identity: Identity::Doctor(DoctorDocument::parse(registry).expect("registry")),
-    }
-}
-
-fn patient(document: &str) -> Caller {
-    Caller {
-        subject: format!("patient-{document}"),
-        country: &PERU,
-        identity: Identity::Patient(PERU.parse_document(document).expect("document")),
-    }
-}
-
 /// An entry as (role, id, from, to, reason).
 type Step = (ActorRole, String, Option<Status>, Status, Option<String>);
 
@@ -289,7 +266,7 @@ async fn the_history_of_a_whole_lifecycle_names_who_did_each_change(backend: &Ba
                 Registered,
                 Some("agenda completa".into())
             ),
-            (Admin, "admin-7".into(), Some(Registered), Assigned, None),
+            (Admin, "admin".into(), Some(Registered), Assigned, None),
             (Patient, "45678912".into(), Some(Assigned), Assigned, None),
             (Doctor, "1002".into(), Some(Assigned), Completed, None),
         ]

@@ -12,9 +12,8 @@ use backends::Backend;
 use citas_domain::scheduling::{self, NewDoctor, SlotQuery};
 use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
-    Caller, DoctorDocument, DomainError, EmailAddress, Identity, ManualClock, Notification,
-    NotificationQueue, OfferedSpeciality, PERU, PageRequest, QueueError, Services, SlotHorizon,
-    Status, WorkingPlan,
+    DoctorDocument, DomainError, EmailAddress, ManualClock, Notification, NotificationQueue,
+    OfferedSpeciality, PERU, PageRequest, QueueError, Services, SlotHorizon, Status, WorkingPlan,
 };
 use citas_e2e::build;
 use futures::future::join_all;
@@ -52,29 +51,7 @@ fn services(backend: &Backend, horizon_days: u16) -> (Services, Arc<ManualClock>
     (services, clock)
 }
 
-fn admin() -> Caller {
-    Caller {
-        subject: "admin".into(),
-        country: &PERU,
-        identity: Identity::Admin,
-    }
-}
-
-fn doctor_caller(document: &str) -> Caller {
-    Caller {
-        subject: format!("doctor-{document}"),
-        country: &PERU,
-        identity: Identity::Doctor(DoctorDocument::parse(document).expect("document")),
-    }
-}
-
-fn patient_caller(document: &str) -> Caller {
-    Caller {
-        subject: format!("patient-{document}"),
-        country: &PERU,
-        identity: Identity::Patient(PERU.parse_document(document).expect("document")),
-    }
-}
+use citas_e2e::callers::{admin, doctor as doctor_caller, patient as patient_caller};
 
 async fn register_doctor(services: &Services, document: &str) -> citas_domain::Doctor {
     let (doctor, _) = scheduling::register_doctor(

@@ -311,6 +311,27 @@ async fn announce_booking(
     }
 }
 
+/// Loads the appointment for `operation`, lets the entity decide the change,
+/// stores it and tells whom it concerns (`kind`, if anyone).
+async fn change(
+    services: &Services,
+    (caller, country, id): (&Caller, &'static Country, &str),
+    operation: Operation,
+    kind: Option<NotificationKind>,
+    decide: impl FnOnce(&Appointment, &Actor, Timestamp) -> Result<Transition, DomainError>,
+) -> Result<Appointment, DomainError> {
+    let appointment = load(services, caller, country, id, operation).await?;
+    let changed = apply(
+        services,
+        decide(&appointment, &Actor::of(caller), services.now())?,
+    )
+    .await?;
+    if let Some(kind) = kind {
+        announce(services, &changed, kind).await;
+    }
+    Ok(changed)
+}
+
 /// The doctor (or an admin) accepts a pending booking.
 pub async fn confirm(
     services: &Services,
@@ -318,14 +339,15 @@ pub async fn confirm(
     country: &'static Country,
     id: &str,
 ) -> Result<Appointment, DomainError> {
-    let appointment = load(services, caller, country, id, Operation::Answer).await?;
-    let confirmed = apply(
+    let request = (caller, country, id);
+    change(
         services,
-        appointment.confirm(&Actor::of(caller), services.now())?,
+        request,
+        Operation::Answer,
+        Some(NotificationKind::Assigned),
+        |a, by, now| a.confirm(by, now),
     )
-    .await?;
-    announce(services, &confirmed, NotificationKind::Assigned).await;
-    Ok(confirmed)
+    .await
 }
 
 /// The doctor (or an admin) turns a booking down: the slot is freed and the
@@ -337,37 +359,51 @@ pub async fn refuse(
     id: &str,
     reason: String,
 ) -> Result<Appointment, DomainError> {
-    let appointment = load(services, caller, country, id, Operation::Answer).await?;
-    let refused = apply(
+    let request = (caller, country, id);
+    change(
         services,
-        appointment.refuse(reason, &Actor::of(caller), services.now())?,
+        request,
+        Operation::Answer,
+        Some(NotificationKind::Refused),
+        |a, by, now| a.refuse(reason, by, now),
     )
-    .await?;
-    announce(services, &refused, NotificationKind::Refused).await;
-    Ok(refused)
+    .await
 }
 
+/// The consultation took place (once it has started).
 pub async fn complete(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
     id: &str,
 ) -> Result<Appointment, DomainError> {
-    let appointment = load(services, caller, country, id, Operation::Close).await?;
-    let transition = appointment.complete(&Actor::of(caller), services.now())?;
-    apply(services, transition).await
+    let request = (caller, country, id);
+    change(
+        services,
+        request,
+        Operation::Close,
+        None,
+        Appointment::complete,
+    )
+    .await
 }
 
-/// The patient did not come.
+/// The patient did not come (recorded once the start has passed).
 pub async fn no_show(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
     id: &str,
 ) -> Result<Appointment, DomainError> {
-    let appointment = load(services, caller, country, id, Operation::Close).await?;
-    let transition = appointment.no_show(&Actor::of(caller), services.now())?;
-    apply(services, transition).await
+    let request = (caller, country, id);
+    change(
+        services,
+        request,
+        Operation::Close,
+        None,
+        Appointment::no_show,
+    )
+    .await
 }
 
 /// Cancels an open appointment and gives its slot back.
@@ -378,11 +414,15 @@ pub async fn cancel(
     id: &str,
     reason: String,
 ) -> Result<Appointment, DomainError> {
-    let appointment = load(services, caller, country, id, Operation::Cancel).await?;
-    let transition = appointment.cancel(reason, &Actor::of(caller), services.now())?;
-    let cancelled = apply(services, transition).await?;
-    announce(services, &cancelled, NotificationKind::Cancelled).await;
-    Ok(cancelled)
+    let request = (caller, country, id);
+    change(
+        services,
+        request,
+        Operation::Cancel,
+        Some(NotificationKind::Cancelled),
+        |a, by, now| a.cancel(reason, by, now),
+    )
+    .await
 }
 
 /// An appointment's history, oldest first, for whoever may read it.
