@@ -1208,3 +1208,27 @@ async fn the_doctors_answer_a_move_and_the_history_through_the_routes() {
         .await;
     assert_problem((status, &problem), 404, "appointment_not_found");
 }
+
+#[tokio::test]
+async fn another_countrys_request_is_refused_before_its_body_is_read() {
+    let app = TestApp::spawn().await;
+    let peru_admin = app.token(Role::Admin, "pe", None);
+    // A DNI is not a RUT, but the token may not act in Chile at all: that is the answer.
+    for (path, body) in [
+        (
+            "/cl/patient",
+            json!({ "document": "45678912", "name": "Ana", "email": "ana@example.pe" }),
+        ),
+        (
+            "/cl/appointment",
+            json!({ "document": "45678912", "speciality": "x" }),
+        ),
+        (
+            "/cl/appointment/20261122-45678912/refuse",
+            json!({ "reason": "" }),
+        ),
+    ] {
+        let (status, problem) = app.send_as("POST", path, &peru_admin, Some(body)).await;
+        assert_problem((status, &problem), 403, "wrong_country");
+    }
+}

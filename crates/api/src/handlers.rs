@@ -1,7 +1,7 @@
 //! Request → use case → response, for every action. Lambda functions and the
 //! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
 
-use citas_domain::{Caller, Country, Services, Upserted};
+use citas_domain::{Caller, Country, DomainError, Services, Upserted};
 use citas_domain::{scheduling, service};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -60,6 +60,9 @@ async fn run(
     }
     let country = country(request)?;
     let caller = &caller(request)?;
+    // A token acts in its own country only: refused before its request is
+    // read, so another country's rules (its documents) are never applied to it.
+    citas_domain::access::require_country(caller, country).map_err(DomainError::from)?;
     match action {
         Action::Health => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
         Action::UpsertPatient => {
