@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let store = Aws::from_env().await.store();
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| async {
-            let records = jobs::slot_records(event.payload);
+            let records = jobs::stream_records(event.payload);
             Ok::<_, Error>(jobs::index_slots(&store, records).await)
         },
     ))

@@ -274,3 +274,72 @@ fn stored_data_logs_and_entry_points_are_tagged_with_project_and_stage() {
     }
     assert!(checked >= 20, "{checked} resources checked");
 }
+
+/// The actions a function's policy allows.
+fn actions_of(properties: &Value) -> BTreeSet<String> {
+    properties["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| {
+            policy["Statement"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|statement| {
+            statement["Action"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|action| action.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn only_the_outbox_publisher_notify_and_reminders_may_put_messages_on_the_queues() {
+    let template = template();
+    let senders: BTreeSet<String> = functions_of(&template)
+        .into_iter()
+        .filter(|(_, properties, _)| actions_of(properties).contains("sqs:SendMessage"))
+        .map(|(_, _, binary)| binary)
+        .collect();
+    // A change's email leaves from its commit (the history table's stream),
+    // never from the function that made the change.
+    assert_eq!(
+        senders,
+        BTreeSet::from([
+            "notify-appointment".to_owned(),
+            "publish-notifications".to_owned(),
+            "send-reminders".to_owned(),
+        ])
+    );
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let history = &resources
+        .iter()
+        .find(|(id, _)| id.as_str() == Some("HistoryTable"))
+        .expect("the history table")
+        .1;
+    assert_eq!(
+        history["Properties"]["StreamSpecification"]["StreamViewType"],
+        "NEW_IMAGE"
+    );
+    let (_, publisher, _) = functions_of(&template)
+        .into_iter()
+        .find(|(_, _, binary)| binary == "publish-notifications")
+        .expect("the publisher");
+    let stream = &events(&publisher, "DynamoDB")[0];
+    assert_eq!(stream["BisectBatchOnFunctionError"], true);
+    assert_eq!(
+        stream["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    assert!(
+        matches!(
+            &stream["DestinationConfig"]["OnFailure"]["Destination"],
+            Value::Tagged(tagged) if tagged.tag == "GetAtt"
+        ),
+        "failed batches go to a queue of the stack"
+    );
+}

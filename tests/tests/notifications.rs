@@ -368,7 +368,11 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         messages.push(Notification::about(
             &appointment,
             NotificationKind::Assigned,
-            key::change(&appointment, NotificationKind::Assigned),
+            key::change(
+                &appointment.id,
+                NotificationKind::Assigned,
+                appointment.revision,
+            ),
         ));
     }
     // At-least-once delivery: a failing, a flaky and a healthy message are enqueued twice.

@@ -446,6 +446,34 @@ impl HistoryItem {
         }
     }
 
+    /// The item as a table's stream record shows it.
+    pub fn from_image(
+        image: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<Self, StoreError> {
+        serde_dynamo::from_item(image).map_err(|e| corrupt("history", e))
+    }
+
+    /// The appointment the entry belongs to, from its partition `{country}#{id}`.
+    pub fn appointment_id(&self) -> Result<(&'static Country, AppointmentId), StoreError> {
+        let bad = |e: &dyn std::fmt::Display| corrupt("history", e);
+        let (code, id) = self
+            .appointment
+            .split_once('#')
+            .ok_or_else(|| bad(&"a partition without '#'"))?;
+        let country = Country::from_code(code).map_err(|e| bad(&e))?;
+        Ok((
+            country,
+            AppointmentId::parse(country, id).map_err(|e| bad(&e))?,
+        ))
+    }
+
+    /// The messages the committed change of this entry sends.
+    pub fn notifications(self) -> Result<Vec<citas_domain::Notification>, StoreError> {
+        let (country, id) = self.appointment_id()?;
+        let entry = self.into_domain()?;
+        Ok(citas_domain::Notification::of_change(country, &id, &entry))
+    }
+
     pub fn into_domain(self) -> Result<HistoryEntry, StoreError> {
         let bad = |e: &dyn std::fmt::Display| corrupt("history", e);
         let status = |text: &str| text.parse::<Status>().map_err(|e| bad(&e));
@@ -532,6 +560,7 @@ mod tests {
         };
         let item = HistoryItem::from_domain(&PERU, &entity.id, &note);
         assert_eq!(item.appointment, "pe#20261122-45678912");
+        assert_eq!(item.appointment_id().unwrap(), (&PERU, entity.id.clone()));
         // Notes sort after the change of their revision, before the next one.
         assert!("0000000002" < item.entry.as_str() && item.entry.as_str() < "0000000003");
         assert_eq!(item.into_domain().unwrap(), note);

@@ -178,7 +178,11 @@ fn batches(count: u32) -> Result<Vec<SqsEvent>, Error> {
         let message = Notification::about(
             &appointment,
             NotificationKind::Assigned,
-            key::change(&appointment, NotificationKind::Assigned),
+            key::change(
+                &appointment.id,
+                NotificationKind::Assigned,
+                appointment.revision,
+            ),
         );
         let mut record = SqsMessage::default();
         record.message_id = Some(format!("bench-{n}"));

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::appointment::Appointment;
 use crate::country::Country;
+use crate::history::HistoryEntry;
 use crate::ids::AppointmentId;
 use crate::model::Status;
 
@@ -71,6 +72,26 @@ impl NotificationKind {
     pub fn is_for_doctor(self) -> bool {
         self == Self::AwaitingAnswer
     }
+
+    /// The messages a committed change sends: the transactional outbox's rule,
+    /// applied to each history entry as it is committed (the DynamoDB stream
+    /// of the history table in AWS, the embedded store's outbox locally).
+    /// Creations, re-openings, closings and notes send nothing.
+    pub fn for_change(entry: &HistoryEntry) -> Vec<Self> {
+        use Status::*;
+        if entry.note.is_some() {
+            return Vec::new();
+        }
+        match (entry.from, entry.to) {
+            (Some(Registered), Pending) => vec![Self::Pending, Self::AwaitingAnswer],
+            (Some(Registered | Pending), Assigned) => vec![Self::Assigned],
+            (Some(Pending), Pending) => vec![Self::Rescheduled, Self::AwaitingAnswer],
+            (Some(Assigned), Assigned) => vec![Self::Rescheduled],
+            (Some(Pending | Assigned), Registered) => vec![Self::Refused],
+            (Some(Registered | Pending | Assigned), Cancelled) => vec![Self::Cancelled],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A message about one appointment.
@@ -104,19 +125,14 @@ pub struct MalformedMessage(pub String);
 pub mod key {
     use jiff::civil::Date;
 
-    use crate::appointment::Appointment;
     use crate::ids::AppointmentId;
     use crate::notification::NotificationKind;
 
     /// One per change (the appointment's revision after it) and message kind:
-    /// the same change announced twice sends one email.
-    pub fn change(appointment: &Appointment, kind: NotificationKind) -> String {
-        format!(
-            "{}:{}:r{}",
-            appointment.id,
-            kind.as_str(),
-            appointment.revision
-        )
+    /// the same change published twice (a stream record delivered again)
+    /// sends one email.
+    pub fn change(appointment: &AppointmentId, kind: NotificationKind, revision: u32) -> String {
+        format!("{appointment}:{}:r{revision}", kind.as_str())
     }
     /// One per appointment and day reminded, however often the job runs.
     pub fn reminder(appointment: &AppointmentId, day: Date) -> String {
@@ -152,6 +168,23 @@ impl Notification {
             appointment_id: appointment.id.clone(),
             idempotency_key,
         }
+    }
+
+    /// The messages of a committed change of an appointment.
+    pub fn of_change(
+        country: &'static Country,
+        appointment_id: &AppointmentId,
+        entry: &HistoryEntry,
+    ) -> Vec<Self> {
+        NotificationKind::for_change(entry)
+            .into_iter()
+            .map(|kind| Self {
+                kind,
+                country,
+                appointment_id: appointment_id.clone(),
+                idempotency_key: key::change(appointment_id, kind, entry.revision),
+            })
+            .collect()
     }
 
     pub fn to_wire(&self) -> WireMessage {
@@ -201,6 +234,66 @@ impl Notification {
 mod tests {
     use super::*;
     use crate::country::PERU;
+    use crate::history::Actor;
+
+    #[test]
+    fn each_change_sends_its_messages_once_per_revision() {
+        use NotificationKind as K;
+        use Status::*;
+        let entry = |from: Option<Status>, to: Status| HistoryEntry {
+            revision: 4,
+            at: "2026-11-22T15:00:00Z".parse().unwrap(),
+            by: Actor::system("test"),
+            from,
+            to,
+            reason: None,
+            note: None,
+        };
+        let cases = [
+            (None, Registered, vec![]),
+            (
+                Some(Registered),
+                Pending,
+                vec![K::Pending, K::AwaitingAnswer],
+            ),
+            (Some(Registered), Assigned, vec![K::Assigned]),
+            (Some(Pending), Assigned, vec![K::Assigned]),
+            (Some(Pending), Registered, vec![K::Refused]),
+            (Some(Assigned), Registered, vec![K::Refused]),
+            (Some(Assigned), Assigned, vec![K::Rescheduled]),
+            (
+                Some(Pending),
+                Pending,
+                vec![K::Rescheduled, K::AwaitingAnswer],
+            ),
+            (Some(Assigned), Cancelled, vec![K::Cancelled]),
+            (Some(Registered), Cancelled, vec![K::Cancelled]),
+            (Some(Assigned), Completed, vec![]),
+            (Some(Assigned), NoShow, vec![]),
+            (Some(Cancelled), Registered, vec![]),
+        ];
+        for (from, to, kinds) in cases {
+            assert_eq!(
+                NotificationKind::for_change(&entry(from, to)),
+                kinds,
+                "{from:?} → {to}"
+            );
+        }
+        let note = HistoryEntry {
+            note: Some("appointment.assigned not sent".into()),
+            ..entry(Some(Assigned), Assigned)
+        };
+        assert!(NotificationKind::for_change(&note).is_empty());
+        let id = AppointmentId::parse(&PERU, "20261122-45678912").unwrap();
+        let messages = Notification::of_change(&PERU, &id, &entry(Some(Registered), Assigned));
+        assert_eq!(
+            messages
+                .iter()
+                .map(|m| m.idempotency_key.as_str())
+                .collect::<Vec<_>>(),
+            ["20261122-45678912:appointment.assigned:r4"]
+        );
+    }
 
     #[test]
     fn messages_round_trip_and_strangers_are_malformed() {

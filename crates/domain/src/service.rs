@@ -263,7 +263,7 @@ async fn book(
             })?;
             let doctor = services.store.get_doctor(slot.doctor()).await?;
             let booked = apply(services, booking(&slot, doctor.as_ref())?).await?;
-            announce_booking(services, &booked, doctor.as_ref(), rescheduling).await;
+            log_booking(&booked, rescheduling);
             Ok(booked)
         }
         None => {
@@ -273,7 +273,7 @@ async fn book(
                     // Someone else took it between the search and the write: move on.
                     Err(DomainError::SlotUnavailable { .. }) => continue,
                     Ok(booked) => {
-                        announce_booking(services, &booked, doctor.as_ref(), rescheduling).await;
+                        log_booking(&booked, rescheduling);
                         return Ok(booked);
                     }
                     Err(other) => return Err(other),
@@ -286,50 +286,31 @@ async fn book(
     }
 }
 
-/// A new or moved booking: the patient is told; a doctor who must answer
-/// (and has an email) is asked.
-async fn announce_booking(
-    services: &Services,
-    booked: &Appointment,
-    doctor: Option<&Doctor>,
-    rescheduled: bool,
-) {
+/// A new or moved booking, in the logs. (Its emails come from the committed
+/// change itself: the transactional outbox.)
+fn log_booking(booked: &Appointment, rescheduled: bool) {
     let event = match (rescheduled, booked.status) {
         (true, _) => "appointment rescheduled",
         (false, Status::Pending) => "appointment pending",
         _ => "appointment assigned",
     };
     tracing::info!(country = booked.country.code, appointment_id = %masked_appointment(&booked.id), slot = ?booked.slot.as_ref().map(ToString::to_string), status = %booked.status, "{event}");
-    let patient_kind = match (rescheduled, booked.status) {
-        (true, _) => NotificationKind::Rescheduled,
-        (false, Status::Pending) => NotificationKind::Pending,
-        _ => NotificationKind::Assigned,
-    };
-    announce(services, booked, patient_kind).await;
-    if booked.status == Status::Pending && doctor.is_some_and(|d| d.email.is_some()) {
-        announce(services, booked, NotificationKind::AwaitingAnswer).await;
-    }
 }
 
-/// Loads the appointment for `operation`, lets the entity decide the change,
-/// stores it and tells whom it concerns (`kind`, if anyone).
+/// Loads the appointment for `operation`, lets the entity decide the change
+/// and stores it (whom it concerns is told from the committed change).
 async fn change(
     services: &Services,
     (caller, country, id): (&Caller, &'static Country, &str),
     operation: Operation,
-    kind: Option<NotificationKind>,
     decide: impl FnOnce(&Appointment, &Actor, Timestamp) -> Result<Transition, DomainError>,
 ) -> Result<Appointment, DomainError> {
     let appointment = load(services, caller, country, id, operation).await?;
-    let changed = apply(
+    apply(
         services,
         decide(&appointment, &Actor::of(caller), services.now())?,
     )
-    .await?;
-    if let Some(kind) = kind {
-        announce(services, &changed, kind).await;
-    }
-    Ok(changed)
+    .await
 }
 
 /// The doctor (or an admin) accepts a pending booking.
@@ -340,13 +321,9 @@ pub async fn confirm(
     id: &str,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
-    change(
-        services,
-        request,
-        Operation::Answer,
-        Some(NotificationKind::Assigned),
-        |a, by, now| a.confirm(by, now),
-    )
+    change(services, request, Operation::Answer, |a, by, now| {
+        a.confirm(by, now)
+    })
     .await
 }
 
@@ -360,13 +337,9 @@ pub async fn refuse(
     reason: String,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
-    change(
-        services,
-        request,
-        Operation::Answer,
-        Some(NotificationKind::Refused),
-        |a, by, now| a.refuse(reason, by, now),
-    )
+    change(services, request, Operation::Answer, |a, by, now| {
+        a.refuse(reason, by, now)
+    })
     .await
 }
 
@@ -378,14 +351,7 @@ pub async fn complete(
     id: &str,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
-    change(
-        services,
-        request,
-        Operation::Close,
-        None,
-        Appointment::complete,
-    )
-    .await
+    change(services, request, Operation::Close, Appointment::complete).await
 }
 
 /// The patient did not come (recorded once the start has passed).
@@ -396,14 +362,7 @@ pub async fn no_show(
     id: &str,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
-    change(
-        services,
-        request,
-        Operation::Close,
-        None,
-        Appointment::no_show,
-    )
-    .await
+    change(services, request, Operation::Close, Appointment::no_show).await
 }
 
 /// Cancels an open appointment and gives its slot back.
@@ -415,13 +374,9 @@ pub async fn cancel(
     reason: String,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
-    change(
-        services,
-        request,
-        Operation::Cancel,
-        Some(NotificationKind::Cancelled),
-        |a, by, now| a.cancel(reason, by, now),
-    )
+    change(services, request, Operation::Cancel, |a, by, now| {
+        a.cancel(reason, by, now)
+    })
     .await
 }
 
@@ -454,22 +409,6 @@ async fn apply(services: &Services, transition: Transition) -> Result<Appointmen
         "appointment status changed"
     );
     Ok(appointment)
-}
-
-/// Tells the patient (or the doctor) about a change that is already stored.
-/// The change stands even if the queue is down (the SDK has retried by
-/// then); the failure is logged with what `POST …/notify` needs to send it again.
-async fn announce(services: &Services, appointment: &Appointment, kind: NotificationKind) {
-    let message = Notification::about(appointment, kind, key::change(appointment, kind));
-    if let Err(error) = services.queue.enqueue(&message).await {
-        tracing::error!(
-            country = appointment.country.code,
-            appointment_id = %masked_appointment(&appointment.id),
-            r#type = kind.as_str(),
-            %error,
-            "notification_not_enqueued: the change is stored; POST .../notify sends it again"
-        );
-    }
 }
 
 /// Records on the appointment's history that an automatic notification could

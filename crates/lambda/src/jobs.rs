@@ -93,21 +93,21 @@ pub async fn send_reminders(
     Ok(report)
 }
 
-/// One change of the slot table as its stream shows it: the record's
-/// sequence number and the item after the change (none once deleted).
+/// One change of a table as its stream shows it: the record's sequence
+/// number and the item after the change (none once deleted).
 #[derive(Debug, Clone)]
-pub struct SlotRecord {
+pub struct StreamRecord {
     pub sequence_number: String,
     pub new_image:
         Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
 }
 
-/// The slot table's stream records of a Lambda event, in order.
-pub fn slot_records(event: aws_lambda_events::event::dynamodb::Event) -> Vec<SlotRecord> {
+/// A table stream's records of a Lambda event, in order.
+pub fn stream_records(event: aws_lambda_events::event::dynamodb::Event) -> Vec<StreamRecord> {
     event
         .records
         .into_iter()
-        .map(|record| SlotRecord {
+        .map(|record| StreamRecord {
             sequence_number: record.change.sequence_number.unwrap_or_default(),
             new_image: (!record.change.new_image.is_empty())
                 .then(|| record.change.new_image.into()),
@@ -115,12 +115,61 @@ pub fn slot_records(event: aws_lambda_events::event::dynamodb::Event) -> Vec<Slo
         .collect()
 }
 
+/// The transactional outbox's publisher: each history entry the history
+/// table's stream shows is a committed change; its messages go to the
+/// country's queue, keyed by the change, so a record delivered again sends
+/// no second email. On a failure the rest of the batch is reported from that
+/// record on, so the stream delivers it again (after retries and bisection,
+/// to the on-failure destination).
+pub async fn publish_notifications(
+    queue: &dyn citas_domain::NotificationQueue,
+    records: Vec<StreamRecord>,
+) -> aws_lambda_events::event::streams::DynamoDbEventResponse {
+    let mut response = aws_lambda_events::event::streams::DynamoDbEventResponse::default();
+    let mut published = 0;
+    for record in records {
+        let Some(image) = record.new_image else {
+            continue;
+        };
+        let messages =
+            citas_aws::items::HistoryItem::from_image(image).and_then(|item| item.notifications());
+        let messages = match messages {
+            Ok(messages) => messages,
+            Err(error) => {
+                // Not a change this version understands: retrying will not help.
+                tracing::error!(%error, sequence_number = %record.sequence_number, "history record without messages; skipped");
+                continue;
+            }
+        };
+        let mut failed = None;
+        for message in &messages {
+            if let Err(error) = queue.enqueue(message).await {
+                failed = Some(error);
+                break;
+            }
+        }
+        if let Some(error) = failed {
+            tracing::warn!(%error, sequence_number = %record.sequence_number, "notification not published; the stream delivers it again");
+            let mut failure =
+                aws_lambda_events::event::streams::DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(record.sequence_number);
+            response.batch_item_failures.push(failure);
+            break;
+        }
+        published += messages.len();
+    }
+    if published > 0 {
+        tracing::info!(published, "notifications published from committed changes");
+    }
+    response
+}
+
 /// Completes pasted slot items (seed 000's attributes only) with what the
 /// free-slot index needs, in stream order. On a failure the rest of the batch
 /// is reported from that record on, so the stream delivers it again.
 pub async fn index_slots(
     store: &citas_aws::DynamoStore,
-    records: Vec<SlotRecord>,
+    records: Vec<StreamRecord>,
 ) -> aws_lambda_events::event::streams::DynamoDbEventResponse {
     let mut response = aws_lambda_events::event::streams::DynamoDbEventResponse::default();
     let mut completed = 0;

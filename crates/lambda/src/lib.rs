@@ -88,6 +88,7 @@ pub fn init_logging() {
 /// The composition root of the AWS adapters: the SDK configuration, the
 /// deployment's settings and the clock, from which every function (and
 /// `citas serve --aws-endpoint`) builds its clients once.
+#[derive(Clone)]
 pub struct Aws {
     pub sdk: aws_config::SdkConfig,
     pub settings: AwsSettings,
@@ -116,14 +117,19 @@ impl Aws {
         ))
     }
 
+    /// The country notification queues.
+    pub fn queue(&self) -> Arc<SqsQueue> {
+        Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            self.settings.queue_urls.clone(),
+        ))
+    }
+
     /// The use cases' dependencies on DynamoDB and SQS.
     pub fn services(&self) -> Services {
         Services {
             store: self.store(),
-            queue: Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(&self.sdk),
-                self.settings.queue_urls.clone(),
-            )),
+            queue: self.queue(),
             clock: self.clock.clone(),
             horizon: self.settings.slot_horizon,
         }

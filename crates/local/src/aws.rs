@@ -61,26 +61,62 @@ pub async fn poll(
     }
 }
 
-/// How often the slot table's stream is read when it had nothing new.
+/// How often a table's stream is read when it had nothing new.
 const STREAM_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Reads the slot table's stream and hands its records to the index-slots
-/// function's handler, as Lambda's DynamoDB event source does: from the
-/// oldest record, shard by shard, moving on only past records it accepted.
-pub async fn poll_slot_stream(aws: &citas_lambda::Aws, mut stopped: watch::Receiver<bool>) {
+/// The slot table's stream, handed to the index-slots function's handler.
+pub async fn poll_slot_stream(aws: &citas_lambda::Aws, stopped: watch::Receiver<bool>) {
+    let job = StreamJob::IndexSlots(aws.store());
+    poll_stream(aws, &aws.settings.tables.slot(), stopped, job).await
+}
+
+/// The history table's stream, handed to the publish-notifications
+/// function's handler: the transactional outbox on the AWS adapters.
+pub async fn poll_history_stream(aws: &citas_lambda::Aws, stopped: watch::Receiver<bool>) {
+    let job = StreamJob::Publish(aws.queue());
+    poll_stream(aws, &aws.settings.tables.history(), stopped, job).await
+}
+
+/// The function a table's stream feeds.
+enum StreamJob {
+    IndexSlots(std::sync::Arc<citas_aws::DynamoStore>),
+    Publish(std::sync::Arc<citas_aws::SqsQueue>),
+}
+
+impl StreamJob {
+    async fn handle(
+        &self,
+        records: Vec<citas_lambda::jobs::StreamRecord>,
+    ) -> aws_lambda_events::event::streams::DynamoDbEventResponse {
+        match self {
+            StreamJob::IndexSlots(store) => citas_lambda::jobs::index_slots(store, records).await,
+            StreamJob::Publish(queue) => {
+                citas_lambda::jobs::publish_notifications(queue.as_ref(), records).await
+            }
+        }
+    }
+}
+
+/// Reads a table's stream and hands its records to a function's handler, as
+/// Lambda's DynamoDB event source does: from the oldest record, shard by
+/// shard, moving on only past records it accepted.
+async fn poll_stream(
+    aws: &citas_lambda::Aws,
+    table: &str,
+    mut stopped: watch::Receiver<bool>,
+    job: StreamJob,
+) {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws.sdk);
     let streams = aws_sdk_dynamodbstreams::Client::new(&aws.sdk);
-    let store = aws.store();
-    let table = aws.settings.tables.slot();
     // Shard id → the iterator to read next.
     let mut iterators: std::collections::HashMap<String, String> = Default::default();
     let mut rounds = 0u32;
     loop {
         // New shards appear over time: look for them every few seconds.
         if rounds.is_multiple_of(25)
-            && let Err(error) = discover_shards(&dynamodb, &streams, &table, &mut iterators).await
+            && let Err(error) = discover_shards(&dynamodb, &streams, table, &mut iterators).await
         {
-            tracing::warn!(%error, "the slot table's stream cannot be read yet");
+            tracing::warn!(%error, %table, "the table's stream cannot be read yet");
         }
         rounds = rounds.wrapping_add(1);
         let mut busy = false;
@@ -93,19 +129,9 @@ pub async fn poll_slot_stream(aws: &citas_lambda::Aws, mut stopped: watch::Recei
                     continue;
                 }
             };
-            let records: Vec<citas_lambda::jobs::SlotRecord> = output
-                .records()
-                .iter()
-                .filter_map(|record| record.dynamodb())
-                .map(|change| citas_lambda::jobs::SlotRecord {
-                    sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
-                    new_image: change
-                        .new_image()
-                        .map(|image| serde_dynamo::Item::from(image.clone()).into()),
-                })
-                .collect();
+            let records = stream_batch(&output);
             busy |= !records.is_empty();
-            let response = citas_lambda::jobs::index_slots(&store, records).await;
+            let response = job.handle(records).await;
             if response.batch_item_failures.is_empty() {
                 match output.next_shard_iterator() {
                     Some(next) => iterators.insert(shard, next.to_owned()),
@@ -120,6 +146,54 @@ pub async fn poll_slot_stream(aws: &citas_lambda::Aws, mut stopped: watch::Recei
             }
         }
     }
+}
+
+/// Every record a table's stream holds now, shard by shard from the oldest:
+/// what a stream function would be handed (tests replay them).
+pub async fn stream_records_once(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+) -> Result<Vec<citas_lambda::jobs::StreamRecord>, String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+    let mut iterators = std::collections::HashMap::new();
+    discover_shards(&dynamodb, &streams, table, &mut iterators).await?;
+    let mut records = Vec::new();
+    for (_, mut iterator) in iterators {
+        loop {
+            let output = streams
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?;
+            let batch = stream_batch(&output);
+            let done = batch.is_empty();
+            records.extend(batch);
+            match output.next_shard_iterator() {
+                Some(next) if !done => iterator = next.to_owned(),
+                _ => break,
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// The records of one `GetRecords` answer, as a Lambda event would carry them.
+fn stream_batch(
+    output: &aws_sdk_dynamodbstreams::operation::get_records::GetRecordsOutput,
+) -> Vec<citas_lambda::jobs::StreamRecord> {
+    output
+        .records()
+        .iter()
+        .filter_map(|record| record.dynamodb())
+        .map(|change| citas_lambda::jobs::StreamRecord {
+            sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
+            new_image: change
+                .new_image()
+                .map(|image| serde_dynamo::Item::from(image.clone()).into()),
+        })
+        .collect()
 }
 
 /// Adds an iterator from the oldest record for every shard not read yet.

@@ -1,7 +1,14 @@
-//! The in-process notification queue of the local server. It feeds the same
-//! email logic the email function runs: each message is retried with backoff
-//! like an SQS redelivery, and after as many attempts as the dead-letter
-//! queue's redrive count it is written to `<data dir>/dead-letter.jsonl`.
+//! The in-process notification queue of the local server, and the dispatcher
+//! of the embedded store's outbox. Both feed the same email logic the email
+//! function runs: each message is retried with backoff like an SQS
+//! redelivery, and after as many attempts as the dead-letter queue's redrive
+//! count it is written to `<data dir>/dead-letter.jsonl`.
+//!
+//! Every committed change writes its history entry to the outbox in its own
+//! transaction; the dispatcher hands each entry's messages to the pipeline
+//! and only then takes the entry out. A change is never lost between its
+//! commit and its email: after a crash (`kill -9`) the entries left are sent
+//! at the next start, and the idempotency keys keep a resent one to one email.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,11 +41,22 @@ impl InProcessQueue {
     ) -> (Self, JoinHandle<()>) {
         let pipeline = EmailPipeline {
             store: store.clone(),
-            idempotency: store,
+            idempotency: store.clone(),
             mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))),
             clock,
         };
-        Self::start(data_dir, pipeline)
+        let (queue, consumer) = Self::start(data_dir, pipeline.clone());
+        let dispatcher = tokio::spawn(dispatch(
+            store,
+            pipeline,
+            data_dir.join("dead-letter.jsonl"),
+            queue.sender.downgrade(),
+        ));
+        let both = tokio::spawn(async move {
+            let _ = consumer.await;
+            let _ = dispatcher.await;
+        });
+        (queue, both)
     }
 
     /// A queue and the task consuming it; the task ends when the queue is dropped
@@ -81,6 +99,66 @@ async fn consume(
         deliveries.spawn(async move { deliver(&pipeline, message, &dead_letters).await });
     }
     while deliveries.join_next().await.is_some() {}
+}
+
+/// How long the dispatcher waits for a commit before looking at the outbox anyway.
+const OUTBOX_IDLE: Duration = Duration::from_millis(250);
+/// Outbox entries read at a time.
+const OUTBOX_BATCH: usize = 50;
+
+/// Empties the outbox in commit order: each entry's messages are handled
+/// (sent, skipped, or dead-lettered after their retries) before the entry is
+/// taken out. Ends, after a last pass, once the queue is dropped.
+async fn dispatch(
+    store: Arc<EmbeddedStore>,
+    pipeline: EmailPipeline,
+    dead_letters: PathBuf,
+    queue: mpsc::WeakUnboundedSender<Notification>,
+) {
+    let written = store.outbox_written();
+    loop {
+        loop {
+            let batch = match store.outbox(OUTBOX_BATCH).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, "the outbox cannot be read; trying again");
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for (sequence, item) in batch {
+                match item.notifications() {
+                    Ok(messages) => {
+                        for message in messages {
+                            tracing::info!(
+                                country = message.country.code,
+                                r#type = message.kind.as_str(),
+                                appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id),
+                                "notification published from the outbox"
+                            );
+                            deliver(&pipeline, message, &dead_letters).await;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, sequence, "an outbox entry that is not a change; set aside")
+                    }
+                }
+                if let Err(error) = store.outbox_done(sequence).await {
+                    // Handled again on the next pass: its keys keep it to one email.
+                    tracing::warn!(%error, sequence, "an outbox entry could not be taken out");
+                }
+            }
+        }
+        if queue.upgrade().is_none() {
+            return;
+        }
+        tokio::select! {
+            _ = written.notified() => {}
+            _ = tokio::time::sleep(OUTBOX_IDLE) => {}
+        }
+    }
 }
 
 async fn deliver(pipeline: &EmailPipeline, message: Notification, dead_letters: &Path) {

@@ -225,8 +225,13 @@ async fn aws_services(
         .collect();
     let services = aws.services();
     let stream_stopped = stopped.clone();
+    let history_stopped = stopped.clone();
+    let publisher = aws.clone();
     pollers.push(tokio::spawn(async move {
         crate::aws::poll_slot_stream(&aws, stream_stopped).await
+    }));
+    pollers.push(tokio::spawn(async move {
+        crate::aws::poll_history_stream(&publisher, history_stopped).await
     }));
     Ok((services, pollers))
 }

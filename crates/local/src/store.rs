@@ -50,6 +50,10 @@ const BY_DOCTOR_STATUS: TableDefinition<(&str, &str, i64, &str), ()> =
     TableDefinition::new("appointments_by_doctor_status");
 /// (`{country}#{id}`, entry sort key) → history entry JSON (`HistoryItem`).
 const HISTORY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("appointment_history");
+/// sequence → a committed change's history entry (`HistoryItem`) whose
+/// messages are not yet handled: the transactional outbox, written in the
+/// change's own transaction and emptied by the local dispatcher.
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// id → doctor JSON.
 const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
 /// (country, speciality, doctor id).
@@ -126,6 +130,8 @@ pub enum OpenError {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Wakes the outbox's dispatcher after a change is committed.
+    outbox_written: Arc<tokio::sync::Notify>,
 }
 
 impl EmbeddedStore {
@@ -148,7 +154,10 @@ impl EmbeddedStore {
             .and_then(|()| index_doctor_lists_once(&txn))
             .map_err(|e| database_error(redb::Error::Corrupted(e.to_string())))?;
         txn.commit().map_err(|e| database_error(e.into()))?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            outbox_written: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -191,6 +200,35 @@ impl EmbeddedStore {
         .map_err(StoreError::from)
     }
 
+    /// The oldest committed changes whose messages are not handled yet, at
+    /// most `limit`, by sequence.
+    pub async fn outbox(&self, limit: usize) -> Result<Vec<(u64, HistoryItem)>, StoreError> {
+        self.read(move |txn| {
+            let table = txn.open_table(OUTBOX)?;
+            let mut entries = Vec::new();
+            for entry in table.iter()?.take(limit) {
+                let (sequence, value) = entry?;
+                entries.push((sequence.value(), decode(value.value())?));
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    /// Takes a change out of the outbox once its messages are handled.
+    pub async fn outbox_done(&self, sequence: u64) -> Result<(), StoreError> {
+        self.write(move |txn| {
+            txn.open_table(OUTBOX)?.remove(sequence)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Resolves when a change may have been added to the outbox.
+    pub fn outbox_written(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_written.clone()
+    }
+
     /// Whether the seed data has been loaded into this store.
     pub async fn is_seeded(&self) -> Result<bool, StoreError> {
         self.read(|txn| Ok(txn.open_table(META)?.get("seeded")?.is_some()))
@@ -214,6 +252,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(BY_ASSIGNED_DAY)?;
     txn.open_table(BY_DOCTOR_STATUS)?;
     txn.open_table(HISTORY)?;
+    txn.open_table(OUTBOX)?;
     txn.open_table(DOCTORS)?;
     txn.open_table(DOCTORS_BY_SPECIALITY)?;
     txn.open_table(SLOTS)?;
@@ -645,13 +684,20 @@ impl Store for EmbeddedStore {
                 encode(&AppointmentItem::from_domain(next))?.as_slice(),
             )?;
             drop(appointments);
-            put_history_in(
-                txn,
-                &HistoryItem::from_domain(country, &next.id, &transition.entry),
-            )?;
+            let history = HistoryItem::from_domain(country, &next.id, &transition.entry);
+            put_history_in(txn, &history)?;
+            let mut outbox = txn.open_table(OUTBOX)?;
+            let sequence = match outbox.last()? {
+                Some((last, _)) => last.value() + 1,
+                None => 1,
+            };
+            outbox.insert(sequence, encode(&history)?.as_slice())?;
+            drop(outbox);
             IndexEntries::of(next).rewrite(txn, country.code, Some(&IndexEntries::of(&current)))
         })
-        .await
+        .await?;
+        self.outbox_written.notify_one();
+        Ok(())
     }
 
     async fn history(
