@@ -207,7 +207,9 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
     .await;
     assert_eq!(status, 200, "{assigned}");
 
-    // The server's poller hands the queue's batch to the email handler, which sends through SES.
+    // The committed change is read from the history table's stream and
+    // published (the outbox's publisher), the queue's poller hands the batch
+    // to the email handler, and SES sends it.
     let mut sent = Vec::new();
     for _ in 0..100 {
         sent = sent_by_moto_to(&recipient).await;
