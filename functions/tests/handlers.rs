@@ -218,6 +218,7 @@ async fn the_email_function_reports_exactly_the_records_that_failed() {
         idempotency: local.store.clone(),
         mailer: Arc::new(OutboxMailer::new(outbox.clone())),
         clock: local.clock.clone(),
+        dead_letters: Arc::new(citas_local::queue::DeadLetterFile::new(dir.path())),
     };
 
     // One good record, one malformed body, one for an appointment that does not exist.

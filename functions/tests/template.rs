@@ -275,8 +275,8 @@ fn stored_data_logs_and_entry_points_are_tagged_with_project_and_stage() {
     assert!(checked >= 20, "{checked} resources checked");
 }
 
-/// The actions a function's policy allows.
-fn actions_of(properties: &Value) -> BTreeSet<String> {
+/// The resources a function may send SQS messages to, as template text.
+fn send_targets(properties: &Value) -> Vec<String> {
     properties["Policies"]
         .as_sequence()
         .into_iter()
@@ -287,13 +287,18 @@ fn actions_of(properties: &Value) -> BTreeSet<String> {
                 .cloned()
                 .unwrap_or_default()
         })
-        .flat_map(|statement| {
+        .filter(|statement| {
             statement["Action"]
+                .as_sequence()
+                .is_some_and(|actions| actions.iter().any(|a| a == "sqs:SendMessage"))
+        })
+        .flat_map(|statement| {
+            statement["Resource"]
                 .as_sequence()
                 .cloned()
                 .unwrap_or_default()
         })
-        .filter_map(|action| action.as_str().map(str::to_owned))
+        .map(|resource| serde_norway::to_string(&resource).unwrap_or_default())
         .collect()
 }
 
@@ -302,9 +307,25 @@ fn only_the_outbox_publisher_notify_and_reminders_may_put_messages_on_the_queues
     let template = template();
     let senders: BTreeSet<String> = functions_of(&template)
         .into_iter()
-        .filter(|(_, properties, _)| actions_of(properties).contains("sqs:SendMessage"))
+        .filter(|(_, properties, _)| {
+            send_targets(properties)
+                .iter()
+                .any(|target| target.contains("NotificationsQueue."))
+        })
         .map(|(_, _, binary)| binary)
         .collect();
+    // The email function sends only to the dead-letter queues (rejected emails).
+    let (_, emailer, _) = functions_of(&template)
+        .into_iter()
+        .find(|(_, _, binary)| binary == "send-email")
+        .expect("the email function");
+    assert!(
+        send_targets(&emailer)
+            .iter()
+            .all(|target| target.contains("DeadLetterQueue.")),
+        "{:?}",
+        send_targets(&emailer)
+    );
     // A change's email leaves from its commit (the history table's stream),
     // never from the function that made the change.
     assert_eq!(

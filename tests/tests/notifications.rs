@@ -230,11 +230,12 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
     server.stop().await;
 }
 
-/// A mailer that always fails for some recipients and fails the first attempt for others.
+/// A mailer that rejects some recipients for good and throttles others a
+/// given number of times before it sends to them.
 #[derive(Default)]
 struct FlakyMailer {
-    always_fails: HashSet<String>,
-    fails_once: Mutex<HashSet<String>>,
+    rejects: HashSet<String>,
+    throttles: Mutex<BTreeMap<String, usize>>,
     attempts: Mutex<BTreeMap<String, usize>>,
     sent: Mutex<Vec<String>>,
 }
@@ -242,25 +243,24 @@ struct FlakyMailer {
 #[async_trait]
 impl Mailer for FlakyMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let to = email.to.to_string();
         *self
             .attempts
             .lock()
             .expect("lock")
-            .entry(email.to.to_string())
+            .entry(to.clone())
             .or_default() += 1;
-        if self.always_fails.contains(email.to.as_str()) {
+        if self.rejects.contains(&to) {
             return Err(MailError::Rejected("mailbox unavailable".into()));
         }
-        if self
-            .fails_once
-            .lock()
-            .expect("lock")
-            .remove(email.to.as_str())
+        if let Some(left) = self.throttles.lock().expect("lock").get_mut(&to)
+            && *left > 0
         {
+            *left -= 1;
             return Err(MailError::Throttled("slow down".into()));
         }
         let mut sent = self.sent.lock().expect("lock");
-        sent.push(email.to.to_string());
+        sent.push(to);
         Ok(format!("sent-{}", sent.len()))
     }
 }
@@ -341,11 +341,15 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         .await
         .expect("visibility");
 
-    // Twelve assigned appointments: two recipients always fail, three fail once.
+    // Twelve assigned appointments: two recipients are rejected for good,
+    // three are throttled once, one is throttled four times (more than one
+    // delivery's sends), the rest are healthy.
     let email_of = |n: u32| format!("paciente{n}@example.pe");
+    let mut throttles: BTreeMap<String, usize> = (2..5).map(|n| (email_of(n), 1)).collect();
+    throttles.insert(email_of(5), 4);
     let mailer = Arc::new(FlakyMailer {
-        always_fails: (0..2).map(email_of).collect(),
-        fails_once: Mutex::new((2..5).map(email_of).collect()),
+        rejects: (0..2).map(email_of).collect(),
+        throttles: Mutex::new(throttles),
         ..FlakyMailer::default()
     });
     let mut messages = Vec::new();
@@ -395,39 +399,11 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         )),
         mailer: mailer.clone(),
         clock: Arc::new(ManualClock::new(at(common::NOW))),
+        dead_letters: Arc::new(SqsQueue::new(
+            sqs.clone(),
+            [("pe", dead_letters.clone())].into(),
+        )),
     };
-
-    // A batch handled twice (a consumer that timed out after sending, say) sends nothing twice.
-    let first = sqs
-        .receive_message()
-        .queue_url(&url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("receive");
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    for message in first.messages() {
-        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
-        record.message_id = message.message_id.clone();
-        record.body = message.body.clone();
-        event.records.push(record);
-    }
-    assert!(!event.records.is_empty());
-    let once = citas_lambda::jobs::send_emails(&pipeline, event.clone()).await;
-    let sent_once = mailer.sent.lock().expect("lock").len();
-    let twice = citas_lambda::jobs::send_emails(&pipeline, event).await;
-    let sent_twice = mailer.sent.lock().expect("lock").clone();
-    // The second pass only sends what failed the first time (the flaky ones).
-    assert!(twice.batch_item_failures.len() < once.batch_item_failures.len());
-    assert_eq!(
-        sent_twice.len() - sent_once,
-        once.batch_item_failures.len() - twice.batch_item_failures.len()
-    );
-    assert_eq!(
-        sent_twice.iter().collect::<HashSet<_>>().len(),
-        sent_twice.len(),
-        "{sent_twice:?}"
-    );
 
     // Then the poller, as Lambda's event source would, until every message is settled.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -461,14 +437,15 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         "every healthy and flaky message sent"
     );
     let attempts = mailer.attempts.lock().expect("lock").clone();
+    // Throttled once: sent again within the same delivery (the duplicate of
+    // paciente2 is acknowledged without a send).
     for n in 2..=4 {
-        assert!(
-            attempts[&email_of(n)] >= 2,
-            "flaky {n} retried: {attempts:?}"
-        );
+        assert_eq!(attempts[&email_of(n)], 2, "throttled {n}: {attempts:?}");
     }
+    // Throttled past one delivery's sends: reported failed, back, then sent.
+    assert_eq!(attempts[&email_of(5)], 5, "{attempts:?}");
 
-    // The two failing messages (one enqueued twice) end in the dead-letter queue after the redrive count.
+    // The rejected messages (one enqueued twice) go to the dead-letter queue at once.
     let mut dead = Vec::new();
     loop {
         let received = sqs
@@ -501,7 +478,11 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
     ];
     expected_dead.sort();
     assert_eq!(dead, expected_dead);
-    assert!(attempts["paciente0@example.pe"] >= 5, "{attempts:?}");
+    assert_eq!(
+        (attempts[&email_of(0)], attempts[&email_of(1)]),
+        (2, 1),
+        "one send per delivery, none delivered again"
+    );
     assert_eq!(
         approximate_count(&sqs, &url).await,
         0,

@@ -166,6 +166,7 @@ async fn the_history_stream_publishes_each_change_once_even_when_read_twice() {
         idempotency: backend.idempotency.clone(),
         mailer: mailer.clone(),
         clock,
+        dead_letters: Arc::new(NullQueue),
     };
     let mut outcomes = Vec::new();
     for message in &bodies {
@@ -177,4 +178,83 @@ async fn the_history_stream_publishes_each_change_once_even_when_read_twice() {
         *mailer.0.lock().expect("lock"),
         ["Tu cita de Cardiología está confirmada"]
     );
+}
+
+/// The embedded store's idempotency records, failing to record a sent key
+/// the first `failures` times.
+struct ForgetfulRecords {
+    inner: Arc<EmbeddedStore>,
+    failures: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl citas_domain::IdempotencyStore for ForgetfulRecords {
+    async fn claim(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+        lapse_after: jiff::SignedDuration,
+    ) -> Result<citas_domain::Claim, citas_domain::StoreError> {
+        self.inner.claim(key, now, lapse_after).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<(), citas_domain::StoreError> {
+        let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failures
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(citas_domain::StoreError::Backend("throttled".into()));
+        }
+        self.inner.complete(key, now, keep_for).await
+    }
+    async fn release(&self, key: &str) -> Result<(), citas_domain::StoreError> {
+        self.inner.release(key).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = Arc::new(ManualClock::new(build::at(NOW)));
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    book(&services(store.clone(), clock.clone())).await;
+    let (_, change) = store.outbox(1).await.expect("outbox").remove(0);
+    let message = change.notifications().expect("messages").remove(0);
+    for (failures, recorded) in [(2, true), (usize::MAX, false)] {
+        let mailer = Arc::new(Counting::default());
+        let pipeline = EmailPipeline {
+            store: store.clone(),
+            idempotency: Arc::new(ForgetfulRecords {
+                inner: store.clone(),
+                failures: failures.into(),
+            }),
+            mailer: mailer.clone(),
+            clock: clock.clone(),
+            dead_letters: Arc::new(NullQueue),
+        };
+        let key = format!("{}-{failures}", message.idempotency_key);
+        let message = citas_domain::Notification {
+            idempotency_key: key,
+            ..message.clone()
+        };
+        // Sent, and acknowledged: the record is tried again rather than the email.
+        let first = pipeline.process(&message.to_json()).await;
+        assert!(matches!(first, Ok(Done::Sent { .. })), "{first:?}");
+        // After a couple of failures the key is recorded: a duplicate sends nothing.
+        // Never recorded: the claim stands until it lapses, and only then may a duplicate send.
+        let again = pipeline.process(&message.to_json()).await;
+        if recorded {
+            assert_eq!(again, Ok(Done::AlreadySent));
+        } else {
+            assert!(
+                matches!(again, Err(citas_notify::process::Retry::InProgress)),
+                "{again:?}"
+            );
+        }
+        assert_eq!(mailer.0.lock().expect("lock").len(), 1);
+    }
 }

@@ -70,9 +70,22 @@ pub fn queue_url_variable(country: &Country) -> String {
     format!("QUEUE_URL_{}", country.code.to_ascii_uppercase())
 }
 
+/// The environment variable holding a country's dead-letter queue URL, e.g. `DEAD_LETTER_QUEUE_URL_PE`.
+pub fn dead_letter_url_variable(country: &Country) -> String {
+    format!(
+        "DEAD_LETTER_QUEUE_URL_{}",
+        country.code.to_ascii_uppercase()
+    )
+}
+
 /// The queue name template.yaml gives a country, e.g. `citas-pe-notifications`.
 pub fn queue_name(stack: &str, country: &Country) -> String {
     format!("{stack}-{}-notifications", country.code)
+}
+
+/// The dead-letter queue name template.yaml gives a country, e.g. `citas-pe-notifications-dlq`.
+pub fn dead_letter_queue_name(stack: &str, country: &Country) -> String {
+    format!("{}-dlq", queue_name(stack, country))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,6 +93,8 @@ pub struct AwsSettings {
     pub tables: TableNames,
     /// Notification queue URL per country code.
     pub queue_urls: HashMap<&'static str, String>,
+    /// Dead-letter queue URL per country code (where rejected emails go at once).
+    pub dead_letter_urls: HashMap<&'static str, String>,
     /// Verified SES identity emails are sent from.
     pub ses_sender: Option<String>,
     pub ses_configuration_set: Option<String>,
@@ -88,7 +103,7 @@ pub struct AwsSettings {
 }
 
 impl AwsSettings {
-    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `SLOT_HORIZON_DAYS`.
+    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `DEAD_LETTER_QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `SLOT_HORIZON_DAYS`.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
@@ -96,6 +111,10 @@ impl AwsSettings {
             queue_urls: COUNTRIES
                 .iter()
                 .filter_map(|c| var(&queue_url_variable(c)).map(|url| (c.code, url)))
+                .collect(),
+            dead_letter_urls: COUNTRIES
+                .iter()
+                .filter_map(|c| var(&dead_letter_url_variable(c)).map(|url| (c.code, url)))
                 .collect(),
             ses_sender: var("SES_SENDER"),
             ses_configuration_set: var("SES_CONFIGURATION_SET"),

@@ -256,6 +256,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         idempotency: embedded,
         mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"))),
         clock: clock.clone(),
+        dead_letters: Arc::new(citas_local::queue::DeadLetterFile::new(dir.path())),
     };
     let embedded_run = drive(&local, batches(messages)?).await?;
 
@@ -297,6 +298,10 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         idempotency,
         mailer,
         clock: clock.clone(),
+        dead_letters: Arc::new(citas_aws::SqsQueue::new(
+            sqs.clone(),
+            prepared.dead_letter_urls.clone(),
+        )),
     };
     dynamodb_calls.take();
     let moto_run = drive(&on_moto, batches(messages)?).await?;

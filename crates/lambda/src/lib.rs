@@ -154,6 +154,10 @@ impl Aws {
                 self.settings.ses_configuration_set.clone(),
             )),
             clock: self.clock.clone(),
+            dead_letters: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(&self.sdk),
+                self.settings.dead_letter_urls.clone(),
+            )),
         })
     }
 }

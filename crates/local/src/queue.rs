@@ -44,6 +44,7 @@ impl InProcessQueue {
             idempotency: store.clone(),
             mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))),
             clock,
+            dead_letters: Arc::new(DeadLetterFile::new(data_dir)),
         };
         let (queue, consumer) = Self::start(data_dir, pipeline.clone());
         let dispatcher = tokio::spawn(dispatch(
@@ -180,6 +181,28 @@ async fn deliver(pipeline: &EmailPipeline, message: Notification, dead_letters: 
                 }
             }
         }
+    }
+}
+
+/// `<data dir>/dead-letter.jsonl`: the local dead-letter queue, one message a line.
+pub struct DeadLetterFile {
+    path: PathBuf,
+}
+
+impl DeadLetterFile {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            path: data_dir.join("dead-letter.jsonl"),
+        }
+    }
+}
+
+#[async_trait]
+impl NotificationQueue for DeadLetterFile {
+    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
+        append(&self.path, &message.to_json())
+            .await
+            .map_err(|e| QueueError(format!("the dead-letter file: {e}")))
     }
 }
 

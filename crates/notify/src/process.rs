@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use citas_domain::{
-    Claim, Clock, Country, IdempotencyStore, MailError, Mailer, Notification, NotificationKind,
-    Store, StoreError,
+    Claim, Clock, Country, Email, IdempotencyStore, MailError, Mailer, Notification,
+    NotificationKind, NotificationQueue, Store, StoreError,
 };
 use jiff::SignedDuration;
 
@@ -15,6 +17,14 @@ pub const CLAIM_LAPSES_AFTER: SignedDuration = SignedDuration::from_mins(5);
 /// Sent keys are remembered this long (longer than any queue retention).
 pub const REMEMBER_SENT_FOR: SignedDuration = SignedDuration::from_hours(24 * 15);
 
+/// Sends of one email within one delivery when the provider throttles or
+/// fails (a 5xx); past them the message is delivered again later.
+pub const SEND_ATTEMPTS: u32 = 3;
+/// The wait before the second send; it doubles after each.
+pub const SEND_BACKOFF: Duration = Duration::from_millis(100);
+/// Tries at recording a sent key before the consumer gives up on it.
+pub const COMPLETE_ATTEMPTS: u32 = 4;
+
 /// What the email consumer needs.
 #[derive(Clone)]
 pub struct EmailPipeline {
@@ -22,6 +32,9 @@ pub struct EmailPipeline {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    /// Where a message the provider refuses for good goes at once (the
+    /// country's dead-letter queue), instead of being delivered again.
+    pub dead_letters: Arc<dyn NotificationQueue>,
 }
 
 /// A message done with: nothing more will come of delivering it again.
@@ -34,6 +47,11 @@ pub enum Done {
     AlreadySent,
     /// Nothing to send (the appointment is gone, the patient has no email).
     Skipped {
+        reason: String,
+    },
+    /// The provider refused it for good (a bad address, a rejected message):
+    /// put on the dead-letter queue, where it can be looked at and sent back.
+    DeadLettered {
         reason: String,
     },
 }
@@ -71,21 +89,73 @@ impl EmailPipeline {
         }
         match self.send(country, &message).await {
             Ok(done) => {
-                self.idempotency
-                    .complete(
-                        &message.idempotency_key,
-                        self.clock.now(),
-                        REMEMBER_SENT_FOR,
-                    )
-                    .await?;
+                self.complete(&message.idempotency_key).await;
                 Ok(done)
             }
+            Err(Retry::Mail(MailError::Rejected(reason))) => {
+                // Retrying will not help: the message goes to the dead-letter
+                // queue now. Its claim is released, so a redrive can send it.
+                self.release(&message.idempotency_key).await;
+                self.dead_letters
+                    .enqueue(&message)
+                    .await
+                    .map_err(|e| Retry::Mail(MailError::Unavailable(e.0)))?;
+                tracing::warn!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), %reason, "notification rejected by the mail provider; dead-lettered");
+                Ok(Done::DeadLettered { reason })
+            }
             Err(error) => {
-                // Let the retry claim it again; if releasing fails too, the claim lapses.
-                if let Err(release) = self.idempotency.release(&message.idempotency_key).await {
-                    tracing::warn!(%release, "could not release an idempotency claim");
-                }
+                self.release(&message.idempotency_key).await;
                 Err(error)
+            }
+        }
+    }
+
+    /// Lets a later delivery claim the key again; if releasing fails, the claim lapses.
+    async fn release(&self, key: &str) {
+        if let Err(release) = self.idempotency.release(key).await {
+            tracing::warn!(%release, "could not release an idempotency claim");
+        }
+    }
+
+    /// Records that the key's email is sent, trying again with backoff: a
+    /// claim left to lapse would let a duplicate of the message send a second
+    /// email. The message is acknowledged either way (its email is sent).
+    async fn complete(&self, key: &str) {
+        let mut wait = SEND_BACKOFF;
+        for attempt in 1..=COMPLETE_ATTEMPTS {
+            match self
+                .idempotency
+                .complete(key, self.clock.now(), REMEMBER_SENT_FOR)
+                .await
+            {
+                Ok(()) => return,
+                Err(error) if attempt < COMPLETE_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, "could not record a sent key; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(error) => {
+                    tracing::error!(%error, idempotency_key = %citas_domain::privacy::masked_key(key), "sent, but the key could not be recorded; its claim lapses in minutes");
+                }
+            }
+        }
+    }
+
+    /// Sends, trying again with backoff while the provider throttles or fails.
+    async fn send_with_backoff(&self, email: &Email) -> Result<String, MailError> {
+        let mut wait = SEND_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            match self.mailer.send(email).await {
+                Err(MailError::Throttled(reason) | MailError::Unavailable(reason))
+                    if attempt < SEND_ATTEMPTS =>
+                {
+                    tracing::info!(%reason, attempt, "the mail provider is throttling or failing; sending again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                other => return other,
             }
         }
     }
@@ -155,7 +225,7 @@ impl EmailPipeline {
             doctor: doctor.as_ref(),
             now: self.clock.now(),
         });
-        let message_id = self.mailer.send(&email).await?;
+        let message_id = self.send_with_backoff(&email).await?;
         tracing::info!(appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id), r#type = ?message.kind, %message_id, "email sent");
         Ok(Done::Sent { message_id })
     }

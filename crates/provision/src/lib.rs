@@ -51,16 +51,20 @@ pub async fn prepare(
     }
     let urls = template::ensure_queues(&aws_sdk_sqs::Client::new(config), &template.queues).await?;
     ensure_sender(config).await?;
-    let queue_urls: HashMap<&'static str, String> = COUNTRIES
-        .iter()
-        .filter_map(|c| {
-            urls.get(&settings::queue_name(&variables.stack_name, c))
-                .map(|url| (c.code, url.clone()))
-        })
-        .collect();
+    let by_country =
+        |name: fn(&str, &citas_domain::Country) -> String| -> HashMap<&'static str, String> {
+            COUNTRIES
+                .iter()
+                .filter_map(|c| {
+                    urls.get(&name(&variables.stack_name, c))
+                        .map(|url| (c.code, url.clone()))
+                })
+                .collect()
+        };
     Ok(AwsSettings {
         tables: TableNames::new(&variables.table_prefix),
-        queue_urls,
+        queue_urls: by_country(settings::queue_name),
+        dead_letter_urls: by_country(settings::dead_letter_queue_name),
         ses_sender: Some(LOCAL_SENDER.to_owned()),
         ses_configuration_set: None,
         slot_horizon: Default::default(),
