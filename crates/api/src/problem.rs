@@ -216,11 +216,13 @@ impl From<DomainError> for Problem {
             DomainError::Unavailable(cause) => {
                 // The cause is for the logs, never for the client.
                 tracing::error!(error = %cause, "dependency failure");
-                Problem::new(
+                let mut problem = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service_unavailable",
                     "the service could not complete the request; retry later and quote request_id if it persists",
-                )
+                );
+                problem.retry_after = Some(2);
+                problem
             }
         }
     }
@@ -248,4 +250,27 @@ fn invalid_code(field: &str) -> &'static str {
 /// An instant with its country's offset, as the API writes local times.
 fn rfc3339(at: &jiff::Zoned) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_dependency_is_a_503_that_says_when_to_retry_and_hides_the_cause() {
+        let response = Problem::from(DomainError::Unavailable(
+            "dynamodb: timeout after 6s".into(),
+        ))
+        .into_response(Some("req-1"));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("2"))
+        );
+        let Body::Text(body) = response.body() else {
+            panic!("a text body")
+        };
+        assert!(body.contains("\"code\":\"service_unavailable\""), "{body}");
+        assert!(!body.contains("dynamodb"), "{body}");
+    }
 }

@@ -173,6 +173,8 @@ pub enum Access<'a> {
     ListByStatus,
     /// Sending a day's reminders by hand (what the schedule does daily).
     SendReminders,
+    /// Sending dead-lettered notifications back to the queue.
+    Redrive,
     /// Specialities, doctors and free slots: anyone signed in to the country.
     Browse,
     /// Registering or updating doctors.

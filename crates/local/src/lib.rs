@@ -5,6 +5,7 @@ pub mod auth;
 pub mod aws;
 pub mod outbox;
 pub mod queue;
+pub mod redrive;
 pub mod reminders;
 pub mod seed;
 pub mod server;

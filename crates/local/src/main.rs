@@ -70,6 +70,19 @@ enum Command {
         #[arg(long, default_value = ".data")]
         data_dir: PathBuf,
     },
+    /// Send a country's dead-lettered notifications (`<data dir>/dead-letter.jsonl`)
+    /// back to a running local server's queue.
+    Redrive {
+        /// The local server, e.g. http://127.0.0.1:3000.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        server: String,
+        /// Country code (pe, cl).
+        #[arg(long)]
+        country: String,
+        /// The server's data directory: an admin token of the country is signed with its secret.
+        #[arg(long, default_value = ".data")]
+        data_dir: PathBuf,
+    },
     /// Print a bearer token the local server accepts (what Cognito issues in AWS).
     Token {
         #[arg(long, value_parser = parse_role)]
@@ -280,54 +293,30 @@ async fn main() -> ExitCode {
             date,
             data_dir,
         } => {
-            let token = Country::from_code(&country)
-                .map_err(|e| e.to_string())
-                .and_then(|country| {
-                    TokenAuthority::open(&data_dir)
-                        .and_then(|authority| {
-                            authority.mint(&TokenRequest {
-                                role: Role::Admin,
-                                country,
-                                document: None,
-                                ttl: jiff::SignedDuration::from_mins(5),
-                            })
-                        })
-                        .map_err(|e| e.to_string())
-                });
-            let token = match token {
-                Ok(token) => token,
-                Err(error) => {
-                    eprintln!("citas: {error}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let url = format!(
-                "{}{}",
-                server.trim_end_matches('/'),
-                citas_local::reminders::LOCAL_REMIND_PATH
-            );
             let body = serde_json::json!({ "country": country, "date": date });
-            match reqwest::Client::new()
-                .post(&url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-            {
-                Ok(response) => {
-                    let ok = response.status().is_success();
-                    println!("{}", response.text().await.unwrap_or_default());
-                    if ok {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(error) => {
-                    eprintln!("citas: {url}: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+            as_admin(
+                &server,
+                citas_local::reminders::LOCAL_REMIND_PATH,
+                &country,
+                &data_dir,
+                body,
+            )
+            .await
+        }
+        Command::Redrive {
+            server,
+            country,
+            data_dir,
+        } => {
+            let body = serde_json::json!({ "country": country });
+            as_admin(
+                &server,
+                citas_local::redrive::LOCAL_REDRIVE_PATH,
+                &country,
+                &data_dir,
+                body,
+            )
+            .await
         }
         Command::Slots {
             doctors,
@@ -362,6 +351,60 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Posts `body` to a running local server's local-only `path` with an admin
+/// token of `country` signed by the data directory's secret; prints the answer.
+async fn as_admin(
+    server: &str,
+    path: &str,
+    country: &str,
+    data_dir: &std::path::Path,
+    body: serde_json::Value,
+) -> ExitCode {
+    let token = Country::from_code(country)
+        .map_err(|e| e.to_string())
+        .and_then(|country| {
+            TokenAuthority::open(data_dir)
+                .and_then(|authority| {
+                    authority.mint(&TokenRequest {
+                        role: Role::Admin,
+                        country,
+                        document: None,
+                        ttl: jiff::SignedDuration::from_mins(5),
+                    })
+                })
+                .map_err(|e| e.to_string())
+        });
+    let token = match token {
+        Ok(token) => token,
+        Err(error) => {
+            eprintln!("citas: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    match reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let ok = response.status().is_success();
+            println!("{}", response.text().await.unwrap_or_default());
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("citas: {url}: {error}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -195,6 +195,35 @@ impl DeadLetterFile {
             path: data_dir.join("dead-letter.jsonl"),
         }
     }
+
+    /// Takes every dead letter out of the file (moved aside first, so letters
+    /// written meanwhile start a new file and are not lost).
+    pub async fn take_all(&self) -> std::io::Result<Vec<String>> {
+        let aside = self.path.with_extension(format!(
+            "taken-{}.jsonl",
+            jiff::Timestamp::now().as_millisecond()
+        ));
+        match tokio::fs::rename(&self.path, &aside).await {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        }
+        let text = tokio::fs::read_to_string(&aside).await?;
+        tokio::fs::remove_file(&aside).await?;
+        Ok(text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Puts letters back (those not sent again).
+    pub async fn put_back(&self, lines: &[String]) -> std::io::Result<()> {
+        for line in lines {
+            append(&self.path, line).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -115,12 +115,19 @@ impl RunningServer {
 /// with the notification pipeline and the reminder clock beside it.
 pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
     let (shutdown, stopped) = watch::channel(false);
-    let tokens = Arc::new(TokenAuthority::open(&config.data_dir)?);
     let (services, mut background) = match &config.aws {
         None => embedded_services(&config).await?,
         Some(target) => aws_services(&config, target, &stopped).await?,
     };
     let services = Arc::new(services);
+    let local = Arc::new(Local {
+        tokens: TokenAuthority::open(&config.data_dir)?,
+        // The embedded mode's dead-letter queue; on the AWS adapters it is SQS's.
+        dead_letters: config
+            .aws
+            .is_none()
+            .then(|| crate::queue::DeadLetterFile::new(&config.data_dir)),
+    });
     if let Some(hour) = config.reminder_hour {
         for country in citas_domain::COUNTRIES {
             background.push(tokio::spawn(crate::reminders::daily(
@@ -148,7 +155,7 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
         source,
     })?;
     let task = tokio::spawn(async move {
-        accept_loop(listener, services, tokens, stopped).await;
+        accept_loop(listener, services, local, stopped).await;
         // The services (and with them the queue's sender) are gone: let the
         // pipeline finish what it holds, and the pollers and clocks stop.
         for task in background {
@@ -239,7 +246,7 @@ async fn aws_services(
 async fn accept_loop(
     listener: TcpListener,
     services: Arc<Services>,
-    tokens: Arc<TokenAuthority>,
+    local: Arc<Local>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -254,11 +261,11 @@ async fn accept_loop(
                     }
                 };
                 let services = services.clone();
-                let tokens = tokens.clone();
+                let local = local.clone();
                 let service = hyper::service::service_fn(move |request| {
                     let services = services.clone();
-                    let tokens = tokens.clone();
-                    async move { Ok::<_, Infallible>(serve(&services, &tokens, request, peer).await) }
+                    let local = local.clone();
+                    async move { Ok::<_, Infallible>(serve(&services, &local, request, peer).await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
@@ -279,9 +286,16 @@ async fn accept_loop(
 
 type LocalResponse = hyper::Response<Full<Bytes>>;
 
+/// What the local server adds to the API: its token verifier and, in the
+/// embedded mode, its dead-letter file.
+struct Local {
+    tokens: TokenAuthority,
+    dead_letters: Option<crate::queue::DeadLetterFile>,
+}
+
 async fn serve(
     services: &Services,
-    tokens: &TokenAuthority,
+    local: &Local,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> LocalResponse {
@@ -294,7 +308,7 @@ async fn serve(
         parts.method = Method::GET;
         let got = forward(
             services,
-            tokens,
+            local,
             hyper::Request::from_parts(parts, body),
             peer,
         )
@@ -302,7 +316,7 @@ async fn serve(
         let (parts, _) = got.into_parts();
         hyper::Response::from_parts(parts, Full::new(Bytes::new()))
     } else {
-        forward(services, tokens, request, peer).await
+        forward(services, local, request, peer).await
     };
     if let Some(origin) = origin {
         let headers = response.headers_mut();
@@ -340,7 +354,7 @@ fn preflight(request: &hyper::Request<Incoming>) -> LocalResponse {
 
 async fn forward(
     services: &Services,
-    tokens: &TokenAuthority,
+    local: &Local,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> LocalResponse {
@@ -364,7 +378,7 @@ async fn forward(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let verified = || {
-        tokens.verify(authorization).map_err(|error| {
+        local.tokens.verify(authorization).map_err(|error| {
             tracing::info!(%error, "request without a valid token");
             Box::new(to_local(
                 Problem::unauthenticated(error.to_string()).into_response(None),
@@ -387,6 +401,15 @@ async fn forward(
             Err(response) => return *response,
         };
         return to_local(crate::reminders::on_request(services, &claims, &body).await);
+    }
+    if path == crate::redrive::LOCAL_REDRIVE_PATH && parts.method == Method::POST {
+        let claims = match verified() {
+            Ok(claims) => claims,
+            Err(response) => return *response,
+        };
+        return to_local(
+            crate::redrive::on_request(services, &claims, &body, local.dead_letters.as_ref()).await,
+        );
     }
     let (route, params) = match match_route(parts.method.as_str(), path) {
         RouteMatch::Found { route, params } => (route, params),

@@ -369,3 +369,71 @@ fn the_readme_patient_walkthrough_runs_as_written() {
         assert!(stdout.contains(expected), "{expected}: {stdout}");
     }
 }
+
+#[tokio::test]
+async fn citas_redrive_sends_a_countrys_dead_letters_back_and_keeps_the_rest() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (_process, base) = serve(data_dir.path());
+    let token = admin_token(data_dir.path(), "pe");
+    let client = reqwest::Client::new();
+    let document = "47000002";
+    for (path, body) in [
+        (
+            "/pe/patient".to_owned(),
+            json!({ "document": document, "name": "Rosa Quispe", "email": "rosa@example.pe" }),
+        ),
+        (
+            "/pe/appointment".to_owned(),
+            json!({ "document": document, "speciality": "cardiologia" }),
+        ),
+    ] {
+        let response = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_success(), "{path}");
+    }
+    let id = format!(
+        "{}-{document}",
+        jiff::Zoned::now()
+            .with_time_zone(jiff::tz::TimeZone::get("America/Lima").expect("tz"))
+            .strftime("%Y%m%d")
+    );
+    // What the email function would have dead-lettered: one message of each country.
+    let peru = json!({ "type": "appointment.registered", "version": 1, "country": "pe",
+                       "appointment_id": id, "idempotency_key": "redrive-test-1" });
+    let chile = json!({ "type": "appointment.registered", "version": 1, "country": "cl",
+                        "appointment_id": "20261122-12345678-5", "idempotency_key": "redrive-test-2" });
+    let dead_letters = data_dir.path().join("dead-letter.jsonl");
+    std::fs::write(&dead_letters, format!("{peru}\n{chile}\n")).expect("dead letters");
+
+    let output = citas()
+        .args([
+            "redrive",
+            "--server",
+            &base,
+            "--country",
+            "pe",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .output()
+        .expect("citas redrive runs");
+    assert!(output.status.success(), "{output:?}");
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON answer");
+    assert_eq!(answer, json!({ "country": "pe", "redriven": 1, "kept": 1 }));
+    // The Peruvian letter is an email now; the Chilean one waits in the file.
+    let outbox = data_dir.path().join("outbox");
+    for _ in 0..100 {
+        if std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read_dir(&outbox).expect("outbox").count(), 1);
+    let left = std::fs::read_to_string(&dead_letters).expect("the file");
+    assert_eq!(left.trim(), chile.to_string());
+}
