@@ -1,0 +1,435 @@
+//! Lifecycles under faults on the AWS wire: DynamoDB and SQS calls failing
+//! (throttling, 500s, reset connections), SES throttling, the outbox's
+//! publisher killed wherever it stands and the email consumer stopped
+//! between batches, both started again between rounds. (A consumer killed
+//! between SES accepting an email and the idempotency record saying so can
+//! only send it again or dead-letter it: SES takes no idempotency token.) What must hold: every acknowledged change is stored, every
+//! committed notification ends as exactly one email or one dead letter, no
+//! email is sent twice, and no use case fails other than as "unavailable"
+//! (the API's 503). `CITAS_RELIABILITY_LIFECYCLES` sets how many (default 40; 300 for the figures in docs/BENCHMARKS.md).
+
+mod backends;
+mod faults;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use citas_aws::DynamoStore;
+use citas_domain::service::{self, NewAppointment};
+use citas_domain::{
+    Appointment, Doctor, DomainError, EmailAddress, ManualClock, Notification, PERU, Patient,
+    Speciality, Status, Store,
+};
+use citas_e2e::callers::admin;
+use citas_e2e::{build, parse_email};
+use citas_provision::template::Variables;
+use faults::{Fault, FaultProxy, Rule, Service};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// Monday 2027-01-04, 08:00 in Lima: every slot is later this week or the next.
+const NOW: &str = "2027-01-04T13:00:00Z";
+
+fn lifecycles() -> usize {
+    std::env::var("CITAS_RELIABILITY_LIFECYCLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40)
+}
+
+/// The publisher (history stream → queue) and the email consumer (queue →
+/// SES), as the deployed functions run; stopped and started again at will.
+struct Workers {
+    stop: watch::Sender<bool>,
+    publisher: tokio::task::JoinHandle<()>,
+    consumer: tokio::task::JoinHandle<()>,
+}
+
+impl Workers {
+    /// The workers run on the real clock, as deployed functions do.
+    fn start(aws: &citas_lambda::Aws, url: &str) -> Self {
+        let aws = citas_lambda::Aws {
+            clock: Arc::new(citas_domain::SystemClock),
+            ..aws.clone()
+        };
+        let (stop, stopped) = watch::channel(false);
+        let pipeline = aws.email_pipeline().expect("the email pipeline");
+        let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
+        let history_stopped = stopped.clone();
+        Self {
+            stop,
+            publisher: tokio::spawn(async move {
+                citas_local::aws::poll_history_stream(&aws, history_stopped).await
+            }),
+            consumer: tokio::spawn(citas_local::aws::poll(
+                sqs,
+                url.to_owned(),
+                pipeline,
+                stopped,
+            )),
+        }
+    }
+
+    /// The publisher is killed where it stands (aborted at its next await);
+    /// the consumer stops after the batch in hand.
+    async fn kill(self) {
+        self.publisher.abort();
+        let _ = self.stop.send(true);
+        let _ = self.consumer.await;
+    }
+}
+
+/// What happened to one patient's appointment, as its requests were answered.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// The last change acknowledged, and the status it left.
+    acknowledged: Option<Status>,
+    unavailable: usize,
+}
+
+fn record(outcome: &mut Outcome, result: Result<Appointment, DomainError>) {
+    match result {
+        Ok(appointment) => outcome.acknowledged = Some(appointment.status),
+        Err(DomainError::Unavailable(_)) => outcome.unavailable += 1,
+        Err(other) => panic!("only 'unavailable' may fail a request: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycles_survive_faults_on_the_aws_wire() {
+    let count = lifecycles();
+    let moto = backends::moto_endpoint();
+    let prefix = backends::unique_prefix();
+    let variables = Variables {
+        table_prefix: prefix.clone(),
+        stack_name: prefix.trim_end_matches('-').to_owned(),
+        ..Variables::default()
+    };
+    // Set up straight on moto: tables, queues, a doctor, slots and patients.
+    let direct = citas_provision::sdk_config(&moto).await;
+    let settings = citas_provision::prepare(&direct, &variables)
+        .await
+        .expect("prepared");
+    let url = settings.queue_urls["pe"].clone();
+    let dead_letter_url = settings.dead_letter_urls["pe"].clone();
+    let direct_sqs = aws_sdk_sqs::Client::new(&direct);
+    // A failed delivery comes back in a second, not after template.yaml's 180 s.
+    direct_sqs
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .expect("visibility");
+    let direct_store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&direct),
+        settings.tables.clone(),
+    );
+    let doctor = Doctor {
+        name: "Dra. Fiable".into(),
+        ..build::doctor(&PERU, "cardiologia", "7700009")
+    };
+    direct_store.put_doctor(&doctor).await.expect("doctor");
+    let tag = prefix.trim_end_matches('-').to_owned();
+    let recipient = |n: usize| format!("{tag}-{n}@example.pe");
+    let document = |n: usize| format!("{}", 60_000_000 + n);
+    for n in 0..count {
+        let starts =
+            build::at("2027-01-06T14:00:00Z") + jiff::SignedDuration::from_mins(30 * n as i64);
+        let slot = build::slot_at(&doctor.id, &starts.to_string());
+        direct_store.put_slot(&slot).await.expect("slot");
+        let patient = Patient {
+            email: EmailAddress::parse(&recipient(n)).ok(),
+            ..build::patient(&PERU, &document(n))
+        };
+        direct_store
+            .upsert_patient(&PERU, &patient)
+            .await
+            .expect("patient");
+    }
+
+    // Everything else goes through the proxy, with faults.
+    let proxy = FaultProxy::start(&moto).await;
+    let clock = Arc::new(ManualClock::new(build::at(NOW)));
+    let aws = citas_lambda::Aws {
+        sdk: citas_provision::sdk_config(&proxy.endpoint).await,
+        settings: settings.clone(),
+        clock: clock.clone(),
+    };
+    let services = aws.services();
+    let faults = vec![
+        rule(Service::DynamoDb, 0.07, Fault::Throttle),
+        rule(Service::DynamoDb, 0.07, Fault::ServerError),
+        rule(Service::DynamoDb, 0.07, Fault::Reset),
+        rule(Service::Sqs, 0.1, Fault::ServerError),
+        rule(Service::Sqs, 0.1, Fault::Reset),
+        rule(Service::Ses, 0.3, Fault::Throttle),
+    ];
+    proxy.set_rules(faults.clone());
+    let mut workers = Workers::start(&aws, &url);
+
+    // Round 1: every patient asks and books their own slot.
+    let outcomes: Vec<Outcome> = stream::iter(0..count)
+        .map(|n| {
+            let services = &services;
+            let doctor = &doctor;
+            let document = document(n);
+            async move {
+                let mut outcome = Outcome::default();
+                let input = NewAppointment {
+                    document: PERU.parse_document(&document).expect("document"),
+                    speciality: Speciality::parse("cardiologia").expect("speciality"),
+                };
+                let id = match service::create_appointment(services, &admin(), &PERU, input).await {
+                    Ok(created) => {
+                        outcome.acknowledged = Some(created.status);
+                        created.id.to_string()
+                    }
+                    // A create the SDK sent again after it was applied: it is there.
+                    Err(DomainError::DuplicateAppointment { existing_id }) => existing_id,
+                    Err(DomainError::Unavailable(_)) => {
+                        outcome.unavailable += 1;
+                        return outcome;
+                    }
+                    Err(other) => panic!("{other:?}"),
+                };
+                let starts = build::at("2027-01-06T14:00:00Z")
+                    + jiff::SignedDuration::from_mins(30 * n as i64);
+                let slot = build::slot_at(&doctor.id, &starts.to_string()).id;
+                let booked = service::assign(services, &admin(), &PERU, &id, Some(slot)).await;
+                record(&mut outcome, booked);
+                outcome
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+
+    // The workers die and come back between rounds.
+    workers.kill().await;
+    workers = Workers::start(&aws, &url);
+
+    // Round 2: half cancel (before the start), the others are completed after it.
+    let today = PERU
+        .local_date(build::at(NOW))
+        .strftime("%Y%m%d")
+        .to_string();
+    let id_of = |n: usize| format!("{today}-{}", document(n));
+    let cancelled: Vec<(usize, Result<Appointment, DomainError>)> =
+        stream::iter((0..count).filter(|n| n % 2 == 0))
+            .map(|n| {
+                let services = &services;
+                let id = id_of(n);
+                async move {
+                    let result =
+                        service::cancel(services, &admin(), &PERU, &id, "viaje".into()).await;
+                    (n, result)
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+    workers.kill().await;
+    workers = Workers::start(&aws, &url);
+    // After every slot's start (the last is about a week ahead at 300 lifecycles).
+    clock.set(build::at("2027-01-13T00:00:00Z"));
+    let completed: Vec<(usize, Result<Appointment, DomainError>)> =
+        stream::iter((0..count).filter(|n| n % 2 == 1))
+            .map(|n| {
+                let services = &services;
+                let id = id_of(n);
+                async move { (n, service::complete(services, &admin(), &PERU, &id).await) }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+    let mut unavailable = 0;
+    let mut acknowledged: BTreeMap<String, Status> = BTreeMap::new();
+    let mut conflicts = 0;
+    for (n, result) in cancelled.into_iter().chain(completed) {
+        match result {
+            Ok(appointment) => {
+                acknowledged.insert(id_of(n), appointment.status);
+            }
+            Err(DomainError::Unavailable(_)) => unavailable += 1,
+            // The booking itself was not acknowledged (or not made): nothing to close.
+            Err(
+                DomainError::InvalidTransition { .. } | DomainError::AppointmentNotFound { .. },
+            ) => conflicts += 1,
+            Err(other) => panic!("only 'unavailable' may fail a request: {other:?}"),
+        }
+    }
+    unavailable += outcomes.iter().map(|o| o.unavailable).sum::<usize>();
+
+    // SQS is down for a while after these commits: the publisher's batches
+    // fail and the stream holds them; then it is back, with the usual faults.
+    let mut outage = faults.clone();
+    outage.insert(0, rule(Service::Sqs, 1.0, Fault::Reset));
+    proxy.set_rules(outage);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.set_rules(faults);
+
+    // Every acknowledged change is stored.
+    for (id, status) in &acknowledged {
+        let stored = direct_store
+            .get_appointment(
+                &PERU,
+                &citas_domain::AppointmentId::parse(&PERU, id).expect("id"),
+            )
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(stored.status, *status, "{id}");
+    }
+    // What the commits owe: each committed change's messages, from the history.
+    let mut owed: BTreeMap<String, Notification> = BTreeMap::new();
+    for n in 0..count {
+        let id = citas_domain::AppointmentId::parse(&PERU, &id_of(n)).expect("id");
+        for entry in direct_store.history(&PERU, &id).await.expect("history") {
+            for message in Notification::of_change(&PERU, &id, &entry) {
+                owed.insert(message.idempotency_key.clone(), message);
+            }
+        }
+    }
+    let expected = |message: &Notification| {
+        let n = message
+            .appointment_id
+            .document
+            .to_string()
+            .parse::<usize>()
+            .expect("n")
+            - 60_000_000;
+        (recipient(n), message.kind.as_str().to_owned())
+    };
+    let subject_kind = |subject: &str| {
+        if subject.ends_with("está confirmada") {
+            "appointment.assigned"
+        } else if subject.ends_with("fue cancelada") {
+            "appointment.cancelled"
+        } else {
+            "other"
+        }
+    };
+    let mut emails: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut dead: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..120 {
+        emails = sent_by_moto(&moto, &tag)
+            .await
+            .into_iter()
+            .map(|(to, subject)| (to, subject_kind(&subject).to_owned()))
+            .fold(BTreeMap::new(), |mut counts, key| {
+                *counts.entry(key).or_default() += 1;
+                counts
+            });
+        dead.extend(dead_letters(&direct_sqs, &dead_letter_url).await);
+        let settled = owed
+            .values()
+            .all(|m| emails.contains_key(&expected(m)) || dead.contains(&m.idempotency_key));
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    workers.kill().await;
+    let injected = proxy.injected();
+    proxy.set_rules(Vec::new());
+
+    let lost: Vec<&String> = owed
+        .values()
+        .filter(|m| !emails.contains_key(&expected(m)) && !dead.contains(&m.idempotency_key))
+        .map(|m| &m.idempotency_key)
+        .collect();
+    let duplicates: Vec<_> = emails.iter().filter(|(_, n)| **n > 1).collect();
+    let both: Vec<&String> = owed
+        .values()
+        .filter(|m| emails.contains_key(&expected(m)) && dead.contains(&m.idempotency_key))
+        .map(|m| &m.idempotency_key)
+        .collect();
+    let figures = serde_json::json!({
+        "lifecycles": count,
+        "injected": injected.iter().map(|((service, fault), n)| (format!("{service:?} {fault:?}"), *n)).collect::<BTreeMap<_, _>>(),
+        "calls": proxy.calls().iter().map(|(service, n)| (format!("{service:?}"), *n)).collect::<BTreeMap<_, _>>(),
+        "notifications_committed": owed.len(),
+        "emails_sent": emails.values().sum::<usize>(),
+        "dead_letters": dead.len(),
+        "duplicates": duplicates.len(),
+        "unavailable_503": unavailable,
+        "closing_conflicts": conflicts,
+        "lost": lost.len(),
+    });
+    println!("reliability figures: {figures}");
+    assert!(lost.is_empty(), "lost: {lost:?} ({figures})");
+    assert!(
+        duplicates.is_empty(),
+        "sent twice: {duplicates:?} ({figures})"
+    );
+    assert!(both.is_empty(), "sent and dead-lettered: {both:?}");
+    assert!(
+        injected.values().sum::<usize>() > 0,
+        "faults were injected: {figures}"
+    );
+}
+
+fn rule(service: Service, rate: f64, fault: Fault) -> Rule {
+    Rule {
+        service,
+        operation: None,
+        rate,
+        fault,
+    }
+}
+
+/// (recipient, subject) of what moto's SES sent to this run's recipients.
+async fn sent_by_moto(moto: &str, tag: &str) -> Vec<(String, String)> {
+    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+        .await
+        .expect("moto data")
+        .json()
+        .await
+        .expect("json");
+    data["ses"]["RawMessage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let to = m["destinations"].as_array()?.first()?.as_str()?.to_owned();
+            to.starts_with(tag).then(|| {
+                let email = parse_email(m["raw_data"].as_str().unwrap_or_default().as_bytes());
+                (to, email.subject)
+            })
+        })
+        .collect()
+}
+
+/// The idempotency keys on the dead-letter queue (taken off it).
+async fn dead_letters(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        if received.messages().is_empty() {
+            return keys;
+        }
+        for message in received.messages() {
+            if let Ok(notification) = Notification::from_json(message.body().unwrap_or_default()) {
+                keys.push(notification.idempotency_key);
+            }
+            let _ = sqs
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await;
+        }
+    }
+}
