@@ -121,6 +121,32 @@ pub fn assert_problem(response: (u16, &serde_json::Value), status: u16, code: &s
     );
 }
 
+/// A queue that keeps what is enqueued, in order (when the logic under test
+/// is what is enqueued, not the queue).
+#[derive(Default)]
+pub struct RecordingQueue(std::sync::Mutex<Vec<citas_domain::Notification>>);
+
+impl RecordingQueue {
+    /// The messages enqueued since the last call.
+    pub fn take(&self) -> Vec<citas_domain::Notification> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[async_trait::async_trait]
+impl citas_domain::NotificationQueue for RecordingQueue {
+    async fn enqueue(
+        &self,
+        message: &citas_domain::Notification,
+    ) -> Result<(), citas_domain::QueueError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message.clone());
+        Ok(())
+    }
+}
+
 /// A queue that accepts every message and keeps none (for tests that count store calls).
 pub struct NullQueue;
 

@@ -12,8 +12,7 @@ use backends::Backend;
 use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
     ActorRole, Appointment, Doctor, DomainError, Email, EmailAddress, MailError, Mailer,
-    ManualClock, Notification, NotificationQueue, PERU, Patient, QueueError, Services, Slot,
-    SlotHorizon, SlotId, Status,
+    ManualClock, Notification, PERU, Patient, Services, Slot, SlotHorizon, SlotId, Status,
 };
 use citas_e2e::callers::{admin, doctor, patient};
 use citas_e2e::{ReceivedEmail, build, parse_email};
@@ -36,24 +35,6 @@ const WEDNESDAY: &str = "2027-01-06T14:00:00Z";
 const THURSDAY: &str = "2027-01-07T14:00:00Z";
 const FRIDAY: &str = "2027-01-08T14:00:00Z";
 
-/// What the use cases enqueued, in order.
-#[derive(Default)]
-struct Sent(Mutex<Vec<Notification>>);
-
-#[async_trait]
-impl NotificationQueue for Sent {
-    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
-        self.0.lock().expect("lock").push(message.clone());
-        Ok(())
-    }
-}
-
-impl Sent {
-    fn take(&self) -> Vec<Notification> {
-        std::mem::take(&mut self.0.lock().expect("lock"))
-    }
-}
-
 /// Every email as its MIME source, decoded back as a mail client would.
 #[derive(Default)]
 struct Outbox(Mutex<Vec<ReceivedEmail>>);
@@ -73,7 +54,7 @@ struct World {
     services: Services,
     clock: Arc<ManualClock>,
     /// What `POST …/notify` and reminders enqueue directly.
-    sent: Arc<Sent>,
+    sent: Arc<citas_e2e::RecordingQueue>,
     /// The last revision of each appointment whose messages were published.
     published: Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -81,7 +62,7 @@ struct World {
 impl World {
     fn on(backend: &Backend) -> Self {
         let clock = Arc::new(ManualClock::new(build::at(NOW)));
-        let sent = Arc::new(Sent::default());
+        let sent = Arc::new(citas_e2e::RecordingQueue::default());
         let services = Services {
             store: backend.store.clone(),
             queue: sent.clone(),

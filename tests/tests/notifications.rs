@@ -15,7 +15,7 @@ use citas_aws::{DynamoIdempotency, SqsQueue, TableNames};
 use citas_domain::notification::key;
 use citas_domain::{
     Appointment, CHILE, Country, Doctor, Email, MailError, Mailer, ManualClock, Notification,
-    NotificationKind, NotificationQueue, PERU, Patient, QueueError, Services,
+    NotificationKind, NotificationQueue, PERU, Patient, Services,
 };
 use citas_domain::{EmailAddress, SlotId};
 use citas_e2e::build;
@@ -105,22 +105,11 @@ async fn an_assignment_is_emailed_to_the_local_outbox_in_local_time() {
 
 /// moto's record of what SES v2 sent to `recipient`, decoded.
 async fn sent_by_moto_to(recipient: &str) -> Vec<ReceivedEmail> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto_endpoint()))
+    backends::ses_sent()
         .await
-        .expect("moto data")
-        .json()
-        .await
-        .expect("json");
-    data["ses"]["RawMessage"]
-        .as_array()
         .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["destinations"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|to| to == recipient))
-        })
-        .map(|m| parse_email(m["raw_data"].as_str().unwrap_or_default().as_bytes()))
+        .filter(|(to, _)| to == recipient)
+        .map(|(_, email)| email)
         .collect()
 }
 
@@ -502,24 +491,10 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
     assert_eq!(&sent_keys | &dead_keys, enqueued_keys);
 }
 
-/// Records what is enqueued (the reminder logic is under test here, not SQS).
-#[derive(Default)]
-struct RecordingQueue {
-    messages: Mutex<Vec<Notification>>,
-}
-
-#[async_trait]
-impl NotificationQueue for RecordingQueue {
-    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
-        self.messages.lock().expect("lock").push(message.clone());
-        Ok(())
-    }
-}
-
 on_every_backend!(reminders_cover_the_next_local_day_across_midnight_and_daylight_saving);
 
 async fn remind(backend: &Backend, country: &'static Country, now: &str) -> (Date, Vec<String>) {
-    let queue = Arc::new(RecordingQueue::default());
+    let queue = Arc::new(citas_e2e::RecordingQueue::default());
     let services = Services {
         store: backend.store.clone(),
         queue: queue.clone(),
@@ -530,7 +505,7 @@ async fn remind(backend: &Backend, country: &'static Country, now: &str) -> (Dat
     let report = citas_notify::remind(&services, country, day)
         .await
         .expect("reminders");
-    let messages = queue.messages.lock().expect("lock").clone();
+    let messages = queue.take();
     assert_eq!(
         (report.appointments, report.enqueued, report.failed),
         (messages.len(), messages.len(), 0)

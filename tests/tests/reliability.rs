@@ -21,12 +21,11 @@ use citas_domain::{
     Appointment, Doctor, DomainError, EmailAddress, ManualClock, Notification, PERU, Patient,
     Speciality, Status, Store,
 };
+use citas_e2e::build;
 use citas_e2e::callers::admin;
-use citas_e2e::{build, parse_email};
 use citas_provision::template::Variables;
 use faults::{Fault, FaultProxy, Rule, Service};
 use futures::stream::{self, StreamExt};
-use serde_json::Value;
 use tokio::sync::watch;
 
 /// Monday 2027-01-04, 08:00 in Lima: every slot is later this week or the next.
@@ -318,7 +317,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
     let mut emails: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut dead: BTreeSet<String> = BTreeSet::new();
     for _ in 0..120 {
-        emails = sent_by_moto(&moto, &tag)
+        emails = sent_by_moto(&tag)
             .await
             .into_iter()
             .map(|(to, subject)| (to, subject_kind(&subject).to_owned()))
@@ -385,24 +384,12 @@ fn rule(service: Service, rate: f64, fault: Fault) -> Rule {
 }
 
 /// (recipient, subject) of what moto's SES sent to this run's recipients.
-async fn sent_by_moto(moto: &str, tag: &str) -> Vec<(String, String)> {
-    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+async fn sent_by_moto(tag: &str) -> Vec<(String, String)> {
+    backends::ses_sent()
         .await
-        .expect("moto data")
-        .json()
-        .await
-        .expect("json");
-    data["ses"]["RawMessage"]
-        .as_array()
         .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            let to = m["destinations"].as_array()?.first()?.as_str()?.to_owned();
-            to.starts_with(tag).then(|| {
-                let email = parse_email(m["raw_data"].as_str().unwrap_or_default().as_bytes());
-                (to, email.subject)
-            })
-        })
+        .filter(|(to, _)| to.starts_with(tag))
+        .map(|(to, email)| (to, email.subject))
         .collect()
 }
 

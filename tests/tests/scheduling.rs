@@ -5,15 +5,14 @@
 
 mod backends;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use backends::Backend;
 use citas_domain::scheduling::{self, NewDoctor, SlotQuery};
 use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
-    DoctorDocument, DomainError, EmailAddress, ManualClock, Notification, NotificationQueue,
-    OfferedSpeciality, PERU, PageRequest, QueueError, Services, SlotHorizon, Status, WorkingPlan,
+    DoctorDocument, DomainError, EmailAddress, ManualClock, OfferedSpeciality, PERU, PageRequest,
+    Services, SlotHorizon, Status, WorkingPlan,
 };
 use citas_e2e::build;
 use futures::future::join_all;
@@ -29,22 +28,11 @@ on_every_backend!(
 /// Monday 2027-01-04, 08:00 in Lima.
 const NOW: &str = "2027-01-04T13:00:00Z";
 
-#[derive(Default)]
-struct Sent(Mutex<Vec<Notification>>);
-
-#[async_trait]
-impl NotificationQueue for Sent {
-    async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
-        self.0.lock().expect("lock").push(message.clone());
-        Ok(())
-    }
-}
-
 fn services(backend: &Backend, horizon_days: u16) -> (Services, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(build::at(NOW)));
     let services = Services {
         store: backend.store.clone(),
-        queue: Arc::new(Sent::default()),
+        queue: Arc::new(citas_e2e::RecordingQueue::default()),
         clock: clock.clone(),
         horizon: SlotHorizon::days(horizon_days).expect("horizon"),
     };

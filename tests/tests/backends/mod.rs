@@ -141,3 +141,24 @@ pub async fn sqs_queues(
     counter.take();
     (client, by_country)
 }
+
+/// What moto's SES v2 has sent so far: each message's first recipient and
+/// the message, decoded as a mail client would.
+pub async fn ses_sent() -> Vec<(String, citas_e2e::ReceivedEmail)> {
+    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto_endpoint()))
+        .await
+        .expect("moto data")
+        .json()
+        .await
+        .expect("json");
+    data["ses"]["RawMessage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let to = m["destinations"].as_array()?.first()?.as_str()?.to_owned();
+            let raw = m["raw_data"].as_str().unwrap_or_default();
+            Some((to, citas_e2e::parse_email(raw.as_bytes())))
+        })
+        .collect()
+}
