@@ -159,6 +159,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         sdk: citas_provision::sdk_config(&proxy.endpoint).await,
         settings: settings.clone(),
         clock: clock.clone(),
+        breakers: Default::default(),
     };
     let services = aws.services();
     let faults = vec![
@@ -419,4 +420,61 @@ async fn dead_letters(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
                 .await;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
+    let moto = backends::moto_endpoint();
+    let prefix = backends::unique_prefix();
+    let variables = Variables {
+        table_prefix: prefix.clone(),
+        stack_name: prefix.trim_end_matches('-').to_owned(),
+        ..Variables::default()
+    };
+    let direct = citas_provision::sdk_config(&moto).await;
+    let settings = citas_provision::prepare(&direct, &variables)
+        .await
+        .expect("prepared");
+    let proxy = FaultProxy::start(&moto).await;
+    let aws = citas_lambda::Aws {
+        sdk: citas_provision::sdk_config(&proxy.endpoint).await,
+        settings,
+        clock: Arc::new(ManualClock::new(build::at(NOW))),
+        breakers: citas_aws::Breakers::cooling_down_for(Duration::from_secs(1)),
+    };
+    let services = aws.services();
+    let caller = admin();
+    let read = || service::get_appointment(&services, &caller, &PERU, "20270104-45678912");
+
+    // DynamoDB fails every call: each read waits out the SDK's retries, until the circuit opens.
+    proxy.set_rules(vec![rule(Service::DynamoDb, 1.0, Fault::ServerError)]);
+    for _ in 0..citas_aws::breaker::FAILURES_TO_OPEN {
+        assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
+    }
+    assert!(aws.breakers.dynamodb.is_open());
+    // Open: the next calls are answered at once, without reaching DynamoDB.
+    let sent = proxy.calls()[&Service::DynamoDb];
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        proxy.calls()[&Service::DynamoDb],
+        sent,
+        "nothing sent while open"
+    );
+    // DynamoDB is back; after the cool-down one probe goes through and closes it.
+    proxy.set_rules(Vec::new());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(matches!(
+        read().await,
+        Err(DomainError::AppointmentNotFound { .. })
+    ));
+    assert!(!aws.breakers.dynamodb.is_open());
+    assert!(proxy.calls()[&Service::DynamoDb] > sent);
 }

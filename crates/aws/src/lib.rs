@@ -1,6 +1,7 @@
 //! AWS adapters of the citas ports: the DynamoDB store, the SQS notification
 //! queues and the SES v2 mailer, the deployment's settings and the SDK's configuration.
 
+pub mod breaker;
 pub mod counting;
 pub mod dynamo;
 pub mod errors;
@@ -12,6 +13,7 @@ pub mod ses;
 pub mod settings;
 pub mod sqs;
 
+pub use breaker::{Breakers, CircuitBreaker};
 pub use counting::OperationCounter;
 pub use dynamo::DynamoStore;
 pub use idempotency::DynamoIdempotency;

@@ -7,7 +7,7 @@ pub mod jobs;
 use std::sync::Arc;
 
 use citas_api::Action;
-use citas_aws::{AwsSettings, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue};
+use citas_aws::{AwsSettings, Breakers, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue};
 use citas_domain::{Clock, Services, SystemClock};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -86,13 +86,14 @@ pub fn init_logging() {
 }
 
 /// The composition root of the AWS adapters: the SDK configuration, the
-/// deployment's settings and the clock, from which every function (and
-/// `citas serve --aws-endpoint`) builds its clients once.
+/// deployment's settings, the clock and the instance's circuit breakers, from
+/// which every function (and `citas serve --aws-endpoint`) builds its clients once.
 #[derive(Clone)]
 pub struct Aws {
     pub sdk: aws_config::SdkConfig,
     pub settings: AwsSettings,
     pub clock: Arc<dyn Clock>,
+    pub breakers: Breakers,
 }
 
 /// A required setting is missing: the function cannot start.
@@ -107,22 +108,38 @@ impl Aws {
             sdk: citas_aws::sdk::config_loader().load().await,
             settings: AwsSettings::from_env(),
             clock: Arc::new(SystemClock),
+            breakers: Breakers::default(),
         }
+    }
+
+    /// A DynamoDB client behind the instance's DynamoDB circuit breaker.
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+                .interceptor(self.breakers.dynamodb.clone())
+                .build(),
+        )
+    }
+
+    /// An SQS client behind the instance's SQS circuit breaker.
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&self.sdk)
+                .interceptor(self.breakers.sqs.clone())
+                .build(),
+        )
     }
 
     pub fn store(&self) -> Arc<DynamoStore> {
         Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.dynamodb(),
             self.settings.tables.clone(),
         ))
     }
 
     /// The country notification queues.
     pub fn queue(&self) -> Arc<SqsQueue> {
-        Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&self.sdk),
-            self.settings.queue_urls.clone(),
-        ))
+        Arc::new(SqsQueue::new(self.sqs(), self.settings.queue_urls.clone()))
     }
 
     /// The use cases' dependencies on DynamoDB and SQS.
@@ -145,17 +162,21 @@ impl Aws {
         Ok(citas_notify::EmailPipeline {
             store: self.store(),
             idempotency: Arc::new(DynamoIdempotency::new(
-                aws_sdk_dynamodb::Client::new(&self.sdk),
+                self.dynamodb(),
                 &self.settings.tables,
             )),
             mailer: Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(&self.sdk),
+                aws_sdk_sesv2::Client::from_conf(
+                    aws_sdk_sesv2::config::Builder::from(&self.sdk)
+                        .interceptor(self.breakers.ses.clone())
+                        .build(),
+                ),
                 sender,
                 self.settings.ses_configuration_set.clone(),
             )),
             clock: self.clock.clone(),
             dead_letters: Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(&self.sdk),
+                self.sqs(),
                 self.settings.dead_letter_urls.clone(),
             )),
         })

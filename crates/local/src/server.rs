@@ -212,6 +212,7 @@ async fn aws_services(
         sdk,
         settings,
         clock: config.clock.clone(),
+        breakers: Default::default(),
     };
     let pipeline = aws
         .email_pipeline()
