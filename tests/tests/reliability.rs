@@ -26,6 +26,7 @@ use citas_e2e::callers::admin;
 use citas_provision::template::Variables;
 use faults::{Fault, FaultProxy, Rule, Service};
 use futures::stream::{self, StreamExt};
+use serde_json::Value;
 use tokio::sync::watch;
 
 /// Monday 2027-01-04, 08:00 in Lima: every slot is later this week or the next.
@@ -422,6 +423,32 @@ async fn dead_letters(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
     }
 }
 
+/// `GET /pe/appointment/20261122-45678912` as API Gateway hands it to the
+/// query function (an admin's claims), and its status, `Warning` and body.
+async fn get_by_api(services: &citas_domain::Services) -> (u16, Option<String>, Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/apigw-get-appointment.json");
+    let request = lambda_http::request::from_str(&std::fs::read_to_string(path).expect("fixture"))
+        .expect("an API Gateway event");
+    let response = citas_lambda::http(
+        services,
+        citas_lambda::functions::QUERY_APPOINTMENTS,
+        request,
+    )
+    .await
+    .expect("answered");
+    let warning = response
+        .headers()
+        .get("warning")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("JSON"),
+        _ => Value::Null,
+    };
+    (response.status().as_u16(), warning, body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
     let moto = backends::moto_endpoint();
@@ -435,6 +462,18 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
     let settings = citas_provision::prepare(&direct, &variables)
         .await
         .expect("prepared");
+    // The appointment the query function's fixture reads.
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&direct),
+        settings.tables.clone(),
+    )
+    .insert_appointment(
+        &build::appointment(&PERU, "45678912")
+            .created_at("2026-11-22T15:00:00Z")
+            .build(),
+    )
+    .await
+    .expect("appointment");
     let proxy = FaultProxy::start(&moto).await;
     let aws = citas_lambda::Aws {
         sdk: citas_provision::sdk_config(&proxy.endpoint).await,
@@ -443,21 +482,29 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
         breakers: citas_aws::Breakers::cooling_down_for(Duration::from_secs(1)),
     };
     let services = aws.services();
+    let (status, warning, fresh) = get_by_api(&services).await;
+    assert_eq!((status, warning), (200, None), "{fresh}");
+
+    // DynamoDB fails every call: each call waits out the SDK's retries, until the circuit opens.
+    proxy.set_rules(vec![rule(Service::DynamoDb, 1.0, Fault::ServerError)]);
     let caller = admin();
     let read = || service::get_appointment(&services, &caller, &PERU, "20270104-45678912");
-
-    // DynamoDB fails every call: each read waits out the SDK's retries, until the circuit opens.
-    proxy.set_rules(vec![rule(Service::DynamoDb, 1.0, Fault::ServerError)]);
     for _ in 0..citas_aws::breaker::FAILURES_TO_OPEN {
         assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
     }
     assert!(aws.breakers.dynamodb.is_open());
-    // Open: the next calls are answered at once, without reaching DynamoDB.
+    // Open: calls are answered at once, without reaching DynamoDB; a write is a 503.
     let sent = proxy.calls()[&Service::DynamoDb];
     let started = std::time::Instant::now();
     for _ in 0..20 {
         assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
     }
+    let cancelled =
+        service::cancel(&services, &caller, &PERU, "20261122-45678912", "x".into()).await;
+    assert!(
+        matches!(cancelled, Err(DomainError::Unavailable(_))),
+        "{cancelled:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_millis(500),
         "{:?}",
@@ -468,6 +515,12 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
         sent,
         "nothing sent while open"
     );
+    // The appointment read a moment ago is shown from this instance's copy, marked.
+    let (status, warning, stale) = get_by_api(&services).await;
+    assert_eq!(status, 200);
+    assert!(warning.is_some_and(|w| w.starts_with("110")));
+    assert_eq!(stale, fresh);
+
     // DynamoDB is back; after the cool-down one probe goes through and closes it.
     proxy.set_rules(Vec::new());
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -477,4 +530,6 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
     ));
     assert!(!aws.breakers.dynamodb.is_open());
     assert!(proxy.calls()[&Service::DynamoDb] > sent);
+    let (status, warning, _) = get_by_api(&services).await;
+    assert_eq!((status, warning), (200, None));
 }

@@ -1,6 +1,7 @@
 //! Request → use case → response, for every action. Lambda functions and the
 //! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
 
+use citas_domain::ports::Freshness;
 use citas_domain::{Caller, Country, DomainError, Services, Upserted};
 use citas_domain::{scheduling, service};
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -90,9 +91,24 @@ async fn run(
             Ok(response)
         }
         Action::GetAppointment => {
-            let appointment =
-                service::get_appointment(services, caller, country, &path_id(request)?).await?;
-            Ok(appointment_response(&appointment))
+            let (appointment, freshness) =
+                service::read_appointment(services, caller, country, &path_id(request)?).await?;
+            let mut response = appointment_response(&appointment);
+            // A recent copy, shown while the store cannot be reached (RFC 9111's
+            // `Age`; `Warning` 110 says it may be stale).
+            if let Freshness::PossiblyStale { age } = freshness {
+                let headers = response.headers_mut();
+                if let Ok(age) = HeaderValue::from_str(&age.as_secs().max(0).to_string()) {
+                    headers.insert(header::AGE, age);
+                }
+                headers.insert(
+                    header::WARNING,
+                    HeaderValue::from_static(
+                        "110 - \"possibly stale: the store cannot be reached\"",
+                    ),
+                );
+            }
+            Ok(response)
         }
         Action::ListAppointments => {
             let single = |name: &str| query_param(request, name);

@@ -3,6 +3,7 @@
 //! a slot changes hands); races are settled by conditions, never by reading first.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -13,8 +14,8 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, SlotSearch, Store, StoreError, Transition,
-    Upserted, free_slot_partition,
+    Availability, Freshness, ListFilter, Page, PageRequest, SlotSearch, Store, StoreError,
+    Transition, Upserted, free_slot_partition,
 };
 use citas_domain::timestamp;
 use citas_domain::{
@@ -63,11 +64,71 @@ const BATCH_GET_KEYS: usize = 100;
 pub struct DynamoStore {
     client: Client,
     tables: TableNames,
+    /// Appointments this instance read lately, shown (marked) while DynamoDB
+    /// cannot be reached; none unless asked for.
+    recent: Option<Arc<RecentReads>>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, tables: TableNames) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            recent: None,
+        }
+    }
+
+    /// Keeps the appointments it reads for `RECENT_FOR`, to answer
+    /// `read_appointment` from while DynamoDB cannot be reached.
+    pub fn remembering_reads(self) -> Self {
+        Self {
+            recent: Some(Arc::default()),
+            ..self
+        }
+    }
+}
+
+/// How long a read appointment may be shown from this instance's copy.
+pub const RECENT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// Appointments kept at most (per instance).
+const RECENT_READS: usize = 1000;
+
+#[derive(Debug, Default)]
+struct RecentReads {
+    entries: Mutex<HashMap<String, (Appointment, std::time::Instant)>>,
+}
+
+impl RecentReads {
+    fn key(country: &Country, id: &AppointmentId) -> String {
+        format!("{}#{id}", country.code)
+    }
+
+    fn remember(&self, appointment: &Appointment) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= RECENT_READS {
+            entries.retain(|_, (_, at)| at.elapsed() < RECENT_FOR);
+            if entries.len() >= RECENT_READS {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            Self::key(appointment.country, &appointment.id),
+            (appointment.clone(), std::time::Instant::now()),
+        );
+    }
+
+    fn recall(&self, country: &Country, id: &AppointmentId) -> Option<(Appointment, Freshness)> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (appointment, at) = entries.get(&Self::key(country, id))?;
+        let age = at.elapsed();
+        (age < RECENT_FOR).then(|| {
+            (
+                appointment.clone(),
+                Freshness::PossiblyStale {
+                    age: jiff::SignedDuration::try_from(age).unwrap_or_default(),
+                },
+            )
+        })
     }
 }
 
@@ -245,10 +306,36 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        output
+        let appointment = output
             .item
             .map(|item| appointment_from(country, item))
-            .transpose()
+            .transpose()?;
+        if let (Some(recent), Some(appointment)) = (&self.recent, &appointment) {
+            recent.remember(appointment);
+        }
+        Ok(appointment)
+    }
+
+    async fn read_appointment(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+    ) -> Result<Option<(Appointment, Freshness)>, StoreError> {
+        match self.get_appointment(country, id).await {
+            Ok(found) => Ok(found.map(|appointment| (appointment, Freshness::Current))),
+            Err(StoreError::Backend(cause)) => match self
+                .recent
+                .as_ref()
+                .and_then(|recent| recent.recall(country, id))
+            {
+                Some(copy) => {
+                    tracing::warn!(%cause, "DynamoDB unreachable: answering from this instance's recent copy");
+                    Ok(Some(copy))
+                }
+                None => Err(StoreError::Backend(cause)),
+            },
+            Err(other) => Err(other),
+        }
     }
 
     async fn list_appointments(

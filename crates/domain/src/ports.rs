@@ -24,6 +24,16 @@ pub enum Upserted {
     Updated,
 }
 
+/// Whether what was read is the stored state or a recent copy of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Current,
+    /// Read this long ago, when the store answered; it may have changed since.
+    PossiblyStale {
+        age: jiff::SignedDuration,
+    },
+}
+
 /// Which appointments a list walks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListFilter {
@@ -106,6 +116,19 @@ pub trait Store: Send + Sync {
         country: &'static Country,
         id: &AppointmentId,
     ) -> Result<Option<Appointment>, StoreError>;
+    /// An appointment to show, not to change: when the store cannot be
+    /// reached, an adapter may answer from a copy it read recently, marked
+    /// as such. By default this is `get_appointment`.
+    async fn read_appointment(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+    ) -> Result<Option<(Appointment, Freshness)>, StoreError> {
+        Ok(self
+            .get_appointment(country, id)
+            .await?
+            .map(|appointment| (appointment, Freshness::Current)))
+    }
     async fn list_appointments(
         &self,
         country: &'static Country,

@@ -19,7 +19,9 @@ use crate::history::{Actor, HistoryEntry};
 use crate::ids::{AppointmentId, SlotId};
 use crate::model::{Doctor, Patient, Slot, Status};
 use crate::notification::{Notification, NotificationKind, key};
-use crate::ports::{ListFilter, NotificationQueue, Page, PageRequest, Store, StoreError, Upserted};
+use crate::ports::{
+    Freshness, ListFilter, NotificationQueue, Page, PageRequest, Store, StoreError, Upserted,
+};
 use crate::privacy::masked_appointment;
 use crate::scheduling::{Candidates, offered_speciality};
 use crate::text::MAX_REASON_LEN;
@@ -141,6 +143,17 @@ pub async fn get_appointment(
     load(services, caller, country, id, Operation::Read).await
 }
 
+/// `GET /{country}/appointment/{id}`: as `get_appointment`, but while the
+/// store cannot be reached it may answer from a recent copy, saying so.
+pub async fn read_appointment(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+) -> Result<(Appointment, Freshness), DomainError> {
+    find(services, caller, country, id, Operation::Read, true).await
+}
+
 /// The appointment, if it exists and the caller may do `operation` to it;
 /// someone else's appointment is not found.
 async fn load(
@@ -150,20 +163,39 @@ async fn load(
     id: &str,
     operation: Operation,
 ) -> Result<Appointment, DomainError> {
+    let (appointment, _) = find(services, caller, country, id, operation, false).await?;
+    Ok(appointment)
+}
+
+/// Looks an appointment up for `operation`: a token of another country
+/// learns nothing, not even whether an id exists; an id that cannot exist is
+/// not looked up; someone else's appointment is not found. `to_show` allows
+/// a recent copy while the store cannot be reached.
+async fn find(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &str,
+    operation: Operation,
+    to_show: bool,
+) -> Result<(Appointment, Freshness), DomainError> {
     let not_found = || DomainError::AppointmentNotFound {
         id: id.chars().take(64).collect(),
     };
-    // A token of another country learns nothing, not even whether an id exists.
     require_country(caller, country)?;
-    // An id that cannot exist is not looked up.
     let id = AppointmentId::parse(country, id).map_err(|_| not_found())?;
-    let appointment = services
-        .store
-        .get_appointment(country, &id)
-        .await?
-        .ok_or_else(not_found)?;
+    let found = if to_show {
+        services.store.read_appointment(country, &id).await?
+    } else {
+        services
+            .store
+            .get_appointment(country, &id)
+            .await?
+            .map(|appointment| (appointment, Freshness::Current))
+    };
+    let (appointment, freshness) = found.ok_or_else(not_found)?;
     match authorize_appointment(caller, &appointment, operation) {
-        Ok(()) => Ok(appointment),
+        Ok(()) => Ok((appointment, freshness)),
         Err(Refused::Hidden) => Err(not_found()),
         Err(Refused::Denied(denied)) => Err(denied.into()),
     }

@@ -131,10 +131,9 @@ impl Aws {
     }
 
     pub fn store(&self) -> Arc<DynamoStore> {
-        Arc::new(DynamoStore::new(
-            self.dynamodb(),
-            self.settings.tables.clone(),
-        ))
+        Arc::new(
+            DynamoStore::new(self.dynamodb(), self.settings.tables.clone()).remembering_reads(),
+        )
     }
 
     /// The country notification queues.
