@@ -69,6 +69,18 @@ fn an_sdk_call_ends_well_before_the_function_that_makes_it() {
         );
     }
     assert!(citas_aws::sdk::ATTEMPT_TIMEOUT < operation);
+    // However many calls a request makes, it is answered before its function times out.
+    for (logical_id, properties, _) in functions_of(&template) {
+        if events(&properties, "HttpApi").is_empty() {
+            continue;
+        }
+        let timeout = std::time::Duration::from_secs(timeout_of(&template, &properties));
+        assert!(
+            citas_api::handlers::REQUEST_DEADLINE + std::time::Duration::from_secs(1) <= timeout,
+            "{logical_id}: a request may take {:?} of its {timeout:?}",
+            citas_api::handlers::REQUEST_DEADLINE
+        );
+    }
 }
 
 #[test]

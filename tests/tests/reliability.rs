@@ -424,12 +424,17 @@ async fn dead_letters(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
 }
 
 /// `GET /pe/appointment/20261122-45678912` as API Gateway hands it to the
-/// query function (an admin's claims), and its status, `Warning` and body.
-async fn get_by_api(services: &citas_domain::Services) -> (u16, Option<String>, Value) {
+/// query function (an admin's claims).
+fn get_request() -> lambda_http::Request {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/apigw-get-appointment.json");
-    let request = lambda_http::request::from_str(&std::fs::read_to_string(path).expect("fixture"))
-        .expect("an API Gateway event");
+    lambda_http::request::from_str(&std::fs::read_to_string(path).expect("fixture"))
+        .expect("an API Gateway event")
+}
+
+/// That request's status, `Warning` and body, as the query function answers.
+async fn get_by_api(services: &citas_domain::Services) -> (u16, Option<String>, Value) {
+    let request = get_request();
     let response = citas_lambda::http(
         services,
         citas_lambda::functions::QUERY_APPOINTMENTS,
@@ -532,4 +537,58 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
     assert!(proxy.calls()[&Service::DynamoDb] > sent);
     let (status, warning, _) = get_by_api(&services).await;
     assert_eq!((status, warning), (200, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slowed_past_its_deadline_is_a_503_not_a_timeout() {
+    let moto = backends::moto_endpoint();
+    let prefix = backends::unique_prefix();
+    let variables = Variables {
+        table_prefix: prefix.clone(),
+        stack_name: prefix.trim_end_matches('-').to_owned(),
+        ..Variables::default()
+    };
+    let direct = citas_provision::sdk_config(&moto).await;
+    let settings = citas_provision::prepare(&direct, &variables)
+        .await
+        .expect("prepared");
+    let proxy = FaultProxy::start(&moto).await;
+    let aws = citas_lambda::Aws {
+        sdk: citas_provision::sdk_config(&proxy.endpoint).await,
+        settings,
+        clock: Arc::new(ManualClock::new(build::at(NOW))),
+        breakers: Default::default(),
+    };
+    let services = aws.services();
+    // Each DynamoDB call answers late, though within the SDK's attempt timeout.
+    proxy.set_rules(vec![rule(
+        Service::DynamoDb,
+        1.0,
+        Fault::Delay(Duration::from_millis(700)),
+    )]);
+    let started = std::time::Instant::now();
+    let response = citas_api::handlers::handle_within(
+        &services,
+        citas_api::Action::GetAppointment,
+        get_request(),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(650),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    let lambda_http::Body::Text(body) = response.body() else {
+        panic!("a problem+json body")
+    };
+    assert!(body.contains("\"code\":\"deadline_exceeded\""), "{body}");
 }

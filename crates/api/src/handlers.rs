@@ -26,10 +26,29 @@ use crate::schedule_body::{
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long a request may take before it is answered with a 503: well inside
+/// the API functions' 10 s timeout (functions/tests/template.rs holds the two
+/// together), so slow dependencies end as a problem+json, never as a Lambda
+/// timeout, however many calls the request makes.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Runs one action; every outcome, success or failure, is an HTTP response.
 pub async fn handle(services: &Services, action: Action, request: Request) -> Response<Body> {
+    handle_within(services, action, request, REQUEST_DEADLINE).await
+}
+
+/// [`handle`] with another deadline.
+pub async fn handle_within(
+    services: &Services,
+    action: Action,
+    request: Request,
+    deadline: std::time::Duration,
+) -> Response<Body> {
     let request_id = request_id(&request);
-    match run(services, action, &request).await {
+    let outcome = tokio::time::timeout(deadline, run(services, action, &request))
+        .await
+        .unwrap_or_else(|_| Err(Problem::deadline_exceeded(deadline)));
+    match outcome {
         Ok(response) => response,
         Err(problem) => {
             if problem.status.is_server_error() {

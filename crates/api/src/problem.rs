@@ -54,6 +54,20 @@ impl Problem {
     }
 
     /// No valid bearer token: a 401 that says what to send.
+    /// The request took longer than its deadline (its dependencies were slow).
+    pub fn deadline_exceeded(deadline: std::time::Duration) -> Self {
+        let mut problem = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "deadline_exceeded",
+            format!(
+                "the service could not answer within {} s; retry later",
+                deadline.as_secs_f32()
+            ),
+        );
+        problem.retry_after = Some(2);
+        problem
+    }
+
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
     }
