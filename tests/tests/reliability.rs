@@ -97,24 +97,70 @@ fn record(outcome: &mut Outcome, result: Result<Appointment, DomainError>) {
     }
 }
 
+/// A fresh stack on moto: its tables and queues made straight on moto, and
+/// the composition root of a function instance whose calls go through a
+/// fault proxy (with `breakers`, and the clock at [`NOW`]).
+struct Stack {
+    /// SDK configuration straight to moto, for setting up and checking.
+    direct: aws_config::SdkConfig,
+    proxy: FaultProxy,
+    aws: citas_lambda::Aws,
+    clock: Arc<ManualClock>,
+}
+
+impl Stack {
+    async fn behind_proxy(breakers: citas_aws::Breakers) -> Self {
+        let moto = backends::moto_endpoint();
+        let prefix = backends::unique_prefix();
+        let variables = Variables {
+            table_prefix: prefix.clone(),
+            stack_name: prefix.trim_end_matches('-').to_owned(),
+            ..Variables::default()
+        };
+        let direct = citas_provision::sdk_config(&moto).await;
+        let settings = citas_provision::prepare(&direct, &variables)
+            .await
+            .expect("prepared");
+        let proxy = FaultProxy::start(&moto).await;
+        let clock = Arc::new(ManualClock::new(build::at(NOW)));
+        let aws = citas_lambda::Aws {
+            sdk: citas_provision::sdk_config(&proxy.endpoint).await,
+            settings,
+            clock: clock.clone(),
+            breakers,
+        };
+        Self {
+            direct,
+            proxy,
+            aws,
+            clock,
+        }
+    }
+
+    /// The store, straight on moto.
+    fn direct_store(&self) -> DynamoStore {
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.direct),
+            self.aws.settings.tables.clone(),
+        )
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lifecycles_survive_faults_on_the_aws_wire() {
     let count = lifecycles();
-    let moto = backends::moto_endpoint();
-    let prefix = backends::unique_prefix();
-    let variables = Variables {
-        table_prefix: prefix.clone(),
-        stack_name: prefix.trim_end_matches('-').to_owned(),
-        ..Variables::default()
-    };
-    // Set up straight on moto: tables, queues, a doctor, slots and patients.
-    let direct = citas_provision::sdk_config(&moto).await;
-    let settings = citas_provision::prepare(&direct, &variables)
-        .await
-        .expect("prepared");
+    // Set up straight on moto: a doctor, slots and patients.
+    let stack = Stack::behind_proxy(Default::default()).await;
+    let Stack {
+        direct,
+        proxy,
+        aws,
+        clock,
+    } = &stack;
+    let settings = &aws.settings;
     let url = settings.queue_urls["pe"].clone();
     let dead_letter_url = settings.dead_letter_urls["pe"].clone();
-    let direct_sqs = aws_sdk_sqs::Client::new(&direct);
+    let direct_sqs = aws_sdk_sqs::Client::new(direct);
     // A failed delivery comes back in a second, not after template.yaml's 180 s.
     direct_sqs
         .set_queue_attributes()
@@ -126,16 +172,13 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         .send()
         .await
         .expect("visibility");
-    let direct_store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&direct),
-        settings.tables.clone(),
-    );
+    let direct_store = stack.direct_store();
     let doctor = Doctor {
         name: "Dra. Fiable".into(),
         ..build::doctor(&PERU, "cardiologia", "7700009")
     };
     direct_store.put_doctor(&doctor).await.expect("doctor");
-    let tag = prefix.trim_end_matches('-').to_owned();
+    let tag = backends::unique_prefix().trim_end_matches('-').to_owned();
     let recipient = |n: usize| format!("{tag}-{n}@example.pe");
     let document = |n: usize| format!("{}", 60_000_000 + n);
     for n in 0..count {
@@ -154,14 +197,6 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
     }
 
     // Everything else goes through the proxy, with faults.
-    let proxy = FaultProxy::start(&moto).await;
-    let clock = Arc::new(ManualClock::new(build::at(NOW)));
-    let aws = citas_lambda::Aws {
-        sdk: citas_provision::sdk_config(&proxy.endpoint).await,
-        settings: settings.clone(),
-        clock: clock.clone(),
-        breakers: Default::default(),
-    };
     let services = aws.services();
     let faults = vec![
         rule(Service::DynamoDb, 0.07, Fault::Throttle),
@@ -172,7 +207,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         rule(Service::Ses, 0.3, Fault::Throttle),
     ];
     proxy.set_rules(faults.clone());
-    let mut workers = Workers::start(&aws, &url);
+    let mut workers = Workers::start(aws, &url);
 
     // Round 1: every patient asks and books their own slot.
     let outcomes: Vec<Outcome> = stream::iter(0..count)
@@ -213,7 +248,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
 
     // The workers die and come back between rounds.
     workers.kill().await;
-    workers = Workers::start(&aws, &url);
+    workers = Workers::start(aws, &url);
 
     // Round 2: half cancel (before the start), the others are completed after it.
     let today = PERU
@@ -236,7 +271,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
             .collect()
             .await;
     workers.kill().await;
-    workers = Workers::start(&aws, &url);
+    workers = Workers::start(aws, &url);
     // After every slot's start (the last is about a week ahead at 300 lifecycles).
     clock.set(build::at("2027-01-13T00:00:00Z"));
     let completed: Vec<(usize, Result<Appointment, DomainError>)> =
@@ -456,36 +491,21 @@ async fn get_by_api(services: &citas_domain::Services) -> (u16, Option<String>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
-    let moto = backends::moto_endpoint();
-    let prefix = backends::unique_prefix();
-    let variables = Variables {
-        table_prefix: prefix.clone(),
-        stack_name: prefix.trim_end_matches('-').to_owned(),
-        ..Variables::default()
-    };
-    let direct = citas_provision::sdk_config(&moto).await;
-    let settings = citas_provision::prepare(&direct, &variables)
-        .await
-        .expect("prepared");
+    let stack = Stack::behind_proxy(citas_aws::Breakers::cooling_down_for(Duration::from_secs(
+        1,
+    )))
+    .await;
+    let (proxy, aws) = (&stack.proxy, &stack.aws);
     // The appointment the query function's fixture reads.
-    DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&direct),
-        settings.tables.clone(),
-    )
-    .insert_appointment(
-        &build::appointment(&PERU, "45678912")
-            .created_at("2026-11-22T15:00:00Z")
-            .build(),
-    )
-    .await
-    .expect("appointment");
-    let proxy = FaultProxy::start(&moto).await;
-    let aws = citas_lambda::Aws {
-        sdk: citas_provision::sdk_config(&proxy.endpoint).await,
-        settings,
-        clock: Arc::new(ManualClock::new(build::at(NOW))),
-        breakers: citas_aws::Breakers::cooling_down_for(Duration::from_secs(1)),
-    };
+    stack
+        .direct_store()
+        .insert_appointment(
+            &build::appointment(&PERU, "45678912")
+                .created_at("2026-11-22T15:00:00Z")
+                .build(),
+        )
+        .await
+        .expect("appointment");
     let services = aws.services();
     let (status, warning, fresh) = get_by_api(&services).await;
     assert_eq!((status, warning), (200, None), "{fresh}");
@@ -541,24 +561,8 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_slowed_past_its_deadline_is_a_503_not_a_timeout() {
-    let moto = backends::moto_endpoint();
-    let prefix = backends::unique_prefix();
-    let variables = Variables {
-        table_prefix: prefix.clone(),
-        stack_name: prefix.trim_end_matches('-').to_owned(),
-        ..Variables::default()
-    };
-    let direct = citas_provision::sdk_config(&moto).await;
-    let settings = citas_provision::prepare(&direct, &variables)
-        .await
-        .expect("prepared");
-    let proxy = FaultProxy::start(&moto).await;
-    let aws = citas_lambda::Aws {
-        sdk: citas_provision::sdk_config(&proxy.endpoint).await,
-        settings,
-        clock: Arc::new(ManualClock::new(build::at(NOW))),
-        breakers: Default::default(),
-    };
+    let stack = Stack::behind_proxy(Default::default()).await;
+    let (proxy, aws) = (&stack.proxy, &stack.aws);
     let services = aws.services();
     // Each DynamoDB call answers late, though within the SDK's attempt timeout.
     proxy.set_rules(vec![rule(
