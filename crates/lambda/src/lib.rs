@@ -131,9 +131,10 @@ impl Aws {
     }
 
     pub fn store(&self) -> Arc<DynamoStore> {
-        Arc::new(
-            DynamoStore::new(self.dynamodb(), self.settings.tables.clone()).remembering_reads(),
-        )
+        Arc::new(DynamoStore::new(
+            self.dynamodb(),
+            self.settings.tables.clone(),
+        ))
     }
 
     /// The country notification queues.
@@ -144,7 +145,10 @@ impl Aws {
     /// The use cases' dependencies on DynamoDB and SQS.
     pub fn services(&self) -> Services {
         Services {
-            store: self.store(),
+            // The API shows recent copies while DynamoDB cannot be reached.
+            store: Arc::new(
+                DynamoStore::new(self.dynamodb(), self.settings.tables.clone()).remembering_reads(),
+            ),
             queue: self.queue(),
             clock: self.clock.clone(),
             horizon: self.settings.slot_horizon,

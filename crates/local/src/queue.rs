@@ -46,13 +46,8 @@ impl InProcessQueue {
             clock,
             dead_letters: Arc::new(DeadLetterFile::new(data_dir)),
         };
-        let (queue, consumer) = Self::start(data_dir, pipeline.clone());
-        let dispatcher = tokio::spawn(dispatch(
-            store,
-            pipeline,
-            data_dir.join("dead-letter.jsonl"),
-            queue.sender.downgrade(),
-        ));
+        let (queue, consumer) = Self::start(pipeline.clone());
+        let dispatcher = tokio::spawn(dispatch(store, pipeline, queue.sender.downgrade()));
         let both = tokio::spawn(async move {
             let _ = consumer.await;
             let _ = dispatcher.await;
@@ -61,14 +56,11 @@ impl InProcessQueue {
     }
 
     /// A queue and the task consuming it; the task ends when the queue is dropped
-    /// and the messages it holds are done.
-    pub fn start(data_dir: &Path, pipeline: EmailPipeline) -> (Self, JoinHandle<()>) {
+    /// and the messages it holds are done. Messages that fail every delivery
+    /// go to the pipeline's dead letters.
+    pub fn start(pipeline: EmailPipeline) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let dead_letters = data_dir.join("dead-letter.jsonl");
-        (
-            Self { sender },
-            tokio::spawn(consume(receiver, pipeline, dead_letters)),
-        )
+        (Self { sender }, tokio::spawn(consume(receiver, pipeline)))
     }
 }
 
@@ -88,16 +80,11 @@ impl NotificationQueue for InProcessQueue {
     }
 }
 
-async fn consume(
-    mut receiver: mpsc::UnboundedReceiver<Notification>,
-    pipeline: EmailPipeline,
-    dead_letters: PathBuf,
-) {
+async fn consume(mut receiver: mpsc::UnboundedReceiver<Notification>, pipeline: EmailPipeline) {
     let mut deliveries = tokio::task::JoinSet::new();
     while let Some(message) = receiver.recv().await {
         let pipeline = pipeline.clone();
-        let dead_letters = dead_letters.clone();
-        deliveries.spawn(async move { deliver(&pipeline, message, &dead_letters).await });
+        deliveries.spawn(async move { deliver(&pipeline, message).await });
     }
     while deliveries.join_next().await.is_some() {}
 }
@@ -113,7 +100,6 @@ const OUTBOX_BATCH: usize = 50;
 async fn dispatch(
     store: Arc<EmbeddedStore>,
     pipeline: EmailPipeline,
-    dead_letters: PathBuf,
     queue: mpsc::WeakUnboundedSender<Notification>,
 ) {
     let written = store.outbox_written();
@@ -139,7 +125,7 @@ async fn dispatch(
                                 appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id),
                                 "notification published from the outbox"
                             );
-                            deliver(&pipeline, message, &dead_letters).await;
+                            deliver(&pipeline, message).await;
                         }
                     }
                     Err(error) => {
@@ -162,7 +148,7 @@ async fn dispatch(
     }
 }
 
-async fn deliver(pipeline: &EmailPipeline, message: Notification, dead_letters: &Path) {
+async fn deliver(pipeline: &EmailPipeline, message: Notification) {
     let body = message.to_json();
     for receive in 1..=MAX_RECEIVES {
         match pipeline.process(&body).await {
@@ -176,8 +162,8 @@ async fn deliver(pipeline: &EmailPipeline, message: Notification, dead_letters: 
             }
             Err(error) => {
                 tracing::error!(%error, "notification dead-lettered");
-                if let Err(error) = append(dead_letters, &body).await {
-                    tracing::error!(%error, "could not write the dead-letter file");
+                if let Err(error) = pipeline.dead_letters.enqueue(&message).await {
+                    tracing::error!(%error, "could not dead-letter the notification");
                 }
             }
         }
