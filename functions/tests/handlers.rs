@@ -218,6 +218,7 @@ async fn the_email_function_reports_exactly_the_records_that_failed() {
         idempotency: local.store.clone(),
         mailer: Arc::new(OutboxMailer::new(outbox.clone())),
         clock: local.clock.clone(),
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: Arc::new(citas_local::queue::DeadLetterFile::new(dir.path())),
     };
 

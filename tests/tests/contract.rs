@@ -37,6 +37,7 @@ on_every_backend!(
     free_slot_pages_never_repeat_or_skip_a_slot,
     a_doctors_list_by_status_holds_only_their_appointments,
     a_change_and_its_history_entry_are_written_together,
+    a_lapsed_claim_is_settled_once_and_never_claimed_again,
 );
 
 pub fn id(country: &'static Country, raw: &str) -> AppointmentId {
@@ -1119,6 +1120,33 @@ mod cases {
             store.history(&PERU, &jose.id).await.expect("history").len(),
             1
         );
+    }
+
+    pub async fn a_lapsed_claim_is_settled_once_and_never_claimed_again(backend: &Backend) {
+        use citas_domain::Claim;
+        let records = &backend.idempotency;
+        let (lapse, keep) = (
+            jiff::SignedDuration::from_mins(5),
+            jiff::SignedDuration::from_hours(24),
+        );
+        let key = format!("{}k:appointment.assigned:r2", backends::unique_prefix());
+        let claim = |now: &str| records.claim(&key, at(now), lapse, keep);
+        assert_eq!(claim("2030-03-01T10:00:00Z").await, Ok(Claim::Acquired));
+        assert_eq!(claim("2030-03-01T10:04:59Z").await, Ok(Claim::InProgress));
+        // Not lapsed yet: nothing to settle.
+        let settle = |now: &str| records.settle_lapsed(&key, at(now), keep);
+        assert_eq!(settle("2030-03-01T10:04:59Z").await, Ok(false));
+        // The holder never finished: whoever comes next learns so, and it stays so.
+        assert_eq!(claim("2030-03-01T10:05:00Z").await, Ok(Claim::Lapsed));
+        assert_eq!(claim("2030-03-01T11:00:00Z").await, Ok(Claim::Lapsed));
+        assert_eq!(settle("2030-03-01T11:00:00Z").await, Ok(true));
+        assert_eq!(settle("2030-03-01T11:00:01Z").await, Ok(false));
+        assert_eq!(claim("2030-03-01T12:00:00Z").await, Ok(Claim::Completed));
+        // Kept as long as a sent key, then forgotten.
+        assert_eq!(claim("2030-03-02T11:00:01Z").await, Ok(Claim::Acquired));
+        // A released claim is free again at once.
+        records.release(&key).await.expect("released");
+        assert_eq!(claim("2030-03-02T11:00:02Z").await, Ok(Claim::Acquired));
     }
 }
 

@@ -515,6 +515,7 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
         idempotency: backend.idempotency.clone(),
         mailer: outbox.clone(),
         clock: world.clock.clone(),
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: Arc::new(citas_e2e::NullQueue),
     };
     // Each change's message is handled before the next change, as a queue would.
@@ -616,6 +617,7 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
         idempotency: backend.idempotency.clone(),
         mailer: outbox.clone(),
         clock: world.clock.clone(),
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: Arc::new(citas_e2e::NullQueue),
     };
     for message in world.publish(&id).await {

@@ -388,6 +388,7 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         )),
         mailer: mailer.clone(),
         clock: Arc::new(ManualClock::new(at(common::NOW))),
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: Arc::new(SqsQueue::new(
             sqs.clone(),
             [("pe", dead_letters.clone())].into(),

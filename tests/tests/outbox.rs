@@ -14,7 +14,7 @@ use citas_domain::{
     SlotHorizon, Speciality,
 };
 use citas_e2e::callers::admin;
-use citas_e2e::{NullQueue, build, read_outbox};
+use citas_e2e::{NullQueue, RecordingQueue, build, read_outbox};
 use citas_local::EmbeddedStore;
 use citas_local::queue::InProcessQueue;
 use citas_notify::process::{Done, EmailPipeline};
@@ -166,6 +166,7 @@ async fn the_history_stream_publishes_each_change_once_even_when_read_twice() {
         idempotency: backend.idempotency.clone(),
         mailer: mailer.clone(),
         clock,
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: Arc::new(NullQueue),
     };
     let mut outcomes = Vec::new();
@@ -194,8 +195,9 @@ impl citas_domain::IdempotencyStore for ForgetfulRecords {
         key: &str,
         now: jiff::Timestamp,
         lapse_after: jiff::SignedDuration,
+        keep_for: jiff::SignedDuration,
     ) -> Result<citas_domain::Claim, citas_domain::StoreError> {
-        self.inner.claim(key, now, lapse_after).await
+        self.inner.claim(key, now, lapse_after, keep_for).await
     }
     async fn complete(
         &self,
@@ -214,6 +216,14 @@ impl citas_domain::IdempotencyStore for ForgetfulRecords {
     async fn release(&self, key: &str) -> Result<(), citas_domain::StoreError> {
         self.inner.release(key).await
     }
+    async fn settle_lapsed(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<bool, citas_domain::StoreError> {
+        self.inner.settle_lapsed(key, now, keep_for).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,6 +236,7 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
     let message = change.notifications().expect("messages").remove(0);
     for (failures, recorded) in [(2, true), (usize::MAX, false)] {
         let mailer = Arc::new(Counting::default());
+        let dead_letters = Arc::new(RecordingQueue::default());
         let pipeline = EmailPipeline {
             store: store.clone(),
             idempotency: Arc::new(ForgetfulRecords {
@@ -234,7 +245,8 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
             }),
             mailer: mailer.clone(),
             clock: clock.clone(),
-            dead_letters: Arc::new(NullQueue),
+            claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
+            dead_letters: dead_letters.clone(),
         };
         let key = format!("{}-{failures}", message.idempotency_key);
         let message = citas_domain::Notification {
@@ -245,7 +257,8 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
         let first = pipeline.process(&message.to_json()).await;
         assert!(matches!(first, Ok(Done::Sent { .. })), "{first:?}");
         // After a couple of failures the key is recorded: a duplicate sends nothing.
-        // Never recorded: the claim stands until it lapses, and only then may a duplicate send.
+        // Never recorded: the claim stands; once it lapses nobody knows
+        // whether the email went out, so a duplicate is dead-lettered, not sent.
         let again = pipeline.process(&message.to_json()).await;
         if recorded {
             assert_eq!(again, Ok(Done::AlreadySent));
@@ -254,7 +267,20 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
                 matches!(again, Err(citas_notify::process::Retry::InProgress)),
                 "{again:?}"
             );
+            clock.set(build::at(NOW) + citas_notify::CLAIM_LAPSES_AFTER);
+            let lapsed = pipeline.process(&message.to_json()).await;
+            assert_eq!(
+                lapsed,
+                Ok(Done::DeadLettered {
+                    reason: citas_notify::process::DELIVERY_UNCERTAIN.into()
+                })
+            );
+            assert_eq!(dead_letters.take(), [message.clone()]);
+            // Settled: later copies are acknowledged as sent.
+            let after = pipeline.process(&message.to_json()).await;
+            assert_eq!(after, Ok(Done::AlreadySent));
         }
         assert_eq!(mailer.0.lock().expect("lock").len(), 1);
+        assert!(dead_letters.take().is_empty());
     }
 }

@@ -13,6 +13,8 @@ use crate::settings::TableNames;
 
 const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
+/// Epoch seconds after which an in-progress claim is taken as abandoned.
+const LAPSES_AT: &str = "lapses_at";
 
 #[derive(Debug, Clone)]
 pub struct DynamoIdempotency {
@@ -38,14 +40,35 @@ fn record(
         ("key", AttributeValue::S(key.to_owned())),
         ("status", AttributeValue::S(status.to_owned())),
         // Epoch seconds: the table's TTL attribute.
-        (
-            "expires_at",
-            AttributeValue::N(expires_at.as_second().to_string()),
-        ),
+        ("expires_at", epoch_seconds(expires_at)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+fn epoch_seconds(at: Timestamp) -> AttributeValue {
+    AttributeValue::N(at.as_second().to_string())
+}
+
+/// Where a record that refused a claim stands.
+fn refused_claim(
+    item: Option<&std::collections::HashMap<String, AttributeValue>>,
+    now: Timestamp,
+) -> Claim {
+    let text = |name: &str| item.and_then(|i| i.get(name)).and_then(|v| v.as_s().ok());
+    let seconds = |name: &str| {
+        item.and_then(|i| i.get(name))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+    };
+    if text("status").is_some_and(|s| s == COMPLETED) {
+        Claim::Completed
+    } else if seconds(LAPSES_AT).is_some_and(|at| at <= now.as_second()) {
+        Claim::Lapsed
+    } else {
+        Claim::InProgress
+    }
 }
 
 #[async_trait]
@@ -55,16 +78,21 @@ impl IdempotencyStore for DynamoIdempotency {
         key: &str,
         now: Timestamp,
         lapse_after: SignedDuration,
+        keep_for: SignedDuration,
     ) -> Result<Claim, StoreError> {
+        // The claim is kept as long as a sent key (the TTL never frees a
+        // lapsed claim); when it lapses is its own attribute.
+        let mut item = record(key, IN_PROGRESS, now + keep_for);
+        item.insert(LAPSES_AT.to_owned(), epoch_seconds(now + lapse_after));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(record(key, IN_PROGRESS, now + lapse_after)))
+            .set_item(Some(item))
             // Free, or a record whose time is up (TTL deletes lazily).
             .condition_expression("attribute_not_exists(#key) OR expires_at < :now")
             .expression_attribute_names("#key", "key")
-            .expression_attribute_values(":now", AttributeValue::N(now.as_second().to_string()))
+            .expression_attribute_values(":now", epoch_seconds(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -72,19 +100,40 @@ impl IdempotencyStore for DynamoIdempotency {
             Ok(_) => Ok(Claim::Acquired),
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let completed = failed
-                        .item()
-                        .and_then(|item| item.get("status"))
-                        .and_then(|s| s.as_s().ok())
-                        .is_some_and(|s| s == COMPLETED);
-                    Ok(if completed {
-                        Claim::Completed
-                    } else {
-                        Claim::InProgress
-                    })
+                    Ok(refused_claim(failed.item(), now))
                 }
                 _ => Err(backend(error)),
             },
+        }
+    }
+
+    async fn settle_lapsed(
+        &self,
+        key: &str,
+        now: Timestamp,
+        keep_for: SignedDuration,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", AttributeValue::S(key.to_owned()))
+            .update_expression(
+                "SET #status = :completed, uncertain = :yes, expires_at = :keep REMOVE lapses_at",
+            )
+            .condition_expression("#status = :in_progress AND lapses_at <= :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", AttributeValue::S(COMPLETED.to_owned()))
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.to_owned()))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":keep", epoch_seconds(now + keep_for))
+            .expression_attribute_values(":now", epoch_seconds(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(backend(error)),
         }
     }
 

@@ -256,6 +256,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         idempotency: embedded,
         mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"))),
         clock: clock.clone(),
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: Arc::new(citas_local::queue::DeadLetterFile::new(dir.path())),
     };
     let embedded_run = drive(&local, batches(messages)?).await?;
@@ -298,6 +299,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         idempotency,
         mailer,
         clock: clock.clone(),
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: Arc::new(citas_aws::SqsQueue::new(
             sqs.clone(),
             prepared.dead_letter_urls.clone(),

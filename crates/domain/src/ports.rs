@@ -306,11 +306,16 @@ pub enum Claim {
     Completed,
     /// Another consumer is sending it right now: retry later.
     InProgress,
+    /// A consumer claimed it and never said how its send ended (it was
+    /// killed, or timed out): the email may or may not have gone out. SES
+    /// takes no idempotency token, so sending again could send it twice.
+    Lapsed,
 }
 
 /// Records of notifications sent, in the manner of Lambda idempotency
-/// utilities: a conditional write claims a key (in progress, with an expiry
-/// so a crashed consumer's claim lapses), then marks it completed.
+/// utilities: a conditional write claims a key (in progress, lapsing after a
+/// while so a crashed consumer's claim is noticed), then marks it completed.
+/// Every record is kept `keep_for` (longer than any queue retention).
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     async fn claim(
@@ -318,7 +323,17 @@ pub trait IdempotencyStore: Send + Sync {
         key: &str,
         now: Timestamp,
         lapse_after: jiff::SignedDuration,
+        keep_for: jiff::SignedDuration,
     ) -> Result<Claim, StoreError>;
+    /// Closes a lapsed claim as done without knowing whether it was sent, so
+    /// no later delivery sends it again. False when it was no longer a lapsed
+    /// claim (another consumer settled or completed it).
+    async fn settle_lapsed(
+        &self,
+        key: &str,
+        now: Timestamp,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<bool, StoreError>;
     async fn complete(
         &self,
         key: &str,

@@ -178,6 +178,7 @@ impl Aws {
                 self.settings.ses_configuration_set.clone(),
             )),
             clock: self.clock.clone(),
+            claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
             dead_letters: Arc::new(SqsQueue::new(
                 self.sqs(),
                 self.settings.dead_letter_urls.clone(),

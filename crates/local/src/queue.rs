@@ -44,6 +44,7 @@ impl InProcessQueue {
             idempotency: store.clone(),
             mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))),
             clock,
+            claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
             dead_letters: Arc::new(DeadLetterFile::new(data_dir)),
         };
         let (queue, consumer) = Self::start(pipeline.clone());

@@ -1109,7 +1109,14 @@ impl Store for EmbeddedStore {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct IdempotencyRecord {
     completed: bool,
+    /// Epoch seconds after which the record is forgotten.
     expires_at: i64,
+    /// Epoch seconds after which an in-progress claim is taken as abandoned.
+    #[serde(default)]
+    lapses_at: Option<i64>,
+    /// Closed without knowing whether its email went out.
+    #[serde(default)]
+    uncertain: bool,
 }
 
 #[async_trait]
@@ -1119,6 +1126,7 @@ impl IdempotencyStore for EmbeddedStore {
         key: &str,
         now: Timestamp,
         lapse_after: jiff::SignedDuration,
+        keep_for: jiff::SignedDuration,
     ) -> Result<Claim, StoreError> {
         let key = key.to_owned();
         self.write(move |txn| {
@@ -1128,6 +1136,8 @@ impl IdempotencyStore for EmbeddedStore {
                 Some(record) if record.expires_at > now.as_second() => {
                     return Ok(if record.completed {
                         Claim::Completed
+                    } else if record.lapses_at.is_some_and(|at| at <= now.as_second()) {
+                        Claim::Lapsed
                     } else {
                         Claim::InProgress
                     });
@@ -1136,10 +1146,39 @@ impl IdempotencyStore for EmbeddedStore {
             }
             let record = IdempotencyRecord {
                 completed: false,
-                expires_at: (now + lapse_after).as_second(),
+                expires_at: (now + keep_for).as_second(),
+                lapses_at: Some((now + lapse_after).as_second()),
+                uncertain: false,
             };
             table.insert(key.as_str(), encode(&record)?.as_slice())?;
             Ok(Claim::Acquired)
+        })
+        .await
+    }
+
+    async fn settle_lapsed(
+        &self,
+        key: &str,
+        now: Timestamp,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut table = txn.open_table(IDEMPOTENCY)?;
+            let existing: Option<IdempotencyRecord> = get_json(&table, key.as_str())?;
+            let lapsed = existing.is_some_and(|r| {
+                !r.completed && r.lapses_at.is_some_and(|at| at <= now.as_second())
+            });
+            if lapsed {
+                let record = IdempotencyRecord {
+                    completed: true,
+                    expires_at: (now + keep_for).as_second(),
+                    lapses_at: None,
+                    uncertain: true,
+                };
+                table.insert(key.as_str(), encode(&record)?.as_slice())?;
+            }
+            Ok(lapsed)
         })
         .await
     }
@@ -1155,6 +1194,8 @@ impl IdempotencyStore for EmbeddedStore {
             let record = IdempotencyRecord {
                 completed: true,
                 expires_at: (now + keep_for).as_second(),
+                lapses_at: None,
+                uncertain: false,
             };
             txn.open_table(IDEMPOTENCY)?
                 .insert(key.as_str(), encode(&record)?.as_slice())?;

@@ -7,5 +7,5 @@ pub mod process;
 pub mod remind;
 pub mod render;
 
-pub use process::{Done, EmailPipeline, Retry};
+pub use process::{CLAIM_LAPSES_AFTER, Done, EmailPipeline, Retry};
 pub use remind::{ReminderReport, next_day, remind};

@@ -12,7 +12,8 @@ use jiff::SignedDuration;
 
 use crate::render::{Context, render};
 
-/// A claim lapses after this long, so a consumer that died mid-send does not block the message forever.
+/// A claim lapses after this long: longer than the email function runs (its
+/// 30 s timeout), so only a consumer that died holds a lapsed claim.
 pub const CLAIM_LAPSES_AFTER: SignedDuration = SignedDuration::from_mins(5);
 /// Sent keys are remembered this long (longer than any queue retention).
 pub const REMEMBER_SENT_FOR: SignedDuration = SignedDuration::from_hours(24 * 15);
@@ -35,6 +36,9 @@ pub struct EmailPipeline {
     /// Where a message the provider refuses for good goes at once (the
     /// country's dead-letter queue), instead of being delivered again.
     pub dead_letters: Arc<dyn NotificationQueue>,
+    /// [`CLAIM_LAPSES_AFTER`], shorter in tests. A send still going at half
+    /// of it is abandoned, so a live consumer never outlasts its claim.
+    pub claim_lapses_after: SignedDuration,
 }
 
 /// A message done with: nothing more will come of delivering it again.
@@ -49,10 +53,24 @@ pub enum Done {
     Skipped {
         reason: String,
     },
-    /// The provider refused it for good (a bad address, a rejected message):
-    /// put on the dead-letter queue, where it can be looked at and sent back.
+    /// The provider refused it for good (a bad address, a rejected message),
+    /// or a consumer died while sending it: put on the dead-letter queue,
+    /// where it can be looked at and sent back.
     DeadLettered {
         reason: String,
+    },
+}
+
+/// Why a message whose earlier send may have gone out is dead-lettered.
+pub const DELIVERY_UNCERTAIN: &str = "delivery_uncertain";
+
+/// What a notification comes to once its appointment is read.
+enum Outgoing {
+    Email(Box<Email>),
+    Nothing {
+        reason: String,
+        /// The appointment to note the unsent message on.
+        unsent: Option<Box<citas_domain::Appointment>>,
     },
 }
 
@@ -70,32 +88,74 @@ pub enum Retry {
 }
 
 impl EmailPipeline {
-    /// Handles one message body from the queue.
+    /// Handles one message body from the queue. It reads what the message
+    /// needs first, then claims the key just before sending, so a consumer
+    /// that dies holding a claim most likely died inside the send.
     pub async fn process(&self, body: &str) -> Result<Done, Retry> {
         let message = Notification::from_json(body).map_err(|e| Retry::Malformed(e.0))?;
-        let country = message.country;
-        let now = self.clock.now();
+        let outgoing = self.prepare(message.country, &message).await?;
+        let key = &message.idempotency_key;
         match self
             .idempotency
-            .claim(&message.idempotency_key, now, CLAIM_LAPSES_AFTER)
+            .claim(
+                key,
+                self.clock.now(),
+                self.claim_lapses_after,
+                REMEMBER_SENT_FOR,
+            )
             .await?
         {
             Claim::Completed => {
-                tracing::info!(idempotency_key = %citas_domain::privacy::masked_key(&message.idempotency_key), "already sent; acknowledged");
+                tracing::info!(idempotency_key = %citas_domain::privacy::masked_key(key), "already sent; acknowledged");
                 return Ok(Done::AlreadySent);
             }
             Claim::InProgress => return Err(Retry::InProgress),
+            Claim::Lapsed => return self.dead_letter_uncertain(&message).await,
             Claim::Acquired => {}
         }
-        match self.send(country, &message).await {
-            Ok(done) => {
-                self.complete(&message.idempotency_key).await;
-                Ok(done)
+        let email = match outgoing {
+            Outgoing::Email(email) => email,
+            Outgoing::Nothing { reason, unsent } => {
+                if let Some(appointment) = unsent {
+                    let noted = citas_domain::service::note_unsent(
+                        self.store.as_ref(),
+                        &appointment,
+                        message.kind,
+                        "no email address on file",
+                        self.clock.now(),
+                    )
+                    .await;
+                    if let Err(error) = noted {
+                        self.release(key).await;
+                        return Err(error.into());
+                    }
+                }
+                self.complete(key).await;
+                return Ok(Done::Skipped { reason });
             }
-            Err(Retry::Mail(MailError::Rejected(reason))) => {
+        };
+        let half_a_claim = self.claim_lapses_after.unsigned_abs() / 2;
+        let sent = match tokio::time::timeout(half_a_claim, self.send_with_backoff(&email)).await {
+            Ok(sent) => sent,
+            // Left claimed, not released: the provider may have taken it. The
+            // claim lapses and the next delivery dead-letters it.
+            Err(_) => {
+                tracing::warn!(idempotency_key = %citas_domain::privacy::masked_key(key), "the send outlasted half its claim; abandoned");
+                return Err(Retry::Mail(MailError::Unavailable(
+                    "the send took too long".into(),
+                )));
+            }
+        };
+        match sent {
+            Ok(message_id) => {
+                tracing::info!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), r#type = ?message.kind, %message_id, "email sent");
+                self.complete(key).await;
+                Ok(Done::Sent { message_id })
+            }
+            Err(MailError::Rejected(reason)) => {
                 // Retrying will not help: the message goes to the dead-letter
                 // queue now. Its claim is released, so a redrive can send it.
-                self.release(&message.idempotency_key).await;
+                self.release(key).await;
                 self.dead_letters
                     .enqueue(&message)
                     .await
@@ -104,10 +164,38 @@ impl EmailPipeline {
                 Ok(Done::DeadLettered { reason })
             }
             Err(error) => {
-                self.release(&message.idempotency_key).await;
-                Err(error)
+                self.release(key).await;
+                Err(error.into())
             }
         }
+    }
+
+    /// A consumer claimed the message and never finished: its email may have
+    /// gone out. Sending it again could send it twice, so it goes to the
+    /// dead-letter queue for someone to check, and its key is closed so no
+    /// later delivery sends it. (To send it after all: `POST …/notify`.)
+    async fn dead_letter_uncertain(&self, message: &Notification) -> Result<Done, Retry> {
+        // The letter first: if settling then fails, the message comes back
+        // and is dead-lettered again (two letters, never two emails).
+        self.dead_letters
+            .enqueue(message)
+            .await
+            .map_err(|e| Retry::Mail(MailError::Unavailable(e.0)))?;
+        let key = &message.idempotency_key;
+        let settled = self
+            .idempotency
+            .settle_lapsed(key, self.clock.now(), REMEMBER_SENT_FOR)
+            .await?;
+        tracing::warn!(
+            appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id),
+            idempotency_key = %citas_domain::privacy::masked_key(key),
+            delivery_uncertain = 1,
+            settled,
+            "delivery_uncertain: a consumer died while sending; dead-lettered, not sent again"
+        );
+        Ok(Done::DeadLettered {
+            reason: DELIVERY_UNCERTAIN.into(),
+        })
     }
 
     /// Lets a later delivery claim the key again; if releasing fails, the claim lapses.
@@ -160,23 +248,31 @@ impl EmailPipeline {
         }
     }
 
-    async fn send(&self, country: &'static Country, message: &Notification) -> Result<Done, Retry> {
+    /// Reads what the message needs and renders its email, if there is one to send.
+    async fn prepare(
+        &self,
+        country: &'static Country,
+        message: &Notification,
+    ) -> Result<Outgoing, Retry> {
+        let nothing = |reason: String| Outgoing::Nothing {
+            reason,
+            unsent: None,
+        };
         let Some(appointment) = self
             .store
             .get_appointment(country, &message.appointment_id)
             .await?
         else {
             tracing::warn!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), "notification for an appointment that does not exist; acknowledged");
-            return Ok(Done::Skipped {
-                reason: "appointment not found".into(),
-            });
+            return Ok(nothing("appointment not found".into()));
         };
         if message.kind == NotificationKind::Reminder
             && appointment.status != citas_domain::Status::Assigned
         {
-            return Ok(Done::Skipped {
-                reason: format!("the appointment is {}", appointment.status),
-            });
+            return Ok(nothing(format!(
+                "the appointment is {}",
+                appointment.status
+            )));
         }
         let doctor = match appointment.doctor() {
             Some(id) => self.store.get_doctor(id).await?,
@@ -200,23 +296,17 @@ impl EmailPipeline {
                     notification_unsendable = 1,
                     "notification_unsendable: the patient has no email address on file"
                 );
-                citas_domain::service::note_unsent(
-                    self.store.as_ref(),
-                    &appointment,
-                    message.kind,
-                    "no email address on file",
-                    self.clock.now(),
-                )
-                .await?;
+                return Ok(Outgoing::Nothing {
+                    reason: "no email address".into(),
+                    unsent: Some(Box::new(appointment)),
+                });
             }
             recipient
         };
         let Some((name, to)) = recipient else {
-            return Ok(Done::Skipped {
-                reason: "no email address".into(),
-            });
+            return Ok(nothing("no email address".into()));
         };
-        let email = render(&Context {
+        Ok(Outgoing::Email(Box::new(render(&Context {
             country,
             kind: message.kind,
             appointment: &appointment,
@@ -224,9 +314,6 @@ impl EmailPipeline {
             to: &to,
             doctor: doctor.as_ref(),
             now: self.clock.now(),
-        });
-        let message_id = self.send_with_backoff(&email).await?;
-        tracing::info!(appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id), r#type = ?message.kind, %message_id, "email sent");
-        Ok(Done::Sent { message_id })
+        }))))
     }
 }
