@@ -2,15 +2,15 @@
 //! /doctor/{id}/agenda and /slot: reading the schedule.
 //! Clients are built once, at init; each request goes to the shared HTTP layer.
 
-use citas_lambda::{Aws, functions, http, init_logging};
-use lambda_http::{Error, service_fn};
+use citas_lambda::{Aws, functions, http, init_telemetry, run_http};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_logging();
+    let metrics = init_telemetry(env!("CARGO_BIN_NAME"))?;
     let services = Aws::from_env().await.services();
-    lambda_http::run(service_fn(|request| {
+    run_http(metrics, |request| {
         http(&services, functions::BROWSE_SCHEDULE, request)
-    }))
+    })
     .await
 }

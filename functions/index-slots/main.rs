@@ -2,18 +2,19 @@
 //! attributes (seed 000's items pasted with `aws dynamodb batch-write-item`)
 //! are completed, so searches and auto-assignment find them.
 
-use citas_lambda::{Aws, init_logging, jobs};
-use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
+use citas_lambda::{Aws, init_telemetry, jobs, run};
+use lambda_http::lambda_runtime::{Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_logging();
+    let metrics = init_telemetry(env!("CARGO_BIN_NAME"))?;
     let store = Aws::from_env().await.store();
-    lambda_runtime::run(service_fn(
+    run(
+        metrics,
         |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| async {
             let records = jobs::stream_records(event.payload);
             Ok::<_, Error>(jobs::index_slots(&store, records).await)
         },
-    ))
+    )
     .await
 }

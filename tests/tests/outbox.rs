@@ -275,7 +275,7 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
                     reason: citas_notify::process::DELIVERY_UNCERTAIN.into()
                 })
             );
-            assert_eq!(dead_letters.take(), [message.clone()]);
+            assert_eq!(dead_letters.take(), std::slice::from_ref(&message));
             // Settled: later copies are acknowledged as sent.
             let after = pipeline.process(&message.to_json()).await;
             assert_eq!(after, Ok(Done::AlreadySent));

@@ -12,6 +12,7 @@ pub mod document;
 pub mod error;
 pub mod history;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod notification;
 pub mod ports;

@@ -347,6 +347,7 @@ pub async fn search_slots(
     query: SlotQuery,
 ) -> Result<Page<FreeSlot>, DomainError> {
     authorize(caller, country, Access::Browse)?;
+    crate::metrics::count(crate::metrics::SLOT_SEARCHES, country, 1);
     let invalid = |field: &'static str, message: &str| DomainError::InvalidInput {
         field,
         message: message.to_owned(),

@@ -104,6 +104,7 @@ pub async fn create_appointment(
     match services.store.insert_appointment(&appointment).await {
         Ok(()) => {
             tracing::info!(country = country.code, appointment_id = %masked_appointment(&appointment.id), "appointment registered");
+            crate::metrics::changed(country, &appointment.creation_entry());
             Ok(appointment)
         }
         // The day's request exists: a cancelled one is re-opened, an open one is a 409.
@@ -311,6 +312,7 @@ async fn book(
                     Err(other) => return Err(other),
                 }
             }
+            crate::metrics::count(crate::metrics::AUTO_ASSIGN_MISSES, appointment.country, 1);
             Err(DomainError::NoSlotAvailable {
                 speciality: appointment.speciality.to_string(),
             })
@@ -432,6 +434,7 @@ async fn apply(services: &Services, transition: Transition) -> Result<Appointmen
         .transition(&transition)
         .await
         .map_err(|error| transition.refused(error))?;
+    crate::metrics::changed(transition.appointment.country, &transition.entry);
     let appointment = transition.appointment;
     tracing::info!(
         country = appointment.country.code,

@@ -124,6 +124,13 @@ impl RuntimeApi {
     }
 }
 
+/// The X-Ray trace header the emulator hands the function with a request
+/// (`Lambda-Runtime-Trace-Id`): one trace per request id, sampled.
+pub fn trace_id_of(request_id: &str) -> String {
+    let digits: String = request_id.chars().filter(char::is_ascii_digit).collect();
+    format!("Root=1-67000000-{digits:0>24};Parent={digits:0>16};Sampled=1")
+}
+
 type Reply = Response<Full<Bytes>>;
 
 fn reply(status: StatusCode, body: Bytes) -> Reply {
@@ -189,6 +196,7 @@ async fn next(state: &State) -> Reply {
             .pop_front();
         if let Some((id, event)) = queued {
             let deadline = jiff::Timestamp::now().as_millisecond() + 60_000;
+            let trace = trace_id_of(&id);
             let mut response = reply(StatusCode::OK, event);
             let headers = response.headers_mut();
             let pairs = [
@@ -198,10 +206,7 @@ async fn next(state: &State) -> Reply {
                     "lambda-runtime-invoked-function-arn",
                     "arn:aws:lambda:us-east-1:123456789012:function:local".to_owned(),
                 ),
-                (
-                    "lambda-runtime-trace-id",
-                    "Root=1-00000000-000000000000000000000000".to_owned(),
-                ),
+                ("lambda-runtime-trace-id", trace),
             ];
             for (name, value) in pairs {
                 if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {

@@ -62,9 +62,43 @@ pub mod functions {
     ];
 }
 
+/// Starts the Lambda runtime with a handler of events, flushing the
+/// invocation's metrics after each (the runtime's tracing span names the
+/// request and trace ids).
+pub use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
+
+/// The namespace of the service's metrics when `METRICS_NAMESPACE` is unset
+/// (template.yaml sets one per stack).
+pub const METRICS_NAMESPACE: &str = "Citas";
+/// The dimension naming the function (its binary) on every metric.
+pub const FUNCTION_DIMENSION: &str = "function";
+
+/// Logs and metrics of a function instance, once at init: JSON log lines
+/// and business counters in CloudWatch's embedded metric format, written to
+/// standard output after each invocation (no network call), with the
+/// function's name as a dimension, the request and X-Ray trace ids as
+/// properties, and one cold start counted per instance.
+pub fn init_telemetry(
+    function: &'static str,
+) -> Result<&'static metrics_cloudwatch_embedded::Collector, Error> {
+    init_logging();
+    let namespace =
+        std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| METRICS_NAMESPACE.to_owned());
+    metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .with_dimension(FUNCTION_DIMENSION, function)
+        .lambda_cold_start_metric(citas_domain::metrics::COLD_STARTS)
+        .with_lambda_request_id("requestId")
+        .with_lambda_xray_trace_id("xrayTraceId")
+        .init()
+        .map_err(|error| Error::from(error.to_string()))
+}
+
 /// JSON log lines (Lambda's JSON log format keeps them searchable); levels
 /// from `RUST_LOG` as `info` or `citas_notify=debug,warn`. (A `Targets`
 /// filter, not `EnvFilter`, which brings a regex engine into every zip.)
+/// Each line lists its spans, the first being the runtime's invocation span
+/// with `requestId` and `xrayTraceId`.
 pub fn init_logging() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
@@ -76,6 +110,7 @@ pub fn init_logging() {
     let json = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(false)
+        .with_span_list(true)
         .with_ansi(false)
         .without_time()
         .with_target(false);

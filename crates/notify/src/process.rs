@@ -64,6 +64,24 @@ pub enum Done {
 /// Why a message whose earlier send may have gone out is dead-lettered.
 pub const DELIVERY_UNCERTAIN: &str = "delivery_uncertain";
 
+/// Adds a delivery's outcome to the country's email counters.
+fn count(country: &'static Country, outcome: &Result<Done, Retry>) {
+    use citas_domain::metrics::*;
+    let counters: &[&'static str] = match outcome {
+        Ok(Done::Sent { .. }) => &[EMAILS_SENT],
+        Ok(Done::AlreadySent) => &[DUPLICATES_SUPPRESSED],
+        Ok(Done::DeadLettered { reason }) if reason == DELIVERY_UNCERTAIN => {
+            &[EMAILS_DEAD_LETTERED, EMAILS_DELIVERY_UNCERTAIN]
+        }
+        Ok(Done::DeadLettered { .. }) => &[EMAILS_DEAD_LETTERED],
+        Err(Retry::Mail(_)) => &[EMAILS_FAILED],
+        Ok(Done::Skipped { .. }) | Err(_) => &[],
+    };
+    for name in counters {
+        citas_domain::metrics::count(name, country, 1);
+    }
+}
+
 /// What a notification comes to once its appointment is read.
 enum Outgoing {
     Email(Box<Email>),
@@ -93,6 +111,13 @@ impl EmailPipeline {
     /// that dies holding a claim most likely died inside the send.
     pub async fn process(&self, body: &str) -> Result<Done, Retry> {
         let message = Notification::from_json(body).map_err(|e| Retry::Malformed(e.0))?;
+        let country = message.country;
+        let outcome = self.deliver(message).await;
+        count(country, &outcome);
+        outcome
+    }
+
+    async fn deliver(&self, message: Notification) -> Result<Done, Retry> {
         let outgoing = self.prepare(message.country, &message).await?;
         let key = &message.idempotency_key;
         match self

@@ -66,6 +66,11 @@ pub async fn remind(
             None => break,
         }
     }
+    citas_domain::metrics::count(
+        citas_domain::metrics::REMINDERS_ENQUEUED,
+        country,
+        report.enqueued as u64,
+    );
     tracing::info!(country = country.code, %day, appointments = report.appointments, enqueued = report.enqueued, failed = report.failed, "reminders enqueued");
     Ok(report)
 }
