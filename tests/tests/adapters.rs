@@ -130,3 +130,132 @@ async fn emails_are_sent_raw_through_ses_v2() {
         Err(citas_domain::MailError::Rejected(_))
     ));
 }
+
+/// The subsegments the X-Ray interceptor sent to a stand-in daemon.
+fn subsegments(daemon: &std::net::UdpSocket) -> Vec<Value> {
+    let mut documents = Vec::new();
+    let mut buffer = [0u8; 65_536];
+    while let Ok(size) = daemon.recv(&mut buffer) {
+        let text = String::from_utf8_lossy(&buffer[..size]).to_string();
+        let (header, document) = text
+            .split_once('\n')
+            .expect("header line, then the document");
+        assert_eq!(header, r#"{"format": "json", "version": 1}"#);
+        documents.push(serde_json::from_str(document).expect("a JSON subsegment"));
+    }
+    documents
+}
+
+#[tokio::test]
+async fn each_sdk_call_of_a_sampled_trace_is_an_xray_subsegment_naming_its_table() {
+    use citas_domain::Store;
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a stand-in daemon");
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .expect("timeout");
+    let (trace, parent) = ("1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8");
+    let sampled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let header = {
+        let sampled = sampled.clone();
+        std::sync::Arc::new(move || {
+            let flag = u8::from(sampled.load(std::sync::atomic::Ordering::SeqCst));
+            Some(format!("Root={trace};Parent={parent};Sampled={flag}"))
+        })
+    };
+    let xray = citas_aws::XrayInterceptor::new(daemon.local_addr().expect("address"), header)
+        .expect("interceptor");
+    let backend = backends::dynamodb().await;
+    let prefix = backend.table_prefix.clone().expect("prefix");
+    let config = citas_provision::sdk_config(&backends::moto_endpoint()).await;
+    let store = citas_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(xray)
+                .build(),
+        ),
+        citas_aws::TableNames::new(prefix.clone()),
+    );
+    let patient = citas_e2e::build::patient(&PERU, "45678912");
+    store.upsert_patient(&PERU, &patient).await.expect("put");
+    let missing = AppointmentId::parse(&PERU, "20261122-45678912").expect("id");
+    assert!(
+        store
+            .get_appointment(&PERU, &missing)
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    let documents = subsegments(&daemon);
+    let operations: Vec<(&str, &str)> = documents
+        .iter()
+        .map(|d| {
+            (
+                d["aws"]["operation"].as_str().expect("operation"),
+                d["aws"]["table_name"].as_str().expect("table"),
+            )
+        })
+        .collect();
+    let (patients, appointments) = (
+        format!("{prefix}pe-patient"),
+        format!("{prefix}pe-appointment"),
+    );
+    assert!(
+        operations.contains(&("GetItem", appointments.as_str())),
+        "{operations:?}"
+    );
+    assert!(
+        operations.iter().any(|(_, table)| *table == patients),
+        "{operations:?}"
+    );
+    for document in &documents {
+        assert_eq!(document["name"], "DynamoDB");
+        assert_eq!(document["type"], "subsegment");
+        assert_eq!(document["namespace"], "aws");
+        assert_eq!(document["trace_id"], trace);
+        assert_eq!(document["parent_id"], parent);
+        assert_eq!(document["http"]["response"]["status"], 200);
+        assert_eq!(document["aws"]["region"], "us-east-1");
+        assert!(document["id"].as_str().is_some_and(|id| id.len() == 16));
+        let (start, end) = (
+            document["start_time"].as_f64().expect("start"),
+            document["end_time"].as_f64().expect("end"),
+        );
+        assert!(start > 1.7e9 && start <= end, "{document}");
+    }
+    // A call to a table that does not exist is recorded as an error.
+    let absent = citas_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(
+                    citas_aws::XrayInterceptor::new(
+                        daemon.local_addr().expect("address"),
+                        std::sync::Arc::new(move || {
+                            Some(format!("Root={trace};Parent={parent};Sampled=1"))
+                        }),
+                    )
+                    .expect("interceptor"),
+                )
+                .build(),
+        ),
+        citas_aws::TableNames::new("absent-"),
+    );
+    assert!(absent.get_appointment(&PERU, &missing).await.is_err());
+    let failed = subsegments(&daemon);
+    assert!(!failed.is_empty());
+    assert!(
+        failed
+            .iter()
+            .all(|d| d["error"] == true && d["http"]["response"]["status"] == 400)
+    );
+    // An invocation that is not sampled sends nothing.
+    sampled.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        store
+            .get_appointment(&PERU, &missing)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(subsegments(&daemon).is_empty());
+}

@@ -170,6 +170,7 @@ impl Stack {
             settings,
             clock: clock.clone(),
             breakers,
+            xray: None,
         };
         Self {
             direct,

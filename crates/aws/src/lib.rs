@@ -12,6 +12,7 @@ pub mod sdk;
 pub mod ses;
 pub mod settings;
 pub mod sqs;
+pub mod xray;
 
 pub use breaker::{Breakers, CircuitBreaker};
 pub use counting::OperationCounter;
@@ -20,3 +21,4 @@ pub use idempotency::DynamoIdempotency;
 pub use ses::SesMailer;
 pub use settings::{AwsSettings, TableNames};
 pub use sqs::SqsQueue;
+pub use xray::XrayInterceptor;

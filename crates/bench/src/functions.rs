@@ -28,6 +28,8 @@ pub struct Subject {
 pub struct Measured {
     pub name: String,
     pub cold_ms: Vec<f64>,
+    /// Each warm request's time, from handing the event over to its answer.
+    pub warm_ms: Vec<f64>,
     pub peak_rss_kib: u64,
     pub statuses: String,
 }
@@ -218,15 +220,22 @@ pub async fn measure(
     }
     let runtime = RuntimeApi::start().await?;
     let process = spawn(subject, &runtime, environment).await?;
+    let mut warm_ms = Vec::new();
     for n in 0..requests {
         let event = (subject.event)(first_event + runs + n);
+        let started = Instant::now();
         let outcome = runtime.invoke(&event, timeout).await?;
+        // The first answers the process's cold start.
+        if n > 0 {
+            warm_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
         *statuses.entry(status_of(&outcome)).or_default() += 1;
     }
     let peak_rss_kib = process.0.id().and_then(peak_rss_kib).unwrap_or(0);
     Ok(Measured {
         name: subject.name.clone(),
         cold_ms,
+        warm_ms,
         peak_rss_kib,
         statuses: statuses
             .iter()
@@ -234,6 +243,17 @@ pub async fn measure(
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+/// The `q` quantile (0–1) of `values`, nearest rank.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
 }
 
 pub fn median(values: &[f64]) -> f64 {

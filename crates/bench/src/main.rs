@@ -3,6 +3,7 @@
 //! writes the report. Not part of the tests: figures are measured, not asserted.
 
 mod calls;
+mod cost;
 mod functions;
 mod handlers;
 mod scheduling;
@@ -63,6 +64,20 @@ enum Command {
         /// The Node.js peer (bench/node, with its node_modules installed).
         #[arg(long)]
         node_dir: std::path::PathBuf,
+        /// Where to write each function's warm median duration (JSON), for `cost`.
+        #[arg(long)]
+        durations_out: Option<std::path::PathBuf>,
+    },
+    /// What one million appointment lifecycles cost on AWS (us-east-1,
+    /// on-demand prices), from the counted requests of one lifecycle and the
+    /// warm durations `functions` measured.
+    Cost {
+        /// The JSON `functions --durations-out` wrote.
+        #[arg(long)]
+        durations: std::path::PathBuf,
+        /// Lifecycles replayed to count DynamoDB capacity units.
+        #[arg(long, default_value_t = 200)]
+        lifecycles: u32,
     },
     /// DynamoDB and SQS calls per use case, on moto.
     Calls {
@@ -109,7 +124,21 @@ async fn main() -> Result<(), Error> {
             runs,
             requests,
             node_dir,
-        } => functions_report(&moto_endpoint, runs, requests, &node_dir).await,
+            durations_out,
+        } => {
+            functions_report(
+                &moto_endpoint,
+                runs,
+                requests,
+                &node_dir,
+                durations_out.as_deref(),
+            )
+            .await
+        }
+        Command::Cost {
+            durations,
+            lifecycles,
+        } => cost::report(&durations, lifecycles).await,
         Command::Handlers { iterations } => handlers::report(iterations).await,
         Command::Calls { moto_endpoint } => calls::report(&moto_endpoint).await,
         Command::Scheduling { moto_endpoint } => scheduling::report(&moto_endpoint).await,
@@ -396,6 +425,7 @@ async fn functions_report(
     runs: u32,
     requests: u32,
     node_dir: &std::path::Path,
+    durations_out: Option<&std::path::Path>,
 ) -> Result<(), Error> {
     let per_subject = runs + requests;
     let subjects = functions::subjects(&functions::release_dir(), node_dir)?;
@@ -423,20 +453,36 @@ async fn functions_report(
          `@aws-sdk/client-dynamodb` v3, the same GetItem and conditional PutItem as \
          create-appointment, a minimal Runtime API loop) runs the same way, in the same run.\n"
     );
-    println!("| function | cold start median (ms) | min | max | peak RSS (MiB) | answers |");
-    println!("|---|---:|---:|---:|---:|---|");
+    println!(
+        "Warm is each later request's time from handing the event to the runtime API to the \
+         answer, moto's round trips included (median and p99 of {} requests).\n",
+        requests.saturating_sub(1)
+    );
+    println!(
+        "| function | cold start median (ms) | min | max | warm median (ms) | warm p99 (ms) | peak RSS (MiB) | answers |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for row in &rows {
         let min = row.cold_ms.iter().copied().fold(f64::INFINITY, f64::min);
         let max = row.cold_ms.iter().copied().fold(0.0, f64::max);
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {} |",
             row.name,
             functions::median(&row.cold_ms),
             min,
             max,
+            functions::median(&row.warm_ms),
+            functions::quantile(&row.warm_ms, 0.99),
             row.peak_rss_kib as f64 / 1024.0,
             row.statuses
         );
+    }
+    if let Some(path) = durations_out {
+        let durations: std::collections::BTreeMap<&str, f64> = rows
+            .iter()
+            .map(|row| (row.name.as_str(), functions::median(&row.warm_ms)))
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&durations)?)?;
     }
     let rust = rows.iter().find(|r| r.name == "create-appointment");
     let node = rows.iter().find(|r| r.name.starts_with("node20"));

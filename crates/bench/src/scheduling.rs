@@ -282,6 +282,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
 // The peak, simulated.
 
 /// Item sizes (bytes) of each table's items, as stored: capacity units follow them.
+pub(crate) const IDEMPOTENCY_BYTES: f64 = 110.0;
 const SLOT_BYTES: f64 = 230.0;
 const APPOINTMENT_BYTES: f64 = 450.0;
 const HISTORY_BYTES: f64 = 200.0;
@@ -309,7 +310,7 @@ struct Load {
 /// The store, counting where each request would land in DynamoDB: the
 /// partition of the table and of each index an item is in, for the data
 /// layout of `citas_aws::DynamoStore`.
-struct PartitionCounter {
+pub(crate) struct PartitionCounter {
     inner: Arc<dyn Store>,
     load: Mutex<Load>,
     second: AtomicI64,
@@ -317,6 +318,28 @@ struct PartitionCounter {
 }
 
 impl PartitionCounter {
+    pub(crate) fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            load: Mutex::new(Load::default()),
+            second: AtomicI64::new(0),
+            recording: AtomicBool::new(false),
+        }
+    }
+    pub(crate) fn record(&self, on: bool) {
+        self.recording.store(on, Ordering::Relaxed);
+    }
+    /// Read and write capacity units recorded so far, over every partition.
+    pub(crate) fn totals(&self) -> (f64, f64) {
+        self.load
+            .lock()
+            .map(|load| (load.reads.values().sum(), load.writes.values().sum()))
+            .unwrap_or_default()
+    }
+    /// Units written outside the store port (the idempotency records).
+    pub(crate) fn wrote(&self, partition: String, bytes: f64) {
+        self.write(partition, write_units(bytes));
+    }
     fn read(&self, partition: String, units: f64) {
         self.add(true, partition, units);
     }
@@ -403,7 +426,24 @@ impl Store for PartitionCounter {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Appointment>, StoreError> {
-        self.inner.list_appointments(country, filter, page).await
+        let found = self.inner.list_appointments(country, filter, page).await?;
+        // An index query reads the page (and one more item), eventually consistent.
+        let bytes = (found.items.len() + 1) as f64 * APPOINTMENT_BYTES;
+        let index = match filter {
+            ListFilter::Status(_) => "by-status",
+            ListFilter::Document(_) => "by-document",
+            ListFilter::AssignedOn(_) => "by-assigned-day",
+            ListFilter::DoctorStatus(..) => "by-doctor-status",
+        };
+        self.read(
+            format!(
+                "{}-appointment[{index}] {}",
+                country.code,
+                filter.scope(country)
+            ),
+            read_units(bytes, false),
+        );
+        Ok(found)
     }
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
         // A transaction costs two units per item written; each index it changes, one.
@@ -619,12 +659,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
     let mut rng = fastrand::Rng::with_seed(20_261_202);
     let dir = tempfile::tempdir()?;
     let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path())?);
-    let counter = Arc::new(PartitionCounter {
-        inner: embedded,
-        load: Mutex::new(Load::default()),
-        second: AtomicI64::new(0),
-        recording: AtomicBool::new(false),
-    });
+    let counter = Arc::new(PartitionCounter::new(embedded));
     let start: jiff::Timestamp = "2026-11-23T13:00:00Z".parse()?; // Monday 08:00 in Lima
     let clock = Arc::new(ManualClock::new(start));
     let services = Services {

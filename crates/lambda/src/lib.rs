@@ -7,7 +7,9 @@ pub mod jobs;
 use std::sync::Arc;
 
 use citas_api::Action;
-use citas_aws::{AwsSettings, Breakers, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue};
+use citas_aws::{
+    AwsSettings, Breakers, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue, XrayInterceptor,
+};
 use citas_domain::{Clock, Services, SystemClock};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -129,6 +131,9 @@ pub struct Aws {
     pub settings: AwsSettings,
     pub clock: Arc<dyn Clock>,
     pub breakers: Breakers,
+    /// Records each SDK call as an X-Ray subsegment where a daemon listens
+    /// (in Lambda with active tracing); `None` elsewhere.
+    pub xray: Option<XrayInterceptor>,
 }
 
 /// A required setting is missing: the function cannot start.
@@ -144,25 +149,38 @@ impl Aws {
             settings: AwsSettings::from_env(),
             clock: Arc::new(SystemClock),
             breakers: Breakers::default(),
+            xray: XrayInterceptor::from_env(),
         }
     }
 
-    /// A DynamoDB client behind the instance's DynamoDB circuit breaker.
+    /// A DynamoDB client behind the instance's DynamoDB circuit breaker, traced.
     fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&self.sdk)
-                .interceptor(self.breakers.dynamodb.clone())
-                .build(),
-        )
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+            .interceptor(self.breakers.dynamodb.clone());
+        if let Some(xray) = &self.xray {
+            config = config.interceptor(xray.clone());
+        }
+        aws_sdk_dynamodb::Client::from_conf(config.build())
     }
 
-    /// An SQS client behind the instance's SQS circuit breaker.
+    /// An SQS client behind the instance's SQS circuit breaker, traced.
     fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&self.sdk)
-                .interceptor(self.breakers.sqs.clone())
-                .build(),
-        )
+        let mut config =
+            aws_sdk_sqs::config::Builder::from(&self.sdk).interceptor(self.breakers.sqs.clone());
+        if let Some(xray) = &self.xray {
+            config = config.interceptor(xray.clone());
+        }
+        aws_sdk_sqs::Client::from_conf(config.build())
+    }
+
+    /// An SES v2 client behind the instance's SES circuit breaker, traced.
+    fn ses(&self) -> aws_sdk_sesv2::Client {
+        let mut config =
+            aws_sdk_sesv2::config::Builder::from(&self.sdk).interceptor(self.breakers.ses.clone());
+        if let Some(xray) = &self.xray {
+            config = config.interceptor(xray.clone());
+        }
+        aws_sdk_sesv2::Client::from_conf(config.build())
     }
 
     pub fn store(&self) -> Arc<DynamoStore> {
@@ -204,11 +222,7 @@ impl Aws {
                 &self.settings.tables,
             )),
             mailer: Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::from_conf(
-                    aws_sdk_sesv2::config::Builder::from(&self.sdk)
-                        .interceptor(self.breakers.ses.clone())
-                        .build(),
-                ),
+                self.ses(),
                 sender,
                 self.settings.ses_configuration_set.clone(),
             )),

@@ -213,6 +213,7 @@ async fn aws_services(
         settings,
         clock: config.clock.clone(),
         breakers: Default::default(),
+        xray: None,
     };
     let pipeline = aws
         .email_pipeline()
