@@ -28,13 +28,15 @@ fn moto_endpoint() -> String {
         .unwrap_or_else(|_| panic!("MOTO_ENDPOINT is not set: run scripts/test, which sets it"))
 }
 
-#[tokio::test]
-async fn the_create_appointment_binary_answers_an_api_gateway_event() {
+/// Fresh tables and queues on moto (a prefix of their own, `tag`), with
+/// patient 45678912 registered; the function's environment besides the
+/// runtime API's.
+async fn deployment(tag: &str) -> (DynamoStore, Vec<(String, String)>) {
     let endpoint = moto_endpoint();
-    let prefix = format!("rt{}-", std::process::id());
+    let prefix = format!("{tag}{}-", std::process::id());
     let variables = Variables {
         table_prefix: prefix.clone(),
-        stack_name: format!("rt{}", std::process::id()),
+        stack_name: format!("{tag}{}", std::process::id()),
         ..Variables::default()
     };
     let config = citas_provision::sdk_config(&endpoint).await;
@@ -57,28 +59,43 @@ async fn the_create_appointment_binary_answers_an_api_gateway_event() {
         .upsert_patient(&PERU, &patient)
         .await
         .expect("patient");
+    let environment = [
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("TABLE_PREFIX", prefix),
+        (
+            settings::queue_url_variable(&PERU).as_str(),
+            urls[&settings::queue_name(&variables.stack_name, &PERU)].clone(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    (store, environment)
+}
 
+/// The API Gateway event of `POST /pe/appointment` for patient 45678912.
+fn create_event() -> Value {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/apigw-create-appointment.json");
+    serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("json")
+}
+
+#[tokio::test]
+async fn the_create_appointment_binary_answers_an_api_gateway_event() {
+    let (store, environment) = deployment("rt").await;
     let runtime = RuntimeApi::start().await.expect("runtime api");
     let mut command = Command::new(env!("CARGO_BIN_EXE_create-appointment"));
     command
         .envs(runtime.environment("create-appointment"))
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("TABLE_PREFIX", &prefix)
-        .env(
-            settings::queue_url_variable(&PERU),
-            &urls[&settings::queue_name(&variables.stack_name, &PERU)],
-        )
+        .envs(environment)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _function = Process(command.spawn().expect("bootstrap starts"));
 
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/apigw-create-appointment.json");
-    let event: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("json");
+    let event = create_event();
     let outcome = runtime
         .invoke(&event, Duration::from_secs(20))
         .await
@@ -158,45 +175,17 @@ fn emf_documents(lines: &[Value]) -> Vec<(Vec<String>, Value, BTreeMap<String, f
 
 #[tokio::test]
 async fn a_function_logs_its_counters_in_embedded_metric_format_and_its_lines_name_the_request() {
-    let endpoint = moto_endpoint();
-    let prefix = format!("emf{}-", std::process::id());
-    let variables = Variables {
-        table_prefix: prefix.clone(),
-        stack_name: format!("emf{}", std::process::id()),
-        ..Variables::default()
-    };
-    let config = citas_provision::sdk_config(&endpoint).await;
-    let template = Template::project(&variables).expect("template");
-    ensure_tables(&aws_sdk_dynamodb::Client::new(&config), &template.tables)
-        .await
-        .expect("tables");
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        TableNames::new(&prefix),
-    );
-    store
-        .upsert_patient(&PERU, &build::patient(&PERU, "45678912"))
-        .await
-        .expect("patient");
-
+    let (_, environment) = deployment("emf").await;
     let runtime = RuntimeApi::start().await.expect("runtime api");
     let mut command = Command::new(env!("CARGO_BIN_EXE_create-appointment"));
     command
         .envs(runtime.environment("create-appointment"))
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("TABLE_PREFIX", &prefix)
+        .envs(environment)
         .env("METRICS_NAMESPACE", "Citas/rt")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let function = command.spawn().expect("bootstrap starts");
-
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/apigw-create-appointment.json");
-    let event: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("json");
+    let event = create_event();
     // Created, then refused as a duplicate (no counter for that one).
     for expected in [201, 409] {
         let Outcome::Response(response) = runtime

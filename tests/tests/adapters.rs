@@ -162,19 +162,22 @@ async fn each_sdk_call_of_a_sampled_trace_is_an_xray_subsegment_naming_its_table
             Some(format!("Root={trace};Parent={parent};Sampled={flag}"))
         })
     };
-    let xray = citas_aws::XrayInterceptor::new(daemon.local_addr().expect("address"), header)
-        .expect("interceptor");
     let backend = backends::dynamodb().await;
     let prefix = backend.table_prefix.clone().expect("prefix");
     let config = citas_provision::sdk_config(&backends::moto_endpoint()).await;
-    let store = citas_aws::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config)
-                .interceptor(xray)
-                .build(),
-        ),
-        citas_aws::TableNames::new(prefix.clone()),
-    );
+    let traced = |prefix: &str, header: citas_aws::xray::TraceHeader| {
+        let xray = citas_aws::XrayInterceptor::new(daemon.local_addr().expect("address"), header)
+            .expect("interceptor");
+        citas_aws::DynamoStore::new(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&config)
+                    .interceptor(xray)
+                    .build(),
+            ),
+            citas_aws::TableNames::new(prefix),
+        )
+    };
+    let store = traced(&prefix, header);
     let patient = citas_e2e::build::patient(&PERU, "45678912");
     store.upsert_patient(&PERU, &patient).await.expect("put");
     let missing = AppointmentId::parse(&PERU, "20261122-45678912").expect("id");
@@ -224,21 +227,9 @@ async fn each_sdk_call_of_a_sampled_trace_is_an_xray_subsegment_naming_its_table
         assert!(start > 1.7e9 && start <= end, "{document}");
     }
     // A call to a table that does not exist is recorded as an error.
-    let absent = citas_aws::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config)
-                .interceptor(
-                    citas_aws::XrayInterceptor::new(
-                        daemon.local_addr().expect("address"),
-                        std::sync::Arc::new(move || {
-                            Some(format!("Root={trace};Parent={parent};Sampled=1"))
-                        }),
-                    )
-                    .expect("interceptor"),
-                )
-                .build(),
-        ),
-        citas_aws::TableNames::new("absent-"),
+    let absent = traced(
+        "absent-",
+        std::sync::Arc::new(move || Some(format!("Root={trace};Parent={parent};Sampled=1"))),
     );
     assert!(absent.get_appointment(&PERU, &missing).await.is_err());
     let failed = subsegments(&daemon);

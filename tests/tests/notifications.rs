@@ -266,24 +266,6 @@ fn assigned_appointment(
         .build()
 }
 
-async fn approximate_count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("attributes");
-    attributes
-        .attributes()
-        .into_iter()
-        .flat_map(|a| a.values())
-        .filter_map(|v| v.parse::<usize>().ok())
-        .sum()
-}
-
 /// The dead-letter queue SQS redrives `url` to (from its RedrivePolicy).
 async fn dead_letter_queue_of(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     let attributes = sqs
@@ -407,8 +389,8 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
     for _ in 0..600 {
         let sent = mailer.sent.lock().expect("lock").len();
         if sent >= healthy
-            && approximate_count(&sqs, &dead_letters).await >= 3
-            && approximate_count(&sqs, &url).await == 0
+            && backends::approximate_count(&sqs, &dead_letters).await >= 3
+            && backends::approximate_count(&sqs, &url).await == 0
         {
             break;
         }
@@ -474,7 +456,7 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
         "one send per delivery, none delivered again"
     );
     assert_eq!(
-        approximate_count(&sqs, &url).await,
+        backends::approximate_count(&sqs, &url).await,
         0,
         "nothing left behind"
     );
@@ -640,5 +622,5 @@ async fn twenty_five_hundred_reminders_take_at_most_250_send_message_batch_calls
         ["Query"],
         "{dynamodb_calls:?}"
     );
-    assert_eq!(approximate_count(&sqs, &urls["pe"]).await, 2500);
+    assert_eq!(backends::approximate_count(&sqs, &urls["pe"]).await, 2500);
 }

@@ -443,7 +443,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         );
         records = idempotency_records(direct, &idempotency_table, owed.keys()).await;
         let claimed = records.values().any(|(status, _)| status == "in_progress");
-        if !claimed && queue_is_empty(&direct_sqs, &url).await {
+        if !claimed && backends::approximate_count(&direct_sqs, &url).await == 0 {
             break;
         }
     }
@@ -608,26 +608,6 @@ async fn dead_letters(sqs: &aws_sdk_sqs::Client, url: &str) -> BTreeMap<String, 
                 .await;
         }
     }
-}
-
-/// Whether the queue holds no message, visible or in flight.
-async fn queue_is_empty(sqs: &aws_sdk_sqs::Client, url: &str) -> bool {
-    use aws_sdk_sqs::types::QueueAttributeName::{
-        ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
-    };
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(ApproximateNumberOfMessages)
-        .attribute_names(ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("attributes");
-    attributes
-        .attributes()
-        .into_iter()
-        .flatten()
-        .all(|(_, count)| count == "0")
 }
 
 /// `GET /pe/appointment/20261122-45678912` as API Gateway hands it to the

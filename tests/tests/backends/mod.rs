@@ -162,3 +162,22 @@ pub async fn ses_sent() -> Vec<(String, citas_e2e::ReceivedEmail)> {
         })
         .collect()
 }
+
+/// Messages on the queue, visible or in flight (SQS's approximate counts).
+pub async fn approximate_count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("attributes");
+    attributes
+        .attributes()
+        .into_iter()
+        .flat_map(|a| a.values())
+        .filter_map(|v| v.parse::<usize>().ok())
+        .sum()
+}
