@@ -146,6 +146,18 @@ fn subsegments(daemon: &std::net::UdpSocket) -> Vec<Value> {
     documents
 }
 
+/// Reads the appointment through `store` (a traced call) and finds nothing.
+async fn assert_absent(store: &citas_aws::DynamoStore, id: &AppointmentId) {
+    use citas_domain::Store;
+    assert!(
+        store
+            .get_appointment(&PERU, id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn each_sdk_call_of_a_sampled_trace_is_an_xray_subsegment_naming_its_table() {
     use citas_domain::Store;
@@ -181,13 +193,7 @@ async fn each_sdk_call_of_a_sampled_trace_is_an_xray_subsegment_naming_its_table
     let patient = citas_e2e::build::patient(&PERU, "45678912");
     store.upsert_patient(&PERU, &patient).await.expect("put");
     let missing = AppointmentId::parse(&PERU, "20261122-45678912").expect("id");
-    assert!(
-        store
-            .get_appointment(&PERU, &missing)
-            .await
-            .expect("get")
-            .is_none()
-    );
+    assert_absent(&store, &missing).await;
 
     let documents = subsegments(&daemon);
     let operations: Vec<(&str, &str)> = documents
@@ -241,12 +247,6 @@ async fn each_sdk_call_of_a_sampled_trace_is_an_xray_subsegment_naming_its_table
     );
     // An invocation that is not sampled sends nothing.
     sampled.store(false, std::sync::atomic::Ordering::SeqCst);
-    assert!(
-        store
-            .get_appointment(&PERU, &missing)
-            .await
-            .expect("get")
-            .is_none()
-    );
+    assert_absent(&store, &missing).await;
     assert!(subsegments(&daemon).is_empty());
 }

@@ -51,10 +51,11 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         dynamodb,
         TableNames::new(variables.table_prefix.clone()),
     ));
+    let clock = Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?));
     let services = Services {
         store: store.clone(),
         queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
-        clock: Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?)),
+        clock: clock.clone(),
         horizon: Default::default(),
     };
     let admin = Caller {
@@ -138,24 +139,30 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     )
     .await?;
     let (d, s) = take();
-    rows.push(("assign a given slot (and enqueue the email)", d, s));
+    rows.push((
+        "assign a given slot (its email leaves from the history stream)",
+        d,
+        s,
+    ));
     service::assign(&services, &admin, &PERU, &id(documents[1]), None).await?;
     let (d, s) = take();
     rows.push(("assign the earliest slot, 3 cardiologists", d, s));
     service::notify(&services, &admin, &PERU, &id(documents[0])).await?;
     let (d, s) = take();
     rows.push(("notify", d, s));
-    service::complete(&services, &admin, &PERU, &id(documents[0])).await?;
-    let (d, s) = take();
-    rows.push(("complete", d, s));
     let reason = "viaje".to_owned();
     service::cancel(&services, &admin, &PERU, &id(documents[1]), reason).await?;
     let (d, s) = take();
     rows.push((
-        "cancel an assigned one (frees the slot, enqueues the email)",
+        "cancel an assigned one (frees the slot; its email leaves from the history stream)",
         d,
         s,
     ));
+    // A visit is completed once it has started (the slots are on 2026-12-07 and 08).
+    clock.set("2026-12-09T15:00:00Z".parse()?);
+    service::complete(&services, &admin, &PERU, &id(documents[0])).await?;
+    let (d, s) = take();
+    rows.push(("complete", d, s));
 
     println!("## AWS calls per operation\n");
     println!(
