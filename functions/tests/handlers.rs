@@ -1,7 +1,7 @@
 //! Each function's handler, fed the event documents in tests/fixtures through
 //! the types the runtime deserialises them into: API Gateway HTTP API (v2)
-//! requests through lambda_http's own parser, an SQS batch, and the
-//! EventBridge Scheduler input of template.yaml.
+//! requests through lambda_http's own parser, an SQS batch, a DynamoDB
+//! stream batch, and the EventBridge Scheduler input of template.yaml.
 
 use citas_e2e::assert_problem;
 use std::path::Path;
@@ -205,6 +205,29 @@ async fn assigned_appointment(services: &Services) -> Value {
     .await;
     assert_eq!(status, 200, "{assigned}");
     assigned
+}
+
+#[tokio::test]
+async fn the_publisher_turns_a_history_record_into_its_change_keyed_message() {
+    let event: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&fixture_text("dynamodb-stream-history.json"))
+            .expect("a DynamoDB stream event");
+    let queue = citas_e2e::RecordingQueue::default();
+    for _ in 0..2 {
+        // A replayed record is published again under the same key (the email consumer keeps it once).
+        let response =
+            jobs::publish_notifications(&queue, jobs::stream_records(event.clone())).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let keys: Vec<String> = queue
+        .take()
+        .into_iter()
+        .map(|message| message.idempotency_key)
+        .collect();
+    assert_eq!(
+        keys, ["20261122-45678912:appointment.assigned:r2"; 2],
+        "one message per delivery of the record, keyed by the change"
+    );
 }
 
 #[tokio::test]

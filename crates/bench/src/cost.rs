@@ -243,16 +243,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
          prices in us-east-1 (2026), free tiers left out; not included: CloudWatch (logs \
          ingestion, the custom metrics and alarms: fixed monthly costs), X-Ray, data transfer.\n"
     );
-    let duration_of = |function: &str| {
-        // publish-notifications is not among the measured binaries: taken as
-        // send-reminders' (one SQS call per invocation).
-        let name = if function == "publish-notifications" {
-            "send-reminders"
-        } else {
-            function
-        };
-        measured.get(name).copied()
-    };
+    let duration_of = |function: &str| measured.get(function).copied();
     let mut missing = Vec::new();
     let mut gb_seconds = 0.0;
     let mut invocations = 0usize;

@@ -88,6 +88,12 @@ pub fn subjects(release_dir: &Path, node_dir: &Path) -> Result<Vec<Subject>, Err
         command: vec![binary("send-email")],
         event: Box::new(move |_| batch.clone()),
     });
+    let stream = fixture("dynamodb-stream-history.json")?;
+    subjects.push(Subject {
+        name: "publish-notifications".into(),
+        command: vec![binary("publish-notifications")],
+        event: Box::new(move |_| stream.clone()),
+    });
     subjects.push(Subject {
         name: "send-reminders".into(),
         command: vec![binary("send-reminders")],
@@ -180,10 +186,17 @@ async fn spawn(
 
 fn status_of(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Response(value) => value["statusCode"]
-            .as_u64()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "ok".into()),
+        Outcome::Response(value) => match (
+            value["statusCode"].as_u64(),
+            value["batchItemFailures"].as_array(),
+        ) {
+            (Some(status), _) => status.to_string(),
+            // A batch answer: the records it asks to have delivered again.
+            (None, Some(failures)) if !failures.is_empty() => {
+                format!("ok ({} records failed)", failures.len())
+            }
+            (None, _) => "ok".into(),
+        },
         Outcome::Error(_) => "error".into(),
     }
 }
