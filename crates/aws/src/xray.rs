@@ -99,9 +99,14 @@ fn sampled(header: &str) -> Option<(String, String)> {
     Some((field("Root")?, field("Parent")?))
 }
 
+/// A call of a sampled invocation: when it started, under which trace and parent.
 #[derive(Debug, Clone)]
-struct Started(SystemTime);
-impl Storable for Started {
+struct Traced {
+    started: SystemTime,
+    trace_id: String,
+    parent_id: String,
+}
+impl Storable for Traced {
     type Storer = StoreReplace<Self>;
 }
 
@@ -163,8 +168,14 @@ impl Intercept for XrayInterceptor {
         _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        cfg.interceptor_state()
-            .store_put(Started(SystemTime::now()));
+        // Decided once per call: an unsampled invocation's calls cost nothing more.
+        if let Some((trace_id, parent_id)) = (self.trace_header)().as_deref().and_then(sampled) {
+            cfg.interceptor_state().store_put(Traced {
+                started: SystemTime::now(),
+                trace_id,
+                parent_id,
+            });
+        }
         Ok(())
     }
 
@@ -174,6 +185,13 @@ impl Intercept for XrayInterceptor {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let traced_dynamodb = cfg.load::<Traced>().is_some()
+            && cfg
+                .load::<Metadata>()
+                .is_some_and(|m| m.service().eq_ignore_ascii_case("dynamodb"));
+        if !traced_dynamodb {
+            return Ok(());
+        }
         let body = context
             .request()
             .body()
@@ -194,13 +212,14 @@ impl Intercept for XrayInterceptor {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some((trace_id, parent_id)) = (self.trace_header)().as_deref().and_then(sampled) else {
+        let Some(Traced {
+            started,
+            trace_id,
+            parent_id,
+        }) = cfg.load::<Traced>().cloned()
+        else {
             return Ok(());
         };
-        let started = cfg
-            .load::<Started>()
-            .map(|s| s.0)
-            .unwrap_or_else(SystemTime::now);
         let (service, operation) = cfg
             .load::<Metadata>()
             .map(|m| (m.service().to_owned(), m.name().to_owned()))

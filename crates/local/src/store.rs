@@ -1119,6 +1119,13 @@ struct IdempotencyRecord {
     uncertain: bool,
 }
 
+impl IdempotencyRecord {
+    /// An in-progress claim whose consumer never said how its send ended.
+    fn lapsed(&self, now: Timestamp) -> bool {
+        !self.completed && self.lapses_at.is_some_and(|at| at <= now.as_second())
+    }
+}
+
 #[async_trait]
 impl IdempotencyStore for EmbeddedStore {
     async fn claim(
@@ -1136,7 +1143,7 @@ impl IdempotencyStore for EmbeddedStore {
                 Some(record) if record.expires_at > now.as_second() => {
                     return Ok(if record.completed {
                         Claim::Completed
-                    } else if record.lapses_at.is_some_and(|at| at <= now.as_second()) {
+                    } else if record.lapsed(now) {
                         Claim::Lapsed
                     } else {
                         Claim::InProgress
@@ -1166,9 +1173,7 @@ impl IdempotencyStore for EmbeddedStore {
         self.write(move |txn| {
             let mut table = txn.open_table(IDEMPOTENCY)?;
             let existing: Option<IdempotencyRecord> = get_json(&table, key.as_str())?;
-            let lapsed = existing.is_some_and(|r| {
-                !r.completed && r.lapses_at.is_some_and(|at| at <= now.as_second())
-            });
+            let lapsed = existing.is_some_and(|r| r.lapsed(now));
             if lapsed {
                 let record = IdempotencyRecord {
                     completed: true,

@@ -118,7 +118,7 @@ impl EmailPipeline {
     }
 
     async fn deliver(&self, message: Notification) -> Result<Done, Retry> {
-        let outgoing = self.prepare(message.country, &message).await?;
+        let outgoing = self.prepare(&message).await?;
         let key = &message.idempotency_key;
         match self
             .idempotency
@@ -274,11 +274,8 @@ impl EmailPipeline {
     }
 
     /// Reads what the message needs and renders its email, if there is one to send.
-    async fn prepare(
-        &self,
-        country: &'static Country,
-        message: &Notification,
-    ) -> Result<Outgoing, Retry> {
+    async fn prepare(&self, message: &Notification) -> Result<Outgoing, Retry> {
+        let country = message.country;
         let nothing = |reason: String| Outgoing::Nothing {
             reason,
             unsent: None,
