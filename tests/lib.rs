@@ -63,14 +63,31 @@ pub fn parse_email(raw: &[u8]) -> ReceivedEmail {
     }
 }
 
+/// The `.eml` files of an outbox directory, oldest first (by when they
+/// were written, then name), none if it does not exist.
+pub fn outbox_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .map(|e| {
+                    let written = e
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    (written, e.path())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files.into_iter().map(|(_, path)| path).collect()
+}
+
 /// Every `.eml` file in an outbox directory, oldest first (none if it does not exist).
 pub fn read_outbox(dir: &Path) -> Vec<ReceivedEmail> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.retain(|f| f.extension().is_some_and(|x| x == "eml"));
-    files.sort();
-    files
+    outbox_files(dir)
         .iter()
         .map(|f| parse_email(&std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()))))
         .collect()

@@ -21,6 +21,7 @@ async fn notifications_arrive_on_their_country_queue_as_versioned_json() {
         country: &CHILE,
         appointment_id: AppointmentId::parse(&CHILE, "20261122-12345678-5").expect("id"),
         idempotency_key: "k-1".into(),
+        change: None,
     };
     queue.enqueue(&message).await.expect("enqueued");
 
@@ -78,6 +79,7 @@ async fn emails_are_sent_raw_through_ses_v2() {
     let mailer = SesMailer::new(client, sender.clone(), None);
     let recipient = format!("ana-{}@example.pe", std::process::id());
     let email = Email {
+        message_id: Some(citas_domain::notification::key::message_id("k-1")),
         to: EmailAddress::parse(&recipient).expect("address"),
         subject: "Su cita fue asignada".into(),
         text: "Hola Ana".into(),
@@ -114,6 +116,11 @@ async fn emails_are_sent_raw_through_ses_v2() {
         "text/html",
         "text/calendar",
         "cita.ics",
+        // What SES is given; SES itself may put its own in its place.
+        &format!(
+            "Message-ID: <{}@citas>",
+            citas_domain::notification::key::message_id("k-1")
+        ),
     ] {
         assert!(raw.contains(part), "{part} missing from the raw message");
     }

@@ -37,7 +37,7 @@ on_every_backend!(
     free_slot_pages_never_repeat_or_skip_a_slot,
     a_doctors_list_by_status_holds_only_their_appointments,
     a_change_and_its_history_entry_are_written_together,
-    a_lapsed_claim_is_settled_once_and_never_claimed_again,
+    a_lapsed_claim_is_taken_over_once_then_settled_and_never_claimed_again,
 );
 
 pub fn id(country: &'static Country, raw: &str) -> AppointmentId {
@@ -90,6 +90,8 @@ pub fn change(before: &Appointment, after: Appointment, slots: SlotChange) -> Tr
             to: after.status,
             reason: after.cancel_reason.clone(),
             note: None,
+            slot: after.slot.clone(),
+            doctor_name: after.doctor_name.clone(),
         },
         appointment: Appointment { revision, ..after },
     }
@@ -1122,7 +1124,9 @@ mod cases {
         );
     }
 
-    pub async fn a_lapsed_claim_is_settled_once_and_never_claimed_again(backend: &Backend) {
+    pub async fn a_lapsed_claim_is_taken_over_once_then_settled_and_never_claimed_again(
+        backend: &Backend,
+    ) {
         use citas_domain::Claim;
         let records = &backend.idempotency;
         let (lapse, keep) = (
@@ -1133,14 +1137,31 @@ mod cases {
         let claim = |now: &str| records.claim(&key, at(now), lapse, keep);
         assert_eq!(claim("2030-03-01T10:00:00Z").await, Ok(Claim::Acquired));
         assert_eq!(claim("2030-03-01T10:04:59Z").await, Ok(Claim::InProgress));
-        // Not lapsed yet: nothing to settle.
+        // Not lapsed yet: nothing to settle or take over.
         let settle = |now: &str| records.settle_lapsed(&key, at(now), keep);
+        let reclaim =
+            |sends: u32, now: &str| records.reclaim_lapsed(&key, sends, at(now), lapse, keep);
         assert_eq!(settle("2030-03-01T10:04:59Z").await, Ok(false));
-        // The holder never finished: whoever comes next learns so, and it stays so.
-        assert_eq!(claim("2030-03-01T10:05:00Z").await, Ok(Claim::Lapsed));
-        assert_eq!(claim("2030-03-01T11:00:00Z").await, Ok(Claim::Lapsed));
+        assert_eq!(reclaim(1, "2030-03-01T10:04:59Z").await, Ok(false));
+        // The holder never finished: whoever comes next learns so, and how
+        // often the send was reached.
+        assert_eq!(
+            claim("2030-03-01T10:05:00Z").await,
+            Ok(Claim::Lapsed { sends: 1 })
+        );
+        // One consumer takes it over to send once more; a second cannot.
+        assert_eq!(reclaim(1, "2030-03-01T10:05:00Z").await, Ok(true));
+        assert_eq!(reclaim(1, "2030-03-01T10:05:00Z").await, Ok(false));
+        assert_eq!(claim("2030-03-01T10:09:59Z").await, Ok(Claim::InProgress));
+        // That one died too: the record says the send was reached twice.
+        assert_eq!(
+            claim("2030-03-01T11:00:00Z").await,
+            Ok(Claim::Lapsed { sends: 2 })
+        );
+        assert_eq!(reclaim(1, "2030-03-01T11:00:00Z").await, Ok(false));
         assert_eq!(settle("2030-03-01T11:00:00Z").await, Ok(true));
         assert_eq!(settle("2030-03-01T11:00:01Z").await, Ok(false));
+        assert_eq!(reclaim(2, "2030-03-01T11:00:01Z").await, Ok(false));
         assert_eq!(claim("2030-03-01T12:00:00Z").await, Ok(Claim::Completed));
         // Kept as long as a sent key, then forgotten.
         assert_eq!(claim("2030-03-02T11:00:01Z").await, Ok(Claim::Acquired));

@@ -216,6 +216,18 @@ impl citas_domain::IdempotencyStore for ForgetfulRecords {
     async fn release(&self, key: &str) -> Result<(), citas_domain::StoreError> {
         self.inner.release(key).await
     }
+    async fn reclaim_lapsed(
+        &self,
+        key: &str,
+        sends: u32,
+        now: jiff::Timestamp,
+        lapse_after: jiff::SignedDuration,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<bool, citas_domain::StoreError> {
+        self.inner
+            .reclaim_lapsed(key, sends, now, lapse_after, keep_for)
+            .await
+    }
     async fn settle_lapsed(
         &self,
         key: &str,
@@ -258,10 +270,12 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
         assert!(matches!(first, Ok(Done::Sent { .. })), "{first:?}");
         // After a couple of failures the key is recorded: a duplicate sends nothing.
         // Never recorded: the claim stands; once it lapses nobody knows
-        // whether the email went out, so a duplicate is dead-lettered, not sent.
+        // whether the email went out (this mailer cannot tell), so it is
+        // sent once more; when that claim lapses too, it is closed: never a third.
         let again = pipeline.process(&message.to_json()).await;
-        if recorded {
+        let sends = if recorded {
             assert_eq!(again, Ok(Done::AlreadySent));
+            1
         } else {
             assert!(
                 matches!(again, Err(citas_notify::process::Retry::InProgress)),
@@ -269,18 +283,21 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
             );
             clock.set(build::at(NOW) + citas_notify::CLAIM_LAPSES_AFTER);
             let lapsed = pipeline.process(&message.to_json()).await;
-            assert_eq!(
-                lapsed,
-                Ok(Done::DeadLettered {
-                    reason: citas_notify::process::DELIVERY_UNCERTAIN.into()
-                })
-            );
-            assert_eq!(dead_letters.take(), std::slice::from_ref(&message));
+            assert!(matches!(lapsed, Ok(Done::SentAgain { .. })), "{lapsed:?}");
+            clock.set(build::at(NOW) + citas_notify::CLAIM_LAPSES_AFTER * 2);
+            let lapsed_again = pipeline.process(&message.to_json()).await;
+            assert_eq!(lapsed_again, Ok(Done::GaveUpAfterSends { sends: 2 }));
             // Settled: later copies are acknowledged as sent.
             let after = pipeline.process(&message.to_json()).await;
             assert_eq!(after, Ok(Done::AlreadySent));
-        }
-        assert_eq!(mailer.0.lock().expect("lock").len(), 1);
+            2
+        };
+        let sent = mailer.0.lock().expect("lock").clone();
+        assert_eq!(sent.len(), sends);
+        assert!(
+            sent.iter().all(|subject| subject == &sent[0]),
+            "identical copies: {sent:?}"
+        );
         assert!(dead_letters.take().is_empty());
     }
 }

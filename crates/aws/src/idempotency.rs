@@ -15,6 +15,8 @@ const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
 /// Epoch seconds after which an in-progress claim is taken as abandoned.
 const LAPSES_AT: &str = "lapses_at";
+/// How many claims of the key reached the send.
+const SENDS: &str = "sends";
 
 #[derive(Debug, Clone)]
 pub struct DynamoIdempotency {
@@ -65,7 +67,9 @@ fn refused_claim(
     if text("status").is_some_and(|s| s == COMPLETED) {
         Claim::Completed
     } else if seconds(LAPSES_AT).is_some_and(|at| at <= now.as_second()) {
-        Claim::Lapsed
+        Claim::Lapsed {
+            sends: seconds(SENDS).map_or(1, |n| n.clamp(1, i64::from(u32::MAX)) as u32),
+        }
     } else {
         Claim::InProgress
     }
@@ -84,6 +88,7 @@ impl IdempotencyStore for DynamoIdempotency {
         // lapsed claim); when it lapses is its own attribute.
         let mut item = record(key, IN_PROGRESS, now + keep_for);
         item.insert(LAPSES_AT.to_owned(), epoch_seconds(now + lapse_after));
+        item.insert(SENDS.to_owned(), AttributeValue::N("1".to_owned()));
         let result = self
             .client
             .put_item()
@@ -104,6 +109,41 @@ impl IdempotencyStore for DynamoIdempotency {
                 }
                 _ => Err(backend(error)),
             },
+        }
+    }
+
+    async fn reclaim_lapsed(
+        &self,
+        key: &str,
+        sends: u32,
+        now: Timestamp,
+        lapse_after: SignedDuration,
+        keep_for: SignedDuration,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", AttributeValue::S(key.to_owned()))
+            .update_expression("SET lapses_at = :lapses, sends = :next, expires_at = :keep")
+            // Records from before sends were counted have reached the send once.
+            .condition_expression(
+                "#status = :in_progress AND lapses_at <= :now AND (sends = :seen OR (attribute_not_exists(sends) AND :seen = :one))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.to_owned()))
+            .expression_attribute_values(":lapses", epoch_seconds(now + lapse_after))
+            .expression_attribute_values(":next", AttributeValue::N((sends + 1).to_string()))
+            .expression_attribute_values(":seen", AttributeValue::N(sends.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .expression_attribute_values(":keep", epoch_seconds(now + keep_for))
+            .expression_attribute_values(":now", epoch_seconds(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(backend(error)),
         }
     }
 
@@ -143,10 +183,15 @@ impl IdempotencyStore for DynamoIdempotency {
         now: Timestamp,
         keep_for: SignedDuration,
     ) -> Result<(), StoreError> {
+        // An update, not a put: the record keeps how many sends it took.
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(record(key, COMPLETED, now + keep_for)))
+            .key("key", AttributeValue::S(key.to_owned()))
+            .update_expression("SET #status = :completed, expires_at = :keep REMOVE lapses_at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", AttributeValue::S(COMPLETED.to_owned()))
+            .expression_attribute_values(":keep", epoch_seconds(now + keep_for))
             .send()
             .await
             .map_err(backend)?;

@@ -418,6 +418,12 @@ pub struct HistoryItem {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The slot id the appointment holds after the change (absent on
+    /// entries written before it was recorded, and once refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctor_name: Option<String>,
 }
 
 /// The partition of an appointment's history.
@@ -443,6 +449,8 @@ impl HistoryItem {
             to: entry.to.as_str().to_owned(),
             reason: entry.reason.clone(),
             note: entry.note.clone(),
+            slot: entry.slot.as_ref().map(ToString::to_string),
+            doctor_name: entry.doctor_name.clone(),
         }
     }
 
@@ -489,6 +497,13 @@ impl HistoryItem {
             to: status(&self.to)?,
             reason: self.reason,
             note: self.note,
+            slot: self
+                .slot
+                .as_deref()
+                .map(SlotId::parse)
+                .transpose()
+                .map_err(|e| bad(&e))?,
+            doctor_name: self.doctor_name,
         })
     }
 }
@@ -557,6 +572,8 @@ mod tests {
             to: Status::Assigned,
             reason: None,
             note: Some("appointment.assigned not sent: no email on file".into()),
+            slot: entity.slot.clone(),
+            doctor_name: entity.doctor_name.clone(),
         };
         let item = HistoryItem::from_domain(&PERU, &entity.id, &note);
         assert_eq!(item.appointment, "pe#20261122-45678912");

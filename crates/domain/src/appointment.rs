@@ -67,18 +67,13 @@ pub struct Transition {
 }
 
 impl Transition {
-    /// What a store's refusal of this transition means to the caller.
+    /// What a store's refusal of this transition means to the caller, once
+    /// deciding again on what the store holds no longer helps: the stored
+    /// appointment moved on (another status or revision) since it was read,
+    /// which a retry may well get past.
     pub fn refused(&self, error: StoreError) -> DomainError {
         let id = self.appointment.id.to_string();
         match error {
-            StoreError::StatusConflict { current } if current != self.expected => {
-                DomainError::InvalidTransition {
-                    id,
-                    current,
-                    requested: self.appointment.status,
-                }
-            }
-            // Same status, another revision: someone changed it in between.
             StoreError::StatusConflict { .. } => DomainError::ChangedMeanwhile { id },
             StoreError::NotFound => DomainError::AppointmentNotFound { id },
             other => other.into(),
@@ -132,7 +127,28 @@ impl Appointment {
             to,
             reason: None,
             note: None,
+            slot: self.slot.clone(),
+            doctor_name: self.doctor_name.clone(),
         }
+    }
+
+    /// The appointment as a change left it: what changes (status, slot,
+    /// doctor, revision, reason) from the change, the rest as it stands.
+    pub fn as_of(&self, change: &crate::notification::Snapshot) -> Appointment {
+        let mut then = Appointment {
+            status: change.status,
+            slot: change.slot.clone(),
+            doctor_name: change.doctor_name.clone(),
+            revision: change.revision,
+            updated_at: change.at,
+            ..self.clone()
+        };
+        match change.status {
+            Status::Cancelled => then.cancel_reason = change.reason.clone(),
+            Status::Registered => then.refusal_reason = change.reason.clone(),
+            _ => {}
+        }
+        then
     }
 
     pub fn document(&self) -> &Document {
@@ -460,6 +476,8 @@ impl Appointment {
             to: after.status,
             reason,
             note: None,
+            slot: after.slot.clone(),
+            doctor_name: after.doctor_name.clone(),
         };
         Transition {
             appointment: Appointment {

@@ -103,4 +103,10 @@ pub struct HistoryEntry {
     /// Set on an entry that records a notification, not a change: which one
     /// could not be sent, and why.
     pub note: Option<String>,
+    /// The slot the appointment holds after the change (kept after it is
+    /// closed, none once refused): where a visit moved to, and what the
+    /// change's email announces.
+    pub slot: Option<crate::ids::SlotId>,
+    /// The name of that slot's doctor, as the appointment shows it.
+    pub doctor_name: Option<String>,
 }

@@ -35,7 +35,7 @@ pub use error::DomainError;
 pub use history::{Actor, ActorRole, HistoryEntry};
 pub use ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
 pub use model::{Doctor, Patient, Slot, Status};
-pub use notification::{Notification, NotificationKind};
+pub use notification::{Notification, NotificationKind, Snapshot};
 pub use ports::{
     Attachment, Claim, Email, IdempotencyStore, ListFilter, MailError, Mailer, NotificationQueue,
     Page, PageRequest, QueueError, Store, StoreError, Upserted,

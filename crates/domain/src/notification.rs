@@ -7,10 +7,13 @@ use serde::{Deserialize, Serialize};
 use crate::appointment::Appointment;
 use crate::country::Country;
 use crate::history::HistoryEntry;
-use crate::ids::AppointmentId;
+use crate::ids::{AppointmentId, SlotId};
 use crate::model::Status;
 
-pub const MESSAGE_VERSION: u32 = 1;
+/// Version 2 carries the change a message announces; version 1 messages
+/// (without it, still on a queue from before) are read as well.
+pub const MESSAGE_VERSION: u32 = 2;
+const VERSIONS_READ: [u32; 2] = [1, 2];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NotificationKind {
@@ -102,6 +105,54 @@ pub struct Notification {
     pub appointment_id: AppointmentId,
     /// Consumers send at most one email per key.
     pub idempotency_key: String,
+    /// The appointment as the announced change left it, so the email tells
+    /// that change even when later ones came before it was sent. None on
+    /// messages from before it was carried.
+    pub change: Option<Snapshot>,
+}
+
+/// What a change left of the parts of an appointment that change: the
+/// email of a change renders these, not the state at send time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The appointment's revision after the change: the invitation's SEQUENCE.
+    pub revision: u32,
+    pub at: jiff::Timestamp,
+    pub status: Status,
+    pub slot: Option<SlotId>,
+    pub doctor_name: Option<String>,
+    /// Why it was cancelled or refused.
+    pub reason: Option<String>,
+}
+
+impl Snapshot {
+    /// What a committed change left.
+    pub fn of_entry(entry: &HistoryEntry) -> Self {
+        Self {
+            revision: entry.revision,
+            at: entry.at,
+            status: entry.to,
+            slot: entry.slot.clone(),
+            doctor_name: entry.doctor_name.clone(),
+            reason: entry.reason.clone(),
+        }
+    }
+
+    /// An appointment as it stands.
+    pub fn of_appointment(appointment: &Appointment) -> Self {
+        Self {
+            revision: appointment.revision,
+            at: appointment.updated_at,
+            status: appointment.status,
+            slot: appointment.slot.clone(),
+            doctor_name: appointment.doctor_name.clone(),
+            reason: match appointment.status {
+                Status::Cancelled => appointment.cancel_reason.clone(),
+                Status::Registered => appointment.refusal_reason.clone(),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The message as it travels on a queue.
@@ -113,6 +164,52 @@ pub struct WireMessage {
     pub country: String,
     pub appointment_id: String,
     pub idempotency_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<WireSnapshot>,
+}
+
+/// [`Snapshot`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireSnapshot {
+    pub revision: u32,
+    pub at: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctor_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl WireSnapshot {
+    fn of(snapshot: &Snapshot) -> Self {
+        Self {
+            revision: snapshot.revision,
+            at: crate::timestamp::format(snapshot.at),
+            status: snapshot.status.as_str().to_owned(),
+            slot: snapshot.slot.as_ref().map(ToString::to_string),
+            doctor_name: snapshot.doctor_name.clone(),
+            reason: snapshot.reason.clone(),
+        }
+    }
+
+    fn parse(self) -> Result<Snapshot, MalformedMessage> {
+        let bad = |e: &dyn std::fmt::Display| MalformedMessage(format!("change: {e}"));
+        Ok(Snapshot {
+            revision: self.revision,
+            at: self.at.parse().map_err(|e| bad(&e))?,
+            status: self.status.parse().map_err(|e| bad(&e))?,
+            slot: self
+                .slot
+                .as_deref()
+                .map(SlotId::parse)
+                .transpose()
+                .map_err(|e| bad(&e))?,
+            doctor_name: self.doctor_name,
+            reason: self.reason,
+        })
+    }
 }
 
 /// Why a queue message is not a notification this version understands.
@@ -133,6 +230,14 @@ pub mod key {
     /// sends one email.
     pub fn change(appointment: &AppointmentId, kind: NotificationKind, revision: u32) -> String {
         format!("{appointment}:{}:r{revision}", kind.as_str())
+    }
+    /// The `Message-ID` (left part) of the email of a key: a name-based
+    /// UUID (version 5), so every copy of one notification carries the same
+    /// one and the appointment id (with its document) is not readable in it.
+    pub fn message_id(key: &str) -> String {
+        const NAMESPACE: uuid::Uuid =
+            uuid::Uuid::from_u128(0x6369_7461_735f_6e6f_7469_6669_6361_7469);
+        uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).to_string()
     }
     /// One per appointment and day reminded, however often the job runs.
     pub fn reminder(appointment: &AppointmentId, day: Date) -> String {
@@ -157,6 +262,7 @@ pub mod key {
 }
 
 impl Notification {
+    /// A message about the appointment as it stands now.
     pub fn about(
         appointment: &Appointment,
         kind: NotificationKind,
@@ -167,6 +273,7 @@ impl Notification {
             country: appointment.country,
             appointment_id: appointment.id.clone(),
             idempotency_key,
+            change: Some(Snapshot::of_appointment(appointment)),
         }
     }
 
@@ -183,6 +290,7 @@ impl Notification {
                 country,
                 appointment_id: appointment_id.clone(),
                 idempotency_key: key::change(appointment_id, kind, entry.revision),
+                change: Some(Snapshot::of_entry(entry)),
             })
             .collect()
     }
@@ -194,6 +302,7 @@ impl Notification {
             country: self.country.code.to_owned(),
             appointment_id: self.appointment_id.to_string(),
             idempotency_key: self.idempotency_key.clone(),
+            change: self.change.as_ref().map(WireSnapshot::of),
         }
     }
 
@@ -206,7 +315,7 @@ impl Notification {
     pub fn from_json(body: &str) -> Result<Self, MalformedMessage> {
         let wire: WireMessage =
             serde_json::from_str(body).map_err(|e| MalformedMessage(e.to_string()))?;
-        if wire.version != MESSAGE_VERSION {
+        if !VERSIONS_READ.contains(&wire.version) {
             return Err(MalformedMessage(format!(
                 "unknown version {}",
                 wire.version
@@ -226,6 +335,7 @@ impl Notification {
             country,
             appointment_id,
             idempotency_key: wire.idempotency_key,
+            change: wire.change.map(WireSnapshot::parse).transpose()?,
         })
     }
 }
@@ -248,6 +358,8 @@ mod tests {
             to,
             reason: None,
             note: None,
+            slot: None,
+            doctor_name: None,
         };
         let cases = [
             (None, Registered, vec![]),
@@ -302,12 +414,26 @@ mod tests {
             country: &PERU,
             appointment_id: AppointmentId::parse(&PERU, "20261122-45678912").unwrap(),
             idempotency_key: "k".into(),
+            change: Some(Snapshot {
+                revision: 3,
+                at: "2026-11-22T15:00:00Z".parse().unwrap(),
+                status: Status::Cancelled,
+                slot: Some(SlotId::parse("pe-medicina-interna-9999234-1732629600").unwrap()),
+                doctor_name: Some("Dr. Uno".into()),
+                reason: Some("viaje".into()),
+            }),
         };
         assert_eq!(Notification::from_json(&message.to_json()), Ok(message));
+        // A message of version 1, from before changes were carried, is still read.
+        let old = Notification::from_json(
+            r#"{"type":"appointment.assigned","version":1,"country":"pe","appointment_id":"20261122-45678912","idempotency_key":"k"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.change, None);
         for body in [
             "",
             "{}",
-            r#"{"type":"appointment.assigned","version":2,"country":"pe","appointment_id":"20261122-45678912","idempotency_key":"k"}"#,
+            r#"{"type":"appointment.assigned","version":3,"country":"pe","appointment_id":"20261122-45678912","idempotency_key":"k"}"#,
             r#"{"type":"appointment.assigned","version":1,"country":"xx","appointment_id":"20261122-45678912","idempotency_key":"k"}"#,
             r#"{"type":"appointment.assigned","version":1,"country":"pe","appointment_id":"nope","idempotency_key":"k"}"#,
         ] {

@@ -307,9 +307,9 @@ pub enum Claim {
     /// Another consumer is sending it right now: retry later.
     InProgress,
     /// A consumer claimed it and never said how its send ended (it was
-    /// killed, or timed out): the email may or may not have gone out. SES
-    /// takes no idempotency token, so sending again could send it twice.
-    Lapsed,
+    /// killed, or timed out): the email may or may not have gone out.
+    /// `sends` counts the claims that reached the send, this one included.
+    Lapsed { sends: u32 },
 }
 
 /// Records of notifications sent, in the manner of Lambda idempotency
@@ -325,6 +325,18 @@ pub trait IdempotencyStore: Send + Sync {
         lapse_after: jiff::SignedDuration,
         keep_for: jiff::SignedDuration,
     ) -> Result<Claim, StoreError>;
+    /// Takes over a lapsed claim that has reached the send `sends` times,
+    /// to send once more: it is claimed again (lapsing anew) and counts
+    /// `sends + 1`. False when it was no longer that lapsed claim (another
+    /// consumer took it over, settled or completed it).
+    async fn reclaim_lapsed(
+        &self,
+        key: &str,
+        sends: u32,
+        now: Timestamp,
+        lapse_after: jiff::SignedDuration,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<bool, StoreError>;
     /// Closes a lapsed claim as done without knowing whether it was sent, so
     /// no later delivery sends it again. False when it was no longer a lapsed
     /// claim (another consumer settled or completed it).
@@ -355,6 +367,10 @@ pub struct Attachment {
 /// An email ready to send: both a plain-text and an HTML part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
+    /// The left part of its `Message-ID` (`<{message_id}@citas>`), derived
+    /// from the notification's idempotency key: a copy sent again carries
+    /// the same one, and a mailer that keeps its sends finds it by it.
+    pub message_id: Option<String>,
     pub to: EmailAddress,
     pub subject: String,
     pub text: String,
@@ -378,4 +394,10 @@ pub enum MailError {
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &Email) -> Result<String, MailError>;
+    /// Whether this email (by its `message_id`) was sent already, for a
+    /// mailer that can tell: `None` when it cannot (SES keeps no such
+    /// record), so a send a crash interrupted is sent again.
+    async fn was_sent(&self, _email: &Email) -> Result<Option<bool>, MailError> {
+        Ok(None)
+    }
 }

@@ -25,7 +25,7 @@ const ASSIGN_LOOKAHEAD: SignedDuration = SignedDuration::from_hours(24 * 366 * 2
 /// Slots auto-assignment reads per index page.
 const ASSIGN_CANDIDATES: usize = 25;
 /// Booking attempts auto-assignment makes before answering "busy, retry".
-const ASSIGN_ATTEMPTS: usize = 100;
+const ASSIGN_ATTEMPTS: usize = 30;
 /// Plans the daily job reads per store request.
 const DUE_BATCH: usize = 50;
 
@@ -426,19 +426,25 @@ async fn doctors_of(
         .collect())
 }
 
-/// Free slots auto-assignment may try, earliest first, from `now`; the
-/// first is the earliest, the rest of each page are tried in an order
-/// spread by `spread` so that concurrent requests do not all chase one slot.
+/// Free slots auto-assignment tries, from `now`. The first try is the
+/// earliest free slot; after each loss the request reads the earliest free
+/// slots again and picks one of a window that doubles with each loss
+/// (`CROWD_WINDOW`, then twice that, up to a page), at a place drawn from
+/// the appointment's id. A crowd that arrives at once therefore spreads over
+/// the earliest slots instead of chasing one after another: each request
+/// loses a few times (about the logarithm of the crowd), not once per
+/// winner ahead of it, and never tries a slot it lost again.
 pub(crate) struct Candidates<'a> {
     services: &'a Services,
     search: SlotSearch,
-    cursor: Option<String>,
-    queue: std::collections::VecDeque<(Slot, Option<Doctor>)>,
+    /// Where this request's picks fall inside each window.
     spread: u64,
-    first_page: bool,
-    exhausted: bool,
+    lost: HashSet<SlotId>,
     pub(crate) attempts: usize,
 }
+
+/// The window of the second try, among the earliest free slots.
+const CROWD_WINDOW: usize = 8;
 
 impl<'a> Candidates<'a> {
     pub(crate) fn new(
@@ -462,55 +468,79 @@ impl<'a> Candidates<'a> {
                 from: now + SignedDuration::from_secs(1),
                 until: now + ASSIGN_LOOKAHEAD,
             },
-            cursor: None,
-            queue: Default::default(),
             spread,
-            first_page: true,
-            exhausted: false,
+            lost: HashSet::new(),
             attempts: 0,
         }
     }
 
-    /// The next slot to try, with its doctor (read once per page); `None`
-    /// when no free slot is left.
+    /// How many of the earliest free slots the next try picks among.
+    fn window(&self) -> usize {
+        match self.attempts {
+            0 => 1,
+            n => CROWD_WINDOW
+                .saturating_mul(1 << (n - 1).min(8))
+                .min(ASSIGN_CANDIDATES),
+        }
+    }
+
+    /// Which of `len` candidates the try picks: a mix of the request's
+    /// spread and the try's number, so two requests of a crowd rarely agree.
+    fn pick(&self, len: usize) -> usize {
+        let mut mixed = self
+            .spread
+            .wrapping_add((self.attempts as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        mixed ^= mixed >> 31;
+        (mixed % len as u64) as usize
+    }
+
+    /// The booking of `slot` was lost to another request: it is not tried again.
+    pub(crate) fn lost(&mut self, slot: &Slot) {
+        self.lost.insert(slot.id.clone());
+    }
+
+    /// The next slot to try, with its doctor; `None` when no free slot is
+    /// left (none that this request has not lost already).
     pub(crate) async fn next(&mut self) -> Result<Option<(Slot, Option<Doctor>)>, DomainError> {
         if self.attempts >= ASSIGN_ATTEMPTS {
             return Err(DomainError::Contended);
         }
-        while self.queue.is_empty() {
-            if self.exhausted {
-                return Ok(None);
-            }
+        let window = self.window();
+        let mut cursor = None;
+        let mut open: Vec<Slot> = Vec::with_capacity(window);
+        // Pages past the lost slots until the window is full or no slot is left.
+        loop {
             let page = self
                 .services
                 .store
                 .free_slots(
                     &self.search,
                     &PageRequest {
-                        limit: ASSIGN_CANDIDATES,
-                        cursor: self.cursor.take(),
+                        limit: (window + self.lost.len()).min(ASSIGN_CANDIDATES),
+                        cursor,
                     },
                 )
                 .await?;
-            self.exhausted = page.next_cursor.is_none();
-            self.cursor = page.next_cursor;
-            let mut slots = page.items;
-            // The earliest goes first; the others rotate by the request's spread.
-            let keep_first = usize::from(self.first_page && !slots.is_empty());
-            self.first_page = false;
-            let rest = &mut slots[keep_first..];
-            if !rest.is_empty() {
-                let shift = (self.spread % rest.len() as u64) as usize;
-                rest.rotate_left(shift);
+            open.extend(
+                page.items
+                    .into_iter()
+                    .filter(|slot| !self.lost.contains(&slot.id)),
+            );
+            cursor = page.next_cursor;
+            if open.len() >= window || cursor.is_none() {
+                break;
             }
-            let doctors = doctors_of(self.services, &slots).await?;
-            self.queue.extend(slots.into_iter().map(|slot| {
-                let doctor = doctors.get(&slot.doctor().to_string()).cloned();
-                (slot, doctor)
-            }));
         }
+        open.truncate(window);
+        if open.is_empty() {
+            return Ok(None);
+        }
+        let slot = open.swap_remove(self.pick(open.len()));
+        let doctor = self.services.store.get_doctor(slot.doctor()).await?;
         self.attempts += 1;
-        Ok(self.queue.pop_front())
+        Ok(Some((slot, doctor)))
     }
 }
 

@@ -253,8 +253,8 @@ pub async fn assign(
     let (by, now) = (Actor::of(caller), services.now());
     // Checked before looking for slots, so a closed appointment is a 409, not "no slot".
     appointment.require_assignable()?;
-    book(services, &appointment, slot, now, |slot, doctor| {
-        appointment.assign(slot, doctor, &by, now)
+    book(services, appointment, slot, now, |current, slot, doctor| {
+        current.assign(slot, doctor, &by, now)
     })
     .await
 }
@@ -271,22 +271,24 @@ pub async fn reschedule(
     let appointment = load(services, caller, country, id, Operation::Reschedule).await?;
     let (by, now) = (Actor::of(caller), services.now());
     appointment.require_reschedulable(&by, now)?;
-    book(services, &appointment, slot, now, |slot, doctor| {
-        appointment.reschedule(slot, doctor, &by, now)
+    book(services, appointment, slot, now, |current, slot, doctor| {
+        current.reschedule(slot, doctor, &by, now)
     })
     .await
 }
 
 /// Books the given slot, or walks the free slots of the speciality (earliest
-/// first) until one is won, with the change `booking` decides on.
+/// first) until one is won, with the change `booking` decides on the
+/// appointment as it stands.
 async fn book(
     services: &Services,
-    appointment: &Appointment,
+    appointment: Appointment,
     slot: Option<SlotId>,
     now: Timestamp,
-    booking: impl Fn(&Slot, Option<&Doctor>) -> Result<Transition, DomainError>,
+    booking: impl Fn(&Appointment, &Slot, Option<&Doctor>) -> Result<Transition, DomainError>,
 ) -> Result<Appointment, DomainError> {
     let rescheduling = appointment.status.holds_slot();
+    let mut current = appointment;
     match slot {
         Some(slot_id) => {
             let slot = services.store.get_slot(&slot_id).await?.ok_or_else(|| {
@@ -295,16 +297,26 @@ async fn book(
                 }
             })?;
             let doctor = services.store.get_doctor(slot.doctor()).await?;
-            let booked = apply(services, booking(&slot, doctor.as_ref())?).await?;
+            let booked = apply_deciding_again(services, &mut current, |a| {
+                booking(a, &slot, doctor.as_ref())
+            })
+            .await?;
             log_booking(&booked, rescheduling);
             Ok(booked)
         }
         None => {
-            let mut candidates = Candidates::new(services, appointment, now);
+            let mut candidates = Candidates::new(services, &current, now);
             while let Some((slot, doctor)) = candidates.next().await? {
-                match apply(services, booking(&slot, doctor.as_ref())?).await {
+                match apply_deciding_again(services, &mut current, |a| {
+                    booking(a, &slot, doctor.as_ref())
+                })
+                .await
+                {
                     // Someone else took it between the search and the write: move on.
-                    Err(DomainError::SlotUnavailable { .. }) => continue,
+                    Err(DomainError::SlotUnavailable { .. }) => {
+                        candidates.lost(&slot);
+                        continue;
+                    }
                     Ok(booked) => {
                         log_booking(&booked, rescheduling);
                         return Ok(booked);
@@ -312,9 +324,9 @@ async fn book(
                     Err(other) => return Err(other),
                 }
             }
-            crate::metrics::count(crate::metrics::AUTO_ASSIGN_MISSES, appointment.country, 1);
+            crate::metrics::count(crate::metrics::AUTO_ASSIGN_MISSES, current.country, 1);
             Err(DomainError::NoSlotAvailable {
-                speciality: appointment.speciality.to_string(),
+                speciality: current.speciality.to_string(),
             })
         }
     }
@@ -337,13 +349,13 @@ async fn change(
     services: &Services,
     (caller, country, id): (&Caller, &'static Country, &str),
     operation: Operation,
-    decide: impl FnOnce(&Appointment, &Actor, Timestamp) -> Result<Transition, DomainError>,
+    decide: impl Fn(&Appointment, &Actor, Timestamp) -> Result<Transition, DomainError>,
 ) -> Result<Appointment, DomainError> {
-    let appointment = load(services, caller, country, id, operation).await?;
-    apply(
-        services,
-        decide(&appointment, &Actor::of(caller), services.now())?,
-    )
+    let mut appointment = load(services, caller, country, id, operation).await?;
+    let (by, now) = (Actor::of(caller), services.now());
+    apply_deciding_again(services, &mut appointment, |current| {
+        decide(current, &by, now)
+    })
     .await
 }
 
@@ -372,7 +384,7 @@ pub async fn refuse(
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
     change(services, request, Operation::Answer, |a, by, now| {
-        a.refuse(reason, by, now)
+        a.refuse(reason.clone(), by, now)
     })
     .await
 }
@@ -409,7 +421,7 @@ pub async fn cancel(
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
     change(services, request, Operation::Cancel, |a, by, now| {
-        a.cancel(reason, by, now)
+        a.cancel(reason.clone(), by, now)
     })
     .await
 }
@@ -425,6 +437,40 @@ pub async fn history(
     let mut entries = vec![appointment.creation_entry()];
     entries.extend(services.store.history(country, &appointment.id).await?);
     Ok(entries)
+}
+
+/// Times a change that lost a race to another is decided again on what the
+/// store then holds, before the caller is told to retry.
+pub const DECIDE_AGAIN_ATTEMPTS: usize = 3;
+
+/// Decides a change on `current` and stores it. When another change came
+/// first (the conditional write fails on status or revision), the
+/// appointment is read again and the change decided again on it: still
+/// allowed, it is stored; no longer allowed, the refusal names the state
+/// that forbids it; still racing after a few tries, `ChangedMeanwhile`.
+/// `current` is left as last read.
+async fn apply_deciding_again(
+    services: &Services,
+    current: &mut Appointment,
+    decide: impl Fn(&Appointment) -> Result<Transition, DomainError>,
+) -> Result<Appointment, DomainError> {
+    let mut attempt = 1;
+    loop {
+        let transition = decide(current)?;
+        match apply(services, transition).await {
+            Err(DomainError::ChangedMeanwhile { .. }) if attempt < DECIDE_AGAIN_ATTEMPTS => {
+                attempt += 1;
+                *current = services
+                    .store
+                    .get_appointment(current.country, &current.id)
+                    .await?
+                    .ok_or_else(|| DomainError::AppointmentNotFound {
+                        id: current.id.to_string(),
+                    })?;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Stores a transition the entity decided on.
@@ -465,6 +511,8 @@ pub async fn note_unsent(
         to: appointment.status,
         reason: None,
         note: Some(note),
+        slot: appointment.slot.clone(),
+        doctor_name: appointment.doctor_name.clone(),
     };
     store
         .add_history_note(appointment.country, &appointment.id, &entry)

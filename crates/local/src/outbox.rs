@@ -24,6 +24,32 @@ impl OutboxMailer {
             sent: AtomicU64::new(0),
         }
     }
+
+    /// Where an email is written before it is renamed into the outbox: a
+    /// directory beside it (the same file system), so the outbox only ever
+    /// holds whole emails.
+    fn partial_dir(&self) -> PathBuf {
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "outbox".into());
+        self.dir.with_file_name(format!(".{name}.partial"))
+    }
+
+    /// `<message id>.eml`: the name is the email's, derived from its
+    /// notification's key, so the outbox can tell whether it was written.
+    /// An email without one gets a name of its own.
+    fn file_name(&self, email: &Email) -> String {
+        match &email.message_id {
+            Some(id) => format!("{id}.eml"),
+            None => format!(
+                "{}-{:04}.eml",
+                jiff::Timestamp::now().as_millisecond(),
+                self.sent.fetch_add(1, Ordering::Relaxed) % 10_000
+            ),
+        }
+    }
 }
 
 #[async_trait]
@@ -34,31 +60,33 @@ impl Mailer for OutboxMailer {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
-        let recipient: String = email
-            .to
-            .as_str()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        // The id is logged; only the file name (on this machine) names the recipient.
-        let id = format!(
-            "{}-{:04}",
-            jiff::Timestamp::now().as_millisecond(),
-            self.sent.fetch_add(1, Ordering::Relaxed) % 10_000
-        );
-        let name = format!("{id}-{recipient}.eml");
+        let name = self.file_name(email);
         let path = self.dir.join(&name);
-        tokio::fs::write(&path, mime)
+        // Whole or not at all: written aside, then renamed into place (one
+        // step of the file system), so a crash never leaves half an email
+        // and an email on file was sent.
+        let partial_dir = self.partial_dir();
+        tokio::fs::create_dir_all(&partial_dir)
             .await
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
-        // The file name carries the recipient: debug level only.
+        let partial = partial_dir.join(&name);
+        tokio::fs::write(&partial, mime)
+            .await
+            .map_err(|e| MailError::Unavailable(e.to_string()))?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(|e| MailError::Unavailable(e.to_string()))?;
         tracing::debug!(path = %path.display(), "email written to the outbox");
-        Ok(id)
+        Ok(name.trim_end_matches(".eml").to_owned())
+    }
+
+    async fn was_sent(&self, email: &Email) -> Result<Option<bool>, MailError> {
+        let Some(id) = &email.message_id else {
+            return Ok(None);
+        };
+        tokio::fs::try_exists(self.dir.join(format!("{id}.eml")))
+            .await
+            .map(Some)
+            .map_err(|e| MailError::Unavailable(e.to_string()))
     }
 }

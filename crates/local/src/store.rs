@@ -1117,6 +1117,13 @@ struct IdempotencyRecord {
     /// Closed without knowing whether its email went out.
     #[serde(default)]
     uncertain: bool,
+    /// How many claims of the key reached the send.
+    #[serde(default = "one_send")]
+    sends: u32,
+}
+
+fn one_send() -> u32 {
+    1
 }
 
 impl IdempotencyRecord {
@@ -1144,7 +1151,9 @@ impl IdempotencyStore for EmbeddedStore {
                     return Ok(if record.completed {
                         Claim::Completed
                     } else if record.lapsed(now) {
-                        Claim::Lapsed
+                        Claim::Lapsed {
+                            sends: record.sends,
+                        }
                     } else {
                         Claim::InProgress
                     });
@@ -1156,9 +1165,37 @@ impl IdempotencyStore for EmbeddedStore {
                 expires_at: (now + keep_for).as_second(),
                 lapses_at: Some((now + lapse_after).as_second()),
                 uncertain: false,
+                sends: 1,
             };
             table.insert(key.as_str(), encode(&record)?.as_slice())?;
             Ok(Claim::Acquired)
+        })
+        .await
+    }
+
+    async fn reclaim_lapsed(
+        &self,
+        key: &str,
+        sends: u32,
+        now: Timestamp,
+        lapse_after: jiff::SignedDuration,
+        keep_for: jiff::SignedDuration,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut table = txn.open_table(IDEMPOTENCY)?;
+            let existing: Option<IdempotencyRecord> = get_json(&table, key.as_str())?;
+            let Some(record) = existing.filter(|r| r.lapsed(now) && r.sends == sends) else {
+                return Ok(false);
+            };
+            let record = IdempotencyRecord {
+                expires_at: (now + keep_for).as_second(),
+                lapses_at: Some((now + lapse_after).as_second()),
+                sends: sends + 1,
+                ..record
+            };
+            table.insert(key.as_str(), encode(&record)?.as_slice())?;
+            Ok(true)
         })
         .await
     }
@@ -1173,17 +1210,18 @@ impl IdempotencyStore for EmbeddedStore {
         self.write(move |txn| {
             let mut table = txn.open_table(IDEMPOTENCY)?;
             let existing: Option<IdempotencyRecord> = get_json(&table, key.as_str())?;
-            let lapsed = existing.is_some_and(|r| r.lapsed(now));
-            if lapsed {
-                let record = IdempotencyRecord {
-                    completed: true,
-                    expires_at: (now + keep_for).as_second(),
-                    lapses_at: None,
-                    uncertain: true,
-                };
-                table.insert(key.as_str(), encode(&record)?.as_slice())?;
-            }
-            Ok(lapsed)
+            let Some(record) = existing.filter(|r| r.lapsed(now)) else {
+                return Ok(false);
+            };
+            let record = IdempotencyRecord {
+                completed: true,
+                expires_at: (now + keep_for).as_second(),
+                lapses_at: None,
+                uncertain: true,
+                ..record
+            };
+            table.insert(key.as_str(), encode(&record)?.as_slice())?;
+            Ok(true)
         })
         .await
     }
@@ -1196,14 +1234,16 @@ impl IdempotencyStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.write(move |txn| {
+            let mut table = txn.open_table(IDEMPOTENCY)?;
+            let existing: Option<IdempotencyRecord> = get_json(&table, key.as_str())?;
             let record = IdempotencyRecord {
                 completed: true,
                 expires_at: (now + keep_for).as_second(),
                 lapses_at: None,
                 uncertain: false,
+                sends: existing.map_or(1, |r| r.sends),
             };
-            txn.open_table(IDEMPOTENCY)?
-                .insert(key.as_str(), encode(&record)?.as_slice())?;
+            table.insert(key.as_str(), encode(&record)?.as_slice())?;
             Ok(())
         })
         .await

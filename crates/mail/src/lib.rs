@@ -17,6 +17,9 @@ pub fn to_mime(email: &Email, from: &str) -> Result<Vec<u8>, std::io::Error> {
         .subject(email.subject.as_str())
         .text_body(email.text.as_str())
         .html_body(email.html.as_str());
+    if let Some(id) = &email.message_id {
+        message = message.message_id(format!("{id}@citas"));
+    }
     for attachment in &email.attachments {
         message = message.attachment(
             attachment.content_type.as_str(),
@@ -35,6 +38,7 @@ mod tests {
     #[test]
     fn text_html_and_attachments_are_all_in_the_message() {
         let email = Email {
+            message_id: Some("6f1c4d2e-0000-5000-8000-000000000000".into()),
             to: citas_domain::EmailAddress::parse("ana@example.pe").unwrap(),
             subject: "Cita asignada".into(),
             text: "Hola Ana".into(),
@@ -55,6 +59,7 @@ mod tests {
             "text/html",
             "text/calendar",
             "cita.ics",
+            "Message-ID: <6f1c4d2e-0000-5000-8000-000000000000@citas>",
         ] {
             assert!(mime.contains(expected), "{expected} missing from:\n{mime}");
         }

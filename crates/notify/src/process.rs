@@ -47,32 +47,43 @@ pub enum Done {
     Sent {
         message_id: String,
     },
+    /// Sent once more after a consumer died inside its send: the one copy
+    /// that may be a second (identical: same subject, invitation, Message-ID).
+    SentAgain {
+        message_id: String,
+    },
     /// Its key was sent before: a redelivery or a duplicate.
     AlreadySent,
+    /// Its send was interrupted [`MAX_SENDS`] times without the mailer being
+    /// able to tell whether it left: closed, so a third is never made.
+    GaveUpAfterSends {
+        sends: u32,
+    },
     /// Nothing to send (the appointment is gone, the patient has no email).
     Skipped {
         reason: String,
     },
-    /// The provider refused it for good (a bad address, a rejected message),
-    /// or a consumer died while sending it: put on the dead-letter queue,
-    /// where it can be looked at and sent back.
+    /// The provider refused it for good (a bad address, a rejected
+    /// message): put on the dead-letter queue, where it can be looked at and
+    /// sent back.
     DeadLettered {
         reason: String,
     },
 }
 
-/// Why a message whose earlier send may have gone out is dead-lettered.
-pub const DELIVERY_UNCERTAIN: &str = "delivery_uncertain";
+/// The most sends one notification gets when a consumer dies inside them
+/// and the mailer cannot tell whether the email left: the first and, after
+/// the crash, one identical copy.
+pub const MAX_SENDS: u32 = 2;
 
 /// Adds a delivery's outcome to the country's email counters.
 fn count(country: &'static Country, outcome: &Result<Done, Retry>) {
     use citas_domain::metrics::*;
     let counters: &[&'static str] = match outcome {
         Ok(Done::Sent { .. }) => &[EMAILS_SENT],
+        Ok(Done::SentAgain { .. }) => &[EMAILS_SENT, EMAILS_DELIVERY_UNCERTAIN],
         Ok(Done::AlreadySent) => &[DUPLICATES_SUPPRESSED],
-        Ok(Done::DeadLettered { reason }) if reason == DELIVERY_UNCERTAIN => {
-            &[EMAILS_DEAD_LETTERED, EMAILS_DELIVERY_UNCERTAIN]
-        }
+        Ok(Done::GaveUpAfterSends { .. }) => &[EMAILS_DELIVERY_UNCERTAIN],
         Ok(Done::DeadLettered { .. }) => &[EMAILS_DEAD_LETTERED],
         Err(Retry::Mail(_)) => &[EMAILS_FAILED],
         Ok(Done::Skipped { .. }) | Err(_) => &[],
@@ -90,6 +101,13 @@ enum Outgoing {
         /// The appointment to note the unsent message on.
         unsent: Option<Box<citas_domain::Appointment>>,
     },
+}
+
+/// What taking over a lapsed claim comes to.
+enum TakeOver {
+    /// Claimed again: send it (once more).
+    Send,
+    Done(Done),
 }
 
 /// A message to deliver again later (it ends in the dead-letter queue after the redrive count).
@@ -120,14 +138,10 @@ impl EmailPipeline {
     async fn deliver(&self, message: Notification) -> Result<Done, Retry> {
         let outgoing = self.prepare(&message).await?;
         let key = &message.idempotency_key;
-        match self
+        let now = self.clock.now();
+        let again = match self
             .idempotency
-            .claim(
-                key,
-                self.clock.now(),
-                self.claim_lapses_after,
-                REMEMBER_SENT_FOR,
-            )
+            .claim(key, now, self.claim_lapses_after, REMEMBER_SENT_FOR)
             .await?
         {
             Claim::Completed => {
@@ -135,9 +149,14 @@ impl EmailPipeline {
                 return Ok(Done::AlreadySent);
             }
             Claim::InProgress => return Err(Retry::InProgress),
-            Claim::Lapsed => return self.dead_letter_uncertain(&message).await,
-            Claim::Acquired => {}
-        }
+            Claim::Lapsed { sends } => {
+                match self.take_over_lapsed(&message, &outgoing, sends).await? {
+                    TakeOver::Send => true,
+                    TakeOver::Done(done) => return Ok(done),
+                }
+            }
+            Claim::Acquired => false,
+        };
         let email = match outgoing {
             Outgoing::Email(email) => email,
             Outgoing::Nothing { reason, unsent } => {
@@ -163,7 +182,7 @@ impl EmailPipeline {
         let sent = match tokio::time::timeout(half_a_claim, self.send_with_backoff(&email)).await {
             Ok(sent) => sent,
             // Left claimed, not released: the provider may have taken it. The
-            // claim lapses and the next delivery dead-letters it.
+            // claim lapses and a later delivery sends it once more at most.
             Err(_) => {
                 tracing::warn!(idempotency_key = %citas_domain::privacy::masked_key(key), "the send outlasted half its claim; abandoned");
                 return Err(Retry::Mail(MailError::Unavailable(
@@ -173,9 +192,13 @@ impl EmailPipeline {
         };
         match sent {
             Ok(message_id) => {
-                tracing::info!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), r#type = ?message.kind, %message_id, "email sent");
+                tracing::info!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), r#type = ?message.kind, %message_id, again, "email sent");
                 self.complete(key).await;
-                Ok(Done::Sent { message_id })
+                Ok(if again {
+                    Done::SentAgain { message_id }
+                } else {
+                    Done::Sent { message_id }
+                })
             }
             Err(MailError::Rejected(reason)) => {
                 // Retrying will not help: the message goes to the dead-letter
@@ -195,32 +218,62 @@ impl EmailPipeline {
         }
     }
 
-    /// A consumer claimed the message and never finished: its email may have
-    /// gone out. Sending it again could send it twice, so it goes to the
-    /// dead-letter queue for someone to check, and its key is closed so no
-    /// later delivery sends it. (To send it after all: `POST …/notify`.)
-    async fn dead_letter_uncertain(&self, message: &Notification) -> Result<Done, Retry> {
-        // The letter first: if settling then fails, the message comes back
-        // and is dead-lettered again (two letters, never two emails).
-        self.dead_letters
-            .enqueue(message)
-            .await
-            .map_err(|e| Retry::Mail(MailError::Unavailable(e.0)))?;
+    /// A consumer claimed the message and never finished: it died, most
+    /// likely inside the send, so the email may have gone out. A mailer
+    /// that can tell is asked; otherwise it is sent once more (a rare
+    /// identical second copy is harmless, a missing confirmation is not),
+    /// and after [`MAX_SENDS`] interrupted sends it is closed, never sent a third time.
+    async fn take_over_lapsed(
+        &self,
+        message: &Notification,
+        outgoing: &Outgoing,
+        sends: u32,
+    ) -> Result<TakeOver, Retry> {
         let key = &message.idempotency_key;
-        let settled = self
+        let masked = citas_domain::privacy::masked_key(key);
+        let known = match outgoing {
+            Outgoing::Email(email) => self.mailer.was_sent(email).await?,
+            // Nothing was to be sent: the claim is simply taken over.
+            Outgoing::Nothing { .. } => Some(false),
+        };
+        match known {
+            Some(true) => {
+                tracing::info!(idempotency_key = %masked, "a lapsed claim's email had left; completed");
+                self.complete(key).await;
+                return Ok(TakeOver::Done(Done::AlreadySent));
+            }
+            None if sends >= MAX_SENDS => {
+                let settled = self
+                    .idempotency
+                    .settle_lapsed(key, self.clock.now(), REMEMBER_SENT_FOR)
+                    .await?;
+                tracing::warn!(idempotency_key = %masked, sends, settled, delivery_uncertain = 1, "delivery_uncertain: sent as often as it may be; closed");
+                return Ok(TakeOver::Done(Done::GaveUpAfterSends { sends }));
+            }
+            Some(false) | None => {}
+        }
+        let reclaimed = self
             .idempotency
-            .settle_lapsed(key, self.clock.now(), REMEMBER_SENT_FOR)
+            .reclaim_lapsed(
+                key,
+                sends,
+                self.clock.now(),
+                self.claim_lapses_after,
+                REMEMBER_SENT_FOR,
+            )
             .await?;
+        if !reclaimed {
+            // Another consumer took it over first.
+            return Err(Retry::InProgress);
+        }
         tracing::warn!(
             appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id),
-            idempotency_key = %citas_domain::privacy::masked_key(key),
+            idempotency_key = %masked,
+            sends = sends + 1,
             delivery_uncertain = 1,
-            settled,
-            "delivery_uncertain: a consumer died while sending; dead-lettered, not sent again"
+            "delivery_uncertain: a consumer died while sending; sending once more"
         );
-        Ok(Done::DeadLettered {
-            reason: DELIVERY_UNCERTAIN.into(),
-        })
+        Ok(TakeOver::Send)
     }
 
     /// Lets a later delivery claim the key again; if releasing fails, the claim lapses.
@@ -280,13 +333,19 @@ impl EmailPipeline {
             reason,
             unsent: None,
         };
-        let Some(appointment) = self
+        let Some(current) = self
             .store
             .get_appointment(country, &message.appointment_id)
             .await?
         else {
             tracing::warn!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), "notification for an appointment that does not exist; acknowledged");
             return Ok(nothing("appointment not found".into()));
+        };
+        // A change's email tells that change, whatever came after it; a
+        // reminder tells what holds now.
+        let appointment = match &message.change {
+            Some(change) if message.kind != NotificationKind::Reminder => current.as_of(change),
+            _ => current,
         };
         if message.kind == NotificationKind::Reminder
             && appointment.status != citas_domain::Status::Assigned
@@ -328,14 +387,18 @@ impl EmailPipeline {
         let Some((name, to)) = recipient else {
             return Ok(nothing("no email address".into()));
         };
-        Ok(Outgoing::Email(Box::new(render(&Context {
+        let mut email = render(&Context {
             country,
             kind: message.kind,
             appointment: &appointment,
             patient_name: &name,
             to: &to,
             doctor: doctor.as_ref(),
-            now: self.clock.now(),
-        }))))
+            stamp: appointment.updated_at,
+        });
+        email.message_id = Some(citas_domain::notification::key::message_id(
+            &message.idempotency_key,
+        ));
+        Ok(Outgoing::Email(Box::new(email)))
     }
 }

@@ -18,7 +18,9 @@ pub struct Context<'a> {
     pub patient_name: &'a str,
     pub to: &'a EmailAddress,
     pub doctor: Option<&'a Doctor>,
-    pub now: Timestamp,
+    /// The invitation's DTSTAMP: when the change it announces was made, so
+    /// a copy sent again is the same invitation.
+    pub stamp: Timestamp,
 }
 
 fn weekday(day: Weekday) -> &'static str {
@@ -167,7 +169,7 @@ pub fn render(context: &Context<'_>) -> Email {
                 .collect::<Vec<_>>()
                 .join("\n"),
             location: doctor.map(str::to_owned).unwrap_or_default(),
-            stamp: context.now,
+            stamp: context.stamp,
         };
         attachments.push(Attachment {
             filename: "cita.ics".to_owned(),
@@ -176,6 +178,7 @@ pub fn render(context: &Context<'_>) -> Email {
         });
     }
     Email {
+        message_id: None,
         to: context.to.clone(),
         subject,
         text,
@@ -225,7 +228,7 @@ mod tests {
             patient_name: "Ana",
             to: &address("ana@example.pe"),
             doctor: None,
-            now: "2026-11-22T15:00:00Z".parse().unwrap(),
+            stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
         });
         assert_eq!(email.subject, "Tu cita de Dermatología está confirmada");
         assert!(email.text.contains("Dermatología"), "{}", email.text);
@@ -242,7 +245,7 @@ mod tests {
             patient_name: "Ana Lucía",
             to: &address("ana@example.pe"),
             doctor: Some(&d),
-            now: "2026-11-22T15:00:00Z".parse().unwrap(),
+            stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
         });
         assert_eq!(email.subject, "Tu cita de Medicina interna está confirmada");
         assert!(
@@ -293,7 +296,7 @@ mod tests {
                 patient_name: "Valentina",
                 to: &address("v@example.cl"),
                 doctor: None,
-                now: "2026-11-22T15:00:00Z".parse().unwrap(),
+                stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
             });
             assert!(email.text.contains(date), "{}", email.text);
             assert_eq!(
@@ -318,7 +321,7 @@ mod tests {
             patient_name: "Ana",
             to: &address("ana@example.pe"),
             doctor: None,
-            now: "2026-11-22T15:00:00Z".parse().unwrap(),
+            stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
         });
         assert_eq!(email.subject, "Tu cita de Medicina interna fue cancelada");
         let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();

@@ -225,11 +225,8 @@ pub async fn read(response: reqwest::Response) -> (u16, Value) {
 pub async fn wait_for_emails(app: &TestApp, count: usize) -> Vec<String> {
     let outbox = app.data_dir.path().join("outbox");
     for _ in 0..250 {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&outbox)
-            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+        let files = citas_e2e::outbox_files(&outbox);
         if files.len() >= count {
-            files.sort();
             return files
                 .iter()
                 .map(|f| std::fs::read_to_string(f).expect("eml"))
