@@ -5,7 +5,9 @@
 mod backends;
 
 use backends::Backend;
-use citas_domain::ports::{Availability, ListFilter, PageRequest, SlotSearch, StoreError};
+use citas_domain::ports::{
+    Availability, ListFilter, PageRequest, PlanLease, SlotSearch, StoreError,
+};
 use citas_domain::{
     Actor, Appointment, AppointmentId, CHILE, Country, Doctor, EmailAddress, HistoryEntry,
     OfferedSpeciality, PERU, Patient, Slot, SlotChange, Status, Store, Transition, Upserted,
@@ -33,6 +35,7 @@ on_every_backend!(
     doctors_by_speciality_and_country_in_pages,
     specialities_are_added_once_per_country,
     a_plan_is_kept_beside_its_doctor_and_listed_while_open,
+    a_plan_is_saved_by_one_holder_at_a_time,
     adding_slots_leaves_taken_ids_alone_and_only_free_ones_are_removed,
     free_slot_pages_never_repeat_or_skip_a_slot,
     a_doctors_list_by_status_holds_only_their_appointments,
@@ -764,18 +767,25 @@ mod cases {
     pub async fn a_plan_is_kept_beside_its_doctor_and_listed_while_open(backend: &Backend) {
         let store = &backend.store;
         let cardiologist = doctor(&PERU, "cardiologia", "1");
+        let now = at("2030-01-01T12:00:00Z");
         let open = Availability {
             plan: build::plan(&[(Weekday::Monday, "09:00", "13:00")], "2030-01-07", None),
             generated_until: date(2030, 2, 1),
+            revision: 1,
         };
+        let first = PlanLease::new(0, now);
         assert_eq!(
-            store.put_availability(&cardiologist.id, &open).await,
+            store.lease_plan(&cardiologist.id, &first, now).await,
             Err(StoreError::NotFound),
             "no plan without a doctor"
         );
         store.put_doctor(&cardiologist).await.expect("doctor");
         store
-            .put_availability(&cardiologist.id, &open)
+            .lease_plan(&cardiologist.id, &first, now)
+            .await
+            .expect("held");
+        store
+            .put_availability(&cardiologist.id, &open, &first)
             .await
             .expect("plan");
         // Updating the doctor keeps the plan.
@@ -806,15 +816,120 @@ mod cases {
                 Some("2030-01-31"),
             ),
             generated_until: date(2030, 1, 31),
+            revision: 2,
         };
+        let second = PlanLease::new(1, now);
         store
-            .put_availability(&cardiologist.id, &ended)
+            .lease_plan(&cardiologist.id, &second, now)
+            .await
+            .expect("held");
+        store
+            .put_availability(&cardiologist.id, &ended, &second)
             .await
             .expect("plan");
         assert_eq!(due(date(2031, 1, 1)).await, Ok(Vec::new()));
         assert_eq!(
             store.get_availability(&cardiologist.id).await,
             Ok(Some(ended))
+        );
+    }
+
+    pub async fn a_plan_is_saved_by_one_holder_at_a_time(backend: &Backend) {
+        let store = &backend.store;
+        let cardiologist = doctor(&PERU, "cardiologia", "1");
+        store.put_doctor(&cardiologist).await.expect("doctor");
+        let now = at("2030-01-01T12:00:00Z");
+        let plan = |until: i8| Availability {
+            plan: build::plan(&[(Weekday::Monday, "09:00", "13:00")], "2030-01-07", None),
+            generated_until: date(2030, 2, until),
+            revision: 1,
+        };
+        // Ten saves read "no plan" at once: one holds it, the others are refused.
+        let leases: Vec<PlanLease> = (0..10).map(|_| PlanLease::new(0, now)).collect();
+        let held = join_all(
+            leases
+                .iter()
+                .map(|lease| store.lease_plan(&cardiologist.id, lease, now)),
+        )
+        .await;
+        let winners: Vec<&PlanLease> = leases
+            .iter()
+            .zip(&held)
+            .filter(|(_, held)| held.is_ok())
+            .map(|(lease, _)| lease)
+            .collect();
+        assert_eq!(winners.len(), 1, "{held:?}");
+        assert!(
+            held.iter()
+                .all(|h| h.is_ok() || *h == Err(StoreError::PlanChanged))
+        );
+        // Only the holder stores; a refused one cannot.
+        let loser = leases
+            .iter()
+            .find(|l| l.token != winners[0].token)
+            .expect("a loser");
+        assert_eq!(
+            store
+                .put_availability(&cardiologist.id, &plan(1), loser)
+                .await,
+            Err(StoreError::PlanChanged)
+        );
+        store
+            .put_availability(&cardiologist.id, &plan(1), winners[0])
+            .await
+            .expect("stored");
+        // The hold is given up with the store; a save that read before it is refused.
+        assert_eq!(
+            store.lease_plan(&cardiologist.id, loser, now).await,
+            Err(StoreError::PlanChanged),
+            "it read revision 0; the plan is at 1"
+        );
+        let next = PlanLease::new(1, now);
+        store
+            .lease_plan(&cardiologist.id, &next, now)
+            .await
+            .expect("the next save holds it");
+        // A holder that died is overtaken once its hold lapses.
+        let overtaking = PlanLease::new(1, next.until);
+        assert_eq!(
+            store
+                .lease_plan(
+                    &cardiologist.id,
+                    &overtaking,
+                    next.until - jiff::SignedDuration::from_secs(1)
+                )
+                .await,
+            Err(StoreError::PlanChanged)
+        );
+        store
+            .lease_plan(&cardiologist.id, &overtaking, next.until)
+            .await
+            .expect("lapsed hold overtaken");
+        assert_eq!(
+            store
+                .put_availability(&cardiologist.id, &plan(2), &next)
+                .await,
+            Err(StoreError::PlanChanged),
+            "the dead holder's late save is refused"
+        );
+        store
+            .put_availability(
+                &cardiologist.id,
+                &Availability {
+                    revision: 2,
+                    ..plan(3)
+                },
+                &overtaking,
+            )
+            .await
+            .expect("stored");
+        assert_eq!(
+            store
+                .get_availability(&cardiologist.id)
+                .await
+                .expect("read")
+                .map(|a| (a.revision, a.generated_until)),
+            Some((2, date(2030, 2, 3)))
         );
     }
 

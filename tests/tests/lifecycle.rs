@@ -26,6 +26,8 @@ on_every_backend!(
     thirty_concurrent_reschedules_onto_one_slot_have_one_winner,
     invitations_keep_their_uid_and_raise_their_sequence_until_cancelled,
     an_automatic_notification_without_an_address_is_noted_in_the_history,
+    changes_in_quick_succession_each_email_their_own_time_and_sequence,
+    a_cancel_racing_the_doctors_confirmation_succeeds_or_names_the_state,
 );
 
 /// Monday 2027-01-04, 08:00 in Lima.
@@ -545,23 +547,8 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
             "Tu cita de Cardiología fue cancelada"
         ]
     );
-    let field = |ics: &str, name: &str| -> String {
-        ics.replace("\r\n ", "")
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_owned))
-            .unwrap_or_else(|| panic!("{name} missing in {ics}"))
-    };
-    let invitations: Vec<String> = emails
-        .iter()
-        .map(|e| {
-            let ics = e
-                .attachments
-                .iter()
-                .find(|a| a.content_type == "text/calendar")
-                .unwrap_or_else(|| panic!("no invitation in {}", e.subject));
-            ics.content.clone()
-        })
-        .collect();
+    let field = invitation_field;
+    let invitations: Vec<String> = emails.iter().map(invitation).collect();
     let uids: Vec<String> = invitations.iter().map(|ics| field(ics, "UID")).collect();
     assert!(
         uids.iter().all(|uid| uid == &format!("{id}@citas")),
@@ -641,4 +628,194 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
         service::notify(&world.services, &admin(), &PERU, &id).await,
         Err(DomainError::NoEmailOnFile { .. })
     ));
+}
+
+/// A line of an invitation (unfolded), by name.
+fn invitation_field(ics: &str, name: &str) -> String {
+    ics.replace("\r\n ", "")
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("{name} missing in {ics}"))
+}
+
+/// The invitation an email carries, as text.
+fn invitation(email: &ReceivedEmail) -> String {
+    email
+        .attachments
+        .iter()
+        .find(|a| a.content_type == "text/calendar")
+        .unwrap_or_else(|| panic!("no invitation in {}", email.subject))
+        .content
+        .clone()
+}
+
+/// An email as a calendar and its reader see it: (subject, METHOD, SEQUENCE,
+/// DTSTART in Lima or none, the body's "Fecha y hora" line).
+type Told = (String, String, u32, Option<String>, Option<String>);
+
+fn told(email: &ReceivedEmail) -> Told {
+    let ics = invitation(email);
+    let start = ics.replace("\r\n ", "").lines().find_map(|l| {
+        l.strip_prefix("DTSTART;TZID=America/Lima:")
+            .map(str::to_owned)
+    });
+    let when = email
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("Fecha y hora: ").map(str::to_owned));
+    (
+        email.subject.clone(),
+        invitation_field(&ics, "METHOD"),
+        invitation_field(&ics, "SEQUENCE")
+            .parse()
+            .expect("a number"),
+        start,
+        when,
+    )
+}
+
+async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(backend: &Backend) {
+    let world = World::on(backend);
+    let prompt = world.doctor("1002", false).await;
+    let wednesday = world.slot(&prompt, WEDNESDAY).await;
+    let thursday = world.slot(&prompt, THURSDAY).await;
+    let friday = world.slot(&prompt, FRIDAY).await;
+    let other = world.slot(&prompt, "2027-01-06T15:00:00Z").await;
+    let outbox = Arc::new(Outbox::default());
+    let pipeline = EmailPipeline {
+        store: backend.store.clone(),
+        idempotency: backend.idempotency.clone(),
+        mailer: outbox.clone(),
+        clock: world.clock.clone(),
+        claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
+        dead_letters: Arc::new(citas_e2e::NullQueue),
+    };
+    // Booked, then moved twice before any email goes out.
+    let ana = world.assigned("45678912", &wednesday).await;
+    let (id, caller) = (ana.id.to_string(), patient("45678912"));
+    for slot in [&thursday, &friday] {
+        service::reschedule(&world.services, &caller, &PERU, &id, Some(slot.clone()))
+            .await
+            .expect("moved");
+    }
+    // Booked, then cancelled at once.
+    let jose = world.assigned("45678913", &other).await;
+    let jose_id = jose.id.to_string();
+    service::cancel(
+        &world.services,
+        &patient("45678913"),
+        &PERU,
+        &jose_id,
+        "viaje".into(),
+    )
+    .await
+    .expect("cancelled");
+    // Every email is rendered after every change: each still tells its own.
+    for id in [&id, &jose_id] {
+        for message in world.publish(id).await {
+            let done = pipeline.process(&message.to_json()).await.expect("handled");
+            assert!(matches!(done, Done::Sent { .. }), "{done:?}");
+        }
+    }
+    let emails = outbox.0.lock().expect("lock").clone();
+    let told: Vec<Told> = emails.iter().map(told).collect();
+    let at = |day: &str, date: &str| {
+        (
+            Some(format!("202701{day}T090000")),
+            Some(format!("{date} a las 09:00 (hora de Lima)")),
+        )
+    };
+    let row = |subject: &str,
+               method: &str,
+               sequence: u32,
+               (start, when): (Option<String>, Option<String>)| {
+        (subject.to_owned(), method.to_owned(), sequence, start, when)
+    };
+    assert_eq!(
+        told,
+        [
+            row(
+                "Tu cita de Cardiología está confirmada",
+                "PUBLISH",
+                2,
+                at("06", "miércoles 06/01/2027")
+            ),
+            row(
+                "Tu cita de Cardiología cambió de horario",
+                "PUBLISH",
+                3,
+                at("07", "jueves 07/01/2027")
+            ),
+            row(
+                "Tu cita de Cardiología cambió de horario",
+                "PUBLISH",
+                4,
+                at("08", "viernes 08/01/2027")
+            ),
+            row(
+                "Tu cita de Cardiología está confirmada",
+                "PUBLISH",
+                2,
+                (
+                    Some("20270106T100000".into()),
+                    Some("miércoles 06/01/2027 a las 10:00 (hora de Lima)".into())
+                )
+            ),
+            row(
+                "Tu cita de Cardiología fue cancelada",
+                "CANCEL",
+                3,
+                (
+                    Some("20270106T100000".into()),
+                    Some("miércoles 06/01/2027 a las 10:00 (hora de Lima)".into())
+                )
+            ),
+        ]
+    );
+    // A copy of a change's message handled again sends nothing and changes nothing.
+    for message in world.publish(&id).await {
+        pipeline.process(&message.to_json()).await.expect("handled");
+    }
+    assert_eq!(outbox.0.lock().expect("lock").len(), 5);
+}
+
+async fn a_cancel_racing_the_doctors_confirmation_succeeds_or_names_the_state(backend: &Backend) {
+    let world = World::on(backend);
+    let careful = world.doctor("1001", true).await;
+    for n in 0..8i64 {
+        let document = format!("{}", 46_000_000 + n);
+        let at = build::at(WEDNESDAY) + jiff::SignedDuration::from_mins(30 * n);
+        let slot = world.slot(&careful, &at.to_string()).await;
+        let pending = world.assigned(&document, &slot).await;
+        assert_eq!(pending.status, Status::Pending);
+        let id = pending.id.to_string();
+        let confirm = tokio::spawn({
+            let (services, id) = (world.services.clone(), id.clone());
+            async move { service::confirm(&services, &doctor("1001"), &PERU, &id).await }
+        });
+        let cancel = tokio::spawn({
+            let (services, id, caller) = (world.services.clone(), id.clone(), patient(&document));
+            async move { service::cancel(&services, &caller, &PERU, &id, "viaje".into()).await }
+        });
+        let (confirmed, cancelled) = (
+            confirm.await.expect("the confirmation ran"),
+            cancel.await.expect("the cancel ran"),
+        );
+        // Cancelling is allowed from pending and from assigned: whichever came first, it succeeds.
+        let cancelled = cancelled.unwrap_or_else(|e| panic!("the cancel of {id} failed: {e:?}"));
+        assert_eq!(cancelled.status, Status::Cancelled);
+        // The confirmation came first, or is refused naming the state that forbids it.
+        match confirmed {
+            Ok(a) => assert_eq!(a.status, Status::Assigned),
+            Err(DomainError::InvalidTransition { current, .. }) => {
+                assert_eq!(current, Status::Cancelled)
+            }
+            Err(other) => panic!("the confirmation of {id}: {other:?}"),
+        }
+        assert_eq!(world.get(&id).await.status, Status::Cancelled);
+        assert!(
+            world.stored_slot(&slot).await.available,
+            "its slot is free again"
+        );
+    }
 }

@@ -23,6 +23,8 @@ on_every_backend!(
     re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots,
     the_daily_job_extends_every_open_plan_to_the_horizon,
     fifty_simultaneous_auto_assigns_all_succeed_on_distinct_slots,
+    ten_simultaneous_plan_saves_leave_exactly_one_plans_slots,
+    a_crowd_of_thirty_auto_assigns_spreads_over_the_earliest_slots,
 );
 
 /// Monday 2027-01-04, 08:00 in Lima.
@@ -382,4 +384,163 @@ async fn fifty_simultaneous_auto_assigns_all_succeed_on_distinct_slots(backend: 
         service::assign(&services, &admin(), &PERU, &id, None).await,
         Err(DomainError::NoSlotAvailable { .. })
     ));
+}
+
+/// The ids of the doctor's free slots from now on, and those the stored
+/// plan has from now to the horizon: after any saves, the two are equal.
+async fn free_and_planned(
+    services: &Services,
+    doctor: &citas_domain::DoctorId,
+) -> (Vec<String>, Vec<String>, u32) {
+    let now = services.clock.now();
+    let today = PERU.local_date(now);
+    let stored = services
+        .store
+        .get_availability(doctor)
+        .await
+        .expect("read")
+        .expect("a plan is stored");
+    let mut planned: Vec<String> = stored
+        .plan
+        .slots(doctor, today, services.horizon.end(today))
+        .into_iter()
+        .filter(|slot| slot.starts_at() > now)
+        .map(|slot| slot.id.to_string())
+        .collect();
+    let mut free: Vec<String> = services
+        .store
+        .doctor_slots(
+            doctor,
+            now,
+            now + jiff::SignedDuration::from_hours(24 * 400),
+        )
+        .await
+        .expect("slots")
+        .into_iter()
+        .filter(|slot| slot.available)
+        .map(|slot| slot.id.to_string())
+        .collect();
+    planned.sort();
+    free.sort();
+    (free, planned, stored.revision)
+}
+
+async fn ten_simultaneous_plan_saves_leave_exactly_one_plans_slots(backend: &Backend) {
+    let (services, _) = services(backend, 14);
+    let doctor = register_doctor(&services, "1001").await;
+    let id = doctor.id.to_string();
+    // Ten different plans: two hours a morning, each an hour later than the one before.
+    let plans: Vec<WorkingPlan> = (0..10u8)
+        .map(|n| {
+            mornings(
+                &[Weekday::Monday, Weekday::Tuesday, Weekday::Thursday],
+                &format!("{:02}:00", 7 + n),
+                &format!("{:02}:00", 9 + n),
+            )
+        })
+        .collect();
+    // A new doctor's first plan, then an existing plan changed, ten at once each time.
+    for round in 0..2 {
+        let outcomes = join_all(plans.iter().map(|plan| {
+            let (services, id, plan) = (services.clone(), id.clone(), plan.clone());
+            tokio::spawn(async move {
+                scheduling::set_availability(&services, &admin(), &PERU, &id, plan).await
+            })
+        }))
+        .await;
+        let outcomes: Vec<_> = outcomes
+            .into_iter()
+            .map(|joined| joined.expect("the save ran"))
+            .collect();
+        assert!(
+            outcomes.iter().any(Result::is_ok),
+            "round {round}: one save wins: {outcomes:?}"
+        );
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.is_ok() || matches!(o, Err(DomainError::PlanChanged))),
+            "round {round}: the others are told the plan changed: {outcomes:?}"
+        );
+        let (free, planned, revision) = free_and_planned(&services, &doctor.id).await;
+        assert!(!planned.is_empty());
+        assert_eq!(
+            free, planned,
+            "round {round}: the free slots are the stored plan's"
+        );
+        let saved = outcomes.iter().filter(|o| o.is_ok()).count() as u32;
+        assert!(
+            revision >= saved,
+            "round {round}: revision {revision} after {saved} saves"
+        );
+    }
+}
+
+async fn a_crowd_of_thirty_auto_assigns_spreads_over_the_earliest_slots(backend: &Backend) {
+    let (services, _) = services(backend, 14);
+    // Five doctors, 40 slots each in the week: 200 free slots for 30 requests.
+    for document in ["2001", "2002", "2003", "2004", "2005"] {
+        let doctor = register_doctor(&services, document).await;
+        let plan = build::plan(
+            &[
+                (Weekday::Monday, "09:00", "13:00"),
+                (Weekday::Tuesday, "09:00", "13:00"),
+                (Weekday::Wednesday, "09:00", "13:00"),
+                (Weekday::Thursday, "09:00", "13:00"),
+                (Weekday::Friday, "09:00", "13:00"),
+            ],
+            "2027-01-04",
+            Some("2027-01-08"),
+        );
+        scheduling::set_availability(&services, &admin(), &PERU, &doctor.id.to_string(), plan)
+            .await
+            .expect("plan");
+    }
+    let earliest: Vec<String> =
+        scheduling::search_slots(&services, &admin(), &PERU, search(None, None, 100))
+            .await
+            .expect("search")
+            .items
+            .into_iter()
+            .map(|free| free.slot.id.to_string())
+            .collect();
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        ids.push(appointment_for(&services, &format!("{}", 43_000_000 + n)).await);
+    }
+    if let Some(counter) = &backend.counter {
+        counter.take();
+    }
+    let outcomes = join_all(ids.iter().map(|id| {
+        let (services, id) = (services.clone(), id.clone());
+        tokio::spawn(async move { service::assign(&services, &admin(), &PERU, &id, None).await })
+    }))
+    .await;
+    let mut slots = Vec::new();
+    for outcome in outcomes {
+        let appointment = outcome.expect("ran").expect("every auto-assign succeeds");
+        slots.push(appointment.slot.expect("a slot").to_string());
+    }
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), 30, "thirty distinct slots");
+    // The earliest are handed out first: all within the earliest 60 of 200.
+    let late: Vec<&String> = slots
+        .iter()
+        .filter(|slot| !earliest[..60].contains(slot))
+        .collect();
+    assert!(late.is_empty(), "booked past the earliest 60: {late:?}");
+    // The crowd's booking attempts grow with it, not with its square: at
+    // most four transactions a request (one after another would take up to 30).
+    if let Some(counter) = &backend.counter {
+        let attempts = counter
+            .take()
+            .get("TransactWriteItems")
+            .copied()
+            .unwrap_or(0);
+        assert!(
+            attempts <= 30 * 4,
+            "{attempts} booking attempts for 30 requests"
+        );
+    }
 }

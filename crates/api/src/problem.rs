@@ -170,6 +170,7 @@ impl From<DomainError> for Problem {
             DomainError::ChangedMeanwhile { .. } => {
                 Problem::new(StatusCode::CONFLICT, "changed_meanwhile", detail)
             }
+            DomainError::PlanChanged => Problem::new(StatusCode::CONFLICT, "plan_changed", detail),
             DomainError::TooLateToChange { deadline, .. } => {
                 Problem::new(StatusCode::CONFLICT, "too_late_to_change", detail)
                     .with("deadline", rfc3339(&deadline))

@@ -305,6 +305,8 @@ pub struct AvailabilityResponse {
     pub plan: AvailabilityBody,
     pub generated_until: String,
     pub time_zone: &'static str,
+    /// How many times the plan was saved.
+    pub revision: u32,
 }
 
 impl AvailabilityResponse {
@@ -314,6 +316,7 @@ impl AvailabilityResponse {
             plan: AvailabilityBody::from_domain(&availability.plan),
             generated_until: availability.generated_until.to_string(),
             time_zone: doctor.country.time_zone_name,
+            revision: availability.revision,
         }
     }
 }

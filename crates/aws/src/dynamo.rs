@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use citas_domain::ports::{
-    Availability, Freshness, ListFilter, Page, PageRequest, SlotSearch, Store, StoreError,
-    Transition, Upserted, free_slot_partition,
+    Availability, Freshness, ListFilter, Page, PageRequest, PlanLease, SlotSearch, Store,
+    StoreError, Transition, Upserted, free_slot_partition,
 };
 use citas_domain::timestamp;
 use citas_domain::{
@@ -53,6 +53,11 @@ pub const STARTS: &str = "starts";
 const AVAILABILITY: &str = "availability";
 const GENERATED_UNTIL: &str = "generated_until";
 const PLAN_DUE: &str = "plan_due";
+/// How many times the plan was saved; every save is conditioned on it.
+const PLAN_REVISION: &str = "plan_revision";
+/// The hold of the save in progress (its token) and when it lapses (epoch seconds).
+const PLAN_LEASE: &str = "plan_lease";
+const PLAN_LEASE_UNTIL: &str = "plan_lease_until";
 /// Slots written concurrently when a plan is applied.
 const SLOT_WRITES_IN_FLIGHT: usize = 16;
 /// A history longer than this is cut (no appointment comes near it).
@@ -138,6 +143,10 @@ fn to_item(value: &impl Serialize) -> Result<Item, StoreError> {
 
 fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(backend)
+}
+
+fn n(value: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -597,22 +606,65 @@ impl Store for DynamoStore {
             .get_item()
             .table_name(self.tables.doctor())
             .key("id", s(doctor.to_string()))
-            .projection_expression(AVAILABILITY)
+            .projection_expression("#plan, #revision")
+            .expression_attribute_names("#plan", AVAILABILITY)
+            .expression_attribute_names("#revision", PLAN_REVISION)
             .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
-        output
-            .item
-            .and_then(|mut item| item.remove(AVAILABILITY))
-            .map(availability_from)
-            .transpose()
+        output.item.and_then(availability_of).transpose()
+    }
+
+    async fn lease_plan(
+        &self,
+        doctor: &DoctorId,
+        lease: &PlanLease,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.tables.doctor())
+            .key("id", s(doctor.to_string()))
+            .update_expression("SET #lease = :token, #until = :until")
+            // The plan read is still the stored one, and nobody holds it.
+            .condition_expression(
+                "attribute_exists(id) \
+                 AND (#revision = :revision OR (attribute_not_exists(#revision) AND :revision = :zero)) \
+                 AND (attribute_not_exists(#until) OR #until <= :now)",
+            )
+            .expression_attribute_names("#lease", PLAN_LEASE)
+            .expression_attribute_names("#until", PLAN_LEASE_UNTIL)
+            .expression_attribute_names("#revision", PLAN_REVISION)
+            .expression_attribute_values(":token", s(&lease.token))
+            .expression_attribute_values(":until", n(lease.until.as_second()))
+            .expression_attribute_values(":revision", n(lease.revision))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now.as_second()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Err(if failed.item().is_some() {
+                        StoreError::PlanChanged
+                    } else {
+                        StoreError::NotFound
+                    })
+                }
+                _ => Err(backend(error)),
+            },
+        }
     }
 
     async fn put_availability(
         &self,
         doctor: &DoctorId,
         availability: &Availability,
+        lease: &PlanLease,
     ) -> Result<(), StoreError> {
         let stored = serde_dynamo::to_attribute_value(AvailabilityItem::from_domain(availability))
             .map_err(backend)?;
@@ -622,13 +674,15 @@ impl Store for DynamoStore {
                 ":until".to_owned(),
                 s(availability.generated_until.to_string()),
             ),
+            (":revision".to_owned(), n(lease.revision + 1)),
+            (":token".to_owned(), s(&lease.token)),
         ]);
         // Only plans with days left to generate are in the daily job's index.
         let expression = if availability.is_open() {
             values.insert(":due".to_owned(), s(doctor.country.code));
-            "SET #plan = :plan, #until = :until, #due = :due"
+            "SET #plan = :plan, #until = :until, #due = :due, #revision = :revision REMOVE #lease, #lease_until"
         } else {
-            "SET #plan = :plan, #until = :until REMOVE #due"
+            "SET #plan = :plan, #until = :until, #revision = :revision REMOVE #due, #lease, #lease_until"
         };
         let result = self
             .client
@@ -636,16 +690,19 @@ impl Store for DynamoStore {
             .table_name(self.tables.doctor())
             .key("id", s(doctor.to_string()))
             .update_expression(expression)
-            .condition_expression("attribute_exists(id)")
+            .condition_expression("#lease = :token")
             .expression_attribute_names("#plan", AVAILABILITY)
             .expression_attribute_names("#until", GENERATED_UNTIL)
             .expression_attribute_names("#due", PLAN_DUE)
+            .expression_attribute_names("#revision", PLAN_REVISION)
+            .expression_attribute_names("#lease", PLAN_LEASE)
+            .expression_attribute_names("#lease_until", PLAN_LEASE_UNTIL)
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::NotFound),
+            Err(error) if is_condition_failure(&error) => Err(StoreError::PlanChanged),
             Err(error) => Err(backend(error)),
         }
     }
@@ -674,15 +731,13 @@ impl Store for DynamoStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|mut item| {
+            .map(|item| {
                 let doctor = item
                     .get("id")
                     .and_then(|id| id.as_s().ok())
                     .and_then(|id| DoctorId::parse(id).ok())
                     .ok_or_else(|| StoreError::Backend("a plan's doctor id is not valid".into()))?;
-                let availability = item
-                    .remove(AVAILABILITY)
-                    .map(availability_from)
+                let availability = availability_of(item)
                     .transpose()?
                     .ok_or_else(|| StoreError::Backend("a due plan has no availability".into()))?;
                 Ok((doctor, availability))
@@ -816,10 +871,23 @@ fn slot_id_range(doctor: &DoctorId, from: Timestamp, until: Timestamp) -> (Strin
     )
 }
 
-fn availability_from(value: AttributeValue) -> Result<Availability, StoreError> {
-    serde_dynamo::from_attribute_value::<_, AvailabilityItem>(value)
-        .map_err(backend)?
-        .into_domain()
+/// A doctor item's plan, with the revision it is stored under.
+fn availability_of(mut item: Item) -> Option<Result<Availability, StoreError>> {
+    let revision = item
+        .get(PLAN_REVISION)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let plan = item.remove(AVAILABILITY)?;
+    Some(
+        serde_dynamo::from_attribute_value::<_, AvailabilityItem>(plan)
+            .map_err(backend)
+            .and_then(AvailabilityItem::into_domain)
+            .map(|availability| Availability {
+                revision,
+                ..availability
+            }),
+    )
 }
 
 /// A page of items as a page of entities, keeping its cursor.

@@ -243,6 +243,8 @@ impl AvailabilityItem {
         Ok(Availability {
             plan,
             generated_until: date(&self.generated_until)?,
+            // Kept beside the plan by each store.
+            revision: 0,
         })
     }
 }

@@ -564,12 +564,23 @@ impl Store for PartitionCounter {
     ) -> Result<Option<Availability>, StoreError> {
         self.inner.get_availability(doctor).await
     }
+    async fn lease_plan(
+        &self,
+        doctor: &DoctorId,
+        lease: &citas_domain::PlanLease,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.lease_plan(doctor, lease, now).await
+    }
     async fn put_availability(
         &self,
         doctor: &DoctorId,
         availability: &Availability,
+        lease: &citas_domain::PlanLease,
     ) -> Result<(), StoreError> {
-        self.inner.put_availability(doctor, availability).await
+        self.inner
+            .put_availability(doctor, availability, lease)
+            .await
     }
     async fn availability_due(
         &self,

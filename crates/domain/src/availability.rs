@@ -280,6 +280,10 @@ impl WorkingPlan {
 pub struct Availability {
     pub plan: WorkingPlan,
     pub generated_until: Date,
+    /// How many times the plan was saved (by the doctor or the daily job):
+    /// each save is conditioned on it, so two cannot interleave. 0 on a
+    /// plan not yet stored; the store sets it.
+    pub revision: u32,
 }
 
 impl Availability {
@@ -548,6 +552,7 @@ mod tests {
         let ended = Availability {
             plan: example(),
             generated_until: date(2027, 12, 31),
+            revision: 0,
         };
         assert!(!ended.is_open());
         assert!(

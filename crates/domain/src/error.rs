@@ -57,6 +57,10 @@ pub enum DomainError {
     },
     #[error("slot {slot} is booked; move or cancel its appointment first")]
     SlotBooked { slot: String },
+    #[error(
+        "the doctor's plan is being saved by another request, or was changed since it was read; read it and try again"
+    )]
+    PlanChanged,
     #[error("free slots are being taken faster than they can be booked; retry")]
     Contended,
     #[error(
@@ -83,6 +87,7 @@ impl From<StoreError> for DomainError {
             }
             StoreError::SlotUnavailable(slot) => DomainError::SlotUnavailable { slot },
             StoreError::InvalidCursor => DomainError::InvalidCursor,
+            StoreError::PlanChanged => DomainError::PlanChanged,
             StoreError::Backend(message) => DomainError::Unavailable(message),
             conflict @ (StoreError::StatusConflict { .. } | StoreError::NotFound) => {
                 DomainError::Unavailable(format!(

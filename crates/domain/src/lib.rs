@@ -38,7 +38,7 @@ pub use model::{Doctor, Patient, Slot, Status};
 pub use notification::{Notification, NotificationKind, Snapshot};
 pub use ports::{
     Attachment, Claim, Email, IdempotencyStore, ListFilter, MailError, Mailer, NotificationQueue,
-    Page, PageRequest, QueueError, Store, StoreError, Upserted,
+    Page, PageRequest, PlanLease, QueueError, Store, StoreError, Upserted,
 };
 pub use service::Services;
 pub use speciality::OfferedSpeciality;

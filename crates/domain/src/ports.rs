@@ -87,6 +87,11 @@ pub enum StoreError {
     NotFound,
     #[error("the cursor is not valid for this list")]
     InvalidCursor,
+    /// Another save of the doctor's plan holds it or came first.
+    #[error(
+        "the doctor's plan is being changed by another request, or was changed since it was read"
+    )]
+    PlanChanged,
     #[error("storage failure: {0}")]
     Backend(String),
 }
@@ -191,12 +196,24 @@ pub trait Store: Send + Sync {
 
     async fn get_availability(&self, doctor: &DoctorId)
     -> Result<Option<Availability>, StoreError>;
-    /// Stores a doctor's plan and how far its slots are generated. Fails
-    /// with `NotFound` when the doctor is not registered.
+    /// Takes a hold on the doctor's plan for one save: on the condition
+    /// that the stored plan is still at `lease.revision` (0: none stored)
+    /// and nobody else holds it (or their hold lapsed before `now`). Fails
+    /// with `PlanChanged` when not, `NotFound` when the doctor is not registered.
+    async fn lease_plan(
+        &self,
+        doctor: &DoctorId,
+        lease: &PlanLease,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Stores a doctor's plan and how far its slots are generated, as
+    /// revision `lease.revision + 1`, and gives the hold up; `PlanChanged`
+    /// unless `lease` still holds the plan.
     async fn put_availability(
         &self,
         doctor: &DoctorId,
         availability: &Availability,
+        lease: &PlanLease,
     ) -> Result<(), StoreError>;
     /// Plans of a country whose slots are generated only up to a day before
     /// `through`, at most `limit` of them (the daily horizon job's work list).
@@ -230,6 +247,33 @@ pub trait Store: Send + Sync {
         search: &SlotSearch,
         page: &PageRequest,
     ) -> Result<Page<Slot>, StoreError>;
+}
+
+/// A hold on a doctor's plan while one save (or the daily job) brings the
+/// slots in line with it: plan saves of one doctor happen one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanLease {
+    /// Whose hold it is: only its holder may store the plan under it.
+    pub token: String,
+    /// The revision of the plan read before the save.
+    pub revision: u32,
+    /// When a holder that never finished (it died) loses it.
+    pub until: Timestamp,
+}
+
+impl PlanLease {
+    /// How long a hold lasts: longer than any request runs (its deadline
+    /// is 8 s), short enough that a save that died blocks the next briefly.
+    pub const LASTS: jiff::SignedDuration = jiff::SignedDuration::from_secs(20);
+
+    /// A new hold on the plan read at `revision`.
+    pub fn new(revision: u32, now: Timestamp) -> Self {
+        Self {
+            token: uuid::Uuid::new_v4().to_string(),
+            revision,
+            until: now + Self::LASTS,
+        }
+    }
 }
 
 /// Which free slots a search walks: a speciality's (or one of its doctors')

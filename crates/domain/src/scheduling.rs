@@ -13,7 +13,7 @@ use crate::country::Country;
 use crate::error::DomainError;
 use crate::ids::{DoctorDocument, DoctorId, SlotId};
 use crate::model::{Doctor, Slot};
-use crate::ports::{Page, PageRequest, SlotSearch, StoreError, Upserted};
+use crate::ports::{Page, PageRequest, PlanLease, SlotSearch, StoreError, Upserted};
 use crate::service::Services;
 use crate::speciality::{self, OfferedSpeciality};
 use crate::text::{EmailAddress, Speciality};
@@ -86,6 +86,8 @@ pub struct Agenda {
 pub struct HorizonReport {
     pub plans: usize,
     pub slots_added: usize,
+    /// Plans left to a save of the doctor's that held them.
+    pub skipped: usize,
 }
 
 /// The catalogue plus what the country added, sorted by slug.
@@ -216,6 +218,12 @@ fn plan_has(plan: &WorkingPlan, slot: &Slot) -> bool {
 /// Stores a doctor's plan and brings their future slots in line with it:
 /// new free slots up to the horizon are added, free slots the plan no longer
 /// has are removed (only while still free), booked ones are kept and reported.
+///
+/// Saves of one doctor's plan happen one at a time: a save holds the plan
+/// (a conditional write on the revision it read) while it changes the
+/// slots, and stores the plan as it lets go; a save that finds it held, or
+/// changed since it was read, is `PlanChanged` and changes nothing. So the
+/// free slots are always those of the stored plan.
 pub async fn set_availability(
     services: &Services,
     caller: &Caller,
@@ -227,32 +235,143 @@ pub async fn set_availability(
     let now = services.now();
     let today = country.local_date(now);
     let through = services.horizon.end(today);
+    let stored = services.store.get_availability(&doctor.id).await?;
+    let unchanged = stored
+        .as_ref()
+        .is_some_and(|stored| stored.plan == plan && stored.generated_until == through);
+    if let Some(stored) = stored.as_ref().filter(|_| unchanged) {
+        let changes = plan_slot_changes(services, &doctor.id, &plan, now, today, through).await?;
+        if changes.is_empty() {
+            // The same plan again, its slots in line: nothing to write.
+            return Ok(PlanApplied {
+                availability: stored.clone(),
+                added: 0,
+                removed: 0,
+                booked_outside_plan: changes.booked_outside_plan,
+            });
+        }
+    }
+    let lease = PlanLease::new(stored.as_ref().map_or(0, |s| s.revision), now);
+    hold_plan(services, &doctor.id, &lease, now).await?;
+    // Read under the hold: no other save changes these slots meanwhile.
+    let changes = plan_slot_changes(services, &doctor.id, &plan, now, today, through).await?;
+    let (added, removed, booked_outside_plan) = apply_slot_changes(services, changes).await?;
+    let availability = Availability {
+        plan,
+        generated_until: through,
+        revision: lease.revision + 1,
+    };
+    services
+        .store
+        .put_availability(&doctor.id, &availability, &lease)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => DomainError::DoctorNotFound {
+                id: doctor.id.to_string(),
+            },
+            other => other.into(),
+        })?;
+    tracing::info!(
+        country = country.code,
+        doctor = %doctor.id,
+        added,
+        removed,
+        booked_outside_plan = booked_outside_plan.len(),
+        revision = availability.revision,
+        "working plan applied"
+    );
+    Ok(PlanApplied {
+        availability,
+        added,
+        removed,
+        booked_outside_plan,
+    })
+}
+
+/// Takes the hold on a doctor's plan for a save.
+async fn hold_plan(
+    services: &Services,
+    doctor: &DoctorId,
+    lease: &PlanLease,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    services
+        .store
+        .lease_plan(doctor, lease, now)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => DomainError::DoctorNotFound {
+                id: doctor.to_string(),
+            },
+            other => other.into(),
+        })
+}
+
+/// What bringing a doctor's future slots in line with a plan takes.
+struct SlotChanges {
+    to_add: Vec<Slot>,
+    /// Free slots the plan no longer has.
+    to_remove: Vec<Slot>,
+    booked_outside_plan: Vec<Slot>,
+}
+
+impl SlotChanges {
+    fn is_empty(&self) -> bool {
+        self.to_add.is_empty() && self.to_remove.is_empty()
+    }
+}
+
+async fn plan_slot_changes(
+    services: &Services,
+    doctor: &DoctorId,
+    plan: &WorkingPlan,
+    now: Timestamp,
+    today: Date,
+    through: Date,
+) -> Result<SlotChanges, DomainError> {
     let wanted: Vec<Slot> = plan
-        .slots(&doctor.id, today, through)
+        .slots(doctor, today, through)
         .into_iter()
         .filter(|slot| slot.starts_at() > now)
         .collect();
     let existing = services
         .store
-        .doctor_slots(&doctor.id, now, now + ASSIGN_LOOKAHEAD)
+        .doctor_slots(doctor, now, now + ASSIGN_LOOKAHEAD)
         .await?;
     let existing_ids: HashSet<String> = existing.iter().map(|slot| slot.id.to_string()).collect();
-    let to_add: Vec<Slot> = wanted
+    let to_add = wanted
         .into_iter()
         .filter(|slot| !existing_ids.contains(&slot.id.to_string()))
         .collect();
-    let added = if to_add.is_empty() {
+    let (mut to_remove, mut booked_outside_plan) = (Vec::new(), Vec::new());
+    for slot in existing.into_iter().filter(|slot| !plan_has(plan, slot)) {
+        if slot.available {
+            to_remove.push(slot);
+        } else {
+            booked_outside_plan.push(slot);
+        }
+    }
+    Ok(SlotChanges {
+        to_add,
+        to_remove,
+        booked_outside_plan,
+    })
+}
+
+/// Adds and removes slots; returns how many were added and removed, and
+/// the booked slots the plan no longer has (some may have been booked meanwhile).
+async fn apply_slot_changes(
+    services: &Services,
+    changes: SlotChanges,
+) -> Result<(usize, usize, Vec<Slot>), DomainError> {
+    let added = if changes.to_add.is_empty() {
         0
     } else {
-        services.store.add_slots(&to_add).await?
+        services.store.add_slots(&changes.to_add).await?
     };
     let mut removed = 0;
-    let mut booked_outside_plan = Vec::new();
-    for slot in existing.into_iter().filter(|slot| !plan_has(&plan, slot)) {
-        if !slot.available {
-            booked_outside_plan.push(slot);
-            continue;
-        }
+    let mut booked_outside_plan = changes.booked_outside_plan;
+    for slot in changes.to_remove {
         match services.store.remove_free_slot(&slot.id).await {
             Ok(()) => removed += 1,
             // Booked since it was read: it stays, and is reported.
@@ -264,37 +383,7 @@ pub async fn set_availability(
             Err(other) => return Err(other.into()),
         }
     }
-    let availability = Availability {
-        plan,
-        generated_until: through,
-    };
-    let stored = services.store.get_availability(&doctor.id).await?;
-    if stored.as_ref() != Some(&availability) {
-        services
-            .store
-            .put_availability(&doctor.id, &availability)
-            .await
-            .map_err(|error| match error {
-                StoreError::NotFound => DomainError::DoctorNotFound {
-                    id: doctor.id.to_string(),
-                },
-                other => other.into(),
-            })?;
-    }
-    tracing::info!(
-        country = country.code,
-        doctor = %doctor.id,
-        added,
-        removed,
-        booked_outside_plan = booked_outside_plan.len(),
-        "working plan applied"
-    );
-    Ok(PlanApplied {
-        availability,
-        added,
-        removed,
-        booked_outside_plan,
-    })
+    Ok((added, removed, booked_outside_plan))
 }
 
 pub async fn get_availability(
@@ -610,7 +699,19 @@ pub async fn extend_horizons(
             return Ok(report);
         }
         let batch = due.len();
+        let skipped_before = report.skipped;
         for (doctor, availability) in due {
+            // One save at a time here too: a plan being saved is left to
+            // that save, which generates it to the horizon itself.
+            let lease = PlanLease::new(availability.revision, now);
+            match services.store.lease_plan(&doctor, &lease, now).await {
+                Ok(()) => {}
+                Err(StoreError::PlanChanged | StoreError::NotFound) => {
+                    report.skipped += 1;
+                    continue;
+                }
+                Err(other) => return Err(other.into()),
+            }
             let from = availability
                 .generated_until
                 .tomorrow()
@@ -630,17 +731,21 @@ pub async fn extend_horizons(
                     &doctor,
                     &Availability {
                         generated_until: through,
+                        revision: availability.revision + 1,
                         ..availability
                     },
+                    &lease,
                 )
                 .await?;
             report.plans += 1;
         }
-        if batch < DUE_BATCH {
+        // A batch of plans all held by saves would come back as it is.
+        if batch < DUE_BATCH || report.skipped - skipped_before == batch {
             tracing::info!(
                 country = country.code,
                 plans = report.plans,
                 slots_added = report.slots_added,
+                skipped = report.skipped,
                 "slot horizon extended"
             );
             return Ok(report);

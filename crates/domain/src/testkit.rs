@@ -191,3 +191,29 @@ pub fn plan(
     )
     .unwrap_or_else(|e| panic!("plan: {e}"))
 }
+
+/// Stores a plan as a save would (under a hold on the revision stored),
+/// without bringing slots in line with it: for tests that set a plan up.
+pub async fn store_plan(
+    store: &dyn crate::Store,
+    doctor: &crate::DoctorId,
+    plan: crate::WorkingPlan,
+    generated_until: jiff::civil::Date,
+) -> Result<crate::ports::Availability, crate::StoreError> {
+    let now = jiff::Timestamp::now();
+    let revision = store
+        .get_availability(doctor)
+        .await?
+        .map_or(0, |stored| stored.revision);
+    let lease = crate::PlanLease::new(revision, now);
+    store.lease_plan(doctor, &lease, now).await?;
+    let availability = crate::ports::Availability {
+        plan,
+        generated_until,
+        revision: revision + 1,
+    };
+    store
+        .put_availability(doctor, &availability, &lease)
+        .await?;
+    Ok(availability)
+}

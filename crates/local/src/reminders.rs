@@ -198,13 +198,14 @@ mod tests {
                 .iter()
                 .map(|day| (*day, "09:00", "10:00"))
                 .collect();
-        let availability = citas_domain::ports::Availability {
-            plan: testkit::plan(&every_day, "2031-01-01", None),
-            generated_until: jiff::civil::date(2031, 1, 4),
-        };
-        citas_domain::Store::put_availability(store.as_ref(), &doctor.id, &availability)
-            .await
-            .expect("plan");
+        testkit::store_plan(
+            store.as_ref(),
+            &doctor.id,
+            testkit::plan(&every_day, "2031-01-01", None),
+            jiff::civil::date(2031, 1, 4),
+        )
+        .await
+        .expect("plan");
         let services = Arc::new(Services {
             store: store.clone(),
             queue: Arc::new(RecordingQueue::default()),

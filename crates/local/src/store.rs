@@ -16,8 +16,8 @@ use citas_aws::items::{
 };
 use citas_domain::cursor;
 use citas_domain::ports::{
-    Availability, ListFilter, Page, PageRequest, SlotSearch, Store, StoreError, Transition,
-    Upserted, free_slot_partition,
+    Availability, ListFilter, Page, PageRequest, PlanLease, SlotSearch, Store, StoreError,
+    Transition, Upserted, free_slot_partition,
 };
 use citas_domain::{
     Appointment, AppointmentId, Claim, Country, Doctor, DoctorId, Document, HistoryEntry,
@@ -65,6 +65,9 @@ const SPECIALITIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("
 const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
 /// (country, generated_until, doctor id): plans with days left to generate.
 const PLANS_DUE: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("plans_due");
+/// doctor id → the revision of their plan and the hold of a save in
+/// progress (`PlanHold`): saves of one plan happen one at a time.
+const PLAN_HOLDS: TableDefinition<&str, &[u8]> = TableDefinition::new("plan_holds");
 /// id → slot JSON.
 const SLOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("slots");
 /// (doctor id, start epoch seconds, slot id): every slot of a doctor.
@@ -259,6 +262,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(SPECIALITIES)?;
     txn.open_table(PLANS)?;
     txn.open_table(PLANS_DUE)?;
+    txn.open_table(PLAN_HOLDS)?;
     txn.open_table(DOCTOR_SLOTS)?;
     txn.open_table(FREE_SLOTS)?;
     txn.open_table(IDEMPOTENCY)?;
@@ -899,24 +903,74 @@ impl Store for EmbeddedStore {
         doctor: &DoctorId,
     ) -> Result<Option<Availability>, StoreError> {
         let id = doctor.to_string();
-        let item: Option<AvailabilityItem> = self
-            .read(move |txn| get_json(&txn.open_table(PLANS)?, id.as_str()))
+        let found: Option<(AvailabilityItem, u32)> = self
+            .read(move |txn| {
+                let item: Option<AvailabilityItem> =
+                    get_json(&txn.open_table(PLANS)?, id.as_str())?;
+                let hold: Option<PlanHold> = get_json(&txn.open_table(PLAN_HOLDS)?, id.as_str())?;
+                Ok(item.map(|item| (item, hold.map_or(0, |h| h.revision))))
+            })
             .await?;
-        item.map(AvailabilityItem::into_domain).transpose()
+        found
+            .map(|(item, revision)| {
+                item.into_domain().map(|availability| Availability {
+                    revision,
+                    ..availability
+                })
+            })
+            .transpose()
+    }
+
+    async fn lease_plan(
+        &self,
+        doctor: &DoctorId,
+        lease: &PlanLease,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (id, lease) = (doctor.to_string(), lease.clone());
+        self.write(move |txn| {
+            if txn.open_table(DOCTORS)?.get(id.as_str())?.is_none() {
+                return Err(StoreError::NotFound.into());
+            }
+            let mut holds = txn.open_table(PLAN_HOLDS)?;
+            let hold: PlanHold = get_json(&holds, id.as_str())?.unwrap_or_default();
+            let held = hold.until.is_some_and(|until| until > now.as_second());
+            if hold.revision != lease.revision || held {
+                return Err(StoreError::PlanChanged.into());
+            }
+            let hold = PlanHold {
+                revision: hold.revision,
+                token: Some(lease.token),
+                until: Some(lease.until.as_second()),
+            };
+            holds.insert(id.as_str(), encode(&hold)?.as_slice())?;
+            Ok(())
+        })
+        .await
     }
 
     async fn put_availability(
         &self,
         doctor: &DoctorId,
         availability: &Availability,
+        lease: &PlanLease,
     ) -> Result<(), StoreError> {
         let (id, code) = (doctor.to_string(), doctor.country.code);
         let item = AvailabilityItem::from_domain(availability);
         let open = availability.is_open();
+        let lease = lease.clone();
         self.write(move |txn| {
-            if txn.open_table(DOCTORS)?.get(id.as_str())?.is_none() {
-                return Err(StoreError::NotFound.into());
+            let mut holds = txn.open_table(PLAN_HOLDS)?;
+            let hold: PlanHold = get_json(&holds, id.as_str())?.unwrap_or_default();
+            if hold.token.as_deref() != Some(lease.token.as_str()) {
+                return Err(StoreError::PlanChanged.into());
             }
+            let released = PlanHold {
+                revision: lease.revision + 1,
+                token: None,
+                until: None,
+            };
+            holds.insert(id.as_str(), encode(&released)?.as_slice())?;
             let mut plans = txn.open_table(PLANS)?;
             let mut due = txn.open_table(PLANS_DUE)?;
             if let Some(previous) = get_json::<&str, AvailabilityItem>(&plans, id.as_str())? {
@@ -938,10 +992,11 @@ impl Store for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<(DoctorId, Availability)>, StoreError> {
         let (code, through) = (country.code, through.to_string());
-        let found: Vec<(String, AvailabilityItem)> = self
+        let found: Vec<(String, AvailabilityItem, u32)> = self
             .read(move |txn| {
                 let due = txn.open_table(PLANS_DUE)?;
                 let plans = txn.open_table(PLANS)?;
+                let holds = txn.open_table(PLAN_HOLDS)?;
                 let mut found = Vec::new();
                 for entry in due
                     .range((code, "", "")..(code, through.as_str(), ""))?
@@ -950,7 +1005,8 @@ impl Store for EmbeddedStore {
                     let (key, _) = entry?;
                     let id = key.value().2;
                     if let Some(item) = get_json::<&str, AvailabilityItem>(&plans, id)? {
-                        found.push((id.to_owned(), item));
+                        let hold: Option<PlanHold> = get_json(&holds, id)?;
+                        found.push((id.to_owned(), item, hold.map_or(0, |h| h.revision)));
                     }
                 }
                 Ok(found)
@@ -958,10 +1014,16 @@ impl Store for EmbeddedStore {
             .await?;
         found
             .into_iter()
-            .map(|(id, item)| {
+            .map(|(id, item, revision)| {
                 let doctor = DoctorId::parse(&id)
                     .map_err(|e| StoreError::Backend(format!("a plan's doctor id: {e}")))?;
-                Ok((doctor, item.into_domain()?))
+                Ok((
+                    doctor,
+                    Availability {
+                        revision,
+                        ..item.into_domain()?
+                    },
+                ))
             })
             .collect()
     }
@@ -1104,6 +1166,17 @@ impl Store for EmbeddedStore {
         };
         Ok(Page { items, next_cursor })
     }
+}
+
+/// A plan's revision and the hold of the save in progress, if any.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct PlanHold {
+    revision: u32,
+    #[serde(default)]
+    token: Option<String>,
+    /// Epoch seconds after which the hold lapses.
+    #[serde(default)]
+    until: Option<i64>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
