@@ -54,6 +54,10 @@ enum Command {
         /// How many local days ahead working plans' slots are generated (1-366).
         #[arg(long, default_value_t = SlotHorizon::DEFAULT_DAYS, value_parser = parse_horizon)]
         slot_horizon_days: u16,
+        /// Seconds a client may take to send a request's headers, and then its
+        /// body (1-300); past them the answer is 408 or the connection is closed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        read_timeout_secs: u64,
     },
     /// Make a running local server send the reminders of a local day's appointments.
     Remind {
@@ -231,10 +235,12 @@ async fn main() -> ExitCode {
             table_prefix,
             reminder_hour,
             slot_horizon_days,
+            read_timeout_secs,
         } => {
             let mut config = LocalConfig::new(addr, data_dir);
             config.reminder_hour = Some(reminder_hour);
             config.slot_horizon = SlotHorizon::days(slot_horizon_days).unwrap_or_default();
+            config.read_timeout = std::time::Duration::from_secs(read_timeout_secs);
             config.seed_dir = seed_dir.is_dir().then_some(seed_dir);
             config.aws = aws_endpoint.map(|endpoint| AwsTarget {
                 endpoint,

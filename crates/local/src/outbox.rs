@@ -62,6 +62,12 @@ impl Mailer for OutboxMailer {
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
         let name = self.file_name(email);
         let path = self.dir.join(&name);
+        // Written already (a consumer died before it could record so): the
+        // outbox has it, and a second copy is never written.
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            tracing::info!("the email is in the outbox already; not written again");
+            return Ok(name.trim_end_matches(".eml").to_owned());
+        }
         // Whole or not at all: written aside, then renamed into place (one
         // step of the file system), so a crash never leaves half an email
         // and an email on file was sent.

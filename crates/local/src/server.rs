@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -45,7 +45,14 @@ pub struct LocalConfig {
     pub reminder_hour: Option<i8>,
     /// How far ahead working plans' slots are generated (`--slot-horizon-days`).
     pub slot_horizon: SlotHorizon,
+    /// How long a client may take to send a request's headers, and then
+    /// its body (`--read-timeout-secs`): a stalled one gets a 408 or its
+    /// connection closed, instead of holding a connection forever.
+    pub read_timeout: std::time::Duration,
 }
+
+/// [`LocalConfig::read_timeout`] by default.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Local hour at which plans' slot horizons are extended, as the deployed schedule does.
 pub const HORIZON_HOUR: i8 = 1;
@@ -67,6 +74,7 @@ impl LocalConfig {
             aws: None,
             reminder_hour: None,
             slot_horizon: SlotHorizon::default(),
+            read_timeout: READ_TIMEOUT,
         }
     }
 }
@@ -127,6 +135,7 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
             .aws
             .is_none()
             .then(|| crate::queue::DeadLetterFile::new(&config.data_dir)),
+        read_timeout: config.read_timeout,
     });
     if let Some(hour) = config.reminder_hour {
         for country in citas_domain::COUNTRIES {
@@ -176,6 +185,13 @@ async fn embedded_services(
     config: &LocalConfig,
 ) -> Result<(Services, Vec<JoinHandle<()>>), StartError> {
     let store = Arc::new(EmbeddedStore::open(&config.data_dir)?);
+    // Only this process has the store open: a send a claim says is in
+    // progress was cut off when the last one died, so its claim is lapsed
+    // now (the outbox then tells whether the email was written).
+    let cut_off = store.lapse_claims_of_earlier_runs(config.clock.now()).await?;
+    if cut_off > 0 {
+        tracing::warn!(cut_off, "emails a previous run was sending when it stopped are looked at again");
+    }
     if let Some(dir) = &config.seed_dir
         && !store.is_seeded().await?
     {
@@ -263,13 +279,17 @@ async fn accept_loop(
                     }
                 };
                 let services = services.clone();
+                let read_timeout = local.read_timeout;
                 let local = local.clone();
                 let service = hyper::service::service_fn(move |request| {
                     let services = services.clone();
                     let local = local.clone();
                     async move { Ok::<_, Infallible>(serve(&services, &local, request, peer).await) }
                 });
+                // Headers not sent in time: the connection is closed.
                 let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(read_timeout)
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -293,6 +313,7 @@ type LocalResponse = hyper::Response<Full<Bytes>>;
 struct Local {
     tokens: TokenAuthority,
     dead_letters: Option<crate::queue::DeadLetterFile>,
+    read_timeout: std::time::Duration,
 }
 
 async fn serve(
@@ -361,10 +382,41 @@ async fn forward(
     peer: SocketAddr,
 ) -> LocalResponse {
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    // A declared length over the limit is refused before any of it is read.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return closing(to_local(
+            Problem::payload_too_large(MAX_BODY_BYTES).into_response(None),
+        ));
+    }
+    let collected = tokio::time::timeout(
+        local.read_timeout,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    )
+    .await;
+    let Ok(collected) = collected else {
+        return closing(to_local(
+            Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    local.read_timeout.as_secs()
+                ),
+            )
+            .into_response(None),
+        ));
+    };
+    let body = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return to_local(Problem::payload_too_large(MAX_BODY_BYTES).into_response(None));
+            return closing(to_local(
+                Problem::payload_too_large(MAX_BODY_BYTES).into_response(None),
+            ));
         }
         Err(_) => {
             return to_local(
@@ -520,6 +572,15 @@ fn single_valued(headers: &HeaderMap) -> HashMap<String, String> {
         }
     }
     joined
+}
+
+/// The answer to a request whose body was not read (whole): the connection
+/// closes after it, rather than wait for the rest.
+fn closing(mut response: LocalResponse) -> LocalResponse {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn to_local(response: lambda_http::Response<Body>) -> LocalResponse {

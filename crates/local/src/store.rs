@@ -1179,7 +1179,7 @@ struct PlanHold {
     until: Option<i64>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct IdempotencyRecord {
     completed: bool,
     /// Epoch seconds after which the record is forgotten.
@@ -1203,6 +1203,34 @@ impl IdempotencyRecord {
     /// An in-progress claim whose consumer never said how its send ended.
     fn lapsed(&self, now: Timestamp) -> bool {
         !self.completed && self.lapses_at.is_some_and(|at| at <= now.as_second())
+    }
+}
+
+impl EmbeddedStore {
+    /// Marks every claim still in progress as lapsed at `now`: at start, no
+    /// consumer of this store is sending (redb lets one process open it), so
+    /// such claims belong to a run that died. Returns how many there were.
+    pub async fn lapse_claims_of_earlier_runs(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.write(move |txn| {
+            let mut table = txn.open_table(IDEMPOTENCY)?;
+            let mut open = Vec::new();
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                let record: IdempotencyRecord = decode(value.value())?;
+                if !record.completed && record.lapses_at.is_some_and(|at| at > now.as_second()) {
+                    open.push((key.value().to_owned(), record));
+                }
+            }
+            for (key, record) in &open {
+                let lapsed = IdempotencyRecord {
+                    lapses_at: Some(now.as_second()),
+                    ..record.clone()
+                };
+                table.insert(key.as_str(), encode(&lapsed)?.as_slice())?;
+            }
+            Ok(open.len())
+        })
+        .await
     }
 }
 

@@ -437,3 +437,185 @@ async fn citas_redrive_sends_a_countrys_dead_letters_back_and_keeps_the_rest() {
     let left = std::fs::read_to_string(&dead_letters).expect("the file");
     assert_eq!(left.trim(), chile.to_string());
 }
+
+/// Starts `citas serve` with a short read timeout.
+fn serve_impatient(data_dir: &Path, seconds: u64) -> (Process, String) {
+    let mut command = citas();
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--read-timeout-secs"])
+        .arg(seconds.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--seed-dir")
+        .arg(seed_dir())
+        .stderr(Stdio::null());
+    start(command)
+}
+
+/// Writes `sent` on a fresh connection and reads what comes back until the
+/// server closes it, or `give_up` passes (then `None`).
+async fn raw_exchange(base: &str, sent: &str, give_up: std::time::Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    stream.write_all(sent.as_bytes()).await.expect("written");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(give_up, stream.read_to_end(&mut answer)).await;
+    read.ok().map(|_| String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn a_slow_or_oversized_request_is_answered_or_closed_instead_of_waited_for() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (_process, base) = serve_impatient(data_dir.path(), 1);
+    let token = admin_token(data_dir.path(), "pe");
+    let patience = std::time::Duration::from_secs(8);
+    // A body that stalls after three of its ten bytes: 408, and the connection closes.
+    let stalled = format!(
+        "POST /pe/patient HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{{\"d"
+    );
+    let answer = raw_exchange(&base, &stalled, patience)
+        .await
+        .expect("answered and closed, not left open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    // A declared length over the limit: 413 at once, nothing of it read.
+    let oversized = format!(
+        "POST /pe/patient HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: 10000000\r\n\r\n"
+    );
+    let answer = raw_exchange(&base, &oversized, patience)
+        .await
+        .expect("answered and closed");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    // Headers that never end: the connection is closed.
+    let answer = raw_exchange(&base, "GET /health HTTP/1.1\r\nhost: x\r\n", patience).await;
+    assert!(answer.is_some(), "a stalled header keeps the connection open");
+    // The server still serves whoever sends a whole request.
+    let health = reqwest::get(format!("{base}/health")).await.expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn forty_bookings_at_once_then_kill_9_still_email_each_patient_once() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (mut process, base) = serve(data_dir.path());
+    let token = admin_token(data_dir.path(), "pe");
+    let client = reqwest::Client::new();
+    let post = |path: String, body: serde_json::Value| {
+        let (client, token, base) = (client.clone(), token.clone(), base.clone());
+        async move {
+            client
+                .post(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let put = |path: String, body: serde_json::Value| {
+        let (client, token, base) = (client.clone(), token.clone(), base.clone());
+        async move {
+            client
+                .put(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    // A doctor of a speciality of their own, working every day: plenty of slots.
+    let doctor = post(
+        "/pe/doctor".into(),
+        json!({ "document": "7712345", "name": "Dra. Prisa", "speciality": "Medicina del sueño" }),
+    )
+    .await;
+    assert!(doctor.status().is_success());
+    let doctor: serde_json::Value = doctor.json().await.expect("json");
+    let doctor_id = doctor["id"].as_str().expect("id").to_owned();
+    let weekly: Vec<serde_json::Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| json!({ "weekday": day, "from": "08:00", "to": "20:00" }))
+        .collect();
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("America/Lima").expect("tz"))
+        .date();
+    let plan = put(
+        format!("/pe/doctor/{doctor_id}/availability"),
+        json!({ "slot_minutes": 30, "weekly": weekly, "valid_from": today.to_string() }),
+    )
+    .await;
+    assert_eq!(plan.status().as_u16(), 200, "{:?}", plan.text().await);
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        let document = format!("{}", 48_000_000 + n);
+        let patient = post(
+            "/pe/patient".into(),
+            json!({ "document": document, "name": format!("Paciente {n}"), "email": format!("p{n}@example.pe") }),
+        )
+        .await;
+        assert!(patient.status().is_success());
+        let created = post(
+            "/pe/appointment".into(),
+            json!({ "document": document, "speciality": "medicina-del-sueno" }),
+        )
+        .await;
+        assert_eq!(created.status().as_u16(), 201);
+        let created: serde_json::Value = created.json().await.expect("json");
+        ids.push(created["id"].as_str().expect("id").to_owned());
+    }
+    // Forty bookings at once; the process dies right after the answers.
+    let bookings: Vec<_> = ids
+        .iter()
+        .map(|id| tokio::spawn(post(format!("/pe/appointment/{id}/assign"), json!({}))))
+        .collect();
+    for booking in bookings {
+        let answer = booking.await.expect("the booking ran");
+        assert_eq!(answer.status().as_u16(), 200, "{:?}", answer.text().await);
+    }
+    process.0.kill().expect("kill -9");
+    process.0.wait().expect("reaped");
+
+    let (_process, _base) = serve(data_dir.path());
+    let outbox = data_dir.path().join("outbox");
+    let emails = || -> Vec<String> {
+        std::fs::read_dir(&outbox)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| std::fs::read_to_string(e.path()).expect("eml"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for _ in 0..300 {
+        if emails().len() >= 40 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A moment more, for any copy that would follow.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let emails = emails();
+    let mut recipients: Vec<String> = emails
+        .iter()
+        .filter_map(|mime| {
+            mime.lines()
+                .find_map(|l| l.strip_prefix("To: <").map(|to| to.trim_end_matches('>').to_owned()))
+        })
+        .collect();
+    recipients.sort();
+    let total = recipients.len();
+    recipients.dedup();
+    assert_eq!((total, recipients.len()), (40, 40), "forty emails, one each");
+    assert!(
+        !data_dir.path().join("dead-letter.jsonl").exists()
+            || std::fs::read_to_string(data_dir.path().join("dead-letter.jsonl"))
+                .expect("read")
+                .trim()
+                .is_empty(),
+        "nothing dead-lettered"
+    );
+}
