@@ -376,3 +376,86 @@ fn only_the_outbox_publisher_notify_and_reminders_may_put_messages_on_the_queues
         "failed batches go to a queue of the stack"
     );
 }
+
+/// `!GetAtt Resource.Attribute` as `Resource.Attribute`.
+fn get_att(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The queues some alarm of the template watches for visible messages.
+fn watched_queues(template: &Value) -> BTreeSet<String> {
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .filter(|r| r["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible")
+        .flat_map(|r| {
+            r["Properties"]["Dimensions"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|dimension| get_att(&dimension["Value"]))
+        .filter_map(|att| att.strip_suffix(".QueueName").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_stream_and_queue_mapping_has_a_failure_destination_with_an_alarm() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let resource = |id: &str| -> Value {
+        resources
+            .iter()
+            .find(|(key, _)| key.as_str() == Some(id))
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("no resource {id}"))
+    };
+    let watched = watched_queues(&template);
+    let mut mappings = 0;
+    for (logical_id, properties, _) in functions_of(&template) {
+        // Streams: what still fails after the retries goes to a queue of the stack.
+        for kind in ["DynamoDB", "Kinesis"] {
+            for stream in events(&properties, kind) {
+                mappings += 1;
+                let destination = get_att(&stream["DestinationConfig"]["OnFailure"]["Destination"])
+                    .unwrap_or_else(|| panic!("{logical_id}: a {kind} stream without an on-failure queue"));
+                let queue = destination
+                    .strip_suffix(".Arn")
+                    .unwrap_or_else(|| panic!("{logical_id}: {destination}"));
+                assert_eq!(resource(queue)["Type"], "AWS::SQS::Queue", "{logical_id}");
+                assert_eq!(stream["DestinationConfig"]["OnFailure"]["Type"], "SQS");
+                assert!(
+                    stream["MaximumRetryAttempts"].as_u64().is_some(),
+                    "{logical_id}: retried without end, it would never reach its destination"
+                );
+                assert!(watched.contains(queue), "{logical_id}: no alarm watches {queue}");
+                assert!(
+                    send_targets(&properties).contains(&format!("!GetAtt {destination}\n")),
+                    "{logical_id} may not send to {queue}: {:?}",
+                    send_targets(&properties)
+                );
+            }
+        }
+        // Queues: what still fails after the receives goes to the dead-letter queue.
+        for source in events(&properties, "SQS") {
+            mappings += 1;
+            let queue = get_att(&source["Queue"]).expect("a queue of the stack");
+            let queue = queue.strip_suffix(".Arn").expect("its Arn");
+            let redrive = &resource(queue)["Properties"]["RedrivePolicy"];
+            let dead_letters = get_att(&redrive["deadLetterTargetArn"])
+                .unwrap_or_else(|| panic!("{logical_id}: {queue} has no dead-letter queue"));
+            let dead_letters = dead_letters.strip_suffix(".Arn").expect("its Arn");
+            assert!(redrive["maxReceiveCount"].as_u64().is_some(), "{queue}");
+            assert!(
+                watched.contains(dead_letters),
+                "{logical_id}: no alarm watches {dead_letters}"
+            );
+        }
+    }
+    // The history stream's publisher, the slot stream's indexer, the two email queues.
+    assert_eq!(mappings, 4);
+}
