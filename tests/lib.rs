@@ -18,6 +18,8 @@ use mail_parser::{MessageParser, MimeHeaders};
 /// An email as a patient's mail client would see it, decoded from its MIME source.
 #[derive(Debug, Clone)]
 pub struct ReceivedEmail {
+    /// Its `Message-ID`, without the angle brackets.
+    pub message_id: Option<String>,
     pub to: String,
     pub subject: String,
     pub text: String,
@@ -50,6 +52,7 @@ pub fn parse_email(raw: &[u8]) -> ReceivedEmail {
         })
         .collect();
     ReceivedEmail {
+        message_id: message.message_id().map(str::to_owned),
         to: message
             .to()
             .and_then(|to| to.first())

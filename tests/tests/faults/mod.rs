@@ -34,6 +34,9 @@ pub enum Fault {
     Reset,
     /// The call is answered, late.
     Delay(Duration),
+    /// SES refuses the message for good (`MessageRejected`): retrying will
+    /// not help, so it is dead-lettered at once.
+    Reject,
 }
 
 /// Inject `fault` into `rate` of the calls of `service` (one `operation`, or all).
@@ -175,6 +178,16 @@ async fn handle(
             ));
         }
         Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
+        Some(Fault::Reject) => {
+            return Ok(json_error(
+                400,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-amzn-errortype", "MessageRejected"),
+                ],
+                r#"{"message":"injected: the message was rejected"}"#.to_owned(),
+            ));
+        }
         None => {}
     }
     forward(upstream, client, request).await
