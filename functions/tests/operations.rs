@@ -254,7 +254,7 @@ fn every_queue_has_a_backlog_alarm_and_every_api_function_a_latency_alarm() {
         })
     };
     let queues = resources_of(&template, "AWS::SQS::Queue");
-    assert_eq!(queues.len(), 5);
+    assert_eq!(queues.len(), 6);
     for (queue, _) in &queues {
         assert!(
             watching(

@@ -422,7 +422,9 @@ fn every_stream_and_queue_mapping_has_a_failure_destination_with_an_alarm() {
             for stream in events(&properties, kind) {
                 mappings += 1;
                 let destination = get_att(&stream["DestinationConfig"]["OnFailure"]["Destination"])
-                    .unwrap_or_else(|| panic!("{logical_id}: a {kind} stream without an on-failure queue"));
+                    .unwrap_or_else(|| {
+                        panic!("{logical_id}: a {kind} stream without an on-failure queue")
+                    });
                 let queue = destination
                     .strip_suffix(".Arn")
                     .unwrap_or_else(|| panic!("{logical_id}: {destination}"));
@@ -432,7 +434,10 @@ fn every_stream_and_queue_mapping_has_a_failure_destination_with_an_alarm() {
                     stream["MaximumRetryAttempts"].as_u64().is_some(),
                     "{logical_id}: retried without end, it would never reach its destination"
                 );
-                assert!(watched.contains(queue), "{logical_id}: no alarm watches {queue}");
+                assert!(
+                    watched.contains(queue),
+                    "{logical_id}: no alarm watches {queue}"
+                );
                 assert!(
                     send_targets(&properties).contains(&format!("!GetAtt {destination}\n")),
                     "{logical_id} may not send to {queue}: {:?}",
@@ -458,4 +463,26 @@ fn every_stream_and_queue_mapping_has_a_failure_destination_with_an_alarm() {
     }
     // The history stream's publisher, the slot stream's indexer, the two email queues.
     assert_eq!(mappings, 4);
+}
+
+#[test]
+fn browsers_may_read_the_same_headers_on_aws_and_locally() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let api = resources
+        .iter()
+        .find(|(id, _)| id.as_str() == Some("HttpApi"))
+        .expect("the HTTP API")
+        .1;
+    let exposed: Vec<&str> = api["Properties"]["CorsConfiguration"]["ExposeHeaders"]
+        .as_sequence()
+        .expect("ExposeHeaders")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(exposed, citas_api::EXPOSED_HEADERS);
+    assert!(
+        exposed.contains(&"retry-after"),
+        "a 503's Retry-After is readable"
+    );
 }

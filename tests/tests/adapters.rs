@@ -39,7 +39,7 @@ async fn notifications_arrive_on_their_country_queue_as_versioned_json() {
         .collect();
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["type"], "appointment.assigned");
-    assert_eq!(bodies[0]["version"], 1);
+    assert_eq!(bodies[0]["version"], 2);
     assert_eq!(bodies[0]["appointment_id"], "20261122-12345678-5");
     let back = Notification::from_json(&bodies[0].to_string()).expect("round trip");
     assert_eq!(back, message);

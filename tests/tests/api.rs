@@ -581,10 +581,6 @@ async fn list_query_errors_and_foreign_cursors_are_400() {
     let cases = [
         ("/pe/appointment".to_owned(), "invalid_query"),
         (
-            "/pe/appointment?status=registered&document=45678912".to_owned(),
-            "invalid_query",
-        ),
-        (
             "/pe/appointment?status=Registrado".to_owned(),
             "invalid_status",
         ),
@@ -625,6 +621,17 @@ async fn list_query_errors_and_foreign_cursors_are_400() {
         let (status, problem) = app.get(&path).await;
         assert_problem((status, &problem), 400, code);
     }
+    // A patient's list with a status: both at once, only that status.
+    let (status, page) = app
+        .get("/pe/appointment?status=registered&document=45678912")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page["items"].as_array().is_some_and(|items| items
+            .iter()
+            .all(|a| a["status"] == "registered" && a["document"] == "45678912")),
+        "{page}"
+    );
     let (status, _) = app
         .get(&format!(
             "/pe/appointment?status=registered&limit=1&cursor={cursor}"
@@ -846,7 +853,8 @@ async fn notify_enqueues_the_current_state_message() {
     assert_eq!(status, 202, "{accepted}");
     let message = &accepted["message"];
     assert_eq!(message["type"], "appointment.registered");
-    assert_eq!(message["version"], 1);
+    assert_eq!(message["version"], 2);
+    assert_eq!(message["change"]["status"], "registered");
     assert_eq!(message["country"], "cl");
     assert_eq!(message["appointment_id"], "20261122-11111111-1");
     let (status, problem) = app
@@ -989,6 +997,19 @@ async fn cors_preflight_and_headers_for_a_browser_frontend() {
             .and_then(|v| v.to_str().ok()),
         Some("http://localhost:5173")
     );
+    // A script may read where a resource is, when to retry and how stale an answer is.
+    let exposed = response
+        .headers()
+        .get("access-control-expose-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    for name in ["location", "retry-after", "warning", "age"] {
+        assert!(
+            exposed.split(", ").any(|h| h == name),
+            "{name} not in {exposed}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1108,6 +1129,62 @@ async fn the_doctors_answer_a_move_and_the_history_through_the_routes() {
         .filter_map(|s| s["local_time"].as_str())
         .collect();
     assert_eq!(booked, ["09:30"], "{agenda}");
+    assert_eq!(
+        (agenda["date"].as_str(), agenda["from"].as_str()),
+        (Some("2026-11-24"), Some("2026-11-24"))
+    );
+    // The doctor's week in one call: the same slots, each with its date.
+    let (status, week) = app
+        .send_as(
+            "GET",
+            &format!("/pe/doctor/{doctor_id}/agenda?from=2026-11-23&to=2026-11-29"),
+            &reyes,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{week}");
+    assert_eq!(
+        (week["from"].as_str(), week["to"].as_str()),
+        (Some("2026-11-23"), Some("2026-11-29"))
+    );
+    assert!(week.get("date").is_none(), "{week}");
+    let days: std::collections::BTreeSet<&str> = week["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter_map(|s| s["local_date"].as_str())
+        .collect();
+    assert!(days.contains("2026-11-24"), "{week}");
+    assert!(
+        days.iter()
+            .all(|d| ("2026-11-23"..="2026-11-29").contains(d)),
+        "{days:?}"
+    );
+    assert_eq!(
+        week["slots"]
+            .as_array()
+            .map(|s| s.iter().filter(|s| s["appointment"].is_object()).count()),
+        Some(1)
+    );
+    for (query, code) in [
+        ("from=2026-11-01&to=2026-12-02", "invalid_date"),
+        ("from=2026-11-29&to=2026-11-23", "invalid_date"),
+        ("from=2026-11-23", "invalid_date"),
+        (
+            "date=2026-11-24&from=2026-11-23&to=2026-11-29",
+            "invalid_date",
+        ),
+    ] {
+        let (status, problem) = app
+            .send_as(
+                "GET",
+                &format!("/pe/doctor/{doctor_id}/agenda?{query}"),
+                &reyes,
+                None,
+            )
+            .await;
+        assert_problem((status, &problem), 400, code);
+    }
     // Within Peru's 24 hours Ana can no longer cancel; the answer says until when.
     app.set_now("2026-11-24T09:00:00Z");
     let (status, problem) = app
@@ -1231,4 +1308,43 @@ async fn another_countrys_request_is_refused_before_its_body_is_read() {
         let (status, problem) = app.send_as("POST", path, &peru_admin, Some(body)).await;
         assert_problem((status, &problem), 403, "wrong_country");
     }
+}
+
+#[tokio::test]
+async fn a_patient_reads_their_own_record_and_nobody_elses() {
+    let app = TestApp::spawn().await;
+    app.register("cl", "12.345.678-5", "Valentina Rojas").await;
+    app.register("cl", "8.888.888-K", "Rosa Díaz").await;
+    let valentina = app.token(Role::Patient, "cl", Some("12345678-5"));
+    // Written as the patient knows it or as stored: the same record.
+    for written in ["12.345.678-5", "12345678-5", "123456785"] {
+        let (status, body) = app
+            .send_as("GET", &format!("/cl/patient/{written}"), &valentina, None)
+            .await;
+        assert_eq!(status, 200, "{written}: {body}");
+        assert_eq!(
+            body,
+            json!({ "document": "12345678-5", "name": "Valentina Rojas", "email": "paciente@example.com" })
+        );
+    }
+    // Someone else's record, or a document that cannot be, is not found.
+    for path in [
+        "/cl/patient/8888888-K",
+        "/cl/patient/12345678-9",
+        "/cl/patient/nope",
+    ] {
+        let (status, body) = app.send_as("GET", path, &valentina, None).await;
+        assert_problem((status, &body), 404, "patient_not_found");
+    }
+    // Staff read any; an unknown one is not found either.
+    let (status, body) = app.get("/cl/patient/8888888-K").await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("Rosa Díaz")));
+    let (status, body) = app.get("/cl/patient/23456789-6").await;
+    assert_problem((status, &body), 404, "patient_not_found");
+    // Another country's token learns nothing.
+    let peruvian = app.token(Role::Patient, "pe", Some("45678912"));
+    let (status, _) = app
+        .send_as("GET", "/cl/patient/12345678-5", &peruvian, None)
+        .await;
+    assert!(status == 403 || status == 404, "{status}");
 }

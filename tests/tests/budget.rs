@@ -94,16 +94,37 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
             .expect("auto-assign");
         let assign = dynamo.take();
         assert!(!search.contains_key("Scan") && !assign.contains_key("Scan"));
-        costs.push((doctors, search, assign));
+        // The month view: one counting query per day of March.
+        let days = citas_api::schedule_body::DaysSearchQuery {
+            speciality: Some("cardiologia".into()),
+            month: Some("2030-03".into()),
+            doctor: None,
+        }
+        .try_into_domain(&PERU)
+        .expect("query");
+        let month = citas_domain::scheduling::free_days(&services, &admin, &PERU, days)
+            .await
+            .expect("free days");
+        assert_eq!(month.len(), 31);
+        let free: usize = month.iter().map(|day| day.free).sum();
+        assert_eq!(
+            free,
+            doctors as usize - 1,
+            "every free slot counted (one was just booked)"
+        );
+        let days = dynamo.take();
+        costs.push((doctors, search, assign, days));
     }
     let expected_search = BTreeMap::from([("BatchGetItem".to_owned(), 1), ("Query".to_owned(), 1)]);
+    // The appointment and the chosen slot's doctor, one page of the index, one transaction.
     let expected_assign = BTreeMap::from([
-        ("BatchGetItem".to_owned(), 1),
-        ("GetItem".to_owned(), 1),
+        ("GetItem".to_owned(), 2),
         ("Query".to_owned(), 1),
         ("TransactWriteItems".to_owned(), 1),
     ]);
-    for (doctors, search, assign) in &costs {
+    let expected_days = BTreeMap::from([("Query".to_owned(), 31)]);
+    for (doctors, search, assign, days) in &costs {
+        assert_eq!(days, &expected_days, "free days with {doctors} doctors");
         assert_eq!(search, &expected_search, "search with {doctors} doctors");
         assert_eq!(
             assign, &expected_assign,

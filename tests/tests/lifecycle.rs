@@ -28,6 +28,7 @@ on_every_backend!(
     an_automatic_notification_without_an_address_is_noted_in_the_history,
     changes_in_quick_succession_each_email_their_own_time_and_sequence,
     a_cancel_racing_the_doctors_confirmation_succeeds_or_names_the_state,
+    a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier,
 );
 
 /// Monday 2027-01-04, 08:00 in Lima.
@@ -537,7 +538,11 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
         .expect("cancelled");
     deliver().await;
 
-    let emails = outbox.0.lock().expect("lock").clone();
+    let (emails, to_doctor) = patients_and_doctor(&outbox, "dr1002@example.pe");
+    assert_eq!(
+        to_doctor,
+        ["Se canceló una cita de Cardiología de tu agenda"]
+    );
     let subjects: Vec<&str> = emails.iter().map(|e| e.subject.as_str()).collect();
     assert_eq!(
         subjects,
@@ -717,7 +722,12 @@ async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(back
             assert!(matches!(done, Done::Sent { .. }), "{done:?}");
         }
     }
-    let emails = outbox.0.lock().expect("lock").clone();
+    let (emails, to_doctor) = patients_and_doctor(&outbox, "dr1002@example.pe");
+    // The doctor hears of the cancellation (by the patient), not of the moves.
+    assert_eq!(
+        to_doctor,
+        ["Se canceló una cita de Cardiología de tu agenda"]
+    );
     let told: Vec<Told> = emails.iter().map(told).collect();
     let at = |day: &str, date: &str| {
         (
@@ -776,7 +786,7 @@ async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(back
     for message in world.publish(&id).await {
         pipeline.process(&message.to_json()).await.expect("handled");
     }
-    assert_eq!(outbox.0.lock().expect("lock").len(), 5);
+    assert_eq!(outbox.0.lock().expect("lock").len(), 6);
 }
 
 async fn a_cancel_racing_the_doctors_confirmation_succeeds_or_names_the_state(backend: &Backend) {
@@ -818,4 +828,108 @@ async fn a_cancel_racing_the_doctors_confirmation_succeeds_or_names_the_state(ba
             "its slot is free again"
         );
     }
+}
+
+async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(backend: &Backend) {
+    let world = World::on(backend);
+    let prompt = world.doctor("1002", false).await;
+    // Monday 08:00 in Lima; Peru's notice for patients is 24 h.
+    let today = world.slot(&prompt, "2027-01-04T15:00:00Z").await; // Mon 10:00
+    let tomorrow_early = world.slot(&prompt, "2027-01-05T12:00:00Z").await; // Tue 07:00, 23 h away
+    let wednesday = world.slot(&prompt, WEDNESDAY).await;
+    let thursday = world.slot(&prompt, THURSDAY).await;
+    let friday = world.slot(&prompt, FRIDAY).await;
+    let assign = |document: &'static str, caller: citas_domain::Caller| {
+        let world = &world;
+        async move {
+            let id = world.request(document).await.id.to_string();
+            service::assign(&world.services, &caller, &PERU, &id, None)
+                .await
+                .expect("assigned")
+        }
+    };
+    // The patient's own choice left to the service: past the notice.
+    let ana = assign("45678912", patient("45678912")).await;
+    assert_eq!(
+        ana.slot.as_ref(),
+        Some(&wednesday),
+        "not today nor within 24 h"
+    );
+    // Staff choose as before: the earliest free slot.
+    let jose = assign("45678913", admin()).await;
+    assert_eq!(jose.slot.as_ref(), Some(&today));
+    // "Move my appointment" is later than the current one, never earlier.
+    let moved = service::reschedule(
+        &world.services,
+        &patient("45678912"),
+        &PERU,
+        &ana.id.to_string(),
+        None,
+    )
+    .await
+    .expect("moved");
+    assert_eq!(
+        moved.slot.as_ref(),
+        Some(&thursday),
+        "the next after Wednesday"
+    );
+    // Staff moving a visit take the earliest free one, as before.
+    let by_staff = service::reschedule(
+        &world.services,
+        &admin(),
+        &PERU,
+        &moved.id.to_string(),
+        None,
+    )
+    .await
+    .expect("moved by staff");
+    assert_eq!(by_staff.slot.as_ref(), Some(&tomorrow_early));
+    // Each move of a patient's is to the next later slot, until none is left.
+    let rosa = assign("45678914", patient("45678914")).await;
+    assert_eq!(rosa.slot.as_ref(), Some(&wednesday));
+    let last = service::reschedule(
+        &world.services,
+        &patient("45678914"),
+        &PERU,
+        &rosa.id.to_string(),
+        None,
+    )
+    .await
+    .expect("moved");
+    assert_eq!(last.slot.as_ref(), Some(&thursday));
+    let to_friday = service::reschedule(
+        &world.services,
+        &patient("45678914"),
+        &PERU,
+        &rosa.id.to_string(),
+        None,
+    )
+    .await;
+    assert!(
+        matches!(to_friday, Ok(ref a) if a.slot.as_ref() == Some(&friday)),
+        "{to_friday:?}"
+    );
+    let after_friday = service::reschedule(
+        &world.services,
+        &patient("45678914"),
+        &PERU,
+        &rosa.id.to_string(),
+        None,
+    )
+    .await;
+    assert!(
+        matches!(after_friday, Err(DomainError::NoSlotAvailable { .. })),
+        "{after_friday:?}"
+    );
+}
+
+/// The emails sent, the patients' apart from the subjects sent to the doctor at `doctor`.
+fn patients_and_doctor(outbox: &Outbox, doctor: &str) -> (Vec<ReceivedEmail>, Vec<String>) {
+    let emails = outbox.0.lock().expect("lock").clone();
+    let (to_doctor, to_patients): (Vec<_>, Vec<_>) =
+        emails.into_iter().partition(|e| e.to == doctor);
+    (
+        to_patients,
+        to_doctor.into_iter().map(|e| e.subject).collect(),
+    )
 }

@@ -245,8 +245,14 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         .await
         .expect("redrive policy");
     let direct_store = stack.direct_store();
+    // With an address: she is told of each cancellation too.
     let doctor = Doctor {
         name: "Dra. Fiable".into(),
+        email: EmailAddress::parse(&format!(
+            "{}-dra@example.pe",
+            backends::unique_prefix().trim_end_matches('-')
+        ))
+        .ok(),
         ..build::doctor(&PERU, "cardiologia", "7700009")
     };
     direct_store.put_doctor(&doctor).await.expect("doctor");
@@ -411,7 +417,12 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
     // Each copy of a notification's email carries a Message-ID derived from its key.
     let key_of: BTreeMap<String, String> = owed
         .keys()
-        .map(|key| (format!("{}@citas", citas_domain::notification::key::message_id(key)), key.clone()))
+        .map(|key| {
+            (
+                format!("{}@citas", citas_domain::notification::key::message_id(key)),
+                key.clone(),
+            )
+        })
         .collect();
     let emails_now = || async {
         let mut by_key: BTreeMap<String, Vec<citas_e2e::ReceivedEmail>> = BTreeMap::new();
@@ -475,7 +486,10 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
     let injected = proxy.injected();
     proxy.set_rules(Vec::new());
 
-    let lost: Vec<&String> = owed.keys().filter(|key| !emails.contains_key(*key)).collect();
+    let lost: Vec<&String> = owed
+        .keys()
+        .filter(|key| !emails.contains_key(*key))
+        .collect();
     let copies = |n: usize| emails.values().filter(|sent| sent.len() == n).count();
     let more_than_twice: Vec<(&String, usize)> = emails
         .iter()
@@ -548,16 +562,31 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         more_than_twice.is_empty(),
         "sent more than twice: {more_than_twice:?} ({figures})"
     );
-    assert!(different.is_empty(), "copies that differ: {different:?} ({figures})");
-    assert!(sends_over_two.is_empty(), "a third send: {sends_over_two:?}");
+    assert!(
+        different.is_empty(),
+        "copies that differ: {different:?} ({figures})"
+    );
+    assert!(
+        sends_over_two.is_empty(),
+        "a third send: {sends_over_two:?}"
+    );
     assert!(still_claimed.is_empty(), "never ended: {still_claimed:?}");
     // Dead letters are the provider's refusals only, each put there by the
     // consumer at its first refusal (received once from the dead-letter
     // queue), never moved there by SQS after repeated failures.
-    let moved: Vec<(&String, &u32)> = dead.iter().filter(|(_, received)| **received != 1).collect();
-    assert!(moved.is_empty(), "moved by SQS, not rejected: {moved:?} ({figures})");
+    let moved: Vec<(&String, &u32)> = dead
+        .iter()
+        .filter(|(_, received)| **received != 1)
+        .collect();
+    assert!(
+        moved.is_empty(),
+        "moved by SQS, not rejected: {moved:?} ({figures})"
+    );
     assert!(dead.len() <= rejections, "{figures}");
-    assert!(dead_again.is_empty(), "refused again after the redrive: {dead_again:?}");
+    assert!(
+        dead_again.is_empty(),
+        "refused again after the redrive: {dead_again:?}"
+    );
     assert!(kills > 0, "the workers were killed: {figures}");
     assert!(
         injected.values().sum::<usize>() > 0,

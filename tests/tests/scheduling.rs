@@ -182,6 +182,7 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
         &PERU,
         &id,
         date(2027, 1, 4),
+        date(2027, 1, 4),
     )
     .await
     .expect("agenda");
@@ -203,6 +204,7 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
         &doctor_caller("2002"),
         &PERU,
         &id,
+        date(2027, 1, 4),
         date(2027, 1, 4),
     )
     .await;

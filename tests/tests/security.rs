@@ -45,6 +45,8 @@ const GET_PLAN: &str = "get working plan";
 const AGENDA: &str = "agenda";
 const REMOVE_SLOT: &str = "remove slot";
 const SEARCH: &str = "search slots";
+const GET_PATIENT: &str = "get patient";
+const FREE_DAYS: &str = "free days";
 
 /// Ana's appointment, and the doctor, slot and local day it is booked on.
 struct Target<'a> {
@@ -114,6 +116,14 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
             },
         ),
         (SEARCH, get("/pe/slot?speciality=medicina-interna".into())),
+        (GET_PATIENT, get(format!("/pe/patient/{ANA}"))),
+        (
+            FREE_DAYS,
+            get(format!(
+                "/pe/slot/days?speciality=medicina-interna&month={}",
+                &day[..7]
+            )),
+        ),
         (
             REGISTER_PATIENT,
             post(
@@ -242,6 +252,7 @@ async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
 fn not_found_code(route: &str) -> &'static str {
     match route {
         GET_PLAN => "availability_not_found",
+        GET_PATIENT => "patient_not_found",
         _ => "appointment_not_found",
     }
 }
@@ -349,6 +360,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (AGENDA, 403),
                 (REMOVE_SLOT, 403),
                 (SEARCH, 403),
+                (GET_PATIENT, 403),
+                (FREE_DAYS, 403),
             ],
             not_run: &[],
         },
@@ -379,6 +392,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (AGENDA, 403),
                 (REMOVE_SLOT, 403),
                 (SEARCH, 200),
+                (GET_PATIENT, 404),
+                (FREE_DAYS, 200),
             ],
             not_run: &[],
         },
@@ -410,6 +425,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (AGENDA, 403),
                 (REMOVE_SLOT, 403),
                 (SEARCH, 200),
+                (GET_PATIENT, 404),
+                (FREE_DAYS, 200),
             ],
             not_run: &[],
         },
@@ -440,6 +457,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 // Ana's slot is booked: it stays.
                 (REMOVE_SLOT, 409),
                 (SEARCH, 200),
+                (GET_PATIENT, 404),
+                (FREE_DAYS, 200),
             ],
             not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
         },
@@ -467,6 +486,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (AGENDA, 403),
                 (REMOVE_SLOT, 403),
                 (SEARCH, 200),
+                (GET_PATIENT, 200),
+                (FREE_DAYS, 200),
             ],
             not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE],
         },

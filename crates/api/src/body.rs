@@ -86,13 +86,17 @@ impl AssignRequest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
-    pub reason: String,
+    /// Required; missing, it is the same `invalid_reason` as an empty one.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl ReasonRequest {
     pub fn try_into_domain(self) -> Result<String, DomainError> {
-        clean_text(&self.reason, MAX_REASON_LEN)
-            .map_err(|e| invalid("reason", format!("reason {e}")))
+        let reason = self
+            .reason
+            .ok_or_else(|| invalid("reason", "a reason is required"))?;
+        clean_text(&reason, MAX_REASON_LEN).map_err(|e| invalid("reason", format!("reason {e}")))
     }
 }
 
@@ -112,10 +116,14 @@ impl ListQuery {
                 ListFilter::Status(status.parse::<Status>().map_err(|e| invalid("status", e))?)
             }
             (None, Some(raw)) => ListFilter::Document(document(country, &raw)?),
-            _ => {
+            (Some(status), Some(raw)) => ListFilter::DocumentStatus(
+                document(country, &raw)?,
+                status.parse::<Status>().map_err(|e| invalid("status", e))?,
+            ),
+            (None, None) => {
                 return Err(invalid(
                     "query",
-                    "give exactly one of the query parameters 'status' or 'document'",
+                    "give the query parameter 'status', 'document' or both",
                 ));
             }
         };
@@ -192,6 +200,10 @@ pub struct AppointmentResponse {
     /// The booked slot, shaped for a screen (local date and time, the doctor's name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot: Option<crate::schedule_body::BookedSlot>,
+    /// While it holds a slot: until when the patient may still cancel or
+    /// move it (the country's change policy), in the country's offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changeable_until: Option<String>,
 }
 
 impl From<&Appointment> for AppointmentResponse {
@@ -213,6 +225,16 @@ impl From<&Appointment> for AppointmentResponse {
             refusal_reason: appointment.refusal_reason.clone(),
             revision: appointment.revision,
             slot: crate::schedule_body::BookedSlot::of(appointment),
+            changeable_until: appointment
+                .starts_at()
+                .filter(|_| appointment.status.holds_slot())
+                .map(|starts_at| {
+                    let deadline = appointment
+                        .country
+                        .change_policy
+                        .patient_deadline(starts_at);
+                    crate::schedule_body::local_rfc3339(appointment.country, deadline)
+                }),
         }
     }
 }
@@ -241,6 +263,12 @@ pub struct HistoryEntryResponse {
     /// On entries that record a notification that could not be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// On entries that change the slot: the one left (none when booking) and
+    /// the one taken (none when refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_slot: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_slot: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -261,6 +289,12 @@ impl From<&HistoryEntry> for HistoryEntryResponse {
             to: entry.to.as_str(),
             reason: entry.reason.clone(),
             note: entry.note.clone(),
+            from_slot: entry
+                .changes_slot()
+                .then(|| entry.from_slot.as_ref().map(ToString::to_string)),
+            to_slot: entry
+                .changes_slot()
+                .then(|| entry.slot.as_ref().map(ToString::to_string)),
         }
     }
 }

@@ -18,9 +18,9 @@ use crate::body::{
 use crate::problem::Problem;
 use crate::routes::Action;
 use crate::schedule_body::{
-    AgendaResponse, AvailabilityBody, AvailabilityResponse, DoctorPage, DoctorQuery, DoctorRequest,
-    DoctorResponse, FreeSlotPage, FreeSlotResponse, PlanAppliedResponse, SlotSearchQuery,
-    SpecialityList, agenda_date,
+    AgendaResponse, AvailabilityBody, AvailabilityResponse, DaysSearchQuery, DoctorPage,
+    DoctorQuery, DoctorRequest, DoctorResponse, FreeDaysResponse, FreeSlotPage, FreeSlotResponse,
+    PlanAppliedResponse, SlotSearchQuery, SpecialityList, agenda_days,
 };
 
 /// Largest request body accepted, in bytes.
@@ -94,6 +94,14 @@ async fn run(
                 Upserted::Updated => StatusCode::OK,
             };
             Ok(json_response(status, &PatientResponse::from(&patient)))
+        }
+        Action::GetPatient => {
+            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let patient = service::get_patient(services, caller, country, &document).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &PatientResponse::from(&patient),
+            ))
         }
         Action::CreateAppointment => {
             let input = json_body::<AppointmentRequest>(request)?.try_into_domain(country)?;
@@ -273,9 +281,13 @@ async fn run(
             ))
         }
         Action::GetAgenda => {
-            let date = agenda_date(query_param(request, "date")?)?;
+            let (from, to) = agenda_days(
+                query_param(request, "date")?,
+                query_param(request, "from")?,
+                query_param(request, "to")?,
+            )?;
             let agenda =
-                scheduling::agenda(services, caller, country, &path_id(request)?, date).await?;
+                scheduling::agenda(services, caller, country, &path_id(request)?, from, to).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &AgendaResponse::from(&agenda),
@@ -287,6 +299,20 @@ async fn run(
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = StatusCode::NO_CONTENT;
             Ok(response)
+        }
+        Action::FreeDays => {
+            let query = DaysSearchQuery {
+                speciality: query_param(request, "speciality")?,
+                month: query_param(request, "month")?,
+                doctor: query_param(request, "doctor")?,
+            }
+            .try_into_domain(country)?;
+            let month = query.month;
+            let days = scheduling::free_days(services, caller, country, query).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &FreeDaysResponse::new(country, month, &days),
+            ))
         }
         Action::SearchSlots => {
             let query = SlotSearchQuery {

@@ -19,6 +19,11 @@ pub use routes::{Action, ROUTES, Route, RouteMatch, match_route};
 /// The API's OpenAPI 3.1 description (served by the local server at `/openapi.json`).
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
+/// The response headers a browser's script may read (CORS
+/// `Access-Control-Expose-Headers`), the same in template.yaml and locally:
+/// where a created resource is, when to retry, and whether an answer may be stale.
+pub const EXPOSED_HEADERS: &[&str] = &["location", "retry-after", "warning", "age"];
+
 /// The action API Gateway routed a request to: from the route key of its
 /// request context, else (no API Gateway in front) from its method and path.
 pub fn routed_action(request: &Request) -> Option<Action> {

@@ -256,6 +256,7 @@ fn invalid_code(field: &str) -> &'static str {
         "reason" => "invalid_reason",
         "query" => "invalid_query",
         "date" | "from" | "to" => "invalid_date",
+        "month" => "invalid_month",
         "doctor" => "invalid_doctor",
         "slot_minutes" | "weekly" | "exceptions" | "valid_from" | "valid_until" => "invalid_plan",
         _ => "invalid_input",

@@ -6,6 +6,7 @@
 pub enum Action {
     Health,
     UpsertPatient,
+    GetPatient,
     CreateAppointment,
     GetAppointment,
     ListAppointments,
@@ -27,6 +28,7 @@ pub enum Action {
     GetAgenda,
     RemoveSlot,
     SearchSlots,
+    FreeDays,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,11 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/{country}/patient",
         action: Action::UpsertPatient,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/patient/{document}",
+        action: Action::GetPatient,
     },
     Route {
         method: "POST",
@@ -159,6 +166,11 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/{country}/slot",
         action: Action::SearchSlots,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/slot/days",
+        action: Action::FreeDays,
     },
 ];
 

@@ -8,7 +8,9 @@ use citas_domain::availability::{
     Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
     parse_weekday, weekday_code,
 };
-use citas_domain::scheduling::{Agenda, FreeSlot, NewDoctor, PlanApplied, SlotQuery};
+use citas_domain::scheduling::{
+    Agenda, DaysQuery, FreeDay, FreeSlot, NewDoctor, PlanApplied, SlotQuery,
+};
 use citas_domain::speciality::display_name;
 use citas_domain::text::{MAX_TEXT_LEN, clean_text};
 use citas_domain::{
@@ -354,6 +356,14 @@ impl PlanAppliedResponse {
     }
 }
 
+/// An instant as RFC 3339 with the country's offset at it.
+pub fn local_rfc3339(country: &citas_domain::Country, at: jiff::Timestamp) -> String {
+    country
+        .local(at)
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
 /// When a slot is, in UTC and on the country's wall clock.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotTime {
@@ -375,7 +385,7 @@ impl SlotTime {
         let local = country.local(id.starts_at);
         Self {
             id: id.to_string(),
-            starts_at: local.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            starts_at: local_rfc3339(country, id.starts_at),
             local_date: local.date().to_string(),
             local_time: format_time(local.time()),
             time_zone: country.time_zone_name,
@@ -471,10 +481,90 @@ impl SlotSearchQuery {
     }
 }
 
-/// `?date=YYYY-MM-DD` of an agenda.
-pub fn agenda_date(raw: Option<String>) -> Result<Date, DomainError> {
-    let raw = raw.ok_or_else(|| invalid("date", "give the query parameter 'date' (YYYY-MM-DD)"))?;
-    date("date", &raw)
+/// `GET /{country}/slot/days?speciality=&month=YYYY-MM&doctor=`.
+#[derive(Debug, Clone, Default)]
+pub struct DaysSearchQuery {
+    pub speciality: Option<String>,
+    pub month: Option<String>,
+    pub doctor: Option<String>,
+}
+
+impl DaysSearchQuery {
+    pub fn try_into_domain(self, country: &Country) -> Result<DaysQuery, DomainError> {
+        let doctor = self
+            .doctor
+            .map(|raw| {
+                DoctorId::parse(&raw)
+                    .ok()
+                    .filter(|id| id.country == country)
+                    .ok_or_else(|| invalid("doctor", "doctor must be a doctor id of this country"))
+            })
+            .transpose()?;
+        let month = self
+            .month
+            .ok_or_else(|| invalid("month", "give the query parameter 'month' (YYYY-MM)"))?;
+        let first = month
+            .split_once('-')
+            .filter(|(year, month)| year.len() == 4 && month.len() == 2)
+            .and_then(|(year, month)| Some((year.parse::<i16>().ok()?, month.parse::<i8>().ok()?)))
+            .and_then(|(year, month)| Date::new(year, month, 1).ok())
+            .ok_or_else(|| invalid("month", "month must be YYYY-MM, e.g. 2027-01"))?;
+        Ok(DaysQuery {
+            speciality: required_speciality(self.speciality)?,
+            month: first,
+            doctor,
+        })
+    }
+}
+
+/// The month view: each local day and how many free slots it has.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreeDaysResponse {
+    pub month: String,
+    pub time_zone: &'static str,
+    pub days: Vec<FreeDayResponse>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FreeDayResponse {
+    pub date: String,
+    pub free: usize,
+}
+
+impl FreeDaysResponse {
+    pub fn new(country: &Country, month: Date, days: &[FreeDay]) -> Self {
+        Self {
+            month: month.strftime("%Y-%m").to_string(),
+            time_zone: country.time_zone_name,
+            days: days
+                .iter()
+                .map(|day| FreeDayResponse {
+                    date: day.date.to_string(),
+                    free: day.free,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `?date=` (one local day) or `?from=&to=` (local days, both included).
+pub fn agenda_days(
+    day: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<(Date, Date), DomainError> {
+    match (day, from, to) {
+        (Some(day), None, None) => {
+            let day = date("date", &day)?;
+            Ok((day, day))
+        }
+        (None, Some(from), Some(to)) => Ok((date("from", &from)?, date("to", &to)?)),
+        (Some(_), _, _) => Err(invalid("date", "give 'date', or 'from' and 'to', not both")),
+        _ => Err(invalid(
+            "date",
+            "give the query parameter 'date' (YYYY-MM-DD), or 'from' and 'to'",
+        )),
+    }
 }
 
 /// The appointment on a booked slot, as a doctor's agenda shows it.
@@ -497,7 +587,11 @@ pub struct AgendaSlot {
 #[derive(Debug, Clone, Serialize)]
 pub struct AgendaResponse {
     pub doctor: DoctorRef,
-    pub date: String,
+    /// The day, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    pub from: String,
+    pub to: String,
     pub time_zone: &'static str,
     pub slots: Vec<AgendaSlot>,
 }
@@ -509,7 +603,9 @@ impl From<&Agenda> for AgendaResponse {
                 id: agenda.doctor.id.to_string(),
                 name: Some(agenda.doctor.name.clone()),
             },
-            date: agenda.date.to_string(),
+            date: (agenda.from == agenda.to).then(|| agenda.from.to_string()),
+            from: agenda.from.to_string(),
+            to: agenda.to.to_string(),
             time_zone: agenda.doctor.id.country.time_zone_name,
             slots: agenda
                 .entries

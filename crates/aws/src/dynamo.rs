@@ -353,6 +353,10 @@ impl Store for DynamoStore {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Appointment>, StoreError> {
+        let only_where = match filter {
+            ListFilter::DocumentStatus(_, status) => Some(("status", s(status.as_str()))),
+            _ => None,
+        };
         let (index, partition_attribute, sort_attribute, forward, partitions) = match filter {
             ListFilter::Status(status) => (
                 index::BY_STATUS,
@@ -363,7 +367,7 @@ impl Store for DynamoStore {
                     .map(|n| format!("{status}#{n}"))
                     .collect(),
             ),
-            ListFilter::Document(document) => (
+            ListFilter::Document(document) | ListFilter::DocumentStatus(document, _) => (
                 index::BY_DOCUMENT,
                 "document",
                 "created_at",
@@ -395,7 +399,7 @@ impl Store for DynamoStore {
             forward,
             scope: filter.scope(country),
             sort_between: None,
-            only_where: None,
+            only_where,
         }
         .page(page)
         .await?;
@@ -822,12 +826,25 @@ impl Store for DynamoStore {
         query_all(query).await?.into_iter().map(slot_from).collect()
     }
 
+    async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {
+        self.free_slot_index(search).count().await
+    }
+
     async fn free_slots(
         &self,
         search: &SlotSearch,
         page: &PageRequest,
     ) -> Result<Page<Slot>, StoreError> {
-        let index = match &search.doctor {
+        let page = self.free_slot_index(search).page(page).await?;
+        page_of(page, slot_from)
+    }
+}
+
+impl DynamoStore {
+    /// Where a search's free slots are: a doctor's slots (the booked ones
+    /// filtered out), or the speciality's free-slot index.
+    fn free_slot_index(&self, search: &SlotSearch) -> ShardedIndex<'_> {
+        match &search.doctor {
             // One doctor: their slots in time order, the booked ones filtered out.
             Some(doctor) => ShardedIndex {
                 client: &self.client,
@@ -839,7 +856,7 @@ impl Store for DynamoStore {
                 forward: true,
                 scope: search.scope(),
                 sort_between: Some(slot_id_range(doctor, search.from, search.until)),
-                only_where: Some(("isAvailable", true)),
+                only_where: Some(("isAvailable", AttributeValue::Bool(true))),
             },
             None => ShardedIndex {
                 client: &self.client,
@@ -856,9 +873,7 @@ impl Store for DynamoStore {
                 )),
                 only_where: None,
             },
-        };
-        let page = index.page(page).await?;
-        page_of(page, slot_from)
+        }
     }
 }
 

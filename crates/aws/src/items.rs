@@ -426,6 +426,9 @@ pub struct HistoryItem {
     pub slot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor_name: Option<String>,
+    /// The slot id held before the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_slot: Option<String>,
 }
 
 /// The partition of an appointment's history.
@@ -453,6 +456,7 @@ impl HistoryItem {
             note: entry.note.clone(),
             slot: entry.slot.as_ref().map(ToString::to_string),
             doctor_name: entry.doctor_name.clone(),
+            from_slot: entry.from_slot.as_ref().map(ToString::to_string),
         }
     }
 
@@ -506,6 +510,12 @@ impl HistoryItem {
                 .transpose()
                 .map_err(|e| bad(&e))?,
             doctor_name: self.doctor_name,
+            from_slot: self
+                .from_slot
+                .as_deref()
+                .map(SlotId::parse)
+                .transpose()
+                .map_err(|e| bad(&e))?,
         })
     }
 }
@@ -576,6 +586,7 @@ mod tests {
             note: Some("appointment.assigned not sent: no email on file".into()),
             slot: entity.slot.clone(),
             doctor_name: entity.doctor_name.clone(),
+            from_slot: entity.slot.clone(),
         };
         let item = HistoryItem::from_domain(&PERU, &entity.id, &note);
         assert_eq!(item.appointment, "pe#20261122-45678912");

@@ -31,9 +31,9 @@ pub struct ShardedIndex<'a> {
     pub scope: String,
     /// Only entries whose sort key is between these two strings, both included.
     pub sort_between: Option<(String, String)>,
-    /// Only entries with this boolean attribute set to this value (a filter:
-    /// pages may come back short, never wrong).
-    pub only_where: Option<(&'static str, bool)>,
+    /// Only entries with this attribute set to this value (a filter: pages
+    /// may come back short, never wrong).
+    pub only_where: Option<(&'static str, AttributeValue)>,
 }
 
 /// Where a list left off in one partition.
@@ -128,11 +128,11 @@ impl ShardedIndex<'_> {
                 .expression_attribute_values(":high", AttributeValue::S(high.clone())),
             None => query.key_condition_expression("#p = :p"),
         };
-        if let Some((attribute, value)) = self.only_where {
+        if let Some((attribute, value)) = &self.only_where {
             query = query
                 .filter_expression("#f = :f")
-                .expression_attribute_names("#f", attribute)
-                .expression_attribute_values(":f", AttributeValue::Bool(value));
+                .expression_attribute_names("#f", *attribute)
+                .expression_attribute_values(":f", value.clone());
         }
         let output = query.send().await.map_err(backend)?;
         let read_up_to = output.last_evaluated_key().map(|key| {
@@ -144,6 +144,48 @@ impl ShardedIndex<'_> {
         });
         let items = output.items.unwrap_or_default();
         Ok((items, read_up_to))
+    }
+
+    /// How many entries the partitions hold (within `sort_between`, passing
+    /// `only_where`): one counting query per partition, paged only where
+    /// DynamoDB stops reading at a megabyte.
+    pub async fn count(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        for partition in &self.partitions {
+            let mut start: Option<Item> = None;
+            loop {
+                let mut query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(self.index)
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .expression_attribute_names("#p", self.partition_attribute)
+                    .expression_attribute_values(":p", AttributeValue::S(partition.clone()))
+                    .set_exclusive_start_key(start.take());
+                query = match &self.sort_between {
+                    Some((low, high)) => query
+                        .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
+                        .expression_attribute_names("#s", self.sort_attribute)
+                        .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                        .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+                    None => query.key_condition_expression("#p = :p"),
+                };
+                if let Some((attribute, value)) = &self.only_where {
+                    query = query
+                        .filter_expression("#f = :f")
+                        .expression_attribute_names("#f", *attribute)
+                        .expression_attribute_values(":f", value.clone());
+                }
+                let output = query.send().await.map_err(backend)?;
+                total += usize::try_from(output.count()).unwrap_or(0);
+                match output.last_evaluated_key() {
+                    Some(key) => start = Some(key.clone()),
+                    None => break,
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// The attributes of an index entry's key: `id`, partition and sort attributes.

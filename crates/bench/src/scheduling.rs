@@ -431,7 +431,7 @@ impl Store for PartitionCounter {
         let bytes = (found.items.len() + 1) as f64 * APPOINTMENT_BYTES;
         let index = match filter {
             ListFilter::Status(_) => "by-status",
-            ListFilter::Document(_) => "by-document",
+            ListFilter::Document(_) | ListFilter::DocumentStatus(..) => "by-document",
             ListFilter::AssignedOn(_) => "by-assigned-day",
             ListFilter::DoctorStatus(..) => "by-doctor-status",
         };
@@ -613,6 +613,9 @@ impl Store for PartitionCounter {
         until: jiff::Timestamp,
     ) -> Result<Vec<Slot>, StoreError> {
         self.inner.doctor_slots(doctor, from, until).await
+    }
+    async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {
+        self.inner.count_free_slots(search).await
     }
     async fn free_slots(
         &self,

@@ -129,6 +129,7 @@ impl Appointment {
             note: None,
             slot: self.slot.clone(),
             doctor_name: self.doctor_name.clone(),
+            from_slot: None,
         }
     }
 
@@ -478,6 +479,7 @@ impl Appointment {
             note: None,
             slot: after.slot.clone(),
             doctor_name: after.doctor_name.clone(),
+            from_slot: self.slot.clone(),
         };
         Transition {
             appointment: Appointment {

@@ -35,9 +35,19 @@ pub struct Country {
 pub struct ChangePolicy {
     /// A patient's change must come at least this long before the start.
     pub patient_notice: jiff::SignedDuration,
+    /// A slot the service chooses for a patient (`assign {}`,
+    /// `reschedule {}`) starts at least this long ahead, so the choice
+    /// never locks them in: the patient's change window by default.
+    pub automatic_notice: jiff::SignedDuration,
 }
 
 impl ChangePolicy {
+    /// The earliest start the service may choose for a patient, at `now`.
+    pub fn earliest_automatic_start(&self, now: Timestamp) -> Timestamp {
+        now.checked_add(self.automatic_notice)
+            .unwrap_or(Timestamp::MAX)
+    }
+
     /// The last instant a patient may change an appointment starting at `starts_at`.
     pub fn patient_deadline(&self, starts_at: Timestamp) -> Timestamp {
         starts_at
@@ -55,6 +65,7 @@ pub static PERU: Country = Country {
     time_zone_label: "hora de Lima",
     change_policy: ChangePolicy {
         patient_notice: jiff::SignedDuration::from_hours(24),
+        automatic_notice: jiff::SignedDuration::from_hours(24),
     },
     time_zone: OnceLock::new(),
 };
@@ -68,6 +79,7 @@ pub static CHILE: Country = Country {
     time_zone_label: "hora de Santiago",
     change_policy: ChangePolicy {
         patient_notice: jiff::SignedDuration::from_hours(48),
+        automatic_notice: jiff::SignedDuration::from_hours(48),
     },
     time_zone: OnceLock::new(),
 };

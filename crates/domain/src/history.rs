@@ -109,4 +109,14 @@ pub struct HistoryEntry {
     pub slot: Option<crate::ids::SlotId>,
     /// The name of that slot's doctor, as the appointment shows it.
     pub doctor_name: Option<String>,
+    /// The slot the appointment held before the change (none on entries
+    /// written before it was recorded).
+    pub from_slot: Option<crate::ids::SlotId>,
+}
+
+impl HistoryEntry {
+    /// Whether the change booked, moved or gave up a slot.
+    pub fn changes_slot(&self) -> bool {
+        self.note.is_none() && self.from.is_some() && self.from_slot != self.slot
+    }
 }

@@ -38,6 +38,9 @@ pub enum NotificationKind {
     NoShow,
     #[serde(rename = "appointment.cancelled")]
     Cancelled,
+    /// To the doctor: a visit of theirs (pending or booked) was cancelled.
+    #[serde(rename = "appointment.visit_cancelled")]
+    VisitCancelled,
     #[serde(rename = "appointment.reminder")]
     Reminder,
 }
@@ -67,13 +70,14 @@ impl NotificationKind {
             Self::Completed => "appointment.completed",
             Self::NoShow => "appointment.no_show",
             Self::Cancelled => "appointment.cancelled",
+            Self::VisitCancelled => "appointment.visit_cancelled",
             Self::Reminder => "appointment.reminder",
         }
     }
 
     /// Whether the doctor, not the patient, is the one told.
     pub fn is_for_doctor(self) -> bool {
-        self == Self::AwaitingAnswer
+        matches!(self, Self::AwaitingAnswer | Self::VisitCancelled)
     }
 
     /// The messages a committed change sends: the transactional outbox's rule,
@@ -91,6 +95,12 @@ impl NotificationKind {
             (Some(Pending), Pending) => vec![Self::Rescheduled, Self::AwaitingAnswer],
             (Some(Assigned), Assigned) => vec![Self::Rescheduled],
             (Some(Pending | Assigned), Registered) => vec![Self::Refused],
+            // The doctor is told unless they cancelled it themselves.
+            (Some(Pending | Assigned), Cancelled)
+                if entry.by.role != crate::history::ActorRole::Doctor =>
+            {
+                vec![Self::Cancelled, Self::VisitCancelled]
+            }
             (Some(Registered | Pending | Assigned), Cancelled) => vec![Self::Cancelled],
             _ => Vec::new(),
         }
@@ -360,6 +370,7 @@ mod tests {
             note: None,
             slot: None,
             doctor_name: None,
+            from_slot: None,
         };
         let cases = [
             (None, Registered, vec![]),
@@ -378,7 +389,16 @@ mod tests {
                 Pending,
                 vec![K::Rescheduled, K::AwaitingAnswer],
             ),
-            (Some(Assigned), Cancelled, vec![K::Cancelled]),
+            (
+                Some(Assigned),
+                Cancelled,
+                vec![K::Cancelled, K::VisitCancelled],
+            ),
+            (
+                Some(Pending),
+                Cancelled,
+                vec![K::Cancelled, K::VisitCancelled],
+            ),
             (Some(Registered), Cancelled, vec![K::Cancelled]),
             (Some(Assigned), Completed, vec![]),
             (Some(Assigned), NoShow, vec![]),
@@ -391,6 +411,15 @@ mod tests {
                 "{from:?} → {to}"
             );
         }
+        // A doctor who cancels a visit is not told of it.
+        let by_doctor = HistoryEntry {
+            by: crate::history::Actor {
+                role: crate::history::ActorRole::Doctor,
+                id: "7700001".into(),
+            },
+            ..entry(Some(Assigned), Cancelled)
+        };
+        assert_eq!(NotificationKind::for_change(&by_doctor), vec![K::Cancelled]);
         let note = HistoryEntry {
             note: Some("appointment.assigned not sent".into()),
             ..entry(Some(Assigned), Assigned)

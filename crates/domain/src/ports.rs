@@ -41,6 +41,9 @@ pub enum ListFilter {
     Status(Status),
     /// One patient's appointments, newest first.
     Document(Document),
+    /// One patient's appointments with a status, newest first (pages may
+    /// come back short: the patient's list, filtered).
+    DocumentStatus(Document, Status),
     /// Appointments assigned to a slot on this local day, earliest first (reminders).
     AssignedOn(jiff::civil::Date),
     /// One doctor's appointments (booked on their slots) with a status, newest first.
@@ -53,6 +56,9 @@ impl ListFilter {
         match self {
             ListFilter::Status(status) => format!("{}/status/{status}", country.code),
             ListFilter::Document(document) => format!("{}/document/{document}", country.code),
+            ListFilter::DocumentStatus(document, status) => {
+                format!("{}/document/{document}/{status}", country.code)
+            }
             ListFilter::AssignedOn(day) => format!("{}/assigned-on/{day}", country.code),
             ListFilter::DoctorStatus(doctor, status) => {
                 format!("{}/doctor/{doctor}/{status}", country.code)
@@ -240,6 +246,9 @@ pub trait Store: Send + Sync {
         from: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Slot>, StoreError>;
+    /// How many free slots a search holds: one counting index query (paged
+    /// only past a megabyte of index), however many doctors the speciality has.
+    async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError>;
     /// A page of free slots, earliest first: one index query per page, however
     /// many doctors the speciality has.
     async fn free_slots(

@@ -49,6 +49,25 @@ pub struct SlotQuery {
     pub page: PageRequest,
 }
 
+/// `GET /{country}/slot/days`, parsed: a month of local days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaysQuery {
+    pub speciality: Speciality,
+    /// The first day of the month.
+    pub month: Date,
+    pub doctor: Option<DoctorId>,
+}
+
+/// How many free future slots one local day has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeDay {
+    pub date: Date,
+    pub free: usize,
+}
+
+/// Days counted at once by the month view.
+const DAYS_IN_FLIGHT: usize = 8;
+
 /// A free slot with its doctor, as a search shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreeSlot {
@@ -77,9 +96,14 @@ pub struct AgendaEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agenda {
     pub doctor: Doctor,
-    pub date: Date,
+    /// The local days it covers, both included.
+    pub from: Date,
+    pub to: Date,
     pub entries: Vec<AgendaEntry>,
 }
+
+/// Most local days one agenda request covers (a month view).
+pub const MAX_AGENDA_DAYS: i32 = 31;
 
 /// What the daily horizon job did for a country.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -492,6 +516,62 @@ pub async fn search_slots(
     })
 }
 
+/// Each local day of a month with how many free future slots it has: one
+/// counting query per day still to come (past days are 0 without asking),
+/// so at most 31 requests however many doctors or slots there are.
+pub async fn free_days(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    query: DaysQuery,
+) -> Result<Vec<FreeDay>, DomainError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    authorize(caller, country, Access::Browse)?;
+    if let Some(doctor) = &query.doctor
+        && (doctor.country != country || doctor.speciality != query.speciality)
+    {
+        return Err(DomainError::InvalidInput {
+            field: "doctor",
+            message: "the doctor is not of this country and speciality".into(),
+        });
+    }
+    offered_speciality(services, country, &query.speciality).await?;
+    let now = services.now();
+    let today = country.local_date(now);
+    let days: Vec<Date> = (0..query.month.days_in_month())
+        .filter_map(|offset| query.month.checked_add(jiff::Span::new().days(offset)).ok())
+        .collect();
+    let counted: Vec<FreeDay> = stream::iter(days)
+        .map(|date| {
+            let query = &query;
+            async move {
+                if date < today {
+                    return Ok(FreeDay { date, free: 0 });
+                }
+                let until = date
+                    .tomorrow()
+                    .map(|next| country.start_of_day(next))
+                    .unwrap_or(Timestamp::MAX);
+                let search = SlotSearch {
+                    country,
+                    speciality: query.speciality.clone(),
+                    doctor: query.doctor.clone(),
+                    // Started slots are not offered.
+                    from: country
+                        .start_of_day(date)
+                        .max(now + SignedDuration::from_secs(1)),
+                    until,
+                };
+                let free = services.store.count_free_slots(&search).await?;
+                Ok::<_, DomainError>(FreeDay { date, free })
+            }
+        })
+        .buffered(DAYS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    Ok(counted)
+}
+
 /// The doctors of some slots, by id, in one store request.
 async fn doctors_of(
     services: &Services,
@@ -536,10 +616,11 @@ pub(crate) struct Candidates<'a> {
 const CROWD_WINDOW: usize = 8;
 
 impl<'a> Candidates<'a> {
+    /// Candidates starting after `earliest`.
     pub(crate) fn new(
         services: &'a Services,
         appointment: &Appointment,
-        now: Timestamp,
+        earliest: Timestamp,
     ) -> Candidates<'a> {
         let spread = appointment
             .id
@@ -554,8 +635,8 @@ impl<'a> Candidates<'a> {
                 country: appointment.country,
                 speciality: appointment.speciality.clone(),
                 doctor: None,
-                from: now + SignedDuration::from_secs(1),
-                until: now + ASSIGN_LOOKAHEAD,
+                from: earliest + SignedDuration::from_secs(1),
+                until: earliest + ASSIGN_LOOKAHEAD,
             },
             spread,
             lost: HashSet::new(),
@@ -633,22 +714,36 @@ impl<'a> Candidates<'a> {
     }
 }
 
-/// Every slot of a doctor's local day, free or booked, with the appointments.
+/// Every slot of a doctor's local days `from` to `to` (both included, at
+/// most [`MAX_AGENDA_DAYS`]), free or booked, with the appointments.
 pub async fn agenda(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
     id: &str,
-    date: Date,
+    from: Date,
+    to: Date,
 ) -> Result<Agenda, DomainError> {
     let doctor = schedule_of(services, caller, country, id).await?;
-    let until = date
+    if to < from {
+        return Err(DomainError::InvalidInput {
+            field: "to",
+            message: "'to' must not be before 'from'".into(),
+        });
+    }
+    if (to - from).get_days() >= MAX_AGENDA_DAYS {
+        return Err(DomainError::InvalidInput {
+            field: "to",
+            message: format!("an agenda covers at most {MAX_AGENDA_DAYS} days"),
+        });
+    }
+    let until = to
         .tomorrow()
         .map(|next| country.start_of_day(next))
         .unwrap_or(Timestamp::MAX);
     let slots = services
         .store
-        .doctor_slots(&doctor.id, country.start_of_day(date), until)
+        .doctor_slots(&doctor.id, country.start_of_day(from), until)
         .await?;
     let booked: Vec<_> = slots
         .iter()
@@ -677,7 +772,8 @@ pub async fn agenda(
         .collect();
     Ok(Agenda {
         doctor,
-        date,
+        from,
+        to,
         entries,
     })
 }

@@ -82,6 +82,29 @@ pub async fn register_patient(
     Ok((patient, upserted))
 }
 
+/// `GET /{country}/patient/{document}`: the patient's own record (or any,
+/// for an admin). Someone else's, or a document that cannot be, is not found.
+pub async fn get_patient(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    raw: &str,
+) -> Result<Patient, DomainError> {
+    require_country(caller, country)?;
+    let not_found = || DomainError::PatientNotFound {
+        document: crate::privacy::masked_document(raw),
+    };
+    let document = country.parse_document(raw).map_err(|_| not_found())?;
+    if acting_for(caller, country, &document).is_err() {
+        return Err(not_found());
+    }
+    services
+        .store
+        .get_patient(country, &document)
+        .await?
+        .ok_or_else(not_found)
+}
+
 pub async fn create_appointment(
     services: &Services,
     caller: &Caller,
@@ -218,6 +241,10 @@ pub async fn list_appointments(
             acting_for(caller, country, &document)?;
             ListFilter::Document(document)
         }
+        ListFilter::DocumentStatus(document, status) => {
+            acting_for(caller, country, &document)?;
+            ListFilter::DocumentStatus(document, status)
+        }
         ListFilter::Status(status) => {
             authorize(caller, country, Access::ListByStatus)?;
             match &caller.identity {
@@ -253,9 +280,19 @@ pub async fn assign(
     let (by, now) = (Actor::of(caller), services.now());
     // Checked before looking for slots, so a closed appointment is a 409, not "no slot".
     appointment.require_assignable()?;
-    book(services, appointment, slot, now, |current, slot, doctor| {
-        current.assign(slot, doctor, &by, now)
-    })
+    // A slot chosen for a patient leaves them time to change their mind.
+    let earliest = if by.is_patient() {
+        country.change_policy.earliest_automatic_start(now)
+    } else {
+        now
+    };
+    book(
+        services,
+        appointment,
+        slot,
+        earliest,
+        |current, slot, doctor| current.assign(slot, doctor, &by, now),
+    )
     .await
 }
 
@@ -271,20 +308,32 @@ pub async fn reschedule(
     let appointment = load(services, caller, country, id, Operation::Reschedule).await?;
     let (by, now) = (Actor::of(caller), services.now());
     appointment.require_reschedulable(&by, now)?;
-    book(services, appointment, slot, now, |current, slot, doctor| {
-        current.reschedule(slot, doctor, &by, now)
-    })
+    // "Move my appointment", chosen for a patient: a later slot than the
+    // current one, and one that leaves them time to change their mind.
+    let earliest = match appointment.starts_at() {
+        Some(current) if by.is_patient() => {
+            current.max(country.change_policy.earliest_automatic_start(now))
+        }
+        _ => now,
+    };
+    book(
+        services,
+        appointment,
+        slot,
+        earliest,
+        |current, slot, doctor| current.reschedule(slot, doctor, &by, now),
+    )
     .await
 }
 
-/// Books the given slot, or walks the free slots of the speciality (earliest
-/// first) until one is won, with the change `booking` decides on the
-/// appointment as it stands.
+/// Books the given slot, or walks the free slots of the speciality starting
+/// after `earliest` (earliest first) until one is won, with the change
+/// `booking` decides on the appointment as it stands.
 async fn book(
     services: &Services,
     appointment: Appointment,
     slot: Option<SlotId>,
-    now: Timestamp,
+    earliest: Timestamp,
     booking: impl Fn(&Appointment, &Slot, Option<&Doctor>) -> Result<Transition, DomainError>,
 ) -> Result<Appointment, DomainError> {
     let rescheduling = appointment.status.holds_slot();
@@ -305,7 +354,7 @@ async fn book(
             Ok(booked)
         }
         None => {
-            let mut candidates = Candidates::new(services, &current, now);
+            let mut candidates = Candidates::new(services, &current, earliest);
             while let Some((slot, doctor)) = candidates.next().await? {
                 match apply_deciding_again(services, &mut current, |a| {
                     booking(a, &slot, doctor.as_ref())
@@ -513,6 +562,7 @@ pub async fn note_unsent(
         note: Some(note),
         slot: appointment.slot.clone(),
         doctor_name: appointment.doctor_name.clone(),
+        from_slot: appointment.slot.clone(),
     };
     store
         .add_history_note(appointment.country, &appointment.id, &entry)

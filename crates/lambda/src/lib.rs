@@ -17,7 +17,7 @@ use lambda_http::{Body, Error, Request, Response};
 pub mod functions {
     use citas_api::Action;
 
-    pub const REGISTER_PATIENT: &[Action] = &[Action::UpsertPatient];
+    pub const REGISTER_PATIENT: &[Action] = &[Action::UpsertPatient, Action::GetPatient];
     pub const CREATE_APPOINTMENT: &[Action] = &[Action::CreateAppointment];
     pub const QUERY_APPOINTMENTS: &[Action] = &[
         Action::Health,
@@ -49,6 +49,7 @@ pub mod functions {
         Action::GetAvailability,
         Action::GetAgenda,
         Action::SearchSlots,
+        Action::FreeDays,
     ];
 
     /// Binary name (template.yaml's `BuildProperties.Binary`) → actions.

@@ -188,9 +188,14 @@ async fn embedded_services(
     // Only this process has the store open: a send a claim says is in
     // progress was cut off when the last one died, so its claim is lapsed
     // now (the outbox then tells whether the email was written).
-    let cut_off = store.lapse_claims_of_earlier_runs(config.clock.now()).await?;
+    let cut_off = store
+        .lapse_claims_of_earlier_runs(config.clock.now())
+        .await?;
     if cut_off > 0 {
-        tracing::warn!(cut_off, "emails a previous run was sending when it stopped are looked at again");
+        tracing::warn!(
+            cut_off,
+            "emails a previous run was sending when it stopped are looked at again"
+        );
     }
     if let Some(dir) = &config.seed_dir
         && !store.is_seeded().await?
@@ -345,10 +350,9 @@ async fn serve(
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::VARY, HeaderValue::from_static("origin"));
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("location, content-type"),
-        );
+        if let Ok(exposed) = HeaderValue::from_str(&citas_api::EXPOSED_HEADERS.join(", ")) {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
+        }
     }
     response
 }

@@ -336,6 +336,19 @@ fn encode(value: &impl Serialize) -> Result<Vec<u8>, Failure> {
     Ok(serde_json::to_vec(value)?)
 }
 
+/// Hands entries to `keep` until it says it has enough.
+fn walk<E>(
+    entries: impl Iterator<Item = E>,
+    keep: &mut impl FnMut(E) -> Result<bool, Failure>,
+) -> Result<(), Failure> {
+    for entry in entries {
+        if keep(entry)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
     Ok(serde_json::from_slice(bytes)?)
 }
@@ -572,7 +585,7 @@ impl Store for EmbeddedStore {
                 ListFilter::Status(status) => {
                     (txn.open_table(BY_STATUS)?, status.as_str().to_owned(), true)
                 }
-                ListFilter::Document(document) => {
+                ListFilter::Document(document) | ListFilter::DocumentStatus(document, _) => {
                     (txn.open_table(BY_DOCUMENT)?, document.to_string(), true)
                 }
                 ListFilter::AssignedOn(day) => {
@@ -587,7 +600,15 @@ impl Store for EmbeddedStore {
             let partition = partition.as_str();
             let first = (code, partition, i64::MIN, "");
             let last = (code, partition, i64::MAX, MAX_KEY);
+            // A patient's list with a status: their entries of other statuses are passed over.
+            let wanted_status = match &filter {
+                ListFilter::DocumentStatus(_, status) => Some(*status),
+                _ => None,
+            };
+            let appointments = txn.open_table(APPOINTMENTS)?;
             let mut ids: Vec<(i64, String)> = Vec::with_capacity(limit + 1);
+            // Keeps an entry (unless its status is not the one asked for);
+            // true once the page and one more are kept.
             let mut collect = |entry: Result<
                 (
                     redb::AccessGuard<'_, (&str, &str, i64, &str)>,
@@ -595,38 +616,38 @@ impl Store for EmbeddedStore {
                 ),
                 redb::StorageError,
             >|
-             -> Result<(), Failure> {
+             -> Result<bool, Failure> {
                 let (key, _) = entry?;
                 let (_, _, order, id) = key.value();
+                if let Some(status) = wanted_status {
+                    let stored = get_appointment_in(&appointments, country, id)?;
+                    if stored.is_none_or(|a| a.status != status) {
+                        return Ok(false);
+                    }
+                }
                 ids.push((order, id.to_owned()));
-                Ok(())
+                Ok(ids.len() > limit)
             };
             match (&after, newest_first) {
-                (None, true) => table
-                    .range(first..=last)?
-                    .rev()
-                    .take(limit + 1)
-                    .try_for_each(&mut collect)?,
-                (None, false) => table
-                    .range(first..=last)?
-                    .take(limit + 1)
-                    .try_for_each(&mut collect)?,
-                (Some((order, id)), true) => table
-                    .range(first..(code, partition, *order, id.as_str()))?
-                    .rev()
-                    .take(limit + 1)
-                    .try_for_each(&mut collect)?,
+                (None, true) => walk(table.range(first..=last)?.rev(), &mut collect)?,
+                (None, false) => walk(table.range(first..=last)?, &mut collect)?,
+                (Some((order, id)), true) => walk(
+                    table
+                        .range(first..(code, partition, *order, id.as_str()))?
+                        .rev(),
+                    &mut collect,
+                )?,
                 (Some((order, id)), false) => {
                     let start = (code, partition, *order, id.as_str());
-                    table
-                        .range(start..=last)?
-                        .skip_while(|entry| matches!(entry, Ok((key, _)) if key.value() == start))
-                        .take(limit + 1)
-                        .try_for_each(&mut collect)?
+                    walk(
+                        table.range(start..=last)?.skip_while(
+                            |entry| matches!(entry, Ok((key, _)) if key.value() == start),
+                        ),
+                        &mut collect,
+                    )?
                 }
             }
             let more = ids.len() > limit;
-            let appointments = txn.open_table(APPOINTMENTS)?;
             let mut items = Vec::with_capacity(limit);
             for (_, id) in ids.iter().take(limit) {
                 if let Some(appointment) = get_appointment_in(&appointments, country, id)? {
@@ -1093,6 +1114,31 @@ impl Store for EmbeddedStore {
                 found.extend(get_slot_in(&slots, key.value().2)?);
             }
             Ok(found)
+        })
+        .await
+    }
+
+    async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {
+        // As `free_slots` walks them: a doctor's slots (the free ones), or the
+        // speciality's free-slot index.
+        let (table, partition, only_free) = match &search.doctor {
+            Some(doctor) => (DOCTOR_SLOTS, doctor.to_string(), true),
+            None => (FREE_SLOTS, search.partition(), false),
+        };
+        let (from, until) = (search.from.as_second(), search.until.as_second());
+        self.read(move |txn| {
+            let index = txn.open_table(table)?;
+            let slots = txn.open_table(SLOTS)?;
+            let partition = partition.as_str();
+            let mut count = 0;
+            for entry in index.range((partition, from, "")..(partition, until, ""))? {
+                let (key, _) = entry?;
+                let (_, _, id) = key.value();
+                if !only_free || get_slot_in(&slots, id)?.is_some_and(|slot| slot.available) {
+                    count += 1;
+                }
+            }
+            Ok(count)
         })
         .await
     }

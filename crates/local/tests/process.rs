@@ -457,11 +457,14 @@ fn serve_impatient(data_dir: &Path, seconds: u64) -> (Process, String) {
 async fn raw_exchange(base: &str, sent: &str, give_up: std::time::Duration) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
     stream.write_all(sent.as_bytes()).await.expect("written");
     let mut answer = Vec::new();
     let read = tokio::time::timeout(give_up, stream.read_to_end(&mut answer)).await;
-    read.ok().map(|_| String::from_utf8_lossy(&answer).into_owned())
+    read.ok()
+        .map(|_| String::from_utf8_lossy(&answer).into_owned())
 }
 
 #[tokio::test]
@@ -490,9 +493,14 @@ async fn a_slow_or_oversized_request_is_answered_or_closed_instead_of_waited_for
     assert!(answer.contains("payload_too_large"), "{answer}");
     // Headers that never end: the connection is closed.
     let answer = raw_exchange(&base, "GET /health HTTP/1.1\r\nhost: x\r\n", patience).await;
-    assert!(answer.is_some(), "a stalled header keeps the connection open");
+    assert!(
+        answer.is_some(),
+        "a stalled header keeps the connection open"
+    );
     // The server still serves whoever sends a whole request.
-    let health = reqwest::get(format!("{base}/health")).await.expect("health");
+    let health = reqwest::get(format!("{base}/health"))
+        .await
+        .expect("health");
     assert_eq!(health.status().as_u16(), 200);
 }
 
@@ -602,14 +610,20 @@ async fn forty_bookings_at_once_then_kill_9_still_email_each_patient_once() {
     let mut recipients: Vec<String> = emails
         .iter()
         .filter_map(|mime| {
-            mime.lines()
-                .find_map(|l| l.strip_prefix("To: <").map(|to| to.trim_end_matches('>').to_owned()))
+            mime.lines().find_map(|l| {
+                l.strip_prefix("To: <")
+                    .map(|to| to.trim_end_matches('>').to_owned())
+            })
         })
         .collect();
     recipients.sort();
     let total = recipients.len();
     recipients.dedup();
-    assert_eq!((total, recipients.len()), (40, 40), "forty emails, one each");
+    assert_eq!(
+        (total, recipients.len()),
+        (40, 40),
+        "forty emails, one each"
+    );
     assert!(
         !data_dir.path().join("dead-letter.jsonl").exists()
             || std::fs::read_to_string(data_dir.path().join("dead-letter.jsonl"))

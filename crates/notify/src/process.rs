@@ -395,6 +395,7 @@ impl EmailPipeline {
             to: &to,
             doctor: doctor.as_ref(),
             stamp: appointment.updated_at,
+            today: country.local_date(self.clock.now()),
         });
         email.message_id = Some(citas_domain::notification::key::message_id(
             &message.idempotency_key,

@@ -21,6 +21,26 @@ pub struct Context<'a> {
     /// The invitation's DTSTAMP: when the change it announces was made, so
     /// a copy sent again is the same invitation.
     pub stamp: Timestamp,
+    /// The country's local day the email is written on: a reminder says
+    /// "mañana" only when the visit is the next day.
+    pub today: jiff::civil::Date,
+}
+
+/// When a visit is, said from `today`: "hoy", "mañana" or its date.
+fn day_from(country: &Country, today: jiff::civil::Date, at: Timestamp) -> String {
+    let day = country.local_date(at);
+    if day == today {
+        "hoy".to_owned()
+    } else if today.tomorrow().ok() == Some(day) {
+        "mañana".to_owned()
+    } else {
+        let local = country.local(at);
+        format!(
+            "el {} {}",
+            weekday(local.weekday()),
+            local.strftime(country.date_format)
+        )
+    }
 }
 
 fn weekday(day: Weekday) -> &'static str {
@@ -97,15 +117,34 @@ pub fn render(context: &Context<'_>) -> Email {
             format!("No registramos tu asistencia a la cita de {speciality}"),
             "El médico registró que no asististe a tu cita. Si fue un error, comunícate con nosotros.".to_owned(),
         ),
-        NotificationKind::Reminder => (
-            format!("Recordatorio: tu cita de {speciality} es mañana"),
-            "Te recordamos tu cita de mañana.".to_owned(),
-        ),
+        NotificationKind::Reminder => {
+            let day = appointment
+                .starts_at()
+                .map(|at| day_from(context.country, context.today, at))
+                .unwrap_or_else(|| "pronto".to_owned());
+            (
+                format!("Recordatorio: tu cita de {speciality} es {day}"),
+                format!("Te recordamos que tu cita es {day}."),
+            )
+        }
         NotificationKind::Cancelled => (
             format!("Tu cita de {speciality} fue cancelada"),
             match &appointment.cancel_reason {
                 Some(reason) => format!("Tu cita fue cancelada. Motivo: {reason}."),
                 None => "Tu cita fue cancelada.".to_owned(),
+            },
+        ),
+        NotificationKind::VisitCancelled => (
+            format!("Se canceló una cita de {speciality} de tu agenda"),
+            match &appointment.cancel_reason {
+                Some(reason) => format!(
+                    "La cita de {} fue cancelada y su horario quedó libre. Motivo: {reason}.",
+                    appointment.patient_name
+                ),
+                None => format!(
+                    "La cita de {} fue cancelada y su horario quedó libre.",
+                    appointment.patient_name
+                ),
             },
         ),
         NotificationKind::Completed => (
@@ -229,6 +268,7 @@ mod tests {
             to: &address("ana@example.pe"),
             doctor: None,
             stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
+            today: jiff::civil::date(2026, 11, 22),
         });
         assert_eq!(email.subject, "Tu cita de Dermatología está confirmada");
         assert!(email.text.contains("Dermatología"), "{}", email.text);
@@ -246,6 +286,7 @@ mod tests {
             to: &address("ana@example.pe"),
             doctor: Some(&d),
             stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
+            today: jiff::civil::date(2026, 11, 22),
         });
         assert_eq!(email.subject, "Tu cita de Medicina interna está confirmada");
         assert!(
@@ -289,6 +330,7 @@ mod tests {
             ),
         ] {
             let a = appointment(&CHILE, "12345678-5", at);
+            let day_before = CHILE.local_date(at.parse().unwrap()).yesterday().unwrap();
             let email = render(&Context {
                 country: &CHILE,
                 kind: NotificationKind::Reminder,
@@ -297,6 +339,7 @@ mod tests {
                 to: &address("v@example.cl"),
                 doctor: None,
                 stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
+                today: day_before,
             });
             assert!(email.text.contains(date), "{}", email.text);
             assert_eq!(
@@ -306,6 +349,42 @@ mod tests {
             let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();
             assert!(ics.contains(&format!("TZOFFSETTO:{offset}\r\n")), "{ics}");
             assert!(ics.contains("DTSTART;TZID=America/Santiago:"));
+        }
+    }
+
+    #[test]
+    fn a_reminder_says_tomorrow_only_when_the_visit_is_tomorrow() {
+        // Monday 2026-12-07 09:00 in Lima.
+        let a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
+        let reminder = |today: jiff::civil::Date| {
+            render(&Context {
+                country: &PERU,
+                kind: NotificationKind::Reminder,
+                appointment: &a,
+                patient_name: "Ana",
+                to: &address("ana@example.pe"),
+                doctor: None,
+                stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
+                today,
+            })
+        };
+        let cases = [
+            (jiff::civil::date(2026, 12, 6), "es mañana"),
+            (jiff::civil::date(2026, 12, 7), "es hoy"),
+            (jiff::civil::date(2026, 12, 3), "es el lunes 07/12/2026"),
+        ];
+        for (today, said) in cases {
+            let email = reminder(today);
+            assert_eq!(
+                email.subject,
+                format!("Recordatorio: tu cita de Medicina interna {said}"),
+                "on {today}"
+            );
+            assert!(
+                email.text.contains(&format!("tu cita {said}.")),
+                "{}",
+                email.text
+            );
         }
     }
 
@@ -322,6 +401,7 @@ mod tests {
             to: &address("ana@example.pe"),
             doctor: None,
             stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
+            today: jiff::civil::date(2026, 11, 22),
         });
         assert_eq!(email.subject, "Tu cita de Medicina interna fue cancelada");
         let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();
