@@ -532,8 +532,9 @@ async fn a_crowd_of_thirty_auto_assigns_spreads_over_the_earliest_slots(backend:
         .filter(|slot| !earliest[..60].contains(slot))
         .collect();
     assert!(late.is_empty(), "booked past the earliest 60: {late:?}");
-    // The crowd's booking attempts grow with it, not with its square: at
-    // most four transactions a request (one after another would take up to 30).
+    // The crowd's booking attempts grow with it, not with its square: about
+    // three a request on average, six allowed for an unlucky draw (one slot
+    // after another would take up to 30 a request, 465 in all).
     if let Some(counter) = &backend.counter {
         let attempts = counter
             .take()
@@ -541,7 +542,7 @@ async fn a_crowd_of_thirty_auto_assigns_spreads_over_the_earliest_slots(backend:
             .copied()
             .unwrap_or(0);
         assert!(
-            attempts <= 30 * 4,
+            attempts <= 30 * 6,
             "{attempts} booking attempts for 30 requests"
         );
     }

@@ -633,18 +633,21 @@ impl Store for DynamoStore {
             .key("id", s(doctor.to_string()))
             .update_expression("SET #lease = :token, #until = :until")
             // The plan read is still the stored one, and nobody holds it.
-            .condition_expression(
-                "attribute_exists(id) \
-                 AND (#revision = :revision OR (attribute_not_exists(#revision) AND :revision = :zero)) \
-                 AND (attribute_not_exists(#until) OR #until <= :now)",
-            )
+            .condition_expression(format!(
+                "attribute_exists(id) AND {} AND (attribute_not_exists(#until) OR #until <= :now)",
+                if lease.revision == 0 {
+                    // A plan never saved has no revision yet (or one of 0).
+                    "(attribute_not_exists(#revision) OR #revision = :revision)"
+                } else {
+                    "#revision = :revision"
+                }
+            ))
             .expression_attribute_names("#lease", PLAN_LEASE)
             .expression_attribute_names("#until", PLAN_LEASE_UNTIL)
             .expression_attribute_names("#revision", PLAN_REVISION)
             .expression_attribute_values(":token", s(&lease.token))
             .expression_attribute_values(":until", n(lease.until.as_second()))
             .expression_attribute_values(":revision", n(lease.revision))
-            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", n(now.as_second()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

@@ -95,7 +95,7 @@ impl IdempotencyStore for DynamoIdempotency {
             .table_name(&self.table)
             .set_item(Some(item))
             // Free, or a record whose time is up (TTL deletes lazily).
-            .condition_expression("attribute_not_exists(#key) OR expires_at < :now")
+            .condition_expression("attribute_not_exists(#key) OR expires_at <= :now")
             .expression_attribute_names("#key", "key")
             .expression_attribute_values(":now", epoch_seconds(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -127,15 +127,16 @@ impl IdempotencyStore for DynamoIdempotency {
             .key("key", AttributeValue::S(key.to_owned()))
             .update_expression("SET lapses_at = :lapses, sends = :next, expires_at = :keep")
             // Records from before sends were counted have reached the send once.
-            .condition_expression(
-                "#status = :in_progress AND lapses_at <= :now AND (sends = :seen OR (attribute_not_exists(sends) AND :seen = :one))",
-            )
+            .condition_expression(if sends == 1 {
+                "#status = :in_progress AND lapses_at <= :now AND (sends = :seen OR attribute_not_exists(sends))"
+            } else {
+                "#status = :in_progress AND lapses_at <= :now AND sends = :seen"
+            })
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.to_owned()))
             .expression_attribute_values(":lapses", epoch_seconds(now + lapse_after))
             .expression_attribute_values(":next", AttributeValue::N((sends + 1).to_string()))
             .expression_attribute_values(":seen", AttributeValue::N(sends.to_string()))
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
             .expression_attribute_values(":keep", epoch_seconds(now + keep_for))
             .expression_attribute_values(":now", epoch_seconds(now))
             .send()

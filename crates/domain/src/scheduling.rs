@@ -246,8 +246,9 @@ fn plan_has(plan: &WorkingPlan, slot: &Slot) -> bool {
 /// Saves of one doctor's plan happen one at a time: a save holds the plan
 /// (a conditional write on the revision it read) while it changes the
 /// slots, and stores the plan as it lets go; a save that finds it held, or
-/// changed since it was read, is `PlanChanged` and changes nothing. So the
-/// free slots are always those of the stored plan.
+/// changed since it was read, is `PlanChanged` and changes nothing. A save
+/// that fails halfway leaves its hold to lapse ([`PlanLease::LASTS`]); the
+/// next save then brings every future slot in line with its own plan.
 pub async fn set_availability(
     services: &Services,
     caller: &Caller,
@@ -799,8 +800,10 @@ pub async fn extend_horizons(
         for (doctor, availability) in due {
             // One save at a time here too: a plan being saved is left to
             // that save, which generates it to the horizon itself.
-            let lease = PlanLease::new(availability.revision, now);
-            match services.store.lease_plan(&doctor, &lease, now).await {
+            // Each hold is taken as of its own moment: a long run's holds do not lapse at once.
+            let held_at = services.now();
+            let lease = PlanLease::new(availability.revision, held_at);
+            match services.store.lease_plan(&doctor, &lease, held_at).await {
                 Ok(()) => {}
                 Err(StoreError::PlanChanged | StoreError::NotFound) => {
                     report.skipped += 1;
@@ -821,7 +824,7 @@ pub async fn extend_horizons(
             if !slots.is_empty() {
                 report.slots_added += services.store.add_slots(&slots).await?;
             }
-            services
+            let stored = services
                 .store
                 .put_availability(
                     &doctor,
@@ -832,8 +835,13 @@ pub async fn extend_horizons(
                     },
                     &lease,
                 )
-                .await?;
-            report.plans += 1;
+                .await;
+            match stored {
+                Ok(()) => report.plans += 1,
+                // A save took the plan over: it generates to the horizon itself.
+                Err(StoreError::PlanChanged) => report.skipped += 1,
+                Err(other) => return Err(other.into()),
+            }
         }
         // A batch of plans all held by saves would come back as it is.
         if batch < DUE_BATCH || report.skipped - skipped_before == batch {

@@ -288,6 +288,7 @@ pub async fn assign(
     };
     book(
         services,
+        (caller, Operation::Assign),
         appointment,
         slot,
         earliest,
@@ -318,6 +319,7 @@ pub async fn reschedule(
     };
     book(
         services,
+        (caller, Operation::Reschedule),
         appointment,
         slot,
         earliest,
@@ -331,6 +333,7 @@ pub async fn reschedule(
 /// `booking` decides on the appointment as it stands.
 async fn book(
     services: &Services,
+    access: (&Caller, Operation),
     appointment: Appointment,
     slot: Option<SlotId>,
     earliest: Timestamp,
@@ -346,7 +349,7 @@ async fn book(
                 }
             })?;
             let doctor = services.store.get_doctor(slot.doctor()).await?;
-            let booked = apply_deciding_again(services, &mut current, |a| {
+            let booked = apply_deciding_again(services, access, &mut current, |a| {
                 booking(a, &slot, doctor.as_ref())
             })
             .await?;
@@ -356,7 +359,7 @@ async fn book(
         None => {
             let mut candidates = Candidates::new(services, &current, earliest);
             while let Some((slot, doctor)) = candidates.next().await? {
-                match apply_deciding_again(services, &mut current, |a| {
+                match apply_deciding_again(services, access, &mut current, |a| {
                     booking(a, &slot, doctor.as_ref())
                 })
                 .await
@@ -402,7 +405,7 @@ async fn change(
 ) -> Result<Appointment, DomainError> {
     let mut appointment = load(services, caller, country, id, operation).await?;
     let (by, now) = (Actor::of(caller), services.now());
-    apply_deciding_again(services, &mut appointment, |current| {
+    apply_deciding_again(services, (caller, operation), &mut appointment, |current| {
         decide(current, &by, now)
     })
     .await
@@ -498,8 +501,11 @@ pub const DECIDE_AGAIN_ATTEMPTS: usize = 3;
 /// allowed, it is stored; no longer allowed, the refusal names the state
 /// that forbids it; still racing after a few tries, `ChangedMeanwhile`.
 /// `current` is left as last read.
+/// What is read again is authorised again for `caller` and `operation`
+/// (a visit moved to another doctor's slot is no longer this doctor's).
 async fn apply_deciding_again(
     services: &Services,
+    (caller, operation): (&Caller, Operation),
     current: &mut Appointment,
     decide: impl Fn(&Appointment) -> Result<Transition, DomainError>,
 ) -> Result<Appointment, DomainError> {
@@ -509,13 +515,19 @@ async fn apply_deciding_again(
         match apply(services, transition).await {
             Err(DomainError::ChangedMeanwhile { .. }) if attempt < DECIDE_AGAIN_ATTEMPTS => {
                 attempt += 1;
-                *current = services
+                let not_found = || DomainError::AppointmentNotFound {
+                    id: current.id.to_string(),
+                };
+                let fresh = services
                     .store
                     .get_appointment(current.country, &current.id)
                     .await?
-                    .ok_or_else(|| DomainError::AppointmentNotFound {
-                        id: current.id.to_string(),
-                    })?;
+                    .ok_or_else(not_found)?;
+                match authorize_appointment(caller, &fresh, operation) {
+                    Ok(()) => *current = fresh,
+                    Err(Refused::Hidden) => return Err(not_found()),
+                    Err(Refused::Denied(denied)) => return Err(denied.into()),
+                }
             }
             other => return other,
         }

@@ -71,9 +71,10 @@ pub enum Done {
     },
 }
 
-/// The most sends one notification gets when a consumer dies inside them
-/// and the mailer cannot tell whether the email left: the first and, after
-/// the crash, one identical copy.
+/// The most sends one claim of a notification reaches when consumers die
+/// inside them and the mailer cannot tell whether the email left: the first
+/// and, after the crash, one identical copy. (A send the provider answered
+/// with an error left nothing, so it releases the claim and is not counted.)
 pub const MAX_SENDS: u32 = 2;
 
 /// Adds a delivery's outcome to the country's email counters.
