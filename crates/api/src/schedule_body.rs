@@ -461,12 +461,7 @@ impl SlotSearchQuery {
     pub fn try_into_domain(self, country: &Country) -> Result<SlotQuery, DomainError> {
         let doctor = self
             .doctor
-            .map(|raw| {
-                DoctorId::parse(&raw)
-                    .ok()
-                    .filter(|id| id.country == country)
-                    .ok_or_else(|| invalid("doctor", "doctor must be a doctor id of this country"))
-            })
+            .map(|raw| doctor_filter(country, &raw))
             .transpose()?;
         Ok(SlotQuery {
             speciality: required_speciality(self.speciality)?,
@@ -481,6 +476,14 @@ impl SlotSearchQuery {
     }
 }
 
+/// `?doctor=` of a slot search or a month view: a doctor id of the country.
+fn doctor_filter(country: &Country, raw: &str) -> Result<DoctorId, DomainError> {
+    DoctorId::parse(raw)
+        .ok()
+        .filter(|id| id.country == country)
+        .ok_or_else(|| invalid("doctor", "doctor must be a doctor id of this country"))
+}
+
 /// `GET /{country}/slot/days?speciality=&month=YYYY-MM&doctor=`.
 #[derive(Debug, Clone, Default)]
 pub struct DaysSearchQuery {
@@ -493,12 +496,7 @@ impl DaysSearchQuery {
     pub fn try_into_domain(self, country: &Country) -> Result<DaysQuery, DomainError> {
         let doctor = self
             .doctor
-            .map(|raw| {
-                DoctorId::parse(&raw)
-                    .ok()
-                    .filter(|id| id.country == country)
-                    .ok_or_else(|| invalid("doctor", "doctor must be a doctor id of this country"))
-            })
+            .map(|raw| doctor_filter(country, &raw))
             .transpose()?;
         let month = self
             .month

@@ -110,7 +110,7 @@ impl ShardedIndex<'_> {
             Position::Start => None,
             Position::After(key) => Some(key.clone()),
         };
-        let mut query = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -120,21 +120,7 @@ impl ShardedIndex<'_> {
             .scan_index_forward(self.forward)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start);
-        query = match &self.sort_between {
-            Some((low, high)) => query
-                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
-                .expression_attribute_names("#s", self.sort_attribute)
-                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
-            None => query.key_condition_expression("#p = :p"),
-        };
-        if let Some((attribute, value)) = &self.only_where {
-            query = query
-                .filter_expression("#f = :f")
-                .expression_attribute_names("#f", *attribute)
-                .expression_attribute_values(":f", value.clone());
-        }
-        let output = query.send().await.map_err(backend)?;
+        let output = self.conditions(query).send().await.map_err(backend)?;
         let read_up_to = output.last_evaluated_key().map(|key| {
             // Kept as a cursor holds it: the key attributes only.
             key.iter()
@@ -154,7 +140,7 @@ impl ShardedIndex<'_> {
         for partition in &self.partitions {
             let mut start: Option<Item> = None;
             loop {
-                let mut query = self
+                let query = self
                     .client
                     .query()
                     .table_name(&self.table)
@@ -163,21 +149,7 @@ impl ShardedIndex<'_> {
                     .expression_attribute_names("#p", self.partition_attribute)
                     .expression_attribute_values(":p", AttributeValue::S(partition.clone()))
                     .set_exclusive_start_key(start.take());
-                query = match &self.sort_between {
-                    Some((low, high)) => query
-                        .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
-                        .expression_attribute_names("#s", self.sort_attribute)
-                        .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                        .expression_attribute_values(":high", AttributeValue::S(high.clone())),
-                    None => query.key_condition_expression("#p = :p"),
-                };
-                if let Some((attribute, value)) = &self.only_where {
-                    query = query
-                        .filter_expression("#f = :f")
-                        .expression_attribute_names("#f", *attribute)
-                        .expression_attribute_values(":f", value.clone());
-                }
-                let output = query.send().await.map_err(backend)?;
+                let output = self.conditions(query).send().await.map_err(backend)?;
                 total += usize::try_from(output.count()).unwrap_or(0);
                 match output.last_evaluated_key() {
                     Some(key) => start = Some(key.clone()),
@@ -186,6 +158,29 @@ impl ShardedIndex<'_> {
             }
         }
         Ok(total)
+    }
+
+    /// The key condition (`#p = :p`, and the sort key's range) and the
+    /// filter of a query over one partition, whatever it reads.
+    fn conditions(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let query = match &self.sort_between {
+            Some((low, high)) => query
+                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
+                .expression_attribute_names("#s", self.sort_attribute)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+            None => query.key_condition_expression("#p = :p"),
+        };
+        match &self.only_where {
+            Some((attribute, value)) => query
+                .filter_expression("#f = :f")
+                .expression_attribute_names("#f", *attribute)
+                .expression_attribute_values(":f", value.clone()),
+            None => query,
+        }
     }
 
     /// The attributes of an index entry's key: `id`, partition and sort attributes.
