@@ -206,28 +206,39 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .expect("get");
     assert_eq!(ops(&take(&dynamo)), 1, "get");
 
-    let list = |status: Option<&str>, document: Option<&str>| {
+    let list = |status: Option<&str>, document: Option<&str>, upcoming: bool| {
         ListQuery {
             status: status.map(str::to_owned),
             document: document.map(str::to_owned),
+            upcoming: upcoming.then(|| "true".to_owned()),
             limit: Some("10".into()),
             cursor: None,
         }
         .try_into_domain(&PERU)
         .expect("list query")
     };
-    let page = service::list_appointments(&services, &admin, &PERU, list(Some("registered"), None))
-        .await
-        .expect("list");
+    let page = service::list_appointments(
+        &services,
+        &admin,
+        &PERU,
+        list(Some("registered"), None, false),
+    )
+    .await
+    .expect("list");
     assert_eq!(page.items.len(), 2);
     let counts = take(&dynamo);
     assert!(
         ops(&counts) <= STATUS_SHARDS as usize,
         "one query per status partition: {counts:?}"
     );
-    service::list_appointments(&services, &admin, &PERU, list(None, Some("45678912")))
-        .await
-        .expect("list");
+    service::list_appointments(
+        &services,
+        &admin,
+        &PERU,
+        list(None, Some("45678912"), false),
+    )
+    .await
+    .expect("list");
     assert_eq!(ops(&take(&dynamo)), 1, "a patient's list is one query");
 
     let given = build::slot(&doctors[1].id, date(2030, 3, 5), time(9, 0, 0, 0));
@@ -243,6 +254,16 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     let counts = take(&dynamo);
     // The appointment, the slot, its doctor's name, one transaction.
     assert!(ops(&counts) <= 4, "assign to a given slot: {counts:?}");
+    let upcoming =
+        service::list_appointments(&services, &admin, &PERU, list(None, Some("45678912"), true))
+            .await
+            .expect("upcoming");
+    assert_eq!(upcoming.items.len(), 1, "the visit just booked");
+    assert_eq!(
+        ops(&take(&dynamo)),
+        1,
+        "a patient's visits to come are one query"
+    );
     assert_eq!(
         sqs_counter.take_total(),
         0,

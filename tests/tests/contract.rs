@@ -95,6 +95,7 @@ pub fn change(before: &Appointment, after: Appointment, slots: SlotChange) -> Tr
             note: None,
             slot: after.slot.clone(),
             doctor_name: after.doctor_name.clone(),
+            slot_minutes: before.slot_minutes,
             from_slot: before.slot.clone(),
         },
         appointment: Appointment { revision, ..after },

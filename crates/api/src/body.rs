@@ -2,12 +2,12 @@
 //! parsed once into the domain's types (`try_into_domain`), and the response
 //! shapes the domain's entities are shown as.
 
-use citas_domain::service::{ListRequest, NewAppointment, NewPatient};
+use citas_domain::service::{ListRequest, ListSelection, NewAppointment, NewPatient};
 use citas_domain::text::{MAX_REASON_LEN, MAX_TEXT_LEN, clean_text};
 use citas_domain::timestamp;
 use citas_domain::{
-    Appointment, Country, DomainError, EmailAddress, HistoryEntry, ListFilter, PageRequest,
-    Patient, SlotId, Speciality, Status,
+    Appointment, Country, DomainError, EmailAddress, HistoryEntry, PageRequest, Patient, SlotId,
+    Speciality, Status,
 };
 use serde::{Deserialize, Serialize};
 
@@ -100,35 +100,51 @@ impl ReasonRequest {
     }
 }
 
-/// `GET /{country}/appointment?status=|document=&limit=&cursor=`, each given at most once.
+/// `GET /{country}/appointment?status=&document=&upcoming=&limit=&cursor=`,
+/// each given at most once.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub status: Option<String>,
     pub document: Option<String>,
+    pub upcoming: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
 impl ListQuery {
     pub fn try_into_domain(self, country: &Country) -> Result<ListRequest, DomainError> {
-        let filter = match (self.status, self.document) {
-            (Some(status), None) => {
-                ListFilter::Status(status.parse::<Status>().map_err(|e| invalid("status", e))?)
+        let status = self
+            .status
+            .map(|raw| raw.parse::<Status>().map_err(|e| invalid("status", e)))
+            .transpose()?;
+        let document = self
+            .document
+            .map(|raw| document(country, &raw))
+            .transpose()?;
+        let upcoming = match self.upcoming.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(invalid("upcoming", "upcoming is true or false")),
+        };
+        let select = match (upcoming, status, document) {
+            (true, Some(status), _) if !status.holds_slot() => {
+                return Err(invalid(
+                    "status",
+                    "upcoming visits are pending or assigned: give one of those or no status",
+                ));
             }
-            (None, Some(raw)) => ListFilter::Document(document(country, &raw)?),
-            (Some(status), Some(raw)) => ListFilter::DocumentStatus(
-                document(country, &raw)?,
-                status.parse::<Status>().map_err(|e| invalid("status", e))?,
-            ),
-            (None, None) => {
+            (true, status, document) => ListSelection::Upcoming { document, status },
+            (false, status, Some(document)) => ListSelection::Patient { document, status },
+            (false, Some(status), None) => ListSelection::Status(status),
+            (false, None, None) => {
                 return Err(invalid(
                     "query",
-                    "give the query parameter 'status', 'document' or both",
+                    "give the query parameter 'status', 'document' (or both), or 'upcoming=true'",
                 ));
             }
         };
         Ok(ListRequest {
-            filter,
+            select,
             page: PageRequest {
                 limit: page_limit(self.limit)?,
                 cursor: self.cursor.filter(|c| !c.is_empty()),

@@ -142,6 +142,7 @@ async fn run(
             let list = ListQuery {
                 status: single("status")?,
                 document: single("document")?,
+                upcoming: single("upcoming")?,
                 limit: single("limit")?,
                 cursor: single("cursor")?,
             }

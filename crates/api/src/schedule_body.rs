@@ -364,12 +364,15 @@ pub fn local_rfc3339(country: &citas_domain::Country, at: jiff::Timestamp) -> St
         .to_string()
 }
 
-/// When a slot is, in UTC and on the country's wall clock.
+/// When a slot is, in UTC and on the country's wall clock, and how long it lasts.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotTime {
     pub id: String,
     /// RFC 3339 with the country's offset at that instant.
     pub starts_at: String,
+    /// RFC 3339 with the country's offset at that instant.
+    pub ends_at: String,
+    pub minutes: u16,
     pub local_date: String,
     pub local_time: String,
     pub time_zone: &'static str,
@@ -377,15 +380,17 @@ pub struct SlotTime {
 
 impl SlotTime {
     pub fn of(slot: &Slot) -> Self {
-        Self::at(&slot.id)
+        Self::at(&slot.id, slot.minutes)
     }
 
-    pub fn at(id: &SlotId) -> Self {
+    pub fn at(id: &SlotId, minutes: u16) -> Self {
         let country = id.country();
         let local = country.local(id.starts_at);
         Self {
             id: id.to_string(),
             starts_at: local_rfc3339(country, id.starts_at),
+            ends_at: local_rfc3339(country, citas_domain::model::ends_at(id.starts_at, minutes)),
+            minutes,
             local_date: local.date().to_string(),
             local_time: format_time(local.time()),
             time_zone: country.time_zone_name,
@@ -411,7 +416,7 @@ pub struct BookedSlot {
 impl BookedSlot {
     pub fn of(appointment: &citas_domain::Appointment) -> Option<Self> {
         appointment.slot.as_ref().map(|slot| Self {
-            time: SlotTime::at(slot),
+            time: SlotTime::at(slot, appointment.slot_minutes),
             doctor: DoctorRef {
                 id: slot.doctor.to_string(),
                 name: appointment.doctor_name.clone(),

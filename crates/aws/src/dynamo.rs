@@ -44,6 +44,8 @@ pub const STATUS_SHARDS: u32 = 4;
 const STATUS_SHARD: &str = "status_shard";
 const ASSIGNED_DAY: &str = "assigned_day";
 const DOCTOR_STATUS: &str = "doctor_status";
+const OPEN_DOCUMENT: &str = "open_document";
+const OPEN_DOCTOR: &str = "open_doctor";
 /// The id of the change that last wrote an appointment item (see `transition`).
 const CHANGE: &str = "change_id";
 /// Attributes the adapter adds to slot items for the free-slot index.
@@ -183,6 +185,11 @@ fn appointment_item(appointment: &Appointment) -> Result<Item, StoreError> {
             DOCTOR_STATUS.into(),
             s(doctor_status(&doctor.document, appointment.status)),
         );
+        // Visits to come: only while the appointment holds its slot.
+        if appointment.status.holds_slot() {
+            item.insert(OPEN_DOCUMENT.into(), s(appointment.document().to_string()));
+            item.insert(OPEN_DOCTOR.into(), s(doctor.document.to_string()));
+        }
     }
     Ok(item)
 }
@@ -353,8 +360,15 @@ impl Store for DynamoStore {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Appointment>, StoreError> {
-        let only_where = match filter {
-            ListFilter::DocumentStatus(_, status) => Some(("status", s(status.as_str()))),
+        let only_where = filter
+            .only_status()
+            .map(|status| ("status", s(status.as_str())));
+        let sort_between = match filter {
+            ListFilter::PatientUpcoming { after, .. }
+            | ListFilter::DoctorUpcoming { after, .. } => Some((
+                timestamp::format(*after + jiff::SignedDuration::from_millis(1)),
+                "9999-12-31T23:59:59.999Z".to_owned(),
+            )),
             _ => None,
         };
         let (index, partition_attribute, sort_attribute, forward, partitions) = match filter {
@@ -388,6 +402,20 @@ impl Store for DynamoStore {
                 false,
                 vec![doctor_status(doctor, *status)],
             ),
+            ListFilter::PatientUpcoming { document, .. } => (
+                index::BY_DOCUMENT_UPCOMING,
+                OPEN_DOCUMENT,
+                "starts_at",
+                true,
+                vec![document.to_string()],
+            ),
+            ListFilter::DoctorUpcoming { doctor, .. } => (
+                index::BY_DOCTOR_UPCOMING,
+                OPEN_DOCTOR,
+                "starts_at",
+                true,
+                vec![doctor.to_string()],
+            ),
         };
         let page = ShardedIndex {
             client: &self.client,
@@ -398,7 +426,7 @@ impl Store for DynamoStore {
             partitions,
             forward,
             scope: filter.scope(country),
-            sort_between: None,
+            sort_between,
             only_where,
         }
         .page(page)

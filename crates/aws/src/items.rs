@@ -9,6 +9,7 @@ use citas_domain::availability::{
     Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
     parse_weekday, weekday_code,
 };
+use citas_domain::model::DEFAULT_SLOT_MINUTES;
 use citas_domain::speciality::display_name;
 use citas_domain::timestamp;
 use citas_domain::{
@@ -264,6 +265,9 @@ pub struct SlotItem {
     /// The appointment holding the slot while it is booked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appointment: Option<String>,
+    /// How long the visit lasts; absent on items written before slots kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u16>,
 }
 
 impl SlotItem {
@@ -276,6 +280,7 @@ impl SlotItem {
             is_available: slot.available,
             time: time.strftime("%H:%M").to_string(),
             appointment: slot.booked_by.as_ref().map(ToString::to_string),
+            minutes: Some(slot.minutes),
         }
     }
 
@@ -290,6 +295,7 @@ impl SlotItem {
             id,
             available: self.is_available,
             booked_by,
+            minutes: self.minutes.unwrap_or(DEFAULT_SLOT_MINUTES),
         })
     }
 }
@@ -320,6 +326,9 @@ pub struct AppointmentItem {
     /// The slot's doctor's name when it was booked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor_name: Option<String>,
+    /// The booked slot's length; absent on items written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_minutes: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,6 +360,7 @@ impl AppointmentItem {
             update_at: timestamp::format(appointment.updated_at),
             doctor: appointment.doctor().map(ToString::to_string),
             doctor_name: appointment.doctor_name.clone(),
+            slot_minutes: appointment.slot.as_ref().map(|_| appointment.slot_minutes),
             starts_at: appointment.starts_at().map(timestamp::format),
             cancel_reason: appointment.cancel_reason.clone(),
             refusal_reason: appointment.refusal_reason.clone(),
@@ -387,6 +397,7 @@ impl AppointmentItem {
                 .transpose()
                 .map_err(|e| bad(&e))?,
             doctor_name: self.doctor_name,
+            slot_minutes: self.slot_minutes.unwrap_or(DEFAULT_SLOT_MINUTES),
             cancel_reason: self.cancel_reason,
             refusal_reason: self.refusal_reason,
             revision: self.revision,
@@ -426,6 +437,8 @@ pub struct HistoryItem {
     pub slot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_minutes: Option<u16>,
     /// The slot id held before the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_slot: Option<String>,
@@ -456,6 +469,7 @@ impl HistoryItem {
             note: entry.note.clone(),
             slot: entry.slot.as_ref().map(ToString::to_string),
             doctor_name: entry.doctor_name.clone(),
+            slot_minutes: entry.slot.as_ref().map(|_| entry.slot_minutes),
             from_slot: entry.from_slot.as_ref().map(ToString::to_string),
         }
     }
@@ -510,6 +524,7 @@ impl HistoryItem {
                 .transpose()
                 .map_err(|e| bad(&e))?,
             doctor_name: self.doctor_name,
+            slot_minutes: self.slot_minutes.unwrap_or(DEFAULT_SLOT_MINUTES),
             from_slot: self
                 .from_slot
                 .as_deref()
@@ -534,6 +549,7 @@ mod tests {
             is_available: true,
             time: "09:00".into(),
             appointment: None,
+            minutes: Some(20),
         };
         assert_eq!(
             SlotItem::from_domain(&slot.clone().into_domain().unwrap()),
@@ -565,6 +581,7 @@ mod tests {
             update_at: "2026-11-22T15:00:00.000Z".into(),
             doctor: Some("pe-cardiologia-1".into()),
             doctor_name: Some("Dra. Uno".into()),
+            slot_minutes: Some(45),
             starts_at: Some("2026-12-07T14:00:00.000Z".into()),
             cancel_reason: None,
             refusal_reason: None,
@@ -574,6 +591,18 @@ mod tests {
         };
         let entity = appointment.clone().into_domain(&PERU).unwrap();
         assert_eq!(AppointmentItem::from_domain(&entity), appointment);
+        assert_eq!(
+            entity.ends_at().map(timestamp::format).as_deref(),
+            Some("2026-12-07T14:45:00.000Z")
+        );
+        // Items from before slots kept their length last the default.
+        let seeded = SlotItem {
+            minutes: None,
+            ..slot
+        }
+        .into_domain()
+        .unwrap();
+        assert_eq!(seeded.minutes, DEFAULT_SLOT_MINUTES);
         // A RUT-less Chilean table cannot hold a Peruvian id.
         assert!(appointment.into_domain(&CHILE).is_err());
         let note = HistoryEntry {
@@ -586,6 +615,7 @@ mod tests {
             note: Some("appointment.assigned not sent: no email on file".into()),
             slot: entity.slot.clone(),
             doctor_name: entity.doctor_name.clone(),
+            slot_minutes: entity.slot_minutes,
             from_slot: entity.slot.clone(),
         };
         let item = HistoryItem::from_domain(&PERU, &entity.id, &note);

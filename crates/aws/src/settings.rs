@@ -52,6 +52,12 @@ pub mod index {
     pub const BY_ASSIGNED_DAY: &str = "by-assigned-day";
     /// A doctor's appointments by `doctor_status` (`{registry number}#{status}`), newest `created_at` first.
     pub const BY_DOCTOR_STATUS: &str = "by-doctor-status";
+    /// A patient's visits to come by `open_document` (present only while
+    /// pending or assigned), earliest `starts_at` first.
+    pub const BY_DOCUMENT_UPCOMING: &str = "by-document-upcoming";
+    /// A doctor's visits to come by `open_doctor` (their registry number,
+    /// present only while pending or assigned), earliest `starts_at` first.
+    pub const BY_DOCTOR_UPCOMING: &str = "by-doctor-upcoming";
     /// Doctors by `speciality` and `country` (seed 000's attributes).
     pub const DOCTOR_BY_SPECIALITY: &str = "by-speciality";
     /// Slots by `doctor`, ordered by `id` (`{doctor}-{epoch}`: time order).

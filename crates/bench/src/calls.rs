@@ -119,6 +119,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         ListQuery {
             status: status.map(str::to_owned),
             document: document.map(str::to_owned),
+            upcoming: None,
             limit: Some("20".into()),
             cursor: None,
         }

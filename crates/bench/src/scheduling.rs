@@ -139,7 +139,7 @@ fn forty_hours() -> Result<citas_domain::WorkingPlan, Error> {
 }
 
 pub async fn report(endpoint: &str) -> Result<(), Error> {
-    println!("## Slot search and auto-assignment against the number of doctors\n");
+    println!("## Slot search, month view and auto-assignment against the number of doctors\n");
     println!(
         "DynamoDB calls counted by an SDK interceptor on moto, with N cardiologists each holding \
          one free slot (a minute apart, so a page mixes doctors): a search of a month (page of \
@@ -147,11 +147,13 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
          (`by-free-speciality`, partition `{{country}}-{{speciality}}`, sorted by start) and one \
          `BatchGetItem` for the page's doctors; auto-assignment reads the appointment, queries \
          the same index, reads the page's doctors (one `BatchGetItem`, for the name the \
-         appointment keeps) and books in one transaction. tests/tests/budget.rs holds 3 and 300 to \
-         the same counts.\n"
+         appointment keeps) and books in one transaction. The month view \
+         (`GET …/slot/days?month=`) counts each local day's free slots with one `Query` of the \
+         same index (`Select: COUNT`, 8 days in flight): 31 for March, whatever the number of \
+         doctors or slots. tests/tests/budget.rs holds 3 and 300 to the same counts.\n"
     );
     println!(
-        "| doctors in the speciality | search | search time on moto (median of 5) | auto-assign |\n|---:|---|---:|---|"
+        "| doctors in the speciality | search | search time on moto (median of 5) | month view | month view time on moto (median of 5) | auto-assign |\n|---:|---|---:|---|---:|---|"
     );
     for doctors in [3u32, 30, 300] {
         let (store, counter) = moto_store(endpoint, "sched").await?;
@@ -167,6 +169,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
                 ),
                 available: true,
                 booked_by: None,
+                minutes: citas_domain::model::DEFAULT_SLOT_MINUTES,
             };
             store.put_slot(&slot).await?;
         }
@@ -189,12 +192,29 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
             search_calls = counter.take();
         }
         times.sort();
+        let mut month_times = Vec::new();
+        let mut month_calls = BTreeMap::new();
+        for _ in 0..5 {
+            let query = citas_api::schedule_body::DaysSearchQuery {
+                speciality: Some("cardiologia".into()),
+                month: Some("2030-03".into()),
+                doctor: None,
+            }
+            .try_into_domain(&PERU)?;
+            let started = Instant::now();
+            scheduling::free_days(&services, &admin(), &PERU, query).await?;
+            month_times.push(started.elapsed());
+            month_calls = counter.take();
+        }
+        month_times.sort();
         service::assign(&services, &admin(), &PERU, &id, None).await?;
         let assign_calls = counter.take();
         println!(
-            "| {doctors} | {} | {:.1} ms | {} |",
+            "| {doctors} | {} | {:.1} ms | {} | {:.1} ms | {} |",
             summary(&search_calls),
             times[2].as_secs_f64() * 1000.0,
+            summary(&month_calls),
+            month_times[2].as_secs_f64() * 1000.0,
             summary(&assign_calls)
         );
     }
@@ -434,6 +454,8 @@ impl Store for PartitionCounter {
             ListFilter::Document(_) | ListFilter::DocumentStatus(..) => "by-document",
             ListFilter::AssignedOn(_) => "by-assigned-day",
             ListFilter::DoctorStatus(..) => "by-doctor-status",
+            ListFilter::PatientUpcoming { .. } => "by-document-upcoming",
+            ListFilter::DoctorUpcoming { .. } => "by-doctor-upcoming",
         };
         self.read(
             format!(

@@ -33,6 +33,9 @@ pub struct Appointment {
     pub slot: Option<SlotId>,
     /// The name of the slot's doctor when it was booked, to show without a lookup.
     pub doctor_name: Option<String>,
+    /// How long the booked slot lasts (the default for items stored before
+    /// slots kept their length).
+    pub slot_minutes: u16,
     pub cancel_reason: Option<String>,
     /// Why the doctor last refused a booking.
     pub refusal_reason: Option<String>,
@@ -102,6 +105,7 @@ impl Appointment {
             updated_at: now,
             slot: None,
             doctor_name: None,
+            slot_minutes: crate::model::DEFAULT_SLOT_MINUTES,
             cancel_reason: None,
             refusal_reason: None,
             revision: 1,
@@ -129,6 +133,7 @@ impl Appointment {
             note: None,
             slot: self.slot.clone(),
             doctor_name: self.doctor_name.clone(),
+            slot_minutes: self.slot_minutes,
             from_slot: None,
         }
     }
@@ -140,6 +145,7 @@ impl Appointment {
             status: change.status,
             slot: change.slot.clone(),
             doctor_name: change.doctor_name.clone(),
+            slot_minutes: change.slot_minutes,
             revision: change.revision,
             updated_at: change.at,
             ..self.clone()
@@ -159,6 +165,12 @@ impl Appointment {
     /// The doctor of the booked slot.
     pub fn doctor(&self) -> Option<&DoctorId> {
         self.slot.as_ref().map(|slot| &slot.doctor)
+    }
+
+    /// When the booked slot ends.
+    pub fn ends_at(&self) -> Option<Timestamp> {
+        self.starts_at()
+            .map(|starts_at| crate::model::ends_at(starts_at, self.slot_minutes))
     }
 
     /// When the booked slot starts.
@@ -214,6 +226,7 @@ impl Appointment {
                 status,
                 slot: Some(slot.id.clone()),
                 doctor_name: of_doctor.map(|d| d.name.clone()),
+                slot_minutes: slot.minutes,
                 ..self.clone()
             },
             SlotChange {
@@ -291,6 +304,7 @@ impl Appointment {
             Appointment {
                 slot: Some(slot.id.clone()),
                 doctor_name: of_doctor.map(|d| d.name.clone()),
+                slot_minutes: slot.minutes,
                 ..self.clone()
             },
             SlotChange {
@@ -479,6 +493,7 @@ impl Appointment {
             note: None,
             slot: after.slot.clone(),
             doctor_name: after.doctor_name.clone(),
+            slot_minutes: after.slot_minutes,
             from_slot: self.slot.clone(),
         };
         Transition {
@@ -546,6 +561,7 @@ mod tests {
             id: SlotId::new(DoctorId::parse(doctor).unwrap(), at(starts_at)),
             available: true,
             booked_by: None,
+            minutes: 20,
         }
     }
 

@@ -262,7 +262,7 @@ impl WorkingPlan {
         let last = self.valid_until.map_or(until, |valid| valid.min(until));
         while date <= last {
             for time in self.local_starts(date) {
-                if let Some(slot) = Slot::at_local(doctor, date, time) {
+                if let Some(slot) = Slot::at_local(doctor, date, time, self.slot_minutes) {
                     slots.push(slot);
                 }
             }

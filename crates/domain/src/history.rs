@@ -109,6 +109,8 @@ pub struct HistoryEntry {
     pub slot: Option<crate::ids::SlotId>,
     /// The name of that slot's doctor, as the appointment shows it.
     pub doctor_name: Option<String>,
+    /// How long that slot lasts.
+    pub slot_minutes: u16,
     /// The slot the appointment held before the change (none on entries
     /// written before it was recorded).
     pub from_slot: Option<crate::ids::SlotId>,

@@ -38,18 +38,34 @@ pub struct Slot {
     pub available: bool,
     /// The appointment holding a booked slot (unknown for booked seed items).
     pub booked_by: Option<AppointmentId>,
+    /// How long the visit lasts: the plan's slot length when it was made.
+    pub minutes: u16,
+}
+
+/// The length of a slot stored before slots kept theirs (seed 000's items):
+/// seed 000's half-hour visits.
+pub const DEFAULT_SLOT_MINUTES: u16 = 30;
+
+/// When a visit of `minutes` starting at `starts_at` ends.
+pub fn ends_at(starts_at: Timestamp, minutes: u16) -> Timestamp {
+    starts_at + jiff::SignedDuration::from_mins(i64::from(minutes))
 }
 
 impl Slot {
-    /// A new, free slot for a doctor at a local date and time of the doctor's
-    /// country; none if that local time does not exist that day.
-    pub fn at_local(doctor: &DoctorId, date: Date, time: Time) -> Option<Self> {
+    /// A new, free slot of `minutes` for a doctor at a local date and time of
+    /// the doctor's country; none if that local time does not exist that day.
+    pub fn at_local(doctor: &DoctorId, date: Date, time: Time, minutes: u16) -> Option<Self> {
         let at = doctor.country.instant_of(date, time)?;
         Some(Self {
             id: SlotId::new(doctor.clone(), at),
             available: true,
             booked_by: None,
+            minutes,
         })
+    }
+
+    pub fn ends_at(&self) -> Timestamp {
+        ends_at(self.id.starts_at, self.minutes)
     }
 
     pub fn doctor(&self) -> &DoctorId {
@@ -187,6 +203,7 @@ mod tests {
             &doctor("pe-medicina-interna-9999234"),
             jiff::civil::date(2024, 11, 26),
             jiff::civil::time(10, 0, 0, 0),
+            30,
         )
         .unwrap();
         assert_eq!(
@@ -211,6 +228,7 @@ mod tests {
                 &doctor("cl-x-1"),
                 jiff::civil::date(2027, 4, day),
                 jiff::civil::time(9, 0, 0, 0),
+                30,
             )
             .unwrap()
         };
@@ -257,7 +275,7 @@ mod tests {
             let date = jiff::civil::date(2025, 1, 1).checked_add(jiff::Span::new().days(day)).unwrap();
             let time = jiff::civil::time((minutes / 60) as i8, (minutes % 60) as i8, 0, 0);
             for code in ["pe", "cl"] {
-                let Some(slot) = Slot::at_local(&doctor(&format!("{code}-pediatria-1")), date, time) else {
+                let Some(slot) = Slot::at_local(&doctor(&format!("{code}-pediatria-1")), date, time, 30) else {
                     // A local time skipped by a change of time has no slot.
                     prop_assert_eq!(code, "cl");
                     continue;

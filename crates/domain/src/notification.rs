@@ -131,6 +131,7 @@ pub struct Snapshot {
     pub status: Status,
     pub slot: Option<SlotId>,
     pub doctor_name: Option<String>,
+    pub slot_minutes: u16,
     /// Why it was cancelled or refused.
     pub reason: Option<String>,
 }
@@ -144,6 +145,7 @@ impl Snapshot {
             status: entry.to,
             slot: entry.slot.clone(),
             doctor_name: entry.doctor_name.clone(),
+            slot_minutes: entry.slot_minutes,
             reason: entry.reason.clone(),
         }
     }
@@ -156,6 +158,7 @@ impl Snapshot {
             status: appointment.status,
             slot: appointment.slot.clone(),
             doctor_name: appointment.doctor_name.clone(),
+            slot_minutes: appointment.slot_minutes,
             reason: match appointment.status {
                 Status::Cancelled => appointment.cancel_reason.clone(),
                 Status::Registered => appointment.refusal_reason.clone(),
@@ -188,6 +191,9 @@ pub struct WireSnapshot {
     pub slot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor_name: Option<String>,
+    /// Absent from messages written before slots kept their length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_minutes: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -200,6 +206,7 @@ impl WireSnapshot {
             status: snapshot.status.as_str().to_owned(),
             slot: snapshot.slot.as_ref().map(ToString::to_string),
             doctor_name: snapshot.doctor_name.clone(),
+            slot_minutes: Some(snapshot.slot_minutes),
             reason: snapshot.reason.clone(),
         }
     }
@@ -217,6 +224,9 @@ impl WireSnapshot {
                 .transpose()
                 .map_err(|e| bad(&e))?,
             doctor_name: self.doctor_name,
+            slot_minutes: self
+                .slot_minutes
+                .unwrap_or(crate::model::DEFAULT_SLOT_MINUTES),
             reason: self.reason,
         })
     }
@@ -370,6 +380,7 @@ mod tests {
             note: None,
             slot: None,
             doctor_name: None,
+            slot_minutes: 30,
             from_slot: None,
         };
         let cases = [
@@ -449,6 +460,7 @@ mod tests {
                 status: Status::Cancelled,
                 slot: Some(SlotId::parse("pe-medicina-interna-9999234-1732629600").unwrap()),
                 doctor_name: Some("Dr. Uno".into()),
+                slot_minutes: 45,
                 reason: Some("viaje".into()),
             }),
         };

@@ -48,6 +48,20 @@ pub enum ListFilter {
     AssignedOn(jiff::civil::Date),
     /// One doctor's appointments (booked on their slots) with a status, newest first.
     DoctorStatus(crate::ids::DoctorDocument, Status),
+    /// One patient's visits still to come: pending or assigned, starting
+    /// after `after`, soonest first; of one of those statuses if given
+    /// (pages may then come back short).
+    PatientUpcoming {
+        document: Document,
+        after: jiff::Timestamp,
+        status: Option<Status>,
+    },
+    /// One doctor's visits still to come, as [`ListFilter::PatientUpcoming`].
+    DoctorUpcoming {
+        doctor: crate::ids::DoctorDocument,
+        after: jiff::Timestamp,
+        status: Option<Status>,
+    },
 }
 
 impl ListFilter {
@@ -63,6 +77,23 @@ impl ListFilter {
             ListFilter::DoctorStatus(doctor, status) => {
                 format!("{}/doctor/{doctor}/{status}", country.code)
             }
+            // Not `after`: it moves on with the clock between pages.
+            ListFilter::PatientUpcoming {
+                document, status, ..
+            } => format!("{}/upcoming/patient/{document}/{status:?}", country.code),
+            ListFilter::DoctorUpcoming { doctor, status, .. } => {
+                format!("{}/upcoming/doctor/{doctor}/{status:?}", country.code)
+            }
+        }
+    }
+
+    /// The status a list keeps when the index it walks holds others too.
+    pub fn only_status(&self) -> Option<Status> {
+        match self {
+            ListFilter::DocumentStatus(_, status) => Some(*status),
+            ListFilter::PatientUpcoming { status, .. }
+            | ListFilter::DoctorUpcoming { status, .. } => *status,
+            _ => None,
         }
     }
 }

@@ -232,11 +232,14 @@ async fn schedule_of(
     existing_doctor(services, &id).await
 }
 
-/// Whether the plan lists this slot: its local start is one of its day's starts.
+/// Whether the plan lists this slot: its local start is one of its day's
+/// starts, and it lasts the plan's slot length.
 fn plan_has(plan: &WorkingPlan, slot: &Slot) -> bool {
     let (date, time) = slot.local_start();
-    plan.local_starts(date).contains(&time)
-        && Slot::at_local(slot.doctor(), date, time).is_some_and(|own| own.id == slot.id)
+    slot.minutes == plan.slot_minutes()
+        && plan.local_starts(date).contains(&time)
+        && Slot::at_local(slot.doctor(), date, time, slot.minutes)
+            .is_some_and(|own| own.id == slot.id)
 }
 
 /// Stores a doctor's plan and brings their future slots in line with it:
@@ -363,10 +366,14 @@ async fn plan_slot_changes(
         .store
         .doctor_slots(doctor, now, now + ASSIGN_LOOKAHEAD)
         .await?;
-    let existing_ids: HashSet<String> = existing.iter().map(|slot| slot.id.to_string()).collect();
+    // A slot of another length at the same start is replaced (removed, then added).
+    let existing_ids: HashSet<(String, u16)> = existing
+        .iter()
+        .map(|slot| (slot.id.to_string(), slot.minutes))
+        .collect();
     let to_add = wanted
         .into_iter()
-        .filter(|slot| !existing_ids.contains(&slot.id.to_string()))
+        .filter(|slot| !existing_ids.contains(&(slot.id.to_string(), slot.minutes)))
         .collect();
     let (mut to_remove, mut booked_outside_plan) = (Vec::new(), Vec::new());
     for slot in existing.into_iter().filter(|slot| !plan_has(plan, slot)) {
@@ -389,11 +396,7 @@ async fn apply_slot_changes(
     services: &Services,
     changes: SlotChanges,
 ) -> Result<(usize, usize, Vec<Slot>), DomainError> {
-    let added = if changes.to_add.is_empty() {
-        0
-    } else {
-        services.store.add_slots(&changes.to_add).await?
-    };
+    // Removed first: a slot whose length changed is removed, then added anew.
     let mut removed = 0;
     let mut booked_outside_plan = changes.booked_outside_plan;
     for slot in changes.to_remove {
@@ -408,6 +411,11 @@ async fn apply_slot_changes(
             Err(other) => return Err(other.into()),
         }
     }
+    let added = if changes.to_add.is_empty() {
+        0
+    } else {
+        services.store.add_slots(&changes.to_add).await?
+    };
     Ok((added, removed, booked_outside_plan))
 }
 

@@ -62,8 +62,27 @@ pub struct NewAppointment {
 /// Which list a caller asks for, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListRequest {
-    pub filter: ListFilter,
+    pub select: ListSelection,
     pub page: PageRequest,
+}
+
+/// The appointments a list shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSelection {
+    /// With a status, newest first: a doctor's own, for a doctor.
+    Status(Status),
+    /// A patient's, newest first; of one status if given.
+    Patient {
+        document: Document,
+        status: Option<Status>,
+    },
+    /// Visits still to come (pending or assigned, starting later), soonest
+    /// first: the patient's given (or the calling patient's own), or the
+    /// calling doctor's; of one of those statuses if given.
+    Upcoming {
+        document: Option<Document>,
+        status: Option<Status>,
+    },
 }
 
 pub async fn register_patient(
@@ -236,16 +255,15 @@ pub async fn list_appointments(
     country: &'static Country,
     request: ListRequest,
 ) -> Result<Page<Appointment>, DomainError> {
-    let filter = match request.filter {
-        ListFilter::Document(document) => {
+    let filter = match request.select {
+        ListSelection::Patient { document, status } => {
             acting_for(caller, country, &document)?;
-            ListFilter::Document(document)
+            match status {
+                None => ListFilter::Document(document),
+                Some(status) => ListFilter::DocumentStatus(document, status),
+            }
         }
-        ListFilter::DocumentStatus(document, status) => {
-            acting_for(caller, country, &document)?;
-            ListFilter::DocumentStatus(document, status)
-        }
-        ListFilter::Status(status) => {
+        ListSelection::Status(status) => {
             authorize(caller, country, Access::ListByStatus)?;
             match &caller.identity {
                 // A doctor's list is their own appointments: real pages of them.
@@ -253,9 +271,40 @@ pub async fn list_appointments(
                 _ => ListFilter::Status(status),
             }
         }
-        other => {
-            authorize(caller, country, Access::ListByStatus)?;
-            other
+        ListSelection::Upcoming { document, status } => {
+            let after = services.now();
+            match (document, &caller.identity) {
+                (Some(document), _) => {
+                    acting_for(caller, country, &document)?;
+                    ListFilter::PatientUpcoming {
+                        document,
+                        after,
+                        status,
+                    }
+                }
+                (None, Identity::Patient(own)) => {
+                    acting_for(caller, country, own)?;
+                    ListFilter::PatientUpcoming {
+                        document: own.clone(),
+                        after,
+                        status,
+                    }
+                }
+                (None, Identity::Doctor(own)) => {
+                    authorize(caller, country, Access::ListByStatus)?;
+                    ListFilter::DoctorUpcoming {
+                        doctor: own.clone(),
+                        after,
+                        status,
+                    }
+                }
+                (None, _) => {
+                    return Err(DomainError::InvalidInput {
+                        field: "document",
+                        message: "an upcoming list is a patient's: give 'document'".into(),
+                    });
+                }
+            }
         }
     };
     let mut page = services
@@ -574,6 +623,7 @@ pub async fn note_unsent(
         note: Some(note),
         slot: appointment.slot.clone(),
         doctor_name: appointment.doctor_name.clone(),
+        slot_minutes: appointment.slot_minutes,
         from_slot: appointment.slot.clone(),
     };
     store

@@ -43,7 +43,7 @@ pub fn doctor(country: &'static Country, speciality_slug: &str, document: &str) 
 
 /// A free slot of the doctor at a local date and time of their country.
 pub fn slot(doctor: &DoctorId, date: Date, time: Time) -> Slot {
-    Slot::at_local(doctor, date, time)
+    Slot::at_local(doctor, date, time, crate::model::DEFAULT_SLOT_MINUTES)
         .unwrap_or_else(|| panic!("slot {doctor} {date} {time}: that local time does not exist"))
 }
 
@@ -53,6 +53,7 @@ pub fn slot_at(doctor: &DoctorId, starts_at: &str) -> Slot {
         id: SlotId::new(doctor.clone(), at(starts_at)),
         available: true,
         booked_by: None,
+        minutes: crate::model::DEFAULT_SLOT_MINUTES,
     }
 }
 
@@ -152,6 +153,7 @@ impl AppointmentBuilder {
             updated_at: self.created_at,
             slot: self.slot,
             doctor_name: None,
+            slot_minutes: crate::model::DEFAULT_SLOT_MINUTES,
             cancel_reason: self.cancel_reason,
             refusal_reason: None,
             revision: self.revision,

@@ -333,6 +333,7 @@ fn slot_request(slot: &Slot) -> Value {
                 "doctor": { "S": item.doctor },
                 "isAvailable": { "BOOL": item.is_available },
                 "time": { "S": item.time },
+                "minutes": { "N": slot.minutes.to_string() },
             }
         }
     })

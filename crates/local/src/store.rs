@@ -48,6 +48,10 @@ const BY_ASSIGNED_DAY: TableDefinition<(&str, &str, i64, &str), ()> =
 /// (country, `{registry number}#{status}`, created_at ms, id): a doctor's appointments.
 const BY_DOCTOR_STATUS: TableDefinition<(&str, &str, i64, &str), ()> =
     TableDefinition::new("appointments_by_doctor_status");
+/// (country, `patient/{document}` or `doctor/{registry number}`, slot start
+/// ms, id): visits to come, pending or assigned only.
+const UPCOMING: TableDefinition<(&str, &str, i64, &str), ()> =
+    TableDefinition::new("appointments_upcoming");
 /// (`{country}#{id}`, entry sort key) → history entry JSON (`HistoryItem`).
 const HISTORY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("appointment_history");
 /// sequence → a committed change's history entry (`HistoryItem`) whose
@@ -155,6 +159,7 @@ impl EmbeddedStore {
         create_tables(&txn).map_err(database_error)?;
         reindex_slots_once(&txn)
             .and_then(|()| index_doctor_lists_once(&txn))
+            .and_then(|()| index_upcoming_once(&txn))
             .map_err(|e| database_error(redb::Error::Corrupted(e.to_string())))?;
         txn.commit().map_err(|e| database_error(e.into()))?;
         Ok(Self {
@@ -254,6 +259,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(BY_DOCUMENT)?;
     txn.open_table(BY_ASSIGNED_DAY)?;
     txn.open_table(BY_DOCTOR_STATUS)?;
+    txn.open_table(UPCOMING)?;
     txn.open_table(HISTORY)?;
     txn.open_table(OUTBOX)?;
     txn.open_table(DOCTORS)?;
@@ -330,6 +336,39 @@ fn index_doctor_lists(txn: &WriteTransaction) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Data directories written before visits to come had their own index get
+/// it, once: every pending or assigned appointment's entries.
+fn index_upcoming_once(txn: &WriteTransaction) -> Result<(), Failure> {
+    once(txn, "upcoming_index", |txn| {
+        let mut entries = Vec::new();
+        for entry in txn.open_table(APPOINTMENTS)?.iter()? {
+            let (key, bytes) = entry?;
+            let (code, _) = key.value();
+            let item: AppointmentItem = decode(bytes.value())?;
+            if let Ok(country) = Country::from_code(code) {
+                entries.push((country.code, IndexEntries::of(&item.into_domain(country)?)));
+            }
+        }
+        let mut upcoming = txn.open_table(UPCOMING)?;
+        for (code, entries) in entries {
+            for (key, start) in &entries.upcoming {
+                upcoming.insert((code, key.as_str(), *start, entries.id.as_str()), ())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The embedded upcoming index's partition of a patient's visits to come.
+fn upcoming_of_patient(document: &Document) -> String {
+    format!("patient/{document}")
+}
+
+/// The embedded upcoming index's partition of a doctor's visits to come.
+fn upcoming_of_doctor(doctor: &citas_domain::DoctorDocument) -> String {
+    format!("doctor/{doctor}")
 }
 
 fn encode(value: &impl Serialize) -> Result<Vec<u8>, Failure> {
@@ -441,6 +480,9 @@ struct IndexEntries {
     assigned_day: Option<(String, i64)>,
     /// `{registry number}#{status}` once booked on a doctor's slot.
     doctor_status: Option<String>,
+    /// The patient's and the doctor's upcoming partitions, with the slot's
+    /// start in ms, while pending or assigned.
+    upcoming: Vec<(String, i64)>,
 }
 
 impl IndexEntries {
@@ -457,6 +499,16 @@ impl IndexEntries {
             doctor_status: appointment.doctor().map(|doctor| {
                 citas_aws::dynamo::doctor_status(&doctor.document, appointment.status)
             }),
+            upcoming: match (appointment.doctor(), appointment.starts_at()) {
+                (Some(doctor), Some(at)) if appointment.status.holds_slot() => vec![
+                    (
+                        upcoming_of_patient(appointment.document()),
+                        at.as_millisecond(),
+                    ),
+                    (upcoming_of_doctor(&doctor.document), at.as_millisecond()),
+                ],
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -471,7 +523,11 @@ impl IndexEntries {
         let mut by_document = txn.open_table(BY_DOCUMENT)?;
         let mut by_day = txn.open_table(BY_ASSIGNED_DAY)?;
         let mut by_doctor = txn.open_table(BY_DOCTOR_STATUS)?;
+        let mut upcoming = txn.open_table(UPCOMING)?;
         if let Some(old) = before {
+            for (key, start) in &old.upcoming {
+                upcoming.remove((code, key.as_str(), *start, old.id.as_str()))?;
+            }
             if let Some(key) = &old.doctor_status {
                 by_doctor.remove((code, key.as_str(), old.created_ms, old.id.as_str()))?;
             }
@@ -496,6 +552,9 @@ impl IndexEntries {
         }
         if let Some(key) = &self.doctor_status {
             by_doctor.insert((code, key.as_str(), self.created_ms, self.id.as_str()), ())?;
+        }
+        for (key, start) in &self.upcoming {
+            upcoming.insert((code, key.as_str(), *start, self.id.as_str()), ())?;
         }
         Ok(())
     }
@@ -596,15 +655,26 @@ impl Store for EmbeddedStore {
                     citas_aws::dynamo::doctor_status(doctor, *status),
                     true,
                 ),
+                ListFilter::PatientUpcoming { document, .. } => (
+                    txn.open_table(UPCOMING)?,
+                    upcoming_of_patient(document),
+                    false,
+                ),
+                ListFilter::DoctorUpcoming { doctor, .. } => {
+                    (txn.open_table(UPCOMING)?, upcoming_of_doctor(doctor), false)
+                }
             };
             let partition = partition.as_str();
-            let first = (code, partition, i64::MIN, "");
-            let last = (code, partition, i64::MAX, MAX_KEY);
-            // A patient's list with a status: their entries of other statuses are passed over.
-            let wanted_status = match &filter {
-                ListFilter::DocumentStatus(_, status) => Some(*status),
-                _ => None,
+            // Visits to come start after the list's moment.
+            let from = match &filter {
+                ListFilter::PatientUpcoming { after, .. }
+                | ListFilter::DoctorUpcoming { after, .. } => after.as_millisecond() + 1,
+                _ => i64::MIN,
             };
+            let first = (code, partition, from, "");
+            let last = (code, partition, i64::MAX, MAX_KEY);
+            // A list with a status over an index of several: the others are passed over.
+            let wanted_status = filter.only_status();
             let appointments = txn.open_table(APPOINTMENTS)?;
             let mut ids: Vec<(i64, String)> = Vec::with_capacity(limit + 1);
             // Keeps an entry (unless its status is not the one asked for);

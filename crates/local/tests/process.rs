@@ -279,15 +279,28 @@ fn citas_slots_skips_missing_local_times_and_refuses_unknown_doctors() {
 #[test]
 fn the_readme_doctor_walkthrough_runs_as_written() {
     let stdout = run_readme_block("<!-- doctor-walkthrough");
-    // Every answer is JSON, none an error; the last is the agenda, with José's booking.
+    // Every answer is JSON, none an error; then the doctor's visits to come and
+    // week, and last the day's agenda, each with José's booking.
     let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
         .into_iter::<serde_json::Value>()
         .collect::<Result<_, _>>()
         .expect("JSON answers");
-    assert_eq!(answers.len(), 9, "{stdout}");
+    assert_eq!(answers.len(), 11, "{stdout}");
     for answer in &answers {
         assert!(answer.get("code").is_none(), "an error: {answer}");
     }
+    let upcoming = &answers[8]["items"];
+    assert_eq!(upcoming.as_array().map(Vec::len), Some(1), "{upcoming}");
+    assert_eq!(upcoming[0]["patient"], "José Manuel Quispe Huamán");
+    let week = &answers[9];
+    let week_booked = week["slots"]
+        .as_array()
+        .expect("week's slots")
+        .iter()
+        .filter(|slot| !slot["appointment"].is_null())
+        .count();
+    assert_eq!(week_booked, 1, "{week}");
+    assert_ne!(week["from"], week["to"], "{week}");
     let agenda = answers.last().expect("agenda");
     let booked: Vec<&serde_json::Value> = agenda["slots"]
         .as_array()
@@ -365,6 +378,10 @@ fn the_readme_patient_walkthrough_runs_as_written() {
         "\"status\":\"cancelled\"",
         "\"from\":null",
         "\"to\":\"registered\"",
+        // The patient's own record, a month view and an upcoming list.
+        "\"name\":\"Ana Lucía Torres Vega\"",
+        "\"days\":[{\"date\":",
+        "\"ends_at\":",
     ] {
         assert!(stdout.contains(expected), "{expected}: {stdout}");
     }

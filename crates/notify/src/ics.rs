@@ -2,10 +2,7 @@
 //! time zone, so the patient's calendar shows the local time whatever its own zone.
 
 use citas_domain::{Appointment, Country};
-use jiff::{SignedDuration, Timestamp};
-
-/// How long a calendar entry lasts; slots carry only their start.
-pub const APPOINTMENT_LENGTH: SignedDuration = SignedDuration::from_mins(30);
+use jiff::Timestamp;
 
 /// What the invitation asks of the calendar (iTIP, RFC 5546).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +48,10 @@ impl Invitation<'_> {
         let zone = self.country.time_zone_name;
         let times = self.starts_at.map(|starts_at| {
             let start = self.country.local(starts_at);
-            let end = self.country.local(starts_at + APPOINTMENT_LENGTH);
+            let end = self.country.local(citas_domain::model::ends_at(
+                starts_at,
+                self.appointment.slot_minutes,
+            ));
             (starts_at, start, end)
         });
         if let Some((starts_at, start, _)) = &times {

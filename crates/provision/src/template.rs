@@ -501,7 +501,9 @@ mod tests {
                     index::BY_STATUS,
                     index::BY_DOCUMENT,
                     index::BY_ASSIGNED_DAY,
-                    index::BY_DOCTOR_STATUS
+                    index::BY_DOCTOR_STATUS,
+                    index::BY_DOCUMENT_UPCOMING,
+                    index::BY_DOCTOR_UPCOMING
                 ]
             );
             assert_eq!(table(names.patient(country)).key[0].attribute, "document");

@@ -18,6 +18,31 @@ pub fn seed_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed")
 }
 
+/// Runs each named case (an `async fn(&TestApp)` of the including file)
+/// over HTTP on a local server of each store: the embedded one, and the AWS
+/// adapters on moto.
+#[macro_export]
+macro_rules! over_http_on_every_store {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&super::common::TestApp::spawn().await).await;
+                }
+            )*
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&super::common::TestApp::spawn_on_moto().await).await;
+                }
+            )*
+        }
+    };
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -33,6 +58,47 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(NOW.parse().expect("timestamp")));
         let server = start(data_dir.path(), clock.clone()).await;
+        Self {
+            base: format!("http://{}", server.addr),
+            client: reqwest::Client::new(),
+            tokens: TokenAuthority::open(data_dir.path()).expect("token authority"),
+            clock,
+            data_dir,
+            server: Some(server),
+        }
+    }
+
+    /// A fresh local server on the AWS adapters: DynamoDB tables, queues and
+    /// streams of their own (a fresh prefix) on the moto server `scripts/test` starts.
+    pub async fn spawn_on_moto() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let endpoint = std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+            panic!(
+                "MOTO_ENDPOINT is not set: run scripts/test, which starts moto_server and sets it"
+            )
+        });
+        let prefix = format!(
+            "h{}-{}-{}-",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            Timestamp::now().as_millisecond() % 1_000_000
+        );
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(NOW.parse().expect("timestamp")));
+        let mut config = LocalConfig::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            data_dir.path().to_owned(),
+        );
+        config.clock = clock.clone();
+        config.aws = Some(citas_local::server::AwsTarget {
+            endpoint,
+            variables: citas_provision::template::Variables {
+                table_prefix: prefix.clone(),
+                stack_name: prefix.trim_end_matches('-').to_owned(),
+                ..citas_provision::template::Variables::default()
+            },
+        });
+        let server = citas_local::start(config).await.expect("server on moto");
         Self {
             base: format!("http://{}", server.addr),
             client: reqwest::Client::new(),
