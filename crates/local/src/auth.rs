@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use citas_domain::access::claim;
 use citas_domain::{Country, Role};
@@ -16,6 +16,8 @@ use serde_json::{Map, Value, json};
 pub const ISSUER: &str = "citas-local";
 pub const AUDIENCE: &str = "citas-frontend";
 const SECRET_FILE: &str = "token-secret";
+/// Shortest signing secret accepted: HS256 wants a key as long as its hash.
+const MIN_SECRET_BYTES: usize = 32;
 /// Seconds of clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 5;
 
@@ -32,6 +34,8 @@ pub enum AuthError {
     Invalid(&'static str),
     #[error("the token signing secret cannot be read or written: {0}")]
     Secret(#[from] std::io::Error),
+    #[error("the token signing secret is refused: {0}")]
+    WeakSecret(String),
     #[error("the token cannot be signed: {0}")]
     Signing(String),
 }
@@ -59,12 +63,34 @@ impl TokenAuthority {
     /// The authority of a data directory: its secret is created on first use
     /// (readable by its owner only) and kept, so tokens outlive restarts.
     pub fn open(data_dir: &Path) -> Result<Self, AuthError> {
-        std::fs::create_dir_all(data_dir)?;
+        crate::private::create_dir(data_dir)?;
         let path = data_dir.join(SECRET_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(secret) if secret.trim().len() >= 32 => Ok(Self::from_secret(secret.trim())),
-            Ok(_) | Err(_) => Self::create(&path),
+        match std::fs::metadata(&path) {
+            Ok(metadata) => Self::read(&path, &metadata),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::create(&path),
+            Err(error) => Err(error.into()),
         }
+    }
+
+    /// The secret on file, refused if it is short (a crash between creating
+    /// and writing it, or a hand-made one) or others may read it.
+    fn read(path: &Path, metadata: &std::fs::Metadata) -> Result<Self, AuthError> {
+        let shown = path.display().to_string();
+        if crate::private::open_to_others(metadata) {
+            return Err(AuthError::WeakSecret(format!(
+                "{shown} may be read by other users: make it yours only (chmod 600 {shown})"
+            )));
+        }
+        let secret = std::fs::read_to_string(path)?;
+        let secret = secret.trim();
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(AuthError::WeakSecret(format!(
+                "{shown} holds {} bytes, fewer than {MIN_SECRET_BYTES}: delete it and a new one is made \
+                 (tokens signed with the old one stop working)",
+                secret.len()
+            )));
+        }
+        Ok(Self::from_secret(secret))
     }
 
     pub fn from_secret(secret: &str) -> Self {
@@ -73,6 +99,7 @@ impl TokenAuthority {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
@@ -80,25 +107,30 @@ impl TokenAuthority {
         }
     }
 
-    fn create(path: &PathBuf) -> Result<Self, AuthError> {
+    /// A new secret, made whole before it is in place: written to a file of
+    /// its own (0600), then linked to its name, which fails if another
+    /// process put one there first (then theirs is used).
+    fn create(path: &Path) -> Result<Self, AuthError> {
         let secret = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
+        let partial = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                file.write_all(secret.as_bytes())?;
-                file.sync_all()?;
-                Ok(Self::from_secret(&secret))
-            }
-            // Another process created it first: use theirs.
+        let written = options.open(&partial).and_then(|mut file| {
+            file.write_all(secret.as_bytes())?;
+            file.sync_all()
+        });
+        let placed = written.and_then(|()| std::fs::hard_link(&partial, path));
+        let _ = std::fs::remove_file(&partial);
+        match placed {
+            Ok(()) => Ok(Self::from_secret(&secret)),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                Ok(Self::from_secret(std::fs::read_to_string(path)?.trim()))
+                Self::read(path, &std::fs::metadata(path)?)
             }
             Err(error) => Err(error.into()),
         }
@@ -232,6 +264,14 @@ mod tests {
             parts[1] = parts[1].chars().rev().collect();
             parts.join(".")
         };
+        // Signed right, but valid only from an hour from now.
+        let now = jiff::Timestamp::now().as_second();
+        let immature = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": now + 7200, "nbf": now + 3600}),
+            &authority.encoding,
+        )
+        .expect("token");
         assert!(matches!(authority.verify(None), Err(AuthError::Missing)));
         assert!(matches!(
             authority.verify(Some(&format!("Basic {valid}"))),
@@ -246,6 +286,7 @@ mod tests {
         for (bad, why) in [
             (forged, "the token's signature is not valid"),
             (tampered, "the token's signature is not valid"),
+            (immature, "the token is not valid yet"),
             ("not.a.token".into(), malformed),
             ("x".into(), malformed),
             ("eyJhbGciOiJub25lIn0.e30.".into(), malformed),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod aws;
 pub mod outbox;
+pub mod private;
 pub mod queue;
 pub mod redrive;
 pub mod reminders;

@@ -16,7 +16,7 @@ pub struct OutboxMailer {
 impl OutboxMailer {
     pub fn new(dir: PathBuf) -> Self {
         // There from the start, so `ls <data dir>/outbox` works before the first email.
-        if let Err(error) = std::fs::create_dir_all(&dir) {
+        if let Err(error) = crate::private::create_dir(&dir) {
             tracing::warn!(%error, "the outbox directory could not be created yet");
         }
         Self {
@@ -57,9 +57,7 @@ impl Mailer for OutboxMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
         let mime = citas_mail::to_mime(email, LOCAL_SENDER)
             .map_err(|e| MailError::Rejected(e.to_string()))?;
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| MailError::Unavailable(e.to_string()))?;
+        crate::private::create_dir(&self.dir).map_err(|e| MailError::Unavailable(e.to_string()))?;
         let name = self.file_name(email);
         let path = self.dir.join(&name);
         // Written already (a consumer died before it could record so): the
@@ -72,11 +70,20 @@ impl Mailer for OutboxMailer {
         // step of the file system), so a crash never leaves half an email
         // and an email on file was sent.
         let partial_dir = self.partial_dir();
-        tokio::fs::create_dir_all(&partial_dir)
-            .await
+        crate::private::create_dir(&partial_dir)
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
         let partial = partial_dir.join(&name);
-        tokio::fs::write(&partial, mime)
+        let written = async {
+            let mut file = crate::private::file_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&partial)
+                .await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &mime).await?;
+            file.sync_all().await
+        };
+        written
             .await
             .map_err(|e| MailError::Unavailable(e.to_string()))?;
         tokio::fs::rename(&partial, &path)

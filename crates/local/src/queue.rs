@@ -223,7 +223,7 @@ impl NotificationQueue for DeadLetterFile {
 }
 
 async fn append(path: &Path, body: &str) -> std::io::Result<()> {
-    let mut file = tokio::fs::OpenOptions::new()
+    let mut file = crate::private::file_options()
         .create(true)
         .append(true)
         .open(path)

@@ -144,7 +144,7 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) `store.redb` under `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::Directory {
+        crate::private::create_dir(data_dir).map_err(|source| OpenError::Directory {
             path: data_dir.display().to_string(),
             source,
         })?;
@@ -154,6 +154,10 @@ impl EmbeddedStore {
             source,
         };
         let db = Database::create(&path).map_err(|e| database_error(e.into()))?;
+        crate::private::restrict_file(&path).map_err(|source| OpenError::Directory {
+            path: path.display().to_string(),
+            source,
+        })?;
         // Create every table up front so readers never meet a missing one.
         let txn = db.begin_write().map_err(|e| database_error(e.into()))?;
         create_tables(&txn).map_err(database_error)?;

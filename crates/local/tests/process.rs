@@ -650,3 +650,135 @@ async fn forty_bookings_at_once_then_kill_9_still_email_each_patient_once() {
         "nothing dead-lettered"
     );
 }
+
+/// The mode bits of a path (permissions only).
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Waits for a process that should exit on its own; kills it (and fails) if it does not.
+fn exits_within(mut child: std::process::Child, seconds: u64) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the process kept running: it did not refuse to start");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_empty_short_or_shared_token_secret_is_refused_by_serve_and_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let cases: [(&str, &str, u32, &str); 3] = [
+        ("empty", "", 0o600, "fewer than 32"),
+        ("short", "0123456789", 0o600, "fewer than 32"),
+        (
+            "readable by others",
+            "0123456789abcdef0123456789abcdef0123456789abcdef",
+            0o644,
+            "read by other users",
+        ),
+    ];
+    for (case, secret, mode, says) in cases {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let path = data_dir.path().join("token-secret");
+        std::fs::write(&path, secret).expect("secret");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("mode");
+        let output = run_token(data_dir.path(), &["--role", "admin", "--country", "pe"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{case}: token was signed");
+        assert!(output.stdout.is_empty(), "{case}: a token was printed");
+        assert!(stderr.contains(says), "{case}: {stderr}");
+        let serve = citas()
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("citas serve");
+        let output = exits_within(serve, 20);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{case}: serve started");
+        assert!(stderr.contains(says), "{case}: {stderr}");
+        // The file is left as it was, for its owner to look at.
+        assert_eq!(std::fs::read_to_string(&path).expect("secret"), secret);
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_the_owners_only() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    let data_dir = parent.path().join("fresh").join(".data");
+    let (_process, base) = serve(&data_dir);
+    let token = admin_token(&data_dir, "pe");
+    let client = reqwest::Client::new();
+    for (path, body) in [
+        (
+            "/pe/patient",
+            json!({"document": "47000101", "name": "Rosa", "email": "rosa@example.pe"}),
+        ),
+        (
+            "/pe/appointment",
+            json!({"document": "47000101", "speciality": "Medicina interna"}),
+        ),
+    ] {
+        let response = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_success(), "{path}");
+    }
+    let id = format!(
+        "{}-47000101",
+        jiff::Zoned::now()
+            .with_time_zone(jiff::tz::TimeZone::get("America/Lima").expect("zone"))
+            .strftime("%Y%m%d")
+    );
+    let assigned = client
+        .post(format!("{base}/pe/appointment/{id}/assign"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("assign");
+    assert_eq!(assigned.status(), 200);
+    // The assignment's email reaches the outbox.
+    let outbox = data_dir.join("outbox");
+    let mut emails = Vec::new();
+    for _ in 0..100 {
+        emails = std::fs::read_dir(&outbox)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !emails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!emails.is_empty(), "no email in {}", outbox.display());
+    assert_eq!(mode_of(&data_dir), 0o700, "the data directory");
+    assert_eq!(mode_of(&data_dir.join("token-secret")), 0o600);
+    assert_eq!(mode_of(&data_dir.join("store.redb")), 0o600);
+    assert_eq!(mode_of(&outbox), 0o700, "the outbox");
+    for email in emails {
+        assert_eq!(mode_of(&email), 0o600, "{}", email.display());
+    }
+}
