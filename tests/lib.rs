@@ -116,7 +116,8 @@ pub async fn local_backend(dir: &Path) -> LocalBackend {
         .await
         .expect("seed");
     let clock = Arc::new(ManualClock::new(FIXTURES_NOW.parse().expect("time")));
-    let (queue, consumer) = InProcessQueue::with_outbox(store.clone(), dir, clock.clone());
+    let (queue, consumer) =
+        InProcessQueue::with_outbox(store.clone(), dir, clock.clone()).expect("calendar key");
     LocalBackend {
         services: Services {
             store: store.clone(),

@@ -511,3 +511,82 @@ async fn santiago_plans_follow_the_local_clock_across_the_change_of_time() {
         ]
     );
 }
+
+/// A doctor's email is for staff and the doctor: patients and other doctors
+/// see the doctor without it, one by one and in lists.
+#[tokio::test]
+async fn only_staff_and_the_doctor_see_a_doctors_email() {
+    let app = TestApp::spawn().await;
+    register_doctor(&app).await;
+    let cases = [
+        ("admin", app.token(Role::Admin, "pe", None), true),
+        (
+            "the doctor",
+            app.token(Role::Doctor, "pe", Some(DOCTOR)),
+            true,
+        ),
+        (
+            "another doctor",
+            app.token(Role::Doctor, "pe", Some("7700999")),
+            false,
+        ),
+        (
+            "a patient",
+            app.token(Role::Patient, "pe", Some("45678912")),
+            false,
+        ),
+    ];
+    for (who, token, sees) in cases {
+        let (status, one) = app
+            .send_as("GET", &format!("/pe/doctor/{DOCTOR_ID}"), &token, None)
+            .await;
+        assert_eq!(status, 200, "{who}: {one}");
+        let (status, list) = app
+            .send_as("GET", "/pe/doctor?speciality=cardiologia", &token, None)
+            .await;
+        assert_eq!(status, 200, "{who}: {list}");
+        let listed = list["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|d| d["id"] == DOCTOR_ID))
+            .cloned()
+            .unwrap_or_default();
+        let email = json!("elena.rios@example.pe");
+        for shown in [&one, &listed] {
+            assert_eq!(shown["name"], "Dra. Elena Ríos", "{who}: {shown}");
+            assert_eq!(shown.get("email") == Some(&email), sees, "{who}: {shown}");
+        }
+    }
+}
+
+/// One save writes a bounded number of slots: 5-minute slots around the clock
+/// every day would be 16,128 over the horizon; the plan is refused, naming the limit.
+#[tokio::test]
+async fn a_plan_of_too_many_slots_is_refused_naming_the_limit() {
+    let app = TestApp::spawn().await;
+    register_doctor(&app).await;
+    let doctor = app.token(Role::Doctor, "pe", Some(DOCTOR));
+    let weekly: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| json!({ "weekday": day, "from": "00:00", "to": "23:55" }))
+        .collect();
+    let (status, problem) = app
+        .send_as(
+            "PUT",
+            &format!("/pe/doctor/{DOCTOR_ID}/availability"),
+            &doctor,
+            Some(json!({ "slot_minutes": 5, "weekly": weekly, "valid_from": "2026-11-23" })),
+        )
+        .await;
+    assert_problem((status, &problem), 422, "too_many_slots");
+    assert_eq!(problem["limit"], 3000, "{problem}");
+    // Nothing was written: the doctor has no plan and no slots.
+    let (status, _) = app
+        .send_as(
+            "GET",
+            &format!("/pe/doctor/{DOCTOR_ID}/availability"),
+            &doctor,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

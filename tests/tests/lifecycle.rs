@@ -514,6 +514,7 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
     let caller = patient("45678912");
     let outbox = Arc::new(Outbox::default());
     let pipeline = EmailPipeline {
+        calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: backend.idempotency.clone(),
         mailer: outbox.clone(),
@@ -555,10 +556,23 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
     let field = invitation_field;
     let invitations: Vec<String> = emails.iter().map(invitation).collect();
     let uids: Vec<String> = invitations.iter().map(|ics| field(ics, "UID")).collect();
+    // One UID throughout, which does not carry the id (nor its document).
+    assert!(uids.iter().all(|uid| uid == &uids[0]), "{uids:?}");
     assert!(
-        uids.iter().all(|uid| uid == &format!("{id}@citas")),
+        uids[0].ends_with("@citas") && !uids[0].contains(&id) && !uids[0].contains("45678912"),
         "{uids:?}"
     );
+    // The body quotes a booking reference; the document is nowhere but in
+    // the greeting (the test patient is named after it).
+    for email in &emails {
+        assert!(email.text.contains("Referencia: "), "{}", email.text);
+        let rest = email.text.lines().filter(|line| !line.starts_with("Hola "));
+        assert!(
+            rest.into_iter().all(|line| !line.contains("45678912")),
+            "{}",
+            email.text
+        );
+    }
     let sequences: Vec<u32> = invitations
         .iter()
         .map(|ics| field(ics, "SEQUENCE").parse().expect("a number"))
@@ -605,6 +619,7 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
         .expect("assigned");
     let outbox = Arc::new(Outbox::default());
     let pipeline = EmailPipeline {
+        calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: backend.idempotency.clone(),
         mailer: outbox.clone(),
@@ -688,6 +703,7 @@ async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(back
     let other = world.slot(&prompt, "2027-01-06T15:00:00Z").await;
     let outbox = Arc::new(Outbox::default());
     let pipeline = EmailPipeline {
+        calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: backend.idempotency.clone(),
         mailer: outbox.clone(),

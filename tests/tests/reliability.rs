@@ -67,6 +67,7 @@ impl Workers {
         };
         let (stop, stopped) = watch::channel(false);
         let pipeline = citas_notify::EmailPipeline {
+            calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
             claim_lapses_after: CLAIM_LAPSES_AFTER,
             ..aws.email_pipeline().expect("the email pipeline")
         };

@@ -228,7 +228,7 @@ async fn run(
                 Upserted::Created => StatusCode::CREATED,
                 Upserted::Updated => StatusCode::OK,
             };
-            let mut response = json_response(status, &DoctorResponse::from(&doctor));
+            let mut response = json_response(status, &DoctorResponse::for_caller(&doctor, caller));
             if let Ok(location) =
                 HeaderValue::from_str(&format!("/{}/doctor/{}", country.code, doctor.id))
             {
@@ -248,7 +248,11 @@ async fn run(
             Ok(json_response(
                 StatusCode::OK,
                 &DoctorPage {
-                    items: page.items.iter().map(DoctorResponse::from).collect(),
+                    items: page
+                        .items
+                        .iter()
+                        .map(|doctor| DoctorResponse::for_caller(doctor, caller))
+                        .collect(),
                     next_cursor: page.next_cursor,
                 },
             ))
@@ -258,7 +262,7 @@ async fn run(
                 scheduling::get_doctor(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &DoctorResponse::from(&doctor),
+                &DoctorResponse::for_caller(&doctor, caller),
             ))
         }
         Action::SetAvailability => {

@@ -197,6 +197,11 @@ impl From<DomainError> for Problem {
             DomainError::AvailabilityNotFound { .. } => {
                 Problem::new(StatusCode::NOT_FOUND, "availability_not_found", detail)
             }
+            DomainError::TooManySlots { slots, limit } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_slots", detail)
+                    .with("slots", slots)
+                    .with("limit", limit)
+            }
             DomainError::UnknownSpeciality { offered, .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_speciality",

@@ -67,6 +67,17 @@ pub struct DoctorResponse {
     pub requires_confirmation: bool,
 }
 
+impl DoctorResponse {
+    /// The doctor as `caller` may see them: the email only for staff and the doctor.
+    pub fn for_caller(doctor: &Doctor, caller: &citas_domain::Caller) -> Self {
+        let mut response = Self::from(doctor);
+        if !caller.may_see_contact_of(&doctor.id) {
+            response.email = None;
+        }
+        response
+    }
+}
+
 impl From<&Doctor> for DoctorResponse {
     fn from(doctor: &Doctor) -> Self {
         Self {

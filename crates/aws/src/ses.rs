@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::error::DisplayErrorContext;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
@@ -51,7 +50,9 @@ impl Mailer for SesMailer {
         match result {
             Ok(output) => Ok(output.message_id.unwrap_or_default()),
             Err(error) => {
-                let message = DisplayErrorContext(&error).to_string();
+                // The code only: SES's texts can name the recipient, and
+                // this one is logged and may reach a history note.
+                let message = ses_error_code(&error);
                 Err(match error.as_service_error() {
                     Some(
                         SendEmailError::TooManyRequestsException(_)
@@ -67,5 +68,20 @@ impl Mailer for SesMailer {
                 })
             }
         }
+    }
+}
+
+/// What went wrong, by SES's error code or the kind of failure, never SES's text.
+fn ses_error_code<E: aws_sdk_sesv2::error::ProvideErrorMetadata, R>(
+    error: &aws_sdk_sesv2::error::SdkError<E, R>,
+) -> String {
+    use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+    match error {
+        SdkError::ServiceError(_) => error.code().unwrap_or("unknown service error").to_owned(),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => "request not built".to_owned(),
+        _ => "unknown failure".to_owned(),
     }
 }

@@ -104,12 +104,15 @@ pub struct AwsSettings {
     /// Verified SES identity emails are sent from.
     pub ses_sender: Option<String>,
     pub ses_configuration_set: Option<String>,
+    /// `CALENDAR_KEY`: the secret invitation UIDs and booking references are
+    /// derived with (the email consumer's only).
+    pub calendar_key: Option<String>,
     /// `SLOT_HORIZON_DAYS`: how far ahead working plans' slots are generated.
     pub slot_horizon: SlotHorizon,
 }
 
 impl AwsSettings {
-    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `DEAD_LETTER_QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `SLOT_HORIZON_DAYS`.
+    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `DEAD_LETTER_QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `CALENDAR_KEY`, `SLOT_HORIZON_DAYS`.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
@@ -124,6 +127,7 @@ impl AwsSettings {
                 .collect(),
             ses_sender: var("SES_SENDER"),
             ses_configuration_set: var("SES_CONFIGURATION_SET"),
+            calendar_key: var("CALENDAR_KEY"),
             slot_horizon: var("SLOT_HORIZON_DAYS")
                 .and_then(|raw| match SlotHorizon::parse(&raw) {
                     Ok(horizon) => Some(horizon),

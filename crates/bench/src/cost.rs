@@ -126,6 +126,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
     };
     let mailer = Arc::new(CountingMailer::default());
     let pipeline = EmailPipeline {
+        calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: counter.clone(),
         idempotency: embedded.clone(),
         mailer: mailer.clone(),

@@ -281,6 +281,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
     let store: Arc<dyn Store> = embedded.clone();
     populate(&store, messages, true).await?;
     let local = EmailPipeline {
+        calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store,
         idempotency: embedded,
         mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"))),
@@ -324,6 +325,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         Arc::new(DynamoIdempotency::new(dynamodb.clone(), &tables));
     let mailer: Arc<dyn Mailer> = Arc::new(SesMailer::new(ses, sender, None));
     let on_moto = EmailPipeline {
+        calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: store.clone(),
         idempotency,
         mailer,

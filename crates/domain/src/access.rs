@@ -137,6 +137,16 @@ impl Caller {
         matches!(&self.identity, Identity::Patient(own) if own == document)
     }
 
+    /// Whether the caller may see a doctor's contact details (their email):
+    /// staff, and the doctor themself; not patients, nor other doctors.
+    pub fn may_see_contact_of(&self, doctor: &crate::ids::DoctorId) -> bool {
+        match &self.identity {
+            Identity::Admin => true,
+            Identity::Doctor(own) => doctor.country == self.country && &doctor.document == own,
+            Identity::Patient(_) => false,
+        }
+    }
+
     /// The doctor of the appointment's booked slot, in the caller's country.
     pub fn is_doctor_of(&self, appointment: &Appointment) -> bool {
         match (&self.identity, appointment.doctor()) {

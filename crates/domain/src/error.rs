@@ -49,6 +49,10 @@ pub enum DomainError {
     DoctorNotFound { id: String },
     #[error("doctor {doctor} has no working plan yet")]
     AvailabilityNotFound { doctor: String },
+    #[error(
+        "the plan makes {slots} slots up to the horizon; at most {limit} are allowed (longer slots, fewer hours or a shorter validity)"
+    )]
+    TooManySlots { slots: usize, limit: usize },
     #[error("speciality {speciality} is not offered in this country")]
     UnknownSpeciality {
         speciality: String,

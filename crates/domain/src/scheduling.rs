@@ -68,6 +68,10 @@ pub struct FreeDay {
 /// Days counted at once by the month view.
 const DAYS_IN_FLIGHT: usize = 8;
 
+/// Most slots a working plan may make up to the horizon: a full-time doctor's
+/// 15-minute slots, 10 hours a day, 6 days a week, for 8 weeks is 1,920.
+pub const MAX_PLAN_SLOTS: usize = 3_000;
+
 /// A free slot with its doctor, as a search shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreeSlot {
@@ -263,6 +267,14 @@ pub async fn set_availability(
     let now = services.now();
     let today = country.local_date(now);
     let through = services.horizon.end(today);
+    // Bounded before anything is written: one save is at most this many slot writes.
+    let slots = plan.slots(&doctor.id, today, through).len();
+    if slots > MAX_PLAN_SLOTS {
+        return Err(DomainError::TooManySlots {
+            slots,
+            limit: MAX_PLAN_SLOTS,
+        });
+    }
     let stored = services.store.get_availability(&doctor.id).await?;
     let unchanged = stored
         .as_ref()

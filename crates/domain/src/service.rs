@@ -441,7 +441,7 @@ fn log_booking(booked: &Appointment, rescheduled: bool) {
         (false, Status::Pending) => "appointment pending",
         _ => "appointment assigned",
     };
-    tracing::info!(country = booked.country.code, appointment_id = %masked_appointment(&booked.id), slot = ?booked.slot.as_ref().map(ToString::to_string), status = %booked.status, "{event}");
+    tracing::info!(country = booked.country.code, appointment_id = %masked_appointment(&booked.id), status = %booked.status, "{event}");
 }
 
 /// Loads the appointment for `operation`, lets the entity decide the change

@@ -216,7 +216,14 @@ impl Aws {
             .ses_sender
             .clone()
             .ok_or(MissingSetting("SES_SENDER"))?;
+        let calendar_key = self
+            .settings
+            .calendar_key
+            .as_deref()
+            .and_then(|key| citas_notify::CalendarKey::new(key.as_bytes()).ok())
+            .ok_or(MissingSetting("CALENDAR_KEY (at least 32 bytes)"))?;
         Ok(citas_notify::EmailPipeline {
+            calendar_key,
             store: self.store(),
             idempotency: Arc::new(DynamoIdempotency::new(
                 self.dynamodb(),

@@ -5,7 +5,6 @@
 //! API Gateway does (`requestContext.authorizer.jwt.claims`, strings only).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use citas_domain::access::claim;
@@ -16,8 +15,6 @@ use serde_json::{Map, Value, json};
 pub const ISSUER: &str = "citas-local";
 pub const AUDIENCE: &str = "citas-frontend";
 const SECRET_FILE: &str = "token-secret";
-/// Shortest signing secret accepted: HS256 wants a key as long as its hash.
-const MIN_SECRET_BYTES: usize = 32;
 /// Seconds of clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 5;
 
@@ -32,10 +29,8 @@ pub enum AuthError {
     /// Why, in the API's terms (never a library's message).
     #[error("{0}")]
     Invalid(&'static str),
-    #[error("the token signing secret cannot be read or written: {0}")]
-    Secret(#[from] std::io::Error),
-    #[error("the token signing secret is refused: {0}")]
-    WeakSecret(String),
+    #[error("the token signing secret: {0}")]
+    Secret(#[from] crate::private::SecretError),
     #[error("the token cannot be signed: {0}")]
     Signing(String),
 }
@@ -63,34 +58,8 @@ impl TokenAuthority {
     /// The authority of a data directory: its secret is created on first use
     /// (readable by its owner only) and kept, so tokens outlive restarts.
     pub fn open(data_dir: &Path) -> Result<Self, AuthError> {
-        crate::private::create_dir(data_dir)?;
-        let path = data_dir.join(SECRET_FILE);
-        match std::fs::metadata(&path) {
-            Ok(metadata) => Self::read(&path, &metadata),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::create(&path),
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// The secret on file, refused if it is short (a crash between creating
-    /// and writing it, or a hand-made one) or others may read it.
-    fn read(path: &Path, metadata: &std::fs::Metadata) -> Result<Self, AuthError> {
-        let shown = path.display().to_string();
-        if crate::private::open_to_others(metadata) {
-            return Err(AuthError::WeakSecret(format!(
-                "{shown} may be read by other users: make it yours only (chmod 600 {shown})"
-            )));
-        }
-        let secret = std::fs::read_to_string(path)?;
-        let secret = secret.trim();
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(AuthError::WeakSecret(format!(
-                "{shown} holds {} bytes, fewer than {MIN_SECRET_BYTES}: delete it and a new one is made \
-                 (tokens signed with the old one stop working)",
-                secret.len()
-            )));
-        }
-        Ok(Self::from_secret(secret))
+        let secret = crate::private::secret_file(&data_dir.join(SECRET_FILE))?;
+        Ok(Self::from_secret(&secret))
     }
 
     pub fn from_secret(secret: &str) -> Self {
@@ -104,35 +73,6 @@ impl TokenAuthority {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
-        }
-    }
-
-    /// A new secret, made whole before it is in place: written to a file of
-    /// its own (0600), then linked to its name, which fails if another
-    /// process put one there first (then theirs is used).
-    fn create(path: &Path) -> Result<Self, AuthError> {
-        let secret = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let partial = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options.open(&partial).and_then(|mut file| {
-            file.write_all(secret.as_bytes())?;
-            file.sync_all()
-        });
-        let placed = written.and_then(|()| std::fs::hard_link(&partial, path));
-        let _ = std::fs::remove_file(&partial);
-        match placed {
-            Ok(()) => Ok(Self::from_secret(&secret)),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::read(path, &std::fs::metadata(path)?)
-            }
-            Err(error) => Err(error.into()),
         }
     }
 

@@ -33,13 +33,15 @@ pub struct InProcessQueue {
 
 impl InProcessQueue {
     /// The local notification path: this queue, the email pipeline over the
-    /// embedded store, and the outbox under `data_dir`.
+    /// embedded store, and the outbox under `data_dir` (with the directory's
+    /// calendar key).
     pub fn with_outbox(
         store: Arc<EmbeddedStore>,
         data_dir: &Path,
         clock: Arc<dyn Clock>,
-    ) -> (Self, JoinHandle<()>) {
+    ) -> Result<(Self, JoinHandle<()>), crate::private::SecretError> {
         let pipeline = EmailPipeline {
+            calendar_key: crate::private::calendar_key(data_dir)?,
             store: store.clone(),
             idempotency: store.clone(),
             mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))),
@@ -53,7 +55,7 @@ impl InProcessQueue {
             let _ = consumer.await;
             let _ = dispatcher.await;
         });
-        (queue, both)
+        Ok((queue, both))
     }
 
     /// A queue and the task consuming it; the task ends when the queue is dropped

@@ -92,6 +92,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error("the calendar key: {0}")]
+    CalendarKey(#[from] crate::private::SecretError),
     #[error("storage: {0}")]
     Store(#[from] citas_domain::StoreError),
     #[error(transparent)]
@@ -205,7 +207,7 @@ async fn embedded_services(
         tracing::info!(items = count, dir = %dir.display(), "seed data loaded");
     }
     let (queue, consumer) =
-        InProcessQueue::with_outbox(store.clone(), &config.data_dir, config.clock.clone());
+        InProcessQueue::with_outbox(store.clone(), &config.data_dir, config.clock.clone())?;
     tracing::info!(data_dir = %config.data_dir.display(), "running on the embedded store");
     let services = Services {
         store,
@@ -228,6 +230,9 @@ async fn aws_services(
     let sdk = citas_provision::sdk_config(&target.endpoint).await;
     let mut settings = citas_provision::prepare(&sdk, &target.variables).await?;
     settings.slot_horizon = config.slot_horizon;
+    settings.calendar_key = Some(crate::private::secret_file(
+        &config.data_dir.join("calendar-key"),
+    )?);
     tracing::info!(endpoint = %target.endpoint, queues = ?settings.queue_urls, "running on the AWS adapters");
     let aws = citas_lambda::Aws {
         sdk,

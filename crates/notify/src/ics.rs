@@ -34,6 +34,9 @@ pub struct Invitation<'a> {
     pub description: String,
     pub location: String,
     pub stamp: Timestamp,
+    /// Stable per appointment (updates and cancellations match it), and
+    /// without its document: [`crate::CalendarKey::uid`].
+    pub uid: String,
 }
 
 impl Invitation<'_> {
@@ -78,7 +81,7 @@ impl Invitation<'_> {
         }
         lines.extend([
             "BEGIN:VEVENT".to_owned(),
-            format!("UID:{}@citas", self.appointment.id),
+            format!("UID:{}", self.uid),
             format!("SEQUENCE:{}", self.appointment.revision),
             format!("DTSTAMP:{}", self.stamp.strftime("%Y%m%dT%H%M%SZ")),
         ]);

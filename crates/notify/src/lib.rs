@@ -4,8 +4,10 @@
 
 pub mod ics;
 pub mod process;
+pub mod reference;
 pub mod remind;
 pub mod render;
 
 pub use process::{CLAIM_LAPSES_AFTER, Done, EmailPipeline, Retry};
+pub use reference::CalendarKey;
 pub use remind::{ReminderReport, next_day, remind};

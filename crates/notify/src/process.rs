@@ -39,6 +39,9 @@ pub struct EmailPipeline {
     /// [`CLAIM_LAPSES_AFTER`], shorter in tests. A send still going at half
     /// of it is abandoned, so a live consumer never outlasts its claim.
     pub claim_lapses_after: SignedDuration,
+    /// Derives invitation UIDs and booking references (a secret: the
+    /// deployment's `CALENDAR_KEY`, the data directory's `calendar-key`).
+    pub calendar_key: crate::CalendarKey,
 }
 
 /// A message done with: nothing more will come of delivering it again.
@@ -397,6 +400,7 @@ impl EmailPipeline {
             doctor: doctor.as_ref(),
             stamp: appointment.updated_at,
             today: country.local_date(self.clock.now()),
+            key: &self.calendar_key,
         });
         email.message_id = Some(citas_domain::notification::key::message_id(
             &message.idempotency_key,

@@ -24,6 +24,9 @@ pub struct Context<'a> {
     /// The country's local day the email is written on: a reminder says
     /// "mañana" only when the visit is the next day.
     pub today: jiff::civil::Date,
+    /// Derives the invitation's UID and the booking reference, so neither
+    /// carries the appointment id (and its document).
+    pub key: &'a crate::CalendarKey,
 }
 
 /// When a visit is, said from `today`: "hoy", "mañana" or its date.
@@ -159,7 +162,7 @@ pub fn render(context: &Context<'_>) -> Email {
     if let Some(when) = &when {
         details.push(("Fecha y hora", when.clone()));
     }
-    details.push(("Código de cita", appointment.id.to_string()));
+    details.push(("Referencia", context.key.reference(appointment)));
 
     let greeting = format!("Hola {},", context.patient_name);
     let mut text = format!("{greeting}\n\n{lead}\n\n");
@@ -209,6 +212,7 @@ pub fn render(context: &Context<'_>) -> Email {
                 .join("\n"),
             location: doctor.map(str::to_owned).unwrap_or_default(),
             stamp: context.stamp,
+            uid: context.key.uid(appointment),
         };
         attachments.push(Attachment {
             filename: "cita.ics".to_owned(),
@@ -242,6 +246,10 @@ mod tests {
             .build()
     }
 
+    fn test_key() -> crate::CalendarKey {
+        crate::CalendarKey::new(&[42; 32]).unwrap()
+    }
+
     fn doctor() -> Doctor {
         Doctor {
             name: "Dr. ANDRES PERICH DIAS".into(),
@@ -269,6 +277,7 @@ mod tests {
             doctor: None,
             stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
             today: jiff::civil::date(2026, 11, 22),
+            key: &test_key(),
         });
         assert_eq!(email.subject, "Tu cita de Dermatología está confirmada");
         assert!(email.text.contains("Dermatología"), "{}", email.text);
@@ -287,6 +296,7 @@ mod tests {
             doctor: Some(&d),
             stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
             today: jiff::civil::date(2026, 11, 22),
+            key: &test_key(),
         });
         assert_eq!(email.subject, "Tu cita de Medicina interna está confirmada");
         assert!(
@@ -302,7 +312,14 @@ mod tests {
             email.text
         );
         assert!(email.text.contains("Médico: Dr. ANDRES PERICH DIAS"));
-        assert!(email.text.contains("Código de cita: 20261122-45678912"));
+        // A booking reference, never the appointment id and its document.
+        let reference = test_key().reference(&a);
+        assert!(
+            email.text.contains(&format!("Referencia: {reference}")),
+            "{}",
+            email.text
+        );
+        assert!(!email.text.contains("45678912") && !email.html.contains("45678912"));
         assert!(email.html.contains("<th align=\"left\">Fecha y hora</th><td>lunes 07/12/2026 a las 09:00 (hora de Lima)</td>"));
         let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();
         assert!(
@@ -311,7 +328,11 @@ mod tests {
         );
         assert!(ics.contains("DTEND;TZID=America/Lima:20261207T093000\r\n"));
         assert!(ics.contains("TZOFFSETTO:-0500\r\n"));
-        assert!(ics.contains("UID:20261122-45678912@citas\r\n"));
+        assert!(
+            ics.contains(&format!("UID:{}\r\n", test_key().uid(&a))),
+            "{ics}"
+        );
+        assert!(!ics.contains("45678912"), "{ics}");
     }
 
     #[test]
@@ -340,6 +361,7 @@ mod tests {
                 doctor: None,
                 stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
                 today: day_before,
+                key: &test_key(),
             });
             assert!(email.text.contains(date), "{}", email.text);
             assert_eq!(
@@ -366,6 +388,7 @@ mod tests {
                 doctor: None,
                 stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
                 today,
+                key: &test_key(),
             })
         };
         let cases = [
@@ -402,12 +425,16 @@ mod tests {
             doctor: None,
             stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
             today: jiff::civil::date(2026, 11, 22),
+            key: &test_key(),
         });
         assert_eq!(email.subject, "Tu cita de Medicina interna fue cancelada");
         let ics = String::from_utf8(email.attachments[0].content.clone()).unwrap();
         assert!(ics.contains("METHOD:CANCEL\r\n"), "{ics}");
         assert!(ics.contains("STATUS:CANCELLED\r\n"), "{ics}");
-        assert!(ics.contains(&format!("UID:{}@citas\r\n", a.id)), "{ics}");
+        assert!(
+            ics.contains(&format!("UID:{}\r\n", test_key().uid(&a))),
+            "{ics}"
+        );
         assert!(
             email.attachments[0].content_type.ends_with("method=CANCEL"),
             "{}",

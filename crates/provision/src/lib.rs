@@ -67,6 +67,7 @@ pub async fn prepare(
         dead_letter_urls: by_country(settings::dead_letter_queue_name),
         ses_sender: Some(LOCAL_SENDER.to_owned()),
         ses_configuration_set: None,
+        calendar_key: None,
         slot_horizon: Default::default(),
     })
 }
