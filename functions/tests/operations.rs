@@ -466,3 +466,37 @@ fn api_functions_may_keep_instances_warm_on_their_alias() {
         ));
     }
 }
+
+/// Prod cannot keep the local development frontend: template.yaml's rule
+/// refuses the defaults when Stage is prod, and samconfig.toml's prod
+/// environment names https origins and callbacks of its own.
+#[test]
+fn prod_names_its_frontends_origins_and_callbacks() {
+    let template = template();
+    let rule = &template["Rules"]["ProdNamesItsFrontend"];
+    let text = serde_norway::to_string(rule).expect("rule");
+    for parameter in ["CorsAllowedOrigins", "FrontendCallbackUrls"] {
+        let default = template["Parameters"][parameter]["Default"]
+            .as_str()
+            .expect("a default");
+        assert!(default.contains("localhost"), "{parameter}: {default}");
+        assert!(
+            text.contains(parameter) && text.contains(default),
+            "the prod rule refuses {parameter}'s default {default}: {text}"
+        );
+    }
+    assert!(text.contains("Stage") && text.contains("prod"), "{text}");
+    let environments = environments();
+    let prod = parse_overrides(&environments["prod"]);
+    for parameter in ["CorsAllowedOrigins", "FrontendCallbackUrls"] {
+        let given = prod
+            .get(parameter)
+            .unwrap_or_else(|| panic!("prod gives no {parameter}"));
+        for value in given.split(',') {
+            assert!(
+                value.starts_with("https://") && !value.contains("localhost"),
+                "prod {parameter}: {value}"
+            );
+        }
+    }
+}

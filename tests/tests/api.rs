@@ -981,7 +981,7 @@ async fn cors_preflight_and_headers_for_a_browser_frontend() {
     );
     assert_eq!(
         header("access-control-allow-headers").as_deref(),
-        Some("content-type,authorization")
+        Some("authorization, content-type")
     );
     let response = app
         .client
@@ -1008,6 +1008,60 @@ async fn cors_preflight_and_headers_for_a_browser_frontend() {
         assert!(
             exposed.split(", ").any(|h| h == name),
             "{name} not in {exposed}"
+        );
+    }
+}
+
+/// The local server answers CORS for its allowed origins only (a frontend's
+/// development servers by default), as API Gateway does for
+/// `CorsAllowedOrigins`; another origin gets no CORS headers, preflight or not.
+#[tokio::test]
+async fn cors_is_only_for_allowed_origins() {
+    let app = TestApp::spawn().await;
+    for (origin, allowed) in [
+        ("http://127.0.0.1:5173", true),
+        ("https://evil.example", false),
+        ("http://localhost:5174", false),
+        ("null", false),
+    ] {
+        let preflight = app
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/pe/appointment", app.base),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "x-anything, authorization",
+            )
+            .send()
+            .await
+            .expect("preflight");
+        let get = app
+            .client
+            .get(format!("{}/health", app.base))
+            .header("origin", origin)
+            .send()
+            .await
+            .expect("get");
+        for response in [&preflight, &get] {
+            let allow = response
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok());
+            assert_eq!(allow, allowed.then_some(origin), "{origin}");
+        }
+        // Never the headers it asked for: the allowed ones only.
+        let headers = preflight
+            .headers()
+            .get("access-control-allow-headers")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(
+            headers,
+            allowed.then_some("authorization, content-type"),
+            "{origin}"
         );
     }
 }

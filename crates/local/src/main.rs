@@ -58,6 +58,10 @@ enum Command {
         /// body (1-300); past them the answer is 408 or the connection is closed.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
         read_timeout_secs: u64,
+        /// A browser origin that may call the API (repeat for more; by default
+        /// http://localhost:5173, http://127.0.0.1:5173 and the same on port 3000).
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
     },
     /// Make a running local server send the reminders of a local day's appointments.
     Remind {
@@ -236,11 +240,15 @@ async fn main() -> ExitCode {
             reminder_hour,
             slot_horizon_days,
             read_timeout_secs,
+            cors_origins,
         } => {
             let mut config = LocalConfig::new(addr, data_dir);
             config.reminder_hour = Some(reminder_hour);
             config.slot_horizon = SlotHorizon::days(slot_horizon_days).unwrap_or_default();
             config.read_timeout = std::time::Duration::from_secs(read_timeout_secs);
+            if !cors_origins.is_empty() {
+                config.cors_origins = cors_origins;
+            }
             config.seed_dir = seed_dir.is_dir().then_some(seed_dir);
             config.aws = aws_endpoint.map(|endpoint| AwsTarget {
                 endpoint,

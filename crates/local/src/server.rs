@@ -49,7 +49,21 @@ pub struct LocalConfig {
     /// its body (`--read-timeout-secs`): a stalled one gets a 408 or its
     /// connection closed, instead of holding a connection forever.
     pub read_timeout: std::time::Duration,
+    /// Browser origins that may call the API (`--cors-origin`), as
+    /// template.yaml's `CorsAllowedOrigins` does in AWS: others get no CORS headers.
+    pub cors_origins: Vec<String>,
 }
+
+/// [`LocalConfig::cors_origins`] by default: a frontend's development servers on this machine.
+pub const LOCAL_ORIGINS: [&str; 4] = [
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+];
+
+/// The request headers a browser may send, as template.yaml's `AllowHeaders`.
+const ALLOWED_HEADERS: &str = "authorization, content-type";
 
 /// [`LocalConfig::read_timeout`] by default.
 pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -75,6 +89,7 @@ impl LocalConfig {
             reminder_hour: None,
             slot_horizon: SlotHorizon::default(),
             read_timeout: READ_TIMEOUT,
+            cors_origins: LOCAL_ORIGINS.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -138,6 +153,7 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
             .is_none()
             .then(|| crate::queue::DeadLetterFile::new(&config.data_dir)),
         read_timeout: config.read_timeout,
+        cors_origins: config.cors_origins.clone(),
     });
     if let Some(hour) = config.reminder_hour {
         for country in citas_domain::COUNTRIES {
@@ -324,6 +340,7 @@ struct Local {
     tokens: TokenAuthority,
     dead_letters: Option<crate::queue::DeadLetterFile>,
     read_timeout: std::time::Duration,
+    cors_origins: Vec<String>,
 }
 
 async fn serve(
@@ -332,9 +349,18 @@ async fn serve(
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> LocalResponse {
-    let origin = request.headers().get(header::ORIGIN).cloned();
+    // Only an allowed origin is answered with CORS headers, as API Gateway does.
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|origin| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| local.cors_origins.iter().any(|allowed| allowed == origin))
+        })
+        .cloned();
     let mut response = if request.method() == Method::OPTIONS {
-        preflight(&request)
+        preflight(origin.is_some())
     } else if request.method() == Method::HEAD {
         // HEAD is GET without the body (RFC 9110): same status and headers.
         let (mut parts, body) = request.into_parts();
@@ -362,21 +388,23 @@ async fn serve(
     response
 }
 
-/// CORS preflight: any origin may call the local API with JSON and a bearer token.
-fn preflight(request: &hyper::Request<Incoming>) -> LocalResponse {
+/// CORS preflight: an allowed origin may call the local API with JSON and a
+/// bearer token (the allowed headers, not whatever is asked for).
+fn preflight(allowed: bool) -> LocalResponse {
     let mut response = hyper::Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
+    if !allowed {
+        return response;
+    }
     let headers = response.headers_mut();
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
     );
-    let requested = request
-        .headers()
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned()
-        .unwrap_or(HeaderValue::from_static("authorization, content-type"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
     headers.insert(
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("600"),
