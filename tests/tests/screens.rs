@@ -14,6 +14,7 @@ over_http_on_every_store!(
     a_patients_screens_show_their_record_free_days_and_visits_to_come,
     a_doctors_screens_show_their_week_and_visits_to_come,
     slots_and_visits_carry_their_length_and_end,
+    a_patients_changes_of_a_day_are_bounded_and_staffs_are_not,
 );
 
 const DOCTOR: &str = "7700301";
@@ -411,4 +412,53 @@ async fn slots_and_visits_carry_their_length_and_end(app: &TestApp) {
         (&still["slot"]["local_time"], &still["slot"]["minutes"]),
         (&json!("09:45"), &json!(45))
     );
+}
+
+async fn a_patients_changes_of_a_day_are_bounded_and_staffs_are_not(app: &TestApp) {
+    doctor_with_plan(app, 45).await;
+    app.register("pe", ANA, "Ana Torres").await;
+    let ana = app.token(Role::Patient, "pe", Some(ANA));
+    let mut free = Vec::new();
+    for day in ["2026-12-02", "2026-12-07", "2026-12-09", "2026-12-14"] {
+        free.extend(free_slots_on(app, &ana, day).await);
+    }
+    let visit = booked(app, ANA, &free[0]).await;
+    let id = visit["id"].as_str().expect("id").to_owned();
+    let move_to = |slot: &Value, token: &str| {
+        let path = format!("{}/pe/appointment/{id}/reschedule", app.base);
+        app.client
+            .post(path)
+            .bearer_auth(token)
+            .json(&json!({ "slot": slot["id"] }))
+            .send()
+    };
+    // The next day (Monday 23, 10:00 in Lima) she moves it back and forth:
+    // five moves, and the sixth is refused until the day is over.
+    app.set_now("2026-11-23T15:00:00Z");
+    for slot in &free[1..6] {
+        let response = move_to(slot, &ana).await.expect("reschedule");
+        assert_eq!(response.status().as_u16(), 200, "{slot}");
+    }
+    let refused = move_to(&free[6], &ana).await.expect("reschedule");
+    let retry_after = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (status, problem) = common::read(refused).await;
+    assert_problem((status, &problem), 429, "too_many_changes");
+    assert_eq!(problem["limit"], 5, "{problem}");
+    // Until midnight in Lima: 14 hours.
+    assert_eq!(retry_after.as_deref(), Some("50400"));
+    // Nothing moved: the visit is where the fifth move put it.
+    let (_, current) = app.get(&format!("/pe/appointment/{id}")).await;
+    assert_eq!(current["slot"]["id"], free[5]["id"], "{current}");
+    // Staff are not bound.
+    let admin = app.token(Role::Admin, "pe", None);
+    let response = move_to(&free[6], &admin).await.expect("reschedule");
+    assert_eq!(response.status().as_u16(), 200);
+    // The next day she may change it again.
+    app.set_now("2026-11-24T15:00:00Z");
+    let response = move_to(&free[7], &ana).await.expect("reschedule");
+    assert_eq!(response.status().as_u16(), 200);
 }

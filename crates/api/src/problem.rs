@@ -175,6 +175,16 @@ impl From<DomainError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "too_late_to_change", detail)
                     .with("deadline", rfc3339(&deadline))
             }
+            DomainError::TooManyChanges {
+                limit, retry_after, ..
+            } => {
+                let mut problem =
+                    Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_changes", detail)
+                        .with("limit", limit);
+                let seconds = retry_after.as_secs().clamp(1, 86_400);
+                problem.retry_after = u32::try_from(seconds).ok();
+                problem
+            }
             DomainError::NotStarted { starts_at, .. } => {
                 Problem::new(StatusCode::CONFLICT, "not_started", detail)
                     .with("starts_at", rfc3339(&starts_at))

@@ -329,6 +329,11 @@ pub struct AppointmentItem {
     /// The booked slot's length; absent on items written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_minutes: Option<u16>,
+    /// The local day of the patient's last changes, and how many they made that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_changes_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_changes: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,6 +366,11 @@ impl AppointmentItem {
             doctor: appointment.doctor().map(ToString::to_string),
             doctor_name: appointment.doctor_name.clone(),
             slot_minutes: appointment.slot.as_ref().map(|_| appointment.slot_minutes),
+            patient_changes_on: appointment.patient_changes.day.map(|day| day.to_string()),
+            patient_changes: appointment
+                .patient_changes
+                .day
+                .map(|_| appointment.patient_changes.count),
             starts_at: appointment.starts_at().map(timestamp::format),
             cancel_reason: appointment.cancel_reason.clone(),
             refusal_reason: appointment.refusal_reason.clone(),
@@ -398,6 +408,14 @@ impl AppointmentItem {
                 .map_err(|e| bad(&e))?,
             doctor_name: self.doctor_name,
             slot_minutes: self.slot_minutes.unwrap_or(DEFAULT_SLOT_MINUTES),
+            patient_changes: citas_domain::appointment::PatientChanges {
+                day: self
+                    .patient_changes_on
+                    .as_deref()
+                    .map(|text| text.parse::<Date>().map_err(|e| bad(&e)))
+                    .transpose()?,
+                count: self.patient_changes.unwrap_or(0),
+            },
             cancel_reason: self.cancel_reason,
             refusal_reason: self.refusal_reason,
             revision: self.revision,
@@ -582,6 +600,8 @@ mod tests {
             doctor: Some("pe-cardiologia-1".into()),
             doctor_name: Some("Dra. Uno".into()),
             slot_minutes: Some(45),
+            patient_changes_on: Some("2026-11-22".into()),
+            patient_changes: Some(2),
             starts_at: Some("2026-12-07T14:00:00.000Z".into()),
             cancel_reason: None,
             refusal_reason: None,

@@ -36,6 +36,8 @@ pub struct Appointment {
     /// How long the booked slot lasts (the default for items stored before
     /// slots kept their length).
     pub slot_minutes: u16,
+    /// The changes the patient made on their last day of changes.
+    pub patient_changes: PatientChanges,
     pub cancel_reason: Option<String>,
     /// Why the doctor last refused a booking.
     pub refusal_reason: Option<String>,
@@ -46,6 +48,15 @@ pub struct Appointment {
     /// Who asked for it (unknown for items pasted from seed 000): the first
     /// entry of its history, kept on the item so creating stays one write.
     pub created_by: Option<Actor>,
+}
+
+/// How many changes a patient made to an appointment on one local day:
+/// kept on the appointment, so the conditional write that changes it also
+/// settles two changes at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PatientChanges {
+    pub day: Option<jiff::civil::Date>,
+    pub count: u16,
 }
 
 /// What happens to slots together with a status change, atomically: `book`
@@ -106,6 +117,7 @@ impl Appointment {
             slot: None,
             doctor_name: None,
             slot_minutes: crate::model::DEFAULT_SLOT_MINUTES,
+            patient_changes: PatientChanges::default(),
             cancel_reason: None,
             refusal_reason: None,
             revision: 1,
@@ -201,7 +213,8 @@ impl Appointment {
     /// before any slot is chosen.
     pub fn require_reschedulable(&self, by: &Actor, now: Timestamp) -> Result<(), DomainError> {
         self.require_holding_slot(Status::Assigned)?;
-        self.require_in_time(by, now)
+        self.require_in_time(by, now)?;
+        self.require_patient_allowance(by, now)
     }
 
     /// Books `slot` (of `doctor`, when registered): it must be a free, future
@@ -215,6 +228,7 @@ impl Appointment {
         now: Timestamp,
     ) -> Result<Transition, DomainError> {
         self.require_assignable()?;
+        self.require_patient_allowance(by, now)?;
         self.require_bookable(slot, now)?;
         let status = if of_doctor.is_some_and(|d| d.requires_confirmation) {
             Status::Pending
@@ -361,6 +375,7 @@ impl Appointment {
         if self.status.holds_slot() {
             self.require_in_time(by, now)?;
         }
+        self.require_patient_allowance(by, now)?;
         let release = if self.status.holds_slot() {
             self.slot.clone()
         } else {
@@ -434,6 +449,29 @@ impl Appointment {
     }
 
     /// Patients change a booking only before the country's deadline.
+    /// A patient's changes of one day are bounded (the country's rule); staff are not.
+    fn require_patient_allowance(&self, by: &Actor, now: Timestamp) -> Result<(), DomainError> {
+        let limit = self.country.change_policy.patient_changes_per_day;
+        let today = self.country.local_date(now);
+        if by.is_patient()
+            && self.patient_changes.day == Some(today)
+            && self.patient_changes.count >= limit
+        {
+            let local = self.country.local(now);
+            let midnight = local
+                .tomorrow()
+                .and_then(|tomorrow| tomorrow.start_of_day())
+                .map(|midnight| midnight.timestamp())
+                .unwrap_or(now);
+            return Err(DomainError::TooManyChanges {
+                id: self.id.to_string(),
+                limit,
+                retry_after: midnight.duration_since(now),
+            });
+        }
+        Ok(())
+    }
+
     fn require_in_time(&self, by: &Actor, now: Timestamp) -> Result<(), DomainError> {
         let Some(starts_at) = self.starts_at() else {
             return Ok(());
@@ -483,6 +521,18 @@ impl Appointment {
         now: Timestamp,
     ) -> Transition {
         let revision = self.revision.saturating_add(1);
+        let mut after = after;
+        if by.is_patient() {
+            let today = self.country.local_date(now);
+            let count = match self.patient_changes.day {
+                Some(day) if day == today => self.patient_changes.count.saturating_add(1),
+                _ => 1,
+            };
+            after.patient_changes = PatientChanges {
+                day: Some(today),
+                count,
+            };
+        }
         let entry = HistoryEntry {
             revision,
             at: now,

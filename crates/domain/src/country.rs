@@ -39,6 +39,10 @@ pub struct ChangePolicy {
     /// `reschedule {}`) starts at least this long ahead, so the choice
     /// never locks them in: the patient's change window by default.
     pub automatic_notice: jiff::SignedDuration,
+    /// Changes a patient may make to one appointment on one local day
+    /// (bookings, moves, cancellations: each emails them): a bound on the
+    /// emails one caller can cause, staff not bound.
+    pub patient_changes_per_day: u16,
 }
 
 impl ChangePolicy {
@@ -66,6 +70,7 @@ pub static PERU: Country = Country {
     change_policy: ChangePolicy {
         patient_notice: jiff::SignedDuration::from_hours(24),
         automatic_notice: jiff::SignedDuration::from_hours(24),
+        patient_changes_per_day: 5,
     },
     time_zone: OnceLock::new(),
 };
@@ -80,6 +85,7 @@ pub static CHILE: Country = Country {
     change_policy: ChangePolicy {
         patient_notice: jiff::SignedDuration::from_hours(48),
         automatic_notice: jiff::SignedDuration::from_hours(48),
+        patient_changes_per_day: 5,
     },
     time_zone: OnceLock::new(),
 };

@@ -33,6 +33,15 @@ pub enum DomainError {
     )]
     TooLateToChange { id: String, deadline: jiff::Zoned },
     #[error(
+        "appointment {id} has had the {limit} changes a patient may make in a day; try again tomorrow"
+    )]
+    TooManyChanges {
+        id: String,
+        limit: u16,
+        /// Until the country's next local midnight.
+        retry_after: jiff::SignedDuration,
+    },
+    #[error(
         "appointment {id} starts at {}; it can be closed only once it has started",
         starts_at.strftime("%Y-%m-%dT%H:%M:%S%:z")
     )]

@@ -154,6 +154,7 @@ impl AppointmentBuilder {
             slot: self.slot,
             doctor_name: None,
             slot_minutes: crate::model::DEFAULT_SLOT_MINUTES,
+            patient_changes: Default::default(),
             cancel_reason: self.cancel_reason,
             refusal_reason: None,
             revision: self.revision,
