@@ -265,7 +265,7 @@ async fn the_email_function_reports_exactly_the_records_that_failed() {
         "Tu cita de Medicina interna está confirmada"
     );
     assert!(
-        sent[0].text.contains("20261122-45678912"),
+        sent[0].text.contains("Referencia: ") && !sent[0].text.contains("20261122-45678912"),
         "{}",
         sent[0].text
     );

@@ -149,6 +149,8 @@ pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, Strin
         ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
         ("TABLE_PREFIX".to_owned(), variables.table_prefix.clone()),
         ("SES_SENDER".to_owned(), "citas@example.com".to_owned()),
+        // What CalendarKeySecret gives the email function when deployed.
+        ("CALENDAR_KEY".to_owned(), "k".repeat(32)),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
     ];
     for country in citas_domain::COUNTRIES {
