@@ -15,6 +15,7 @@ over_http_on_every_store!(
     a_doctors_screens_show_their_week_and_visits_to_come,
     slots_and_visits_carry_their_length_and_end,
     a_patients_changes_of_a_day_are_bounded_and_staffs_are_not,
+    a_patient_takes_everything_held_about_them,
 );
 
 const DOCTOR: &str = "7700301";
@@ -461,4 +462,63 @@ async fn a_patients_changes_of_a_day_are_bounded_and_staffs_are_not(app: &TestAp
     app.set_now("2026-11-24T15:00:00Z");
     let response = move_to(&free[7], &ana).await.expect("reschedule");
     assert_eq!(response.status().as_u16(), 200);
+}
+
+async fn a_patient_takes_everything_held_about_them(app: &TestApp) {
+    doctor_with_plan(app, 45).await;
+    app.register("pe", ANA, "Ana Torres").await;
+    app.register("pe", LUIS, "Luis Rojas").await;
+    let ana = app.token(Role::Patient, "pe", Some(ANA));
+    let monday = free_slots_on(app, &ana, "2026-11-30").await;
+    let first = booked(app, ANA, &monday[0]).await;
+    app.set_now("2026-11-23T15:00:00Z");
+    let second = app.create("pe", ANA, "cardiologia").await;
+    booked(app, LUIS, &monday[1]).await;
+
+    let (status, export) = app
+        .send_as("GET", &format!("/pe/patient/{ANA}/export"), &ana, None)
+        .await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(
+        (&export["patient"]["document"], &export["patient"]["email"]),
+        (&json!(ANA), &json!("paciente@example.com"))
+    );
+    let mut ids: Vec<&str> = export["appointments"]
+        .as_array()
+        .expect("appointments")
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    let mut expected = [
+        first["id"].as_str().expect("id"),
+        second["id"].as_str().expect("id"),
+    ];
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "hers only: {export}");
+    // Each with its whole history, the booking included.
+    let booked_one = export["appointments"]
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["id"] == first["id"]))
+        .cloned()
+        .unwrap_or_default();
+    let tos: Vec<&str> = booked_one["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["to"].as_str())
+        .collect();
+    assert_eq!(tos, ["registered", "assigned"], "{booked_one}");
+    assert!(
+        !export.to_string().contains(LUIS),
+        "another patient's data: {export}"
+    );
+    // An admin may take it too; another patient may not (not found).
+    let (status, _) = app.get(&format!("/pe/patient/{ANA}/export")).await;
+    assert_eq!(status, 200);
+    let luis = app.token(Role::Patient, "pe", Some(LUIS));
+    let (status, problem) = app
+        .send_as("GET", &format!("/pe/patient/{ANA}/export"), &luis, None)
+        .await;
+    assert_problem((status, &problem), 404, "patient_not_found");
 }

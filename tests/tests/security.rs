@@ -46,6 +46,7 @@ const AGENDA: &str = "agenda";
 const REMOVE_SLOT: &str = "remove slot";
 const SEARCH: &str = "search slots";
 const GET_PATIENT: &str = "get patient";
+const EXPORT_PATIENT: &str = "export patient";
 const FREE_DAYS: &str = "free days";
 
 /// Ana's appointment, and the doctor, slot and local day it is booked on.
@@ -117,6 +118,7 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
         ),
         (SEARCH, get("/pe/slot?speciality=medicina-interna".into())),
         (GET_PATIENT, get(format!("/pe/patient/{ANA}"))),
+        (EXPORT_PATIENT, get(format!("/pe/patient/{ANA}/export"))),
         (
             FREE_DAYS,
             get(format!(
@@ -252,7 +254,7 @@ async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
 fn not_found_code(route: &str) -> &'static str {
     match route {
         GET_PLAN => "availability_not_found",
-        GET_PATIENT => "patient_not_found",
+        GET_PATIENT | EXPORT_PATIENT => "patient_not_found",
         _ => "appointment_not_found",
     }
 }
@@ -361,6 +363,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REMOVE_SLOT, 403),
                 (SEARCH, 403),
                 (GET_PATIENT, 403),
+                (EXPORT_PATIENT, 403),
                 (FREE_DAYS, 403),
             ],
             not_run: &[],
@@ -393,6 +396,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REMOVE_SLOT, 403),
                 (SEARCH, 200),
                 (GET_PATIENT, 404),
+                (EXPORT_PATIENT, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[],
@@ -426,6 +430,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REMOVE_SLOT, 403),
                 (SEARCH, 200),
                 (GET_PATIENT, 404),
+                (EXPORT_PATIENT, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[],
@@ -458,6 +463,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REMOVE_SLOT, 409),
                 (SEARCH, 200),
                 (GET_PATIENT, 404),
+                (EXPORT_PATIENT, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
@@ -487,6 +493,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REMOVE_SLOT, 403),
                 (SEARCH, 200),
                 (GET_PATIENT, 200),
+                (EXPORT_PATIENT, 200),
                 (FREE_DAYS, 200),
             ],
             not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE],

@@ -287,6 +287,40 @@ pub struct HistoryEntryResponse {
     pub to_slot: Option<Option<String>>,
 }
 
+/// `GET /{country}/patient/{document}/export`: everything held about a patient.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientExportResponse {
+    pub exported_at: String,
+    /// Null for a patient who has appointments but no record (seed 000's).
+    pub patient: Option<PatientResponse>,
+    pub appointments: Vec<ExportedAppointment>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedAppointment {
+    #[serde(flatten)]
+    pub appointment: AppointmentResponse,
+    /// Oldest first, with the notes of emails that could not be sent.
+    pub history: Vec<HistoryEntryResponse>,
+}
+
+impl From<&citas_domain::service::PatientExport> for PatientExportResponse {
+    fn from(export: &citas_domain::service::PatientExport) -> Self {
+        Self {
+            exported_at: timestamp::format(export.at),
+            patient: export.patient.as_ref().map(PatientResponse::from),
+            appointments: export
+                .appointments
+                .iter()
+                .map(|(appointment, history)| ExportedAppointment {
+                    appointment: AppointmentResponse::from(appointment),
+                    history: history.iter().map(HistoryEntryResponse::from).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ActorResponse {
     pub role: &'static str,

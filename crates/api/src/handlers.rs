@@ -103,6 +103,14 @@ async fn run(
                 &PatientResponse::from(&patient),
             ))
         }
+        Action::ExportPatient => {
+            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let export = service::export_patient(services, caller, country, &document).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &crate::body::PatientExportResponse::from(&export),
+            ))
+        }
         Action::CreateAppointment => {
             let input = json_body::<AppointmentRequest>(request)?.try_into_domain(country)?;
             let appointment = service::create_appointment(services, caller, country, input).await?;

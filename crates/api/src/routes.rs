@@ -7,6 +7,7 @@ pub enum Action {
     Health,
     UpsertPatient,
     GetPatient,
+    ExportPatient,
     CreateAppointment,
     GetAppointment,
     ListAppointments,
@@ -61,6 +62,11 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/{country}/patient/{document}",
         action: Action::GetPatient,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/patient/{document}/export",
+        action: Action::ExportPatient,
     },
     Route {
         method: "POST",

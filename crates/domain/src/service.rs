@@ -124,6 +124,81 @@ pub async fn get_patient(
         .ok_or_else(not_found)
 }
 
+/// Everything held about a patient of a country: their record (none for
+/// patients pasted without one) and each appointment with its whole history
+/// (changes and the notes of emails that could not be sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientExport {
+    /// When it was read.
+    pub at: Timestamp,
+    pub patient: Option<Patient>,
+    pub appointments: Vec<(Appointment, Vec<HistoryEntry>)>,
+}
+
+/// The pages of a patient's appointments an export reads at most (100 each):
+/// one appointment a day is far fewer.
+const EXPORT_PAGES: usize = 100;
+const EXPORT_PAGE_SIZE: usize = 100;
+
+/// A patient's data, for the patient themself or an admin (the right of
+/// access of Peru's Ley 29733 and Chile's Ley 21.719); someone else's is
+/// not found. Logged without personal data: who asked and how much was read.
+pub async fn export_patient(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    raw: &str,
+) -> Result<PatientExport, DomainError> {
+    require_country(caller, country)?;
+    let not_found = || DomainError::PatientNotFound {
+        document: crate::privacy::masked_document(raw),
+    };
+    let document = country.parse_document(raw).map_err(|_| not_found())?;
+    if acting_for(caller, country, &document).is_err() {
+        return Err(not_found());
+    }
+    let patient = services.store.get_patient(country, &document).await?;
+    let mut appointments = Vec::new();
+    let mut cursor = None;
+    for _ in 0..EXPORT_PAGES {
+        let page = services
+            .store
+            .list_appointments(
+                country,
+                &ListFilter::Document(document.clone()),
+                &PageRequest {
+                    limit: EXPORT_PAGE_SIZE,
+                    cursor: cursor.take(),
+                },
+            )
+            .await?;
+        for appointment in page.items {
+            let mut history = vec![appointment.creation_entry()];
+            history.extend(services.store.history(country, &appointment.id).await?);
+            appointments.push((appointment, history));
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    if patient.is_none() && appointments.is_empty() {
+        return Err(not_found());
+    }
+    tracing::info!(
+        audit = "patient_export",
+        country = country.code,
+        by_role = caller.role().as_str(),
+        appointments = appointments.len(),
+        "a patient's data was exported"
+    );
+    Ok(PatientExport {
+        at: services.now(),
+        patient,
+        appointments,
+    })
+}
+
 pub async fn create_appointment(
     services: &Services,
     caller: &Caller,

@@ -17,7 +17,11 @@ use lambda_http::{Body, Error, Request, Response};
 pub mod functions {
     use citas_api::Action;
 
-    pub const REGISTER_PATIENT: &[Action] = &[Action::UpsertPatient, Action::GetPatient];
+    pub const REGISTER_PATIENT: &[Action] = &[
+        Action::UpsertPatient,
+        Action::GetPatient,
+        Action::ExportPatient,
+    ];
     pub const CREATE_APPOINTMENT: &[Action] = &[Action::CreateAppointment];
     pub const QUERY_APPOINTMENTS: &[Action] = &[
         Action::Health,
