@@ -175,6 +175,28 @@ async fn a_patients_screens_show_their_record_free_days_and_visits_to_come(app: 
         )
         .await;
     assert_eq!(status, 200, "{cancelled}");
+    // Its history says which slot the cancellation let go.
+    let (_, history) = app
+        .send_as(
+            "GET",
+            &format!(
+                "/pe/appointment/{}/history",
+                third["id"].as_str().expect("id")
+            ),
+            &ana,
+            None,
+        )
+        .await;
+    let last = history["items"]
+        .as_array()
+        .and_then(|entries| entries.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&last["to"], &last["from_slot"], &last["to_slot"]),
+        (&json!("cancelled"), &december[0]["id"], &Value::Null),
+        "{history}"
+    );
 
     // Her visits to come, soonest first, a page at a time; the cancelled one is not one.
     let (status, page) = app
@@ -224,6 +246,10 @@ async fn a_patients_screens_show_their_record_free_days_and_visits_to_come(app: 
         .await;
     assert_problem((status, &problem), 400, "invalid_status");
     let (status, problem) = app
+        .send_as("GET", "/pe/appointment?upcoming=yes", &ana, None)
+        .await;
+    assert_problem((status, &problem), 400, "invalid_upcoming");
+    let (status, problem) = app
         .send_as(
             "GET",
             &format!("/pe/appointment?document={LUIS}&upcoming=true"),
@@ -238,6 +264,18 @@ async fn a_patients_screens_show_their_record_free_days_and_visits_to_come(app: 
         .send_as("GET", "/pe/appointment?upcoming=true", &ana, None)
         .await;
     assert_eq!(ids(&later), [first["id"].as_str().expect("id")]);
+    // A cursor kept from before never reaches back to visits that have begun since.
+    app.set_now("2026-11-30T15:00:00Z");
+    let (status, stale) = app
+        .send_as(
+            "GET",
+            &format!("/pe/appointment?upcoming=true&limit=1&cursor={cursor}"),
+            &ana,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{stale}");
+    assert_eq!(ids(&stale), Vec::<&str>::new(), "{stale}");
 }
 
 async fn a_doctors_screens_show_their_week_and_visits_to_come(app: &TestApp) {
@@ -376,7 +414,8 @@ async fn slots_and_visits_carry_their_length_and_end(app: &TestApp) {
     );
 
     // The doctor turns to 30-minute slots: the free ones are made again with
-    // the new length; the booked visit keeps its own.
+    // the new length; the booked visit keeps its own, and no new slot shares
+    // its time (09:30 and 10:00 would overlap 09:45–10:30).
     let (status, applied) = app
         .send_as(
             "PUT",
@@ -398,14 +437,7 @@ async fn slots_and_visits_carry_their_length_and_end(app: &TestApp) {
         .iter()
         .map(|s| json!([s["local_time"], s["ends_at"], s["minutes"]]))
         .collect();
-    assert_eq!(
-        times,
-        [
-            json!(["09:00", "2026-11-30T09:30:00-05:00", 30]),
-            json!(["09:30", "2026-11-30T10:00:00-05:00", 30]),
-            json!(["10:00", "2026-11-30T10:30:00-05:00", 30])
-        ]
-    );
+    assert_eq!(times, [json!(["09:00", "2026-11-30T09:30:00-05:00", 30])]);
     let (_, still) = app
         .send_as("GET", &format!("/pe/appointment/{id}"), &ana, None)
         .await;

@@ -344,7 +344,7 @@ impl From<&HistoryEntry> for HistoryEntryResponse {
                 .then(|| entry.from_slot.as_ref().map(ToString::to_string)),
             to_slot: entry
                 .changes_slot()
-                .then(|| entry.slot.as_ref().map(ToString::to_string)),
+                .then(|| entry.slot_taken().map(ToString::to_string)),
         }
     }
 }

@@ -272,6 +272,7 @@ fn invalid_code(field: &str) -> &'static str {
         "query" => "invalid_query",
         "date" | "from" | "to" => "invalid_date",
         "month" => "invalid_month",
+        "upcoming" => "invalid_upcoming",
         "doctor" => "invalid_doctor",
         "slot_minutes" | "weekly" | "exceptions" | "valid_from" | "valid_until" => "invalid_plan",
         _ => "invalid_input",

@@ -259,9 +259,35 @@ impl ShardedIndex<'_> {
                         _ => Err(StoreError::InvalidCursor),
                     })
                     .collect::<Result<Item, _>>()
-                    .map(Position::After)
+                    .map(|key| self.within_bounds(key))
             }
             _ => Err(StoreError::InvalidCursor),
+        }
+    }
+}
+
+impl ShardedIndex<'_> {
+    /// A position before the list's range (the list's moment has moved on
+    /// since the cursor was made, or the cursor was made by hand) reads from
+    /// the start; DynamoDB refuses a start key outside the key condition.
+    fn within_bounds(&self, key: Item) -> Position {
+        let Some((low, high)) = &self.sort_between else {
+            return Position::After(key);
+        };
+        match key.get(self.sort_attribute) {
+            Some(AttributeValue::S(sort)) if sort < low || sort > high => {
+                let before_range = if self.forward {
+                    sort < low
+                } else {
+                    sort > high
+                };
+                if before_range {
+                    Position::Start
+                } else {
+                    Position::Done
+                }
+            }
+            _ => Position::After(key),
         }
     }
 }

@@ -119,6 +119,23 @@ pub struct HistoryEntry {
 impl HistoryEntry {
     /// Whether the change booked, moved or gave up a slot.
     pub fn changes_slot(&self) -> bool {
-        self.note.is_none() && self.from.is_some() && self.from_slot != self.slot
+        self.note.is_none()
+            && self.from.is_some()
+            && (self.from_slot != self.slot || self.frees_slot())
+    }
+
+    /// The slot the appointment holds after the change: none once refused
+    /// or cancelled (a cancelled visit keeps its slot to show, not to hold).
+    pub fn slot_taken(&self) -> Option<&crate::ids::SlotId> {
+        if self.frees_slot() {
+            None
+        } else {
+            self.slot.as_ref()
+        }
+    }
+
+    /// A cancellation of a booked visit, which lets its slot go.
+    fn frees_slot(&self) -> bool {
+        self.to == Status::Cancelled && self.from.is_some_and(|from| from.holds_slot())
     }
 }

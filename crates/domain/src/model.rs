@@ -68,6 +68,11 @@ impl Slot {
         ends_at(self.id.starts_at, self.minutes)
     }
 
+    /// Whether the two slots share any minute.
+    pub fn overlaps(&self, other: &Slot) -> bool {
+        self.starts_at() < other.ends_at() && other.starts_at() < self.ends_at()
+    }
+
     pub fn doctor(&self) -> &DoctorId {
         &self.id.doctor
     }

@@ -383,9 +383,12 @@ async fn plan_slot_changes(
         .iter()
         .map(|slot| (slot.id.to_string(), slot.minutes))
         .collect();
+    // A booked slot stays as it is: no new slot may share its time.
+    let booked: Vec<&Slot> = existing.iter().filter(|slot| !slot.available).collect();
     let to_add = wanted
         .into_iter()
         .filter(|slot| !existing_ids.contains(&(slot.id.to_string(), slot.minutes)))
+        .filter(|slot| !booked.iter().any(|kept| kept.overlaps(slot)))
         .collect();
     let (mut to_remove, mut booked_outside_plan) = (Vec::new(), Vec::new());
     for slot in existing.into_iter().filter(|slot| !plan_has(plan, slot)) {
@@ -423,10 +426,16 @@ async fn apply_slot_changes(
             Err(other) => return Err(other.into()),
         }
     }
-    let added = if changes.to_add.is_empty() {
+    // Nor a slot found booked on the way.
+    let to_add: Vec<Slot> = changes
+        .to_add
+        .into_iter()
+        .filter(|slot| !booked_outside_plan.iter().any(|kept| kept.overlaps(slot)))
+        .collect();
+    let added = if to_add.is_empty() {
         0
     } else {
-        services.store.add_slots(&changes.to_add).await?
+        services.store.add_slots(&to_add).await?
     };
     Ok((added, removed, booked_outside_plan))
 }

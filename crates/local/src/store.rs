@@ -711,6 +711,10 @@ impl Store for EmbeddedStore {
                         .rev(),
                     &mut collect,
                 )?,
+                // A position before the list's moment (a hand-made cursor) reads from it.
+                (Some((order, _)), false) if *order < from => {
+                    walk(table.range(first..=last)?, &mut collect)?
+                }
                 (Some((order, id)), false) => {
                     let start = (code, partition, *order, id.as_str());
                     walk(
