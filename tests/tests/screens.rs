@@ -16,6 +16,7 @@ over_http_on_every_store!(
     slots_and_visits_carry_their_length_and_end,
     a_patients_changes_of_a_day_are_bounded_and_staffs_are_not,
     a_patient_takes_everything_held_about_them,
+    a_patients_data_is_erased_on_request,
 );
 
 const DOCTOR: &str = "7700301";
@@ -551,6 +552,127 @@ async fn a_patient_takes_everything_held_about_them(app: &TestApp) {
     let luis = app.token(Role::Patient, "pe", Some(LUIS));
     let (status, problem) = app
         .send_as("GET", &format!("/pe/patient/{ANA}/export"), &luis, None)
+        .await;
+    assert_problem((status, &problem), 404, "patient_not_found");
+}
+
+/// What an answer must not hold once Ana's data is erased.
+fn names_ana(body: &Value) -> bool {
+    let text = body.to_string();
+    text.contains(ANA) || text.contains("Ana Torres") || text.contains("paciente@example.com")
+}
+
+async fn a_patients_data_is_erased_on_request(app: &TestApp) {
+    let doctor = doctor_with_plan(app, 45).await;
+    app.register("pe", ANA, "Ana Torres").await;
+    app.register("pe", LUIS, "Luis Rojas").await;
+    let ana = app.token(Role::Patient, "pe", Some(ANA));
+    // A visit she attends on Monday 30, one she has booked for Wednesday 2
+    // December, and a request she cancelled.
+    let monday = free_slots_on(app, &ana, "2026-11-30").await;
+    let attended = booked(app, ANA, &monday[0]).await;
+    app.set_now("2026-11-23T15:00:00Z");
+    let december = free_slots_on(app, &ana, "2026-12-02").await;
+    let to_come = booked(app, ANA, &december[0]).await;
+    app.set_now("2026-11-24T15:00:00Z");
+    let withdrawn = app.create("pe", ANA, "cardiologia").await;
+    let id_of = |appointment: &Value| appointment["id"].as_str().expect("id").to_owned();
+    let (status, cancelled) = app
+        .send_as(
+            "POST",
+            &format!("/pe/appointment/{}/cancel", id_of(&withdrawn)),
+            &ana,
+            Some(json!({ "reason": "ya no" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    app.set_now("2026-11-30T14:50:00Z");
+    let (status, completed) = app
+        .send_as(
+            "POST",
+            &format!("/pe/appointment/{}/complete", id_of(&attended)),
+            &doctor,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{completed}");
+
+    // Another patient may not erase her; she may.
+    let luis = app.token(Role::Patient, "pe", Some(LUIS));
+    let (status, problem) = app
+        .send_as("DELETE", &format!("/pe/patient/{ANA}"), &luis, None)
+        .await;
+    assert_problem((status, &problem), 404, "patient_not_found");
+    let (status, erasure) = app
+        .send_as("DELETE", &format!("/pe/patient/{ANA}"), &ana, None)
+        .await;
+    assert_eq!(status, 200, "{erasure}");
+    assert_eq!(
+        (
+            &erasure["record_deleted"],
+            &erasure["cancelled"],
+            &erasure["deleted"]
+        ),
+        (&json!(true), &json!(1), &json!(2)),
+        "{erasure}"
+    );
+    let kept = erasure["kept_anonymised"][0]
+        .as_str()
+        .expect("the attended visit, kept")
+        .to_owned();
+    assert!(!names_ana(&erasure), "{erasure}");
+
+    // Nothing answers with her name, email or document.
+    let (status, problem) = app.get(&format!("/pe/patient/{ANA}")).await;
+    assert_problem((status, &problem), 404, "patient_not_found");
+    let (status, problem) = app.get(&format!("/pe/patient/{ANA}/export")).await;
+    assert_problem((status, &problem), 404, "patient_not_found");
+    let (status, list) = app.get(&format!("/pe/appointment?document={ANA}")).await;
+    assert_eq!((status, ids(&list)), (200, Vec::<&str>::new()), "{list}");
+    for appointment in [&attended, &to_come, &withdrawn] {
+        let (status, problem) = app
+            .get(&format!("/pe/appointment/{}", id_of(appointment)))
+            .await;
+        assert_problem((status, &problem), 404, "appointment_not_found");
+        let (status, _) = app
+            .get(&format!("/pe/appointment/{}/history", id_of(appointment)))
+            .await;
+        assert_eq!(status, 404);
+    }
+    // The doctor's records keep the visit, naming no one.
+    let (status, visit) = app.get(&format!("/pe/appointment/{kept}")).await;
+    assert_eq!(status, 200, "{visit}");
+    assert_eq!(
+        (&visit["status"], &visit["slot"]["id"]),
+        (&json!("completed"), &monday[0]["id"])
+    );
+    assert!(!names_ana(&visit), "{visit}");
+    let (status, agenda) = app
+        .send_as(
+            "GET",
+            &format!("/pe/doctor/{DOCTOR_ID}/agenda?date=2026-11-30"),
+            &doctor,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{agenda}");
+    assert!(!names_ana(&agenda), "{agenda}");
+    let (_, completed) = app
+        .send_as("GET", "/pe/appointment?status=completed", &doctor, None)
+        .await;
+    assert_eq!(ids(&completed), [kept.as_str()], "{completed}");
+    assert!(!names_ana(&completed), "{completed}");
+
+    // Her Wednesday slot is free again, and Luis books it.
+    let wednesday = free_slots_on(app, &luis, "2026-12-02").await;
+    assert!(
+        wednesday.iter().any(|slot| slot["id"] == december[0]["id"]),
+        "{wednesday:?}"
+    );
+    booked(app, LUIS, &december[0]).await;
+    // A second request finds nothing left.
+    let (status, problem) = app
+        .send_as("DELETE", &format!("/pe/patient/{ANA}"), &ana, None)
         .await;
     assert_problem((status, &problem), 404, "patient_not_found");
 }

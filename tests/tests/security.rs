@@ -47,6 +47,7 @@ const REMOVE_SLOT: &str = "remove slot";
 const SEARCH: &str = "search slots";
 const GET_PATIENT: &str = "get patient";
 const EXPORT_PATIENT: &str = "export patient";
+const ERASE_PATIENT: &str = "erase patient";
 const FREE_DAYS: &str = "free days";
 
 /// Ana's appointment, and the doctor, slot and local day it is booked on.
@@ -119,6 +120,14 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
         (SEARCH, get("/pe/slot?speciality=medicina-interna".into())),
         (GET_PATIENT, get(format!("/pe/patient/{ANA}"))),
         (EXPORT_PATIENT, get(format!("/pe/patient/{ANA}/export"))),
+        (
+            ERASE_PATIENT,
+            Case {
+                method: "DELETE",
+                path: format!("/pe/patient/{ANA}"),
+                body: None,
+            },
+        ),
         (
             FREE_DAYS,
             get(format!(
@@ -254,7 +263,7 @@ async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
 fn not_found_code(route: &str) -> &'static str {
     match route {
         GET_PLAN => "availability_not_found",
-        GET_PATIENT | EXPORT_PATIENT => "patient_not_found",
+        GET_PATIENT | EXPORT_PATIENT | ERASE_PATIENT => "patient_not_found",
         _ => "appointment_not_found",
     }
 }
@@ -364,6 +373,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (SEARCH, 403),
                 (GET_PATIENT, 403),
                 (EXPORT_PATIENT, 403),
+                (ERASE_PATIENT, 403),
                 (FREE_DAYS, 403),
             ],
             not_run: &[],
@@ -397,6 +407,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (SEARCH, 200),
                 (GET_PATIENT, 404),
                 (EXPORT_PATIENT, 404),
+                (ERASE_PATIENT, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[],
@@ -431,6 +442,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (SEARCH, 200),
                 (GET_PATIENT, 404),
                 (EXPORT_PATIENT, 404),
+                (ERASE_PATIENT, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[],
@@ -464,6 +476,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (SEARCH, 200),
                 (GET_PATIENT, 404),
                 (EXPORT_PATIENT, 404),
+                (ERASE_PATIENT, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
@@ -496,7 +509,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (EXPORT_PATIENT, 200),
                 (FREE_DAYS, 200),
             ],
-            not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE],
+            not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE, ERASE_PATIENT],
         },
     ];
     for row in &matrix {

@@ -296,6 +296,37 @@ pub struct PatientExportResponse {
     pub appointments: Vec<ExportedAppointment>,
 }
 
+/// `DELETE /{country}/patient/{document}`: what the erasure did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientErasureResponse {
+    pub erased_at: String,
+    /// Whether there was a record (name, email) to delete.
+    pub record_deleted: bool,
+    /// Open appointments cancelled, their slots freed.
+    pub cancelled: usize,
+    /// Appointments deleted with their history.
+    pub deleted: usize,
+    /// The new ids of the completed visits kept for the doctors' records,
+    /// without name, email or document.
+    pub kept_anonymised: Vec<String>,
+}
+
+impl From<&citas_domain::service::PatientErasure> for PatientErasureResponse {
+    fn from(erasure: &citas_domain::service::PatientErasure) -> Self {
+        Self {
+            erased_at: timestamp::format(erasure.at),
+            record_deleted: erasure.record_deleted,
+            cancelled: erasure.cancelled,
+            deleted: erasure.deleted,
+            kept_anonymised: erasure
+                .kept_anonymised
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportedAppointment {
     #[serde(flatten)]

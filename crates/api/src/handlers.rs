@@ -111,6 +111,14 @@ async fn run(
                 &crate::body::PatientExportResponse::from(&export),
             ))
         }
+        Action::ErasePatient => {
+            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let erasure = service::erase_patient(services, caller, country, &document).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &crate::body::PatientErasureResponse::from(&erasure),
+            ))
+        }
         Action::CreateAppointment => {
             let input = json_body::<AppointmentRequest>(request)?.try_into_domain(country)?;
             let appointment = service::create_appointment(services, caller, country, input).await?;

@@ -8,6 +8,7 @@ pub enum Action {
     UpsertPatient,
     GetPatient,
     ExportPatient,
+    ErasePatient,
     CreateAppointment,
     GetAppointment,
     ListAppointments,
@@ -67,6 +68,11 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/{country}/patient/{document}/export",
         action: Action::ExportPatient,
+    },
+    Route {
+        method: "DELETE",
+        path: "/{country}/patient/{document}",
+        action: Action::ErasePatient,
     },
     Route {
         method: "POST",

@@ -488,6 +488,106 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    async fn erase_appointment(
+        &self,
+        appointment: &Appointment,
+        kept_as: Option<&Appointment>,
+    ) -> Result<(), StoreError> {
+        let country = appointment.country;
+        self.delete_history(country, &appointment.id).await?;
+        // A completed or missed visit's slot stays booked and names it.
+        let slot = match &appointment.slot {
+            Some(slot) if !appointment.status.holds_slot() => self
+                .get_slot(slot)
+                .await?
+                .filter(|slot| slot.booked_by.as_ref() == Some(&appointment.id)),
+            _ => None,
+        };
+        let mut delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(self.tables.appointment(country))
+            .key("id", s(appointment.id.to_string()))
+            .expression_attribute_names("#revision", "revision")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        delete = if appointment.revision == 0 {
+            delete.condition_expression("attribute_exists(id) AND attribute_not_exists(#revision)")
+        } else {
+            delete
+                .condition_expression("#revision = :revision")
+                .expression_attribute_values(
+                    ":revision",
+                    AttributeValue::N(appointment.revision.to_string()),
+                )
+        };
+        let mut request = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .delete(delete.build().map_err(backend)?)
+                .build(),
+        );
+        if let Some(kept) = kept_as {
+            let put = Put::builder()
+                .table_name(self.tables.appointment(country))
+                .set_item(Some(appointment_item(kept)?))
+                .condition_expression("attribute_not_exists(id)")
+                .build()
+                .map_err(backend)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(slot) = &slot {
+            let update = Update::builder()
+                .table_name(self.tables.slot())
+                .key("id", s(slot.id.to_string()))
+                .condition_expression("appointment = :erased")
+                .expression_attribute_values(":erased", s(appointment.id.to_string()));
+            let update = match kept_as {
+                Some(kept) => update
+                    .update_expression("SET appointment = :kept")
+                    .expression_attribute_values(":kept", s(kept.id.to_string())),
+                None => update.update_expression("REMOVE appointment"),
+            };
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(backend)?)
+                    .build(),
+            );
+        }
+        let error = match request.send().await {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        match cancelled_reasons(&error) {
+            Some(reasons) if cancelled_at(&reasons, 0).is_some() => {
+                match self.get_appointment(country, &appointment.id).await? {
+                    Some(current) => Err(StoreError::StatusConflict {
+                        current: current.status,
+                    }),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+            // The slot changed hands meanwhile: the caller reads and tries again.
+            Some(_) => Err(StoreError::StatusConflict {
+                current: appointment.status,
+            }),
+            None => Err(backend(error)),
+        }
+    }
+
+    async fn delete_patient(
+        &self,
+        country: &Country,
+        document: &Document,
+    ) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(self.tables.patient(country))
+            .key("document", s(document.as_str()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(output.attributes().is_some_and(|old| !old.is_empty()))
+    }
+
     async fn get_appointments(
         &self,
         country: &'static Country,
@@ -1111,6 +1211,46 @@ impl DynamoStore {
     }
 
     /// The history entry's put, for a transaction.
+    /// Deletes every history entry of an appointment, a key at a time (a
+    /// history is short; a transaction would cap it at 100).
+    async fn delete_history(
+        &self,
+        country: &Country,
+        id: &AppointmentId,
+    ) -> Result<(), StoreError> {
+        let partition = history_partition(country, id);
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(self.tables.history())
+                .key_condition_expression("appointment = :appointment")
+                .expression_attribute_values(":appointment", s(&partition))
+                .projection_expression("appointment, entry")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            let deletes = output.items.unwrap_or_default().into_iter().map(|key| {
+                self.client
+                    .delete_item()
+                    .table_name(self.tables.history())
+                    .set_key(Some(key))
+                    .send()
+            });
+            let results: Vec<_> = stream::iter(deletes).buffer_unordered(8).collect().await;
+            for result in results {
+                result.map_err(backend)?;
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(()),
+            }
+        }
+    }
+
     fn history_put(
         &self,
         country: &Country,

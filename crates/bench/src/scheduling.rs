@@ -529,6 +529,20 @@ impl Store for PartitionCounter {
     ) -> Result<(), StoreError> {
         self.inner.add_history_note(country, id, entry).await
     }
+    async fn erase_appointment(
+        &self,
+        appointment: &Appointment,
+        kept_as: Option<&Appointment>,
+    ) -> Result<(), StoreError> {
+        self.inner.erase_appointment(appointment, kept_as).await
+    }
+    async fn delete_patient(
+        &self,
+        country: &Country,
+        document: &citas_domain::Document,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_patient(country, document).await
+    }
     async fn get_appointments(
         &self,
         country: &'static Country,

@@ -15,6 +15,10 @@ use crate::ports::StoreError;
 use crate::speciality::OfferedSpeciality;
 use crate::text::Speciality;
 
+/// Why an erased patient's open appointments were cancelled, as their
+/// history and the doctor's email say it.
+pub const ERASURE_REASON: &str = "el paciente pidió eliminar sus datos";
+
 /// A patient's request for a consultation of a speciality, and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appointment {
@@ -492,6 +496,55 @@ impl Appointment {
             Ok(())
         } else {
             Err(self.cannot_become(next))
+        }
+    }
+
+    /// Cancelled because the patient's data is being erased: the right to
+    /// erasure is not bound by the change policy nor the day's change limit.
+    /// The slot is let go as in any cancellation.
+    pub fn cancel_for_erasure(
+        &self,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Transition, DomainError> {
+        self.require(Status::Cancelled)?;
+        let release = if self.status.holds_slot() {
+            self.slot.clone()
+        } else {
+            None
+        };
+        Ok(self.change(
+            Appointment {
+                status: Status::Cancelled,
+                cancel_reason: Some(ERASURE_REASON.to_owned()),
+                ..self.clone()
+            },
+            SlotChange {
+                book: None,
+                release,
+            },
+            by,
+            Some(ERASURE_REASON.to_owned()),
+            now,
+        ))
+    }
+
+    /// What an erased patient's completed visit keeps for the doctors'
+    /// records and the statistics: the day, speciality, slot and doctor,
+    /// under a new id that names no one; no name, document, reasons or
+    /// who asked.
+    pub fn anonymised(&self) -> Appointment {
+        Appointment {
+            id: AppointmentId {
+                day: self.id.day,
+                document: Document::erased(),
+            },
+            patient_name: String::new(),
+            patient_changes: PatientChanges::default(),
+            cancel_reason: None,
+            refusal_reason: None,
+            created_by: None,
+            ..self.clone()
         }
     }
 

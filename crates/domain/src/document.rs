@@ -13,6 +13,10 @@ pub enum DocumentKind {
     Ce,
     /// Chile's Rol Único Tributario: body and módulo-11 check digit.
     Rut,
+    /// No one's: the stand-in of an erased patient on the visits kept for
+    /// the doctors' records, `anon` and 32 random hex digits. Never parsed
+    /// from what a client sends, only from stored appointment ids.
+    Erased,
 }
 
 impl DocumentKind {
@@ -23,6 +27,7 @@ impl DocumentKind {
             DocumentKind::Rut => {
                 "a RUT with its check digit, written 12.345.678-5, 12345678-5 or 123456785"
             }
+            DocumentKind::Erased => "the stand-in of an erased patient",
         }
     }
 
@@ -31,6 +36,17 @@ impl DocumentKind {
             DocumentKind::Dni => fixed_digits(raw, 8),
             DocumentKind::Ce => fixed_digits(raw, 9),
             DocumentKind::Rut => parse_rut(raw),
+            DocumentKind::Erased => match raw.strip_prefix(ERASED_PREFIX) {
+                Some(hex)
+                    if hex.len() == 32
+                        && hex
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                {
+                    Ok(raw.to_owned())
+                }
+                _ => Err(DocumentError::Empty),
+            },
         }
     }
 }
@@ -52,7 +68,30 @@ impl Document {
     pub fn into_string(self) -> String {
         self.value
     }
+
+    /// A new stand-in for an erased patient: random, so nothing links it
+    /// to the document it replaces.
+    pub fn erased() -> Self {
+        Self {
+            value: format!("{ERASED_PREFIX}{}", uuid::Uuid::new_v4().simple()),
+            kind: DocumentKind::Erased,
+        }
+    }
+
+    /// A stand-in read back from a stored id.
+    pub fn parse_erased(raw: &str) -> Result<Self, DocumentError> {
+        DocumentKind::Erased.parse(raw).map(|value| Self {
+            value,
+            kind: DocumentKind::Erased,
+        })
+    }
+
+    pub fn is_erased(&self) -> bool {
+        self.kind == DocumentKind::Erased
+    }
 }
+
+const ERASED_PREFIX: &str = "anon";
 
 impl fmt::Display for Document {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

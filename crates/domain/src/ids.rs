@@ -41,7 +41,10 @@ impl AppointmentId {
         let day = Date::strptime("%Y%m%d", day).map_err(|_| invalid())?;
         // The document in any spelling the country accepts (a RUT's `k` or
         // dots): one appointment, one normal form.
-        let document = country.parse_document(document).map_err(|_| invalid())?;
+        let document = country
+            .parse_document(document)
+            .or_else(|_| Document::parse_erased(document))
+            .map_err(|_| invalid())?;
         Ok(Self { day, document })
     }
 }

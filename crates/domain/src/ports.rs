@@ -199,6 +199,24 @@ pub trait Store: Send + Sync {
         entry: &HistoryEntry,
     ) -> Result<(), StoreError>;
 
+    /// Erases a closed appointment and its history, on the condition that
+    /// it still has the revision it was read with (`StatusConflict`
+    /// otherwise); `kept_as`, the anonymised copy of a completed visit,
+    /// takes its place, and its slot points to the copy. The history goes
+    /// first: a failure halfway leaves the appointment to find and erase
+    /// again, never a history that names no appointment.
+    async fn erase_appointment(
+        &self,
+        appointment: &Appointment,
+        kept_as: Option<&Appointment>,
+    ) -> Result<(), StoreError>;
+    /// Deletes a patient's record; false when there was none.
+    async fn delete_patient(
+        &self,
+        country: &Country,
+        document: &Document,
+    ) -> Result<bool, StoreError>;
+
     /// Appointments by id, in one request where the backend allows; missing ones are left out.
     async fn get_appointments(
         &self,

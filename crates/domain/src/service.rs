@@ -140,24 +140,29 @@ pub struct PatientExport {
 const EXPORT_PAGES: usize = 100;
 const EXPORT_PAGE_SIZE: usize = 100;
 
-/// A patient's data, for the patient themself or an admin (the right of
-/// access of Peru's Ley 29733 and Chile's Ley 21.719); someone else's is
-/// not found. Logged without personal data: who asked and how much was read.
-pub async fn export_patient(
-    services: &Services,
+/// The patient whose data the caller asks for: the patient themself or an
+/// admin; anyone else's, or a document that cannot be one, is not found.
+fn own_data(
     caller: &Caller,
     country: &'static Country,
     raw: &str,
-) -> Result<PatientExport, DomainError> {
+) -> Result<Document, DomainError> {
     require_country(caller, country)?;
     let not_found = || DomainError::PatientNotFound {
         document: crate::privacy::masked_document(raw),
     };
     let document = country.parse_document(raw).map_err(|_| not_found())?;
-    if acting_for(caller, country, &document).is_err() {
-        return Err(not_found());
-    }
-    let patient = services.store.get_patient(country, &document).await?;
+    acting_for(caller, country, &document).map_err(|_| not_found())?;
+    Ok(document)
+}
+
+/// Every appointment of a patient, newest first (bounded by
+/// `EXPORT_PAGES` pages of `EXPORT_PAGE_SIZE`).
+async fn appointments_of(
+    services: &Services,
+    country: &'static Country,
+    document: &Document,
+) -> Result<Vec<Appointment>, DomainError> {
     let mut appointments = Vec::new();
     let mut cursor = None;
     for _ in 0..EXPORT_PAGES {
@@ -172,23 +177,42 @@ pub async fn export_patient(
                 },
             )
             .await?;
-        for appointment in page.items {
-            let mut history = vec![appointment.creation_entry()];
-            history.extend(services.store.history(country, &appointment.id).await?);
-            appointments.push((appointment, history));
-        }
+        appointments.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
+    Ok(appointments)
+}
+
+/// A patient's data, for the patient themself or an admin (the right of
+/// access of Peru's Ley 29733 and Chile's Ley 21.719); someone else's is
+/// not found. Audited without personal data: who asked and how much was read.
+pub async fn export_patient(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    raw: &str,
+) -> Result<PatientExport, DomainError> {
+    let document = own_data(caller, country, raw)?;
+    let patient = services.store.get_patient(country, &document).await?;
+    let mut appointments = Vec::new();
+    for appointment in appointments_of(services, country, &document).await? {
+        let mut history = vec![appointment.creation_entry()];
+        history.extend(services.store.history(country, &appointment.id).await?);
+        appointments.push((appointment, history));
+    }
     if patient.is_none() && appointments.is_empty() {
-        return Err(not_found());
+        return Err(DomainError::PatientNotFound {
+            document: crate::privacy::masked_document(raw),
+        });
     }
     tracing::info!(
         audit = "patient_export",
         country = country.code,
         by_role = caller.role().as_str(),
+        by = audited_actor(caller),
         appointments = appointments.len(),
         "a patient's data was exported"
     );
@@ -197,6 +221,117 @@ pub async fn export_patient(
         patient,
         appointments,
     })
+}
+
+/// Who asked, as an audit line names them: staff by their token's
+/// subject; a patient as `self` (their subject may be their document).
+fn audited_actor(caller: &Caller) -> &str {
+    match caller.identity {
+        Identity::Patient(_) => "self",
+        _ => &caller.subject,
+    }
+}
+
+/// What the erasure of a patient's data did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientErasure {
+    pub at: Timestamp,
+    /// Whether there was a record (name, email) to delete.
+    pub record_deleted: bool,
+    /// Open appointments cancelled first (their slots freed).
+    pub cancelled: usize,
+    /// Appointments deleted with their history.
+    pub deleted: usize,
+    /// The new ids of the completed visits kept, anonymised.
+    pub kept_anonymised: Vec<AppointmentId>,
+}
+
+/// Erases a patient's data, for the patient themself or an admin (the
+/// right of erasure of Peru's Ley 29733 and Chile's Ley 21.719): open
+/// appointments are cancelled (their slots freed; the cancellation reaches
+/// the outbox as any other, but its email finds nothing left to tell and
+/// is not sent, so no one is emailed about the patient again), then every
+/// appointment is deleted with its history but completed visits, which are
+/// kept anonymised; the record goes last, so a request that fails halfway
+/// can be sent again and finishes the work. Audited without personal data.
+pub async fn erase_patient(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    raw: &str,
+) -> Result<PatientErasure, DomainError> {
+    let document = own_data(caller, country, raw)?;
+    let patient = services.store.get_patient(country, &document).await?;
+    let appointments = appointments_of(services, country, &document).await?;
+    if patient.is_none() && appointments.is_empty() {
+        return Err(DomainError::PatientNotFound {
+            document: crate::privacy::masked_document(raw),
+        });
+    }
+    let (by, now) = (Actor::of(caller), services.now());
+    let mut erasure = PatientErasure {
+        at: now,
+        record_deleted: false,
+        cancelled: 0,
+        deleted: 0,
+        kept_anonymised: Vec::new(),
+    };
+    for mut appointment in appointments {
+        let mut attempt = 1;
+        loop {
+            if appointment.status.is_open() {
+                appointment = apply_deciding_again(
+                    services,
+                    (caller, Operation::Cancel),
+                    &mut appointment,
+                    |current| current.cancel_for_erasure(&by, now),
+                )
+                .await?;
+                erasure.cancelled += 1;
+            }
+            let kept = (appointment.status == Status::Completed).then(|| appointment.anonymised());
+            match services
+                .store
+                .erase_appointment(&appointment, kept.as_ref())
+                .await
+            {
+                Ok(()) => {
+                    match kept {
+                        Some(kept) => erasure.kept_anonymised.push(kept.id),
+                        None => erasure.deleted += 1,
+                    }
+                    break;
+                }
+                // Changed since it was read (a doctor closed it): read again.
+                Err(StoreError::StatusConflict { .. }) if attempt < DECIDE_AGAIN_ATTEMPTS => {
+                    attempt += 1;
+                    match services
+                        .store
+                        .get_appointment(country, &appointment.id)
+                        .await?
+                    {
+                        Some(fresh) => appointment = fresh,
+                        None => break,
+                    }
+                }
+                Err(StoreError::NotFound) => break,
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+    erasure.record_deleted = services.store.delete_patient(country, &document).await?;
+    tracing::info!(
+        audit = "patient_erasure",
+        country = country.code,
+        by_role = caller.role().as_str(),
+        by = audited_actor(caller),
+        record_deleted = erasure.record_deleted,
+        cancelled = erasure.cancelled,
+        deleted = erasure.deleted,
+        kept_anonymised = erasure.kept_anonymised.len(),
+        "a patient's data was erased"
+    );
+    Ok(erasure)
 }
 
 pub async fn create_appointment(

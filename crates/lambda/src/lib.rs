@@ -21,6 +21,7 @@ pub mod functions {
         Action::UpsertPatient,
         Action::GetPatient,
         Action::ExportPatient,
+        Action::ErasePatient,
     ];
     pub const CREATE_APPOINTMENT: &[Action] = &[Action::CreateAppointment];
     pub const QUERY_APPOINTMENTS: &[Action] = &[

@@ -516,6 +516,28 @@ impl IndexEntries {
         }
     }
 
+    /// Takes these entries out of the index tables.
+    fn remove(&self, txn: &WriteTransaction, code: &str) -> Result<(), Failure> {
+        let id = self.id.as_str();
+        let mut upcoming = txn.open_table(UPCOMING)?;
+        for (key, start) in &self.upcoming {
+            upcoming.remove((code, key.as_str(), *start, id))?;
+        }
+        if let Some(key) = &self.doctor_status {
+            txn.open_table(BY_DOCTOR_STATUS)?
+                .remove((code, key.as_str(), self.created_ms, id))?;
+        }
+        txn.open_table(BY_STATUS)?
+            .remove((code, self.status, self.created_ms, id))?;
+        txn.open_table(BY_DOCUMENT)?
+            .remove((code, self.document.as_str(), self.created_ms, id))?;
+        if let Some((day, start)) = &self.assigned_day {
+            txn.open_table(BY_ASSIGNED_DAY)?
+                .remove((code, day.as_str(), *start, id))?;
+        }
+        Ok(())
+    }
+
     /// Replaces `before`'s entries (none for a new appointment) with these.
     fn rewrite(
         &self,
@@ -523,24 +545,14 @@ impl IndexEntries {
         code: &str,
         before: Option<&IndexEntries>,
     ) -> Result<(), Failure> {
+        if let Some(old) = before {
+            old.remove(txn, code)?;
+        }
         let mut by_status = txn.open_table(BY_STATUS)?;
         let mut by_document = txn.open_table(BY_DOCUMENT)?;
         let mut by_day = txn.open_table(BY_ASSIGNED_DAY)?;
         let mut by_doctor = txn.open_table(BY_DOCTOR_STATUS)?;
         let mut upcoming = txn.open_table(UPCOMING)?;
-        if let Some(old) = before {
-            for (key, start) in &old.upcoming {
-                upcoming.remove((code, key.as_str(), *start, old.id.as_str()))?;
-            }
-            if let Some(key) = &old.doctor_status {
-                by_doctor.remove((code, key.as_str(), old.created_ms, old.id.as_str()))?;
-            }
-            by_status.remove((code, old.status, old.created_ms, old.id.as_str()))?;
-            by_document.remove((code, old.document.as_str(), old.created_ms, old.id.as_str()))?;
-            if let Some((day, start)) = &old.assigned_day {
-                by_day.remove((code, day.as_str(), *start, old.id.as_str()))?;
-            }
-        }
         by_status.insert((code, self.status, self.created_ms, self.id.as_str()), ())?;
         by_document.insert(
             (
@@ -833,6 +845,79 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let item = HistoryItem::from_domain(country, id, entry);
         self.write(move |txn| put_history_in(txn, &item)).await
+    }
+
+    async fn erase_appointment(
+        &self,
+        appointment: &Appointment,
+        kept_as: Option<&Appointment>,
+    ) -> Result<(), StoreError> {
+        let (erased, kept) = (appointment.clone(), kept_as.cloned());
+        self.write(move |txn| {
+            let (country, id) = (erased.country, erased.id.to_string());
+            let mut appointments = txn.open_table(APPOINTMENTS)?;
+            let current =
+                get_appointment_in(&appointments, country, &id)?.ok_or(StoreError::NotFound)?;
+            if current.revision != erased.revision || current.status != erased.status {
+                return Err(StoreError::StatusConflict {
+                    current: current.status,
+                }
+                .into());
+            }
+            appointments.remove((country.code, id.as_str()))?;
+            if let Some(kept) = &kept {
+                appointments.insert(
+                    (country.code, kept.id.to_string().as_str()),
+                    encode(&AppointmentItem::from_domain(kept))?.as_slice(),
+                )?;
+            }
+            drop(appointments);
+            IndexEntries::of(&current).remove(txn, country.code)?;
+            if let Some(kept) = &kept {
+                IndexEntries::of(kept).rewrite(txn, country.code, None)?;
+            }
+            // A completed or missed visit's slot stays booked and names it.
+            if let Some(slot_id) = &current.slot {
+                let slot = get_slot_in(&txn.open_table(SLOTS)?, &slot_id.to_string())?;
+                if let Some(slot) = slot.filter(|slot| slot.booked_by.as_ref() == Some(&current.id))
+                {
+                    put_slot_in(
+                        txn,
+                        &Slot {
+                            booked_by: kept.as_ref().map(|kept| kept.id.clone()),
+                            ..slot
+                        },
+                    )?;
+                }
+            }
+            let partition = history_partition(country, &current.id);
+            let mut history = txn.open_table(HISTORY)?;
+            let keys: Vec<String> = history
+                .range((partition.as_str(), "")..=(partition.as_str(), MAX_KEY))?
+                .map(|entry| entry.map(|(key, _)| key.value().1.to_owned()))
+                .collect::<Result<_, _>>()?;
+            for key in keys {
+                history.remove((partition.as_str(), key.as_str()))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_patient(
+        &self,
+        country: &Country,
+        document: &Document,
+    ) -> Result<bool, StoreError> {
+        let (code, document) = (country.code, document.to_string());
+        self.write(move |txn| {
+            let removed = txn
+                .open_table(PATIENTS)?
+                .remove((code, document.as_str()))?
+                .is_some();
+            Ok(removed)
+        })
+        .await
     }
 
     async fn get_appointments(
