@@ -124,6 +124,7 @@ pub async fn local_backend(dir: &Path) -> LocalBackend {
             queue: Arc::new(queue),
             clock: clock.clone(),
             horizon: Default::default(),
+            verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
         },
         store,
         clock,

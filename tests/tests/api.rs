@@ -28,7 +28,8 @@ async fn patients_are_created_then_updated_with_normalised_documents() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(
         created,
-        json!({ "document": "7777777-6", "name": "Ana Pérez", "email": "ana@example.cl" })
+        json!({ "document": "7777777-6", "name": "Ana Pérez", "email": "ana@example.cl",
+                "email_verified": true })
     );
     let (status, updated) = app
         .post(
@@ -1378,7 +1379,8 @@ async fn a_patient_reads_their_own_record_and_nobody_elses() {
         assert_eq!(status, 200, "{written}: {body}");
         assert_eq!(
             body,
-            json!({ "document": "12345678-5", "name": "Valentina Rojas", "email": "paciente@example.com" })
+            json!({ "document": "12345678-5", "name": "Valentina Rojas", "email": "paciente@example.com",
+                    "email_verified": true })
         );
     }
     // Someone else's record, or a document that cannot be, is not found.

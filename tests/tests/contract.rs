@@ -126,6 +126,8 @@ mod cases {
             document: CHILE.parse_document("12345678-5").expect("RUT"),
             name: "Valentina".into(),
             email: Some(EmailAddress::parse("v@example.cl").expect("email")),
+            email_verified: true,
+            verification: None,
         };
         assert_eq!(
             store.upsert_patient(&CHILE, &patient).await,

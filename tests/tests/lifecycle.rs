@@ -71,6 +71,7 @@ impl World {
             queue: sent.clone(),
             clock: clock.clone(),
             horizon: SlotHorizon::days(14).expect("horizon"),
+            verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
         };
         Self {
             services,
@@ -128,12 +129,18 @@ impl World {
             .expect("slot")
     }
 
-    /// A registered patient with an email, and their request for cardiology today.
+    /// A patient registered by staff (so their email counts as verified),
+    /// and their request for cardiology today.
     async fn request(&self, document: &str) -> Appointment {
         let caller = patient(document);
+        let staff = citas_domain::Caller {
+            subject: "staff".into(),
+            country: &PERU,
+            identity: citas_domain::Identity::Admin,
+        };
         service::register_patient(
             &self.services,
-            &caller,
+            &staff,
             &PERU,
             NewPatient {
                 document: PERU.parse_document(document).expect("document"),

@@ -483,6 +483,7 @@ async fn remind(backend: &Backend, country: &'static Country, now: &str) -> (Dat
         queue: queue.clone(),
         clock: Arc::new(ManualClock::new(at(now))),
         horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     let day = citas_notify::next_day(country, at(now));
     let report = citas_notify::remind(&services, country, day)
@@ -600,6 +601,7 @@ async fn twenty_five_hundred_reminders_take_at_most_250_send_message_batch_calls
         queue: Arc::new(SqsQueue::new(sqs.clone(), urls.clone())),
         clock: Arc::new(ManualClock::new(at("2026-12-06T23:00:00Z"))),
         horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     let report = citas_notify::remind(&services, &PERU, day)
         .await

@@ -30,6 +30,7 @@ fn services(store: Arc<dyn citas_domain::Store>, clock: Arc<ManualClock>) -> Ser
         queue: Arc::new(NullQueue),
         clock,
         horizon: SlotHorizon::days(14).expect("horizon"),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     }
 }
 

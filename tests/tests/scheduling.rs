@@ -37,6 +37,7 @@ fn services(backend: &Backend, horizon_days: u16) -> (Services, Arc<ManualClock>
         queue: Arc::new(citas_e2e::RecordingQueue::default()),
         clock: clock.clone(),
         horizon: SlotHorizon::days(horizon_days).expect("horizon"),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     (services, clock)
 }

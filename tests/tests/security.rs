@@ -48,6 +48,8 @@ const SEARCH: &str = "search slots";
 const GET_PATIENT: &str = "get patient";
 const EXPORT_PATIENT: &str = "export patient";
 const ERASE_PATIENT: &str = "erase patient";
+const RESEND_CODE: &str = "resend verification code";
+const VERIFY_EMAIL: &str = "verify email";
 const FREE_DAYS: &str = "free days";
 
 /// Ana's appointment, and the doctor, slot and local day it is booked on.
@@ -120,6 +122,17 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
         (SEARCH, get("/pe/slot?speciality=medicina-interna".into())),
         (GET_PATIENT, get(format!("/pe/patient/{ANA}"))),
         (EXPORT_PATIENT, get(format!("/pe/patient/{ANA}/export"))),
+        (
+            RESEND_CODE,
+            post(format!("/pe/patient/{ANA}/email/verification"), json!({})),
+        ),
+        (
+            VERIFY_EMAIL,
+            post(
+                format!("/pe/patient/{ANA}/email/verify"),
+                json!({ "code": "0123456789abcdef0123456789abcdef" }),
+            ),
+        ),
         (
             ERASE_PATIENT,
             Case {
@@ -263,7 +276,9 @@ async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
 fn not_found_code(route: &str) -> &'static str {
     match route {
         GET_PLAN => "availability_not_found",
-        GET_PATIENT | EXPORT_PATIENT | ERASE_PATIENT => "patient_not_found",
+        GET_PATIENT | EXPORT_PATIENT | ERASE_PATIENT | RESEND_CODE | VERIFY_EMAIL => {
+            "patient_not_found"
+        }
         _ => "appointment_not_found",
     }
 }
@@ -374,6 +389,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (GET_PATIENT, 403),
                 (EXPORT_PATIENT, 403),
                 (ERASE_PATIENT, 403),
+                (RESEND_CODE, 403),
+                (VERIFY_EMAIL, 403),
                 (FREE_DAYS, 403),
             ],
             not_run: &[],
@@ -408,6 +425,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (GET_PATIENT, 404),
                 (EXPORT_PATIENT, 404),
                 (ERASE_PATIENT, 404),
+                (RESEND_CODE, 404),
+                (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[],
@@ -443,6 +462,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (GET_PATIENT, 404),
                 (EXPORT_PATIENT, 404),
                 (ERASE_PATIENT, 404),
+                (RESEND_CODE, 404),
+                (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[],
@@ -477,6 +498,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (GET_PATIENT, 404),
                 (EXPORT_PATIENT, 404),
                 (ERASE_PATIENT, 404),
+                (RESEND_CODE, 404),
+                (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
             ],
             not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
@@ -507,6 +530,9 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (SEARCH, 200),
                 (GET_PATIENT, 200),
                 (EXPORT_PATIENT, 200),
+                // Her address was entered by staff: verified, nothing to send or check.
+                (RESEND_CODE, 409),
+                (VERIFY_EMAIL, 422),
                 (FREE_DAYS, 200),
             ],
             not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE, ERASE_PATIENT],

@@ -174,6 +174,11 @@ pub struct PatientResponse {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Notifications go to the address only once it is verified.
+    pub email_verified: bool,
+    /// Until when the code sent to an unverified address may be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_expires_at: Option<String>,
 }
 
 impl From<&Patient> for PatientResponse {
@@ -182,8 +187,21 @@ impl From<&Patient> for PatientResponse {
             document: patient.document.to_string(),
             name: patient.name.clone(),
             email: patient.email.as_ref().map(ToString::to_string),
+            email_verified: patient.email_verified,
+            verification_expires_at: patient
+                .verification
+                .as_ref()
+                .filter(|pending| !pending.code_hash.is_empty())
+                .map(|pending| timestamp::format(pending.expires_at)),
         }
     }
+}
+
+/// `POST /{country}/patient/{document}/email/verify`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    pub code: String,
 }
 
 /// An appointment as the API shows it (seed 000's names, as in the first version).

@@ -111,6 +111,24 @@ async fn run(
                 &crate::body::PatientExportResponse::from(&export),
             ))
         }
+        Action::ResendVerification => {
+            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let patient = service::resend_code(services, caller, country, &document).await?;
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &PatientResponse::from(&patient),
+            ))
+        }
+        Action::VerifyEmail => {
+            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let body = json_body::<crate::body::VerifyEmailRequest>(request)?;
+            let patient =
+                service::verify_email(services, caller, country, &document, &body.code).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &PatientResponse::from(&patient),
+            ))
+        }
         Action::ErasePatient => {
             let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
             let erasure = service::erase_patient(services, caller, country, &document).await?;

@@ -227,6 +227,24 @@ impl From<DomainError> for Problem {
             DomainError::NoEmailOnFile { .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "no_email_on_file", detail)
             }
+            DomainError::EmailNotVerified { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "email_not_verified",
+                detail,
+            ),
+            DomainError::NothingToVerify => {
+                Problem::new(StatusCode::CONFLICT, "nothing_to_verify", detail)
+            }
+            DomainError::InvalidCode => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_code", detail)
+            }
+            DomainError::TooManyCodes { limit, retry_after } => {
+                let mut problem =
+                    Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_codes", detail)
+                        .with("limit", limit);
+                problem.retry_after = u32::try_from(retry_after.as_secs().clamp(1, 86_400)).ok();
+                problem
+            }
             DomainError::SlotBooked { .. } => {
                 Problem::new(StatusCode::CONFLICT, "slot_booked", detail)
             }

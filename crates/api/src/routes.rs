@@ -9,6 +9,8 @@ pub enum Action {
     GetPatient,
     ExportPatient,
     ErasePatient,
+    ResendVerification,
+    VerifyEmail,
     CreateAppointment,
     GetAppointment,
     ListAppointments,
@@ -73,6 +75,16 @@ pub const ROUTES: &[Route] = &[
         method: "DELETE",
         path: "/{country}/patient/{document}",
         action: Action::ErasePatient,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/patient/{document}/email/verification",
+        action: Action::ResendVerification,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/patient/{document}/email/verify",
+        action: Action::VerifyEmail,
     },
     Route {
         method: "POST",

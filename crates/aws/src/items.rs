@@ -12,6 +12,7 @@ use citas_domain::availability::{
 use citas_domain::model::DEFAULT_SLOT_MINUTES;
 use citas_domain::speciality::display_name;
 use citas_domain::timestamp;
+use citas_domain::verification::PendingVerification;
 use citas_domain::{
     Actor, ActorRole, Appointment, AppointmentId, Country, Doctor, DoctorId, EmailAddress,
     HistoryEntry, OfferedSpeciality, Patient, Slot, SlotId, Speciality, Status, StoreError,
@@ -31,28 +32,64 @@ pub struct PatientItem {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Absent on records from before addresses were verified (staff's and
+    /// the seed's): those count as verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// The SHA-256 (hex) of the code sent to an address not verified yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_code_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_expires_at: Option<String>,
+    /// The local day of the last codes sent, and how many were sent that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_sent_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_sends: Option<u16>,
 }
 
 impl PatientItem {
     pub fn from_domain(patient: &Patient) -> Self {
+        let pending = patient.verification.as_ref();
         Self {
             document: patient.document.to_string(),
             name: patient.name.clone(),
             email: patient.email.as_ref().map(ToString::to_string),
+            email_verified: Some(patient.email_verified),
+            verification_code_hash: pending.map(|p| p.code_hash.clone()),
+            verification_expires_at: pending.map(|p| timestamp::format(p.expires_at)),
+            verification_sent_on: pending.map(|p| p.sent_on.to_string()),
+            verification_sends: pending.map(|p| p.sends),
         }
     }
 
     pub fn into_domain(self, country: &Country) -> Result<Patient, StoreError> {
+        let bad = |e: &dyn std::fmt::Display| corrupt("patient", e);
+        let verification = match (
+            self.verification_code_hash,
+            self.verification_expires_at,
+            self.verification_sent_on,
+        ) {
+            (Some(code_hash), Some(expires_at), Some(sent_on)) => Some(PendingVerification {
+                code_hash,
+                expires_at: expires_at.parse().map_err(|e| bad(&e))?,
+                sent_on: sent_on.parse().map_err(|e| bad(&e))?,
+                sends: self.verification_sends.unwrap_or(1),
+            }),
+            _ => None,
+        };
         Ok(Patient {
             document: country
                 .parse_document(&self.document)
-                .map_err(|e| corrupt("patient", e))?,
+                .map_err(|e| bad(&e))?,
             name: self.name,
             email: self
                 .email
                 .map(|e| EmailAddress::parse(&e))
                 .transpose()
-                .map_err(|e| corrupt("patient", format!("email {e}")))?,
+                .map_err(|e| bad(&format!("email {e}")))?,
+            email_verified: self.email_verified.unwrap_or(true),
+            verification,
         })
     }
 }

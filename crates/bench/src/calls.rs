@@ -57,6 +57,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
         clock: clock.clone(),
         horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     let admin = Caller {
         subject: "bench".into(),

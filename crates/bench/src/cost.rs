@@ -123,6 +123,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
         queue: queue.clone(),
         clock: clock.clone(),
         horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     let mailer = Arc::new(CountingMailer::default());
     let pipeline = EmailPipeline {

@@ -57,6 +57,7 @@ pub async fn report(iterations: u32) -> Result<(), Error> {
         queue: Arc::new(DiscardQueue),
         clock: Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?)),
         horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     // The appointment the get and notify fixtures name.
     let setup = lambda_http::request::from_str(&fixture("apigw-create-appointment.json")?)?;

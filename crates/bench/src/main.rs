@@ -357,6 +357,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
         clock,
         horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     dynamodb_calls.take();
     sqs_calls.take();

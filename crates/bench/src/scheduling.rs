@@ -81,6 +81,7 @@ fn services(store: Arc<dyn Store>, now: &str) -> Result<Services, Error> {
         queue: Arc::new(citas_e2e_free_queue::Discard),
         clock: Arc::new(ManualClock::new(now.parse()?)),
         horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     })
 }
 
@@ -717,6 +718,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
         queue: Arc::new(citas_e2e_free_queue::Discard),
         clock: clock.clone(),
         horizon: citas_domain::SlotHorizon::days(14).map_err(|e| e.to_string())?,
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
     // 10 specialities × 50 doctors, Monday to Saturday 08:00–14:00, 20-minute slots, two weeks.
     let specialities = [

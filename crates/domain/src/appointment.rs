@@ -643,6 +643,8 @@ mod tests {
             document: country.parse_document(document).unwrap(),
             name: "Ana".into(),
             email: None,
+            email_verified: true,
+            verification: None,
         };
         let now = at("2026-11-22T15:00:00Z");
         Appointment::register(

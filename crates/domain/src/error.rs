@@ -80,6 +80,19 @@ pub enum DomainError {
         "the patient of appointment {id} has no email address on file: register it with POST /{{country}}/patient, then ask again"
     )]
     NoEmailOnFile { id: String },
+    #[error(
+        "the email address of the patient of appointment {id} is not verified: the patient confirms it with the code sent to it (POST /{{country}}/patient/{{document}}/email/verify)"
+    )]
+    EmailNotVerified { id: String },
+    #[error("the patient's email address is verified already, or there is none to verify")]
+    NothingToVerify,
+    #[error("the code is not the one sent to this address, or it has expired; ask for a new one")]
+    InvalidCode,
+    #[error("{limit} verification codes were sent today; try again tomorrow")]
+    TooManyCodes {
+        limit: u16,
+        retry_after: jiff::SignedDuration,
+    },
     #[error("the pagination cursor is not valid for this list")]
     InvalidCursor,
     /// The caller may not do this (someone else's appointment is `AppointmentNotFound` instead).

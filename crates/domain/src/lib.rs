@@ -24,6 +24,7 @@ pub mod speciality;
 pub mod testkit;
 pub mod text;
 pub mod timestamp;
+pub mod verification;
 
 pub use access::{Caller, Identity, Role};
 pub use appointment::{Appointment, SlotChange, Transition};

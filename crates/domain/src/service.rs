@@ -27,6 +27,7 @@ use crate::scheduling::{Candidates, offered_speciality};
 use crate::text::MAX_REASON_LEN;
 use crate::text::{EmailAddress, Speciality};
 use crate::timestamp;
+use crate::verification::NotIssued;
 
 /// What the use cases run on. Built once per process.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// How many local days ahead slots are generated from working plans.
     pub horizon: SlotHorizon,
+    /// Sends the codes that verify patients' addresses.
+    pub verifier: Arc<dyn crate::verification::Verifier>,
 }
 
 impl Services {
@@ -92,13 +95,108 @@ pub async fn register_patient(
     input: NewPatient,
 ) -> Result<(Patient, Upserted), DomainError> {
     acting_for(caller, country, &input.document)?;
-    let patient = Patient {
-        document: input.document,
-        name: input.name,
-        email: Some(input.email),
+    let stored = services.store.get_patient(country, &input.document).await?;
+    let patient = match (&caller.identity, stored) {
+        (Identity::Patient(_), Some(stored)) => Patient {
+            name: input.name,
+            ..stored.with_email_given(input.email)
+        },
+        (Identity::Patient(_), None) => Patient {
+            document: input.document,
+            name: input.name,
+            email: Some(input.email),
+            email_verified: false,
+            verification: None,
+        },
+        // An address staff enter counts as verified.
+        _ => Patient {
+            document: input.document,
+            name: input.name,
+            email: Some(input.email),
+            email_verified: true,
+            verification: None,
+        },
+    };
+    let patient = if patient.needs_code(services.now()) {
+        send_code(services, country, &patient).await?
+    } else {
+        patient
     };
     let upserted = services.store.upsert_patient(country, &patient).await?;
     Ok((patient, upserted))
+}
+
+/// Sends a new code to the record's address and answers the record that
+/// keeps its hash (to be stored by the caller). Sent before it is stored: a
+/// request that fails after sending is sent again with a new code.
+async fn send_code(
+    services: &Services,
+    country: &'static Country,
+    patient: &Patient,
+) -> Result<Patient, DomainError> {
+    let issued = patient
+        .issue_code(country, services.now())
+        .map_err(|refused| match refused {
+            NotIssued::NothingToVerify => DomainError::NothingToVerify,
+            NotIssued::TooMany { limit, retry_after } => {
+                DomainError::TooManyCodes { limit, retry_after }
+            }
+        })?;
+    services
+        .verifier
+        .send_code(&issued.email)
+        .await
+        .map_err(|e| DomainError::Unavailable(format!("verification email: {e}")))?;
+    tracing::info!(country = country.code, "verification code sent");
+    Ok(issued.patient)
+}
+
+/// `POST /{country}/patient/{document}/email/verification`: a new code to
+/// the record's unverified address (the patient themself or an admin).
+pub async fn resend_code(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    raw: &str,
+) -> Result<Patient, DomainError> {
+    let patient = own_record(services, caller, country, raw).await?;
+    let patient = send_code(services, country, &patient).await?;
+    services.store.upsert_patient(country, &patient).await?;
+    Ok(patient)
+}
+
+/// `POST /{country}/patient/{document}/email/verify`: the code sent comes
+/// back, and the address is verified.
+pub async fn verify_email(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    raw: &str,
+    code: &str,
+) -> Result<Patient, DomainError> {
+    let patient = own_record(services, caller, country, raw).await?;
+    let verified = patient
+        .verified_with(code, services.now())
+        .ok_or(DomainError::InvalidCode)?;
+    services.store.upsert_patient(country, &verified).await?;
+    tracing::info!(country = country.code, "email address verified");
+    Ok(verified)
+}
+
+async fn own_record(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    raw: &str,
+) -> Result<Patient, DomainError> {
+    let document = own_data(caller, country, raw)?;
+    services
+        .store
+        .get_patient(country, &document)
+        .await?
+        .ok_or_else(|| DomainError::PatientNotFound {
+            document: crate::privacy::masked_document(raw),
+        })
 }
 
 /// `GET /{country}/patient/{document}`: the patient's own record (or any,
@@ -853,10 +951,18 @@ pub async fn notify(
         .store
         .get_patient(country, appointment.document())
         .await?;
-    if patient.and_then(|p| p.email).is_none() {
-        return Err(DomainError::NoEmailOnFile {
-            id: appointment.id.to_string(),
-        });
+    match patient {
+        Some(patient) if patient.reachable_email().is_some() => {}
+        Some(patient) if patient.email.is_some() => {
+            return Err(DomainError::EmailNotVerified {
+                id: appointment.id.to_string(),
+            });
+        }
+        _ => {
+            return Err(DomainError::NoEmailOnFile {
+                id: appointment.id.to_string(),
+            });
+        }
     }
     let kind = NotificationKind::for_status(appointment.status);
     // The client asked for this message to go out again: once per short window.

@@ -66,6 +66,8 @@ pub fn patient(country: &Country, document: &str) -> Patient {
         email: EmailAddress::parse(&format!("p{document}@example.com")).ok(),
         document,
         name: "Paciente".into(),
+        email_verified: true,
+        verification: None,
     }
 }
 
@@ -219,4 +221,24 @@ pub async fn store_plan(
         .put_availability(doctor, &availability, &lease)
         .await?;
     Ok(availability)
+}
+
+/// A verifier that keeps the codes it is asked to send, for tests to read.
+#[derive(Debug, Default)]
+pub struct RecordingVerifier {
+    pub sent: std::sync::Mutex<Vec<crate::verification::VerificationEmail>>,
+}
+
+#[async_trait::async_trait]
+impl crate::verification::Verifier for RecordingVerifier {
+    async fn send_code(
+        &self,
+        email: &crate::verification::VerificationEmail,
+    ) -> Result<(), crate::ports::MailError> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(email.clone());
+        Ok(())
+    }
 }

@@ -22,6 +22,8 @@ pub mod functions {
         Action::GetPatient,
         Action::ExportPatient,
         Action::ErasePatient,
+        Action::ResendVerification,
+        Action::VerifyEmail,
     ];
     pub const CREATE_APPOINTMENT: &[Action] = &[Action::CreateAppointment];
     pub const QUERY_APPOINTMENTS: &[Action] = &[
@@ -211,6 +213,19 @@ impl Aws {
             queue: self.queue(),
             clock: self.clock.clone(),
             horizon: self.settings.slot_horizon,
+            verifier: self.verifier(),
+        }
+    }
+
+    /// Sends verification codes through SES as the configured sender.
+    fn verifier(&self) -> Arc<dyn citas_domain::verification::Verifier> {
+        match &self.settings.ses_sender {
+            Some(sender) => Arc::new(citas_notify::MailVerifier::new(Arc::new(SesMailer::new(
+                self.ses(),
+                sender.clone(),
+                self.settings.ses_configuration_set.clone(),
+            )))),
+            None => Arc::new(citas_notify::verify::NoSender),
         }
     }
 

@@ -166,6 +166,7 @@ mod tests {
             // 17:59:59 in Lima on 2031-05-01.
             clock: Arc::new(ManualClock::new(testkit::at("2031-05-01T22:59:59Z"))),
             horizon: Default::default(),
+            verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
         });
         let (stop, stopped) = watch::channel(false);
         let job = tokio::spawn(daily(services, &PERU, 18, stopped));
@@ -212,6 +213,7 @@ mod tests {
             // 2031-01-10 12:00 in Lima, a week later; a 7-day horizon.
             clock: Arc::new(ManualClock::new(testkit::at("2031-01-10T17:00:00Z"))),
             horizon: citas_domain::SlotHorizon::days(7).expect("horizon"),
+            verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
         });
         let (stop, stopped) = watch::channel(false);
         let job = tokio::spawn(daily_horizon(services, &PERU, 1, stopped));

@@ -230,6 +230,10 @@ async fn embedded_services(
         queue: Arc::new(queue),
         clock: config.clock.clone(),
         horizon: config.slot_horizon,
+        // Codes land in the outbox directory with the other emails.
+        verifier: Arc::new(citas_notify::MailVerifier::new(Arc::new(
+            crate::outbox::OutboxMailer::new(config.data_dir.join("outbox")),
+        ))),
     };
     Ok((services, vec![consumer]))
 }

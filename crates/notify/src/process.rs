@@ -169,7 +169,7 @@ impl EmailPipeline {
                         self.store.as_ref(),
                         &appointment,
                         message.kind,
-                        "no email address on file",
+                        &reason,
                         self.clock.now(),
                     )
                     .await;
@@ -372,17 +372,30 @@ impl EmailPipeline {
                 .store
                 .get_patient(country, appointment.document())
                 .await?;
-            let recipient = patient.and_then(|p| p.email.map(|email| (p.name, email)));
+            // Only a verified address is written to.
+            let unverified = patient
+                .as_ref()
+                .is_some_and(|p| p.email.is_some() && !p.email_verified);
+            let recipient = patient.and_then(|p| {
+                let email = p.reachable_email().cloned();
+                email.map(|email| (p.name, email))
+            });
             if recipient.is_none() {
+                let reason = if unverified {
+                    "email address not verified"
+                } else {
+                    "no email address on file"
+                };
                 // Counted in the logs and recorded on the appointment's history.
                 tracing::warn!(
                     appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id),
                     r#type = message.kind.as_str(),
                     notification_unsendable = 1,
-                    "notification_unsendable: the patient has no email address on file"
+                    reason,
+                    "notification_unsendable: the patient has no verified email address"
                 );
                 return Ok(Outgoing::Nothing {
-                    reason: "no email address".into(),
+                    reason: reason.into(),
                     unsent: Some(Box::new(appointment)),
                 });
             }

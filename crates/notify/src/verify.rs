@@ -1,0 +1,77 @@
+//! The email that carries a verification code, sent through the same
+//! mailer as the notifications.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use citas_domain::ports::{Email, MailError, Mailer};
+use citas_domain::verification::{VerificationEmail, Verifier};
+
+use crate::render::when;
+
+/// Sends codes by email, straight away.
+pub struct MailVerifier {
+    mailer: Arc<dyn Mailer>,
+}
+
+impl MailVerifier {
+    pub fn new(mailer: Arc<dyn Mailer>) -> Self {
+        Self { mailer }
+    }
+}
+
+/// The email of a code: the code, until when it may be used, and that
+/// nothing is sent to the address until it is used.
+pub fn render_code(email: &VerificationEmail) -> Email {
+    let until = when(email.country, email.expires_at);
+    let lead = "Para recibir en este correo los avisos de tus citas, confirma que es tuyo con este código:";
+    let after = format!(
+        "El código vale hasta el {until}. Hasta que lo confirmes no te enviaremos avisos a esta dirección. Si no pediste este correo, ignóralo."
+    );
+    let greeting = format!("Hola {},", email.name);
+    let text = format!(
+        "{greeting}\n\n{lead}\n\n{}\n\n{after}\n\nEste es un mensaje automático; no respondas a este correo.\n",
+        email.code
+    );
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"es\"><body><p>{}</p><p>{}</p><p><strong><code>{}</code></strong></p><p>{}</p></body></html>",
+        escape(&greeting),
+        escape(lead),
+        escape(&email.code),
+        escape(&after)
+    );
+    Email {
+        message_id: None,
+        to: email.to.clone(),
+        subject: "Confirma tu correo para recibir los avisos de tus citas".into(),
+        text,
+        html,
+        attachments: Vec::new(),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[async_trait]
+impl Verifier for MailVerifier {
+    async fn send_code(&self, email: &VerificationEmail) -> Result<(), MailError> {
+        self.mailer.send(&render_code(email)).await.map(|_| ())
+    }
+}
+
+/// Where no sender is configured: every code fails to send, as a 503.
+pub struct NoSender;
+
+#[async_trait]
+impl Verifier for NoSender {
+    async fn send_code(&self, _email: &VerificationEmail) -> Result<(), MailError> {
+        Err(MailError::Unavailable(
+            "no email sender is configured (SES_SENDER)".into(),
+        ))
+    }
+}
