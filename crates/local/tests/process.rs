@@ -387,6 +387,28 @@ fn the_readme_patient_walkthrough_runs_as_written() {
     }
 }
 
+/// The README's privacy walk-through: a patient's own address verified with
+/// the code from the outbox, her data exported, then erased.
+#[test]
+fn the_readme_privacy_walkthrough_runs_as_written() {
+    let stdout = run_readme_block("<!-- privacy-walkthrough");
+    let codes: Vec<&str> = stdout
+        .split("\"code\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(codes, ["nothing_to_verify", "patient_not_found"], "{stdout}");
+    for expected in [
+        "\"email_verified\":false",
+        "\"email_verified\":true",
+        "\"status\":\"assigned\"",
+        "\"exported_at\":",
+        "\"record_deleted\":true,\"cancelled\":1",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+}
+
 #[tokio::test]
 async fn citas_redrive_sends_a_countrys_dead_letters_back_and_keeps_the_rest() {
     let data_dir = tempfile::tempdir().expect("temp dir");
