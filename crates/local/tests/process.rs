@@ -397,7 +397,11 @@ fn the_readme_privacy_walkthrough_runs_as_written() {
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
         .collect();
-    assert_eq!(codes, ["nothing_to_verify", "patient_not_found"], "{stdout}");
+    assert_eq!(
+        codes,
+        ["nothing_to_verify", "patient_not_found"],
+        "{stdout}"
+    );
     for expected in [
         "\"email_verified\":false",
         "\"email_verified\":true",
