@@ -8,7 +8,9 @@ points those operations at them:
   schemathesis_data.py seed OUT_DIR
       seed/ plus one file of visits that have already started (an assigned
       appointment on yesterday's slot cannot be booked through the API), so
-      complete and no-show can succeed. The server loads OUT_DIR at its first start.
+      complete and no-show can succeed, and a patient whose address is not
+      verified yet, for the verification routes, and one for the erasure (so
+      that it erases no one the other operations need). The server loads OUT_DIR at its first start.
   schemathesis_data.py api URL TOKEN
       through the API as an admin: a doctor who confirms bookings, their plan,
       and bookings waiting for them (to confirm, refuse and reschedule), and a
@@ -28,6 +30,9 @@ LIMA = datetime.timezone(datetime.timedelta(hours=-5))
 # A doctor of the past visits (seeded) and one who confirms bookings (registered).
 PAST_DOCTOR = "pe-cardiologia-7799002"
 CONFIRMING_DOCTOR = "7799001"
+# A patient with an address not verified yet, and one to erase.
+UNVERIFIED = "71000009"
+ERASABLE = "71000008"
 
 
 def s(text):
@@ -61,11 +66,19 @@ def seed(out_dir):
             "id": s(appointment), "document": s(document), "patient": s(f"Paciente Ayer {n + 1}"),
             "speciality": s("cardiologia"), "status": s("assigned"), "created_at": s(stamp),
             "date": s(slot), "update_at": s(stamp)}}})
+    # A patient whose address waits for its code: the verification routes' target.
+    patients.append({"PutRequest": {"Item": {
+        "document": s(UNVERIFIED), "name": s("Paciente Sin Verificar"),
+        "email": s("sin.verificar@example.pe"), "email_verified": {"BOOL": False}}}})
+    patients.append({"PutRequest": {"Item": {
+        "document": s(ERASABLE), "name": s("Paciente Por Borrar")}}})
     batch = {"doctor": doctors, "appointment-doctor": slots, "pe-patient": patients,
              "pe-appointment": appointments}
     (out / "900-schemathesis-past-visits.json").write_text(json.dumps(batch, indent=1))
     print(f"SCHEMATHESIS_COMPLETE_ID={appointments[0]['PutRequest']['Item']['id']['S']}")
     print(f"SCHEMATHESIS_NO_SHOW_ID={appointments[1]['PutRequest']['Item']['id']['S']}")
+    print(f"SCHEMATHESIS_UNVERIFIED_DOCUMENT={UNVERIFIED}")
+    print(f"SCHEMATHESIS_ERASABLE_DOCUMENT={ERASABLE}")
 
 
 def call(url, token, method, path, body=None):
