@@ -170,6 +170,7 @@ impl Stack {
             clock: clock.clone(),
             breakers,
             xray: None,
+            recorder: None,
         };
         Self {
             direct,

@@ -15,7 +15,7 @@ pub mod sqs;
 pub mod xray;
 
 pub use breaker::{Breakers, CircuitBreaker};
-pub use counting::OperationCounter;
+pub use counting::{CallRecorder, Named, OperationCounter, RecordedCall};
 pub use dynamo::DynamoStore;
 pub use idempotency::DynamoIdempotency;
 pub use ses::SesMailer;

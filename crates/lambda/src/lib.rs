@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use citas_api::Action;
 use citas_aws::{
-    AwsSettings, Breakers, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue, XrayInterceptor,
+    AwsSettings, Breakers, CallRecorder, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue,
+    XrayInterceptor,
 };
 use citas_domain::{Clock, Services, SystemClock};
 use lambda_http::{Body, Error, Request, Response};
@@ -142,6 +143,9 @@ pub struct Aws {
     /// Records each SDK call as an X-Ray subsegment where a daemon listens
     /// (in Lambda with active tracing); `None` elsewhere.
     pub xray: Option<XrayInterceptor>,
+    /// Records what each SDK call names, for the test that holds the
+    /// functions' IAM policies to their calls; `None` when deployed.
+    pub recorder: Option<CallRecorder>,
 }
 
 /// A required setting is missing: the function cannot start.
@@ -158,6 +162,7 @@ impl Aws {
             clock: Arc::new(SystemClock),
             breakers: Breakers::default(),
             xray: XrayInterceptor::from_env(),
+            recorder: None,
         }
     }
 
@@ -167,6 +172,9 @@ impl Aws {
             .interceptor(self.breakers.dynamodb.clone());
         if let Some(xray) = &self.xray {
             config = config.interceptor(xray.clone());
+        }
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
         }
         aws_sdk_dynamodb::Client::from_conf(config.build())
     }
@@ -178,6 +186,9 @@ impl Aws {
         if let Some(xray) = &self.xray {
             config = config.interceptor(xray.clone());
         }
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
+        }
         aws_sdk_sqs::Client::from_conf(config.build())
     }
 
@@ -187,6 +198,9 @@ impl Aws {
             aws_sdk_sesv2::config::Builder::from(&self.sdk).interceptor(self.breakers.ses.clone());
         if let Some(xray) = &self.xray {
             config = config.interceptor(xray.clone());
+        }
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
         }
         aws_sdk_sesv2::Client::from_conf(config.build())
     }

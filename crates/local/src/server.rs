@@ -260,6 +260,7 @@ async fn aws_services(
         clock: config.clock.clone(),
         breakers: Default::default(),
         xray: None,
+        recorder: None,
     };
     let pipeline = aws
         .email_pipeline()
