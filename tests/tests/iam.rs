@@ -1143,6 +1143,49 @@ async fn api_use_cases(stack: &mut Stack, country: &'static Country) -> Vec<Stri
         .await;
     assert_eq!(status, 200, "{body}");
 
+    // A patient gives their own address: a code is sent; another on request;
+    // a wrong one verifies nothing.
+    let newcomer = match c {
+        "cl" => rut(13_000_000),
+        _ => "46000000".to_owned(),
+    };
+    let newcomer_claims = claims("patient", country, Some(&newcomer));
+    let (status, body) = stack
+        .api(
+            "RegisterPatientFunction",
+            "POST",
+            &format!("/{c}/patient"),
+            &newcomer_claims,
+            Some(json!({ "document": newcomer, "name": "Paciente Nueva",
+                         "email": format!("nueva-{c}@example.com") })),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["email_verified"]),
+        (201, &json!(false)),
+        "{body}"
+    );
+    let (status, body) = stack
+        .api(
+            "RegisterPatientFunction",
+            "POST",
+            &format!("/{c}/patient/{newcomer}/email/verification"),
+            &newcomer_claims,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = stack
+        .api(
+            "RegisterPatientFunction",
+            "POST",
+            &format!("/{c}/patient/{newcomer}/email/verify"),
+            &newcomer_claims,
+            Some(json!({ "code": "0".repeat(32) })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
     // The next day's reminders.
     let day = moved["slot"]["local_date"]
         .as_str()
@@ -1189,6 +1232,24 @@ async fn after_the_consultations(stack: &mut Stack, country: &'static Country, b
         .await
         .expect("extended");
     stack.made_by("ExtendSlotsFunction");
+}
+
+/// Last, patients erase their data: a completed visit is kept anonymised,
+/// open appointments are cancelled, the rest deleted with their history.
+async fn the_patients_erase_their_data(stack: &mut Stack, country: &'static Country) {
+    let c = country.code;
+    for document in patients_of(country).iter().take(3) {
+        let (status, body) = stack
+            .api(
+                "RegisterPatientFunction",
+                "DELETE",
+                &format!("/{c}/patient/{document}"),
+                &claims("patient", country, Some(document)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
 }
 
 /// Every item of a table, unrecorded (what a stream would show).
@@ -1451,6 +1512,9 @@ async fn needs_and_policies() -> (BTreeMap<String, BTreeSet<Need>>, Policies) {
     }
     background_use_cases(&mut stack).await;
     an_unsendable_notification(&mut stack).await;
+    for country in COUNTRIES {
+        the_patients_erase_their_data(&mut stack, country).await;
+    }
 
     let names = Names {
         tables: stack

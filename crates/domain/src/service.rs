@@ -374,7 +374,12 @@ pub async fn erase_patient(
         deleted: 0,
         kept_anonymised: Vec::new(),
     };
-    for mut appointment in appointments {
+    for listed in appointments {
+        // The patient's index may lag behind the table: decide on the appointment as stored.
+        let Some(mut appointment) = services.store.get_appointment(country, &listed.id).await?
+        else {
+            continue;
+        };
         let mut attempt = 1;
         loop {
             if appointment.status.is_open() {
