@@ -1448,9 +1448,12 @@ async fn background_use_cases(stack: &mut Stack) {
 }
 
 /// A patient with no email on file: the unsent notification is noted on the appointment's history.
-async fn an_unsendable_notification(stack: &mut Stack) {
-    let country = &citas_domain::PERU;
-    let document = "46666666";
+async fn an_unsendable_notification(stack: &mut Stack, country: &'static Country) {
+    let document = match country.code {
+        "cl" => rut(16_666_666),
+        _ => "46666666".to_owned(),
+    };
+    let document = document.as_str();
     let store =
         citas_aws::DynamoStore::new(stack.dynamodb.clone(), stack.aws.settings.tables.clone());
     let patient = citas_domain::Patient {
@@ -1464,7 +1467,7 @@ async fn an_unsendable_notification(stack: &mut Stack) {
         .api(
             "CreateAppointmentFunction",
             "POST",
-            "/pe/appointment",
+            &format!("/{}/appointment", country.code),
             &claims("admin", country, None),
             Some(json!({ "document": document, "speciality": "cardiologia" })),
         )
@@ -1481,10 +1484,10 @@ async fn an_unsendable_notification(stack: &mut Stack) {
     let message = citas_domain::Notification::about(
         &appointment,
         citas_domain::NotificationKind::Assigned,
-        "iam-unsendable".into(),
+        format!("iam-unsendable-{}", country.code),
     );
     let mut record = SqsMessage::default();
-    record.message_id = Some("unsendable".into());
+    record.message_id = Some(format!("unsendable-{}", country.code));
     record.body = Some(message.to_json());
     let pipeline = stack.aws.email_pipeline().expect("the email pipeline");
     stack.forget_calls();
@@ -1511,7 +1514,9 @@ async fn needs_and_policies() -> (BTreeMap<String, BTreeSet<Need>>, Policies) {
         after_the_consultations(&mut stack, country, booked).await;
     }
     background_use_cases(&mut stack).await;
-    an_unsendable_notification(&mut stack).await;
+    for country in COUNTRIES {
+        an_unsendable_notification(&mut stack, country).await;
+    }
     for country in COUNTRIES {
         the_patients_erase_their_data(&mut stack, country).await;
     }

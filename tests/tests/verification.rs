@@ -180,10 +180,37 @@ async fn an_address_a_patient_gives_receives_only_its_code_until_verified() {
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(emails_to(&app, MARTA_EMAIL).len(), 2);
+
+    // Erasing her data cancels her booking without a word to her.
+    let (status, erasure) = app
+        .send_as("DELETE", &format!("/pe/patient/{MARTA}"), &marta, None)
+        .await;
+    assert_eq!(
+        (status, &erasure["cancelled"]),
+        (200, &json!(1)),
+        "{erasure}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        emails_to(&app, MARTA_EMAIL).len(),
+        2,
+        "no email after erasure"
+    );
+    // And no history of the erased appointment outlives it: asked again
+    // the same day, the new request's history is its own.
+    app.register("pe", MARTA, "Marta Quispe").await;
+    let again = app.create("pe", MARTA, "medicina-interna").await;
+    assert_eq!(again["id"], id.as_str());
+    let (_, history) = app.get(&format!("/pe/appointment/{id}/history")).await;
+    assert_eq!(
+        history["items"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
 }
 
 #[tokio::test]
-async fn codes_a_day_are_bounded_and_staff_addresses_need_none() {
+async fn codes_a_day_are_bounded_per_address_whoever_asks_and_staff_addresses_need_none() {
     let app = TestApp::spawn().await;
     let marta = app.token(Role::Patient, "pe", Some(MARTA));
     let give = |email: &'static str| {
@@ -198,52 +225,93 @@ async fn codes_a_day_are_bounded_and_staff_addresses_need_none() {
             .await
         }
     };
-    // Three addresses in a day, each with its code: a stranger's inbox gets
-    // at most the one code meant for it.
-    for email in ["uno@example.pe", "dos@example.pe", "tres@example.pe"] {
-        let (status, record) = give(email).await;
-        assert!(status == 201 || status == 200, "{record}");
-        eventually(|| emails_to(&app, email).len() == 1, "a code").await;
+    let resend = || {
+        let (app, marta) = (&app, &marta);
+        async move {
+            app.send_as(
+                "POST",
+                &format!("/pe/patient/{MARTA}/email/verification"),
+                marta,
+                Some(json!({})),
+            )
+            .await
+        }
+    };
+    // One address: its code and two more, then no more today.
+    let (status, record) = give("uno@example.pe").await;
+    assert_eq!(status, 201, "{record}");
+    for _ in 0..2 {
+        let (status, body) = resend().await;
+        assert_eq!(status, 202, "{body}");
     }
-    let (status, problem) = give("cuatro@example.pe").await;
+    let (status, problem) = resend().await;
     assert_problem((status, &problem), 429, "too_many_codes");
     assert_eq!(problem["limit"], 3, "{problem}");
+    eventually(
+        || emails_to(&app, "uno@example.pe").len() == 3,
+        "three codes",
+    )
+    .await;
+    // Another address has codes of its own: she is not locked out.
+    let (status, record) = give("dos@example.pe").await;
+    assert_eq!(status, 200, "{record}");
+    // Back to the first: refused, and nothing changed.
+    let (status, problem) = give("uno@example.pe").await;
+    assert_problem((status, &problem), 429, "too_many_codes");
+    let (_, record) = app
+        .send_as("GET", &format!("/pe/patient/{MARTA}"), &marta, None)
+        .await;
+    assert_eq!(record["email"], "dos@example.pe", "{record}");
+    // Nor does erasing her record and starting again help.
+    let (status, _) = app
+        .send_as("DELETE", &format!("/pe/patient/{MARTA}"), &marta, None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, problem) = give("uno@example.pe").await;
+    assert_problem((status, &problem), 429, "too_many_codes");
+    // Requests at once cannot count past the limit: one code was sent with
+    // the address, and of twelve asking at once, two more.
+    let (status, _) = give("tres@example.pe").await;
+    assert_eq!(status, 201);
+    let at_once = futures::future::join_all((0..12).map(|_| resend())).await;
+    let sent = at_once.iter().filter(|(status, _)| *status == 202).count();
+    assert_eq!(sent, 2, "{at_once:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(emails_to(&app, "tres@example.pe").len(), 3);
+    // An admin asking is bound too: the limit is the address's.
+    let admin = app.token(Role::Admin, "pe", None);
     let (status, problem) = app
         .send_as(
             "POST",
             &format!("/pe/patient/{MARTA}/email/verification"),
-            &marta,
+            &admin,
             Some(json!({})),
         )
         .await;
     assert_problem((status, &problem), 429, "too_many_codes");
-    // Nothing changed: the record still has the third address.
-    let (_, record) = app
-        .send_as("GET", &format!("/pe/patient/{MARTA}"), &marta, None)
-        .await;
-    assert_eq!(
-        (&record["email"], &record["email_verified"]),
-        (&json!("tres@example.pe"), &json!(false)),
-        "{record}"
-    );
-    // The next day she may ask again.
+    // The next day the first address may have a code again.
     app.set_now("2026-11-23T15:00:00Z");
-    let (status, resent) = app
-        .send_as(
-            "POST",
-            &format!("/pe/patient/{MARTA}/email/verification"),
-            &marta,
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(status, 202, "{resent}");
+    let (status, record) = give("uno@example.pe").await;
+    assert_eq!(status, 200, "{record}");
     eventually(
-        || emails_to(&app, "tres@example.pe").len() == 2,
+        || emails_to(&app, "uno@example.pe").len() == 4,
         "a new code",
     )
     .await;
 
-    // An address staff enter is verified, with no code.
+    // Staff giving the address on file again do not verify it; a new one
+    // they enter is verified, with no code.
+    let (status, record) = app
+        .post(
+            "/pe/patient",
+            json!({ "document": MARTA, "name": "Marta Quispe Rojas", "email": "uno@example.pe" }),
+        )
+        .await;
+    assert_eq!(
+        (status, &record["email_verified"]),
+        (200, &json!(false)),
+        "{record}"
+    );
     let (status, record) = app
         .post(
             "/pe/patient",
@@ -255,14 +323,7 @@ async fn codes_a_day_are_bounded_and_staff_addresses_need_none() {
         (200, &json!(true)),
         "{record}"
     );
-    let (status, problem) = app
-        .send_as(
-            "POST",
-            &format!("/pe/patient/{MARTA}/email/verification"),
-            &marta,
-            Some(json!({})),
-        )
-        .await;
+    let (status, problem) = resend().await;
     assert_problem((status, &problem), 409, "nothing_to_verify");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(emails_to(&app, "staff@example.pe").is_empty());

@@ -191,7 +191,6 @@ impl From<&Patient> for PatientResponse {
             verification_expires_at: patient
                 .verification
                 .as_ref()
-                .filter(|pending| !pending.code_hash.is_empty())
                 .map(|pending| timestamp::format(pending.expires_at)),
         }
     }

@@ -476,16 +476,26 @@ impl Store for DynamoStore {
         id: &AppointmentId,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(self.tables.history())
-            .set_item(Some(to_item(&HistoryItem::from_domain(
-                country, id, entry,
-            ))?))
-            .send()
-            .await
+        let exists = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(self.tables.appointment(country))
+            .key("id", s(id.to_string()))
+            .condition_expression("attribute_exists(id)")
+            .build()
             .map_err(backend)?;
-        Ok(())
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(exists).build())
+            .transact_items(self.history_put(country, id, entry)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match cancelled_reasons(&error) {
+                Some(reasons) if cancelled_at(&reasons, 0).is_some() => Err(StoreError::NotFound),
+                _ => Err(backend(error)),
+            },
+        }
     }
 
     async fn erase_appointment(

@@ -41,11 +41,6 @@ pub struct PatientItem {
     pub verification_code_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_expires_at: Option<String>,
-    /// The local day of the last codes sent, and how many were sent that day.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification_sent_on: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification_sends: Option<u16>,
 }
 
 impl PatientItem {
@@ -58,23 +53,15 @@ impl PatientItem {
             email_verified: Some(patient.email_verified),
             verification_code_hash: pending.map(|p| p.code_hash.clone()),
             verification_expires_at: pending.map(|p| timestamp::format(p.expires_at)),
-            verification_sent_on: pending.map(|p| p.sent_on.to_string()),
-            verification_sends: pending.map(|p| p.sends),
         }
     }
 
     pub fn into_domain(self, country: &Country) -> Result<Patient, StoreError> {
         let bad = |e: &dyn std::fmt::Display| corrupt("patient", e);
-        let verification = match (
-            self.verification_code_hash,
-            self.verification_expires_at,
-            self.verification_sent_on,
-        ) {
-            (Some(code_hash), Some(expires_at), Some(sent_on)) => Some(PendingVerification {
+        let verification = match (self.verification_code_hash, self.verification_expires_at) {
+            (Some(code_hash), Some(expires_at)) => Some(PendingVerification {
                 code_hash,
                 expires_at: expires_at.parse().map_err(|e| bad(&e))?,
-                sent_on: sent_on.parse().map_err(|e| bad(&e))?,
-                sends: self.verification_sends.unwrap_or(1),
             }),
             _ => None,
         };

@@ -501,12 +501,9 @@ impl Appointment {
 
     /// Cancelled because the patient's data is being erased: the right to
     /// erasure is not bound by the change policy nor the day's change limit.
-    /// The slot is let go as in any cancellation.
-    pub fn cancel_for_erasure(
-        &self,
-        by: &Actor,
-        now: Timestamp,
-    ) -> Result<Transition, DomainError> {
+    /// The slot is let go as in any cancellation; the change sends no
+    /// email ([`Actor::erasure`]).
+    pub fn cancel_for_erasure(&self, now: Timestamp) -> Result<Transition, DomainError> {
         self.require(Status::Cancelled)?;
         let release = if self.status.holds_slot() {
             self.slot.clone()
@@ -523,7 +520,7 @@ impl Appointment {
                 book: None,
                 release,
             },
-            by,
+            &Actor::erasure(),
             Some(ERASURE_REASON.to_owned()),
             now,
         ))
@@ -531,10 +528,17 @@ impl Appointment {
 
     /// What an erased patient's completed visit keeps for the doctors'
     /// records and the statistics: the day, speciality, slot and doctor,
-    /// under a new id that names no one; no name, document, reasons or
-    /// who asked.
+    /// under a new id that names no one; no name, document, reasons, who
+    /// asked, or when it was asked and changed.
     pub fn anonymised(&self) -> Appointment {
+        // Not the moments of the request and its changes, which logs and
+        // emails could match: the visit's start, or its day's.
+        let at = self
+            .starts_at()
+            .unwrap_or_else(|| self.country.start_of_day(self.id.day));
         Appointment {
+            created_at: at,
+            updated_at: at,
             id: AppointmentId {
                 day: self.id.day,
                 document: Document::erased(),

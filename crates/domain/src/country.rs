@@ -157,6 +157,16 @@ impl Country {
             .unwrap_or(Timestamp::MAX)
     }
 
+    /// How long until the next local midnight: when a day's limits start again.
+    pub fn until_midnight(&self, now: Timestamp) -> jiff::SignedDuration {
+        let next = self
+            .local_date(now)
+            .tomorrow()
+            .map(|tomorrow| self.start_of_day(tomorrow))
+            .unwrap_or(now);
+        next.duration_since(now)
+    }
+
     /// Parses a patient document with this country's rules and normalises it.
     pub fn parse_document(&self, raw: &str) -> Result<Document, DocumentError> {
         crate::document::parse_for(self, raw)

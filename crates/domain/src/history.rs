@@ -55,6 +55,8 @@ impl fmt::Display for ActorRole {
     }
 }
 
+const ERASURE: &str = "erasure";
+
 impl Actor {
     /// The verified caller of a request.
     pub fn of(caller: &Caller) -> Self {
@@ -80,6 +82,17 @@ impl Actor {
             role: ActorRole::System,
             id: name.to_owned(),
         }
+    }
+
+    /// The erasure of a patient's data, which cancels their open
+    /// appointments: its changes tell no one (the patient is being
+    /// forgotten, and an email would carry their name).
+    pub fn erasure() -> Self {
+        Self::system(ERASURE)
+    }
+
+    pub fn is_erasure(&self) -> bool {
+        self.role == ActorRole::System && self.id == ERASURE
     }
 
     /// Bound by the country's change policy (patients are; staff are not).

@@ -86,7 +86,7 @@ impl NotificationKind {
     /// Creations, re-openings, closings and notes send nothing.
     pub fn for_change(entry: &HistoryEntry) -> Vec<Self> {
         use Status::*;
-        if entry.note.is_some() {
+        if entry.note.is_some() || entry.by.is_erasure() {
             return Vec::new();
         }
         match (entry.from, entry.to) {

@@ -192,6 +192,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Adds an entry that records something other than a change (a
     /// notification that could not be sent); idempotent for the same entry.
+    /// Only while the appointment exists: `NotFound` once it is erased, so
+    /// no history outlives its appointment.
     async fn add_history_note(
         &self,
         country: &'static Country,

@@ -27,7 +27,7 @@ use crate::scheduling::{Candidates, offered_speciality};
 use crate::text::MAX_REASON_LEN;
 use crate::text::{EmailAddress, Speciality};
 use crate::timestamp;
-use crate::verification::NotIssued;
+use crate::verification::CODES_PER_DAY;
 
 /// What the use cases run on. Built once per process.
 #[derive(Clone)]
@@ -108,6 +108,11 @@ pub async fn register_patient(
             email_verified: false,
             verification: None,
         },
+        // Staff giving the address on file again change nothing of it.
+        (_, Some(stored)) if stored.email.as_ref() == Some(&input.email) => Patient {
+            name: input.name,
+            ..stored
+        },
         // An address staff enter counts as verified.
         _ => Patient {
             document: input.document,
@@ -134,14 +139,25 @@ async fn send_code(
     country: &'static Country,
     patient: &Patient,
 ) -> Result<Patient, DomainError> {
+    let now = services.now();
     let issued = patient
-        .issue_code(country, services.now())
-        .map_err(|refused| match refused {
-            NotIssued::NothingToVerify => DomainError::NothingToVerify,
-            NotIssued::TooMany { limit, retry_after } => {
-                DomainError::TooManyCodes { limit, retry_after }
-            }
-        })?;
+        .issue_code(country, now)
+        .map_err(|_| DomainError::NothingToVerify)?;
+    let counted = services
+        .verifier
+        .count_code(
+            &issued.email.to,
+            country.local_date(now),
+            CODES_PER_DAY,
+            now,
+        )
+        .await?;
+    if !counted {
+        return Err(DomainError::TooManyCodes {
+            limit: CODES_PER_DAY,
+            retry_after: country.until_midnight(now),
+        });
+    }
     services
         .verifier
         .send_code(&issued.email)
@@ -366,7 +382,7 @@ pub async fn erase_patient(
             document: crate::privacy::masked_document(raw),
         });
     }
-    let (by, now) = (Actor::of(caller), services.now());
+    let now = services.now();
     let mut erasure = PatientErasure {
         at: now,
         record_deleted: false,
@@ -387,7 +403,7 @@ pub async fn erase_patient(
                     services,
                     (caller, Operation::Cancel),
                     &mut appointment,
-                    |current| current.cancel_for_erasure(&by, now),
+                    |current| current.cancel_for_erasure(now),
                 )
                 .await?;
                 erasure.cancelled += 1;

@@ -223,14 +223,34 @@ pub async fn store_plan(
     Ok(availability)
 }
 
-/// A verifier that keeps the codes it is asked to send, for tests to read.
+/// A verifier that keeps the codes it is asked to send, for tests to read,
+/// and counts them in memory.
 #[derive(Debug, Default)]
 pub struct RecordingVerifier {
     pub sent: std::sync::Mutex<Vec<crate::verification::VerificationEmail>>,
+    counted: std::sync::Mutex<std::collections::HashMap<String, u16>>,
 }
 
 #[async_trait::async_trait]
 impl crate::verification::Verifier for RecordingVerifier {
+    async fn count_code(
+        &self,
+        to: &EmailAddress,
+        day: jiff::civil::Date,
+        limit: u16,
+        _now: jiff::Timestamp,
+    ) -> Result<bool, crate::ports::StoreError> {
+        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counted
+            .entry(crate::verification::count_key(to, day, 0))
+            .or_default();
+        if *count >= limit {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+
     async fn send_code(
         &self,
         email: &crate::verification::VerificationEmail,

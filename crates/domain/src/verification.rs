@@ -1,8 +1,8 @@
 //! Verified email addresses: an address a patient gives (or changes to)
 //! gets a code first, and notifications go to it only once the code comes
-//! back. Staff-entered addresses count as verified. A patient may have a
-//! bounded number of codes sent a day, so the codes cannot be turned into
-//! a flood on someone else's inbox either.
+//! back. Staff-entered addresses count as verified. An address receives a
+//! bounded number of codes a local day, whoever asks and however often
+//! records are changed or erased, so codes cannot flood anyone's inbox.
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -11,12 +11,12 @@ use sha2::{Digest, Sha256};
 
 use crate::country::Country;
 use crate::model::Patient;
-use crate::ports::MailError;
+use crate::ports::{MailError, StoreError};
 use crate::text::EmailAddress;
 
 /// How long a code may be used.
 pub const CODE_LASTS: SignedDuration = SignedDuration::from_hours(24);
-/// Codes a patient may have sent in one local day.
+/// Codes an address may receive in one local day.
 pub const CODES_PER_DAY: u16 = 3;
 
 /// The code sent to an address not verified yet: only its hash is kept.
@@ -25,9 +25,6 @@ pub struct PendingVerification {
     /// SHA-256 of the code, in hex.
     pub code_hash: String,
     pub expires_at: Timestamp,
-    /// The local day of the last code sent, and how many were sent that day.
-    pub sent_on: Date,
-    pub sends: u16,
 }
 
 /// A code to send to an address, and to whom.
@@ -40,79 +37,76 @@ pub struct VerificationEmail {
     pub expires_at: Timestamp,
 }
 
-/// Sends verification codes (by email, straight away: the patient waits for it).
+/// Sends verification codes (by email, straight away: the patient waits
+/// for it), and counts them per address.
 #[async_trait]
 pub trait Verifier: Send + Sync {
+    /// Counts one more code to `to` on the local `day`; false when `limit`
+    /// were counted already. Settled by conditional writes, so requests
+    /// at once never count past the limit.
+    ///
+    /// # Errors
+    /// `Backend` when the counts cannot be reached.
+    async fn count_code(
+        &self,
+        to: &EmailAddress,
+        day: Date,
+        limit: u16,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Sends the code.
+    ///
+    /// # Errors
+    /// The mailer's: throttled, rejected or unavailable.
     async fn send_code(&self, email: &VerificationEmail) -> Result<(), MailError>;
 }
 
-/// What a patient's record says of its address once a new code is issued.
+/// The key under which the `n`th code of a day to an address is counted:
+/// the address only as a hash.
+pub fn count_key(to: &EmailAddress, day: Date, n: u16) -> String {
+    let address = hash(&to.to_string().to_lowercase());
+    format!("verification-code#{}#{day}#{n}", &address[..32])
+}
+
+/// A record with a new code for its address, and the email to send.
 #[derive(Debug)]
 pub struct Issued {
     pub patient: Patient,
     pub email: VerificationEmail,
 }
 
-/// Why no code can be sent now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotIssued {
-    /// No address on file, or it is verified already.
-    NothingToVerify,
-    /// The day's codes were sent; more tomorrow (local midnight).
-    TooMany {
-        limit: u16,
-        retry_after: SignedDuration,
-    },
-}
+/// There is no address on file, or it is verified already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NothingToVerify;
 
-fn hash(code: &str) -> String {
-    Sha256::digest(code.as_bytes())
+fn hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
 impl Patient {
-    /// A new code for the record's address, counted against the day's
-    /// codes (those of an earlier code of the same day included).
+    /// A new code for the record's unverified address (any earlier one is void).
     pub fn issue_code(
         &self,
         country: &'static Country,
         now: Timestamp,
-    ) -> Result<Issued, NotIssued> {
+    ) -> Result<Issued, NothingToVerify> {
         let Some(to) = self.email.clone().filter(|_| !self.email_verified) else {
-            return Err(NotIssued::NothingToVerify);
+            return Err(NothingToVerify);
         };
-        let today = country.local_date(now);
-        let sends = match &self.verification {
-            Some(pending) if pending.sent_on == today => pending.sends,
-            _ => 0,
-        };
-        if sends >= CODES_PER_DAY {
-            let midnight = country
-                .local(now)
-                .tomorrow()
-                .and_then(|tomorrow| tomorrow.start_of_day())
-                .map(|midnight| midnight.timestamp())
-                .unwrap_or(now);
-            return Err(NotIssued::TooMany {
-                limit: CODES_PER_DAY,
-                retry_after: midnight.duration_since(now),
-            });
-        }
         // 122 random bits: too many to guess within a code's day.
         let code = uuid::Uuid::new_v4().simple().to_string();
         let expires_at = now + CODE_LASTS;
-        let patient = Patient {
-            verification: Some(PendingVerification {
-                code_hash: hash(&code),
-                expires_at,
-                sent_on: today,
-                sends: sends + 1,
-            }),
-            ..self.clone()
-        };
         Ok(Issued {
+            patient: Patient {
+                verification: Some(PendingVerification {
+                    code_hash: hash(&code),
+                    expires_at,
+                }),
+                ..self.clone()
+            },
             email: VerificationEmail {
                 country,
                 name: self.name.clone(),
@@ -120,7 +114,6 @@ impl Patient {
                 code,
                 expires_at,
             },
-            patient,
         })
     }
 
@@ -137,26 +130,17 @@ impl Patient {
     }
 
     /// The record after the patient (not staff) gave `email`: a new
-    /// address is not verified until its code comes back; the same one
-    /// keeps what it had.
+    /// address is not verified until its own code comes back; the same
+    /// one keeps what it had.
     pub fn with_email_given(&self, email: EmailAddress) -> Patient {
         if self.email.as_ref() == Some(&email) {
-            return Patient {
-                email: Some(email),
-                ..self.clone()
-            };
+            return self.clone();
         }
-        // The day's count stays; the code sent to the old address is void.
         Patient {
             email: Some(email),
             email_verified: false,
-            verification: self
-                .verification
-                .clone()
-                .map(|pending| PendingVerification {
-                    code_hash: String::new(),
-                    ..pending
-                }),
+            // A code sent to the old address verifies nothing.
+            verification: None,
             ..self.clone()
         }
     }
@@ -169,7 +153,7 @@ impl Patient {
             && self
                 .verification
                 .as_ref()
-                .is_none_or(|pending| pending.code_hash.is_empty() || pending.expires_at <= now)
+                .is_none_or(|pending| pending.expires_at <= now)
     }
 }
 
@@ -215,17 +199,32 @@ mod tests {
     }
 
     #[test]
-    fn codes_of_a_day_are_bounded_and_the_next_day_starts_again() {
-        let mut record = unverified();
-        for _ in 0..CODES_PER_DAY {
-            record = record.issue_code(&PERU, now()).expect("issued").patient;
-        }
-        assert!(matches!(
-            record.issue_code(&PERU, now()),
-            Err(NotIssued::TooMany { limit: CODES_PER_DAY, retry_after }) if retry_after == SignedDuration::from_hours(14)
-        ));
-        let tomorrow = now() + SignedDuration::from_hours(24);
-        assert!(record.issue_code(&PERU, tomorrow).is_ok());
+    fn a_new_code_voids_the_one_before_and_counts_by_address_and_day() {
+        let first = unverified().issue_code(&PERU, now()).expect("issued");
+        let second = first.patient.issue_code(&PERU, now()).expect("issued");
+        assert!(
+            second
+                .patient
+                .verified_with(&first.email.code, now())
+                .is_none()
+        );
+        assert!(
+            second
+                .patient
+                .verified_with(&second.email.code, now())
+                .is_some()
+        );
+        let to = first.email.to.clone();
+        let day = PERU.local_date(now());
+        assert_ne!(count_key(&to, day, 1), count_key(&to, day, 2));
+        assert_ne!(
+            count_key(&to, day, 1),
+            count_key(&to, day.tomorrow().expect("day"), 1)
+        );
+        // Spelt with capitals, the same address.
+        let shouted = EmailAddress::parse(&to.to_string().to_uppercase()).expect("email");
+        assert_eq!(count_key(&to, day, 1), count_key(&shouted, day, 1));
+        assert!(!count_key(&to, day, 1).contains(&to.to_string()));
     }
 
     #[test]
@@ -238,7 +237,7 @@ mod tests {
         assert!(!changed.email_verified && changed.reachable_email().is_none());
         assert_eq!(
             verified.issue_code(&PERU, now()).err(),
-            Some(NotIssued::NothingToVerify)
+            Some(NothingToVerify)
         );
     }
 }

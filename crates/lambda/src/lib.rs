@@ -231,14 +231,21 @@ impl Aws {
         }
     }
 
-    /// Sends verification codes through SES as the configured sender.
+    /// Sends verification codes through SES as the configured sender,
+    /// counted in the idempotency table.
     fn verifier(&self) -> Arc<dyn citas_domain::verification::Verifier> {
         match &self.settings.ses_sender {
-            Some(sender) => Arc::new(citas_notify::MailVerifier::new(Arc::new(SesMailer::new(
-                self.ses(),
-                sender.clone(),
-                self.settings.ses_configuration_set.clone(),
-            )))),
+            Some(sender) => Arc::new(citas_notify::MailVerifier::new(
+                Arc::new(SesMailer::new(
+                    self.ses(),
+                    sender.clone(),
+                    self.settings.ses_configuration_set.clone(),
+                )),
+                Arc::new(DynamoIdempotency::new(
+                    self.dynamodb(),
+                    &self.settings.tables,
+                )),
+            )),
             None => Arc::new(citas_notify::verify::NoSender),
         }
     }

@@ -225,15 +225,19 @@ async fn embedded_services(
     let (queue, consumer) =
         InProcessQueue::with_outbox(store.clone(), &config.data_dir, config.clock.clone())?;
     tracing::info!(data_dir = %config.data_dir.display(), "running on the embedded store");
+    let counts: Arc<dyn citas_domain::IdempotencyStore> = store.clone();
     let services = Services {
         store,
         queue: Arc::new(queue),
         clock: config.clock.clone(),
         horizon: config.slot_horizon,
         // Codes land in the outbox directory with the other emails.
-        verifier: Arc::new(citas_notify::MailVerifier::new(Arc::new(
-            crate::outbox::OutboxMailer::new(config.data_dir.join("outbox")),
-        ))),
+        verifier: Arc::new(citas_notify::MailVerifier::new(
+            Arc::new(crate::outbox::OutboxMailer::new(
+                config.data_dir.join("outbox"),
+            )),
+            counts,
+        )),
     };
     Ok((services, vec![consumer]))
 }

@@ -844,7 +844,14 @@ impl Store for EmbeddedStore {
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
         let item = HistoryItem::from_domain(country, id, entry);
-        self.write(move |txn| put_history_in(txn, &item)).await
+        let id = id.to_string();
+        self.write(move |txn| {
+            if get_appointment_in(&txn.open_table(APPOINTMENTS)?, country, &id)?.is_none() {
+                return Err(StoreError::NotFound.into());
+            }
+            put_history_in(txn, &item)
+        })
+        .await
     }
 
     async fn erase_appointment(

@@ -173,9 +173,13 @@ impl EmailPipeline {
                         self.clock.now(),
                     )
                     .await;
-                    if let Err(error) = noted {
-                        self.release(key).await;
-                        return Err(error.into());
+                    match noted {
+                        // Erased meanwhile: there is nothing left to note it on.
+                        Ok(()) | Err(citas_domain::StoreError::NotFound) => {}
+                        Err(error) => {
+                            self.release(key).await;
+                            return Err(error.into());
+                        }
                     }
                 }
                 self.complete(key).await;

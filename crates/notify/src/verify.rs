@@ -4,21 +4,29 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use citas_domain::ports::{Email, MailError, Mailer};
-use citas_domain::verification::{VerificationEmail, Verifier};
+use citas_domain::EmailAddress;
+use citas_domain::ports::{Claim, Email, IdempotencyStore, MailError, Mailer, StoreError};
+use citas_domain::verification::{VerificationEmail, Verifier, count_key};
+use jiff::Timestamp;
+use jiff::civil::Date;
 
 use crate::render::when;
 
-/// Sends codes by email, straight away.
+/// Sends codes by email, straight away, and counts them in the
+/// notifications' idempotency records (a conditional write per code).
 pub struct MailVerifier {
     mailer: Arc<dyn Mailer>,
+    counts: Arc<dyn IdempotencyStore>,
 }
 
 impl MailVerifier {
-    pub fn new(mailer: Arc<dyn Mailer>) -> Self {
-        Self { mailer }
+    pub fn new(mailer: Arc<dyn Mailer>, counts: Arc<dyn IdempotencyStore>) -> Self {
+        Self { mailer, counts }
     }
 }
+
+/// A count is kept past its day (and its time zone's).
+const COUNTS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(48);
 
 /// The email of a code: the code, until when it may be used, and that
 /// nothing is sent to the address until it is used.
@@ -59,6 +67,30 @@ fn escape(text: &str) -> String {
 
 #[async_trait]
 impl Verifier for MailVerifier {
+    async fn count_code(
+        &self,
+        to: &EmailAddress,
+        day: Date,
+        limit: u16,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // The day's codes are the keys 1..=limit: whoever claims one first counts it.
+        for n in 1..=limit {
+            let claim = self
+                .counts
+                .claim(&count_key(to, day, n), now, COUNTS_KEPT, COUNTS_KEPT)
+                .await?;
+            if claim == Claim::Acquired {
+                // Settled at once: a count is not a send in progress.
+                self.counts
+                    .complete(&count_key(to, day, n), now, COUNTS_KEPT)
+                    .await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn send_code(&self, email: &VerificationEmail) -> Result<(), MailError> {
         self.mailer.send(&render_code(email)).await.map(|_| ())
     }
@@ -69,6 +101,16 @@ pub struct NoSender;
 
 #[async_trait]
 impl Verifier for NoSender {
+    async fn count_code(
+        &self,
+        _to: &EmailAddress,
+        _day: Date,
+        _limit: u16,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     async fn send_code(&self, _email: &VerificationEmail) -> Result<(), MailError> {
         Err(MailError::Unavailable(
             "no email sender is configured (SES_SENDER)".into(),
