@@ -380,12 +380,17 @@ impl Appointment {
             self.require_in_time(by, now)?;
         }
         self.require_patient_allowance(by, now)?;
+        Ok(self.cancelled(reason, by, now))
+    }
+
+    /// The cancellation itself, once allowed: a booked slot is let go.
+    fn cancelled(&self, reason: String, by: &Actor, now: Timestamp) -> Transition {
         let release = if self.status.holds_slot() {
             self.slot.clone()
         } else {
             None
         };
-        Ok(self.change(
+        self.change(
             Appointment {
                 status: Status::Cancelled,
                 cancel_reason: Some(reason.clone()),
@@ -398,7 +403,7 @@ impl Appointment {
             by,
             Some(reason),
             now,
-        ))
+        )
     }
 
     /// The patient asks again on the day of a cancelled request: it becomes a
@@ -505,25 +510,7 @@ impl Appointment {
     /// email ([`Actor::erasure`]).
     pub fn cancel_for_erasure(&self, now: Timestamp) -> Result<Transition, DomainError> {
         self.require(Status::Cancelled)?;
-        let release = if self.status.holds_slot() {
-            self.slot.clone()
-        } else {
-            None
-        };
-        Ok(self.change(
-            Appointment {
-                status: Status::Cancelled,
-                cancel_reason: Some(ERASURE_REASON.to_owned()),
-                ..self.clone()
-            },
-            SlotChange {
-                book: None,
-                release,
-            },
-            &Actor::erasure(),
-            Some(ERASURE_REASON.to_owned()),
-            now,
-        ))
+        Ok(self.cancelled(ERASURE_REASON.to_owned(), &Actor::erasure(), now))
     }
 
     /// What an erased patient's completed visit keeps for the doctors'
