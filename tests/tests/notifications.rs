@@ -348,6 +348,7 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
                 &appointment.id,
                 NotificationKind::Assigned,
                 appointment.revision,
+                appointment.updated_at,
             ),
         ));
     }
@@ -497,10 +498,13 @@ async fn remind(backend: &Backend, country: &'static Country, now: &str) -> (Dat
     let mut ids = Vec::new();
     for message in messages {
         assert_eq!(message.kind, NotificationKind::Reminder);
-        assert_eq!(
-            message.idempotency_key,
-            key::reminder(&message.appointment_id, day)
-        );
+        let reminded = services
+            .store
+            .get_appointment(country, &message.appointment_id)
+            .await
+            .expect("store")
+            .expect("the reminded appointment");
+        assert_eq!(message.idempotency_key, key::reminder(&reminded, day));
         ids.push(message.appointment_id.to_string());
     }
     (day, ids)

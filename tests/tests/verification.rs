@@ -312,6 +312,18 @@ async fn codes_a_day_are_bounded_per_address_whoever_asks_and_staff_addresses_ne
         (200, &json!(false)),
         "{record}"
     );
+    // Nor in other capitals: it is the same mailbox.
+    let (status, record) = app
+        .post(
+            "/pe/patient",
+            json!({ "document": MARTA, "name": "Marta Quispe Rojas", "email": "Uno@Example.PE" }),
+        )
+        .await;
+    assert_eq!(
+        (status, &record["email_verified"]),
+        (200, &json!(false)),
+        "{record}"
+    );
     let (status, record) = app
         .post(
             "/pe/patient",
@@ -327,4 +339,67 @@ async fn codes_a_day_are_bounded_per_address_whoever_asks_and_staff_addresses_ne
     assert_problem((status, &problem), 409, "nothing_to_verify");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(emails_to(&app, "staff@example.pe").is_empty());
+}
+
+/// An appointment made again under an erased one's id (its patient
+/// registered anew and booked on the same day) is emailed as the first
+/// was: its changes and reminders are its own, not the erased one's
+/// already sent.
+#[tokio::test]
+async fn a_patient_erased_and_registered_again_hears_of_the_new_booking() {
+    const RENATA: &str = "42223333";
+    const RENATA_EMAIL: &str = "renata@example.pe";
+    let app = TestApp::spawn().await;
+    let id = format!("20261122-{RENATA}");
+    let book_and_remind = || async {
+        let (status, record) = app
+            .post(
+                "/pe/patient",
+                json!({ "document": RENATA, "name": "Renata Salas", "email": RENATA_EMAIL }),
+            )
+            .await;
+        assert_eq!(
+            (status, &record["email_verified"]),
+            (201, &json!(true)),
+            "{record}"
+        );
+        let created = app.create("pe", RENATA, "Medicina interna").await;
+        assert_eq!(created["id"], id.as_str());
+        let (status, assigned) = app
+            .post(&format!("/pe/appointment/{id}/assign"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{assigned}");
+        let day = assigned["slot"]["local_date"].as_str().expect("a slot");
+        let admin = app.token(Role::Admin, "pe", None);
+        let reminded = app
+            .client
+            .post(format!("{}/_local/remind", app.base))
+            .bearer_auth(admin)
+            .json(&json!({ "country": "pe", "date": day }))
+            .send()
+            .await
+            .expect("remind");
+        assert_eq!(reminded.status().as_u16(), 200);
+    };
+
+    book_and_remind().await;
+    // The booking's and the reminder's.
+    eventually(
+        || emails_to(&app, RENATA_EMAIL).len() >= 2,
+        "the first booking's emails",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = emails_to(&app, RENATA_EMAIL).len();
+    let (status, erasure) = app.delete(&format!("/pe/patient/{RENATA}")).await;
+    assert_eq!(status, 200, "{erasure}");
+
+    app.set_now("2026-11-22T15:10:00Z");
+    book_and_remind().await;
+    eventually(
+        || emails_to(&app, RENATA_EMAIL).len() == 2 * first,
+        "the new booking's emails, as many as the first's",
+    )
+    .await;
+    assert_eq!(notes(&app, &id).await, Vec::<String>::new());
 }

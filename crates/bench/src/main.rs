@@ -211,6 +211,7 @@ fn batches(count: u32) -> Result<Vec<SqsEvent>, Error> {
                 &appointment.id,
                 NotificationKind::Assigned,
                 appointment.revision,
+                appointment.updated_at,
             ),
         );
         let mut record = SqsMessage::default();

@@ -242,14 +242,27 @@ pub struct MalformedMessage(pub String);
 pub mod key {
     use jiff::civil::Date;
 
+    use crate::appointment::Appointment;
     use crate::ids::AppointmentId;
     use crate::notification::NotificationKind;
 
-    /// One per change (the appointment's revision after it) and message kind:
-    /// the same change published twice (a stream record delivered again)
-    /// sends one email.
-    pub fn change(appointment: &AppointmentId, kind: NotificationKind, revision: u32) -> String {
-        format!("{appointment}:{}:r{revision}", kind.as_str())
+    /// One per change and message kind. A change is named by its
+    /// appointment, the revision after it and when it was made: the same
+    /// change published twice (a stream record delivered again) sends one
+    /// email, and an appointment made again under an erased one's id (its
+    /// patient registered anew and booked the same day) does not match the
+    /// erased one's records, revisions counting from 1 again.
+    pub fn change(
+        appointment: &AppointmentId,
+        kind: NotificationKind,
+        revision: u32,
+        at: jiff::Timestamp,
+    ) -> String {
+        format!(
+            "{appointment}:{}:r{revision}:{}",
+            kind.as_str(),
+            at.as_millisecond()
+        )
     }
     /// The `Message-ID` (left part) of the email of a key: a name-based
     /// UUID (version 5), so every copy of one notification carries the same
@@ -259,9 +272,14 @@ pub mod key {
             uuid::Uuid::from_u128(0x6369_7461_735f_6e6f_7469_6669_6361_7469);
         uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).to_string()
     }
-    /// One per appointment and day reminded, however often the job runs.
-    pub fn reminder(appointment: &AppointmentId, day: Date) -> String {
-        format!("{appointment}:reminder:{day}")
+    /// One per appointment and day reminded, however often the job runs;
+    /// the appointment named with its creation, as in [`change`].
+    pub fn reminder(appointment: &Appointment, day: Date) -> String {
+        format!(
+            "{}:reminder:{day}:{}",
+            appointment.id,
+            appointment.created_at.as_millisecond()
+        )
     }
     /// How long repeated `notify` requests for one state send a single email.
     pub const NOTIFY_WINDOW_SECONDS: i64 = 60;
@@ -309,7 +327,7 @@ impl Notification {
                 kind,
                 country,
                 appointment_id: appointment_id.clone(),
-                idempotency_key: key::change(appointment_id, kind, entry.revision),
+                idempotency_key: key::change(appointment_id, kind, entry.revision, entry.at),
                 change: Some(Snapshot::of_entry(entry)),
             })
             .collect()
@@ -437,14 +455,27 @@ mod tests {
         };
         assert!(NotificationKind::for_change(&note).is_empty());
         let id = AppointmentId::parse(&PERU, "20261122-45678912").unwrap();
-        let messages = Notification::of_change(&PERU, &id, &entry(Some(Registered), Assigned));
-        assert_eq!(
-            messages
-                .iter()
-                .map(|m| m.idempotency_key.as_str())
-                .collect::<Vec<_>>(),
-            ["20261122-45678912:appointment.assigned:r4"]
-        );
+        let keys = |entry: &HistoryEntry| -> Vec<String> {
+            Notification::of_change(&PERU, &id, entry)
+                .into_iter()
+                .map(|m| m.idempotency_key)
+                .collect()
+        };
+        let booked = entry(Some(Registered), Assigned);
+        let [key] = keys(&booked).try_into().expect("one message");
+        assert_eq!(keys(&booked), [key.clone()], "published again, the same");
+        // The same revision of an appointment made again under the id (after
+        // an erasure) is another change.
+        let made_again = HistoryEntry {
+            at: booked.at + jiff::SignedDuration::from_mins(10),
+            ..booked.clone()
+        };
+        assert_ne!(keys(&made_again), [key.clone()]);
+        let next = HistoryEntry {
+            revision: booked.revision + 1,
+            ..booked
+        };
+        assert_ne!(keys(&next), [key]);
     }
 
     #[test]

@@ -108,9 +108,11 @@ pub async fn register_patient(
             email_verified: false,
             verification: None,
         },
-        // Staff giving the address on file again change nothing of it.
-        (_, Some(stored)) if stored.email.as_ref() == Some(&input.email) => Patient {
+        // Staff giving the address on file again (in any capitals) change
+        // nothing of its verification.
+        (_, Some(stored)) if stored.has_mailbox(&input.email) => Patient {
             name: input.name,
+            email: Some(input.email),
             ..stored
         },
         // An address staff enter counts as verified.

@@ -111,6 +111,12 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether both name one mailbox: mail providers do not tell capitals
+    /// apart (and the address is ASCII), so `Ana@x.pe` is `ana@x.pe`.
+    pub fn is_same_mailbox(&self, other: &EmailAddress) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
 }
 
 impl fmt::Display for EmailAddress {

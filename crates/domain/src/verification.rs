@@ -131,10 +131,13 @@ impl Patient {
 
     /// The record after the patient (not staff) gave `email`: a new
     /// address is not verified until its own code comes back; the same
-    /// one keeps what it had.
+    /// mailbox (in any capitals) keeps what it had.
     pub fn with_email_given(&self, email: EmailAddress) -> Patient {
-        if self.email.as_ref() == Some(&email) {
-            return self.clone();
+        if self.has_mailbox(&email) {
+            return Patient {
+                email: Some(email),
+                ..self.clone()
+            };
         }
         Patient {
             email: Some(email),
@@ -143,6 +146,13 @@ impl Patient {
             verification: None,
             ..self.clone()
         }
+    }
+
+    /// Whether the address on file is `email`'s mailbox.
+    pub fn has_mailbox(&self, email: &EmailAddress) -> bool {
+        self.email
+            .as_ref()
+            .is_some_and(|stored| stored.is_same_mailbox(email))
     }
 
     /// Whether the address waits for a code that is not on its way: none
@@ -231,7 +241,10 @@ mod tests {
     fn a_new_address_is_unverified_and_the_same_one_keeps_its_state() {
         let verified = patient(&PERU, "45678912");
         let same = verified.email.clone().expect("email");
-        assert!(verified.with_email_given(same).email_verified);
+        assert!(verified.with_email_given(same.clone()).email_verified);
+        let shouted = EmailAddress::parse(&same.to_string().to_uppercase()).expect("email");
+        let respelt = verified.with_email_given(shouted.clone());
+        assert!(respelt.email_verified && respelt.email == Some(shouted));
         let other = EmailAddress::parse("otra@example.com").expect("email");
         let changed = verified.with_email_given(other);
         assert!(!changed.email_verified && changed.reachable_email().is_none());

@@ -52,6 +52,11 @@ pub struct LocalConfig {
     /// Browser origins that may call the API (`--cors-origin`), as
     /// template.yaml's `CorsAllowedOrigins` does in AWS: others get no CORS headers.
     pub cors_origins: Vec<String>,
+    /// How long a request may take before it is answered with a 503, as
+    /// the API functions' deadline ([`citas_api::handlers::REQUEST_DEADLINE`]).
+    /// Tests on moto give it more: moto applies requests one at a time and
+    /// a loaded machine makes it slower than any deadline AWS is held to.
+    pub request_deadline: std::time::Duration,
 }
 
 /// [`LocalConfig::cors_origins`] by default: a frontend's development servers on this machine.
@@ -90,6 +95,7 @@ impl LocalConfig {
             slot_horizon: SlotHorizon::default(),
             read_timeout: READ_TIMEOUT,
             cors_origins: LOCAL_ORIGINS.map(str::to_owned).to_vec(),
+            request_deadline: citas_api::handlers::REQUEST_DEADLINE,
         }
     }
 }
@@ -153,6 +159,7 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
             .is_none()
             .then(|| crate::queue::DeadLetterFile::new(&config.data_dir)),
         read_timeout: config.read_timeout,
+        request_deadline: config.request_deadline,
         cors_origins: config.cors_origins.clone(),
     });
     if let Some(hour) = config.reminder_hour {
@@ -349,6 +356,7 @@ struct Local {
     tokens: TokenAuthority,
     dead_letters: Option<crate::queue::DeadLetterFile>,
     read_timeout: std::time::Duration,
+    request_deadline: std::time::Duration,
     cors_origins: Vec<String>,
 }
 
@@ -551,7 +559,15 @@ async fn forward(
             );
         }
     };
-    to_local(citas_api::handle(services, route.action, lambda_request).await)
+    to_local(
+        citas_api::handlers::handle_within(
+            services,
+            route.action,
+            lambda_request,
+            local.request_deadline,
+        )
+        .await,
+    )
 }
 
 /// The HTTP API payload v2 event API Gateway would send for this request.

@@ -52,7 +52,7 @@ pub async fn remind(
         let messages: Vec<Notification> = page
             .items
             .iter()
-            .map(|a| Notification::about(a, NotificationKind::Reminder, key::reminder(&a.id, day)))
+            .map(|a| Notification::about(a, NotificationKind::Reminder, key::reminder(a, day)))
             .collect();
         report.appointments += messages.len();
         let failed = services.queue.enqueue_batch(country, &messages).await;

@@ -90,6 +90,9 @@ impl TestApp {
             data_dir.path().to_owned(),
         );
         config.clock = clock.clone();
+        // These tests check what the API does, not how fast moto answers
+        // while other tests load it (the deadline has its own test).
+        config.request_deadline = std::time::Duration::from_secs(60);
         config.aws = Some(citas_local::server::AwsTarget {
             endpoint,
             variables: citas_provision::template::Variables {
