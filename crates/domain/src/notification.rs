@@ -463,14 +463,18 @@ mod tests {
         };
         let booked = entry(Some(Registered), Assigned);
         let [key] = keys(&booked).try_into().expect("one message");
-        assert_eq!(keys(&booked), [key.clone()], "published again, the same");
+        assert_eq!(
+            keys(&booked),
+            std::slice::from_ref(&key),
+            "published again, the same"
+        );
         // The same revision of an appointment made again under the id (after
         // an erasure) is another change.
         let made_again = HistoryEntry {
             at: booked.at + jiff::SignedDuration::from_mins(10),
             ..booked.clone()
         };
-        assert_ne!(keys(&made_again), [key.clone()]);
+        assert_ne!(keys(&made_again), std::slice::from_ref(&key));
         let next = HistoryEntry {
             revision: booked.revision + 1,
             ..booked
