@@ -224,8 +224,10 @@ async fn the_publisher_turns_a_history_record_into_its_change_keyed_message() {
         .into_iter()
         .map(|message| message.idempotency_key)
         .collect();
+    // The fixture's change: revision 2, made at 2026-11-22T14:00:00Z (in ms).
+    let change = "20261122-45678912:appointment.assigned:r2:1795356000000";
     assert_eq!(
-        keys, ["20261122-45678912:appointment.assigned:r2"; 2],
+        keys, [change; 2],
         "one message per delivery of the record, keyed by the change"
     );
 }

@@ -93,12 +93,7 @@ async fn emails_are_sent_raw_through_ses_v2() {
     let id = mailer.send(&email).await.expect("sent");
     assert!(!id.is_empty());
 
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", backends::moto_endpoint()))
-        .await
-        .expect("moto data")
-        .json()
-        .await
-        .expect("json");
+    let data: Value = backends::moto_data().await;
     let sent = data["ses"]["RawMessage"]
         .as_array()
         .and_then(|all| all.iter().find(|m| m["id"] == id.as_str()))

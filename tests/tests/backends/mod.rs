@@ -142,15 +142,29 @@ pub async fn sqs_queues(
     (client, by_country)
 }
 
+/// moto's whole state. It walks every backend's data while other tests
+/// change theirs, and may then answer a 500 instead of JSON: asked again.
+pub async fn moto_data() -> serde_json::Value {
+    let url = format!("{}/moto-api/data.json", moto_endpoint());
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        match reqwest::get(&url).await {
+            Ok(response) if response.status().is_success() => match response.json().await {
+                Ok(data) => return data,
+                Err(error) => last_error = error.to_string(),
+            },
+            Ok(response) => last_error = format!("status {}", response.status()),
+            Err(error) => last_error = error.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("moto's data.json: {last_error}");
+}
+
 /// What moto's SES v2 has sent so far: each message's first recipient and
 /// the message, decoded as a mail client would.
 pub async fn ses_sent() -> Vec<(String, citas_e2e::ReceivedEmail)> {
-    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto_endpoint()))
-        .await
-        .expect("moto data")
-        .json()
-        .await
-        .expect("json");
+    let data = moto_data().await;
     data["ses"]["RawMessage"]
         .as_array()
         .into_iter()
