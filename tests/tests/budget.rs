@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
-use citas_aws::dynamo::STATUS_SHARDS;
 use citas_aws::{OperationCounter, SqsQueue};
 use citas_domain::service;
 use citas_domain::{Doctor, ManualClock, PERU, Services};
 use citas_e2e::build;
+use citas_layout::keys::STATUS_SHARDS;
 use jiff::civil::{date, time};
 
 fn ops(counts: &BTreeMap<String, usize>) -> usize {

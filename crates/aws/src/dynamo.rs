@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use citas_domain::ports::{
     Availability, Freshness, ListFilter, Page, PageRequest, PlanLease, SlotSearch, Store,
-    StoreError, Transition, Upserted, free_slot_partition,
+    StoreError, Transition, Upserted,
 };
 use citas_domain::timestamp;
 use citas_domain::{
@@ -29,28 +29,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::errors::{backend, is_condition_failure};
-use crate::items::{
+use crate::pager::{Item, ShardedIndex};
+use crate::settings::{TableNames, index};
+use citas_layout::items::{
     AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, SlotItem,
     SpecialityItem, history_partition,
 };
-use crate::pager::{Item, ShardedIndex};
-use crate::settings::{TableNames, index};
+use citas_layout::keys::{self, attribute, doctor_status, free_slot_partition};
 
-/// How many partitions each status is spread over in the `by-status` index,
-/// so no single index partition takes every write of a busy status.
-pub const STATUS_SHARDS: u32 = 4;
-
-/// Attributes the adapter adds to appointment items for its indexes.
-const STATUS_SHARD: &str = "status_shard";
-const ASSIGNED_DAY: &str = "assigned_day";
-const DOCTOR_STATUS: &str = "doctor_status";
-const OPEN_DOCUMENT: &str = "open_document";
-const OPEN_DOCTOR: &str = "open_doctor";
 /// The id of the change that last wrote an appointment item (see `transition`).
 const CHANGE: &str = "change_id";
-/// Attributes the adapter adds to slot items for the free-slot index.
-pub const FREE: &str = "free";
-pub const STARTS: &str = "starts";
 /// Attributes of a doctor item beside seed 000's: the plan, and its index keys.
 const AVAILABILITY: &str = "availability";
 const GENERATED_UNTIL: &str = "generated_until";
@@ -139,6 +127,11 @@ impl RecentReads {
     }
 }
 
+/// A history item as a table's stream record shows it.
+pub fn history_from_image(image: Item) -> Result<HistoryItem, StoreError> {
+    serde_dynamo::from_item(image).map_err(|e| citas_layout::items::corrupt("history", e))
+}
+
 fn to_item(value: &impl Serialize) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(backend)
 }
@@ -155,54 +148,19 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// `{registry number}#{status}`: a doctor's appointments with a status.
-pub fn doctor_status(doctor: &citas_domain::DoctorDocument, status: Status) -> String {
-    format!("{doctor}#{status}")
-}
-
-/// `{status}#{n}`, n derived from the id so an appointment keeps its shard.
-pub fn status_shard(status: Status, id: &str) -> String {
-    let hash = id.bytes().fold(2_166_136_261u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(16_777_619)
-    });
-    format!("{status}#{}", hash % STATUS_SHARDS)
-}
-
 fn appointment_item(appointment: &Appointment) -> Result<Item, StoreError> {
     let mut item = to_item(&AppointmentItem::from_domain(appointment))?;
-    item.insert(
-        STATUS_SHARD.into(),
-        s(status_shard(
-            appointment.status,
-            &appointment.id.to_string(),
-        )),
-    );
-    if let Some(day) = appointment.assigned_day() {
-        item.insert(ASSIGNED_DAY.into(), s(day.to_string()));
-    }
-    if let Some(doctor) = appointment.doctor() {
-        item.insert(
-            DOCTOR_STATUS.into(),
-            s(doctor_status(&doctor.document, appointment.status)),
-        );
-        // Visits to come: only while the appointment holds its slot.
-        if appointment.status.holds_slot() {
-            item.insert(OPEN_DOCUMENT.into(), s(appointment.document().to_string()));
-            item.insert(OPEN_DOCTOR.into(), s(doctor.document.to_string()));
-        }
+    for entry in keys::appointment_index_entries(appointment) {
+        item.insert(entry.attribute.into(), s(entry.partition));
     }
     Ok(item)
 }
 
-/// The free-slot index's attributes of a slot: `starts` always, `free` while it is free.
+/// The slot attributes its indexes read: their partitions, and `starts`.
 pub fn slot_index_attributes(slot: &Slot) -> Vec<(&'static str, AttributeValue)> {
-    let mut attributes = vec![(STARTS, s(timestamp::format(slot.starts_at())))];
-    if slot.available {
-        let doctor = slot.doctor();
-        attributes.push((
-            FREE,
-            s(free_slot_partition(doctor.country, &doctor.speciality)),
-        ));
+    let mut attributes = vec![(attribute::STARTS, s(timestamp::format(slot.starts_at())))];
+    for entry in keys::slot_index_entries(slot) {
+        attributes.push((entry.attribute, s(entry.partition)));
     }
     attributes
 }
@@ -374,10 +332,10 @@ impl Store for DynamoStore {
         let (index, partition_attribute, sort_attribute, forward, partitions) = match filter {
             ListFilter::Status(status) => (
                 index::BY_STATUS,
-                STATUS_SHARD,
+                attribute::STATUS_SHARD,
                 "created_at",
                 false,
-                (0..STATUS_SHARDS)
+                (0..keys::STATUS_SHARDS)
                     .map(|n| format!("{status}#{n}"))
                     .collect(),
             ),
@@ -390,28 +348,28 @@ impl Store for DynamoStore {
             ),
             ListFilter::AssignedOn(day) => (
                 index::BY_ASSIGNED_DAY,
-                ASSIGNED_DAY,
+                attribute::ASSIGNED_DAY,
                 "starts_at",
                 true,
                 vec![day.to_string()],
             ),
             ListFilter::DoctorStatus(doctor, status) => (
                 index::BY_DOCTOR_STATUS,
-                DOCTOR_STATUS,
+                attribute::DOCTOR_STATUS,
                 "created_at",
                 false,
                 vec![doctor_status(doctor, *status)],
             ),
             ListFilter::PatientUpcoming { document, .. } => (
                 index::BY_DOCUMENT_UPCOMING,
-                OPEN_DOCUMENT,
+                attribute::OPEN_DOCUMENT,
                 "starts_at",
                 true,
                 vec![document.to_string()],
             ),
             ListFilter::DoctorUpcoming { doctor, .. } => (
                 index::BY_DOCTOR_UPCOMING,
-                OPEN_DOCTOR,
+                attribute::OPEN_DOCTOR,
                 "starts_at",
                 true,
                 vec![doctor.to_string()],
@@ -1003,9 +961,9 @@ impl DynamoStore {
                 client: &self.client,
                 table: self.tables.slot(),
                 index: index::FREE_SLOTS,
-                partition_attribute: FREE,
-                sort_attribute: STARTS,
-                partitions: vec![search.partition()],
+                partition_attribute: attribute::FREE,
+                sort_attribute: attribute::STARTS,
+                partitions: vec![free_slot_partition(search.country, &search.speciality)],
                 forward: true,
                 scope: search.scope(),
                 sort_between: Some((
@@ -1107,19 +1065,19 @@ impl DynamoStore {
     /// so a booking made meanwhile is never undone (its own record follows).
     pub async fn complete_slot_index(&self, image: Item) -> Result<bool, StoreError> {
         let present = |name: &str| image.get(name).and_then(|v| v.as_s().ok()).cloned();
-        let (free, starts) = (present(FREE), present(STARTS));
+        let (free, starts) = (present(attribute::FREE), present(attribute::STARTS));
         let slot = slot_from(image)?;
         let wanted: HashMap<&str, AttributeValue> =
             slot_index_attributes(&slot).into_iter().collect();
         let wanted_text = |name: &str| wanted.get(name).and_then(|v| v.as_s().ok()).cloned();
-        if wanted_text(FREE) == free && wanted_text(STARTS) == starts {
+        if wanted_text(attribute::FREE) == free && wanted_text(attribute::STARTS) == starts {
             return Ok(false);
         }
         let mut values = HashMap::from([
             (":seen".to_owned(), AttributeValue::Bool(slot.available)),
             (":starts".to_owned(), s(timestamp::format(slot.starts_at()))),
         ]);
-        let expression = match wanted.get(FREE) {
+        let expression = match wanted.get(attribute::FREE) {
             Some(partition) => {
                 values.insert(":free".to_owned(), partition.clone());
                 "SET #starts = :starts, #free = :free"
@@ -1133,8 +1091,8 @@ impl DynamoStore {
             .key("id", s(slot.id.to_string()))
             .update_expression(expression)
             .condition_expression("isAvailable = :seen")
-            .expression_attribute_names("#starts", STARTS)
-            .expression_attribute_names("#free", FREE)
+            .expression_attribute_names("#starts", attribute::STARTS)
+            .expression_attribute_names("#free", attribute::FREE)
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
@@ -1371,7 +1329,7 @@ impl DynamoStore {
         let update = Update::builder()
             .table_name(self.tables.slot())
             .key("id", s(slot_id.to_string()))
-            .expression_attribute_names("#free", FREE);
+            .expression_attribute_names("#free", attribute::FREE);
         let update = match booked_by {
             Some(appointment) => update
                 .update_expression(
@@ -1386,7 +1344,7 @@ impl DynamoStore {
                     "SET isAvailable = :next, #free = :free, #starts = :starts REMOVE appointment",
                 )
                 .condition_expression("attribute_exists(id)")
-                .expression_attribute_names("#starts", STARTS)
+                .expression_attribute_names("#starts", attribute::STARTS)
                 .expression_attribute_values(":next", AttributeValue::Bool(true))
                 .expression_attribute_values(
                     ":free",
@@ -1427,26 +1385,5 @@ impl DynamoStore {
             }),
             None => Err(StoreError::NotFound),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_are_stable_and_spread() {
-        assert_eq!(
-            status_shard(Status::Registered, "20261122-45678912"),
-            status_shard(Status::Registered, "20261122-45678912")
-        );
-        let mut seen = std::collections::HashSet::new();
-        for n in 0..200 {
-            seen.insert(status_shard(
-                Status::Assigned,
-                &format!("20261122-{:08}", 10_000_000 + n),
-            ));
-        }
-        assert_eq!(seen.len(), STATUS_SHARDS as usize);
     }
 }

@@ -6,7 +6,6 @@ pub mod counting;
 pub mod dynamo;
 pub mod errors;
 pub mod idempotency;
-pub mod items;
 pub mod pager;
 pub mod sdk;
 pub mod ses;

@@ -43,33 +43,7 @@ impl TableNames {
 }
 
 /// Index names, as template.yaml declares them.
-pub mod index {
-    /// Appointments by `status_shard` (`{status}#{n}`), newest `created_at` first.
-    pub const BY_STATUS: &str = "by-status";
-    /// Appointments by `document`, newest `created_at` first.
-    pub const BY_DOCUMENT: &str = "by-document";
-    /// Assigned appointments by `assigned_day` (local day of the slot), earliest `starts_at` first.
-    pub const BY_ASSIGNED_DAY: &str = "by-assigned-day";
-    /// A doctor's appointments by `doctor_status` (`{registry number}#{status}`), newest `created_at` first.
-    pub const BY_DOCTOR_STATUS: &str = "by-doctor-status";
-    /// A patient's visits to come by `open_document` (present only while
-    /// pending or assigned), earliest `starts_at` first.
-    pub const BY_DOCUMENT_UPCOMING: &str = "by-document-upcoming";
-    /// A doctor's visits to come by `open_doctor` (their registry number,
-    /// present only while pending or assigned), earliest `starts_at` first.
-    pub const BY_DOCTOR_UPCOMING: &str = "by-doctor-upcoming";
-    /// Doctors by `speciality` and `country` (seed 000's attributes).
-    pub const DOCTOR_BY_SPECIALITY: &str = "by-speciality";
-    /// Slots by `doctor`, ordered by `id` (`{doctor}-{epoch}`: time order).
-    pub const SLOT_BY_DOCTOR: &str = "by-doctor";
-    /// Free slots by `free` (`{country}-{speciality}`, present only while
-    /// free), ordered by `starts` (UTC RFC 3339): a speciality's free slots
-    /// earliest first in one query, however many doctors it has.
-    pub const FREE_SLOTS: &str = "by-free-speciality";
-    /// Doctors whose plan still has days to generate, by `plan_due` (their
-    /// country) and `generated_until`: the daily horizon job's work list.
-    pub const PLAN_DUE: &str = "by-plan-due";
-}
+pub use citas_layout::keys::index;
 
 /// The environment variable holding a country's queue URL, e.g. `QUEUE_URL_PE`.
 pub fn queue_url_variable(country: &Country) -> String {

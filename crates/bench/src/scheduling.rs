@@ -11,12 +11,10 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use citas_api::schedule_body::SlotSearchQuery;
-use citas_aws::dynamo::STATUS_SHARDS;
 use citas_aws::{DynamoStore, OperationCounter, TableNames};
 use citas_domain::availability::WEEKDAYS;
 use citas_domain::ports::{
     Availability, ListFilter, Page, PageRequest, SlotSearch, StoreError, Transition, Upserted,
-    free_slot_partition,
 };
 use citas_domain::scheduling::{self, NewDoctor, SlotQuery};
 use citas_domain::service::{self, NewAppointment, NewPatient};
@@ -25,6 +23,7 @@ use citas_domain::{
     EmailAddress, Identity, ManualClock, OfferedSpeciality, PERU, Patient, Services, Slot, SlotId,
     Speciality, Store, testkit,
 };
+use citas_layout::keys::{self, STATUS_SHARDS};
 use citas_local::EmbeddedStore;
 use citas_provision::template::Variables;
 use jiff::civil::Weekday;
@@ -381,22 +380,19 @@ impl PartitionCounter {
             *map.entry((partition, second)).or_default() += units;
         }
     }
-    /// An appointment item's partitions: the table's and its indexes'.
+    /// An appointment item's partitions: the table's and its indexes', as
+    /// the DynamoDB adapter writes them (the same key layout).
     fn appointment_partitions(appointment: &Appointment) -> Vec<String> {
         let code = appointment.country.code;
-        let id = appointment.id.to_string();
-        let mut partitions = vec![
-            format!("{code}-appointment {id}"),
-            format!(
-                "{code}-appointment[by-status] {}",
-                citas_aws::dynamo::status_shard(appointment.status, &id)
-            ),
-            format!("{code}-appointment[by-document] {}", appointment.document()),
-        ];
-        if let Some(day) = appointment.assigned_day() {
-            partitions.push(format!("{code}-appointment[by-assigned-day] {day}"));
-        }
-        partitions
+        std::iter::once(format!("{code}-appointment {}", appointment.id))
+            .chain(
+                keys::appointment_index_entries(appointment)
+                    .into_iter()
+                    .map(|entry| {
+                        format!("{code}-appointment[{}] {}", entry.index, entry.partition)
+                    }),
+            )
+            .collect()
     }
 }
 
@@ -501,17 +497,12 @@ impl Store for PartitionCounter {
                 format!("appointment-doctor {slot}"),
                 2.0 * write_units(SLOT_BYTES),
             );
-            self.write(
-                format!(
-                    "appointment-doctor[by-free-speciality] {}",
-                    free_slot_partition(slot.doctor.country, &slot.doctor.speciality)
-                ),
-                write_units(SLOT_BYTES),
-            );
-            self.write(
-                format!("appointment-doctor[by-doctor] {}", slot.doctor),
-                write_units(SLOT_BYTES),
-            );
+            for entry in keys::slot_indexes(slot) {
+                self.write(
+                    format!("appointment-doctor[{}] {}", entry.index, entry.partition),
+                    write_units(SLOT_BYTES),
+                );
+            }
         }
         self.inner.transition(transition).await
     }
@@ -663,10 +654,14 @@ impl Store for PartitionCounter {
         // The query reads the page and one more item (to know whether more follow).
         let bytes = (found.items.len() + 1) as f64 * SLOT_BYTES;
         let partition = match &search.doctor {
-            Some(doctor) => format!("appointment-doctor[by-doctor] {doctor}"),
+            Some(doctor) => format!(
+                "appointment-doctor[{}] {doctor}",
+                keys::index::SLOT_BY_DOCTOR
+            ),
             None => format!(
-                "appointment-doctor[by-free-speciality] {}",
-                search.partition()
+                "appointment-doctor[{}] {}",
+                keys::index::FREE_SLOTS,
+                keys::free_slot_partition(search.country, &search.speciality)
             ),
         };
         self.read(partition, read_units(bytes, false));

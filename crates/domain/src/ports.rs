@@ -348,11 +348,6 @@ pub struct SlotSearch {
 }
 
 impl SlotSearch {
-    /// The partition key of the free-slot index: `{country}-{speciality}`.
-    pub fn partition(&self) -> String {
-        free_slot_partition(self.country, &self.speciality)
-    }
-
     /// Ties a cursor to this search.
     pub fn scope(&self) -> String {
         format!(
@@ -367,11 +362,6 @@ impl SlotSearch {
             self.until.as_second()
         )
     }
-}
-
-/// `{country}-{speciality}`: where a free slot is indexed for searches.
-pub fn free_slot_partition(country: &Country, speciality: &Speciality) -> String {
-    format!("{}-{}", country.code, speciality)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -132,7 +132,7 @@ pub async fn publish_notifications(
             continue;
         };
         let messages =
-            citas_aws::items::HistoryItem::from_image(image).and_then(|item| item.notifications());
+            citas_aws::dynamo::history_from_image(image).and_then(|item| item.notifications());
         let messages = match messages {
             Ok(messages) => messages,
             Err(error) => {

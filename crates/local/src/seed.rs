@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use citas_aws::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
 use citas_domain::availability::{TimeRange, WeeklyRange, format_time};
 use citas_domain::{
     Appointment, Country, Doctor, DoctorId, Patient, Slot, Store, StoreError, WorkingPlan,
 };
+use citas_layout::items::{AppointmentItem, DoctorItem, PatientItem, SlotItem};
 use jiff::civil::{Date, Time, Weekday};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

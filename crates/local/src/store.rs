@@ -4,24 +4,24 @@
 //! nothing walks a whole table. redb runs one write transaction at a time,
 //! which settles races the way DynamoDB's conditions do: the loser sees the
 //! winner's write and fails its condition. Records are the JSON of seed 000's
-//! items (`citas_aws::items`), the one storage mapping of the entities.
+//! items (`citas_layout::items`), the one storage mapping of the entities.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use citas_aws::items::{
-    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, SlotItem,
-    SpecialityItem, history_partition,
-};
 use citas_domain::cursor;
 use citas_domain::ports::{
     Availability, ListFilter, Page, PageRequest, PlanLease, SlotSearch, Store, StoreError,
-    Transition, Upserted, free_slot_partition,
+    Transition, Upserted,
 };
 use citas_domain::{
     Appointment, AppointmentId, Claim, Country, Doctor, DoctorId, Document, HistoryEntry,
     IdempotencyStore, OfferedSpeciality, Patient, Slot, SlotId, Speciality,
+};
+use citas_layout::items::{
+    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, SlotItem,
+    SpecialityItem, history_partition,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -435,7 +435,8 @@ fn index_slot(txn: &WriteTransaction, id: &SlotId, free: Option<bool>) -> Result
     let mut by_doctor = txn.open_table(DOCTOR_SLOTS)?;
     let mut free_slots = txn.open_table(FREE_SLOTS)?;
     let (text, doctor) = (id.to_string(), id.doctor.to_string());
-    let partition = free_slot_partition(id.doctor.country, &id.doctor.speciality);
+    let partition =
+        citas_layout::keys::free_slot_partition(id.doctor.country, &id.doctor.speciality);
     let start = id.starts_at.as_second();
     free_slots.remove((partition.as_str(), start, text.as_str()))?;
     match free {
@@ -501,7 +502,7 @@ impl IndexEntries {
                 .zip(appointment.starts_at())
                 .map(|(day, at)| (day.to_string(), at.as_second())),
             doctor_status: appointment.doctor().map(|doctor| {
-                citas_aws::dynamo::doctor_status(&doctor.document, appointment.status)
+                citas_layout::keys::doctor_status(&doctor.document, appointment.status)
             }),
             upcoming: match (appointment.doctor(), appointment.starts_at()) {
                 (Some(doctor), Some(at)) if appointment.status.holds_slot() => vec![
@@ -668,7 +669,7 @@ impl Store for EmbeddedStore {
                 }
                 ListFilter::DoctorStatus(doctor, status) => (
                     txn.open_table(BY_DOCTOR_STATUS)?,
-                    citas_aws::dynamo::doctor_status(doctor, *status),
+                    citas_layout::keys::doctor_status(doctor, *status),
                     true,
                 ),
                 ListFilter::PatientUpcoming { document, .. } => (
@@ -1293,7 +1294,11 @@ impl Store for EmbeddedStore {
         // speciality's free-slot index.
         let (table, partition, only_free) = match &search.doctor {
             Some(doctor) => (DOCTOR_SLOTS, doctor.to_string(), true),
-            None => (FREE_SLOTS, search.partition(), false),
+            None => (
+                FREE_SLOTS,
+                citas_layout::keys::free_slot_partition(search.country, &search.speciality),
+                false,
+            ),
         };
         let (from, until) = (search.from.as_second(), search.until.as_second());
         self.read(move |txn| {
@@ -1331,7 +1336,11 @@ impl Store for EmbeddedStore {
         // speciality's free slots have their own index.
         let (table, partition, only_free) = match &search.doctor {
             Some(doctor) => (DOCTOR_SLOTS, doctor.to_string(), true),
-            None => (FREE_SLOTS, search.partition(), false),
+            None => (
+                FREE_SLOTS,
+                citas_layout::keys::free_slot_partition(search.country, &search.speciality),
+                false,
+            ),
         };
         let (from, until, limit) = (
             search.from.as_second(),

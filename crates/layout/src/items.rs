@@ -21,7 +21,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 /// A stored item that does not hold what its table promises.
-fn corrupt(table: &str, message: impl std::fmt::Display) -> StoreError {
+pub fn corrupt(table: &str, message: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("a stored {table} item is not valid: {message}"))
 }
 
@@ -514,13 +514,6 @@ impl HistoryItem {
             slot_minutes: entry.slot.as_ref().map(|_| entry.slot_minutes),
             from_slot: entry.from_slot.as_ref().map(ToString::to_string),
         }
-    }
-
-    /// The item as a table's stream record shows it.
-    pub fn from_image(
-        image: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-    ) -> Result<Self, StoreError> {
-        serde_dynamo::from_item(image).map_err(|e| corrupt("history", e))
     }
 
     /// The appointment the entry belongs to, from its partition `{country}#{id}`.
