@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use citas_aws::{DynamoStore, TableNames, settings};
-use citas_domain::{AppointmentId, PERU, Patient, Store};
+use citas_domain::{AppointmentId, AppointmentStore, PERU, Patient, PatientStore};
 use citas_e2e::build;
 use citas_emulator::{Outcome, RuntimeApi};
 use citas_provision::template::{Template, Variables, ensure_queues, ensure_tables};

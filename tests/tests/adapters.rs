@@ -5,6 +5,7 @@ mod backends;
 use std::collections::HashMap;
 
 use citas_aws::{OperationCounter, SesMailer, SqsQueue};
+use citas_domain::ports::stores::*;
 use citas_domain::{
     AppointmentId, Attachment, CHILE, Email, EmailAddress, Mailer, Notification, NotificationKind,
     NotificationQueue, PERU,
@@ -150,7 +151,6 @@ fn subsegments(daemon: &std::net::UdpSocket) -> Vec<Value> {
 
 /// Reads the appointment through `store` (a traced call) and finds nothing.
 async fn assert_absent(store: &citas_aws::DynamoStore, id: &AppointmentId) {
-    use citas_domain::Store;
     assert!(
         store
             .get_appointment(&PERU, id)
@@ -162,7 +162,6 @@ async fn assert_absent(store: &citas_aws::DynamoStore, id: &AppointmentId) {
 
 #[tokio::test]
 async fn each_sdk_call_of_a_sampled_trace_is_an_xray_subsegment_naming_its_table() {
-    use citas_domain::Store;
     let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a stand-in daemon");
     daemon
         .set_read_timeout(Some(std::time::Duration::from_millis(300)))

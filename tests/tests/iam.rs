@@ -1460,7 +1460,7 @@ async fn an_unsendable_notification(stack: &mut Stack, country: &'static Country
         email: None,
         ..citas_e2e::build::patient(country, document)
     };
-    citas_domain::Store::upsert_patient(&store, country, &patient)
+    citas_domain::PatientStore::upsert_patient(&store, country, &patient)
         .await
         .expect("patient");
     let (status, created) = stack
@@ -1473,7 +1473,7 @@ async fn an_unsendable_notification(stack: &mut Stack, country: &'static Country
         )
         .await;
     assert_eq!(status, 201, "{created}");
-    let appointment = citas_domain::Store::get_appointment(
+    let appointment = citas_domain::AppointmentStore::get_appointment(
         &store,
         country,
         &citas_domain::AppointmentId::parse(country, &id_of(&created)).expect("id"),

@@ -150,7 +150,7 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
         name: "Dra. Rosa Paredes".into(),
         ..build::doctor(&PERU, "cardiologia", "40000001")
     };
-    citas_domain::Store::put_doctor(&store, &doctor)
+    citas_domain::DoctorStore::put_doctor(&store, &doctor)
         .await
         .expect("doctor");
     let slot = build::slot(
@@ -158,7 +158,7 @@ async fn an_assignment_is_emailed_through_sqs_and_ses_on_moto() {
         date(2026, 12, 7),
         jiff::civil::time(9, 30, 0, 0),
     );
-    citas_domain::Store::put_slot(&store, &slot)
+    citas_domain::SlotStore::put_slot(&store, &slot)
         .await
         .expect("slot");
 

@@ -20,10 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use citas_aws::DynamoStore;
+use citas_domain::ports::{AppointmentStore, DoctorStore, PatientStore, SlotStore};
 use citas_domain::service::{self, NewAppointment};
 use citas_domain::{
     Appointment, Doctor, DomainError, EmailAddress, ManualClock, Notification, PERU, Patient,
-    Speciality, Status, Store,
+    Speciality, Status,
 };
 use citas_e2e::build;
 use citas_e2e::callers::admin;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::{DynamoStore, OperationCounter, SqsQueue, TableNames};
+use citas_domain::ports::stores::*;
 use citas_domain::service;
-use citas_domain::{Caller, Identity, ManualClock, PERU, Services, Store};
+use citas_domain::{Caller, Identity, ManualClock, PERU, Services};
 use citas_provision::template::Variables;
 use jiff::civil::{date, time};
 

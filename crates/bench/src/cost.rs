@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use citas_domain::ports::stores::*;
 use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
     Caller, Country, Email, EmailAddress, Identity, MailError, Mailer, ManualClock, Notification,
-    NotificationQueue, PERU, QueueError, Services, Speciality, Store, testkit,
+    NotificationQueue, PERU, QueueError, Services, Speciality, testkit,
 };
 use citas_local::EmbeddedStore;
 use citas_notify::{Done, EmailPipeline};

@@ -9,7 +9,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use citas_aws::{DynamoStore, TableNames, settings};
-use citas_domain::{EmailAddress, PERU, Patient, Store, testkit};
+use citas_domain::ports::stores::*;
+use citas_domain::{EmailAddress, PERU, Patient, testkit};
 use citas_emulator::{Outcome, RuntimeApi};
 use citas_provision::template::Variables;
 use serde_json::{Value, json};

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use citas_api::schedule_body::SlotSearchQuery;
 use citas_aws::{DynamoStore, OperationCounter, TableNames};
 use citas_domain::availability::WEEKDAYS;
+use citas_domain::ports::stores::*;
 use citas_domain::ports::{
     Availability, ListFilter, Page, PageRequest, SlotSearch, StoreError, Transition, Upserted,
 };
@@ -21,7 +22,7 @@ use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
     Appointment, AppointmentId, Caller, Country, Doctor, DoctorDocument, DoctorId, DomainError,
     EmailAddress, Identity, ManualClock, OfferedSpeciality, PERU, Patient, Services, Slot, SlotId,
-    Speciality, Store, testkit,
+    Speciality, testkit,
 };
 use citas_layout::keys::{self, STATUS_SHARDS};
 use citas_local::EmbeddedStore;
@@ -397,7 +398,7 @@ impl PartitionCounter {
 }
 
 #[async_trait]
-impl Store for PartitionCounter {
+impl PatientStore for PartitionCounter {
     async fn upsert_patient(
         &self,
         country: &Country,
@@ -409,6 +410,7 @@ impl Store for PartitionCounter {
         );
         self.inner.upsert_patient(country, patient).await
     }
+
     async fn get_patient(
         &self,
         country: &Country,
@@ -420,12 +422,25 @@ impl Store for PartitionCounter {
         );
         self.inner.get_patient(country, document).await
     }
+
+    async fn delete_patient(
+        &self,
+        country: &Country,
+        document: &citas_domain::Document,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_patient(country, document).await
+    }
+}
+
+#[async_trait]
+impl AppointmentStore for PartitionCounter {
     async fn insert_appointment(&self, appointment: &Appointment) -> Result<(), StoreError> {
         for partition in Self::appointment_partitions(appointment) {
             self.write(partition, write_units(APPOINTMENT_BYTES));
         }
         self.inner.insert_appointment(appointment).await
     }
+
     async fn get_appointment(
         &self,
         country: &'static Country,
@@ -437,6 +452,7 @@ impl Store for PartitionCounter {
         );
         self.inner.get_appointment(country, id).await
     }
+
     async fn list_appointments(
         &self,
         country: &'static Country,
@@ -464,6 +480,7 @@ impl Store for PartitionCounter {
         );
         Ok(found)
     }
+
     async fn transition(&self, transition: &Transition) -> Result<(), StoreError> {
         // A transaction costs two units per item written; each index it changes, one.
         let next = &transition.appointment;
@@ -506,6 +523,7 @@ impl Store for PartitionCounter {
         }
         self.inner.transition(transition).await
     }
+
     async fn history(
         &self,
         country: &'static Country,
@@ -513,6 +531,7 @@ impl Store for PartitionCounter {
     ) -> Result<Vec<citas_domain::HistoryEntry>, StoreError> {
         self.inner.history(country, id).await
     }
+
     async fn add_history_note(
         &self,
         country: &'static Country,
@@ -521,6 +540,7 @@ impl Store for PartitionCounter {
     ) -> Result<(), StoreError> {
         self.inner.add_history_note(country, id, entry).await
     }
+
     async fn erase_appointment(
         &self,
         appointment: &Appointment,
@@ -528,13 +548,7 @@ impl Store for PartitionCounter {
     ) -> Result<(), StoreError> {
         self.inner.erase_appointment(appointment, kept_as).await
     }
-    async fn delete_patient(
-        &self,
-        country: &Country,
-        document: &citas_domain::Document,
-    ) -> Result<bool, StoreError> {
-        self.inner.delete_patient(country, document).await
-    }
+
     async fn get_appointments(
         &self,
         country: &'static Country,
@@ -548,6 +562,10 @@ impl Store for PartitionCounter {
         }
         self.inner.get_appointments(country, ids).await
     }
+}
+
+#[async_trait]
+impl CatalogueStore for PartitionCounter {
     async fn added_specialities(
         &self,
         country: &'static Country,
@@ -558,6 +576,7 @@ impl Store for PartitionCounter {
         );
         self.inner.added_specialities(country).await
     }
+
     async fn add_speciality(
         &self,
         country: &'static Country,
@@ -565,19 +584,26 @@ impl Store for PartitionCounter {
     ) -> Result<(), StoreError> {
         self.inner.add_speciality(country, speciality).await
     }
+}
+
+#[async_trait]
+impl DoctorStore for PartitionCounter {
     async fn put_doctor(&self, doctor: &Doctor) -> Result<Upserted, StoreError> {
         self.inner.put_doctor(doctor).await
     }
+
     async fn get_doctor(&self, id: &DoctorId) -> Result<Option<Doctor>, StoreError> {
         self.read(format!("doctor {id}"), read_units(DOCTOR_BYTES, false));
         self.inner.get_doctor(id).await
     }
+
     async fn get_doctors(&self, ids: &[DoctorId]) -> Result<Vec<Doctor>, StoreError> {
         for id in ids {
             self.read(format!("doctor {id}"), read_units(DOCTOR_BYTES, false));
         }
         self.inner.get_doctors(ids).await
     }
+
     async fn list_doctors(
         &self,
         country: &'static Country,
@@ -586,12 +612,14 @@ impl Store for PartitionCounter {
     ) -> Result<Page<Doctor>, StoreError> {
         self.inner.list_doctors(country, speciality, page).await
     }
+
     async fn get_availability(
         &self,
         doctor: &DoctorId,
     ) -> Result<Option<Availability>, StoreError> {
         self.inner.get_availability(doctor).await
     }
+
     async fn lease_plan(
         &self,
         doctor: &DoctorId,
@@ -600,6 +628,7 @@ impl Store for PartitionCounter {
     ) -> Result<(), StoreError> {
         self.inner.lease_plan(doctor, lease, now).await
     }
+
     async fn put_availability(
         &self,
         doctor: &DoctorId,
@@ -610,6 +639,7 @@ impl Store for PartitionCounter {
             .put_availability(doctor, availability, lease)
             .await
     }
+
     async fn availability_due(
         &self,
         country: &'static Country,
@@ -618,9 +648,14 @@ impl Store for PartitionCounter {
     ) -> Result<Vec<(DoctorId, Availability)>, StoreError> {
         self.inner.availability_due(country, through, limit).await
     }
+}
+
+#[async_trait]
+impl SlotStore for PartitionCounter {
     async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError> {
         self.inner.put_slot(slot).await
     }
+
     async fn get_slot(&self, id: &SlotId) -> Result<Option<Slot>, StoreError> {
         self.read(
             format!("appointment-doctor {id}"),
@@ -628,12 +663,15 @@ impl Store for PartitionCounter {
         );
         self.inner.get_slot(id).await
     }
+
     async fn add_slots(&self, slots: &[Slot]) -> Result<usize, StoreError> {
         self.inner.add_slots(slots).await
     }
+
     async fn remove_free_slot(&self, id: &SlotId) -> Result<(), StoreError> {
         self.inner.remove_free_slot(id).await
     }
+
     async fn doctor_slots(
         &self,
         doctor: &DoctorId,
@@ -642,9 +680,11 @@ impl Store for PartitionCounter {
     ) -> Result<Vec<Slot>, StoreError> {
         self.inner.doctor_slots(doctor, from, until).await
     }
+
     async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {
         self.inner.count_free_slots(search).await
     }
+
     async fn free_slots(
         &self,
         search: &SlotSearch,

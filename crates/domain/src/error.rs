@@ -2,7 +2,6 @@
 //! variant to a status and a stable problem `code`.
 
 use crate::model::Status;
-use crate::ports::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
@@ -128,4 +127,26 @@ impl From<crate::access::Denied> for DomainError {
     fn from(denied: crate::access::Denied) -> Self {
         DomainError::Denied(denied)
     }
+}
+
+/// What a store port could not do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("appointment {existing_id} already exists")]
+    AlreadyExists { existing_id: String },
+    #[error("the appointment is {current}")]
+    StatusConflict { current: Status },
+    #[error("slot {0} is not available")]
+    SlotUnavailable(String),
+    #[error("not found")]
+    NotFound,
+    #[error("the cursor is not valid for this list")]
+    InvalidCursor,
+    /// Another save of the doctor's plan holds it or came first.
+    #[error(
+        "the doctor's plan is being changed by another request, or was changed since it was read"
+    )]
+    PlanChanged,
+    #[error("storage failure: {0}")]
+    Backend(String),
 }

@@ -38,8 +38,9 @@ pub use ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
 pub use model::{Doctor, Patient, Slot, Status};
 pub use notification::{Notification, NotificationKind, Snapshot};
 pub use ports::{
-    Attachment, Claim, Email, IdempotencyStore, ListFilter, MailError, Mailer, NotificationQueue,
-    Page, PageRequest, PlanLease, QueueError, Store, StoreError, Upserted,
+    AppointmentStore, Attachment, CatalogueStore, Claim, DoctorStore, Email, IdempotencyStore,
+    ListFilter, MailError, Mailer, NotificationQueue, Page, PageRequest, PatientStore, PlanLease,
+    QueueError, SlotStore, Store, StoreError, Upserted,
 };
 pub use service::Services;
 pub use speciality::OfferedSpeciality;

@@ -49,6 +49,10 @@ pub mod attribute {
     pub const FREE: &str = "free";
     /// A slot's start (UTC RFC 3339), the free-slot index's sort key.
     pub const STARTS: &str = "starts";
+    /// A doctor's country while their plan has days to generate.
+    pub const PLAN_DUE: &str = "plan_due";
+    /// The last day a doctor's slots are generated for, the plan-due index's sort key.
+    pub const GENERATED_UNTIL: &str = "generated_until";
 }
 
 /// How many partitions each status is spread over in the `by-status` index,

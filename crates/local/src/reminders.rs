@@ -156,7 +156,7 @@ mod tests {
             .created_at("2031-05-01T15:00:00Z")
             .assigned(&testkit::slot_at(&doctor, "2031-05-02T14:00:00Z").id)
             .build();
-        citas_domain::Store::insert_appointment(store.as_ref(), &tomorrow)
+        citas_domain::AppointmentStore::insert_appointment(store.as_ref(), &tomorrow)
             .await
             .expect("insert");
         let queue = Arc::new(RecordingQueue::default());
@@ -190,7 +190,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(crate::EmbeddedStore::open(dir.path()).expect("store"));
         let doctor = testkit::doctor(&PERU, "cardiologia", "1");
-        citas_domain::Store::put_doctor(store.as_ref(), &doctor)
+        citas_domain::DoctorStore::put_doctor(store.as_ref(), &doctor)
             .await
             .expect("doctor");
         // Every day 09:00–10:00, generated through 4 January 2031 only.
@@ -219,7 +219,7 @@ mod tests {
         let job = tokio::spawn(daily_horizon(services, &PERU, 1, stopped));
         let mut generated_until = None;
         for _ in 0..100 {
-            let stored = citas_domain::Store::get_availability(store.as_ref(), &doctor.id)
+            let stored = citas_domain::DoctorStore::get_availability(store.as_ref(), &doctor.id)
                 .await
                 .expect("read");
             generated_until = stored.map(|a| a.generated_until);
@@ -232,7 +232,7 @@ mod tests {
         let _ = job.await;
         // Through 16 January (7 days from the injected today), from today's later slots on.
         assert_eq!(generated_until, Some(jiff::civil::date(2031, 1, 16)));
-        let slots = citas_domain::Store::doctor_slots(
+        let slots = citas_domain::SlotStore::doctor_slots(
             store.as_ref(),
             &doctor.id,
             testkit::at("2031-01-01T00:00:00Z"),
