@@ -222,11 +222,38 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
     scheduling::set_availability(&services, &admin(), &PERU, &id, plan.clone())
         .await
         .expect("plan");
+    let (from, until) = (build::at(NOW), build::at("2027-01-20T00:00:00Z"));
+    let stored_slots = || async {
+        backend
+            .store
+            .doctor_slots(&doctor.id, from, until)
+            .await
+            .expect("slots")
+    };
+    let before = stored_slots().await;
+    if let Some(counter) = &backend.counter {
+        counter.take();
+    }
     let again = scheduling::set_availability(&services, &admin(), &PERU, &id, plan)
         .await
         .expect("same plan");
     assert_eq!((again.added, again.removed), (0, 0));
     assert!(again.booked_outside_plan.is_empty());
+    // Nothing of the slots was written: on DynamoDB no item write but the
+    // plan's own updates was sent, and the same slots are stored.
+    if let Some(counter) = &backend.counter {
+        let calls = counter.take();
+        let slot_writes: Vec<&String> = calls
+            .keys()
+            .filter(|operation| {
+                ["PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"]
+                    .contains(&operation.as_str())
+            })
+            .collect();
+        assert!(slot_writes.is_empty(), "{calls:?}");
+    }
+    assert!(!before.is_empty());
+    assert_eq!(stored_slots().await, before);
 
     // A patient books Wednesday 6 January 10:30.
     let appointment = appointment_for(&services, "45678912").await;
@@ -249,8 +276,8 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
     .await
     .expect("booked");
 
-    // The doctor stops working Wednesdays: its three free slots of each of
-    // the two Wednesdays go, the booked one stays and is reported.
+    // The doctor stops working Wednesdays: the four slots of each of the
+    // two Wednesdays go but the booked one (seven), which stays and is reported.
     let changed = mornings(&[Weekday::Monday], "09:00", "11:00");
     let applied = scheduling::set_availability(&services, &admin(), &PERU, &id, changed.clone())
         .await

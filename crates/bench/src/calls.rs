@@ -8,7 +8,7 @@ use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::{DynamoStore, OperationCounter, SqsQueue, TableNames};
 use citas_domain::ports::stores::*;
 use citas_domain::service;
-use citas_domain::{Caller, Identity, ManualClock, PERU, Services};
+use citas_domain::{ManualClock, PERU, Services};
 use citas_provision::template::Variables;
 use jiff::civil::{date, time};
 
@@ -60,11 +60,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         horizon: Default::default(),
         verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     };
-    let admin = Caller {
-        subject: "bench".into(),
-        country: &PERU,
-        identity: Identity::Admin,
-    };
+    let admin = citas_domain::testkit::callers::admin();
     // Three cardiologists with a free slot each.
     let doctors = 3;
     let mut slots = Vec::new();

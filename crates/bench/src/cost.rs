@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use citas_domain::ports::stores::*;
 use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
-    Caller, Country, Email, EmailAddress, Identity, MailError, Mailer, ManualClock, Notification,
-    NotificationQueue, PERU, QueueError, Services, Speciality, testkit,
+    Country, Email, EmailAddress, MailError, Mailer, ManualClock, Notification, NotificationQueue,
+    PERU, QueueError, Services, Speciality, testkit,
 };
 use citas_local::EmbeddedStore;
 use citas_notify::{Done, EmailPipeline};
@@ -136,11 +136,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
         claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
         dead_letters: queue.clone(),
     };
-    let admin = Caller {
-        subject: "bench".into(),
-        country: &PERU,
-        identity: Identity::Admin,
-    };
+    let admin = citas_domain::testkit::callers::admin();
     // One cardiologist with a slot for each lifecycle on 2026-12-07 (not counted).
     let doctor = testkit::doctor(&PERU, "cardiologia", "40000001");
     counter.put_doctor(&doctor).await?;

@@ -6,21 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use citas_domain::{ManualClock, Notification, NotificationQueue, QueueError, Services};
+use citas_domain::{ManualClock, Services};
 use citas_local::{EmbeddedStore, seed};
 
 use crate::Error;
-
-/// Accepts and drops messages: the email pipeline is measured elsewhere.
-struct DiscardQueue;
-
-#[async_trait]
-impl NotificationQueue for DiscardQueue {
-    async fn enqueue(&self, _: &Notification) -> Result<(), QueueError> {
-        Ok(())
-    }
-}
 
 /// Process CPU time (user + system) so far.
 fn cpu_time() -> Duration {
@@ -54,7 +43,7 @@ pub async fn report(iterations: u32) -> Result<(), Error> {
     seed::load_dir(store.as_ref(), &seed_dir).await?;
     let services = Services {
         store,
-        queue: Arc::new(DiscardQueue),
+        queue: Arc::new(citas_domain::testkit::NullQueue),
         clock: Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?)),
         horizon: Default::default(),
         verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),

@@ -21,7 +21,7 @@ use citas_domain::scheduling::{self, NewDoctor, SlotQuery};
 use citas_domain::service::{self, NewAppointment, NewPatient};
 use citas_domain::{
     Appointment, AppointmentId, Caller, Country, Doctor, DoctorDocument, DoctorId, DomainError,
-    EmailAddress, Identity, ManualClock, OfferedSpeciality, PERU, Patient, Services, Slot, SlotId,
+    EmailAddress, ManualClock, OfferedSpeciality, PERU, Patient, Services, Slot, SlotId,
     Speciality, testkit,
 };
 use citas_layout::keys::{self, STATUS_SHARDS};
@@ -32,11 +32,7 @@ use jiff::civil::Weekday;
 use crate::Error;
 
 fn admin() -> Caller {
-    Caller {
-        subject: "bench".into(),
-        country: &PERU,
-        identity: Identity::Admin,
-    }
+    citas_domain::testkit::callers::admin()
 }
 
 fn summary(counts: &BTreeMap<String, usize>) -> String {
@@ -78,26 +74,11 @@ async fn moto_store(
 fn services(store: Arc<dyn Store>, now: &str) -> Result<Services, Error> {
     Ok(Services {
         store,
-        queue: Arc::new(citas_e2e_free_queue::Discard),
+        queue: Arc::new(citas_domain::testkit::NullQueue),
         clock: Arc::new(ManualClock::new(now.parse()?)),
         horizon: Default::default(),
         verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
     })
-}
-
-/// A queue that accepts and drops messages: the figures here are the store's.
-mod citas_e2e_free_queue {
-    use async_trait::async_trait;
-    use citas_domain::{Notification, NotificationQueue, QueueError};
-
-    pub struct Discard;
-
-    #[async_trait]
-    impl NotificationQueue for Discard {
-        async fn enqueue(&self, _message: &Notification) -> Result<(), QueueError> {
-            Ok(())
-        }
-    }
 }
 
 async fn patient_with_appointment(
@@ -750,7 +731,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
     let clock = Arc::new(ManualClock::new(start));
     let services = Services {
         store: counter.clone(),
-        queue: Arc::new(citas_e2e_free_queue::Discard),
+        queue: Arc::new(citas_domain::testkit::NullQueue),
         clock: clock.clone(),
         horizon: citas_domain::SlotHorizon::days(14).map_err(|e| e.to_string())?,
         verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),

@@ -262,3 +262,68 @@ impl crate::verification::Verifier for RecordingVerifier {
         Ok(())
     }
 }
+
+/// A queue that keeps what is enqueued, in order (when the logic under test
+/// is what is enqueued, not the queue).
+#[derive(Default)]
+pub struct RecordingQueue(std::sync::Mutex<Vec<crate::Notification>>);
+
+impl RecordingQueue {
+    /// The messages enqueued since the last call.
+    pub fn take(&self) -> Vec<crate::Notification> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::NotificationQueue for RecordingQueue {
+    async fn enqueue(&self, message: &crate::Notification) -> Result<(), crate::QueueError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message.clone());
+        Ok(())
+    }
+}
+
+/// A queue that accepts every message and keeps none (for tests that count store calls).
+pub struct NullQueue;
+
+#[async_trait::async_trait]
+impl crate::NotificationQueue for NullQueue {
+    async fn enqueue(&self, _message: &crate::Notification) -> Result<(), crate::QueueError> {
+        Ok(())
+    }
+}
+
+/// Verified callers of Peru, as a token's claims would make them.
+pub mod callers {
+    use crate::{Caller, DoctorDocument, Identity, PERU};
+
+    /// An admin of Peru (subject `admin`).
+    pub fn admin() -> Caller {
+        Caller {
+            subject: "admin".into(),
+            country: &PERU,
+            identity: Identity::Admin,
+        }
+    }
+
+    /// A doctor of Peru, by registry number.
+    pub fn doctor(registry: &str) -> Caller {
+        Caller {
+            subject: format!("doctor-{registry}"),
+            country: &PERU,
+            identity: Identity::Doctor(DoctorDocument::parse(registry).expect("registry")),
+        }
+    }
+
+    /// A patient of Peru, by document.
+    pub fn patient(document: &str) -> Caller {
+        Caller {
+            subject: format!("patient-{document}"),
+            country: &PERU,
+            identity: Identity::Patient(PERU.parse_document(document).expect("document")),
+        }
+    }
+}

@@ -128,20 +128,7 @@ async fn every_day_at<F, Fut>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_trait::async_trait;
-    use citas_domain::{ManualClock, Notification, NotificationQueue, PERU, QueueError, testkit};
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct RecordingQueue(Mutex<Vec<Notification>>);
-
-    #[async_trait]
-    impl NotificationQueue for RecordingQueue {
-        async fn enqueue(&self, message: &Notification) -> Result<(), QueueError> {
-            self.0.lock().expect("lock").push(message.clone());
-            Ok(())
-        }
-    }
+    use citas_domain::{ManualClock, PERU, testkit};
 
     /// The clock decides both when the job fires and which day it reminds:
     /// one second before 18:00 in Lima by the injected clock, whatever the
@@ -159,7 +146,7 @@ mod tests {
         citas_domain::AppointmentStore::insert_appointment(store.as_ref(), &tomorrow)
             .await
             .expect("insert");
-        let queue = Arc::new(RecordingQueue::default());
+        let queue = Arc::new(testkit::RecordingQueue::default());
         let services = Arc::new(Services {
             store,
             queue: queue.clone(),
@@ -170,15 +157,17 @@ mod tests {
         });
         let (stop, stopped) = watch::channel(false);
         let job = tokio::spawn(daily(services, &PERU, 18, stopped));
+        let mut sent = Vec::new();
         for _ in 0..100 {
-            if !queue.0.lock().expect("lock").is_empty() {
+            sent.extend(queue.take());
+            if !sent.is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = stop.send(true);
         let _ = job.await;
-        let sent = queue.0.lock().expect("lock").clone();
+        sent.extend(queue.take());
         assert_eq!(sent.len(), 1, "one reminder within 5 s: {sent:?}");
         assert_eq!(sent[0].appointment_id, tomorrow.id);
     }
@@ -209,7 +198,7 @@ mod tests {
         .expect("plan");
         let services = Arc::new(Services {
             store: store.clone(),
-            queue: Arc::new(RecordingQueue::default()),
+            queue: Arc::new(testkit::RecordingQueue::default()),
             // 2031-01-10 12:00 in Lima, a week later; a 7-day horizon.
             clock: Arc::new(ManualClock::new(testkit::at("2031-01-10T17:00:00Z"))),
             horizon: citas_domain::SlotHorizon::days(7).expect("horizon"),
