@@ -41,6 +41,7 @@ on_every_backend!(
     a_doctors_list_by_status_holds_only_their_appointments,
     a_change_and_its_history_entry_are_written_together,
     a_lapsed_claim_is_taken_over_once_then_settled_and_never_claimed_again,
+    a_completed_claim_is_kept_from_its_completion_and_cannot_be_released,
 );
 
 pub fn id(country: &'static Country, raw: &str) -> AppointmentId {
@@ -1287,6 +1288,45 @@ mod cases {
         // A released claim is free again at once.
         records.release(&key).await.expect("released");
         assert_eq!(claim("2030-03-02T11:00:02Z").await, Ok(Claim::Acquired));
+    }
+
+    pub async fn a_completed_claim_is_kept_from_its_completion_and_cannot_be_released(
+        backend: &Backend,
+    ) {
+        use citas_domain::Claim;
+        let records = &backend.idempotency;
+        let (lapse, keep) = (
+            jiff::SignedDuration::from_mins(5),
+            jiff::SignedDuration::from_hours(24),
+        );
+        let key = format!("{}k:appointment.confirmed:r3", backends::unique_prefix());
+        let claim = |now: &str| records.claim(&key, at(now), lapse, keep);
+        assert_eq!(claim("2030-03-01T10:00:00Z").await, Ok(Claim::Acquired));
+        records
+            .complete(&key, at("2030-03-01T10:01:00Z"), keep)
+            .await
+            .expect("completed");
+        // Past the claim's lapse it is sent, not lapsed.
+        assert_eq!(claim("2030-03-01T10:06:00Z").await, Ok(Claim::Completed));
+        // A late release (a consumer that thought its send failed) keeps it sent.
+        records.release(&key).await.expect("released");
+        assert_eq!(claim("2030-03-01T10:07:00Z").await, Ok(Claim::Completed));
+        // Nothing left to settle or take over.
+        assert_eq!(
+            records
+                .settle_lapsed(&key, at("2030-03-01T10:08:00Z"), keep)
+                .await,
+            Ok(false)
+        );
+        assert_eq!(
+            records
+                .reclaim_lapsed(&key, 1, at("2030-03-01T10:08:00Z"), lapse, keep)
+                .await,
+            Ok(false)
+        );
+        // Kept for `keep` from the completion, not from the claim.
+        assert_eq!(claim("2030-03-02T10:00:30Z").await, Ok(Claim::Completed));
+        assert_eq!(claim("2030-03-02T10:01:01Z").await, Ok(Claim::Acquired));
     }
 }
 

@@ -246,8 +246,13 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
         let slot_writes: Vec<&String> = calls
             .keys()
             .filter(|operation| {
-                ["PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"]
-                    .contains(&operation.as_str())
+                [
+                    "PutItem",
+                    "DeleteItem",
+                    "BatchWriteItem",
+                    "TransactWriteItems",
+                ]
+                .contains(&operation.as_str())
             })
             .collect();
         assert!(slot_writes.is_empty(), "{calls:?}");

@@ -57,6 +57,9 @@ pub struct LocalConfig {
     /// Tests on moto give it more: moto applies requests one at a time and
     /// a loaded machine makes it slower than any deadline AWS is held to.
     pub request_deadline: std::time::Duration,
+    /// The SDK's timeouts on `aws`, instead of the functions' (`citas_aws::sdk`),
+    /// for the same reason: tests on a loaded moto give each call longer.
+    pub aws_timeouts: Option<aws_config::timeout::TimeoutConfig>,
 }
 
 /// [`LocalConfig::cors_origins`] by default: a frontend's development servers on this machine.
@@ -96,6 +99,7 @@ impl LocalConfig {
             read_timeout: READ_TIMEOUT,
             cors_origins: LOCAL_ORIGINS.map(str::to_owned).to_vec(),
             request_deadline: citas_api::handlers::REQUEST_DEADLINE,
+            aws_timeouts: None,
         }
     }
 }
@@ -258,7 +262,10 @@ async fn aws_services(
     target: &AwsTarget,
     stopped: &watch::Receiver<bool>,
 ) -> Result<(Services, Vec<JoinHandle<()>>), StartError> {
-    let sdk = citas_provision::sdk_config(&target.endpoint).await;
+    let mut sdk = citas_provision::sdk_config(&target.endpoint).await;
+    if let Some(timeouts) = &config.aws_timeouts {
+        sdk = sdk.into_builder().timeout_config(timeouts.clone()).build();
+    }
     let mut settings = citas_provision::prepare(&sdk, &target.variables).await?;
     settings.slot_horizon = config.slot_horizon;
     settings.calendar_key = Some(crate::private::secret_file(

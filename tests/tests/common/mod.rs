@@ -93,6 +93,13 @@ impl TestApp {
         // These tests check what the API does, not how fast moto answers
         // while other tests load it (the deadline has its own test).
         config.request_deadline = std::time::Duration::from_secs(60);
+        config.aws_timeouts = Some(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .operation_attempt_timeout(std::time::Duration::from_secs(15))
+                .operation_timeout(std::time::Duration::from_secs(45))
+                .build(),
+        );
         config.aws = Some(citas_local::server::AwsTarget {
             endpoint,
             variables: citas_provision::template::Variables {
