@@ -9,8 +9,9 @@ use citas_domain::{ManualClock, Services};
 
 /// Entity builders with sensible defaults (`build::appointment(&PERU, "45678912").build()`).
 pub use citas_domain::testkit as build;
-use citas_local::queue::InProcessQueue;
-use citas_local::{EmbeddedStore, seed};
+use citas_embedded::EmbeddedStore;
+use citas_embedded::queue::InProcessQueue;
+use citas_local::seed;
 use tokio::task::JoinHandle;
 
 use mail_parser::{MessageParser, MimeHeaders};

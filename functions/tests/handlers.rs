@@ -10,8 +10,8 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use citas_domain::Services;
 use citas_e2e::{LocalBackend, local_backend};
+use citas_embedded::outbox::OutboxMailer;
 use citas_lambda::{functions, http, jobs};
-use citas_local::outbox::OutboxMailer;
 use citas_notify::EmailPipeline;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -245,7 +245,7 @@ async fn the_email_function_reports_exactly_the_records_that_failed() {
         mailer: Arc::new(OutboxMailer::new(outbox.clone())),
         clock: local.clock.clone(),
         claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
-        dead_letters: Arc::new(citas_local::queue::DeadLetterFile::new(dir.path())),
+        dead_letters: Arc::new(citas_embedded::queue::DeadLetterFile::new(dir.path())),
     };
 
     // One good record, one malformed body, one for an appointment that does not exist.

@@ -15,8 +15,8 @@ use citas_domain::{
 };
 use citas_e2e::callers::admin;
 use citas_e2e::{NullQueue, RecordingQueue, build, read_outbox};
-use citas_local::EmbeddedStore;
-use citas_local::queue::InProcessQueue;
+use citas_embedded::EmbeddedStore;
+use citas_embedded::queue::InProcessQueue;
 use citas_notify::process::{Done, EmailPipeline};
 
 /// Monday 2027-01-04, 08:00 in Lima; the slot is on Wednesday.

@@ -18,7 +18,7 @@ use citas_domain::{
     Country, Email, EmailAddress, MailError, Mailer, ManualClock, Notification, NotificationQueue,
     PERU, QueueError, Services, Speciality, testkit,
 };
-use citas_local::EmbeddedStore;
+use citas_embedded::EmbeddedStore;
 use citas_notify::{Done, EmailPipeline};
 use jiff::civil::{date, time};
 

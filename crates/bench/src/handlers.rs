@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use citas_domain::{ManualClock, Services};
-use citas_local::{EmbeddedStore, seed};
+use citas_embedded::EmbeddedStore;
+use citas_local::seed;
 
 use crate::Error;
 

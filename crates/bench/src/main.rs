@@ -20,8 +20,8 @@ use citas_domain::{
     Appointment, Clock, EmailAddress, IdempotencyStore, Mailer, ManualClock, Notification,
     NotificationKind, PERU, Patient, Services, SlotId, Store, testkit,
 };
-use citas_local::EmbeddedStore;
-use citas_local::outbox::OutboxMailer;
+use citas_embedded::EmbeddedStore;
+use citas_embedded::outbox::OutboxMailer;
 use citas_notify::EmailPipeline;
 use citas_provision::template::Variables;
 use clap::{Parser, Subcommand};
@@ -288,7 +288,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"))),
         clock: clock.clone(),
         claim_lapses_after: citas_notify::CLAIM_LAPSES_AFTER,
-        dead_letters: Arc::new(citas_local::queue::DeadLetterFile::new(dir.path())),
+        dead_letters: Arc::new(citas_embedded::queue::DeadLetterFile::new(dir.path())),
     };
     let embedded_run = drive(&local, batches(messages)?).await?;
 

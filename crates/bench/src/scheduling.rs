@@ -24,8 +24,8 @@ use citas_domain::{
     EmailAddress, ManualClock, OfferedSpeciality, PERU, Patient, Services, Slot, SlotId,
     Speciality, testkit,
 };
+use citas_embedded::EmbeddedStore;
 use citas_layout::keys::{self, STATUS_SHARDS};
-use citas_local::EmbeddedStore;
 use citas_provision::template::Variables;
 use jiff::civil::Weekday;
 

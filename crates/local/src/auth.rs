@@ -30,7 +30,7 @@ pub enum AuthError {
     #[error("{0}")]
     Invalid(&'static str),
     #[error("the token signing secret: {0}")]
-    Secret(#[from] crate::private::SecretError),
+    Secret(#[from] citas_embedded::private::SecretError),
     #[error("the token cannot be signed: {0}")]
     Signing(String),
 }
@@ -58,7 +58,7 @@ impl TokenAuthority {
     /// The authority of a data directory: its secret is created on first use
     /// (readable by its owner only) and kept, so tokens outlive restarts.
     pub fn open(data_dir: &Path) -> Result<Self, AuthError> {
-        let secret = crate::private::secret_file(&data_dir.join(SECRET_FILE))?;
+        let secret = citas_embedded::private::secret_file(&data_dir.join(SECRET_FILE))?;
         Ok(Self::from_secret(&secret))
     }
 

@@ -1,16 +1,13 @@
-//! The local mode of citas: embedded adapters (a redb store, an in-process
-//! queue) and a server that plays API Gateway in front of the shared handlers.
+//! The `citas` binary's library: the command line, the server that plays API
+//! Gateway in front of the shared handlers (tokens, CORS, the local-only
+//! routes), the seed loader and, with `--aws-endpoint`, the pollers that play
+//! Lambda's event sources. The embedded adapters are `citas-embedded`'s.
 
 pub mod auth;
 pub mod aws;
-pub mod outbox;
-pub mod private;
-pub mod queue;
 pub mod redrive;
 pub mod reminders;
 pub mod seed;
 pub mod server;
-pub mod store;
 
 pub use server::{LocalConfig, RunningServer, StartError, start};
-pub use store::EmbeddedStore;

@@ -13,7 +13,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use crate::queue::DeadLetterFile;
+use citas_embedded::queue::DeadLetterFile;
 
 /// Local only; not an API route, never deployed.
 pub const LOCAL_REDRIVE_PATH: &str = "/_local/redrive";

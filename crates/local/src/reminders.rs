@@ -137,7 +137,7 @@ mod tests {
     #[tokio::test]
     async fn the_daily_job_runs_on_the_injected_clock() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(crate::EmbeddedStore::open(dir.path()).expect("store"));
+        let store = Arc::new(citas_embedded::EmbeddedStore::open(dir.path()).expect("store"));
         let doctor = testkit::doctor_id(&PERU, "cardiologia", "1");
         let tomorrow = testkit::appointment(&PERU, "45678912")
             .created_at("2031-05-01T15:00:00Z")
@@ -177,7 +177,7 @@ mod tests {
     #[tokio::test]
     async fn the_horizon_job_catches_up_at_start_on_the_injected_clock() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(crate::EmbeddedStore::open(dir.path()).expect("store"));
+        let store = Arc::new(citas_embedded::EmbeddedStore::open(dir.path()).expect("store"));
         let doctor = testkit::doctor(&PERU, "cardiologia", "1");
         citas_domain::DoctorStore::put_doctor(store.as_ref(), &doctor)
             .await

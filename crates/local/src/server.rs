@@ -27,9 +27,9 @@ use tokio::task::JoinHandle;
 use citas_provision::Variables;
 
 use crate::auth::TokenAuthority;
-use crate::queue::InProcessQueue;
 use crate::seed;
-use crate::store::EmbeddedStore;
+use citas_embedded::queue::InProcessQueue;
+use citas_embedded::store::EmbeddedStore;
 
 #[derive(Clone)]
 pub struct LocalConfig {
@@ -107,7 +107,7 @@ impl LocalConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Open(#[from] crate::store::OpenError),
+    Open(#[from] citas_embedded::store::OpenError),
     #[error(transparent)]
     Seed(#[from] seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
@@ -118,7 +118,7 @@ pub enum StartError {
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
     #[error("the calendar key: {0}")]
-    CalendarKey(#[from] crate::private::SecretError),
+    CalendarKey(#[from] citas_embedded::private::SecretError),
     #[error("storage: {0}")]
     Store(#[from] citas_domain::StoreError),
     #[error(transparent)]
@@ -161,7 +161,7 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
         dead_letters: config
             .aws
             .is_none()
-            .then(|| crate::queue::DeadLetterFile::new(&config.data_dir)),
+            .then(|| citas_embedded::queue::DeadLetterFile::new(&config.data_dir)),
         read_timeout: config.read_timeout,
         request_deadline: config.request_deadline,
         cors_origins: config.cors_origins.clone(),
@@ -244,7 +244,7 @@ async fn embedded_services(
         horizon: config.slot_horizon,
         // Codes land in the outbox directory with the other emails.
         verifier: Arc::new(citas_notify::MailVerifier::new(
-            Arc::new(crate::outbox::OutboxMailer::new(
+            Arc::new(citas_embedded::outbox::OutboxMailer::new(
                 config.data_dir.join("outbox"),
             )),
             counts,
@@ -268,7 +268,7 @@ async fn aws_services(
     }
     let mut settings = citas_provision::prepare(&sdk, &target.variables).await?;
     settings.slot_horizon = config.slot_horizon;
-    settings.calendar_key = Some(crate::private::secret_file(
+    settings.calendar_key = Some(citas_embedded::private::secret_file(
         &config.data_dir.join("calendar-key"),
     )?);
     tracing::info!(endpoint = %target.endpoint, queues = ?settings.queue_urls, "running on the AWS adapters");
@@ -361,7 +361,7 @@ type LocalResponse = hyper::Response<Full<Bytes>>;
 /// embedded mode, its dead-letter file.
 struct Local {
     tokens: TokenAuthority,
-    dead_letters: Option<crate::queue::DeadLetterFile>,
+    dead_letters: Option<citas_embedded::queue::DeadLetterFile>,
     read_timeout: std::time::Duration,
     request_deadline: std::time::Duration,
     cors_origins: Vec<String>,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use citas_aws::OperationCounter;
 use citas_domain::Store;
-use citas_local::EmbeddedStore;
+use citas_embedded::EmbeddedStore;
 use citas_provision::template::{Template, Variables, ensure_queues, ensure_tables};
 use jiff::Timestamp;
 
