@@ -80,7 +80,9 @@ async fn emails_are_sent_raw_through_ses_v2() {
     let mailer = SesMailer::new(client, sender.clone(), None);
     let recipient = format!("ana-{}@example.pe", std::process::id());
     let email = Email {
-        message_id: Some(citas_domain::notification::key::message_id("k-1")),
+        message_id: Some(citas_domain::appointment::notification::key::message_id(
+            "k-1",
+        )),
         to: EmailAddress::parse(&recipient).expect("address"),
         subject: "Su cita fue asignada".into(),
         text: "Hola Ana".into(),
@@ -115,7 +117,7 @@ async fn emails_are_sent_raw_through_ses_v2() {
         // What SES is given; SES itself may put its own in its place.
         &format!(
             "Message-ID: <{}@citas>",
-            citas_domain::notification::key::message_id("k-1")
+            citas_domain::appointment::notification::key::message_id("k-1")
         ),
     ] {
         assert!(raw.contains(part), "{part} missing from the raw message");

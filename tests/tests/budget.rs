@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::{OperationCounter, SqsQueue};
-use citas_domain::service;
+use citas_domain::use_cases;
 use citas_domain::{Doctor, ManualClock, PERU, Services};
 use citas_e2e::build;
 use citas_layout::keys::STATUS_SHARDS;
@@ -61,7 +61,7 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
         }
         .try_into_domain(&PERU)
         .expect("input");
-        service::register_patient(&services, &admin, &PERU, input)
+        use_cases::register_patient(&services, &admin, &PERU, input)
             .await
             .expect("patient");
         let input = AppointmentRequest {
@@ -70,7 +70,7 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
         }
         .try_into_domain(&PERU)
         .expect("input");
-        service::create_appointment(&services, &admin, &PERU, input)
+        use_cases::create_appointment(&services, &admin, &PERU, input)
             .await
             .expect("create");
         dynamo.take();
@@ -84,13 +84,13 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
         }
         .try_into_domain(&PERU)
         .expect("query");
-        let page = citas_domain::scheduling::search_slots(&services, &admin, &PERU, query)
+        let page = citas_domain::use_cases::search_slots(&services, &admin, &PERU, query)
             .await
             .expect("search");
         assert_eq!(page.items.len(), doctors.min(20) as usize);
         assert!(page.items.iter().all(|f| f.doctor.is_some()), "names found");
         let search = dynamo.take();
-        service::assign(&services, &admin, &PERU, "20300102-45678912", None)
+        use_cases::assign(&services, &admin, &PERU, "20300102-45678912", None)
             .await
             .expect("auto-assign");
         let assign = dynamo.take();
@@ -103,7 +103,7 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
         }
         .try_into_domain(&PERU)
         .expect("query");
-        let month = citas_domain::scheduling::free_days(&services, &admin, &PERU, days)
+        let month = citas_domain::use_cases::free_days(&services, &admin, &PERU, days)
             .await
             .expect("free days");
         assert_eq!(month.len(), 31);
@@ -186,7 +186,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         }
         .try_into_domain(&PERU)
         .expect("input");
-        service::register_patient(&services, &admin, &PERU, input)
+        use_cases::register_patient(&services, &admin, &PERU, input)
             .await
             .expect("patient");
         // The record is read first: an address it already verified stays verified.
@@ -197,14 +197,14 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         }
         .try_into_domain(&PERU)
         .expect("input");
-        service::create_appointment(&services, &admin, &PERU, input)
+        use_cases::create_appointment(&services, &admin, &PERU, input)
             .await
             .expect("create");
         let counts = take(&dynamo);
         assert!(ops(&counts) <= 2, "create: {counts:?}");
     }
 
-    service::get_appointment(&services, &admin, &PERU, "20300102-45678912")
+    use_cases::get_appointment(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("get");
     assert_eq!(ops(&take(&dynamo)), 1, "get");
@@ -220,7 +220,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         .try_into_domain(&PERU)
         .expect("list query")
     };
-    let page = service::list_appointments(
+    let page = use_cases::list_appointments(
         &services,
         &admin,
         &PERU,
@@ -234,7 +234,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         ops(&counts) <= STATUS_SHARDS as usize,
         "one query per status partition: {counts:?}"
     );
-    service::list_appointments(
+    use_cases::list_appointments(
         &services,
         &admin,
         &PERU,
@@ -245,7 +245,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     assert_eq!(ops(&take(&dynamo)), 1, "a patient's list is one query");
 
     let given = build::slot(&doctors[1].id, date(2030, 3, 5), time(9, 0, 0, 0));
-    service::assign(
+    use_cases::assign(
         &services,
         &admin,
         &PERU,
@@ -258,7 +258,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     // The appointment, the slot, its doctor's name, one transaction.
     assert!(ops(&counts) <= 4, "assign to a given slot: {counts:?}");
     let upcoming =
-        service::list_appointments(&services, &admin, &PERU, list(None, Some("45678912"), true))
+        use_cases::list_appointments(&services, &admin, &PERU, list(None, Some("45678912"), true))
             .await
             .expect("upcoming");
     assert_eq!(upcoming.items.len(), 1, "the visit just booked");
@@ -273,7 +273,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         "assigning calls no queue: the committed change is published from the history stream"
     );
 
-    let auto = service::assign(&services, &admin, &PERU, "20300102-70123456", None)
+    let auto = use_cases::assign(&services, &admin, &PERU, "20300102-70123456", None)
         .await
         .expect("auto-assign");
     assert_eq!(
@@ -290,7 +290,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         "assigning calls no queue: the committed change is published from the history stream"
     );
 
-    service::notify(&services, &admin, &PERU, "20300102-45678912")
+    use_cases::notify(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("notify");
     assert_eq!(
@@ -305,12 +305,12 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
 
     // Once the consultation has started.
     clock.set("2030-03-05T15:00:00Z".parse().expect("time"));
-    service::complete(&services, &admin, &PERU, "20300102-45678912")
+    use_cases::complete(&services, &admin, &PERU, "20300102-45678912")
         .await
         .expect("complete");
     assert!(ops(&take(&dynamo)) <= 2, "complete");
     let reason = "viaje".to_owned();
-    service::cancel(&services, &admin, &PERU, "20300102-70123456", reason)
+    use_cases::cancel(&services, &admin, &PERU, "20300102-70123456", reason)
         .await
         .expect("cancel");
     assert!(ops(&take(&dynamo)) <= 2, "cancel (and free the slot)");

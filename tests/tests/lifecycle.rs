@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use backends::Backend;
-use citas_domain::service::{self, NewAppointment, NewPatient};
+use citas_domain::use_cases::{self, NewAppointment, NewPatient};
 use citas_domain::{
     ActorRole, Appointment, Doctor, DomainError, Email, EmailAddress, MailError, Mailer,
     ManualClock, Notification, PERU, Patient, Services, Slot, SlotHorizon, SlotId, Status,
@@ -138,7 +138,7 @@ impl World {
             country: &PERU,
             identity: citas_domain::Identity::Admin,
         };
-        service::register_patient(
+        use_cases::register_patient(
             &self.services,
             &staff,
             &PERU,
@@ -150,7 +150,7 @@ impl World {
         )
         .await
         .expect("registered");
-        service::create_appointment(
+        use_cases::create_appointment(
             &self.services,
             &caller,
             &PERU,
@@ -166,7 +166,7 @@ impl World {
     async fn assigned(&self, document: &str, slot: &SlotId) -> Appointment {
         let appointment = self.request(document).await;
         let id = appointment.id.to_string();
-        service::assign(
+        use_cases::assign(
             &self.services,
             &patient(document),
             &PERU,
@@ -178,13 +178,13 @@ impl World {
     }
 
     async fn get(&self, id: &str) -> Appointment {
-        service::get_appointment(&self.services, &admin(), &PERU, id)
+        use_cases::get_appointment(&self.services, &admin(), &PERU, id)
             .await
             .expect("read")
     }
 
     async fn history(&self, id: &str) -> Vec<citas_domain::HistoryEntry> {
-        service::history(&self.services, &admin(), &PERU, id)
+        use_cases::history(&self.services, &admin(), &PERU, id)
             .await
             .expect("history")
     }
@@ -212,7 +212,7 @@ async fn the_history_of_a_whole_lifecycle_names_who_did_each_change(backend: &Ba
     let created = world.request("45678912").await;
     let id = created.id.to_string();
     let ana = patient("45678912");
-    let pending = service::assign(services, &ana, &PERU, &id, Some(first.clone()))
+    let pending = use_cases::assign(services, &ana, &PERU, &id, Some(first.clone()))
         .await
         .expect("booked");
     assert_eq!(
@@ -220,7 +220,7 @@ async fn the_history_of_a_whole_lifecycle_names_who_did_each_change(backend: &Ba
         Status::Pending,
         "the doctor confirms bookings"
     );
-    let refused = service::refuse(
+    let refused = use_cases::refuse(
         services,
         &doctor("1001"),
         &PERU,
@@ -242,11 +242,11 @@ async fn the_history_of_a_whole_lifecycle_names_who_did_each_change(backend: &Ba
         world.stored_slot(&first).await.available,
         "the slot is free again"
     );
-    let assigned = service::assign(services, &admin(), &PERU, &id, Some(second.clone()))
+    let assigned = use_cases::assign(services, &admin(), &PERU, &id, Some(second.clone()))
         .await
         .expect("assigned");
     assert_eq!(assigned.status, Status::Assigned);
-    let moved = service::reschedule(services, &ana, &PERU, &id, Some(third.clone()))
+    let moved = use_cases::reschedule(services, &ana, &PERU, &id, Some(third.clone()))
         .await
         .expect("rescheduled");
     assert_eq!(
@@ -258,14 +258,14 @@ async fn the_history_of_a_whole_lifecycle_names_who_did_each_change(backend: &Ba
     world
         .clock
         .set(build::at(FRIDAY) + jiff::SignedDuration::from_mins(40));
-    let completed = service::complete(services, &doctor("1002"), &PERU, &id)
+    let completed = use_cases::complete(services, &doctor("1002"), &PERU, &id)
         .await
         .expect("completed");
     assert_eq!(completed.status, Status::Completed);
 
     use ActorRole::{Admin, Doctor, Patient};
     use Status::{Assigned, Completed, Pending, Registered};
-    let history = service::history(services, &ana, &PERU, &id)
+    let history = use_cases::history(services, &ana, &PERU, &id)
         .await
         .expect("the patient reads their history");
     assert_eq!(
@@ -329,15 +329,15 @@ async fn each_refusal_of_a_change_says_why(backend: &Backend) {
     // Wrong status: a 409 that names the current one.
     for (result, current) in [
         (
-            service::confirm(services, &doctor("1002"), &PERU, &id).await,
+            use_cases::confirm(services, &doctor("1002"), &PERU, &id).await,
             Status::Assigned,
         ),
         (
-            service::assign(services, &admin(), &PERU, &id, None).await,
+            use_cases::assign(services, &admin(), &PERU, &id, None).await,
             Status::Assigned,
         ),
         (
-            service::complete(services, &doctor("1001"), &PERU, &pending_id).await,
+            use_cases::complete(services, &doctor("1001"), &PERU, &pending_id).await,
             Status::Pending,
         ),
     ] {
@@ -350,8 +350,8 @@ async fn each_refusal_of_a_change_says_why(backend: &Backend) {
     }
     // Not yet started: completing and no-shows wait for the start.
     for result in [
-        service::complete(services, &doctor("1002"), &PERU, &id).await,
-        service::no_show(services, &doctor("1002"), &PERU, &id).await,
+        use_cases::complete(services, &doctor("1002"), &PERU, &id).await,
+        use_cases::no_show(services, &doctor("1002"), &PERU, &id).await,
     ] {
         match result {
             Err(DomainError::NotStarted { starts_at, .. }) => {
@@ -363,8 +363,8 @@ async fn each_refusal_of_a_change_says_why(backend: &Backend) {
     // Too late: within Peru's 24 hours a patient can neither cancel nor move.
     let ana_too = patient("70123456");
     for result in [
-        service::cancel(services, &ana_too, &PERU, &soon_id, "viaje".into()).await,
-        service::reschedule(services, &ana_too, &PERU, &soon_id, None).await,
+        use_cases::cancel(services, &ana_too, &PERU, &soon_id, "viaje".into()).await,
+        use_cases::reschedule(services, &ana_too, &PERU, &soon_id, None).await,
     ] {
         match result {
             Err(DomainError::TooLateToChange { deadline, .. }) => {
@@ -379,19 +379,19 @@ async fn each_refusal_of_a_change_says_why(backend: &Backend) {
     // Wrong role: a patient does not answer or close; a doctor does not move bookings.
     let ana = patient("45678912");
     for result in [
-        service::confirm(services, &patient("41234567"), &PERU, &pending_id).await,
-        service::refuse(services, &ana, &PERU, &id, "no".into()).await,
-        service::complete(services, &ana, &PERU, &id).await,
-        service::no_show(services, &ana, &PERU, &id).await,
-        service::reschedule(services, &doctor("1002"), &PERU, &id, None).await,
+        use_cases::confirm(services, &patient("41234567"), &PERU, &pending_id).await,
+        use_cases::refuse(services, &ana, &PERU, &id, "no".into()).await,
+        use_cases::complete(services, &ana, &PERU, &id).await,
+        use_cases::no_show(services, &ana, &PERU, &id).await,
+        use_cases::reschedule(services, &doctor("1002"), &PERU, &id, None).await,
     ] {
         assert!(matches!(result, Err(DomainError::Denied(_))), "{result:?}");
     }
     // Someone else's appointment does not exist for them.
     for result in [
-        service::cancel(services, &patient("70123456"), &PERU, &id, "x".into()).await,
-        service::confirm(services, &doctor("1002"), &PERU, &pending_id).await,
-        service::refuse(services, &doctor("1001"), &PERU, &id, "x".into()).await,
+        use_cases::cancel(services, &patient("70123456"), &PERU, &id, "x".into()).await,
+        use_cases::confirm(services, &doctor("1002"), &PERU, &pending_id).await,
+        use_cases::refuse(services, &doctor("1001"), &PERU, &id, "x".into()).await,
     ] {
         assert!(
             matches!(result, Err(DomainError::AppointmentNotFound { .. })),
@@ -399,23 +399,23 @@ async fn each_refusal_of_a_change_says_why(backend: &Backend) {
         );
     }
     assert!(matches!(
-        service::history(services, &patient("70123456"), &PERU, &id).await,
+        use_cases::history(services, &patient("70123456"), &PERU, &id).await,
         Err(DomainError::AppointmentNotFound { .. })
     ));
     // Nothing refused left a trace; staff are not bound by the deadline.
     assert_eq!(world.history(&id).await.len(), 2);
-    let cancelled = service::cancel(services, &doctor("1002"), &PERU, &soon_id, "fiebre".into())
+    let cancelled = use_cases::cancel(services, &doctor("1002"), &PERU, &soon_id, "fiebre".into())
         .await
         .expect("the doctor may cancel late");
     assert_eq!(cancelled.status, Status::Cancelled);
-    let confirmed = service::confirm(services, &doctor("1001"), &PERU, &pending_id)
+    let confirmed = use_cases::confirm(services, &doctor("1001"), &PERU, &pending_id)
         .await
         .expect("confirmed");
     assert_eq!(confirmed.status, Status::Assigned);
     world
         .clock
         .set(build::at(WEDNESDAY) + jiff::SignedDuration::from_mins(5));
-    let absent = service::no_show(services, &doctor("1002"), &PERU, &id)
+    let absent = use_cases::no_show(services, &doctor("1002"), &PERU, &id)
         .await
         .expect("no-show");
     assert_eq!(absent.status, Status::NoShow);
@@ -434,7 +434,7 @@ async fn a_reschedule_onto_a_taken_slot_changes_nothing(backend: &Backend) {
     world.assigned("70123456", &theirs).await;
     let id = ana.id.to_string();
     let before = world.history(&id).await;
-    let result = service::reschedule(
+    let result = use_cases::reschedule(
         &world.services,
         &patient("45678912"),
         &PERU,
@@ -468,7 +468,7 @@ async fn thirty_concurrent_reschedules_onto_one_slot_have_one_winner(backend: &B
     let results = join_all(booked.iter().map(|(document, appointment)| {
         let (world, target) = (&world, &target);
         async move {
-            service::reschedule(
+            use_cases::reschedule(
                 &world.services,
                 &patient(document),
                 &PERU,
@@ -537,11 +537,11 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
         }
     };
     deliver().await;
-    service::reschedule(&world.services, &caller, &PERU, &id, Some(second))
+    use_cases::reschedule(&world.services, &caller, &PERU, &id, Some(second))
         .await
         .expect("moved");
     deliver().await;
-    service::cancel(&world.services, &caller, &PERU, &id, "viaje".into())
+    use_cases::cancel(&world.services, &caller, &PERU, &id, "viaje".into())
         .await
         .expect("cancelled");
     deliver().await;
@@ -609,7 +609,7 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
         .upsert_patient(&PERU, &nameless)
         .await
         .expect("patient");
-    let created = service::create_appointment(
+    let created = use_cases::create_appointment(
         &world.services,
         &admin(),
         &PERU,
@@ -621,7 +621,7 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
     .await
     .expect("created");
     let id = created.id.to_string();
-    service::assign(&world.services, &admin(), &PERU, &id, Some(slot))
+    use_cases::assign(&world.services, &admin(), &PERU, &id, Some(slot))
         .await
         .expect("assigned");
     let outbox = Arc::new(Outbox::default());
@@ -652,7 +652,7 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
     );
     // Asking for it by hand says why nothing can be sent.
     assert!(matches!(
-        service::notify(&world.services, &admin(), &PERU, &id).await,
+        use_cases::notify(&world.services, &admin(), &PERU, &id).await,
         Err(DomainError::NoEmailOnFile { .. })
     ));
 }
@@ -722,14 +722,14 @@ async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(back
     let ana = world.assigned("45678912", &wednesday).await;
     let (id, caller) = (ana.id.to_string(), patient("45678912"));
     for slot in [&thursday, &friday] {
-        service::reschedule(&world.services, &caller, &PERU, &id, Some(slot.clone()))
+        use_cases::reschedule(&world.services, &caller, &PERU, &id, Some(slot.clone()))
             .await
             .expect("moved");
     }
     // Booked, then cancelled at once.
     let jose = world.assigned("45678913", &other).await;
     let jose_id = jose.id.to_string();
-    service::cancel(
+    use_cases::cancel(
         &world.services,
         &patient("45678913"),
         &PERU,
@@ -824,11 +824,11 @@ async fn a_cancel_racing_the_doctors_confirmation_succeeds_or_names_the_state(ba
         let id = pending.id.to_string();
         let confirm = tokio::spawn({
             let (services, id) = (world.services.clone(), id.clone());
-            async move { service::confirm(&services, &doctor("1001"), &PERU, &id).await }
+            async move { use_cases::confirm(&services, &doctor("1001"), &PERU, &id).await }
         });
         let cancel = tokio::spawn({
             let (services, id, caller) = (world.services.clone(), id.clone(), patient(&document));
-            async move { service::cancel(&services, &caller, &PERU, &id, "viaje".into()).await }
+            async move { use_cases::cancel(&services, &caller, &PERU, &id, "viaje".into()).await }
         });
         let (confirmed, cancelled) = (
             confirm.await.expect("the confirmation ran"),
@@ -866,7 +866,7 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
         let world = &world;
         async move {
             let id = world.request(document).await.id.to_string();
-            service::assign(&world.services, &caller, &PERU, &id, None)
+            use_cases::assign(&world.services, &caller, &PERU, &id, None)
                 .await
                 .expect("assigned")
         }
@@ -882,7 +882,7 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
     let jose = assign("45678913", admin()).await;
     assert_eq!(jose.slot.as_ref(), Some(&today));
     // "Move my appointment" is later than the current one, never earlier.
-    let moved = service::reschedule(
+    let moved = use_cases::reschedule(
         &world.services,
         &patient("45678912"),
         &PERU,
@@ -897,7 +897,7 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
         "the next after Wednesday"
     );
     // Staff moving a visit take the earliest free one, as before.
-    let by_staff = service::reschedule(
+    let by_staff = use_cases::reschedule(
         &world.services,
         &admin(),
         &PERU,
@@ -910,7 +910,7 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
     // Each move of a patient's is to the next later slot, until none is left.
     let rosa = assign("45678914", patient("45678914")).await;
     assert_eq!(rosa.slot.as_ref(), Some(&wednesday));
-    let last = service::reschedule(
+    let last = use_cases::reschedule(
         &world.services,
         &patient("45678914"),
         &PERU,
@@ -920,7 +920,7 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
     .await
     .expect("moved");
     assert_eq!(last.slot.as_ref(), Some(&thursday));
-    let to_friday = service::reschedule(
+    let to_friday = use_cases::reschedule(
         &world.services,
         &patient("45678914"),
         &PERU,
@@ -932,7 +932,7 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
         matches!(to_friday, Ok(ref a) if a.slot.as_ref() == Some(&friday)),
         "{to_friday:?}"
     );
-    let after_friday = service::reschedule(
+    let after_friday = use_cases::reschedule(
         &world.services,
         &patient("45678914"),
         &PERU,

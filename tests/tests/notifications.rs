@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use backends::{Backend, dynamodb, moto_endpoint, unique_prefix};
 use citas_aws::{DynamoIdempotency, SqsQueue, TableNames};
-use citas_domain::notification::key;
+use citas_domain::appointment::notification::key;
 use citas_domain::{
     Appointment, CHILE, Country, Doctor, Email, MailError, Mailer, ManualClock, Notification,
     NotificationKind, NotificationQueue, PERU, Patient, Services,

@@ -8,7 +8,7 @@ mod backends;
 use std::sync::Arc;
 
 use citas_aws::{OperationCounter, SqsQueue, TableNames};
-use citas_domain::service::{self, NewAppointment};
+use citas_domain::use_cases::{self, NewAppointment};
 use citas_domain::{
     Doctor, Email, EmailAddress, MailError, Mailer, ManualClock, PERU, Patient, Services,
     SlotHorizon, Speciality,
@@ -53,7 +53,7 @@ async fn book(services: &Services) -> String {
     store.put_doctor(&doctor).await.expect("doctor");
     let slot = build::slot_at(&doctor.id, WEDNESDAY);
     store.put_slot(&slot).await.expect("slot");
-    let created = service::create_appointment(
+    let created = use_cases::create_appointment(
         services,
         &admin(),
         &PERU,
@@ -65,7 +65,7 @@ async fn book(services: &Services) -> String {
     .await
     .expect("created");
     let id = created.id.to_string();
-    service::assign(services, &admin(), &PERU, &id, Some(slot.id))
+    use_cases::assign(services, &admin(), &PERU, &id, Some(slot.id))
         .await
         .expect("assigned");
     id

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use citas_aws::DynamoStore;
 use citas_domain::ports::{AppointmentStore, DoctorStore, PatientStore, SlotStore};
-use citas_domain::service::{self, NewAppointment};
+use citas_domain::use_cases::{self, NewAppointment};
 use citas_domain::{
     Appointment, Doctor, DomainError, EmailAddress, ManualClock, Notification, PERU, Patient,
     Speciality, Status,
@@ -308,7 +308,8 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
                     document: PERU.parse_document(&document).expect("document"),
                     speciality: Speciality::parse("cardiologia").expect("speciality"),
                 };
-                let id = match service::create_appointment(services, &admin(), &PERU, input).await {
+                let id = match use_cases::create_appointment(services, &admin(), &PERU, input).await
+                {
                     Ok(created) => {
                         outcome.acknowledged = Some(created.status);
                         created.id.to_string()
@@ -324,7 +325,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
                 let starts = build::at("2027-01-06T14:00:00Z")
                     + jiff::SignedDuration::from_mins(30 * n as i64);
                 let slot = build::slot_at(&doctor.id, &starts.to_string()).id;
-                let booked = service::assign(services, &admin(), &PERU, &id, Some(slot)).await;
+                let booked = use_cases::assign(services, &admin(), &PERU, &id, Some(slot)).await;
                 record(&mut outcome, booked);
                 outcome
             }
@@ -346,7 +347,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
                 let id = id_of(n);
                 async move {
                     let result =
-                        service::cancel(services, &admin(), &PERU, &id, "viaje".into()).await;
+                        use_cases::cancel(services, &admin(), &PERU, &id, "viaje".into()).await;
                     (n, result)
                 }
             })
@@ -360,7 +361,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
             .map(|n| {
                 let services = &services;
                 let id = id_of(n);
-                async move { (n, service::complete(services, &admin(), &PERU, &id).await) }
+                async move { (n, use_cases::complete(services, &admin(), &PERU, &id).await) }
             })
             .buffer_unordered(8)
             .collect()
@@ -424,7 +425,10 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         .keys()
         .map(|key| {
             (
-                format!("{}@citas", citas_domain::notification::key::message_id(key)),
+                format!(
+                    "{}@citas",
+                    citas_domain::appointment::notification::key::message_id(key)
+                ),
                 key.clone(),
             )
         })
@@ -777,7 +781,7 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
     // DynamoDB fails every call: each call waits out the SDK's retries, until the circuit opens.
     proxy.set_rules(vec![rule(Service::DynamoDb, 1.0, Fault::ServerError)]);
     let caller = admin();
-    let read = || service::get_appointment(&services, &caller, &PERU, "20270104-45678912");
+    let read = || use_cases::get_appointment(&services, &caller, &PERU, "20270104-45678912");
     for _ in 0..citas_aws::breaker::FAILURES_TO_OPEN {
         assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
     }
@@ -789,7 +793,7 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
         assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
     }
     let cancelled =
-        service::cancel(&services, &caller, &PERU, "20261122-45678912", "x".into()).await;
+        use_cases::cancel(&services, &caller, &PERU, "20261122-45678912", "x".into()).await;
     assert!(
         matches!(cancelled, Err(DomainError::Unavailable(_))),
         "{cancelled:?}"

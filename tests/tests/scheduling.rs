@@ -8,8 +8,7 @@ mod backends;
 use std::sync::Arc;
 
 use backends::Backend;
-use citas_domain::scheduling::{self, NewDoctor, SlotQuery};
-use citas_domain::service::{self, NewAppointment, NewPatient};
+use citas_domain::use_cases::{self, NewAppointment, NewDoctor, NewPatient, SlotQuery};
 use citas_domain::{
     DoctorDocument, DomainError, EmailAddress, ManualClock, OfferedSpeciality, PERU, PageRequest,
     Services, SlotHorizon, Status, WorkingPlan,
@@ -45,7 +44,7 @@ fn services(backend: &Backend, horizon_days: u16) -> (Services, Arc<ManualClock>
 use citas_e2e::callers::{admin, doctor as doctor_caller, patient as patient_caller};
 
 async fn register_doctor(services: &Services, document: &str) -> citas_domain::Doctor {
-    let (doctor, _) = scheduling::register_doctor(
+    let (doctor, _) = use_cases::register_doctor(
         services,
         &admin(),
         &PERU,
@@ -65,7 +64,7 @@ async fn register_doctor(services: &Services, document: &str) -> citas_domain::D
 /// A patient with a registered appointment for cardiology; returns its id.
 async fn appointment_for(services: &Services, document: &str) -> String {
     let document_value = PERU.parse_document(document).expect("document");
-    service::register_patient(
+    use_cases::register_patient(
         services,
         &admin(),
         &PERU,
@@ -77,7 +76,7 @@ async fn appointment_for(services: &Services, document: &str) -> String {
     )
     .await
     .expect("patient");
-    service::create_appointment(
+    use_cases::create_appointment(
         services,
         &admin(),
         &PERU,
@@ -116,7 +115,7 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
     let id = doctor.id.to_string();
     // The doctor sets their own plan: Mondays and Wednesdays 09:00–11:00.
     let plan = mornings(&[Weekday::Monday, Weekday::Wednesday], "09:00", "11:00");
-    let applied = scheduling::set_availability(&services, &doctor_caller("1001"), &PERU, &id, plan)
+    let applied = use_cases::set_availability(&services, &doctor_caller("1001"), &PERU, &id, plan)
         .await
         .expect("plan applied");
     // 14 days from Monday 4 January: four working days of four slots.
@@ -125,7 +124,7 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
 
     // A patient finds the first free slots, earliest first, with the doctor's name.
     let patient = patient_caller("45678912");
-    let page = scheduling::search_slots(&services, &patient, &PERU, search(None, None, 3))
+    let page = use_cases::search_slots(&services, &patient, &PERU, search(None, None, 3))
         .await
         .expect("search");
     let locals: Vec<_> = page.items.iter().map(|f| f.slot.local_start()).collect();
@@ -142,7 +141,7 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
         Some("Dra. 1001")
     );
     // A local-date window: Wednesday the 6th only.
-    let wednesday = scheduling::search_slots(
+    let wednesday = use_cases::search_slots(
         &services,
         &patient,
         &PERU,
@@ -161,7 +160,7 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
     // The patient books the 09:30 slot.
     let appointment = appointment_for(&services, "45678912").await;
     let chosen = page.items[1].slot.id.clone();
-    let booked = service::assign(
+    let booked = use_cases::assign(
         &services,
         &patient,
         &PERU,
@@ -173,11 +172,11 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
     assert_eq!(booked.status, Status::Assigned);
 
     // It is no longer offered, and the doctor's agenda shows it with the patient.
-    let after = scheduling::search_slots(&services, &patient, &PERU, search(None, None, 3))
+    let after = use_cases::search_slots(&services, &patient, &PERU, search(None, None, 3))
         .await
         .expect("search");
     assert!(after.items.iter().all(|f| f.slot.id != chosen));
-    let agenda = scheduling::agenda(
+    let agenda = use_cases::agenda(
         &services,
         &doctor_caller("1001"),
         &PERU,
@@ -200,7 +199,7 @@ async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(back
     assert_eq!(taken, [(chosen, "Paciente 45678912".to_owned())]);
 
     // Another doctor may neither read this agenda nor change this plan.
-    let other = scheduling::agenda(
+    let other = use_cases::agenda(
         &services,
         &doctor_caller("2002"),
         &PERU,
@@ -219,7 +218,7 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
     let doctor = register_doctor(&services, "1001").await;
     let id = doctor.id.to_string();
     let plan = mornings(&[Weekday::Monday, Weekday::Wednesday], "09:00", "11:00");
-    scheduling::set_availability(&services, &admin(), &PERU, &id, plan.clone())
+    use_cases::set_availability(&services, &admin(), &PERU, &id, plan.clone())
         .await
         .expect("plan");
     let (from, until) = (build::at(NOW), build::at("2027-01-20T00:00:00Z"));
@@ -234,7 +233,7 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
     if let Some(counter) = &backend.counter {
         counter.take();
     }
-    let again = scheduling::set_availability(&services, &admin(), &PERU, &id, plan)
+    let again = use_cases::set_availability(&services, &admin(), &PERU, &id, plan)
         .await
         .expect("same plan");
     assert_eq!((again.added, again.removed), (0, 0));
@@ -262,7 +261,7 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
 
     // A patient books Wednesday 6 January 10:30.
     let appointment = appointment_for(&services, "45678912").await;
-    let wednesday = scheduling::search_slots(
+    let wednesday = use_cases::search_slots(
         &services,
         &admin(),
         &PERU,
@@ -271,7 +270,7 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
     .await
     .expect("search");
     let booked = wednesday.items[3].slot.clone();
-    service::assign(
+    use_cases::assign(
         &services,
         &admin(),
         &PERU,
@@ -284,7 +283,7 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
     // The doctor stops working Wednesdays: the four slots of each of the
     // two Wednesdays go but the booked one (seven), which stays and is reported.
     let changed = mornings(&[Weekday::Monday], "09:00", "11:00");
-    let applied = scheduling::set_availability(&services, &admin(), &PERU, &id, changed.clone())
+    let applied = use_cases::set_availability(&services, &admin(), &PERU, &id, changed.clone())
         .await
         .expect("changed plan");
     assert_eq!((applied.added, applied.removed), (0, 7));
@@ -305,13 +304,13 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
             .map(|s| s.available),
         Some(false)
     );
-    let stored = scheduling::get_availability(&services, &admin(), &PERU, &id)
+    let stored = use_cases::get_availability(&services, &admin(), &PERU, &id)
         .await
         .expect("plan stored");
     assert_eq!(stored.plan, changed);
     // Longer mornings add only the new slots.
     let longer = mornings(&[Weekday::Monday], "09:00", "12:00");
-    let applied = scheduling::set_availability(&services, &admin(), &PERU, &id, longer)
+    let applied = use_cases::set_availability(&services, &admin(), &PERU, &id, longer)
         .await
         .expect("longer plan");
     assert_eq!((applied.added, applied.removed), (4, 0));
@@ -333,7 +332,7 @@ async fn the_daily_job_extends_every_open_plan_to_the_horizon(backend: &Backend)
         "2027-01-01",
         None,
     );
-    let applied = scheduling::set_availability(
+    let applied = use_cases::set_availability(
         &services,
         &admin(),
         &PERU,
@@ -345,14 +344,14 @@ async fn the_daily_job_extends_every_open_plan_to_the_horizon(backend: &Backend)
     assert_eq!(applied.added, 7 * 2);
     // Nothing to do the same day; three days later, three more days.
     assert_eq!(
-        scheduling::extend_horizons(&services, &PERU)
+        use_cases::extend_horizons(&services, &PERU)
             .await
             .expect("job")
             .slots_added,
         0
     );
     clock.set(build::at("2027-01-07T06:00:00Z"));
-    let report = scheduling::extend_horizons(&services, &PERU)
+    let report = use_cases::extend_horizons(&services, &PERU)
         .await
         .expect("job");
     assert_eq!((report.plans, report.slots_added), (1, 3 * 2));
@@ -364,7 +363,7 @@ async fn the_daily_job_extends_every_open_plan_to_the_horizon(backend: &Backend)
         .expect("plan");
     assert_eq!(stored.generated_until, date(2027, 1, 13));
     assert_eq!(
-        scheduling::extend_horizons(&services, &PERU)
+        use_cases::extend_horizons(&services, &PERU)
             .await
             .expect("job again")
             .slots_added,
@@ -386,7 +385,7 @@ async fn fifty_simultaneous_auto_assigns_all_succeed_on_distinct_slots(backend: 
             "2027-01-04",
             Some("2027-01-05"),
         );
-        scheduling::set_availability(&services, &admin(), &PERU, &doctor.id.to_string(), plan)
+        use_cases::set_availability(&services, &admin(), &PERU, &doctor.id.to_string(), plan)
             .await
             .expect("plan");
     }
@@ -396,7 +395,7 @@ async fn fifty_simultaneous_auto_assigns_all_succeed_on_distinct_slots(backend: 
     }
     let outcomes = join_all(ids.iter().map(|id| {
         let services = services.clone();
-        async move { service::assign(&services, &admin(), &PERU, id, None).await }
+        async move { use_cases::assign(&services, &admin(), &PERU, id, None).await }
     }))
     .await;
     let mut slots = Vec::new();
@@ -410,13 +409,13 @@ async fn fifty_simultaneous_auto_assigns_all_succeed_on_distinct_slots(backend: 
     // The next one takes one of the ten left; after those, there is none.
     for n in 0..10 {
         let id = appointment_for(&services, &format!("{}", 41_000_000 + n)).await;
-        service::assign(&services, &admin(), &PERU, &id, None)
+        use_cases::assign(&services, &admin(), &PERU, &id, None)
             .await
             .expect("one of the last ten");
     }
     let id = appointment_for(&services, "42000000").await;
     assert!(matches!(
-        service::assign(&services, &admin(), &PERU, &id, None).await,
+        use_cases::assign(&services, &admin(), &PERU, &id, None).await,
         Err(DomainError::NoSlotAvailable { .. })
     ));
 }
@@ -479,7 +478,7 @@ async fn ten_simultaneous_plan_saves_leave_exactly_one_plans_slots(backend: &Bac
         let outcomes = join_all(plans.iter().map(|plan| {
             let (services, id, plan) = (services.clone(), id.clone(), plan.clone());
             tokio::spawn(async move {
-                scheduling::set_availability(&services, &admin(), &PERU, &id, plan).await
+                use_cases::set_availability(&services, &admin(), &PERU, &id, plan).await
             })
         }))
         .await;
@@ -527,12 +526,12 @@ async fn a_crowd_of_thirty_auto_assigns_spreads_over_the_earliest_slots(backend:
             "2027-01-04",
             Some("2027-01-08"),
         );
-        scheduling::set_availability(&services, &admin(), &PERU, &doctor.id.to_string(), plan)
+        use_cases::set_availability(&services, &admin(), &PERU, &doctor.id.to_string(), plan)
             .await
             .expect("plan");
     }
     let earliest: Vec<String> =
-        scheduling::search_slots(&services, &admin(), &PERU, search(None, None, 100))
+        use_cases::search_slots(&services, &admin(), &PERU, search(None, None, 100))
             .await
             .expect("search")
             .items
@@ -548,7 +547,7 @@ async fn a_crowd_of_thirty_auto_assigns_spreads_over_the_earliest_slots(backend:
     }
     let outcomes = join_all(ids.iter().map(|id| {
         let (services, id) = (services.clone(), id.clone());
-        tokio::spawn(async move { service::assign(&services, &admin(), &PERU, &id, None).await })
+        tokio::spawn(async move { use_cases::assign(&services, &admin(), &PERU, &id, None).await })
     }))
     .await;
     let mut slots = Vec::new();

@@ -2,12 +2,14 @@
 //! parsed once into the domain's types (`try_into_domain`), and the response
 //! shapes the domain's entities are shown as.
 
-use citas_domain::service::{ListRequest, ListSelection, NewAppointment, NewPatient};
-use citas_domain::text::{MAX_REASON_LEN, MAX_TEXT_LEN, clean_text};
-use citas_domain::timestamp;
+use citas_domain::use_cases::{ListRequest, ListSelection, NewAppointment, NewPatient};
+use citas_domain::values::timestamp;
 use citas_domain::{
     Appointment, Country, DomainError, EmailAddress, HistoryEntry, PageRequest, Patient, SlotId,
     Speciality, Status,
+};
+use citas_domain::{
+    values::text::MAX_REASON_LEN, values::text::MAX_TEXT_LEN, values::text::clean_text,
 };
 use serde::{Deserialize, Serialize};
 
@@ -328,8 +330,8 @@ pub struct PatientErasureResponse {
     pub kept_anonymised: Vec<String>,
 }
 
-impl From<&citas_domain::service::PatientErasure> for PatientErasureResponse {
-    fn from(erasure: &citas_domain::service::PatientErasure) -> Self {
+impl From<&citas_domain::use_cases::PatientErasure> for PatientErasureResponse {
+    fn from(erasure: &citas_domain::use_cases::PatientErasure) -> Self {
         Self {
             erased_at: timestamp::format(erasure.at),
             record_deleted: erasure.record_deleted,
@@ -352,8 +354,8 @@ pub struct ExportedAppointment {
     pub history: Vec<HistoryEntryResponse>,
 }
 
-impl From<&citas_domain::service::PatientExport> for PatientExportResponse {
-    fn from(export: &citas_domain::service::PatientExport) -> Self {
+impl From<&citas_domain::use_cases::PatientExport> for PatientExportResponse {
+    fn from(export: &citas_domain::use_cases::PatientExport) -> Self {
         Self {
             exported_at: timestamp::format(export.at),
             patient: export.patient.as_ref().map(PatientResponse::from),

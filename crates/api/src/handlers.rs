@@ -2,8 +2,8 @@
 //! local server both call [`handle`] with API Gateway HTTP API (v2) requests.
 
 use citas_domain::ports::Freshness;
+use citas_domain::use_cases;
 use citas_domain::{Caller, Country, DomainError, Services, Upserted};
-use citas_domain::{scheduling, service};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -88,7 +88,7 @@ async fn run(
         Action::UpsertPatient => {
             let input = json_body::<PatientRequest>(request)?.try_into_domain(country)?;
             let (patient, upserted) =
-                service::register_patient(services, caller, country, input).await?;
+                use_cases::register_patient(services, caller, country, input).await?;
             let status = match upserted {
                 Upserted::Created => StatusCode::CREATED,
                 Upserted::Updated => StatusCode::OK,
@@ -97,7 +97,7 @@ async fn run(
         }
         Action::GetPatient => {
             let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
-            let patient = service::get_patient(services, caller, country, &document).await?;
+            let patient = use_cases::get_patient(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &PatientResponse::from(&patient),
@@ -105,7 +105,7 @@ async fn run(
         }
         Action::ExportPatient => {
             let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
-            let export = service::export_patient(services, caller, country, &document).await?;
+            let export = use_cases::export_patient(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &crate::body::PatientExportResponse::from(&export),
@@ -113,7 +113,7 @@ async fn run(
         }
         Action::ResendVerification => {
             let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
-            let patient = service::resend_code(services, caller, country, &document).await?;
+            let patient = use_cases::resend_code(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::ACCEPTED,
                 &PatientResponse::from(&patient),
@@ -123,7 +123,7 @@ async fn run(
             let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
             let body = json_body::<crate::body::VerifyEmailRequest>(request)?;
             let patient =
-                service::verify_email(services, caller, country, &document, &body.code).await?;
+                use_cases::verify_email(services, caller, country, &document, &body.code).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &PatientResponse::from(&patient),
@@ -131,7 +131,7 @@ async fn run(
         }
         Action::ErasePatient => {
             let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
-            let erasure = service::erase_patient(services, caller, country, &document).await?;
+            let erasure = use_cases::erase_patient(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &crate::body::PatientErasureResponse::from(&erasure),
@@ -139,7 +139,8 @@ async fn run(
         }
         Action::CreateAppointment => {
             let input = json_body::<AppointmentRequest>(request)?.try_into_domain(country)?;
-            let appointment = service::create_appointment(services, caller, country, input).await?;
+            let appointment =
+                use_cases::create_appointment(services, caller, country, input).await?;
             let mut response = json_response(
                 StatusCode::CREATED,
                 &AppointmentResponse::from(&appointment),
@@ -153,7 +154,7 @@ async fn run(
         }
         Action::GetAppointment => {
             let (appointment, freshness) =
-                service::read_appointment(services, caller, country, &path_id(request)?).await?;
+                use_cases::read_appointment(services, caller, country, &path_id(request)?).await?;
             let mut response = appointment_response(&appointment);
             // A recent copy, shown while the store cannot be reached (RFC 9111's
             // `Age`; `Warning` 110 says it may be stale).
@@ -181,7 +182,7 @@ async fn run(
                 cursor: single("cursor")?,
             }
             .try_into_domain(country)?;
-            let page = service::list_appointments(services, caller, country, list).await?;
+            let page = use_cases::list_appointments(services, caller, country, list).await?;
             let page = AppointmentPage {
                 items: page.items.iter().map(AppointmentResponse::from).collect(),
                 next_cursor: page.next_cursor,
@@ -193,11 +194,11 @@ async fn run(
                 .unwrap_or_default()
                 .try_into_domain()?;
             let appointment =
-                service::assign(services, caller, country, &path_id(request)?, slot).await?;
+                use_cases::assign(services, caller, country, &path_id(request)?, slot).await?;
             Ok(appointment_response(&appointment))
         }
         Action::NotifyAppointment => {
-            let message = service::notify(services, caller, country, &path_id(request)?).await?;
+            let message = use_cases::notify(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(
                 StatusCode::ACCEPTED,
                 &json!({ "message": message.to_wire() }),
@@ -205,13 +206,13 @@ async fn run(
         }
         Action::ConfirmAppointment => {
             let appointment =
-                service::confirm(services, caller, country, &path_id(request)?).await?;
+                use_cases::confirm(services, caller, country, &path_id(request)?).await?;
             Ok(appointment_response(&appointment))
         }
         Action::RefuseAppointment => {
             let reason = json_body::<ReasonRequest>(request)?.try_into_domain()?;
             let appointment =
-                service::refuse(services, caller, country, &path_id(request)?, reason).await?;
+                use_cases::refuse(services, caller, country, &path_id(request)?, reason).await?;
             Ok(appointment_response(&appointment))
         }
         Action::RescheduleAppointment => {
@@ -219,21 +220,21 @@ async fn run(
                 .unwrap_or_default()
                 .try_into_domain()?;
             let appointment =
-                service::reschedule(services, caller, country, &path_id(request)?, slot).await?;
+                use_cases::reschedule(services, caller, country, &path_id(request)?, slot).await?;
             Ok(appointment_response(&appointment))
         }
         Action::CompleteAppointment => {
             let appointment =
-                service::complete(services, caller, country, &path_id(request)?).await?;
+                use_cases::complete(services, caller, country, &path_id(request)?).await?;
             Ok(appointment_response(&appointment))
         }
         Action::NoShowAppointment => {
             let appointment =
-                service::no_show(services, caller, country, &path_id(request)?).await?;
+                use_cases::no_show(services, caller, country, &path_id(request)?).await?;
             Ok(appointment_response(&appointment))
         }
         Action::AppointmentHistory => {
-            let entries = service::history(services, caller, country, &path_id(request)?).await?;
+            let entries = use_cases::history(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &HistoryResponse {
@@ -244,11 +245,11 @@ async fn run(
         Action::CancelAppointment => {
             let reason = json_body::<ReasonRequest>(request)?.try_into_domain()?;
             let appointment =
-                service::cancel(services, caller, country, &path_id(request)?, reason).await?;
+                use_cases::cancel(services, caller, country, &path_id(request)?, reason).await?;
             Ok(appointment_response(&appointment))
         }
         Action::ListSpecialities => {
-            let offered = scheduling::specialities(services, caller, country).await?;
+            let offered = use_cases::specialities(services, caller, country).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &SpecialityList::from(offered),
@@ -257,7 +258,7 @@ async fn run(
         Action::UpsertDoctor => {
             let input = json_body::<DoctorRequest>(request)?.try_into_domain()?;
             let (doctor, upserted) =
-                scheduling::register_doctor(services, caller, country, input).await?;
+                use_cases::register_doctor(services, caller, country, input).await?;
             let status = match upserted {
                 Upserted::Created => StatusCode::CREATED,
                 Upserted::Updated => StatusCode::OK,
@@ -278,7 +279,7 @@ async fn run(
             }
             .try_into_domain()?;
             let page =
-                scheduling::list_doctors(services, caller, country, &speciality, &page).await?;
+                use_cases::list_doctors(services, caller, country, &speciality, &page).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &DoctorPage {
@@ -293,7 +294,7 @@ async fn run(
         }
         Action::GetDoctor => {
             let doctor =
-                scheduling::get_doctor(services, caller, country, &path_id(request)?).await?;
+                use_cases::get_doctor(services, caller, country, &path_id(request)?).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &DoctorResponse::for_caller(&doctor, caller),
@@ -302,9 +303,8 @@ async fn run(
         Action::SetAvailability => {
             let plan = json_body::<AvailabilityBody>(request)?.try_into_domain()?;
             let id = path_id(request)?;
-            let applied =
-                scheduling::set_availability(services, caller, country, &id, plan).await?;
-            let doctor = scheduling::doctor_id(country, &id)?;
+            let applied = use_cases::set_availability(services, caller, country, &id, plan).await?;
+            let doctor = use_cases::doctor_id(country, &id)?;
             Ok(json_response(
                 StatusCode::OK,
                 &PlanAppliedResponse::new(&doctor, &applied),
@@ -312,8 +312,8 @@ async fn run(
         }
         Action::GetAvailability => {
             let id = path_id(request)?;
-            let availability = scheduling::get_availability(services, caller, country, &id).await?;
-            let doctor = scheduling::doctor_id(country, &id)?;
+            let availability = use_cases::get_availability(services, caller, country, &id).await?;
+            let doctor = use_cases::doctor_id(country, &id)?;
             Ok(json_response(
                 StatusCode::OK,
                 &AvailabilityResponse::new(&doctor, &availability),
@@ -326,7 +326,7 @@ async fn run(
                 query_param(request, "to")?,
             )?;
             let agenda =
-                scheduling::agenda(services, caller, country, &path_id(request)?, from, to).await?;
+                use_cases::agenda(services, caller, country, &path_id(request)?, from, to).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &AgendaResponse::from(&agenda),
@@ -334,7 +334,7 @@ async fn run(
         }
         Action::RemoveSlot => {
             let slot = path_param(request, "slot").ok_or_else(Problem::route_not_found)?;
-            scheduling::remove_slot(services, caller, country, &path_id(request)?, &slot).await?;
+            use_cases::remove_slot(services, caller, country, &path_id(request)?, &slot).await?;
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = StatusCode::NO_CONTENT;
             Ok(response)
@@ -347,7 +347,7 @@ async fn run(
             }
             .try_into_domain(country)?;
             let month = query.month;
-            let days = scheduling::free_days(services, caller, country, query).await?;
+            let days = use_cases::free_days(services, caller, country, query).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &FreeDaysResponse::new(country, month, &days),
@@ -363,7 +363,7 @@ async fn run(
                 cursor: query_param(request, "cursor")?,
             }
             .try_into_domain(country)?;
-            let page = scheduling::search_slots(services, caller, country, query).await?;
+            let page = use_cases::search_slots(services, caller, country, query).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &FreeSlotPage {

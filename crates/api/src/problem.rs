@@ -2,7 +2,7 @@
 
 use citas_domain::DomainError;
 use citas_domain::access::Denied;
-use citas_domain::country::{UnsupportedCountry, supported_codes};
+use citas_domain::values::country::{UnsupportedCountry, supported_codes};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde_json::{Map, Value, json};

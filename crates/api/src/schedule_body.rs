@@ -4,19 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use citas_domain::availability::{
+use citas_domain::scheduling::catalogue::display_name;
+use citas_domain::scheduling::plan::{
     Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
     parse_weekday, weekday_code,
 };
-use citas_domain::scheduling::{
+use citas_domain::use_cases::{
     Agenda, DaysQuery, FreeDay, FreeSlot, NewDoctor, PlanApplied, SlotQuery,
 };
-use citas_domain::speciality::display_name;
-use citas_domain::text::{MAX_TEXT_LEN, clean_text};
 use citas_domain::{
     Country, Doctor, DoctorDocument, DoctorId, DomainError, EmailAddress, OfferedSpeciality,
     PageRequest, Slot, SlotId, Speciality,
 };
+use citas_domain::{values::text::MAX_TEXT_LEN, values::text::clean_text};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
@@ -400,7 +400,10 @@ impl SlotTime {
         Self {
             id: id.to_string(),
             starts_at: local_rfc3339(country, id.starts_at),
-            ends_at: local_rfc3339(country, citas_domain::model::ends_at(id.starts_at, minutes)),
+            ends_at: local_rfc3339(
+                country,
+                citas_domain::scheduling::slot::ends_at(id.starts_at, minutes),
+            ),
             minutes,
             local_date: local.date().to_string(),
             local_time: format_time(local.time()),

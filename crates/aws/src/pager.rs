@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use citas_domain::StoreError;
+use citas_domain::ports::cursor;
 use citas_domain::ports::{Page, PageRequest};
-use citas_domain::{StoreError, cursor};
 use futures::future::try_join_all;
 use serde_json::{Value, json};
 

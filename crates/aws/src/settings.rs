@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use citas_domain::SlotHorizon;
-use citas_domain::country::{COUNTRIES, Country};
+use citas_domain::values::country::{COUNTRIES, Country};
 
 /// Table names: the seed's names, behind an optional prefix (e.g. `dev-`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::{DynamoStore, OperationCounter, SqsQueue, TableNames};
 use citas_domain::ports::stores::*;
-use citas_domain::service;
+use citas_domain::use_cases;
 use citas_domain::{ManualClock, PERU, Services};
 use citas_provision::template::Variables;
 use jiff::civil::{date, time};
@@ -82,7 +82,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
             email: "paciente@example.pe".into(),
         }
         .try_into_domain(&PERU)?;
-        service::register_patient(&services, &admin, &PERU, input).await?;
+        use_cases::register_patient(&services, &admin, &PERU, input).await?;
     }
     let id = |document: &str| format!("20261122-{document}");
     let take = || (dynamodb_calls.take(), sqs_calls.take());
@@ -95,7 +95,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         email: "ana@example.pe".into(),
     }
     .try_into_domain(&PERU)?;
-    service::register_patient(&services, &admin, &PERU, input).await?;
+    use_cases::register_patient(&services, &admin, &PERU, input).await?;
     let (d, s) = take();
     rows.push(("register or update a patient", d, s));
     for document in documents {
@@ -104,13 +104,13 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
             speciality: "cardiologia".into(),
         }
         .try_into_domain(&PERU)?;
-        service::create_appointment(&services, &admin, &PERU, input).await?;
+        use_cases::create_appointment(&services, &admin, &PERU, input).await?;
         let (d, s) = take();
         if document == documents[0] {
             rows.push(("create an appointment", d, s));
         }
     }
-    service::get_appointment(&services, &admin, &PERU, &id(documents[0])).await?;
+    use_cases::get_appointment(&services, &admin, &PERU, &id(documents[0])).await?;
     let (d, s) = take();
     rows.push(("get one", d, s));
     let list = |status: Option<&str>, document: Option<&str>| {
@@ -123,13 +123,13 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         }
         .try_into_domain(&PERU)
     };
-    service::list_appointments(&services, &admin, &PERU, list(Some("registered"), None)?).await?;
+    use_cases::list_appointments(&services, &admin, &PERU, list(Some("registered"), None)?).await?;
     let (d, s) = take();
     rows.push(("list by status, one page", d, s));
-    service::list_appointments(&services, &admin, &PERU, list(None, Some(documents[0]))?).await?;
+    use_cases::list_appointments(&services, &admin, &PERU, list(None, Some(documents[0]))?).await?;
     let (d, s) = take();
     rows.push(("list by patient, one page", d, s));
-    service::assign(
+    use_cases::assign(
         &services,
         &admin,
         &PERU,
@@ -143,14 +143,14 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         d,
         s,
     ));
-    service::assign(&services, &admin, &PERU, &id(documents[1]), None).await?;
+    use_cases::assign(&services, &admin, &PERU, &id(documents[1]), None).await?;
     let (d, s) = take();
     rows.push(("assign the earliest slot, 3 cardiologists", d, s));
-    service::notify(&services, &admin, &PERU, &id(documents[0])).await?;
+    use_cases::notify(&services, &admin, &PERU, &id(documents[0])).await?;
     let (d, s) = take();
     rows.push(("notify", d, s));
     let reason = "viaje".to_owned();
-    service::cancel(&services, &admin, &PERU, &id(documents[1]), reason).await?;
+    use_cases::cancel(&services, &admin, &PERU, &id(documents[1]), reason).await?;
     let (d, s) = take();
     rows.push((
         "cancel an assigned one (frees the slot; its email leaves from the history stream)",
@@ -159,7 +159,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     ));
     // A visit is completed once it has started (the slots are on 2026-12-07 and 08).
     clock.set("2026-12-09T15:00:00Z".parse()?);
-    service::complete(&services, &admin, &PERU, &id(documents[0])).await?;
+    use_cases::complete(&services, &admin, &PERU, &id(documents[0])).await?;
     let (d, s) = take();
     rows.push(("complete", d, s));
 

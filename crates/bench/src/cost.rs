@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use citas_domain::ports::stores::*;
-use citas_domain::service::{self, NewAppointment, NewPatient};
+use citas_domain::use_cases::{self, NewAppointment, NewPatient};
 use citas_domain::{
     Country, Email, EmailAddress, MailError, Mailer, ManualClock, Notification, NotificationQueue,
     PERU, QueueError, Services, Speciality, testkit,
@@ -23,7 +23,7 @@ use citas_notify::{Done, EmailPipeline};
 use jiff::civil::{date, time};
 
 use crate::Error;
-use crate::scheduling::{IDEMPOTENCY_BYTES, PartitionCounter};
+use crate::peak::{IDEMPOTENCY_BYTES, PartitionCounter};
 
 /// Public on-demand prices in us-east-1 (USD), as AWS lists them in 2026.
 mod price {
@@ -176,14 +176,14 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
             name: "Paciente".into(),
             email: EmailAddress::parse("paciente@example.pe")?,
         };
-        service::register_patient(&services, &admin, &PERU, patient).await?;
+        use_cases::register_patient(&services, &admin, &PERU, patient).await?;
         let request = NewAppointment {
             document,
             speciality: Speciality::parse("cardiologia")?,
         };
-        let created = service::create_appointment(&services, &admin, &PERU, request).await?;
+        let created = use_cases::create_appointment(&services, &admin, &PERU, request).await?;
         let booked =
-            service::assign(&services, &admin, &PERU, &created.id.to_string(), None).await?;
+            use_cases::assign(&services, &admin, &PERU, &created.id.to_string(), None).await?;
         counted.api_requests += 3;
         counted.invoked("register-patient", 1);
         counted.invoked("create-appointment", 1);
@@ -210,7 +210,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
     // After the visit, its doctor completes it (the history record reaches the publisher, no message).
     clock.set("2026-12-08T15:00:00Z".parse()?);
     for id in &ids {
-        service::complete(&services, &admin, &PERU, &id.to_string()).await?;
+        use_cases::complete(&services, &admin, &PERU, &id.to_string()).await?;
         counted.api_requests += 1;
         counted.invoked("close-appointment", 1);
         counted.invoked("publish-notifications", 1);

@@ -6,6 +6,7 @@ mod calls;
 mod cost;
 mod functions;
 mod handlers;
+mod peak;
 mod scheduling;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use citas_aws::{
     DynamoIdempotency, DynamoStore, OperationCounter, SesMailer, SqsQueue, TableNames,
 };
-use citas_domain::notification::key;
+use citas_domain::appointment::notification::key;
 use citas_domain::{
     Appointment, Clock, EmailAddress, IdempotencyStore, Mailer, ManualClock, Notification,
     NotificationKind, PERU, Patient, Services, SlotId, Store, testkit,
@@ -146,7 +147,7 @@ async fn main() -> Result<(), Error> {
             patients,
             window,
             popular,
-        } => scheduling::peak(patients, window, popular).await,
+        } => peak::peak(patients, window, popular).await,
     }
 }
 

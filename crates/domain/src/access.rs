@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 
 use crate::appointment::Appointment;
-use crate::country::Country;
-use crate::document::Document;
-use crate::ids::{DoctorDocument, DoctorId};
+use crate::values::country::Country;
+use crate::values::document::Document;
+use crate::values::ids::{DoctorDocument, DoctorId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -139,7 +139,7 @@ impl Caller {
 
     /// Whether the caller may see a doctor's contact details (their email):
     /// staff, and the doctor themself; not patients, nor other doctors.
-    pub fn may_see_contact_of(&self, doctor: &crate::ids::DoctorId) -> bool {
+    pub fn may_see_contact_of(&self, doctor: &crate::values::ids::DoctorId) -> bool {
         match &self.identity {
             Identity::Admin => true,
             Identity::Doctor(own) => doctor.country == self.country && &doctor.document == own,
@@ -301,9 +301,9 @@ pub fn visible_in_list(caller: &Caller, appointment: &Appointment) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::country::{CHILE, PERU};
-    use crate::model::Status;
+    use crate::appointment::status::Status;
     use crate::testkit;
+    use crate::values::country::{CHILE, PERU};
 
     fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -331,7 +331,7 @@ mod tests {
         match doctor {
             Some(doctor) => built.assigned(
                 &testkit::slot_at(
-                    &crate::ids::DoctorId::parse(doctor).unwrap(),
+                    &crate::values::ids::DoctorId::parse(doctor).unwrap(),
                     testkit::DEFAULT_NOW,
                 )
                 .id,

@@ -1,7 +1,7 @@
 //! What a use case can answer besides success. The HTTP layer maps each
 //! variant to a status and a stable problem `code`.
 
-use crate::model::Status;
+use crate::appointment::status::Status;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {

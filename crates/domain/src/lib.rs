@@ -4,44 +4,59 @@
 
 pub mod access;
 pub mod appointment;
-pub mod availability;
-pub mod clock;
-pub mod country;
-pub mod cursor;
-pub mod document;
 pub mod error;
-pub mod history;
-pub mod ids;
 pub mod metrics;
-pub mod model;
-pub mod notification;
+pub mod patient;
 pub mod ports;
 pub mod privacy;
 pub mod scheduling;
-pub mod service;
-pub mod speciality;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-pub mod text;
-pub mod timestamp;
+pub mod use_cases;
+pub mod values;
 pub mod verification;
 
 pub use access::{Caller, Identity, Role};
+pub use appointment::history::{Actor, ActorRole, HistoryEntry};
+pub use appointment::notification::{Notification, NotificationKind, Snapshot};
+pub use appointment::status::Status;
 pub use appointment::{Appointment, SlotChange, Transition};
-pub use availability::{SlotHorizon, WorkingPlan};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use country::{CHILE, COUNTRIES, Country, PERU};
-pub use document::Document;
 pub use error::DomainError;
-pub use history::{Actor, ActorRole, HistoryEntry};
-pub use ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
-pub use model::{Doctor, Patient, Slot, Status};
-pub use notification::{Notification, NotificationKind, Snapshot};
+pub use patient::Patient;
+pub use ports::clock::{Clock, ManualClock, SystemClock};
 pub use ports::{
     AppointmentStore, Attachment, CatalogueStore, Claim, DoctorStore, Email, IdempotencyStore,
     ListFilter, MailError, Mailer, NotificationQueue, Page, PageRequest, PatientStore, PlanLease,
     QueueError, SlotStore, Store, StoreError, Upserted,
 };
-pub use service::Services;
-pub use speciality::OfferedSpeciality;
-pub use text::{EmailAddress, Speciality};
+pub use scheduling::catalogue::OfferedSpeciality;
+pub use scheduling::doctor::Doctor;
+pub use scheduling::plan::{SlotHorizon, WorkingPlan};
+pub use scheduling::slot::Slot;
+pub use values::country::{CHILE, COUNTRIES, Country, PERU};
+pub use values::document::Document;
+pub use values::email::EmailAddress;
+pub use values::ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
+pub use values::speciality::Speciality;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+/// What the use cases run on. Built once per process.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn ports::Store>,
+    pub queue: Arc<dyn ports::NotificationQueue>,
+    pub clock: Arc<dyn ports::clock::Clock>,
+    /// How many local days ahead slots are generated from working plans.
+    pub horizon: scheduling::plan::SlotHorizon,
+    /// Sends the codes that verify patients' addresses.
+    pub verifier: Arc<dyn crate::verification::Verifier>,
+}
+
+impl Services {
+    pub(crate) fn now(&self) -> Timestamp {
+        values::timestamp::truncate(self.clock.now())
+    }
+}

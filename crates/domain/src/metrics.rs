@@ -5,9 +5,9 @@
 //! Every name is here, so the dashboard and alarms in template.yaml can be
 //! checked against them.
 
-use crate::country::Country;
-use crate::history::HistoryEntry;
-use crate::model::Status;
+use crate::appointment::history::HistoryEntry;
+use crate::appointment::status::Status;
+use crate::values::country::Country;
 
 /// The label every business counter carries (a CloudWatch dimension).
 pub const COUNTRY: &str = "country";

@@ -13,7 +13,7 @@ pub fn masked_id(id: &str) -> String {
 }
 
 /// An appointment id with its document masked: `20261122-*****912`.
-pub fn masked_appointment(id: &crate::ids::AppointmentId) -> String {
+pub fn masked_appointment(id: &crate::values::ids::AppointmentId) -> String {
     format!(
         "{}-{}",
         id.day.strftime("%Y%m%d"),

@@ -6,10 +6,13 @@ use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 
 use crate::appointment::Appointment;
-use crate::country::Country;
-use crate::ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
-use crate::model::{Doctor, Patient, Slot, Status};
-use crate::text::{EmailAddress, Speciality};
+use crate::values::country::Country;
+use crate::values::ids::{AppointmentId, DoctorDocument, DoctorId, SlotId};
+use crate::{
+    appointment::status::Status, patient::Patient, scheduling::doctor::Doctor,
+    scheduling::slot::Slot,
+};
+use crate::{values::email::EmailAddress, values::speciality::Speciality};
 
 /// 2026-11-22 10:00 in Lima, 12:00 in Santiago.
 pub const DEFAULT_NOW: &str = "2026-11-22T15:00:00Z";
@@ -43,8 +46,13 @@ pub fn doctor(country: &'static Country, speciality_slug: &str, document: &str) 
 
 /// A free slot of the doctor at a local date and time of their country.
 pub fn slot(doctor: &DoctorId, date: Date, time: Time) -> Slot {
-    Slot::at_local(doctor, date, time, crate::model::DEFAULT_SLOT_MINUTES)
-        .unwrap_or_else(|| panic!("slot {doctor} {date} {time}: that local time does not exist"))
+    Slot::at_local(
+        doctor,
+        date,
+        time,
+        crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
+    )
+    .unwrap_or_else(|| panic!("slot {doctor} {date} {time}: that local time does not exist"))
 }
 
 /// A free slot of the doctor starting at an instant.
@@ -53,7 +61,7 @@ pub fn slot_at(doctor: &DoctorId, starts_at: &str) -> Slot {
         id: SlotId::new(doctor.clone(), at(starts_at)),
         available: true,
         booked_by: None,
-        minutes: crate::model::DEFAULT_SLOT_MINUTES,
+        minutes: crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
     }
 }
 
@@ -148,14 +156,14 @@ impl AppointmentBuilder {
             id: AppointmentId::for_request(self.country, document, self.created_at),
             country: self.country,
             patient_name: self.patient_name,
-            speciality_name: crate::speciality::display_name(&self.speciality),
+            speciality_name: crate::scheduling::catalogue::display_name(&self.speciality),
             speciality: self.speciality,
             status: self.status,
             created_at: self.created_at,
             updated_at: self.created_at,
             slot: self.slot,
             doctor_name: None,
-            slot_minutes: crate::model::DEFAULT_SLOT_MINUTES,
+            slot_minutes: crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
             patient_changes: Default::default(),
             cancel_reason: self.cancel_reason,
             refusal_reason: None,
@@ -171,14 +179,14 @@ pub fn plan(
     weekly: &[(jiff::civil::Weekday, &str, &str)],
     valid_from: &str,
     valid_until: Option<&str>,
-) -> crate::availability::WorkingPlan {
-    use crate::availability::{TimeRange, WeeklyRange, parse_time};
+) -> crate::scheduling::plan::WorkingPlan {
+    use crate::scheduling::plan::{TimeRange, WeeklyRange, parse_time};
     let time = |text: &str| parse_time(text).unwrap_or_else(|| panic!("time {text}"));
     let date = |text: &str| {
         text.parse::<Date>()
             .unwrap_or_else(|e| panic!("date {text}: {e}"))
     };
-    crate::availability::WorkingPlan::new(
+    crate::scheduling::plan::WorkingPlan::new(
         30,
         weekly
             .iter()

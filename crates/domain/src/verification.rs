@@ -9,10 +9,10 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
-use crate::country::Country;
-use crate::model::Patient;
+use crate::patient::Patient;
 use crate::ports::{MailError, StoreError};
-use crate::text::EmailAddress;
+use crate::values::country::Country;
+use crate::values::email::EmailAddress;
 
 /// How long a code may be used.
 pub const CODE_LASTS: SignedDuration = SignedDuration::from_hours(24);

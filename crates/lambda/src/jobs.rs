@@ -42,12 +42,12 @@ pub struct CountryInput {
 pub async fn extend_slots(
     services: &Services,
     input: serde_json::Value,
-) -> Result<citas_domain::scheduling::HorizonReport, ReminderError> {
+) -> Result<citas_domain::use_cases::HorizonReport, ReminderError> {
     let input: CountryInput =
         serde_json::from_value(input).map_err(|e| ReminderError::Input(e.to_string()))?;
     let country =
         Country::from_code(&input.country).map_err(|e| ReminderError::Input(e.to_string()))?;
-    Ok(citas_domain::scheduling::extend_horizons(services, country).await?)
+    Ok(citas_domain::use_cases::extend_horizons(services, country).await?)
 }
 
 /// The scheduler's input: `{"country": "pe"}`, optionally with the local `date` to remind.

@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use citas_domain::availability::{
+use citas_domain::scheduling::catalogue::display_name;
+use citas_domain::scheduling::plan::{
     Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
     parse_weekday, weekday_code,
 };
-use citas_domain::model::DEFAULT_SLOT_MINUTES;
-use citas_domain::speciality::display_name;
-use citas_domain::timestamp;
+use citas_domain::scheduling::slot::DEFAULT_SLOT_MINUTES;
+use citas_domain::values::timestamp;
 use citas_domain::verification::PendingVerification;
 use citas_domain::{
     Actor, ActorRole, Appointment, AppointmentId, Country, Doctor, DoctorId, EmailAddress,

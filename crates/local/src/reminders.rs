@@ -85,7 +85,7 @@ pub async fn daily_horizon(
     stopped: watch::Receiver<bool>,
 ) {
     let extend = |services: Arc<Services>| async move {
-        if let Err(error) = citas_domain::scheduling::extend_horizons(&services, country).await {
+        if let Err(error) = citas_domain::use_cases::extend_horizons(&services, country).await {
             tracing::error!(country = country.code, %error, "extending the slot horizon failed");
         }
     };
@@ -184,7 +184,7 @@ mod tests {
             .expect("doctor");
         // Every day 09:00–10:00, generated through 4 January 2031 only.
         let every_day: Vec<(jiff::civil::Weekday, &str, &str)> =
-            citas_domain::availability::WEEKDAYS
+            citas_domain::scheduling::plan::WEEKDAYS
                 .iter()
                 .map(|day| (*day, "09:00", "10:00"))
                 .collect();

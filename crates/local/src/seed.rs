@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use citas_domain::availability::{TimeRange, WeeklyRange, format_time};
+use citas_domain::scheduling::plan::{TimeRange, WeeklyRange, format_time};
 use citas_domain::{
     Appointment, Country, Doctor, DoctorId, Patient, Slot, Store, StoreError, WorkingPlan,
 };

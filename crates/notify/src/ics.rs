@@ -51,7 +51,7 @@ impl Invitation<'_> {
         let zone = self.country.time_zone_name;
         let times = self.starts_at.map(|starts_at| {
             let start = self.country.local(starts_at);
-            let end = self.country.local(citas_domain::model::ends_at(
+            let end = self.country.local(citas_domain::scheduling::slot::ends_at(
                 starts_at,
                 self.appointment.slot_minutes,
             ));

@@ -165,7 +165,7 @@ impl EmailPipeline {
             Outgoing::Email(email) => email,
             Outgoing::Nothing { reason, unsent } => {
                 if let Some(appointment) = unsent {
-                    let noted = citas_domain::service::note_unsent(
+                    let noted = citas_domain::use_cases::note_unsent(
                         self.store.as_ref(),
                         &appointment,
                         message.kind,
@@ -419,7 +419,7 @@ impl EmailPipeline {
             today: country.local_date(self.clock.now()),
             key: &self.calendar_key,
         });
-        email.message_id = Some(citas_domain::notification::key::message_id(
+        email.message_id = Some(citas_domain::appointment::notification::key::message_id(
             &message.idempotency_key,
         ));
         Ok(Outgoing::Email(Box::new(email)))

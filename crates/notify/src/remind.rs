@@ -2,7 +2,7 @@
 //! reminder message. Running it twice enqueues the same keys again, which the
 //! email consumer sends once.
 
-use citas_domain::notification::key;
+use citas_domain::appointment::notification::key;
 use citas_domain::ports::{ListFilter, PageRequest};
 use citas_domain::{Country, DomainError, Notification, NotificationKind, Services};
 use jiff::civil::Date;

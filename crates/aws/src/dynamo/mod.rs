@@ -29,7 +29,7 @@ use citas_domain::ports::{
     AppointmentStore, Availability, CatalogueStore, DoctorStore, Freshness, ListFilter, Page,
     PageRequest, PatientStore, PlanLease, SlotSearch, SlotStore, StoreError, Transition, Upserted,
 };
-use citas_domain::timestamp;
+use citas_domain::values::timestamp;
 use citas_domain::{
     Appointment, AppointmentId, Country, Doctor, DoctorId, Document, HistoryEntry,
     OfferedSpeciality, Patient, Slot, SlotId, Speciality, Status,

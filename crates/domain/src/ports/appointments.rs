@@ -5,11 +5,11 @@ use async_trait::async_trait;
 
 use super::{Freshness, Page, PageRequest, StoreError, Transition};
 use crate::appointment::Appointment;
-use crate::country::Country;
-use crate::document::Document;
-use crate::history::HistoryEntry;
-use crate::ids::AppointmentId;
-use crate::model::Status;
+use crate::appointment::history::HistoryEntry;
+use crate::appointment::status::Status;
+use crate::values::country::Country;
+use crate::values::document::Document;
+use crate::values::ids::AppointmentId;
 
 /// Which appointments a list walks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub enum ListFilter {
     /// Appointments assigned to a slot on this local day, earliest first (reminders).
     AssignedOn(jiff::civil::Date),
     /// One doctor's appointments (booked on their slots) with a status, newest first.
-    DoctorStatus(crate::ids::DoctorDocument, Status),
+    DoctorStatus(crate::values::ids::DoctorDocument, Status),
     /// One patient's visits still to come: pending or assigned, starting
     /// after `after`, soonest first; of one of those statuses if given
     /// (pages may then come back short).
@@ -35,7 +35,7 @@ pub enum ListFilter {
     },
     /// One doctor's visits still to come, as [`ListFilter::PatientUpcoming`].
     DoctorUpcoming {
-        doctor: crate::ids::DoctorDocument,
+        doctor: crate::values::ids::DoctorDocument,
         after: jiff::Timestamp,
         status: Option<Status>,
     },

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::country::Country;
-use crate::speciality::OfferedSpeciality;
+use crate::scheduling::catalogue::OfferedSpeciality;
+use crate::values::country::Country;
 
 /// The speciality catalogue: what countries added by registering doctors.
 #[async_trait]

@@ -6,10 +6,10 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::{Availability, Page, PageRequest, StoreError, Upserted};
-use crate::country::Country;
-use crate::ids::DoctorId;
-use crate::model::Doctor;
-use crate::text::Speciality;
+use crate::scheduling::doctor::Doctor;
+use crate::values::country::Country;
+use crate::values::ids::DoctorId;
+use crate::values::speciality::Speciality;
 
 /// Doctors and their plans.
 #[async_trait]

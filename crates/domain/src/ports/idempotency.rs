@@ -26,6 +26,12 @@ pub enum Claim {
 /// Every record is kept `keep_for` (longer than any queue retention).
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for one consumer, or says where it stands (sent, being
+    /// sent, or lapsed); a record older than `keep_for` is claimed anew.
+    ///
+    /// # Errors
+    /// `StoreError::Unavailable` when the records cannot be reached; the
+    /// consumer leaves the message to be delivered again.
     async fn claim(
         &self,
         key: &str,
@@ -37,6 +43,10 @@ pub trait IdempotencyStore: Send + Sync {
     /// to send once more: it is claimed again (lapsing anew) and counts
     /// `sends + 1`. False when it was no longer that lapsed claim (another
     /// consumer took it over, settled or completed it).
+    ///
+    /// # Errors
+    /// `StoreError::Unavailable` when the records cannot be reached; the
+    /// consumer leaves the message to be delivered again.
     async fn reclaim_lapsed(
         &self,
         key: &str,
@@ -48,18 +58,32 @@ pub trait IdempotencyStore: Send + Sync {
     /// Closes a lapsed claim as done without knowing whether it was sent, so
     /// no later delivery sends it again. False when it was no longer a lapsed
     /// claim (another consumer settled or completed it).
+    ///
+    /// # Errors
+    /// `StoreError::Unavailable` when the records cannot be reached; the
+    /// consumer leaves the message to be delivered again.
     async fn settle_lapsed(
         &self,
         key: &str,
         now: Timestamp,
         keep_for: jiff::SignedDuration,
     ) -> Result<bool, StoreError>;
+    /// Marks `key` sent, kept `keep_for` from now; a later `release` leaves it sent.
+    ///
+    /// # Errors
+    /// `StoreError::Unavailable` when the records cannot be reached; the
+    /// consumer leaves the message to be delivered again.
     async fn complete(
         &self,
         key: &str,
         now: Timestamp,
         keep_for: jiff::SignedDuration,
     ) -> Result<(), StoreError>;
-    /// Gives up a claim after a failed send, so a retry can claim it again.
+    /// Gives up a claim after a failed send, so a retry can claim it again
+    /// (a completed record stays completed).
+    ///
+    /// # Errors
+    /// `StoreError::Unavailable` when the records cannot be reached; the
+    /// consumer leaves the message to be delivered again.
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::text::EmailAddress;
+use crate::values::email::EmailAddress;
 
 /// A file attached to an email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +41,17 @@ pub enum MailError {
 /// Sends emails; returns the provider's message id.
 #[async_trait]
 pub trait Mailer: Send + Sync {
+    ///
+    /// # Errors
+    /// `MailError::Throttled` or `Unavailable`: retry later;
+    /// `MailError::Rejected`: this message will never be accepted.
     async fn send(&self, email: &Email) -> Result<String, MailError>;
     /// Whether this email (by its `message_id`) was sent already, for a
     /// mailer that can tell: `None` when it cannot (SES keeps no such
     /// record), so a send a crash interrupted is sent again.
+    ///
+    /// # Errors
+    /// `MailError::Unavailable` when the record of sends cannot be read.
     async fn was_sent(&self, _email: &Email) -> Result<Option<bool>, MailError> {
         Ok(None)
     }

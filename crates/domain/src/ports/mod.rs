@@ -6,6 +6,8 @@
 
 mod appointments;
 mod catalogue;
+pub mod clock;
+pub mod cursor;
 mod doctors;
 mod idempotency;
 mod mail;
@@ -14,8 +16,8 @@ mod queue;
 mod slots;
 
 pub use crate::appointment::{SlotChange, Transition};
-pub use crate::availability::Availability;
 pub use crate::error::StoreError;
+pub use crate::scheduling::plan::Availability;
 pub use appointments::{AppointmentStore, ListFilter};
 pub use catalogue::CatalogueStore;
 pub use doctors::{DoctorStore, PlanLease};

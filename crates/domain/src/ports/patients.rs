@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 
 use super::{StoreError, Upserted};
-use crate::country::Country;
-use crate::document::Document;
-use crate::model::Patient;
+use crate::patient::Patient;
+use crate::values::country::Country;
+use crate::values::document::Document;
 
 /// Patients' records, one per country and document.
 #[async_trait]

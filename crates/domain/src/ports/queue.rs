@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::country::Country;
-use crate::notification::Notification;
+use crate::appointment::notification::Notification;
+use crate::values::country::Country;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("could not enqueue the notification: {0}")]
@@ -12,11 +12,16 @@ pub struct QueueError(pub String);
 /// The per-country notification queue.
 #[async_trait]
 pub trait NotificationQueue: Send + Sync {
+    /// Puts one message on its country's queue.
+    ///
+    /// # Errors
+    /// `QueueError` when the queue refuses it or cannot be reached; the
+    /// caller keeps the message (the outbox entry stays) to try again.
     async fn enqueue(&self, message: &Notification) -> Result<(), QueueError>;
 
-    /// Enqueues many; returns the messages that could not be enqueued.
+    /// Enqueues many messages of one country's queue; answers those that
+    /// could not be enqueued, each with why (never an error as a whole).
     /// Adapters with a batch call override this.
-    /// Enqueues many messages of one country's queue.
     async fn enqueue_batch(
         &self,
         _country: &Country,

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{Page, PageRequest, StoreError};
-use crate::country::Country;
-use crate::ids::{DoctorId, SlotId};
-use crate::model::Slot;
-use crate::text::Speciality;
+use crate::scheduling::slot::Slot;
+use crate::values::country::Country;
+use crate::values::ids::{DoctorId, SlotId};
+use crate::values::speciality::Speciality;
 
 /// Slots, free and booked.
 #[async_trait]

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use citas_domain::cursor;
+use citas_domain::ports::cursor;
 use citas_domain::ports::{
     AppointmentStore, Availability, CatalogueStore, DoctorStore, ListFilter, Page, PageRequest,
     PatientStore, PlanLease, SlotSearch, SlotStore, StoreError, Transition, Upserted,

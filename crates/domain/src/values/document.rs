@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::country::Country;
+use crate::values::country::Country;
 
 /// The kinds of identity document the service knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -243,7 +243,7 @@ fn undot(dotted: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::country::{CHILE, PERU};
+    use crate::values::country::{CHILE, PERU};
     use proptest::prelude::*;
 
     #[test]

@@ -2,18 +2,25 @@
 //! a change is allowed and returns the [`Transition`] a store must apply
 //! atomically; the use cases only load, ask and store.
 
+pub mod history;
+pub mod notification;
+pub mod status;
+
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::country::Country;
-use crate::document::Document;
+use crate::appointment::history::{Actor, HistoryEntry};
 use crate::error::DomainError;
-use crate::history::{Actor, HistoryEntry};
-use crate::ids::{AppointmentId, DoctorId, SlotId};
-use crate::model::{Doctor, Patient, Slot, Status};
 use crate::ports::StoreError;
-use crate::speciality::OfferedSpeciality;
-use crate::text::Speciality;
+use crate::scheduling::catalogue::OfferedSpeciality;
+use crate::values::country::Country;
+use crate::values::document::Document;
+use crate::values::ids::{AppointmentId, DoctorId, SlotId};
+use crate::values::speciality::Speciality;
+use crate::{
+    appointment::status::Status, patient::Patient, scheduling::doctor::Doctor,
+    scheduling::slot::Slot,
+};
 
 /// Why an erased patient's open appointments were cancelled, as their
 /// history and the doctor's email say it.
@@ -120,7 +127,7 @@ impl Appointment {
             updated_at: now,
             slot: None,
             doctor_name: None,
-            slot_minutes: crate::model::DEFAULT_SLOT_MINUTES,
+            slot_minutes: crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
             patient_changes: PatientChanges::default(),
             cancel_reason: None,
             refusal_reason: None,
@@ -156,7 +163,7 @@ impl Appointment {
 
     /// The appointment as a change left it: what changes (status, slot,
     /// doctor, revision, reason) from the change, the rest as it stands.
-    pub fn as_of(&self, change: &crate::notification::Snapshot) -> Appointment {
+    pub fn as_of(&self, change: &crate::appointment::notification::Snapshot) -> Appointment {
         let mut then = Appointment {
             status: change.status,
             slot: change.slot.clone(),
@@ -186,7 +193,7 @@ impl Appointment {
     /// When the booked slot ends.
     pub fn ends_at(&self) -> Option<Timestamp> {
         self.starts_at()
-            .map(|starts_at| crate::model::ends_at(starts_at, self.slot_minutes))
+            .map(|starts_at| crate::scheduling::slot::ends_at(starts_at, self.slot_minutes))
     }
 
     /// When the booked slot starts.
@@ -607,9 +614,9 @@ impl Appointment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::country::{CHILE, PERU};
-    use crate::history::ActorRole;
-    use crate::ids::DoctorId;
+    use crate::appointment::history::ActorRole;
+    use crate::values::country::{CHILE, PERU};
+    use crate::values::ids::DoctorId;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()

@@ -7,7 +7,7 @@ use std::fmt;
 use jiff::Timestamp;
 
 use crate::access::{Caller, Identity};
-use crate::model::Status;
+use crate::appointment::status::Status;
 
 /// Who acts: a role and the id the role is known by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,14 +119,14 @@ pub struct HistoryEntry {
     /// The slot the appointment holds after the change (kept after it is
     /// closed, none once refused): where a visit moved to, and what the
     /// change's email announces.
-    pub slot: Option<crate::ids::SlotId>,
+    pub slot: Option<crate::values::ids::SlotId>,
     /// The name of that slot's doctor, as the appointment shows it.
     pub doctor_name: Option<String>,
     /// How long that slot lasts.
     pub slot_minutes: u16,
     /// The slot the appointment held before the change (none on entries
     /// written before it was recorded).
-    pub from_slot: Option<crate::ids::SlotId>,
+    pub from_slot: Option<crate::values::ids::SlotId>,
 }
 
 impl HistoryEntry {
@@ -139,7 +139,7 @@ impl HistoryEntry {
 
     /// The slot the appointment holds after the change: none once refused
     /// or cancelled (a cancelled visit keeps its slot to show, not to hold).
-    pub fn slot_taken(&self) -> Option<&crate::ids::SlotId> {
+    pub fn slot_taken(&self) -> Option<&crate::values::ids::SlotId> {
         if self.frees_slot() {
             None
         } else {

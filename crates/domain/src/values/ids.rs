@@ -7,9 +7,9 @@ use std::fmt;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::country::Country;
-use crate::document::Document;
-use crate::text::Speciality;
+use crate::values::country::Country;
+use crate::values::document::Document;
+use crate::values::speciality::Speciality;
 
 /// An appointment id: `YYYYMMDD-{document}`, the day of the request in the country's local time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -191,7 +191,7 @@ impl fmt::Display for SlotId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::country::{CHILE, PERU};
+    use crate::values::country::{CHILE, PERU};
     use proptest::prelude::*;
 
     #[test]

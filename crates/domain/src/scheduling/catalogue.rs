@@ -2,7 +2,7 @@
 //! (slugs and proper Spanish names), plus those added by registering a doctor
 //! of a speciality the catalogue lacks.
 
-use crate::text::{MAX_TEXT_LEN, Speciality, clean_text};
+use crate::{values::speciality::Speciality, values::text::MAX_TEXT_LEN, values::text::clean_text};
 
 /// Slugs and display names every country offers from the start. Seed 000's
 /// example only knows slugs (`medicina-interna`); their names come from here.
@@ -44,7 +44,7 @@ pub struct OfferedSpeciality {
 impl OfferedSpeciality {
     /// A speciality named by whoever registers a doctor of it: the slug comes
     /// from the name, and the catalogue's spelling wins for a known slug.
-    pub fn named(raw: &str) -> Result<Self, crate::text::InvalidText> {
+    pub fn named(raw: &str) -> Result<Self, crate::values::text::InvalidText> {
         let slug = Speciality::parse(raw)?;
         let name = match catalogue_name(&slug) {
             Some(name) => name.to_owned(),

@@ -8,7 +8,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
-use crate::document::{Document, DocumentError, DocumentKind};
+use crate::values::document::{Document, DocumentError, DocumentKind};
 
 /// A supported country and its rules.
 pub struct Country {
@@ -169,7 +169,7 @@ impl Country {
 
     /// Parses a patient document with this country's rules and normalises it.
     pub fn parse_document(&self, raw: &str) -> Result<Document, DocumentError> {
-        crate::document::parse_for(self, raw)
+        crate::values::document::parse_for(self, raw)
     }
 }
 

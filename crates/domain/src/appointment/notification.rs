@@ -5,10 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::appointment::Appointment;
-use crate::country::Country;
-use crate::history::HistoryEntry;
-use crate::ids::{AppointmentId, SlotId};
-use crate::model::Status;
+use crate::appointment::history::HistoryEntry;
+use crate::appointment::status::Status;
+use crate::values::country::Country;
+use crate::values::ids::{AppointmentId, SlotId};
 
 /// Version 2 carries the change a message announces; version 1 messages
 /// (without it, still on a queue from before) are read as well.
@@ -97,7 +97,7 @@ impl NotificationKind {
             (Some(Pending | Assigned), Registered) => vec![Self::Refused],
             // The doctor is told unless they cancelled it themselves.
             (Some(Pending | Assigned), Cancelled)
-                if entry.by.role != crate::history::ActorRole::Doctor =>
+                if entry.by.role != crate::appointment::history::ActorRole::Doctor =>
             {
                 vec![Self::Cancelled, Self::VisitCancelled]
             }
@@ -202,7 +202,7 @@ impl WireSnapshot {
     fn of(snapshot: &Snapshot) -> Self {
         Self {
             revision: snapshot.revision,
-            at: crate::timestamp::format(snapshot.at),
+            at: crate::values::timestamp::format(snapshot.at),
             status: snapshot.status.as_str().to_owned(),
             slot: snapshot.slot.as_ref().map(ToString::to_string),
             doctor_name: snapshot.doctor_name.clone(),
@@ -226,7 +226,7 @@ impl WireSnapshot {
             doctor_name: self.doctor_name,
             slot_minutes: self
                 .slot_minutes
-                .unwrap_or(crate::model::DEFAULT_SLOT_MINUTES),
+                .unwrap_or(crate::scheduling::slot::DEFAULT_SLOT_MINUTES),
             reason: self.reason,
         })
     }
@@ -243,8 +243,8 @@ pub mod key {
     use jiff::civil::Date;
 
     use crate::appointment::Appointment;
-    use crate::ids::AppointmentId;
-    use crate::notification::NotificationKind;
+    use crate::appointment::notification::NotificationKind;
+    use crate::values::ids::AppointmentId;
 
     /// One per change and message kind. A change is named by its
     /// appointment, the revision after it and when it was made: the same
@@ -381,8 +381,8 @@ impl Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::country::PERU;
-    use crate::history::Actor;
+    use crate::appointment::history::Actor;
+    use crate::values::country::PERU;
 
     #[test]
     fn each_change_sends_its_messages_once_per_revision() {
@@ -442,8 +442,8 @@ mod tests {
         }
         // A doctor who cancels a visit is not told of it.
         let by_doctor = HistoryEntry {
-            by: crate::history::Actor {
-                role: crate::history::ActorRole::Doctor,
+            by: crate::appointment::history::Actor {
+                role: crate::appointment::history::ActorRole::Doctor,
                 id: "7700001".into(),
             },
             ..entry(Some(Assigned), Cancelled)

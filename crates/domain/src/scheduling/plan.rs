@@ -8,8 +8,8 @@ use std::fmt;
 
 use jiff::civil::{Date, Time, Weekday};
 
-use crate::ids::DoctorId;
-use crate::model::Slot;
+use crate::scheduling::slot::Slot;
+use crate::values::ids::DoctorId;
 
 /// Shortest and longest slot a plan may have, in minutes.
 pub const SLOT_MINUTES: std::ops::RangeInclusive<u16> = 5..=480;
@@ -611,7 +611,7 @@ mod tests {
                 (date(2027, 3, 30), date(2027, 4, 8))
             };
             let slots = plan.slots(&doctor, from, until);
-            let zone = crate::country::CHILE.time_zone();
+            let zone = crate::values::country::CHILE.time_zone();
             let mut expected = Vec::new();
             let mut day = from;
             while day <= until {

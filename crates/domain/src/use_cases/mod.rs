@@ -1,0 +1,13 @@
+//! The use cases: plain async functions over the ports, each loading, asking
+//! the entity what a change means, storing it and announcing it (the entity
+//! decides). One file per side; callers name them all from here.
+
+mod appointments;
+mod doctors;
+mod patients;
+mod search;
+
+pub use appointments::*;
+pub use doctors::*;
+pub use patients::*;
+pub use search::*;
