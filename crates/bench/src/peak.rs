@@ -670,7 +670,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
     println!(
         "Seeds 003/004 ask for 20 000 simultaneous users with much-wanted doctors; this cannot run \
          against AWS here, so it is replayed through the store port with a counting adapter \
-         (`crates/bench/src/scheduling.rs`, `PartitionCounter`) that records, for each request the \
+         (`crates/bench/src/peak.rs`, `PartitionCounter`, every key from `citas-layout`) that records, for each request the \
          DynamoDB adapter would send, the partition of the table and of every index it reads or \
          writes, in capacity units (reads: 4 KB units, halved when eventually consistent; writes: \
          1 KB units, doubled in transactions; item sizes {SLOT_BYTES} B slot, {APPOINTMENT_BYTES} B \
