@@ -75,7 +75,7 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
             .expect("create");
         dynamo.take();
 
-        let query = citas_api::schedule_body::SlotSearchQuery {
+        let query = citas_api::slot_body::SlotSearchQuery {
             speciality: Some("cardiologia".into()),
             from: Some("2030-03-01".into()),
             to: Some("2030-03-31".into()),
@@ -96,7 +96,7 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
         let assign = dynamo.take();
         assert!(!search.contains_key("Scan") && !assign.contains_key("Scan"));
         // The month view: one counting query per day of March.
-        let days = citas_api::schedule_body::DaysSearchQuery {
+        let days = citas_api::slot_body::DaysSearchQuery {
             speciality: Some("cardiologia".into()),
             month: Some("2030-03".into()),
             doctor: None,

@@ -234,7 +234,7 @@ pub struct AppointmentResponse {
     pub revision: u32,
     /// The booked slot, shaped for a screen (local date and time, the doctor's name).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub slot: Option<crate::schedule_body::BookedSlot>,
+    pub slot: Option<crate::slot_body::BookedSlot>,
     /// While it holds a slot: until when the patient may still cancel or
     /// move it (the country's change policy), in the country's offset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -259,7 +259,7 @@ impl From<&Appointment> for AppointmentResponse {
             cancel_reason: appointment.cancel_reason.clone(),
             refusal_reason: appointment.refusal_reason.clone(),
             revision: appointment.revision,
-            slot: crate::schedule_body::BookedSlot::of(appointment),
+            slot: crate::slot_body::BookedSlot::of(appointment),
             changeable_until: appointment
                 .starts_at()
                 .filter(|_| appointment.status.holds_slot())
@@ -268,7 +268,7 @@ impl From<&Appointment> for AppointmentResponse {
                         .country
                         .change_policy
                         .patient_deadline(starts_at);
-                    crate::schedule_body::local_rfc3339(appointment.country, deadline)
+                    crate::slot_body::local_rfc3339(appointment.country, deadline)
                 }),
         }
     }

@@ -18,9 +18,12 @@ use crate::body::{
 use crate::problem::Problem;
 use crate::routes::Action;
 use crate::schedule_body::{
-    AgendaResponse, AvailabilityBody, AvailabilityResponse, DaysSearchQuery, DoctorPage,
-    DoctorQuery, DoctorRequest, DoctorResponse, FreeDaysResponse, FreeSlotPage, FreeSlotResponse,
-    PlanAppliedResponse, SlotSearchQuery, SpecialityList, agenda_days,
+    AvailabilityBody, AvailabilityResponse, DoctorPage, DoctorQuery, DoctorRequest, DoctorResponse,
+    PlanAppliedResponse, SpecialityList,
+};
+use crate::slot_body::{
+    AgendaResponse, DaysSearchQuery, FreeDaysResponse, FreeSlotPage, FreeSlotResponse,
+    SlotSearchQuery, agenda_days,
 };
 
 /// Largest request body accepted, in bytes.

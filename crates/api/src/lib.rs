@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod problem;
 pub mod routes;
 pub mod schedule_body;
+pub mod slot_body;
 
 use citas_domain::Services;
 use lambda_http::{Body, Request, RequestExt, Response};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use citas_api::schedule_body::SlotSearchQuery;
+use citas_api::slot_body::SlotSearchQuery;
 use citas_aws::{DynamoStore, OperationCounter, TableNames};
 use citas_domain::ports::stores::*;
 use citas_domain::scheduling::plan::WEEKDAYS;
@@ -167,7 +167,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         let mut month_times = Vec::new();
         let mut month_calls = BTreeMap::new();
         for _ in 0..5 {
-            let query = citas_api::schedule_body::DaysSearchQuery {
+            let query = citas_api::slot_body::DaysSearchQuery {
                 speciality: Some("cardiologia".into()),
                 month: Some("2030-03".into()),
                 doctor: None,

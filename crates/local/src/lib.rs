@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod aws;
+mod gateway;
 pub mod redrive;
 pub mod reminders;
 pub mod seed;
