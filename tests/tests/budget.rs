@@ -90,9 +90,15 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
         assert_eq!(page.items.len(), doctors.min(20) as usize);
         assert!(page.items.iter().all(|f| f.doctor.is_some()), "names found");
         let search = dynamo.take();
-        use_cases::assign(&services, &admin, &PERU, "20300102-45678912", None)
-            .await
-            .expect("auto-assign");
+        use_cases::assign(
+            &services,
+            &admin,
+            &PERU,
+            &build::appointment_id(&PERU, "20300102-45678912"),
+            None,
+        )
+        .await
+        .expect("auto-assign");
         let assign = dynamo.take();
         assert!(!search.contains_key("Scan") && !assign.contains_key("Scan"));
         // The month view: one counting query per day of March.
@@ -204,9 +210,14 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         assert!(ops(&counts) <= 2, "create: {counts:?}");
     }
 
-    use_cases::get_appointment(&services, &admin, &PERU, "20300102-45678912")
-        .await
-        .expect("get");
+    use_cases::get_appointment(
+        &services,
+        &admin,
+        &PERU,
+        &build::appointment_id(&PERU, "20300102-45678912"),
+    )
+    .await
+    .expect("get");
     assert_eq!(ops(&take(&dynamo)), 1, "get");
 
     let list = |status: Option<&str>, document: Option<&str>, upcoming: bool| {
@@ -249,7 +260,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         &services,
         &admin,
         &PERU,
-        "20300102-45678912",
+        &build::appointment_id(&PERU, "20300102-45678912"),
         Some(given.id.clone()),
     )
     .await
@@ -273,9 +284,15 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         "assigning calls no queue: the committed change is published from the history stream"
     );
 
-    let auto = use_cases::assign(&services, &admin, &PERU, "20300102-70123456", None)
-        .await
-        .expect("auto-assign");
+    let auto = use_cases::assign(
+        &services,
+        &admin,
+        &PERU,
+        &build::appointment_id(&PERU, "20300102-70123456"),
+        None,
+    )
+    .await
+    .expect("auto-assign");
     assert_eq!(
         auto.starts_at(),
         Some("2030-03-04T14:00:00Z".parse().expect("time")),
@@ -290,9 +307,14 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         "assigning calls no queue: the committed change is published from the history stream"
     );
 
-    use_cases::notify(&services, &admin, &PERU, "20300102-45678912")
-        .await
-        .expect("notify");
+    use_cases::notify(
+        &services,
+        &admin,
+        &PERU,
+        &build::appointment_id(&PERU, "20300102-45678912"),
+    )
+    .await
+    .expect("notify");
     assert_eq!(
         ops(&take(&dynamo)),
         2,
@@ -305,14 +327,25 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
 
     // Once the consultation has started.
     clock.set("2030-03-05T15:00:00Z".parse().expect("time"));
-    use_cases::complete(&services, &admin, &PERU, "20300102-45678912")
-        .await
-        .expect("complete");
+    use_cases::complete(
+        &services,
+        &admin,
+        &PERU,
+        &build::appointment_id(&PERU, "20300102-45678912"),
+    )
+    .await
+    .expect("complete");
     assert!(ops(&take(&dynamo)) <= 2, "complete");
     let reason = "viaje".to_owned();
-    use_cases::cancel(&services, &admin, &PERU, "20300102-70123456", reason)
-        .await
-        .expect("cancel");
+    use_cases::cancel(
+        &services,
+        &admin,
+        &PERU,
+        &build::appointment_id(&PERU, "20300102-70123456"),
+        reason,
+    )
+    .await
+    .expect("cancel");
     assert!(ops(&take(&dynamo)) <= 2, "cancel (and free the slot)");
     assert_eq!(
         sqs_counter.take_total(),

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use backends::Backend;
 use citas_domain::use_cases::{self, NewAppointment, NewPatient};
 use citas_domain::{
-    ActorRole, Appointment, Doctor, DomainError, Email, EmailAddress, MailError, Mailer,
-    ManualClock, Notification, PERU, Patient, Services, Slot, SlotHorizon, SlotId, Status,
+    ActorRole, Appointment, AppointmentId, Doctor, DomainError, Email, EmailAddress, MailError,
+    Mailer, ManualClock, Notification, PERU, Patient, Services, Slot, SlotHorizon, SlotId, Status,
 };
 use citas_e2e::callers::{admin, doctor, patient};
 use citas_e2e::{ReceivedEmail, build, parse_email};
@@ -84,11 +84,11 @@ impl World {
     /// The messages of the appointment's committed changes not published yet:
     /// what the outbox's publisher sends for them (the history table's stream
     /// in AWS, the embedded store's outbox locally), read from the history.
-    async fn publish(&self, id: &str) -> Vec<Notification> {
+    async fn publish(&self, id: &AppointmentId) -> Vec<Notification> {
         let appointment = self.get(id).await;
         let entries = self.history(id).await;
         let mut published = self.published.lock().expect("lock");
-        let last = published.entry(id.to_owned()).or_default();
+        let last = published.entry(id.to_string()).or_default();
         let fresh: Vec<_> = entries
             .into_iter()
             .filter(|e| e.revision > *last && e.note.is_none())
@@ -165,7 +165,7 @@ impl World {
 
     async fn assigned(&self, document: &str, slot: &SlotId) -> Appointment {
         let appointment = self.request(document).await;
-        let id = appointment.id.to_string();
+        let id = appointment.id.clone();
         use_cases::assign(
             &self.services,
             &patient(document),
@@ -177,13 +177,13 @@ impl World {
         .expect("assigned")
     }
 
-    async fn get(&self, id: &str) -> Appointment {
+    async fn get(&self, id: &AppointmentId) -> Appointment {
         use_cases::get_appointment(&self.services, &admin(), &PERU, id)
             .await
             .expect("read")
     }
 
-    async fn history(&self, id: &str) -> Vec<citas_domain::HistoryEntry> {
+    async fn history(&self, id: &AppointmentId) -> Vec<citas_domain::HistoryEntry> {
         use_cases::history(&self.services, &admin(), &PERU, id)
             .await
             .expect("history")
@@ -210,7 +210,7 @@ async fn the_history_of_a_whole_lifecycle_names_who_did_each_change(backend: &Ba
     let services = &world.services;
 
     let created = world.request("45678912").await;
-    let id = created.id.to_string();
+    let id = created.id.clone();
     let ana = patient("45678912");
     let pending = use_cases::assign(services, &ana, &PERU, &id, Some(first.clone()))
         .await
@@ -319,11 +319,11 @@ async fn each_refusal_of_a_change_says_why(backend: &Backend) {
     let tomorrow = world.slot(&prompt, "2027-01-05T12:00:00Z").await;
     let pending_slot = world.slot(&careful, THURSDAY).await;
     let assigned = world.assigned("45678912", &wednesday).await;
-    let id = assigned.id.to_string();
+    let id = assigned.id.clone();
     let soon = world.assigned("70123456", &tomorrow).await;
-    let soon_id = soon.id.to_string();
+    let soon_id = soon.id.clone();
     let pending = world.assigned("41234567", &pending_slot).await;
-    let pending_id = pending.id.to_string();
+    let pending_id = pending.id.clone();
     assert_eq!(pending.status, Status::Pending);
 
     // Wrong status: a 409 that names the current one.
@@ -432,7 +432,7 @@ async fn a_reschedule_onto_a_taken_slot_changes_nothing(backend: &Backend) {
     let theirs = world.slot(&prompt, THURSDAY).await;
     let ana = world.assigned("45678912", &mine).await;
     world.assigned("70123456", &theirs).await;
-    let id = ana.id.to_string();
+    let id = ana.id.clone();
     let before = world.history(&id).await;
     let result = use_cases::reschedule(
         &world.services,
@@ -472,7 +472,7 @@ async fn thirty_concurrent_reschedules_onto_one_slot_have_one_winner(backend: &B
                 &world.services,
                 &patient(document),
                 &PERU,
-                &appointment.id.to_string(),
+                &appointment.id,
                 Some(target.clone()),
             )
             .await
@@ -495,7 +495,7 @@ async fn thirty_concurrent_reschedules_onto_one_slot_have_one_winner(backend: &B
     );
     for (_, before) in &booked {
         let old = before.slot.clone().expect("booked");
-        let now = world.get(&before.id.to_string()).await;
+        let now = world.get(&before.id).await;
         if now.id == winner.id {
             assert!(
                 world.stored_slot(&old).await.available,
@@ -517,7 +517,7 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
     let first = world.slot(&prompt, WEDNESDAY).await;
     let second = world.slot(&prompt, THURSDAY).await;
     let ana = world.assigned("45678912", &first).await;
-    let id = ana.id.to_string();
+    let id = ana.id.clone();
     let caller = patient("45678912");
     let outbox = Arc::new(Outbox::default());
     let pipeline = EmailPipeline {
@@ -566,7 +566,9 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
     // One UID throughout, which does not carry the id (nor its document).
     assert!(uids.iter().all(|uid| uid == &uids[0]), "{uids:?}");
     assert!(
-        uids[0].ends_with("@citas") && !uids[0].contains(&id) && !uids[0].contains("45678912"),
+        uids[0].ends_with("@citas")
+            && !uids[0].contains(&id.to_string())
+            && !uids[0].contains("45678912"),
         "{uids:?}"
     );
     // The body quotes a booking reference; the document is nowhere but in
@@ -620,7 +622,7 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
     )
     .await
     .expect("created");
-    let id = created.id.to_string();
+    let id = created.id.clone();
     use_cases::assign(&world.services, &admin(), &PERU, &id, Some(slot))
         .await
         .expect("assigned");
@@ -720,7 +722,7 @@ async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(back
     };
     // Booked, then moved twice before any email goes out.
     let ana = world.assigned("45678912", &wednesday).await;
-    let (id, caller) = (ana.id.to_string(), patient("45678912"));
+    let (id, caller) = (ana.id.clone(), patient("45678912"));
     for slot in [&thursday, &friday] {
         use_cases::reschedule(&world.services, &caller, &PERU, &id, Some(slot.clone()))
             .await
@@ -728,7 +730,7 @@ async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(back
     }
     // Booked, then cancelled at once.
     let jose = world.assigned("45678913", &other).await;
-    let jose_id = jose.id.to_string();
+    let jose_id = jose.id.clone();
     use_cases::cancel(
         &world.services,
         &patient("45678913"),
@@ -821,7 +823,7 @@ async fn a_cancel_racing_the_doctors_confirmation_succeeds_or_names_the_state(ba
         let slot = world.slot(&careful, &at.to_string()).await;
         let pending = world.assigned(&document, &slot).await;
         assert_eq!(pending.status, Status::Pending);
-        let id = pending.id.to_string();
+        let id = pending.id.clone();
         let confirm = tokio::spawn({
             let (services, id) = (world.services.clone(), id.clone());
             async move { use_cases::confirm(&services, &doctor("1001"), &PERU, &id).await }
@@ -865,7 +867,7 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
     let assign = |document: &'static str, caller: citas_domain::Caller| {
         let world = &world;
         async move {
-            let id = world.request(document).await.id.to_string();
+            let id = world.request(document).await.id;
             use_cases::assign(&world.services, &caller, &PERU, &id, None)
                 .await
                 .expect("assigned")
@@ -882,64 +884,34 @@ async fn a_slot_chosen_for_a_patient_never_locks_them_in_nor_moves_them_earlier(
     let jose = assign("45678913", admin()).await;
     assert_eq!(jose.slot.as_ref(), Some(&today));
     // "Move my appointment" is later than the current one, never earlier.
-    let moved = use_cases::reschedule(
-        &world.services,
-        &patient("45678912"),
-        &PERU,
-        &ana.id.to_string(),
-        None,
-    )
-    .await
-    .expect("moved");
+    let moved = use_cases::reschedule(&world.services, &patient("45678912"), &PERU, &ana.id, None)
+        .await
+        .expect("moved");
     assert_eq!(
         moved.slot.as_ref(),
         Some(&thursday),
         "the next after Wednesday"
     );
     // Staff moving a visit take the earliest free one, as before.
-    let by_staff = use_cases::reschedule(
-        &world.services,
-        &admin(),
-        &PERU,
-        &moved.id.to_string(),
-        None,
-    )
-    .await
-    .expect("moved by staff");
+    let by_staff = use_cases::reschedule(&world.services, &admin(), &PERU, &moved.id, None)
+        .await
+        .expect("moved by staff");
     assert_eq!(by_staff.slot.as_ref(), Some(&tomorrow_early));
     // Each move of a patient's is to the next later slot, until none is left.
     let rosa = assign("45678914", patient("45678914")).await;
     assert_eq!(rosa.slot.as_ref(), Some(&wednesday));
-    let last = use_cases::reschedule(
-        &world.services,
-        &patient("45678914"),
-        &PERU,
-        &rosa.id.to_string(),
-        None,
-    )
-    .await
-    .expect("moved");
+    let last = use_cases::reschedule(&world.services, &patient("45678914"), &PERU, &rosa.id, None)
+        .await
+        .expect("moved");
     assert_eq!(last.slot.as_ref(), Some(&thursday));
-    let to_friday = use_cases::reschedule(
-        &world.services,
-        &patient("45678914"),
-        &PERU,
-        &rosa.id.to_string(),
-        None,
-    )
-    .await;
+    let to_friday =
+        use_cases::reschedule(&world.services, &patient("45678914"), &PERU, &rosa.id, None).await;
     assert!(
         matches!(to_friday, Ok(ref a) if a.slot.as_ref() == Some(&friday)),
         "{to_friday:?}"
     );
-    let after_friday = use_cases::reschedule(
-        &world.services,
-        &patient("45678914"),
-        &PERU,
-        &rosa.id.to_string(),
-        None,
-    )
-    .await;
+    let after_friday =
+        use_cases::reschedule(&world.services, &patient("45678914"), &PERU, &rosa.id, None).await;
     assert!(
         matches!(after_friday, Err(DomainError::NoSlotAvailable { .. })),
         "{after_friday:?}"

@@ -36,7 +36,7 @@ fn services(store: Arc<dyn citas_domain::Store>, clock: Arc<ManualClock>) -> Ser
 
 /// A patient with an email, a doctor with a free Wednesday slot, and the
 /// patient's request booked on it (committed; nobody told yet).
-async fn book(services: &Services) -> String {
+async fn book(services: &Services) -> citas_domain::AppointmentId {
     let store = &services.store;
     let patient = Patient {
         email: EmailAddress::parse("ana@example.pe").ok(),
@@ -64,7 +64,7 @@ async fn book(services: &Services) -> String {
     )
     .await
     .expect("created");
-    let id = created.id.to_string();
+    let id = created.id.clone();
     use_cases::assign(services, &admin(), &PERU, &id, Some(slot.id))
         .await
         .expect("assigned");

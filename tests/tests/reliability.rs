@@ -312,10 +312,12 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
                 {
                     Ok(created) => {
                         outcome.acknowledged = Some(created.status);
-                        created.id.to_string()
+                        created.id
                     }
                     // A create the SDK sent again after it was applied: it is there.
-                    Err(DomainError::DuplicateAppointment { existing_id }) => existing_id,
+                    Err(DomainError::DuplicateAppointment { existing_id }) => {
+                        build::appointment_id(&PERU, &existing_id)
+                    }
                     Err(DomainError::Unavailable(_)) => {
                         outcome.unavailable += 1;
                         return outcome;
@@ -339,7 +341,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         .local_date(build::at(NOW))
         .strftime("%Y%m%d")
         .to_string();
-    let id_of = |n: usize| format!("{today}-{}", document(n));
+    let id_of = |n: usize| build::appointment_id(&PERU, &format!("{today}-{}", document(n)));
     let cancelled: Vec<(usize, Result<Appointment, DomainError>)> =
         stream::iter((0..count).filter(|n| n % 2 == 0))
             .map(|n| {
@@ -372,7 +374,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
     for (n, result) in cancelled.into_iter().chain(completed) {
         match result {
             Ok(appointment) => {
-                acknowledged.insert(id_of(n), appointment.status);
+                acknowledged.insert(id_of(n).to_string(), appointment.status);
             }
             Err(DomainError::Unavailable(_)) => unavailable += 1,
             // The booking itself was not acknowledged (or not made): nothing to close.
@@ -413,7 +415,7 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
     // What the commits owe: each committed change's messages, from the history.
     let mut owed: BTreeMap<String, Notification> = BTreeMap::new();
     for n in 0..count {
-        let id = citas_domain::AppointmentId::parse(&PERU, &id_of(n)).expect("id");
+        let id = id_of(n);
         for entry in direct_store.history(&PERU, &id).await.expect("history") {
             for message in Notification::of_change(&PERU, &id, &entry) {
                 owed.insert(message.idempotency_key.clone(), message);
@@ -781,7 +783,8 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
     // DynamoDB fails every call: each call waits out the SDK's retries, until the circuit opens.
     proxy.set_rules(vec![rule(Service::DynamoDb, 1.0, Fault::ServerError)]);
     let caller = admin();
-    let read = || use_cases::get_appointment(&services, &caller, &PERU, "20270104-45678912");
+    let id = build::appointment_id(&PERU, "20270104-45678912");
+    let read = || use_cases::get_appointment(&services, &caller, &PERU, &id);
     for _ in 0..citas_aws::breaker::FAILURES_TO_OPEN {
         assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
     }
@@ -792,8 +795,14 @@ async fn an_open_circuit_answers_at_once_and_a_successful_probe_closes_it() {
     for _ in 0..20 {
         assert!(matches!(read().await, Err(DomainError::Unavailable(_))));
     }
-    let cancelled =
-        use_cases::cancel(&services, &caller, &PERU, "20261122-45678912", "x".into()).await;
+    let cancelled = use_cases::cancel(
+        &services,
+        &caller,
+        &PERU,
+        &build::appointment_id(&PERU, "20261122-45678912"),
+        "x".into(),
+    )
+    .await;
     assert!(
         matches!(cancelled, Err(DomainError::Unavailable(_))),
         "{cancelled:?}"

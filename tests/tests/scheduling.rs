@@ -62,7 +62,7 @@ async fn register_doctor(services: &Services, document: &str) -> citas_domain::D
 }
 
 /// A patient with a registered appointment for cardiology; returns its id.
-async fn appointment_for(services: &Services, document: &str) -> String {
+async fn appointment_for(services: &Services, document: &str) -> citas_domain::AppointmentId {
     let document_value = PERU.parse_document(document).expect("document");
     use_cases::register_patient(
         services,
@@ -88,7 +88,6 @@ async fn appointment_for(services: &Services, document: &str) -> String {
     .await
     .expect("appointment")
     .id
-    .to_string()
 }
 
 fn mornings(weekdays: &[Weekday], from: &str, to: &str) -> WorkingPlan {
@@ -112,7 +111,7 @@ fn search(from: Option<&str>, to: Option<&str>, limit: usize) -> SlotQuery {
 async fn a_plan_becomes_slots_that_are_found_booked_and_shown_in_the_agenda(backend: &Backend) {
     let (services, _) = services(backend, 14);
     let doctor = register_doctor(&services, "1001").await;
-    let id = doctor.id.to_string();
+    let id = doctor.id.clone();
     // The doctor sets their own plan: Mondays and Wednesdays 09:00–11:00.
     let plan = mornings(&[Weekday::Monday, Weekday::Wednesday], "09:00", "11:00");
     let applied = use_cases::set_availability(&services, &doctor_caller("1001"), &PERU, &id, plan)
@@ -216,7 +215,7 @@ async fn re_applying_a_plan_writes_nothing_and_a_changed_plan_keeps_booked_slots
 ) {
     let (services, _) = services(backend, 14);
     let doctor = register_doctor(&services, "1001").await;
-    let id = doctor.id.to_string();
+    let id = doctor.id.clone();
     let plan = mornings(&[Weekday::Monday, Weekday::Wednesday], "09:00", "11:00");
     use_cases::set_availability(&services, &admin(), &PERU, &id, plan.clone())
         .await
@@ -332,15 +331,9 @@ async fn the_daily_job_extends_every_open_plan_to_the_horizon(backend: &Backend)
         "2027-01-01",
         None,
     );
-    let applied = use_cases::set_availability(
-        &services,
-        &admin(),
-        &PERU,
-        &doctor.id.to_string(),
-        every_day,
-    )
-    .await
-    .expect("plan");
+    let applied = use_cases::set_availability(&services, &admin(), &PERU, &doctor.id, every_day)
+        .await
+        .expect("plan");
     assert_eq!(applied.added, 7 * 2);
     // Nothing to do the same day; three days later, three more days.
     assert_eq!(
@@ -385,7 +378,7 @@ async fn fifty_simultaneous_auto_assigns_all_succeed_on_distinct_slots(backend: 
             "2027-01-04",
             Some("2027-01-05"),
         );
-        use_cases::set_availability(&services, &admin(), &PERU, &doctor.id.to_string(), plan)
+        use_cases::set_availability(&services, &admin(), &PERU, &doctor.id, plan)
             .await
             .expect("plan");
     }
@@ -462,7 +455,7 @@ async fn free_and_planned(
 async fn ten_simultaneous_plan_saves_leave_exactly_one_plans_slots(backend: &Backend) {
     let (services, _) = services(backend, 14);
     let doctor = register_doctor(&services, "1001").await;
-    let id = doctor.id.to_string();
+    let id = doctor.id.clone();
     // Ten different plans: two hours a morning, each an hour later than the one before.
     let plans: Vec<WorkingPlan> = (0..10u8)
         .map(|n| {
@@ -526,7 +519,7 @@ async fn a_crowd_of_thirty_auto_assigns_spreads_over_the_earliest_slots(backend:
             "2027-01-04",
             Some("2027-01-08"),
         );
-        use_cases::set_availability(&services, &admin(), &PERU, &doctor.id.to_string(), plan)
+        use_cases::set_availability(&services, &admin(), &PERU, &doctor.id, plan)
             .await
             .expect("plan");
     }

@@ -2,6 +2,7 @@
 //! parsed once into the domain's types (`try_into_domain`), and the response
 //! shapes the domain's entities are shown as.
 
+use citas_domain::Field;
 use citas_domain::use_cases::{ListRequest, ListSelection, NewAppointment, NewPatient};
 use citas_domain::values::timestamp;
 use citas_domain::{
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PAGE_SIZE: usize = 100;
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 
-pub(crate) fn invalid(field: &'static str, message: impl ToString) -> DomainError {
+pub(crate) fn invalid(field: Field, message: impl ToString) -> DomainError {
     DomainError::InvalidInput {
         field,
         message: message.to_string(),
@@ -27,7 +28,7 @@ pub(crate) fn invalid(field: &'static str, message: impl ToString) -> DomainErro
 fn document(country: &Country, raw: &str) -> Result<citas_domain::Document, DomainError> {
     country
         .parse_document(raw)
-        .map_err(|e| invalid("document", e))
+        .map_err(|e| invalid(Field::Document, e))
 }
 
 /// `POST /{country}/patient`.
@@ -44,9 +45,9 @@ impl PatientRequest {
         Ok(NewPatient {
             document: document(country, &self.document)?,
             name: clean_text(&self.name, MAX_TEXT_LEN)
-                .map_err(|e| invalid("name", format!("name {e}")))?,
+                .map_err(|e| invalid(Field::Name, format!("name {e}")))?,
             email: EmailAddress::parse(&self.email)
-                .map_err(|e| invalid("email", format!("email {e}")))?,
+                .map_err(|e| invalid(Field::Email, format!("email {e}")))?,
         })
     }
 }
@@ -64,7 +65,7 @@ impl AppointmentRequest {
         Ok(NewAppointment {
             document: document(country, &self.document)?,
             speciality: Speciality::parse(&self.speciality)
-                .map_err(|e| invalid("speciality", format!("speciality {e}")))?,
+                .map_err(|e| invalid(Field::Speciality, format!("speciality {e}")))?,
         })
     }
 }
@@ -79,7 +80,7 @@ pub struct AssignRequest {
 impl AssignRequest {
     pub fn try_into_domain(self) -> Result<Option<SlotId>, DomainError> {
         self.slot
-            .map(|raw| SlotId::parse(&raw).map_err(|e| invalid("slot", e)))
+            .map(|raw| SlotId::parse(&raw).map_err(|e| invalid(Field::Slot, e)))
             .transpose()
     }
 }
@@ -97,8 +98,9 @@ impl ReasonRequest {
     pub fn try_into_domain(self) -> Result<String, DomainError> {
         let reason = self
             .reason
-            .ok_or_else(|| invalid("reason", "a reason is required"))?;
-        clean_text(&reason, MAX_REASON_LEN).map_err(|e| invalid("reason", format!("reason {e}")))
+            .ok_or_else(|| invalid(Field::Reason, "a reason is required"))?;
+        clean_text(&reason, MAX_REASON_LEN)
+            .map_err(|e| invalid(Field::Reason, format!("reason {e}")))
     }
 }
 
@@ -117,7 +119,7 @@ impl ListQuery {
     pub fn try_into_domain(self, country: &Country) -> Result<ListRequest, DomainError> {
         let status = self
             .status
-            .map(|raw| raw.parse::<Status>().map_err(|e| invalid("status", e)))
+            .map(|raw| raw.parse::<Status>().map_err(|e| invalid(Field::Status, e)))
             .transpose()?;
         let document = self
             .document
@@ -126,12 +128,12 @@ impl ListQuery {
         let upcoming = match self.upcoming.as_deref() {
             None | Some("false") => false,
             Some("true") => true,
-            Some(_) => return Err(invalid("upcoming", "upcoming is true or false")),
+            Some(_) => return Err(invalid(Field::Upcoming, "upcoming is true or false")),
         };
         let select = match (upcoming, status, document) {
             (true, Some(status), _) if !status.holds_slot() => {
                 return Err(invalid(
-                    "status",
+                    Field::Status,
                     "upcoming visits are pending or assigned: give one of those or no status",
                 ));
             }
@@ -140,7 +142,7 @@ impl ListQuery {
             (false, Some(status), None) => ListSelection::Status(status),
             (false, None, None) => {
                 return Err(invalid(
-                    "query",
+                    Field::Query,
                     "give the query parameter 'status', 'document' (or both), or 'upcoming=true'",
                 ));
             }
@@ -162,7 +164,7 @@ pub(crate) fn page_limit(raw: Option<String>) -> Result<usize, DomainError> {
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
             _ => Err(invalid(
-                "limit",
+                Field::Limit,
                 format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}"),
             )),
         },

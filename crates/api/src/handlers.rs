@@ -15,6 +15,7 @@ use crate::body::{
     AppointmentPage, AppointmentRequest, AppointmentResponse, AssignRequest, HistoryEntryResponse,
     HistoryResponse, ListQuery, PatientRequest, PatientResponse, ReasonRequest,
 };
+use crate::path;
 use crate::problem::Problem;
 use crate::routes::Action;
 use crate::schedule_body::{
@@ -99,7 +100,7 @@ async fn run(
             Ok(json_response(status, &PatientResponse::from(&patient)))
         }
         Action::GetPatient => {
-            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let document = path::document(request, country)?;
             let patient = use_cases::get_patient(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::OK,
@@ -107,7 +108,7 @@ async fn run(
             ))
         }
         Action::ExportPatient => {
-            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let document = path::document(request, country)?;
             let export = use_cases::export_patient(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::OK,
@@ -115,7 +116,7 @@ async fn run(
             ))
         }
         Action::ResendVerification => {
-            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let document = path::document(request, country)?;
             let patient = use_cases::resend_code(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::ACCEPTED,
@@ -123,7 +124,7 @@ async fn run(
             ))
         }
         Action::VerifyEmail => {
-            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let document = path::document(request, country)?;
             let body = json_body::<crate::body::VerifyEmailRequest>(request)?;
             let patient =
                 use_cases::verify_email(services, caller, country, &document, &body.code).await?;
@@ -133,7 +134,7 @@ async fn run(
             ))
         }
         Action::ErasePatient => {
-            let document = path_param(request, "document").ok_or_else(Problem::route_not_found)?;
+            let document = path::document(request, country)?;
             let erasure = use_cases::erase_patient(services, caller, country, &document).await?;
             Ok(json_response(
                 StatusCode::OK,
@@ -156,8 +157,13 @@ async fn run(
             Ok(response)
         }
         Action::GetAppointment => {
-            let (appointment, freshness) =
-                use_cases::read_appointment(services, caller, country, &path_id(request)?).await?;
+            let (appointment, freshness) = use_cases::read_appointment(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+            )
+            .await?;
             let mut response = appointment_response(&appointment);
             // A recent copy, shown while the store cannot be reached (RFC 9111's
             // `Age`; `Warning` 110 says it may be stale).
@@ -196,48 +202,93 @@ async fn run(
             let slot = optional_json_body::<AssignRequest>(request)?
                 .unwrap_or_default()
                 .try_into_domain()?;
-            let appointment =
-                use_cases::assign(services, caller, country, &path_id(request)?, slot).await?;
+            let appointment = use_cases::assign(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+                slot,
+            )
+            .await?;
             Ok(appointment_response(&appointment))
         }
         Action::NotifyAppointment => {
-            let message = use_cases::notify(services, caller, country, &path_id(request)?).await?;
+            let message = use_cases::notify(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+            )
+            .await?;
             Ok(json_response(
                 StatusCode::ACCEPTED,
                 &json!({ "message": message.to_wire() }),
             ))
         }
         Action::ConfirmAppointment => {
-            let appointment =
-                use_cases::confirm(services, caller, country, &path_id(request)?).await?;
+            let appointment = use_cases::confirm(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+            )
+            .await?;
             Ok(appointment_response(&appointment))
         }
         Action::RefuseAppointment => {
             let reason = json_body::<ReasonRequest>(request)?.try_into_domain()?;
-            let appointment =
-                use_cases::refuse(services, caller, country, &path_id(request)?, reason).await?;
+            let appointment = use_cases::refuse(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+                reason,
+            )
+            .await?;
             Ok(appointment_response(&appointment))
         }
         Action::RescheduleAppointment => {
             let slot = optional_json_body::<AssignRequest>(request)?
                 .unwrap_or_default()
                 .try_into_domain()?;
-            let appointment =
-                use_cases::reschedule(services, caller, country, &path_id(request)?, slot).await?;
+            let appointment = use_cases::reschedule(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+                slot,
+            )
+            .await?;
             Ok(appointment_response(&appointment))
         }
         Action::CompleteAppointment => {
-            let appointment =
-                use_cases::complete(services, caller, country, &path_id(request)?).await?;
+            let appointment = use_cases::complete(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+            )
+            .await?;
             Ok(appointment_response(&appointment))
         }
         Action::NoShowAppointment => {
-            let appointment =
-                use_cases::no_show(services, caller, country, &path_id(request)?).await?;
+            let appointment = use_cases::no_show(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+            )
+            .await?;
             Ok(appointment_response(&appointment))
         }
         Action::AppointmentHistory => {
-            let entries = use_cases::history(services, caller, country, &path_id(request)?).await?;
+            let entries = use_cases::history(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+            )
+            .await?;
             Ok(json_response(
                 StatusCode::OK,
                 &HistoryResponse {
@@ -247,8 +298,14 @@ async fn run(
         }
         Action::CancelAppointment => {
             let reason = json_body::<ReasonRequest>(request)?.try_into_domain()?;
-            let appointment =
-                use_cases::cancel(services, caller, country, &path_id(request)?, reason).await?;
+            let appointment = use_cases::cancel(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+                reason,
+            )
+            .await?;
             Ok(appointment_response(&appointment))
         }
         Action::ListSpecialities => {
@@ -296,8 +353,13 @@ async fn run(
             ))
         }
         Action::GetDoctor => {
-            let doctor =
-                use_cases::get_doctor(services, caller, country, &path_id(request)?).await?;
+            let doctor = use_cases::get_doctor(
+                services,
+                caller,
+                country,
+                &path::doctor_id(request, country)?,
+            )
+            .await?;
             Ok(json_response(
                 StatusCode::OK,
                 &DoctorResponse::for_caller(&doctor, caller),
@@ -305,18 +367,18 @@ async fn run(
         }
         Action::SetAvailability => {
             let plan = json_body::<AvailabilityBody>(request)?.try_into_domain()?;
-            let id = path_id(request)?;
-            let applied = use_cases::set_availability(services, caller, country, &id, plan).await?;
-            let doctor = use_cases::doctor_id(country, &id)?;
+            let doctor = path::doctor_id(request, country)?;
+            let applied =
+                use_cases::set_availability(services, caller, country, &doctor, plan).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &PlanAppliedResponse::new(&doctor, &applied),
             ))
         }
         Action::GetAvailability => {
-            let id = path_id(request)?;
-            let availability = use_cases::get_availability(services, caller, country, &id).await?;
-            let doctor = use_cases::doctor_id(country, &id)?;
+            let doctor = path::doctor_id(request, country)?;
+            let availability =
+                use_cases::get_availability(services, caller, country, &doctor).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &AvailabilityResponse::new(&doctor, &availability),
@@ -328,16 +390,23 @@ async fn run(
                 query_param(request, "from")?,
                 query_param(request, "to")?,
             )?;
-            let agenda =
-                use_cases::agenda(services, caller, country, &path_id(request)?, from, to).await?;
+            let agenda = use_cases::agenda(
+                services,
+                caller,
+                country,
+                &path::doctor_id(request, country)?,
+                from,
+                to,
+            )
+            .await?;
             Ok(json_response(
                 StatusCode::OK,
                 &AgendaResponse::from(&agenda),
             ))
         }
         Action::RemoveSlot => {
-            let slot = path_param(request, "slot").ok_or_else(Problem::route_not_found)?;
-            use_cases::remove_slot(services, caller, country, &path_id(request)?, &slot).await?;
+            let (doctor, slot) = (path::doctor_id(request, country)?, path::slot_id(request)?);
+            use_cases::remove_slot(services, caller, country, &doctor, &slot).await?;
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = StatusCode::NO_CONTENT;
             Ok(response)
@@ -424,20 +493,9 @@ fn caller(request: &Request) -> Result<Caller, Problem> {
     })
 }
 
-fn path_param(request: &Request, name: &str) -> Option<String> {
-    request
-        .path_parameters_ref()
-        .and_then(|params| params.first(name))
-        .map(str::to_owned)
-}
-
 fn country(request: &Request) -> Result<&'static Country, Problem> {
-    let code = path_param(request, "country").unwrap_or_default();
+    let code = path::param(request, "country").unwrap_or_default();
     Ok(Country::from_code(&code)?)
-}
-
-fn path_id(request: &Request) -> Result<String, Problem> {
-    path_param(request, "id").ok_or_else(Problem::route_not_found)
 }
 
 /// The body, if any, checked for size and media type.

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod handlers;
+mod path;
 pub mod problem;
 pub mod routes;
 pub mod schedule_body;
@@ -88,5 +89,44 @@ mod openapi_tests {
         assert_eq!(described, routed);
         assert!(ROUTES.iter().any(|r| r.action == Action::Health));
         assert_eq!(doc["security"], serde_json::json!([{ "bearer": [] }]));
+    }
+
+    /// The countries are written once in the document, as the domain lists them.
+    #[test]
+    fn the_openapi_document_names_the_domains_countries_once() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("JSON");
+        let codes: Vec<&str> = citas_domain::COUNTRIES.iter().map(|c| c.code).collect();
+        let country = &doc["components"]["parameters"]["Country"];
+        assert_eq!(country["schema"]["enum"], serde_json::json!(codes));
+        // Every route's country is that parameter, never a copy of it.
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    assert_ne!(parameter["name"], "country", "{method} {path}: a copy");
+                }
+                if path.starts_with("/{country}") {
+                    let shared = serde_json::json!({ "$ref": "#/components/parameters/Country" });
+                    assert!(
+                        operation["parameters"]
+                            .as_array()
+                            .is_some_and(|all| all.contains(&shared)),
+                        "{method} {path}"
+                    );
+                }
+            }
+        }
+        // Ids that start with a country code accept exactly the domain's.
+        let text = OPENAPI_JSON.replace(' ', "");
+        let alternation = format!("^({})-", codes.join("|"));
+        let patterns: Vec<&str> = text
+            .split("\"pattern\":\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|pattern| pattern.starts_with("^(") && pattern.contains(")-"))
+            .collect();
+        assert!(!patterns.is_empty());
+        for pattern in patterns {
+            assert!(pattern.starts_with(&alternation), "{pattern}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 
 use citas_domain::DomainError;
+use citas_domain::Field;
 use citas_domain::access::Denied;
 use citas_domain::values::country::{UnsupportedCountry, supported_codes};
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -148,7 +149,7 @@ impl From<DomainError> for Problem {
         let detail = error.to_string();
         match error {
             DomainError::InvalidInput { field, .. } => {
-                Problem::bad_request(invalid_code(field), detail).with("field", field)
+                Problem::bad_request(invalid_code(field), detail).with("field", field.as_str())
             }
             DomainError::PatientNotFound { .. } => {
                 Problem::new(StatusCode::NOT_FOUND, "patient_not_found", detail)
@@ -276,24 +277,27 @@ impl From<DomainError> for Problem {
     }
 }
 
-/// Stable codes for invalid fields.
-fn invalid_code(field: &str) -> &'static str {
+/// Stable codes for invalid fields: every field has one.
+fn invalid_code(field: Field) -> &'static str {
     match field {
-        "document" => "invalid_document",
-        "name" => "invalid_name",
-        "email" => "invalid_email",
-        "speciality" => "invalid_speciality",
-        "status" => "invalid_status",
-        "limit" => "invalid_limit",
-        "slot" => "invalid_slot",
-        "reason" => "invalid_reason",
-        "query" => "invalid_query",
-        "date" | "from" | "to" => "invalid_date",
-        "month" => "invalid_month",
-        "upcoming" => "invalid_upcoming",
-        "doctor" => "invalid_doctor",
-        "slot_minutes" | "weekly" | "exceptions" | "valid_from" | "valid_until" => "invalid_plan",
-        _ => "invalid_input",
+        Field::Document => "invalid_document",
+        Field::Name => "invalid_name",
+        Field::Email => "invalid_email",
+        Field::Speciality => "invalid_speciality",
+        Field::Status => "invalid_status",
+        Field::Limit => "invalid_limit",
+        Field::Slot => "invalid_slot",
+        Field::Reason => "invalid_reason",
+        Field::Query => "invalid_query",
+        Field::Date | Field::From | Field::To => "invalid_date",
+        Field::Month => "invalid_month",
+        Field::Upcoming => "invalid_upcoming",
+        Field::Doctor => "invalid_doctor",
+        Field::SlotMinutes
+        | Field::Weekly
+        | Field::Exceptions
+        | Field::ValidFrom
+        | Field::ValidUntil => "invalid_plan",
     }
 }
 

@@ -2,6 +2,7 @@
 //! parsed once into the domain's types and shown for a screen. Slots, free
 //! days and agendas are `slot_body`'s.
 
+use citas_domain::Field;
 use std::collections::BTreeMap;
 
 use citas_domain::scheduling::catalogue::display_name;
@@ -37,16 +38,17 @@ pub struct DoctorRequest {
 impl DoctorRequest {
     pub fn try_into_domain(self) -> Result<NewDoctor, DomainError> {
         Ok(NewDoctor {
-            document: DoctorDocument::parse(&self.document).map_err(|e| invalid("document", e))?,
+            document: DoctorDocument::parse(&self.document)
+                .map_err(|e| invalid(Field::Document, e))?,
             name: clean_text(&self.name, MAX_TEXT_LEN)
-                .map_err(|e| invalid("name", format!("name {e}")))?,
+                .map_err(|e| invalid(Field::Name, format!("name {e}")))?,
             speciality: OfferedSpeciality::named(&self.speciality)
-                .map_err(|e| invalid("speciality", format!("speciality {e}")))?,
+                .map_err(|e| invalid(Field::Speciality, format!("speciality {e}")))?,
             email: self
                 .email
                 .map(|raw| EmailAddress::parse(&raw))
                 .transpose()
-                .map_err(|e| invalid("email", format!("email {e}")))?,
+                .map_err(|e| invalid(Field::Email, format!("email {e}")))?,
             requires_confirmation: self.requires_confirmation.unwrap_or(false),
         })
     }
@@ -120,8 +122,9 @@ impl DoctorQuery {
 }
 
 pub(crate) fn required_speciality(raw: Option<String>) -> Result<Speciality, DomainError> {
-    let raw = raw.ok_or_else(|| invalid("speciality", "give the query parameter 'speciality'"))?;
-    Speciality::parse(&raw).map_err(|e| invalid("speciality", format!("speciality {e}")))
+    let raw =
+        raw.ok_or_else(|| invalid(Field::Speciality, "give the query parameter 'speciality'"))?;
+    Speciality::parse(&raw).map_err(|e| invalid(Field::Speciality, format!("speciality {e}")))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -188,7 +191,7 @@ pub struct ExceptionBody {
     pub ranges: Option<Vec<RangeBody>>,
 }
 
-pub(crate) fn date(field: &'static str, raw: &str) -> Result<Date, DomainError> {
+pub(crate) fn date(field: Field, raw: &str) -> Result<Date, DomainError> {
     if raw.len() != 10 {
         return Err(invalid(field, format!("{field} must be a date YYYY-MM-DD")));
     }
@@ -196,7 +199,7 @@ pub(crate) fn date(field: &'static str, raw: &str) -> Result<Date, DomainError> 
         .map_err(|_| invalid(field, format!("{field} must be a date YYYY-MM-DD")))
 }
 
-fn time_range(field: &'static str, from: &str, to: &str) -> Result<TimeRange, DomainError> {
+fn time_range(field: Field, from: &str, to: &str) -> Result<TimeRange, DomainError> {
     let time = |raw: &str| {
         parse_time(raw).ok_or_else(|| {
             invalid(
@@ -223,28 +226,28 @@ impl AvailabilityBody {
                 Ok(WeeklyRange {
                     weekday: parse_weekday(&w.weekday).ok_or_else(|| {
                         invalid(
-                            "weekly",
+                            Field::Weekly,
                             "weekday must be one of mon, tue, wed, thu, fri, sat, sun",
                         )
                     })?,
-                    range: time_range("weekly", &w.from, &w.to)?,
+                    range: time_range(Field::Weekly, &w.from, &w.to)?,
                 })
             })
             .collect::<Result<Vec<_>, DomainError>>()?;
         let mut exceptions = BTreeMap::new();
         for exception in &self.exceptions {
-            let day = date("exceptions", &exception.date)?;
+            let day = date(Field::Exceptions, &exception.date)?;
             let change = match (exception.off, &exception.ranges) {
                 (Some(true), None) => DayException::Off,
                 (None | Some(false), Some(ranges)) if !ranges.is_empty() => DayException::Ranges(
                     ranges
                         .iter()
-                        .map(|r| time_range("exceptions", &r.from, &r.to))
+                        .map(|r| time_range(Field::Exceptions, &r.from, &r.to))
                         .collect::<Result<_, _>>()?,
                 ),
                 _ => {
                     return Err(invalid(
-                        "exceptions",
+                        Field::Exceptions,
                         format!(
                             "the exception of {day} needs either \"off\": true or non-empty \"ranges\""
                         ),
@@ -253,7 +256,7 @@ impl AvailabilityBody {
             };
             if exceptions.insert(day, change).is_some() {
                 return Err(invalid(
-                    "exceptions",
+                    Field::Exceptions,
                     format!("{day} has more than one exception"),
                 ));
             }
@@ -261,10 +264,10 @@ impl AvailabilityBody {
         WorkingPlan::new(
             self.slot_minutes,
             weekly,
-            date("valid_from", &self.valid_from)?,
+            date(Field::ValidFrom, &self.valid_from)?,
             self.valid_until
                 .as_deref()
-                .map(|raw| date("valid_until", raw))
+                .map(|raw| date(Field::ValidUntil, raw))
                 .transpose()?,
             exceptions,
         )

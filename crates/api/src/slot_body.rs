@@ -2,6 +2,7 @@
 //! slot as an appointment shows it, and a doctor's agenda, in the country's
 //! local dates and times.
 
+use citas_domain::Field;
 use citas_domain::scheduling::plan::format_time;
 use citas_domain::use_cases::{Agenda, DaysQuery, FreeDay, FreeSlot, SlotQuery};
 use citas_domain::{Country, DoctorId, DomainError, PageRequest, Slot, SlotId};
@@ -129,8 +130,8 @@ impl SlotSearchQuery {
             .transpose()?;
         Ok(SlotQuery {
             speciality: required_speciality(self.speciality)?,
-            from: self.from.map(|raw| date("from", &raw)).transpose()?,
-            to: self.to.map(|raw| date("to", &raw)).transpose()?,
+            from: self.from.map(|raw| date(Field::From, &raw)).transpose()?,
+            to: self.to.map(|raw| date(Field::To, &raw)).transpose()?,
             doctor,
             page: PageRequest {
                 limit: page_limit(self.limit)?,
@@ -145,7 +146,7 @@ fn doctor_filter(country: &Country, raw: &str) -> Result<DoctorId, DomainError> 
     DoctorId::parse(raw)
         .ok()
         .filter(|id| id.country == country)
-        .ok_or_else(|| invalid("doctor", "doctor must be a doctor id of this country"))
+        .ok_or_else(|| invalid(Field::Doctor, "doctor must be a doctor id of this country"))
 }
 
 /// `GET /{country}/slot/days?speciality=&month=YYYY-MM&doctor=`.
@@ -164,13 +165,13 @@ impl DaysSearchQuery {
             .transpose()?;
         let month = self
             .month
-            .ok_or_else(|| invalid("month", "give the query parameter 'month' (YYYY-MM)"))?;
+            .ok_or_else(|| invalid(Field::Month, "give the query parameter 'month' (YYYY-MM)"))?;
         let first = month
             .split_once('-')
             .filter(|(year, month)| year.len() == 4 && month.len() == 2)
             .and_then(|(year, month)| Some((year.parse::<i16>().ok()?, month.parse::<i8>().ok()?)))
             .and_then(|(year, month)| Date::new(year, month, 1).ok())
-            .ok_or_else(|| invalid("month", "month must be YYYY-MM, e.g. 2027-01"))?;
+            .ok_or_else(|| invalid(Field::Month, "month must be YYYY-MM, e.g. 2027-01"))?;
         Ok(DaysQuery {
             speciality: required_speciality(self.speciality)?,
             month: first,
@@ -217,13 +218,16 @@ pub fn agenda_days(
 ) -> Result<(Date, Date), DomainError> {
     match (day, from, to) {
         (Some(day), None, None) => {
-            let day = date("date", &day)?;
+            let day = date(Field::Date, &day)?;
             Ok((day, day))
         }
-        (None, Some(from), Some(to)) => Ok((date("from", &from)?, date("to", &to)?)),
-        (Some(_), _, _) => Err(invalid("date", "give 'date', or 'from' and 'to', not both")),
+        (None, Some(from), Some(to)) => Ok((date(Field::From, &from)?, date(Field::To, &to)?)),
+        (Some(_), _, _) => Err(invalid(
+            Field::Date,
+            "give 'date', or 'from' and 'to', not both",
+        )),
         _ => Err(invalid(
-            "date",
+            Field::Date,
             "give the query parameter 'date' (YYYY-MM-DD), or 'from' and 'to'",
         )),
     }

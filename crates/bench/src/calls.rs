@@ -8,7 +8,7 @@ use citas_api::body::{AppointmentRequest, ListQuery, PatientRequest};
 use citas_aws::{DynamoStore, OperationCounter, SqsQueue, TableNames};
 use citas_domain::ports::stores::*;
 use citas_domain::use_cases;
-use citas_domain::{ManualClock, PERU, Services};
+use citas_domain::{AppointmentId, ManualClock, PERU, Services};
 use citas_provision::template::Variables;
 use jiff::civil::{date, time};
 
@@ -84,7 +84,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         .try_into_domain(&PERU)?;
         use_cases::register_patient(&services, &admin, &PERU, input).await?;
     }
-    let id = |document: &str| format!("20261122-{document}");
+    let id = |document: &str| AppointmentId::parse(&PERU, &format!("20261122-{document}"));
     let take = || (dynamodb_calls.take(), sqs_calls.take());
     take();
 
@@ -110,7 +110,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
             rows.push(("create an appointment", d, s));
         }
     }
-    use_cases::get_appointment(&services, &admin, &PERU, &id(documents[0])).await?;
+    use_cases::get_appointment(&services, &admin, &PERU, &id(documents[0])?).await?;
     let (d, s) = take();
     rows.push(("get one", d, s));
     let list = |status: Option<&str>, document: Option<&str>| {
@@ -133,7 +133,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         &services,
         &admin,
         &PERU,
-        &id(documents[0]),
+        &id(documents[0])?,
         Some(slots[0].id.clone()),
     )
     .await?;
@@ -143,14 +143,14 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         d,
         s,
     ));
-    use_cases::assign(&services, &admin, &PERU, &id(documents[1]), None).await?;
+    use_cases::assign(&services, &admin, &PERU, &id(documents[1])?, None).await?;
     let (d, s) = take();
     rows.push(("assign the earliest slot, 3 cardiologists", d, s));
-    use_cases::notify(&services, &admin, &PERU, &id(documents[0])).await?;
+    use_cases::notify(&services, &admin, &PERU, &id(documents[0])?).await?;
     let (d, s) = take();
     rows.push(("notify", d, s));
     let reason = "viaje".to_owned();
-    use_cases::cancel(&services, &admin, &PERU, &id(documents[1]), reason).await?;
+    use_cases::cancel(&services, &admin, &PERU, &id(documents[1])?, reason).await?;
     let (d, s) = take();
     rows.push((
         "cancel an assigned one (frees the slot; its email leaves from the history stream)",
@@ -159,7 +159,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     ));
     // A visit is completed once it has started (the slots are on 2026-12-07 and 08).
     clock.set("2026-12-09T15:00:00Z".parse()?);
-    use_cases::complete(&services, &admin, &PERU, &id(documents[0])).await?;
+    use_cases::complete(&services, &admin, &PERU, &id(documents[0])?).await?;
     let (d, s) = take();
     rows.push(("complete", d, s));
 

@@ -182,8 +182,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
             speciality: Speciality::parse("cardiologia")?,
         };
         let created = use_cases::create_appointment(&services, &admin, &PERU, request).await?;
-        let booked =
-            use_cases::assign(&services, &admin, &PERU, &created.id.to_string(), None).await?;
+        let booked = use_cases::assign(&services, &admin, &PERU, &created.id, None).await?;
         counted.api_requests += 3;
         counted.invoked("register-patient", 1);
         counted.invoked("create-appointment", 1);
@@ -210,7 +209,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
     // After the visit, its doctor completes it (the history record reaches the publisher, no message).
     clock.set("2026-12-08T15:00:00Z".parse()?);
     for id in &ids {
-        use_cases::complete(&services, &admin, &PERU, &id.to_string()).await?;
+        use_cases::complete(&services, &admin, &PERU, id).await?;
         counted.api_requests += 1;
         counted.invoked("close-appointment", 1);
         counted.invoked("publish-notifications", 1);

@@ -527,14 +527,8 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
                 },
             )
             .await?;
-            use_cases::set_availability(
-                &services,
-                &admin(),
-                &PERU,
-                &doctor.id.to_string(),
-                plan.clone(),
-            )
-            .await?;
+            use_cases::set_availability(&services, &admin(), &PERU, &doctor.id, plan.clone())
+                .await?;
             doctors.push((doctor.id, speciality));
         }
     }
@@ -579,7 +573,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
     counter.recording.store(true, Ordering::Relaxed);
     let (mut booked, mut lost, mut fell_back, mut none_left, mut requests) =
         (0u32, 0u32, 0u32, 0u32, 0u32);
-    let mut ids: HashMap<u32, String> = HashMap::new();
+    let mut ids: HashMap<u32, AppointmentId> = HashMap::new();
     let simulation = Instant::now();
     while let Some(std::cmp::Reverse((at, step))) = queue.pop() {
         counter.second.store(at, Ordering::Relaxed);
@@ -601,7 +595,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
                     },
                 )
                 .await?;
-                ids.insert(n, created.id.to_string());
+                ids.insert(n, created.id.clone());
                 let page = use_cases::search_slots(
                     &services,
                     &admin(),
@@ -630,7 +624,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
                 )));
             }
             Step::Book(n, choice) => {
-                let id = ids.get(&n).cloned().unwrap_or_default();
+                let id = ids.get(&n).cloned().ok_or("a booking before its search")?;
                 requests += 1;
                 let given = match choice {
                     Some(slot) => {

@@ -75,7 +75,7 @@ pub(crate) async fn patient_with_appointment(
     services: &Services,
     document: &str,
     speciality: &str,
-) -> Result<String, Error> {
+) -> Result<citas_domain::AppointmentId, Error> {
     let document = PERU.parse_document(document)?;
     use_cases::register_patient(
         services,
@@ -98,7 +98,7 @@ pub(crate) async fn patient_with_appointment(
         },
     )
     .await?;
-    Ok(appointment.id.to_string())
+    Ok(appointment.id)
 }
 
 /// A 40-hour week (Monday to Friday, 09:00–17:00) of 30-minute slots.
@@ -239,7 +239,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
             },
         )
         .await?;
-        let id = registered.id.to_string();
+        let id = registered.id.clone();
         let take = |counter: &Option<OperationCounter>| {
             counter
                 .as_ref()

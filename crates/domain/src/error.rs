@@ -6,10 +6,7 @@ use crate::appointment::status::Status;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{message}")]
-    InvalidInput {
-        field: &'static str,
-        message: String,
-    },
+    InvalidInput { field: Field, message: String },
     #[error("no patient with document {document} is registered in this country")]
     PatientNotFound { document: String },
     #[error("appointment {id} does not exist")]
@@ -149,4 +146,63 @@ pub enum StoreError {
     PlanChanged,
     #[error("storage failure: {0}")]
     Backend(String),
+}
+
+/// The part of a request an invalid input is about: the problem's `field`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Document,
+    Name,
+    Email,
+    Speciality,
+    Status,
+    Limit,
+    Slot,
+    Reason,
+    Query,
+    Date,
+    From,
+    To,
+    Month,
+    Upcoming,
+    Doctor,
+    SlotMinutes,
+    Weekly,
+    Exceptions,
+    ValidFrom,
+    ValidUntil,
+}
+
+impl Field {
+    /// As the request spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Document => "document",
+            Self::Name => "name",
+            Self::Email => "email",
+            Self::Speciality => "speciality",
+            Self::Status => "status",
+            Self::Limit => "limit",
+            Self::Slot => "slot",
+            Self::Reason => "reason",
+            Self::Query => "query",
+            Self::Date => "date",
+            Self::From => "from",
+            Self::To => "to",
+            Self::Month => "month",
+            Self::Upcoming => "upcoming",
+            Self::Doctor => "doctor",
+            Self::SlotMinutes => "slot_minutes",
+            Self::Weekly => "weekly",
+            Self::Exceptions => "exceptions",
+            Self::ValidFrom => "valid_from",
+            Self::ValidUntil => "valid_until",
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

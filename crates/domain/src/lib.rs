@@ -18,10 +18,10 @@ pub mod verification;
 
 pub use access::{Caller, Identity, Role};
 pub use appointment::history::{Actor, ActorRole, HistoryEntry};
-pub use appointment::notification::{Notification, NotificationKind, Snapshot};
+pub use appointment::notification::{Notification, NotificationKind, Snapshot, Unsent};
 pub use appointment::status::Status;
 pub use appointment::{Appointment, SlotChange, Transition};
-pub use error::DomainError;
+pub use error::{DomainError, Field};
 pub use patient::Patient;
 pub use ports::clock::{Clock, ManualClock, SystemClock};
 pub use ports::{

@@ -26,6 +26,10 @@ pub fn speciality(slug: &str) -> Speciality {
     Speciality::parse(slug).unwrap_or_else(|e| panic!("speciality {slug}: {e}"))
 }
 
+pub fn appointment_id(country: &Country, text: &str) -> AppointmentId {
+    AppointmentId::parse(country, text).unwrap_or_else(|e| panic!("appointment id {text}: {e}"))
+}
+
 pub fn doctor_id(country: &'static Country, speciality_slug: &str, document: &str) -> DoctorId {
     DoctorId::new(
         country,

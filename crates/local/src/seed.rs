@@ -255,7 +255,7 @@ impl SlotPlan {
             Some(self.to),
             Default::default(),
         )
-        .map_err(|e| SeedError::Slots(format!("--{}: {e}", e.field.replace('_', "-"))))
+        .map_err(|e| SeedError::Slots(format!("--{}: {e}", e.field.as_str().replace('_', "-"))))
     }
 }
 

@@ -64,7 +64,7 @@ pub enum Done {
     },
     /// Nothing to send (the appointment is gone, the patient has no email).
     Skipped {
-        reason: String,
+        reason: citas_domain::Unsent,
     },
     /// The provider refused it for good (a bad address, a rejected
     /// message): put on the dead-letter queue, where it can be looked at and
@@ -101,7 +101,7 @@ fn count(country: &'static Country, outcome: &Result<Done, Retry>) {
 enum Outgoing {
     Email(Box<Email>),
     Nothing {
-        reason: String,
+        reason: citas_domain::Unsent,
         /// The appointment to note the unsent message on.
         unsent: Option<Box<citas_domain::Appointment>>,
     },
@@ -169,7 +169,7 @@ impl EmailPipeline {
                         self.store.as_ref(),
                         &appointment,
                         message.kind,
-                        &reason,
+                        reason,
                         self.clock.now(),
                     )
                     .await;
@@ -337,7 +337,7 @@ impl EmailPipeline {
     /// Reads what the message needs and renders its email, if there is one to send.
     async fn prepare(&self, message: &Notification) -> Result<Outgoing, Retry> {
         let country = message.country;
-        let nothing = |reason: String| Outgoing::Nothing {
+        let nothing = |reason: citas_domain::Unsent| Outgoing::Nothing {
             reason,
             unsent: None,
         };
@@ -347,7 +347,7 @@ impl EmailPipeline {
             .await?
         else {
             tracing::warn!(appointment_id = %citas_domain::privacy::masked_appointment(&message.appointment_id), "notification for an appointment that does not exist; acknowledged");
-            return Ok(nothing("appointment not found".into()));
+            return Ok(nothing(citas_domain::Unsent::AppointmentGone));
         };
         // A change's email tells that change, whatever came after it; a
         // reminder tells what holds now.
@@ -358,9 +358,8 @@ impl EmailPipeline {
         if message.kind == NotificationKind::Reminder
             && appointment.status != citas_domain::Status::Assigned
         {
-            return Ok(nothing(format!(
-                "the appointment is {}",
-                appointment.status
+            return Ok(nothing(citas_domain::Unsent::NoLongerAssigned(
+                appointment.status,
             )));
         }
         let doctor = match appointment.doctor() {
@@ -386,27 +385,27 @@ impl EmailPipeline {
             });
             if recipient.is_none() {
                 let reason = if unverified {
-                    "email address not verified"
+                    citas_domain::Unsent::EmailNotVerified
                 } else {
-                    "no email address on file"
+                    citas_domain::Unsent::NoEmailOnFile
                 };
                 // Counted in the logs and recorded on the appointment's history.
                 tracing::warn!(
                     appointment_id = %citas_domain::privacy::masked_appointment(&appointment.id),
                     r#type = message.kind.as_str(),
                     notification_unsendable = 1,
-                    reason,
+                    %reason,
                     "notification_unsendable: the patient has no verified email address"
                 );
                 return Ok(Outgoing::Nothing {
-                    reason: reason.into(),
+                    reason,
                     unsent: Some(Box::new(appointment)),
                 });
             }
             recipient
         };
         let Some((name, to)) = recipient else {
-            return Ok(nothing("no email address".into()));
+            return Ok(nothing(citas_domain::Unsent::NoDoctorEmail));
         };
         let mut email = render(&Context {
             country,

@@ -8,14 +8,17 @@ pub const RECENT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 /// Appointments kept at most (per instance).
 const RECENT_READS: usize = 1000;
 
+/// A country's code and an appointment of it.
+type RecentKey = (&'static str, AppointmentId);
+
 #[derive(Debug, Default)]
 pub(super) struct RecentReads {
-    entries: Mutex<HashMap<String, (Appointment, std::time::Instant)>>,
+    entries: Mutex<HashMap<RecentKey, (Appointment, std::time::Instant)>>,
 }
 
 impl RecentReads {
-    fn key(country: &Country, id: &AppointmentId) -> String {
-        format!("{}#{id}", country.code)
+    fn key(country: &Country, id: &AppointmentId) -> RecentKey {
+        (country.code, id.clone())
     }
 
     pub(super) fn remember(&self, appointment: &Appointment) {

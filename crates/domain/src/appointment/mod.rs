@@ -6,6 +6,7 @@ pub mod history;
 pub mod notification;
 pub mod status;
 
+use crate::error::Field;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -320,7 +321,7 @@ impl Appointment {
         self.require_reschedulable(by, now)?;
         if self.slot.as_ref() == Some(&slot.id) {
             return Err(DomainError::InvalidInput {
-                field: "slot",
+                field: Field::Slot,
                 message: format!("the appointment is already booked on slot {}", slot.id),
             });
         }
@@ -785,7 +786,10 @@ mod tests {
         assert_eq!(moved.entry.from, Some(Status::Assigned));
         assert!(matches!(
             assigned.reschedule(&first, None, &patient(), now),
-            Err(DomainError::InvalidInput { field: "slot", .. })
+            Err(DomainError::InvalidInput {
+                field: Field::Slot,
+                ..
+            })
         ));
         assert!(matches!(
             assigned.assign(&second, None, &patient(), now),

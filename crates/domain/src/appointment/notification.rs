@@ -10,6 +10,34 @@ use crate::appointment::status::Status;
 use crate::values::country::Country;
 use crate::values::ids::{AppointmentId, SlotId};
 
+/// Why an automatic email was not sent: logged, and noted on the
+/// appointment's history when it still exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    /// The appointment is gone (erased, or never stored).
+    AppointmentGone,
+    /// A reminder of a visit no longer assigned.
+    NoLongerAssigned(Status),
+    /// The patient's address waits for its verification code.
+    EmailNotVerified,
+    /// The patient gave no address.
+    NoEmailOnFile,
+    /// The doctor has no address.
+    NoDoctorEmail,
+}
+
+impl std::fmt::Display for Unsent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AppointmentGone => f.write_str("appointment not found"),
+            Self::NoLongerAssigned(status) => write!(f, "the appointment is {status}"),
+            Self::EmailNotVerified => f.write_str("email address not verified"),
+            Self::NoEmailOnFile => f.write_str("no email address on file"),
+            Self::NoDoctorEmail => f.write_str("no email address"),
+        }
+    }
+}
+
 /// Version 2 carries the change a message announces; version 1 messages
 /// (without it, still on a queue from before) are read as well.
 pub const MESSAGE_VERSION: u32 = 2;

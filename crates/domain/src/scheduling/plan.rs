@@ -3,6 +3,7 @@
 //! slots are generated from it; the same generator serves the API, the daily
 //! horizon job and `citas slots`.
 
+use crate::error::Field;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -87,11 +88,11 @@ pub enum DayException {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct InvalidPlan {
-    pub field: &'static str,
+    pub field: Field,
     pub message: String,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> InvalidPlan {
+fn invalid(field: Field, message: impl Into<String>) -> InvalidPlan {
     InvalidPlan {
         field,
         message: message.into(),
@@ -119,7 +120,7 @@ impl WorkingPlan {
     ) -> Result<Self, InvalidPlan> {
         if !SLOT_MINUTES.contains(&slot_minutes) {
             return Err(invalid(
-                "slot_minutes",
+                Field::SlotMinutes,
                 format!(
                     "slot_minutes must be from {} to {}",
                     SLOT_MINUTES.start(),
@@ -129,13 +130,13 @@ impl WorkingPlan {
         }
         if weekly.len() > MAX_WEEKLY_RANGES {
             return Err(invalid(
-                "weekly",
+                Field::Weekly,
                 format!("at most {MAX_WEEKLY_RANGES} weekly ranges"),
             ));
         }
         if exceptions.len() > MAX_EXCEPTIONS {
             return Err(invalid(
-                "exceptions",
+                Field::Exceptions,
                 format!("at most {MAX_EXCEPTIONS} exceptions"),
             ));
         }
@@ -143,12 +144,12 @@ impl WorkingPlan {
             && until < valid_from
         {
             return Err(invalid(
-                "valid_until",
+                Field::ValidUntil,
                 "valid_until must not be before valid_from",
             ));
         }
         let slot = jiff::SignedDuration::from_mins(i64::from(slot_minutes));
-        let check_day = |field: &'static str, ranges: &mut Vec<TimeRange>| {
+        let check_day = |field: Field, ranges: &mut Vec<TimeRange>| {
             ranges.sort();
             for range in ranges.iter() {
                 if range.from >= range.to {
@@ -178,12 +179,12 @@ impl WorkingPlan {
                 .filter(|w| w.weekday == weekday)
                 .map(|w| w.range)
                 .collect();
-            check_day("weekly", &mut ranges)?;
+            check_day(Field::Weekly, &mut ranges)?;
         }
         let mut exceptions = exceptions;
         for change in exceptions.values_mut() {
             if let DayException::Ranges(ranges) = change {
-                check_day("exceptions", ranges)?;
+                check_day(Field::Exceptions, ranges)?;
             }
         }
         let mut weekly = weekly;
@@ -459,7 +460,7 @@ mod tests {
                 BTreeMap::new(),
             )
         };
-        let field = |result: Result<WorkingPlan, InvalidPlan>| result.unwrap_err().field;
+        let field = |result: Result<WorkingPlan, InvalidPlan>| result.unwrap_err().field.as_str();
         assert_eq!(field(plan(0, vec![], None)), "slot_minutes");
         assert_eq!(
             field(plan(

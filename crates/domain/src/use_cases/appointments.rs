@@ -1,6 +1,7 @@
 //! An appointment's life: creation, reading and lists, booking and every
 //! status change, history, and the notes of emails that could not be sent.
 
+use crate::error::Field;
 use jiff::Timestamp;
 
 use crate::Services;
@@ -10,7 +11,7 @@ use crate::access::{
     require_country, visible_in_list,
 };
 use crate::appointment::history::{Actor, HistoryEntry};
-use crate::appointment::notification::{Notification, NotificationKind, key};
+use crate::appointment::notification::{Notification, NotificationKind, Unsent, key};
 use crate::appointment::{Appointment, Transition};
 use crate::error::DomainError;
 use crate::ports::{Freshness, ListFilter, Page, PageRequest, StoreError};
@@ -113,7 +114,7 @@ pub async fn get_appointment(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
 ) -> Result<Appointment, DomainError> {
     load(services, caller, country, id, Operation::Read).await
 }
@@ -124,7 +125,7 @@ pub async fn read_appointment(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
 ) -> Result<(Appointment, Freshness), DomainError> {
     find(services, caller, country, id, Operation::Read, true).await
 }
@@ -135,7 +136,7 @@ async fn load(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
     operation: Operation,
 ) -> Result<Appointment, DomainError> {
     let (appointment, _) = find(services, caller, country, id, operation, false).await?;
@@ -143,28 +144,26 @@ async fn load(
 }
 
 /// Looks an appointment up for `operation`: a token of another country
-/// learns nothing, not even whether an id exists; an id that cannot exist is
-/// not looked up; someone else's appointment is not found. `to_show` allows
+/// learns nothing, not even whether an id exists; someone else's
+/// appointment is not found. (An id that cannot exist never gets here: the
+/// edge answers it as not found.) `to_show` allows
 /// a recent copy while the store cannot be reached.
 async fn find(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
     operation: Operation,
     to_show: bool,
 ) -> Result<(Appointment, Freshness), DomainError> {
-    let not_found = || DomainError::AppointmentNotFound {
-        id: id.chars().take(64).collect(),
-    };
+    let not_found = || DomainError::AppointmentNotFound { id: id.to_string() };
     require_country(caller, country)?;
-    let id = AppointmentId::parse(country, id).map_err(|_| not_found())?;
     let found = if to_show {
-        services.store.read_appointment(country, &id).await?
+        services.store.read_appointment(country, id).await?
     } else {
         services
             .store
-            .get_appointment(country, &id)
+            .get_appointment(country, id)
             .await?
             .map(|appointment| (appointment, Freshness::Current))
     };
@@ -236,7 +235,7 @@ pub async fn list_appointments(
                 }
                 (None, _) => {
                     return Err(DomainError::InvalidInput {
-                        field: "document",
+                        field: Field::Document,
                         message: "an upcoming list is a patient's: give 'document'".into(),
                     });
                 }
@@ -258,7 +257,7 @@ pub async fn assign(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
     slot: Option<SlotId>,
 ) -> Result<Appointment, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Assign).await?;
@@ -288,7 +287,7 @@ pub async fn reschedule(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
     slot: Option<SlotId>,
 ) -> Result<Appointment, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Reschedule).await?;
@@ -384,7 +383,7 @@ fn log_booking(booked: &Appointment, rescheduled: bool) {
 /// and stores it (whom it concerns is told from the committed change).
 async fn change(
     services: &Services,
-    (caller, country, id): (&Caller, &'static Country, &str),
+    (caller, country, id): (&Caller, &'static Country, &AppointmentId),
     operation: Operation,
     decide: impl Fn(&Appointment, &Actor, Timestamp) -> Result<Transition, DomainError>,
 ) -> Result<Appointment, DomainError> {
@@ -401,7 +400,7 @@ pub async fn confirm(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
     change(services, request, Operation::Answer, |a, by, now| {
@@ -416,7 +415,7 @@ pub async fn refuse(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
     reason: String,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
@@ -431,7 +430,7 @@ pub async fn complete(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
     change(services, request, Operation::Close, Appointment::complete).await
@@ -442,7 +441,7 @@ pub async fn no_show(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
     change(services, request, Operation::Close, Appointment::no_show).await
@@ -453,7 +452,7 @@ pub async fn cancel(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
     reason: String,
 ) -> Result<Appointment, DomainError> {
     let request = (caller, country, id);
@@ -468,7 +467,7 @@ pub async fn history(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
 ) -> Result<Vec<HistoryEntry>, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Read).await?;
     let mut entries = vec![appointment.creation_entry()];
@@ -544,7 +543,7 @@ pub async fn note_unsent(
     store: &dyn crate::ports::Store,
     appointment: &Appointment,
     kind: NotificationKind,
-    why: &str,
+    why: Unsent,
     at: Timestamp,
 ) -> Result<(), crate::ports::StoreError> {
     let mut note = format!("{} not sent: {why}", kind.as_str());
@@ -572,7 +571,7 @@ pub async fn notify(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &AppointmentId,
 ) -> Result<Notification, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Notify).await?;
     let patient = services

@@ -132,22 +132,18 @@ pub async fn get_doctor(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &DoctorId,
 ) -> Result<Doctor, DomainError> {
     authorize(caller, country, Access::Browse)?;
-    existing_doctor(services, &doctor_id(country, id)?).await
+    existing_doctor(services, of_country(country, id)?).await
 }
 
-/// A doctor id from a path, of this country; anything else is not found.
-pub fn doctor_id(country: &'static Country, raw: &str) -> Result<DoctorId, DomainError> {
-    let not_found = || DomainError::DoctorNotFound {
-        id: raw.chars().take(96).collect(),
-    };
-    let id = DoctorId::parse(raw).map_err(|_| not_found())?;
+/// Another country's doctor is not found here.
+fn of_country<'a>(country: &Country, id: &'a DoctorId) -> Result<&'a DoctorId, DomainError> {
     if id.country == country {
         Ok(id)
     } else {
-        Err(not_found())
+        Err(DomainError::DoctorNotFound { id: id.to_string() })
     }
 }
 
@@ -164,12 +160,12 @@ pub(super) async fn schedule_of(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &DoctorId,
 ) -> Result<Doctor, DomainError> {
     crate::access::require_country(caller, country)?;
-    let id = doctor_id(country, id)?;
-    authorize(caller, country, Access::DoctorsSchedule { doctor: &id })?;
-    existing_doctor(services, &id).await
+    let id = of_country(country, id)?;
+    authorize(caller, country, Access::DoctorsSchedule { doctor: id })?;
+    existing_doctor(services, id).await
 }
 
 /// Whether the plan lists this slot: its local start is one of its day's
@@ -196,7 +192,7 @@ pub async fn set_availability(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &DoctorId,
     plan: WorkingPlan,
 ) -> Result<PlanApplied, DomainError> {
     let doctor = schedule_of(services, caller, country, id).await?;
@@ -380,7 +376,7 @@ pub async fn get_availability(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &DoctorId,
 ) -> Result<Availability, DomainError> {
     let doctor = schedule_of(services, caller, country, id).await?;
     services
@@ -397,18 +393,17 @@ pub async fn remove_slot(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    doctor: &str,
-    slot: &str,
+    doctor: &DoctorId,
+    slot: &SlotId,
 ) -> Result<(), DomainError> {
     let doctor = schedule_of(services, caller, country, doctor).await?;
     let not_found = || DomainError::SlotNotFound {
-        slot: slot.chars().take(96).collect(),
+        slot: slot.to_string(),
     };
-    let slot = SlotId::parse(slot).map_err(|_| not_found())?;
     if slot.doctor != doctor.id {
         return Err(not_found());
     }
-    match services.store.remove_free_slot(&slot).await {
+    match services.store.remove_free_slot(slot).await {
         Ok(()) => Ok(()),
         Err(StoreError::NotFound) => Err(not_found()),
         Err(StoreError::SlotUnavailable(_)) => Err(DomainError::SlotBooked {

@@ -113,9 +113,9 @@ pub async fn resend_code(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    raw: &str,
+    document: &Document,
 ) -> Result<Patient, DomainError> {
-    let patient = own_record(services, caller, country, raw).await?;
+    let patient = own_record(services, caller, country, document).await?;
     let patient = send_code(services, country, &patient).await?;
     services.store.upsert_patient(country, &patient).await?;
     Ok(patient)
@@ -127,10 +127,10 @@ pub async fn verify_email(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    raw: &str,
+    document: &Document,
     code: &str,
 ) -> Result<Patient, DomainError> {
-    let patient = own_record(services, caller, country, raw).await?;
+    let patient = own_record(services, caller, country, document).await?;
     let verified = patient
         .verified_with(code, services.now())
         .ok_or(DomainError::InvalidCode)?;
@@ -143,37 +143,36 @@ async fn own_record(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    raw: &str,
+    document: &Document,
 ) -> Result<Patient, DomainError> {
-    let document = own_data(caller, country, raw)?;
+    own_data(caller, country, document)?;
     services
         .store
-        .get_patient(country, &document)
+        .get_patient(country, document)
         .await?
         .ok_or_else(|| DomainError::PatientNotFound {
-            document: crate::privacy::masked_document(raw),
+            document: crate::privacy::masked_document(document.as_str()),
         })
 }
 
 /// `GET /{country}/patient/{document}`: the patient's own record (or any,
-/// for an admin). Someone else's, or a document that cannot be, is not found.
+/// for an admin). Someone else's is not found.
 pub async fn get_patient(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    raw: &str,
+    document: &Document,
 ) -> Result<Patient, DomainError> {
     require_country(caller, country)?;
     let not_found = || DomainError::PatientNotFound {
-        document: crate::privacy::masked_document(raw),
+        document: crate::privacy::masked_document(document.as_str()),
     };
-    let document = country.parse_document(raw).map_err(|_| not_found())?;
-    if acting_for(caller, country, &document).is_err() {
+    if acting_for(caller, country, document).is_err() {
         return Err(not_found());
     }
     services
         .store
-        .get_patient(country, &document)
+        .get_patient(country, document)
         .await?
         .ok_or_else(not_found)
 }
@@ -195,19 +194,16 @@ const EXPORT_PAGES: usize = 100;
 const EXPORT_PAGE_SIZE: usize = 100;
 
 /// The patient whose data the caller asks for: the patient themself or an
-/// admin; anyone else's, or a document that cannot be one, is not found.
+/// admin; anyone else's is not found.
 fn own_data(
     caller: &Caller,
     country: &'static Country,
-    raw: &str,
-) -> Result<Document, DomainError> {
+    document: &Document,
+) -> Result<(), DomainError> {
     require_country(caller, country)?;
-    let not_found = || DomainError::PatientNotFound {
-        document: crate::privacy::masked_document(raw),
-    };
-    let document = country.parse_document(raw).map_err(|_| not_found())?;
-    acting_for(caller, country, &document).map_err(|_| not_found())?;
-    Ok(document)
+    acting_for(caller, country, document).map_err(|_| DomainError::PatientNotFound {
+        document: crate::privacy::masked_document(document.as_str()),
+    })
 }
 
 /// Every appointment of a patient, newest first (bounded by
@@ -247,19 +243,19 @@ pub async fn export_patient(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    raw: &str,
+    document: &Document,
 ) -> Result<PatientExport, DomainError> {
-    let document = own_data(caller, country, raw)?;
-    let patient = services.store.get_patient(country, &document).await?;
+    own_data(caller, country, document)?;
+    let patient = services.store.get_patient(country, document).await?;
     let mut appointments = Vec::new();
-    for appointment in appointments_of(services, country, &document).await? {
+    for appointment in appointments_of(services, country, document).await? {
         let mut history = vec![appointment.creation_entry()];
         history.extend(services.store.history(country, &appointment.id).await?);
         appointments.push((appointment, history));
     }
     if patient.is_none() && appointments.is_empty() {
         return Err(DomainError::PatientNotFound {
-            document: crate::privacy::masked_document(raw),
+            document: crate::privacy::masked_document(document.as_str()),
         });
     }
     tracing::info!(
@@ -312,14 +308,14 @@ pub async fn erase_patient(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    raw: &str,
+    document: &Document,
 ) -> Result<PatientErasure, DomainError> {
-    let document = own_data(caller, country, raw)?;
-    let patient = services.store.get_patient(country, &document).await?;
-    let appointments = appointments_of(services, country, &document).await?;
+    own_data(caller, country, document)?;
+    let patient = services.store.get_patient(country, document).await?;
+    let appointments = appointments_of(services, country, document).await?;
     if patient.is_none() && appointments.is_empty() {
         return Err(DomainError::PatientNotFound {
-            document: crate::privacy::masked_document(raw),
+            document: crate::privacy::masked_document(document.as_str()),
         });
     }
     let now = services.now();
@@ -378,7 +374,7 @@ pub async fn erase_patient(
             }
         }
     }
-    erasure.record_deleted = services.store.delete_patient(country, &document).await?;
+    erasure.record_deleted = services.store.delete_patient(country, document).await?;
     tracing::info!(
         audit = "patient_erasure",
         country = country.code,

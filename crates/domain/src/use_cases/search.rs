@@ -1,7 +1,8 @@
 //! Finding a time: free-slot search, a month's free days, the candidates an
 //! automatic choice walks, and a doctor's agenda.
 
-use std::collections::{HashMap, HashSet};
+use crate::error::Field;
+use std::collections::HashSet;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -91,7 +92,7 @@ pub async fn search_slots(
 ) -> Result<Page<FreeSlot>, DomainError> {
     authorize(caller, country, Access::Browse)?;
     crate::metrics::count(crate::metrics::SLOT_SEARCHES, country, 1);
-    let invalid = |field: &'static str, message: &str| DomainError::InvalidInput {
+    let invalid = |field: Field, message: &str| DomainError::InvalidInput {
         field,
         message: message.to_owned(),
     };
@@ -99,7 +100,7 @@ pub async fn search_slots(
         && (doctor.country != country || doctor.speciality != query.speciality)
     {
         return Err(invalid(
-            "doctor",
+            Field::Doctor,
             "the doctor is not of this country and speciality",
         ));
     }
@@ -108,11 +109,11 @@ pub async fn search_slots(
     let from = query.from.unwrap_or(today);
     let to = query.to.unwrap_or_else(|| services.horizon.end(today));
     if to < from {
-        return Err(invalid("to", "'to' must not be before 'from'"));
+        return Err(invalid(Field::To, "'to' must not be before 'from'"));
     }
     if (to - from).get_days() >= MAX_SEARCH_DAYS as i32 {
         return Err(invalid(
-            "to",
+            Field::To,
             &format!("a search covers at most {MAX_SEARCH_DAYS} days"),
         ));
     }
@@ -138,7 +139,7 @@ pub async fn search_slots(
             .items
             .into_iter()
             .map(|slot| FreeSlot {
-                doctor: doctors.get(&slot.doctor().to_string()).cloned(),
+                doctor: doctors.iter().find(|d| &d.id == slot.doctor()).cloned(),
                 slot,
             })
             .collect(),
@@ -161,7 +162,7 @@ pub async fn free_days(
         && (doctor.country != country || doctor.speciality != query.speciality)
     {
         return Err(DomainError::InvalidInput {
-            field: "doctor",
+            field: Field::Doctor,
             message: "the doctor is not of this country and speciality".into(),
         });
     }
@@ -202,11 +203,8 @@ pub async fn free_days(
     Ok(counted)
 }
 
-/// The doctors of some slots, by id, in one store request.
-async fn doctors_of(
-    services: &Services,
-    slots: &[Slot],
-) -> Result<HashMap<String, Doctor>, DomainError> {
+/// The doctors of some slots (a page's few), in one store request.
+async fn doctors_of(services: &Services, slots: &[Slot]) -> Result<Vec<Doctor>, DomainError> {
     let mut ids: Vec<DoctorId> = Vec::new();
     for slot in slots {
         if !ids.contains(slot.doctor()) {
@@ -214,15 +212,9 @@ async fn doctors_of(
         }
     }
     if ids.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(Vec::new());
     }
-    Ok(services
-        .store
-        .get_doctors(&ids)
-        .await?
-        .into_iter()
-        .map(|doctor| (doctor.id.to_string(), doctor))
-        .collect())
+    Ok(services.store.get_doctors(&ids).await?)
 }
 
 /// Free slots auto-assignment tries, from `now`. The first try is the
@@ -350,20 +342,20 @@ pub async fn agenda(
     services: &Services,
     caller: &Caller,
     country: &'static Country,
-    id: &str,
+    id: &DoctorId,
     from: Date,
     to: Date,
 ) -> Result<Agenda, DomainError> {
     let doctor = schedule_of(services, caller, country, id).await?;
     if to < from {
         return Err(DomainError::InvalidInput {
-            field: "to",
+            field: Field::To,
             message: "'to' must not be before 'from'".into(),
         });
     }
     if (to - from).get_days() >= MAX_AGENDA_DAYS {
         return Err(DomainError::InvalidInput {
-            field: "to",
+            field: Field::To,
             message: format!("an agenda covers at most {MAX_AGENDA_DAYS} days"),
         });
     }
