@@ -3,6 +3,7 @@
 //! endpoint (moto, DynamoDB Local) that lacks them. Deployed stacks get all
 //! of this from CloudFormation; the functions never link this crate.
 
+pub mod foreach;
 pub mod template;
 
 use std::collections::HashMap;

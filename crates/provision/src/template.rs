@@ -109,7 +109,7 @@ impl Template {
     }
 
     pub fn parse(yaml: &str, variables: &Variables) -> Result<Self, TemplateError> {
-        let root: Value = serde_norway::from_str(yaml).map_err(|e| invalid(e.to_string()))?;
+        let root = expanded(yaml)?;
         let resources = root
             .get("Resources")
             .and_then(Value::as_mapping)
@@ -143,6 +143,23 @@ impl Template {
         }
         Ok(template)
     }
+}
+
+/// A template as CloudFormation will read it: its `Fn::ForEach` loops expanded.
+///
+/// # Errors
+/// Not YAML, or a loop that cannot be expanded.
+pub fn expanded(yaml: &str) -> Result<Value, TemplateError> {
+    let root: Value = serde_norway::from_str(yaml).map_err(|e| invalid(e.to_string()))?;
+    crate::foreach::expand(&root)
+}
+
+/// The project's template.yaml, expanded.
+///
+/// # Errors
+/// As [`expanded`].
+pub fn project_expanded() -> Result<Value, TemplateError> {
+    expanded(TEMPLATE_YAML)
 }
 
 /// A string property: plain, `!Sub`, `Fn::Sub`, or `!Ref` to a parameter.
