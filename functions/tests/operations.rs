@@ -10,9 +10,9 @@ use std::path::Path;
 use citas_lambda::functions;
 use serde_norway::Value;
 
+/// template.yaml as CloudFormation reads it: its country loops expanded.
 fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml")).expect("YAML")
+    citas_provision::template::project_expanded().expect("template.yaml")
 }
 
 /// (logical id, resource) of every resource of `kind`.
@@ -120,13 +120,18 @@ fn the_backup_plan_covers_every_table_in_prod_and_none_in_dev() {
         .map(|(id, _)| id)
         .collect();
     assert!(tables.len() >= 9, "{tables:?}");
+    // One selection for the shared tables, one per country for its own.
     let selections = resources_of(&template, "AWS::Backup::BackupSelection");
-    assert_eq!(selections.len(), 1);
-    let covered: BTreeSet<String> = selections[0].1["Properties"]["BackupSelection"]["Resources"]
-        .as_sequence()
-        .expect("Resources")
+    assert_eq!(selections.len(), 1 + citas_domain::COUNTRIES.len());
+    let covered: BTreeSet<String> = selections
         .iter()
-        .filter_map(named)
+        .flat_map(|(_, selection)| {
+            selection["Properties"]["BackupSelection"]["Resources"]
+                .as_sequence()
+                .expect("Resources")
+                .iter()
+                .filter_map(named)
+        })
         .collect();
     assert_eq!(covered, tables);
     let (_, plan) = &resources_of(&template, "AWS::Backup::BackupPlan")[0];
@@ -138,14 +143,19 @@ fn the_backup_plan_covers_every_table_in_prod_and_none_in_dev() {
     );
     for (env, overrides) in environments() {
         let present = deployed(&template, &parse_overrides(&overrides));
-        let backups: Vec<&String> = present
+        let backups: BTreeSet<String> = present
             .iter()
-            .filter(|id| id.starts_with("Backup"))
+            .filter(|id| id.contains("Backup"))
+            .cloned()
             .collect();
         match env.as_str() {
             "prod" => assert_eq!(
                 backups,
                 ["BackupPlan", "BackupRole", "BackupSelection", "BackupVault"]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain(selections.iter().map(|(id, _)| id.clone()))
+                    .collect()
             ),
             _ => assert!(backups.is_empty(), "{env}: {backups:?}"),
         }
@@ -307,7 +317,7 @@ fn every_queue_has_a_backlog_alarm_and_every_api_function_a_latency_alarm() {
     }
     assert!(watching("AWS/ApiGateway", &["5xx"], "ApiId", "HttpApi"));
     // The email failures alarm watches the email function's own counters, of each country.
-    for country in ["pe", "cl"] {
+    for country in citas_domain::COUNTRIES.iter().map(|c| c.code) {
         assert!(alarms.iter().any(|(ns, name, dims)| {
             ns == "Citas/${AWS::StackName}"
                 && name == citas_domain::metrics::EMAILS_FAILED
@@ -340,19 +350,31 @@ const AWS_METRICS: &[(&str, &[&str])] = &[
     ),
 ];
 
-#[test]
-fn the_dashboard_names_only_metrics_and_resources_that_exist() {
-    let template = template();
-    let (_, dashboard) = resources_of(&template, "AWS::CloudWatch::Dashboard").remove(0);
+/// The names the template gives its queues and tables, as `!Sub` text
+/// (`${AWS::StackName}-pe-notifications`, `${TablePrefix}pe-appointment`).
+fn declared_names(template: &Value) -> BTreeSet<String> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .flat_map(|r| [&r["Properties"]["QueueName"], &r["Properties"]["TableName"]])
+        .filter_map(|name| tagged(name, "Sub").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One dashboard's widget titles, once every metric it shows is checked:
+/// a documented AWS metric or one of our counters (of `country`'s, for a
+/// country's dashboard), on a resource, parameter or name the template has.
+fn checked_dashboard(template: &Value, dashboard: &Value, country: Option<&str>) -> Vec<String> {
     let body = tagged(&dashboard["Properties"]["DashboardBody"], "Sub")
         .and_then(Value::as_str)
         .expect("a !Sub body");
     let parsed: serde_json::Value = serde_json::from_str(body).expect("the body is JSON");
-    // Every ${X} or ${X.Attr} names a resource or a pseudo parameter.
-    let resources: BTreeSet<String> = template["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .keys()
+    // Every ${X} or ${X.Attr} names a resource, a parameter or a pseudo parameter.
+    let known_names: BTreeSet<String> = ["Resources", "Parameters"]
+        .into_iter()
+        .flat_map(|section| template[section].as_mapping().expect(section).keys())
         .map(|k| k.as_str().expect("id").to_owned())
         .collect();
     for reference in body.split("${").skip(1) {
@@ -360,9 +382,11 @@ fn the_dashboard_names_only_metrics_and_resources_that_exist() {
         if name.starts_with('!') || name.starts_with("AWS::") {
             continue;
         }
-        assert!(resources.contains(name), "the dashboard names {name}");
+        assert!(known_names.contains(name), "the dashboard names {name}");
     }
+    let declared = declared_names(template);
     let ours: BTreeSet<&str> = citas_domain::metrics::BY_COUNTRY.iter().copied().collect();
+    let codes: BTreeSet<&str> = citas_domain::COUNTRIES.iter().map(|c| c.code).collect();
     let mut titles = Vec::new();
     for widget in parsed["widgets"].as_array().expect("widgets") {
         let properties = &widget["properties"];
@@ -388,38 +412,76 @@ fn the_dashboard_names_only_metrics_and_resources_that_exist() {
             }
             let namespace = parts[0].as_str().expect("namespace");
             let name = parts[1].as_str().expect("metric name");
+            let dimensions: BTreeMap<&str, &str> = parts[2..]
+                .chunks(2)
+                .filter_map(|pair| Some((pair[0].as_str()?, pair.get(1)?.as_str()?)))
+                .collect();
             if namespace == "Citas/${AWS::StackName}" {
                 assert!(ours.contains(name), "no counter named {name}");
-                let dimensions: BTreeMap<&str, &str> = parts[2..]
-                    .chunks(2)
-                    .filter_map(|pair| Some((pair[0].as_str()?, pair.get(1)?.as_str()?)))
-                    .collect();
                 assert!(
                     binaries().contains(dimensions["function"]),
                     "{dimensions:?}"
                 );
-                assert!(["pe", "cl"].contains(&dimensions["country"]));
+                match country {
+                    Some(code) => assert_eq!(dimensions["country"], code, "{name}"),
+                    None => assert!(codes.contains(&dimensions["country"])),
+                }
             } else {
                 let known = AWS_METRICS.iter().find(|(ns, _)| *ns == namespace);
                 assert!(
                     known.is_some_and(|(_, names)| names.contains(&name)),
                     "{namespace} {name}"
                 );
+                // A queue or table named outright is one the template declares.
+                for value in dimensions.values().filter(|v| !v.ends_with('}')) {
+                    assert!(declared.contains(*value), "the dashboard names {value}");
+                }
             }
         }
     }
+    titles
+}
+
+#[test]
+fn the_dashboards_name_only_metrics_and_resources_that_exist() {
+    let template = template();
+    let dashboards: BTreeMap<String, Value> = resources_of(&template, "AWS::CloudWatch::Dashboard")
+        .into_iter()
+        .collect();
+    assert_eq!(dashboards.len(), 1 + citas_domain::COUNTRIES.len());
+    let titles = checked_dashboard(&template, &dashboards["Dashboard"], None);
     for wanted in [
         "API requests per route",
         "API 5xx per route",
         "API p99 latency per route (ms)",
-        "Bookings per country",
-        "Notification queues: depth",
-        "Notification queues: age of oldest message (s)",
-        "Emails",
-        "Dead letters and unpublished changes",
-        "DynamoDB throttled requests",
+        "Unpublished changes and unindexed slots",
+        "DynamoDB throttled requests (shared tables)",
     ] {
         assert!(titles.iter().any(|t| t == wanted), "no widget {wanted}");
+    }
+    for country in citas_domain::COUNTRIES {
+        let id = format!("{}Dashboard", country.code);
+        let dashboard = dashboards
+            .get(&id)
+            .unwrap_or_else(|| panic!("{} has no dashboard", country.code));
+        assert_eq!(
+            tagged(&dashboard["Properties"]["DashboardName"], "Sub").and_then(Value::as_str),
+            Some(format!("${{AWS::StackName}}-{}", country.code).as_str())
+        );
+        let titles = checked_dashboard(&template, dashboard, Some(country.code));
+        for wanted in [
+            "Bookings",
+            "Appointment changes",
+            "Emails",
+            "Notification queue: depth and dead letters",
+            "Notification queue: age of oldest message (s)",
+            "DynamoDB throttled requests",
+        ] {
+            assert!(
+                titles.iter().any(|t| t == wanted),
+                "{id}: no widget {wanted}"
+            );
+        }
     }
 }
 

@@ -66,8 +66,14 @@ async fn deployment(tag: &str) -> (DynamoStore, Vec<(String, String)>) {
         ("AWS_ENDPOINT_URL", endpoint),
         ("TABLE_PREFIX", prefix),
         (
-            settings::queue_url_variable(&PERU).as_str(),
-            urls[&settings::queue_name(&variables.stack_name, &PERU)].clone(),
+            settings::NOTIFICATION_QUEUE_URL,
+            settings::notification_queue_url_setting(
+                urls[&settings::queue_name(&variables.stack_name, &PERU)]
+                    .rsplit_once('/')
+                    .expect("a queue URL")
+                    .0,
+                &variables.stack_name,
+            ),
         ),
     ]
     .into_iter()

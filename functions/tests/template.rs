@@ -10,9 +10,9 @@ use citas_api::ROUTES;
 use citas_lambda::functions;
 use serde_norway::Value;
 
+/// template.yaml as CloudFormation reads it: its country loops expanded.
 fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml")).expect("YAML")
+    citas_provision::template::project_expanded().expect("template.yaml")
 }
 
 /// (logical id, properties, binary) of every function.
@@ -287,7 +287,8 @@ fn stored_data_logs_and_entry_points_are_tagged_with_project_and_stage() {
     assert!(checked >= 20, "{checked} resources checked");
 }
 
-/// The resources a function may send SQS messages to, as template text.
+/// The resources a function may send SQS messages to, as template text
+/// (the queues by name pattern: `<stack>-??-notifications[-dlq]`, every country's).
 fn send_targets(properties: &Value) -> Vec<String> {
     properties["Policies"]
         .as_sequence()
@@ -322,7 +323,7 @@ fn only_the_outbox_publisher_notify_and_reminders_may_put_messages_on_the_queues
         .filter(|(_, properties, _)| {
             send_targets(properties)
                 .iter()
-                .any(|target| target.contains("NotificationsQueue."))
+                .any(|target| target.trim_end().ends_with("-notifications"))
         })
         .map(|(_, _, binary)| binary)
         .collect();
@@ -334,7 +335,7 @@ fn only_the_outbox_publisher_notify_and_reminders_may_put_messages_on_the_queues
     assert!(
         send_targets(&emailer)
             .iter()
-            .all(|target| target.contains("DeadLetterQueue.")),
+            .all(|target| target.trim_end().ends_with("-notifications-dlq")),
         "{:?}",
         send_targets(&emailer)
     );

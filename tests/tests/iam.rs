@@ -115,8 +115,9 @@ struct Policies {
     binaries: BTreeMap<String, String>,
 }
 
+/// template.yaml as CloudFormation reads it: its country loops expanded.
 fn template_yaml() -> Yaml {
-    serde_norway::from_str(citas_provision::template::TEMPLATE_YAML).expect("template.yaml")
+    citas_provision::template::project_expanded().expect("template.yaml")
 }
 
 fn tagged<'a>(value: &'a Yaml, tag: &str) -> Option<&'a Yaml> {
@@ -148,27 +149,109 @@ fn condition_holds(template: &Yaml, name: &str, parameters: &Parameters) -> bool
     eval(&template["Conditions"][name], parameters)
 }
 
-/// A policy's resource as a stack resource; `None` for `!Ref AWS::NoValue`.
+/// Whether `name` matches an IAM resource pattern (`?` one character, `*` any run).
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    match pattern.chars().next() {
+        None => name.is_empty(),
+        Some('*') => (0..=name.len())
+            .filter(|i| name.is_char_boundary(*i))
+            .any(|i| matches_pattern(&pattern[1..], &name[i..])),
+        Some(c) => name.chars().next().is_some_and(|n| {
+            (c == '?' || c == n) && matches_pattern(&pattern[c.len_utf8()..], &name[n.len_utf8()..])
+        }),
+    }
+}
+
+/// `${Parameter}` replaced by the test's values (and the ARN's account parts kept as text).
+fn substituted(text: &str, parameters: &Parameters) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some((before, after)) = rest.split_once("${") {
+        let (name, after) = after.split_once('}').expect("a closed ${");
+        out.push_str(before);
+        match name {
+            "AWS::Partition" | "AWS::Region" | "AWS::AccountId" => out.push_str(name),
+            _ => out.push_str(&parameters.get(name)),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The resources of `kind` whose deployed name (its `name_property`) matches `pattern`.
+fn named_like(
+    template: &Yaml,
+    kind: &str,
+    name_property: &str,
+    pattern: &str,
+    parameters: &Parameters,
+) -> Vec<String> {
+    let found: Vec<String> = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .filter_map(|(id, r)| {
+            let name = tagged(&r["Properties"][name_property], "Sub")?.as_str()?;
+            matches_pattern(pattern, &substituted(name, parameters))
+                .then(|| id.as_str().expect("id").to_owned())
+        })
+        .collect();
+    assert!(!found.is_empty(), "{pattern} names no {kind}");
+    found
+}
+
+/// A policy's resource as the stack's resources it names: one, or every
+/// country's for a name pattern (`table/${TablePrefix}??-appointment`);
+/// none for `!Ref AWS::NoValue`.
 fn resolve_resource(
     value: &Yaml,
     template: &Yaml,
     kinds: &BTreeMap<String, String>,
     parameters: &Parameters,
-) -> Option<Resource> {
+) -> Vec<Resource> {
     if let Some(attribute) = tagged(value, "GetAtt").and_then(Yaml::as_str) {
         let (id, attribute) = attribute.split_once('.').expect("Resource.Attribute");
-        return Some(match (kinds.get(id).map(String::as_str), attribute) {
+        return vec![match (kinds.get(id).map(String::as_str), attribute) {
             (Some("AWS::DynamoDB::Table"), "Arn") => Resource::Table(id.into()),
             (Some("AWS::DynamoDB::Table"), "StreamArn") => Resource::Stream(id.into()),
             (Some("AWS::SQS::Queue"), "Arn") => Resource::Queue(id.into()),
             _ => panic!("unsupported !GetAtt {id}.{attribute}"),
-        });
+        }];
     }
     if let Some(text) = tagged(value, "Sub").and_then(Yaml::as_str) {
         if let Some(rest) = text.strip_prefix("${")
             && let Some((id, index)) = rest.split_once(".Arn}/index/")
         {
-            return Some(Resource::Index(id.into(), index.into()));
+            return vec![Resource::Index(id.into(), index.into())];
+        }
+        let arn = substituted(text, parameters);
+        if let Some((_, table)) = arn.split_once(":dynamodb:AWS::Region:AWS::AccountId:table/") {
+            let (pattern, index) = match table.split_once("/index/") {
+                Some((pattern, index)) => (pattern, Some(index)),
+                None => (table, None),
+            };
+            let tables = named_like(
+                template,
+                "AWS::DynamoDB::Table",
+                "TableName",
+                pattern,
+                parameters,
+            );
+            return tables
+                .into_iter()
+                .map(|id| match index {
+                    Some(index) => Resource::Index(id, index.into()),
+                    None => Resource::Table(id),
+                })
+                .collect();
+        }
+        if let Some((_, queue)) = arn.split_once(":sqs:AWS::Region:AWS::AccountId:") {
+            return named_like(template, "AWS::SQS::Queue", "QueueName", queue, parameters)
+                .into_iter()
+                .map(Resource::Queue)
+                .collect();
         }
         let parameter = |marker: &str| {
             text.split_once(marker)
@@ -177,10 +260,10 @@ fn resolve_resource(
                 .map(|name| parameters.get(name))
         };
         if let Some(identity) = parameter(":identity/") {
-            return Some(Resource::SesIdentity(identity));
+            return vec![Resource::SesIdentity(identity)];
         }
         if let Some(set) = parameter(":configuration-set/") {
-            return Some(Resource::SesConfigurationSet(set));
+            return vec![Resource::SesConfigurationSet(set)];
         }
         panic!("unsupported !Sub {text}");
     }
@@ -194,7 +277,7 @@ fn resolve_resource(
         return resolve_resource(chosen, template, kinds, parameters);
     }
     if tagged(value, "Ref").and_then(Yaml::as_str) == Some("AWS::NoValue") {
-        return None;
+        return Vec::new();
     }
     panic!("unsupported resource {value:?}")
 }
@@ -216,6 +299,12 @@ fn from_address_condition(statement: &Yaml, parameters: &Parameters) -> Option<S
         Some(parameter) => parameters.get(parameter),
         None => value.as_str().expect("an address").to_owned(),
     })
+}
+
+/// The one resource an event source names.
+fn only(mut resources: Vec<Resource>) -> Resource {
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    resources.remove(0)
 }
 
 /// The stream-reading actions of a DynamoDB event source (those of AWS's
@@ -252,9 +341,7 @@ fn policies(template: &Yaml, parameters: &Parameters) -> Policies {
                 let from_address = from_address_condition(statement, parameters);
                 for action in statement["Action"].as_sequence().expect("Action list") {
                     for target in statement["Resource"].as_sequence().expect("Resource list") {
-                        if let Some(resource) =
-                            resolve_resource(target, template, &kinds, parameters)
-                        {
+                        for resource in resolve_resource(target, template, &kinds, parameters) {
                             grants.insert(Grant {
                                 action: action.as_str().expect("action").to_owned(),
                                 resource,
@@ -275,11 +362,16 @@ fn policies(template: &Yaml, parameters: &Parameters) -> Policies {
                 continue;
             }
             let event = &event["Properties"];
-            let stream = resolve_resource(&event["Stream"], template, &kinds, parameters);
+            let stream = only(resolve_resource(
+                &event["Stream"],
+                template,
+                &kinds,
+                parameters,
+            ));
             for action in STREAM_READS {
                 needs.insert(Need {
                     action: action.into(),
-                    resource: stream.clone().expect("a stream"),
+                    resource: stream.clone(),
                     from_address: None,
                 });
             }
@@ -287,13 +379,12 @@ fn policies(template: &Yaml, parameters: &Parameters) -> Policies {
             if on_failure["Type"] == "SQS" {
                 needs.insert(Need {
                     action: "sqs:SendMessage".into(),
-                    resource: resolve_resource(
+                    resource: only(resolve_resource(
                         &on_failure["Destination"],
                         template,
                         &kinds,
                         parameters,
-                    )
-                    .expect("a queue"),
+                    )),
                     from_address: None,
                 });
             }
@@ -569,6 +660,12 @@ impl Stack {
         parameters.0.insert("SesSender", sender.clone());
         parameters.0.insert("SesIdentity", sender.clone());
         parameters.0.insert("SesConfigurationSet", String::new());
+        parameters
+            .0
+            .insert("TablePrefix", variables.table_prefix.clone());
+        parameters
+            .0
+            .insert("AWS::StackName", variables.stack_name.clone());
         let clock = Arc::new(ManualClock::new(
             "2026-11-22T15:00:00Z".parse().expect("time"),
         ));

@@ -45,23 +45,45 @@ impl TableNames {
 /// Index names, as template.yaml declares them.
 pub use citas_layout::keys::index;
 
-/// The environment variable holding a country's queue URL, e.g. `QUEUE_URL_PE`.
-pub fn queue_url_variable(country: &Country) -> String {
-    format!("QUEUE_URL_{}", country.code.to_ascii_uppercase())
+/// The environment variable holding every country's notification queue URL,
+/// `{country}` standing for the code; its dead-letter queue is the same URL
+/// with `-dlq` (template.yaml's queue names).
+pub const NOTIFICATION_QUEUE_URL: &str = "NOTIFICATION_QUEUE_URL";
+
+/// What [`NOTIFICATION_QUEUE_URL`] holds for queues under `base` (the SQS
+/// endpoint and account, e.g. `https://sqs.us-east-1.amazonaws.com/123456789012`).
+pub fn notification_queue_url_setting(base: &str, stack: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        queue_name_of(stack, COUNTRY_PLACEHOLDER)
+    )
 }
 
-/// The environment variable holding a country's dead-letter queue URL, e.g. `DEAD_LETTER_QUEUE_URL_PE`.
-pub fn dead_letter_url_variable(country: &Country) -> String {
-    format!(
-        "DEAD_LETTER_QUEUE_URL_{}",
-        country.code.to_ascii_uppercase()
-    )
+/// Each country's queue and dead-letter queue URLs from [`NOTIFICATION_QUEUE_URL`]'s value.
+fn queue_urls_from(setting: &str) -> [HashMap<&'static str, String>; 2] {
+    let queues: HashMap<&'static str, String> = COUNTRIES
+        .iter()
+        .map(|c| (c.code, setting.replace(COUNTRY_PLACEHOLDER, c.code)))
+        .collect();
+    let dead_letters = queues
+        .iter()
+        .map(|(code, url)| (*code, format!("{url}-dlq")))
+        .collect();
+    [queues, dead_letters]
 }
 
 /// The queue name template.yaml gives a country, e.g. `citas-pe-notifications`.
 pub fn queue_name(stack: &str, country: &Country) -> String {
-    format!("{stack}-{}-notifications", country.code)
+    queue_name_of(stack, country.code)
 }
+
+fn queue_name_of(stack: &str, code: &str) -> String {
+    format!("{stack}-{code}-notifications")
+}
+
+/// Where a country's code goes in [`NOTIFICATION_QUEUE_URL`].
+const COUNTRY_PLACEHOLDER: &str = "{country}";
 
 /// The dead-letter queue name template.yaml gives a country, e.g. `citas-pe-notifications-dlq`.
 pub fn dead_letter_queue_name(stack: &str, country: &Country) -> String {
@@ -86,19 +108,16 @@ pub struct AwsSettings {
 }
 
 impl AwsSettings {
-    /// `TABLE_PREFIX`, `QUEUE_URL_<CC>`, `DEAD_LETTER_QUEUE_URL_<CC>`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `CALENDAR_KEY`, `SLOT_HORIZON_DAYS`.
+    /// `TABLE_PREFIX`, `NOTIFICATION_QUEUE_URL`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `CALENDAR_KEY`, `SLOT_HORIZON_DAYS`.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let [queue_urls, dead_letter_urls] = var(NOTIFICATION_QUEUE_URL)
+            .map(|setting| queue_urls_from(&setting))
+            .unwrap_or_default();
         Self {
             tables: TableNames::new(var("TABLE_PREFIX").unwrap_or_default()),
-            queue_urls: COUNTRIES
-                .iter()
-                .filter_map(|c| var(&queue_url_variable(c)).map(|url| (c.code, url)))
-                .collect(),
-            dead_letter_urls: COUNTRIES
-                .iter()
-                .filter_map(|c| var(&dead_letter_url_variable(c)).map(|url| (c.code, url)))
-                .collect(),
+            queue_urls,
+            dead_letter_urls,
             ses_sender: var("SES_SENDER"),
             ses_configuration_set: var("SES_CONFIGURATION_SET"),
             calendar_key: var("CALENDAR_KEY"),
@@ -111,6 +130,34 @@ impl AwsSettings {
                     }
                 })
                 .unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_setting_names_every_countrys_queue_and_dead_letter_queue() {
+        let setting =
+            notification_queue_url_setting("https://sqs.us-east-1.amazonaws.com/1234/", "citas");
+        assert_eq!(
+            setting,
+            "https://sqs.us-east-1.amazonaws.com/1234/citas-{country}-notifications"
+        );
+        let [queues, dead_letters] = queue_urls_from(&setting);
+        assert_eq!(queues.len(), COUNTRIES.len());
+        for country in COUNTRIES {
+            let base = "https://sqs.us-east-1.amazonaws.com/1234";
+            assert_eq!(
+                queues[country.code],
+                format!("{base}/{}", queue_name("citas", country))
+            );
+            assert_eq!(
+                dead_letters[country.code],
+                format!("{base}/{}", dead_letter_queue_name("citas", country))
+            );
         }
     }
 }

@@ -154,10 +154,17 @@ pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, Strin
         ("CALENDAR_KEY".to_owned(), "k".repeat(32)),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
     ];
-    for country in citas_domain::COUNTRIES {
-        if let Some(url) = prepared.queue_urls.get(country.code) {
-            environment.push((settings::queue_url_variable(country), url.clone()));
-        }
+    // Every queue lives under one endpoint and account: the first names them all.
+    if let Some((base, _)) = prepared
+        .queue_urls
+        .values()
+        .next()
+        .and_then(|url| url.rsplit_once('/'))
+    {
+        environment.push((
+            settings::NOTIFICATION_QUEUE_URL.to_owned(),
+            settings::notification_queue_url_setting(base, &variables.stack_name),
+        ));
     }
     Ok(environment)
 }

@@ -68,9 +68,9 @@ enum Command {
         /// The local server, e.g. http://127.0.0.1:3000.
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         server: String,
-        /// Country code (pe, cl).
-        #[arg(long)]
-        country: String,
+        /// The country's code, e.g. pe.
+        #[arg(long, value_parser = parse_country)]
+        country: &'static Country,
         /// The local day whose appointments are reminded, YYYY-MM-DD.
         #[arg(long)]
         date: Date,
@@ -84,9 +84,9 @@ enum Command {
         /// The local server, e.g. http://127.0.0.1:3000.
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         server: String,
-        /// Country code (pe, cl).
-        #[arg(long)]
-        country: String,
+        /// The country's code, e.g. pe.
+        #[arg(long, value_parser = parse_country)]
+        country: &'static Country,
         /// The server's data directory: an admin token of the country is signed with its secret.
         #[arg(long, default_value = ".data")]
         data_dir: PathBuf,
@@ -95,7 +95,7 @@ enum Command {
     Token {
         #[arg(long, value_parser = parse_role)]
         role: Role,
-        /// Country code (pe, cl): the only country the token may act in.
+        /// The country's code (e.g. pe): the only country the token may act in.
         #[arg(long, value_parser = parse_country)]
         country: &'static Country,
         /// The patient's document, or the doctor's; required for those roles.
@@ -307,11 +307,11 @@ async fn main() -> ExitCode {
             date,
             data_dir,
         } => {
-            let body = serde_json::json!({ "country": country, "date": date });
+            let body = serde_json::json!({ "country": country.code, "date": date });
             as_admin(
                 &server,
                 citas_local::reminders::LOCAL_REMIND_PATH,
-                &country,
+                country.code,
                 &data_dir,
                 body,
             )
@@ -322,11 +322,11 @@ async fn main() -> ExitCode {
             country,
             data_dir,
         } => {
-            let body = serde_json::json!({ "country": country });
+            let body = serde_json::json!({ "country": country.code });
             as_admin(
                 &server,
                 citas_local::redrive::LOCAL_REDRIVE_PATH,
-                &country,
+                country.code,
                 &data_dir,
                 body,
             )

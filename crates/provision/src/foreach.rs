@@ -105,11 +105,53 @@ fn replace(value: &Value, identifier: &str, item: &str) -> Value {
                 .map(|(k, v)| (replace(k, identifier, item), replace(v, identifier, item)))
                 .collect(),
         ),
-        Value::Tagged(tagged) => Value::Tagged(Box::new(TaggedValue {
+        Value::Tagged(tagged)
+            if tagged.tag == "Ref" && tagged.value.as_str() == Some(identifier) =>
+        {
+            Value::String(item.to_owned())
+        }
+        Value::Tagged(tagged) => folded(TaggedValue {
             tag: tagged.tag.clone(),
             value: replace(&tagged.value, identifier, item),
-        })),
+        }),
         other => other.clone(),
+    }
+}
+
+/// `!GetAtt [!Sub "peQueue", Arn]` as `!GetAtt peQueue.Arn` and `!Ref !Sub "peQueue"`
+/// as `!Ref peQueue` once the loop left nothing to substitute: the forms a
+/// loop must use to name its own resources, read as the rest of the template
+/// names them.
+fn folded(tagged: TaggedValue) -> Value {
+    let literal = |value: &Value| {
+        let sub = match value {
+            Value::String(text) => return Some(text.clone()),
+            Value::Tagged(sub) if sub.tag == "Sub" => &sub.value,
+            Value::Mapping(map) if map.len() == 1 => map.get("Fn::Sub")?,
+            _ => return None,
+        };
+        sub.as_str()
+            .filter(|text| !text.contains("${"))
+            .map(str::to_owned)
+    };
+    let simpler = if tagged.tag == "GetAtt" {
+        match tagged.value.as_sequence().map(Vec::as_slice) {
+            Some([resource, attribute]) => literal(resource)
+                .zip(attribute.as_str())
+                .map(|(resource, attribute)| format!("{resource}.{attribute}")),
+            _ => None,
+        }
+    } else if tagged.tag == "Ref" && !tagged.value.is_string() {
+        literal(&tagged.value)
+    } else {
+        None
+    };
+    match simpler {
+        Some(text) => Value::Tagged(Box::new(TaggedValue {
+            tag: tagged.tag,
+            value: Value::String(text),
+        })),
+        None => Value::Tagged(Box::new(tagged)),
     }
 }
 
@@ -199,6 +241,35 @@ Resources:
         assert_eq!(
             loops(&yaml("R: {Fn::ForEach::X: [C, [pe, cl], {'${C}A': 1}]}")),
             vec![("X".to_owned(), vec!["pe".to_owned(), "cl".to_owned()])]
+        );
+    }
+
+    #[test]
+    fn a_loop_names_its_own_resources_as_the_rest_of_the_template_does() {
+        let expanded = expand(&yaml(
+            r#"
+Fn::ForEach::Country:
+  - Code
+  - [pe]
+  - ${Code}Queue:
+      Redrive: !GetAtt [!Sub "${Code}DeadLetters", Arn]
+      Url: !Ref { Fn::Sub: "${Code}Queue" }
+      Zone: !FindInMap [Countries, !Ref Code, TimeZone]
+      Other: !Ref Stage
+"#,
+        ))
+        .expect("expanded");
+        assert_eq!(
+            expanded,
+            yaml(
+                r#"
+peQueue:
+  Redrive: !GetAtt peDeadLetters.Arn
+  Url: !Ref peQueue
+  Zone: !FindInMap [Countries, pe, TimeZone]
+  Other: !Ref Stage
+"#
+            )
         );
     }
 
