@@ -264,7 +264,8 @@ fn every_queue_has_a_backlog_alarm_and_every_api_function_a_latency_alarm() {
         })
     };
     let queues = resources_of(&template, "AWS::SQS::Queue");
-    assert_eq!(queues.len(), 6);
+    // Each country's queue and dead letters, the publisher's and the slot index's failures.
+    assert_eq!(queues.len(), 2 * citas_domain::COUNTRIES.len() + 2);
     for (queue, _) in &queues {
         assert!(
             watching(

@@ -462,8 +462,8 @@ fn every_stream_and_queue_mapping_has_a_failure_destination_with_an_alarm() {
             );
         }
     }
-    // The history stream's publisher, the slot stream's indexer, the two email queues.
-    assert_eq!(mappings, 4);
+    // The history stream's publisher, the slot stream's indexer, each country's email queue.
+    assert_eq!(mappings, 2 + citas_domain::COUNTRIES.len());
 }
 
 #[test]

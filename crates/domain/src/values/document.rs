@@ -379,6 +379,37 @@ mod tests {
             }
         }
 
+        /// A document is stored as its text alone: two kinds of one country
+        /// that accepted the same text would give two people one id.
+        #[test]
+        fn no_two_kinds_of_a_country_accept_the_same_text(raw in "[0-9]{1,12}|[0-9]{1,8}-?[0-9kK]") {
+            for country in crate::COUNTRIES {
+                let accepting: Vec<DocumentKind> = country
+                    .documents
+                    .iter()
+                    .copied()
+                    .filter(|kind| kind.parse(&raw).is_ok())
+                    .collect();
+                prop_assert!(accepting.len() <= 1, "{}: {} is {:?}", country.code, raw, accepting);
+            }
+        }
+
+        /// An appointment's id is `{day}-{document}` and its notifications'
+        /// idempotency keys are made of it in one table for every country: two
+        /// countries must never store the same document text.
+        #[test]
+        fn no_two_countries_store_the_same_document(raw in "[0-9]{1,12}|[0-9]{1,8}-?[0-9kK]") {
+            let stored: Vec<(&str, String)> = crate::COUNTRIES
+                .iter()
+                .filter_map(|c| c.parse_document(&raw).ok().map(|d| (c.code, d.into_string())))
+                .collect();
+            for (i, (code, text)) in stored.iter().enumerate() {
+                for (other, same) in &stored[i + 1..] {
+                    prop_assert_ne!(text, same, "{} and {} both store {}", code, other, raw);
+                }
+            }
+        }
+
         #[test]
         fn parsing_never_panics(raw in "\\PC{0,40}") {
             let _ = PERU.parse_document(&raw);
