@@ -24,6 +24,9 @@ pub struct Subject {
     pub command: Vec<String>,
     /// The event of the `n`th invocation.
     pub event: Box<dyn Fn(u32) -> Value>,
+    /// The number of its first event: the subjects that create appointments
+    /// each take patients of their own.
+    pub first_event: u32,
 }
 
 pub struct Measured {
@@ -56,9 +59,23 @@ fn patient_document(n: u32) -> String {
     format!("{}", 70_000_000 + n)
 }
 
-/// The functions of functions/Cargo.toml and the Node.js peer, each with the
-/// event it answers in the bench (read from tests/fixtures where there is one).
-pub fn subjects(release_dir: &Path, node_dir: &Path) -> Result<Vec<Subject>, Error> {
+pub const FLOOR: &str = "floor-create-appointment (floor)";
+pub const NODE_PEER: &str = "node20-create-appointment (peer)";
+pub const CREATE_INIT: &str = "create-appointment on /health (init)";
+pub const FLOOR_INIT: &str = "floor on /health (init)";
+
+/// The subjects that create appointments; each takes `per_subject` patients.
+pub const CREATING_SUBJECTS: u32 = 3;
+
+/// The functions of functions/Cargo.toml, the floor (bench/floor) and the
+/// Node.js peer, each with the event it answers in the bench (read from
+/// tests/fixtures where there is one); then create-appointment and the floor
+/// on a `/health` event, which neither calls AWS for: init alone.
+pub fn subjects(
+    release_dir: &Path,
+    node_dir: &Path,
+    per_subject: u32,
+) -> Result<Vec<Subject>, Error> {
     let mut subjects = Vec::new();
     let api = [
         ("register-patient", "apigw-register-patient.json"),
@@ -69,18 +86,28 @@ pub fn subjects(release_dir: &Path, node_dir: &Path) -> Result<Vec<Subject>, Err
     ];
     let binary = |name: &str| release_dir.join(name).display().to_string();
     let create = fixture("apigw-create-appointment.json")?;
-    let create_for_node = create.clone();
-    subjects.push(Subject {
-        name: "create-appointment".into(),
-        command: vec![binary("create-appointment")],
-        event: Box::new(move |n| create_event(&create, n)),
-    });
+    let creating = |name: &str, command: Vec<String>, order: u32| {
+        let create = create.clone();
+        Subject {
+            name: name.into(),
+            command,
+            event: Box::new(move |n| create_event(&create, n)),
+            first_event: order * per_subject,
+        }
+    };
+    subjects.push(creating(
+        "create-appointment",
+        vec![binary("create-appointment")],
+        0,
+    ));
+    subjects.push(creating(FLOOR, vec![binary("floor-create-appointment")], 1));
     for (name, file) in api {
         let event = fixture(file)?;
         subjects.push(Subject {
             name: name.into(),
             command: vec![binary(name)],
             event: Box::new(move |_| event.clone()),
+            first_event: 0,
         });
     }
     let batch = fixture("sqs-batch.json")?;
@@ -88,26 +115,42 @@ pub fn subjects(release_dir: &Path, node_dir: &Path) -> Result<Vec<Subject>, Err
         name: "send-email".into(),
         command: vec![binary("send-email")],
         event: Box::new(move |_| batch.clone()),
+        first_event: 0,
     });
     let stream = fixture("dynamodb-stream-history.json")?;
     subjects.push(Subject {
         name: "publish-notifications".into(),
         command: vec![binary("publish-notifications")],
         event: Box::new(move |_| stream.clone()),
+        first_event: 0,
     });
     subjects.push(Subject {
         name: "send-reminders".into(),
         command: vec![binary("send-reminders")],
         event: Box::new(|_| json!({ "country": "pe", "date": "2026-12-07" })),
+        first_event: 0,
     });
-    subjects.push(Subject {
-        name: "node20-create-appointment (peer)".into(),
-        command: vec![
+    subjects.push(creating(
+        NODE_PEER,
+        vec![
             "node".into(),
             node_dir.join("index.mjs").display().to_string(),
         ],
-        event: Box::new(move |n| create_event(&create_for_node, n)),
-    });
+        2,
+    ));
+    let health = fixture("apigw-health.json")?;
+    for (name, binary_name) in [
+        (CREATE_INIT, "create-appointment"),
+        (FLOOR_INIT, "floor-create-appointment"),
+    ] {
+        let health = health.clone();
+        subjects.push(Subject {
+            name: name.into(),
+            command: vec![binary(binary_name)],
+            event: Box::new(move |_| health.clone()),
+            first_event: 0,
+        });
+    }
     Ok(subjects)
 }
 
@@ -221,51 +264,76 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|kib| kib.parse().ok())
 }
 
-/// `runs` cold starts, then one process answering `requests` events.
-pub async fn measure(
+/// One cold start: a fresh process, its first answer, the time from spawn to it.
+pub async fn cold_start(
     subject: &Subject,
+    environment: &[(String, String)],
+    event_number: u32,
+) -> Result<(f64, String), Error> {
+    let runtime = RuntimeApi::start().await?;
+    let event = (subject.event)(event_number);
+    let started = Instant::now();
+    let _process = spawn(subject, &runtime, environment).await?;
+    let outcome = runtime.invoke(&event, INVOKE_TIMEOUT).await?;
+    Ok((
+        started.elapsed().as_secs_f64() * 1000.0,
+        status_of(&outcome),
+    ))
+}
+
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Each subject's `runs` cold starts, taken in turns (one of each subject, then
+/// the next round) so that the machine's drift over the run touches them all
+/// alike; then one process of each answering `requests` events.
+pub async fn measure_all(
+    subjects: &[Subject],
     environment: &[(String, String)],
     runs: u32,
     requests: u32,
-    first_event: u32,
-) -> Result<Measured, Error> {
-    let timeout = Duration::from_secs(30);
-    let mut cold_ms = Vec::new();
-    let mut statuses = std::collections::BTreeMap::<String, u32>::new();
+) -> Result<Vec<Measured>, Error> {
+    let mut rows: Vec<Measured> = subjects
+        .iter()
+        .map(|subject| Measured {
+            name: subject.name.clone(),
+            cold_ms: Vec::new(),
+            warm_ms: Vec::new(),
+            peak_rss_kib: 0,
+            statuses: String::new(),
+        })
+        .collect();
+    let mut statuses = vec![std::collections::BTreeMap::<String, u32>::new(); subjects.len()];
     for run in 0..runs {
-        let runtime = RuntimeApi::start().await?;
-        let event = (subject.event)(first_event + run);
-        let started = Instant::now();
-        let _process = spawn(subject, &runtime, environment).await?;
-        let outcome = runtime.invoke(&event, timeout).await?;
-        cold_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        *statuses.entry(status_of(&outcome)).or_default() += 1;
-    }
-    let runtime = RuntimeApi::start().await?;
-    let process = spawn(subject, &runtime, environment).await?;
-    let mut warm_ms = Vec::new();
-    for n in 0..requests {
-        let event = (subject.event)(first_event + runs + n);
-        let started = Instant::now();
-        let outcome = runtime.invoke(&event, timeout).await?;
-        // The first answers the process's cold start.
-        if n > 0 {
-            warm_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        for (index, subject) in subjects.iter().enumerate() {
+            let (ms, status) = cold_start(subject, environment, subject.first_event + run).await?;
+            rows[index].cold_ms.push(ms);
+            *statuses[index].entry(status).or_default() += 1;
         }
-        *statuses.entry(status_of(&outcome)).or_default() += 1;
     }
-    let peak_rss_kib = process.0.id().and_then(peak_rss_kib).unwrap_or(0);
-    Ok(Measured {
-        name: subject.name.clone(),
-        cold_ms,
-        warm_ms,
-        peak_rss_kib,
-        statuses: statuses
+    for (index, subject) in subjects.iter().enumerate() {
+        eprintln!("measuring {} warm", subject.name);
+        let runtime = RuntimeApi::start().await?;
+        let process = spawn(subject, &runtime, environment).await?;
+        for n in 0..requests {
+            let event = (subject.event)(subject.first_event + runs + n);
+            let started = Instant::now();
+            let outcome = runtime.invoke(&event, INVOKE_TIMEOUT).await?;
+            // The first answers the process's cold start.
+            if n > 0 {
+                rows[index]
+                    .warm_ms
+                    .push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            *statuses[index].entry(status_of(&outcome)).or_default() += 1;
+        }
+        rows[index].peak_rss_kib = process.0.id().and_then(peak_rss_kib).unwrap_or(0);
+        rows[index].statuses = statuses[index]
             .iter()
             .map(|(status, count)| format!("{count}×{status}"))
             .collect::<Vec<_>>()
-            .join(", "),
-    })
+            .join(", ");
+    }
+    Ok(rows)
 }
 
 /// The `q` quantile (0–1) of `values`, nearest rank.

@@ -68,6 +68,10 @@ enum Command {
         /// Where to write each function's warm median duration (JSON), for `cost`.
         #[arg(long)]
         durations_out: Option<std::path::PathBuf>,
+        /// Measure only the rows whose name contains one of these (comma-separated),
+        /// e.g. `create-appointment,floor` while working on a cold start.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// What one million appointment lifecycles cost on AWS (us-east-1,
     /// on-demand prices), from the counted requests of one lifecycle and the
@@ -126,6 +130,7 @@ async fn main() -> Result<(), Error> {
             requests,
             node_dir,
             durations_out,
+            only,
         } => {
             functions_report(
                 &moto_endpoint,
@@ -133,6 +138,7 @@ async fn main() -> Result<(), Error> {
                 requests,
                 &node_dir,
                 durations_out.as_deref(),
+                &only,
             )
             .await
         }
@@ -431,21 +437,16 @@ async fn functions_report(
     requests: u32,
     node_dir: &std::path::Path,
     durations_out: Option<&std::path::Path>,
+    only: &[String],
 ) -> Result<(), Error> {
     let per_subject = runs + requests;
-    let subjects = functions::subjects(&functions::release_dir(), node_dir)?;
-    let environment = functions::prepare(endpoint, per_subject * 2).await?;
-    let mut rows = Vec::new();
-    for subject in &subjects {
-        // The Node.js peer creates appointments for patients the Rust function did not use.
-        let first_event = if subject.command[0] == "node" {
-            per_subject
-        } else {
-            0
-        };
-        eprintln!("measuring {}", subject.name);
-        rows.push(functions::measure(subject, &environment, runs, requests, first_event).await?);
+    let mut subjects = functions::subjects(&functions::release_dir(), node_dir, per_subject)?;
+    if !only.is_empty() {
+        subjects.retain(|subject| only.iter().any(|part| subject.name.contains(part.as_str())));
     }
+    let environment =
+        functions::prepare(endpoint, per_subject * functions::CREATING_SUBJECTS).await?;
+    let rows = functions::measure_all(&subjects, &environment, runs, requests).await?;
     println!("## Cold start and memory of each function\n");
     println!(
         "Each function's release binary (this machine's architecture) started as Lambda starts \
@@ -456,7 +457,15 @@ async fn functions_report(
          after {requests} more requests. The events are the fixtures in tests/fixtures \
          (create-appointment: a new patient each time). The Node.js 20 peer (bench/node: \
          `@aws-sdk/client-dynamodb` v3, the same GetItem and conditional PutItem as \
-         create-appointment, a minimal Runtime API loop) runs the same way, in the same run.\n"
+         create-appointment, a minimal Runtime API loop) runs the same way, in the same run. \
+         The floor (bench/floor, built on its own with the same release profile) is the \
+         smallest Rust function that does create-appointment's work: aws-config's defaults, \
+         one DynamoDB client, the GetItem and the conditional PutItem, lambda_runtime, and \
+         nothing else (no logs, metrics, settings, breakers or routing). Each function's cold \
+         start is also shown divided by the floor's. The two `/health` rows are \
+         create-appointment and the floor answering an event for which neither calls AWS: \
+         their init alone. Cold starts are taken in turns, one of each row and then the next \
+         round, so that the machine's drift over the run touches every row alike.\n"
     );
     println!(
         "Warm is each later request's time from handing the event to the runtime API to the \
@@ -464,16 +473,24 @@ async fn functions_report(
         requests.saturating_sub(1)
     );
     println!(
-        "| function | cold start median (ms) | min | max | warm median (ms) | warm p99 (ms) | peak RSS (MiB) | answers |"
+        "| function | cold start median (ms) | ÷ floor | min | max | warm median (ms) | warm p99 (ms) | peak RSS (MiB) | answers |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let cold_median = |name: &str| {
+        rows.iter()
+            .find(|row| row.name == name)
+            .map(|row| functions::median(&row.cold_ms))
+    };
+    let floor = cold_median(functions::FLOOR).unwrap_or(f64::NAN);
     for row in &rows {
         let min = row.cold_ms.iter().copied().fold(f64::INFINITY, f64::min);
         let max = row.cold_ms.iter().copied().fold(0.0, f64::max);
+        let median = functions::median(&row.cold_ms);
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {} |",
+            "| {} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {} |",
             row.name,
-            functions::median(&row.cold_ms),
+            median,
+            median / floor,
             min,
             max,
             functions::median(&row.warm_ms),
@@ -489,8 +506,20 @@ async fn functions_report(
             .collect();
         std::fs::write(path, serde_json::to_string_pretty(&durations)?)?;
     }
+    if let (Some(create), Some(create_init), Some(floor_init)) = (
+        cold_median("create-appointment"),
+        cold_median(functions::CREATE_INIT),
+        cold_median(functions::FLOOR_INIT),
+    ) {
+        println!(
+            "\nCold start, create-appointment ÷ the floor (medians, same run): **{:.2}×**; \
+             init alone (the `/health` rows), create-appointment's minus the floor's: {:+.1} ms.",
+            create / floor,
+            create_init - floor_init
+        );
+    }
     let rust = rows.iter().find(|r| r.name == "create-appointment");
-    let node = rows.iter().find(|r| r.name.starts_with("node20"));
+    let node = rows.iter().find(|r| r.name == functions::NODE_PEER);
     if let (Some(rust), Some(node)) = (rust, node) {
         println!(
             "\nCold start, Node.js 20 peer ÷ Rust create-appointment (medians, same run): **{:.1}×**; \
