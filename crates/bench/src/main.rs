@@ -68,8 +68,9 @@ enum Command {
         /// Where to write each function's warm median duration (JSON), for `cost`.
         #[arg(long)]
         durations_out: Option<std::path::PathBuf>,
-        /// Measure only the rows whose name contains one of these (comma-separated),
-        /// e.g. `create-appointment,floor` while working on a cold start.
+        /// Measure only the rows named by one of these (comma-separated), or whose
+        /// name is one and a space and more: `create-appointment,floor-create-appointment,floor`
+        /// is create-appointment and the floor, each with its `/health` row.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -442,7 +443,10 @@ async fn functions_report(
     let per_subject = runs + requests;
     let mut subjects = functions::subjects(&functions::release_dir(), node_dir, per_subject)?;
     if !only.is_empty() {
-        subjects.retain(|subject| only.iter().any(|part| subject.name.contains(part.as_str())));
+        subjects.retain(|subject| {
+            only.iter()
+                .any(|name| subject.name == *name || subject.name.starts_with(&format!("{name} ")))
+        });
     }
     let environment =
         functions::prepare(endpoint, per_subject * functions::CREATING_SUBJECTS).await?;
