@@ -25,7 +25,7 @@ pub struct Subject {
     /// The event of the `n`th invocation.
     pub event: Box<dyn Fn(u32) -> Value>,
     /// The number of its first event: the subjects that create appointments
-    /// each take patients of their own.
+    /// each take patients of their own ([`patients_needed`]).
     pub first_event: u32,
 }
 
@@ -64,9 +64,6 @@ pub const NODE_PEER: &str = "node20-create-appointment (peer)";
 pub const CREATE_INIT: &str = "create-appointment on /health (init)";
 pub const FLOOR_INIT: &str = "floor on /health (init)";
 
-/// The subjects that create appointments; each takes `per_subject` patients.
-pub const CREATING_SUBJECTS: u32 = 3;
-
 /// The functions of functions/Cargo.toml, the floor (bench/floor) and the
 /// Node.js peer, each with the event it answers in the bench (read from
 /// tests/fixtures where there is one); then create-appointment and the floor
@@ -101,35 +98,31 @@ pub fn subjects(
         0,
     ));
     subjects.push(creating(FLOOR, vec![binary("floor-create-appointment")], 1));
+    // A subject sent the same event every time.
+    let fixed = |name: &str, binary_name: &str, event: Value| Subject {
+        name: name.into(),
+        command: vec![binary(binary_name)],
+        event: Box::new(move |_| event.clone()),
+        first_event: 0,
+    };
     for (name, file) in api {
-        let event = fixture(file)?;
-        subjects.push(Subject {
-            name: name.into(),
-            command: vec![binary(name)],
-            event: Box::new(move |_| event.clone()),
-            first_event: 0,
-        });
+        subjects.push(fixed(name, name, fixture(file)?));
     }
-    let batch = fixture("sqs-batch.json")?;
-    subjects.push(Subject {
-        name: "send-email".into(),
-        command: vec![binary("send-email")],
-        event: Box::new(move |_| batch.clone()),
-        first_event: 0,
-    });
-    let stream = fixture("dynamodb-stream-history.json")?;
-    subjects.push(Subject {
-        name: "publish-notifications".into(),
-        command: vec![binary("publish-notifications")],
-        event: Box::new(move |_| stream.clone()),
-        first_event: 0,
-    });
-    subjects.push(Subject {
-        name: "send-reminders".into(),
-        command: vec![binary("send-reminders")],
-        event: Box::new(|_| json!({ "country": "pe", "date": "2026-12-07" })),
-        first_event: 0,
-    });
+    subjects.push(fixed(
+        "send-email",
+        "send-email",
+        fixture("sqs-batch.json")?,
+    ));
+    subjects.push(fixed(
+        "publish-notifications",
+        "publish-notifications",
+        fixture("dynamodb-stream-history.json")?,
+    ));
+    subjects.push(fixed(
+        "send-reminders",
+        "send-reminders",
+        json!({ "country": "pe", "date": "2026-12-07" }),
+    ));
     subjects.push(creating(
         NODE_PEER,
         vec![
@@ -139,19 +132,19 @@ pub fn subjects(
         2,
     ));
     let health = fixture("apigw-health.json")?;
-    for (name, binary_name) in [
-        (CREATE_INIT, "create-appointment"),
-        (FLOOR_INIT, "floor-create-appointment"),
-    ] {
-        let health = health.clone();
-        subjects.push(Subject {
-            name: name.into(),
-            command: vec![binary(binary_name)],
-            event: Box::new(move |_| health.clone()),
-            first_event: 0,
-        });
-    }
+    subjects.push(fixed(CREATE_INIT, "create-appointment", health.clone()));
+    subjects.push(fixed(FLOOR_INIT, "floor-create-appointment", health));
     Ok(subjects)
+}
+
+/// The patients [`prepare`] must register: up to the last creating subject's range.
+pub fn patients_needed(subjects: &[Subject], per_subject: u32) -> u32 {
+    subjects
+        .iter()
+        .map(|subject| subject.first_event)
+        .max()
+        .unwrap_or(0)
+        + per_subject
 }
 
 /// Tables and queues on moto under a fresh prefix, with the patients the events name.

@@ -457,7 +457,7 @@ async fn functions_report(
         }
     }
     let environment =
-        functions::prepare(endpoint, per_subject * functions::CREATING_SUBJECTS).await?;
+        functions::prepare(endpoint, functions::patients_needed(&subjects, per_subject)).await?;
     let rows = functions::measure_all(&subjects, &environment, runs, requests).await?;
     println!("## Cold start and memory of each function\n");
     println!(
