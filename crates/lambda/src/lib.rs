@@ -3,6 +3,7 @@
 //! table of which HTTP actions each function serves.
 
 pub mod jobs;
+pub mod lazy;
 
 use std::sync::Arc;
 
@@ -11,6 +12,8 @@ use citas_aws::{
     AwsSettings, Breakers, CallRecorder, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue,
     XrayInterceptor,
 };
+use citas_domain::ports::NotificationQueue;
+use citas_domain::verification::Verifier;
 use citas_domain::{Clock, Services, SystemClock};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -217,23 +220,28 @@ impl Aws {
         Arc::new(SqsQueue::new(self.sqs(), self.settings.queue_urls.clone()))
     }
 
-    /// The use cases' dependencies on DynamoDB and SQS.
+    /// The use cases' dependencies on DynamoDB and SQS. The queue and the
+    /// verifier are built on first use: only a few routes need them.
     pub fn services(&self) -> Services {
+        let aws = self.clone();
+        let queue = lazy::OnFirstUse::<dyn NotificationQueue>::new(move || aws.queue());
+        let aws = self.clone();
+        let verifier = lazy::OnFirstUse::<dyn Verifier>::new(move || aws.verifier());
         Services {
             // The API shows recent copies while DynamoDB cannot be reached.
             store: Arc::new(
                 DynamoStore::new(self.dynamodb(), self.settings.tables.clone()).remembering_reads(),
             ),
-            queue: self.queue(),
+            queue: Arc::new(queue),
             clock: self.clock.clone(),
             horizon: self.settings.slot_horizon,
-            verifier: self.verifier(),
+            verifier: Arc::new(verifier),
         }
     }
 
     /// Sends verification codes through SES as the configured sender,
     /// counted in the idempotency table.
-    fn verifier(&self) -> Arc<dyn citas_domain::verification::Verifier> {
+    fn verifier(&self) -> Arc<dyn Verifier> {
         match &self.settings.ses_sender {
             Some(sender) => Arc::new(citas_notify::MailVerifier::new(
                 Arc::new(SesMailer::new(
@@ -263,13 +271,15 @@ impl Aws {
             .as_deref()
             .and_then(|key| citas_notify::CalendarKey::new(key.as_bytes()).ok())
             .ok_or(MissingSetting("CALENDAR_KEY (at least 32 bytes)"))?;
+        // One client for both tables: a client is cheap to clone, not to build.
+        let dynamodb = self.dynamodb();
         Ok(citas_notify::EmailPipeline {
             calendar_key,
-            store: self.store(),
-            idempotency: Arc::new(DynamoIdempotency::new(
-                self.dynamodb(),
-                &self.settings.tables,
+            store: Arc::new(DynamoStore::new(
+                dynamodb.clone(),
+                self.settings.tables.clone(),
             )),
+            idempotency: Arc::new(DynamoIdempotency::new(dynamodb, &self.settings.tables)),
             mailer: Arc::new(SesMailer::new(
                 self.ses(),
                 sender,
