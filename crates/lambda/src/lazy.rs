@@ -26,7 +26,7 @@ impl<T: ?Sized> OnFirstUse<T> {
         }
     }
 
-    /// Whether the adapter has been built (for the tests that hold init to this).
+    /// Whether the adapter has been built yet.
     pub fn is_built(&self) -> bool {
         self.built.get().is_some()
     }
@@ -72,7 +72,7 @@ impl Verifier for OnFirstUse<dyn Verifier> {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use citas_domain::testkit::{RecordingQueue, appointment};
+    use citas_domain::testkit::{RecordingQueue, RecordingVerifier, appointment};
     use citas_domain::{NotificationKind, PERU};
 
     use super::*;
@@ -103,5 +103,89 @@ mod tests {
         assert!(queue.is_built());
         assert_eq!(builds.load(Ordering::SeqCst), 1);
         assert_eq!(recording.take(), vec![message.clone(), message]);
+    }
+
+    /// A queue whose batch call says so, to tell a forwarded batch from the
+    /// trait's default (which would call `enqueue` once per message).
+    #[derive(Default)]
+    struct BatchingQueue(std::sync::Mutex<Vec<&'static str>>);
+
+    #[async_trait]
+    impl NotificationQueue for BatchingQueue {
+        async fn enqueue(&self, _message: &Notification) -> Result<(), QueueError> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push("one");
+            Ok(())
+        }
+
+        async fn enqueue_batch(
+            &self,
+            _country: &Country,
+            _messages: &[Notification],
+        ) -> Vec<(Notification, QueueError)> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push("batch");
+            Vec::new()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_reaches_the_adapters_own_batch_call() {
+        let batching = Arc::new(BatchingQueue::default());
+        let queue = OnFirstUse::<dyn NotificationQueue>::new({
+            let batching = batching.clone();
+            move || batching.clone() as Arc<dyn NotificationQueue>
+        });
+        let message = Notification::about(
+            &appointment(&PERU, "12345678").build(),
+            NotificationKind::Registered,
+            "key".to_owned(),
+        );
+        let failed = queue
+            .enqueue_batch(&PERU, &[message.clone(), message])
+            .await;
+        assert!(failed.is_empty());
+        assert_eq!(
+            *batching.0.lock().unwrap_or_else(|e| e.into_inner()),
+            vec!["batch"]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_verifier_forwards_the_count_and_the_code() {
+        let recording = Arc::new(RecordingVerifier::default());
+        let verifier = OnFirstUse::<dyn Verifier>::new({
+            let recording = recording.clone();
+            move || recording.clone() as Arc<dyn Verifier>
+        });
+        assert!(!verifier.is_built());
+        let to = EmailAddress::parse("ana@example.com").expect("an address");
+        let day = Date::constant(2026, 12, 4);
+        let now = Timestamp::UNIX_EPOCH;
+        assert!(
+            verifier
+                .count_code(&to, day, 1, now)
+                .await
+                .expect("counted")
+        );
+        assert!(
+            !verifier
+                .count_code(&to, day, 1, now)
+                .await
+                .expect("counted")
+        );
+        let email = VerificationEmail {
+            country: &PERU,
+            name: "Ana".to_owned(),
+            to,
+            code: "123456".to_owned(),
+            expires_at: now,
+        };
+        verifier.send_code(&email).await.expect("sent");
+        assert_eq!(
+            *recording.sent.lock().unwrap_or_else(|e| e.into_inner()),
+            vec![email]
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! What every citas Lambda function does: JSON logs, settings from the
-//! environment, AWS clients built once at init (outside the handler), and the
+//! environment, AWS clients built once (at init, or at first use for the few
+//! that most functions never call: `lazy`), and the
 //! table of which HTTP actions each function serves.
 
 pub mod jobs;
@@ -220,7 +221,7 @@ impl Aws {
         Arc::new(SqsQueue::new(self.sqs(), self.settings.queue_urls.clone()))
     }
 
-    /// The use cases' dependencies on DynamoDB and SQS. The queue and the
+    /// The use cases' dependencies: DynamoDB, SQS, the verifier's SES. The queue and the
     /// verifier are built on first use: only a few routes need them.
     pub fn services(&self) -> Services {
         let aws = self.clone();
