@@ -3,6 +3,7 @@
 //! Nothing here knows about AWS or HTTP.
 
 pub mod access;
+pub mod account;
 pub mod appointment;
 pub mod error;
 pub mod metrics;

@@ -1,0 +1,426 @@
+//! Accounts: who may sign themselves up, with what, and when signing in
+//! must wait. One set of rules for the Cognito triggers and the local
+//! identity provider (issue 25; the stores and routes that use them come next).
+
+use std::fmt;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::scheduling::doctor::Doctor;
+use crate::values::country::Country;
+use crate::values::document::{Document, DocumentError};
+use crate::values::email::EmailAddress;
+use crate::values::ids::{DoctorDocument, InvalidDoctorDocument};
+use crate::values::text::{InvalidText, MAX_TEXT_LEN, clean_text};
+
+/// A password that meets Cognito's default policy. Its text is never
+/// shown: `Debug` prints a placeholder, so a logged value leaks nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+/// Which rule of the password policy a password breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WeakPassword {
+    #[error("a password has at least {} characters", Password::MIN_LENGTH)]
+    TooShort,
+    #[error("a password has at most {} characters", Password::MAX_LENGTH)]
+    TooLong,
+    #[error("a password has a lower-case letter")]
+    NoLowercase,
+    #[error("a password has an upper-case letter")]
+    NoUppercase,
+    #[error("a password has a digit")]
+    NoDigit,
+    #[error("a password has a symbol, such as ! ? @ # $ % & * - _")]
+    NoSymbol,
+    #[error("a password neither starts nor ends with a space")]
+    SpaceAtAnEnd,
+}
+
+impl Password {
+    /// Cognito's default policy: 8 characters at least, 256 at most.
+    pub const MIN_LENGTH: usize = 8;
+    pub const MAX_LENGTH: usize = 256;
+    /// The characters Cognito counts as symbols (a space counts inside the password).
+    const SYMBOLS: &'static str = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- ";
+
+    /// Checks the policy in a fixed order, so the first rule broken is named.
+    ///
+    /// # Errors
+    /// The rule the password breaks.
+    pub fn parse(raw: &str) -> Result<Self, WeakPassword> {
+        let length = raw.chars().count();
+        if length < Self::MIN_LENGTH {
+            return Err(WeakPassword::TooShort);
+        }
+        if length > Self::MAX_LENGTH {
+            return Err(WeakPassword::TooLong);
+        }
+        if raw.starts_with(' ') || raw.ends_with(' ') {
+            return Err(WeakPassword::SpaceAtAnEnd);
+        }
+        if !raw.chars().any(|c| c.is_lowercase()) {
+            return Err(WeakPassword::NoLowercase);
+        }
+        if !raw.chars().any(|c| c.is_uppercase()) {
+            return Err(WeakPassword::NoUppercase);
+        }
+        if !raw.chars().any(|c| c.is_ascii_digit()) {
+            return Err(WeakPassword::NoDigit);
+        }
+        if !raw.chars().any(|c| Self::SYMBOLS.contains(c)) {
+            return Err(WeakPassword::NoSymbol);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The text, for the hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+/// Who signs up. Admins never do: staff accounts are made by staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignUpRole {
+    Patient,
+    Doctor,
+}
+
+/// Why a sign-up is refused before any store is read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignUpRefused {
+    #[error("the role must be patient or doctor (staff accounts are made by staff)")]
+    Role,
+    #[error("invalid document: {0}")]
+    Document(#[from] DocumentError),
+    #[error("invalid registry number: {0}")]
+    RegistryNumber(#[from] InvalidDoctorDocument),
+    #[error("the name {0}")]
+    Name(InvalidText),
+    #[error("the email {0}")]
+    Email(InvalidText),
+    #[error(transparent)]
+    Password(#[from] WeakPassword),
+}
+
+impl SignUpRole {
+    /// # Errors
+    /// `Role` for `admin` and anything not a role.
+    pub fn parse(raw: &str) -> Result<Self, SignUpRefused> {
+        match raw {
+            "patient" => Ok(Self::Patient),
+            "doctor" => Ok(Self::Doctor),
+            _ => Err(SignUpRefused::Role),
+        }
+    }
+}
+
+/// A patient's sign-up, its fields parsed with their country's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientSignUp {
+    pub country: &'static Country,
+    /// Normalised (a RUT in any of its written forms is one document).
+    pub document: Document,
+    pub name: String,
+    pub email: EmailAddress,
+    pub password: Password,
+}
+
+impl PatientSignUp {
+    /// # Errors
+    /// The first field that breaks its rule.
+    pub fn parse(
+        country: &'static Country,
+        document: &str,
+        name: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Self, SignUpRefused> {
+        Ok(Self {
+            country,
+            document: country.parse_document(document)?,
+            name: clean_text(name, MAX_TEXT_LEN).map_err(SignUpRefused::Name)?,
+            email: EmailAddress::parse(email).map_err(SignUpRefused::Email)?,
+            password: Password::parse(password)?,
+        })
+    }
+}
+
+/// A doctor claiming the account the insurer's registration allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoctorSignUp {
+    pub country: &'static Country,
+    pub registry_number: DoctorDocument,
+    pub email: EmailAddress,
+    pub password: Password,
+}
+
+/// The sign-up names no doctor the insurer registered in that country with
+/// that email (which of the two is not said: it would tell a stranger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no doctor is registered with this registry number and email in this country")]
+pub struct NotARegisteredDoctor;
+
+impl DoctorSignUp {
+    /// # Errors
+    /// The first field that breaks its rule.
+    pub fn parse(
+        country: &'static Country,
+        registry_number: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Self, SignUpRefused> {
+        Ok(Self {
+            country,
+            registry_number: DoctorDocument::parse(registry_number)?,
+            email: EmailAddress::parse(email).map_err(SignUpRefused::Email)?,
+            password: Password::parse(password)?,
+        })
+    }
+
+    /// The sign-in name: registry numbers repeat across countries, so the
+    /// country comes first (`pe-9999234`).
+    pub fn username(&self) -> String {
+        doctor_username(self.country, &self.registry_number)
+    }
+
+    /// Whether `registered` (one of the doctor's records, any speciality)
+    /// lets this sign-up claim the account: same country and registry
+    /// number, and the email the insurer registered (letter case aside).
+    ///
+    /// # Errors
+    /// `NotARegisteredDoctor` otherwise, or when no email was registered.
+    pub fn claims(&self, registered: &Doctor) -> Result<(), NotARegisteredDoctor> {
+        let same_doctor =
+            registered.id.country == self.country && registered.id.document == self.registry_number;
+        let same_email = registered
+            .email
+            .as_ref()
+            .is_some_and(|email| email.as_str().eq_ignore_ascii_case(self.email.as_str()));
+        if same_doctor && same_email {
+            Ok(())
+        } else {
+            Err(NotARegisteredDoctor)
+        }
+    }
+}
+
+/// A doctor's sign-in name in a country.
+pub fn doctor_username(country: &Country, registry_number: &DoctorDocument) -> String {
+    format!("{}-{}", country.code, registry_number.as_str())
+}
+
+/// Failed sign-ins in a row, and until when the account waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignInFailures {
+    pub in_a_row: u32,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// The account waits: sign in again after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many failed sign-ins: try again in {} s", retry_after.as_secs())]
+pub struct TooManyAttempts {
+    pub retry_after: SignedDuration,
+}
+
+impl SignInFailures {
+    /// Failures in a row from which the account waits after each one.
+    pub const ALLOWED: u32 = 5;
+    /// The first wait; each failure after it doubles the wait, up to `LONGEST_WAIT`.
+    pub const FIRST_WAIT: SignedDuration = SignedDuration::from_secs(60);
+    pub const LONGEST_WAIT: SignedDuration = SignedDuration::from_secs(15 * 60);
+
+    /// Whether a sign-in may be tried at `now` (checked before the password,
+    /// so a waiting account learns nothing of a right guess).
+    ///
+    /// # Errors
+    /// `TooManyAttempts` with how long is left to wait.
+    pub fn check(&self, now: Timestamp) -> Result<(), TooManyAttempts> {
+        match self.locked_until {
+            Some(until) if until > now => Err(TooManyAttempts {
+                retry_after: until.duration_since(now),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The record after one more wrong password at `now`.
+    #[must_use]
+    pub fn failed(self, now: Timestamp) -> Self {
+        let in_a_row = self.in_a_row.saturating_add(1);
+        let locked_until = (in_a_row >= Self::ALLOWED).then(|| {
+            let doublings = (in_a_row - Self::ALLOWED).min(10);
+            let wait = Self::FIRST_WAIT
+                .checked_mul(1 << doublings)
+                .unwrap_or(Self::LONGEST_WAIT)
+                .min(Self::LONGEST_WAIT);
+            now.checked_add(wait).unwrap_or(now)
+        });
+        Self {
+            in_a_row,
+            locked_until,
+        }
+    }
+
+    /// A right password starts the count again.
+    #[must_use]
+    pub fn succeeded(self) -> Self {
+        Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{at, doctor};
+    use crate::values::country::{CHILE, PERU};
+
+    const GOOD: &str = "Secreto-2026";
+
+    #[test]
+    fn each_rule_of_the_password_policy_is_named() {
+        let cases = [
+            ("Ab1-", WeakPassword::TooShort),
+            (" Secreto-2026", WeakPassword::SpaceAtAnEnd),
+            ("SECRETO-2026", WeakPassword::NoLowercase),
+            ("secreto-2026", WeakPassword::NoUppercase),
+            ("Secreto-dosmil", WeakPassword::NoDigit),
+            ("Secreto2026", WeakPassword::NoSymbol),
+        ];
+        for (password, rule) in cases {
+            assert_eq!(Password::parse(password), Err(rule), "{password}");
+        }
+        let long = format!("Aa1-{}", "x".repeat(Password::MAX_LENGTH));
+        assert_eq!(Password::parse(&long), Err(WeakPassword::TooLong));
+        assert!(Password::parse(GOOD).is_ok());
+        assert!(
+            Password::parse("Se creto 2026").is_ok(),
+            "a space inside is a symbol"
+        );
+    }
+
+    #[test]
+    fn a_password_never_shows_in_debug_output() {
+        let signup = PatientSignUp::parse(&PERU, "12345678", "Ana", "ana@example.com", GOOD)
+            .expect("a valid sign-up");
+        assert!(!format!("{signup:?}").contains(GOOD));
+    }
+
+    #[test]
+    fn nobody_signs_up_as_staff() {
+        assert_eq!(SignUpRole::parse("admin"), Err(SignUpRefused::Role));
+        assert_eq!(SignUpRole::parse("Patient"), Err(SignUpRefused::Role));
+        assert_eq!(SignUpRole::parse("doctor"), Ok(SignUpRole::Doctor));
+    }
+
+    #[test]
+    fn a_chilean_rut_is_one_document_in_its_three_written_forms() {
+        let check = crate::values::document::rut_check_digit(12_345_678);
+        let written = [
+            format!("12.345.678-{check}"),
+            format!("12345678-{check}"),
+            format!("12345678{check}"),
+        ];
+        let documents: Vec<Document> = written
+            .iter()
+            .map(|rut| {
+                PatientSignUp::parse(&CHILE, rut, "Ana", "ana@example.com", GOOD)
+                    .expect("a valid RUT")
+                    .document
+            })
+            .collect();
+        assert_eq!(documents[0], documents[1]);
+        assert_eq!(documents[1], documents[2]);
+        let wrong = if check == '0' { '1' } else { '0' };
+        assert!(matches!(
+            PatientSignUp::parse(
+                &CHILE,
+                &format!("12.345.678-{wrong}"),
+                "Ana",
+                "ana@example.com",
+                GOOD
+            ),
+            Err(SignUpRefused::Document(_))
+        ));
+    }
+
+    #[test]
+    fn a_doctor_claims_only_the_registration_with_their_email() {
+        let mut registered = doctor(&PERU, "cardiologia", "9999234");
+        registered.email = Some(EmailAddress::parse("Dra.Rosa@Clinica.pe").expect("an address"));
+        let signup = |country: &'static Country, registry: &str, email: &str| {
+            DoctorSignUp::parse(country, registry, email, GOOD).expect("a valid sign-up")
+        };
+        assert_eq!(
+            signup(&PERU, "9999234", "dra.rosa@clinica.pe").claims(&registered),
+            Ok(())
+        );
+        for (country, registry, email) in [
+            (&PERU, "9999234", "otra@clinica.pe"),
+            (&PERU, "9999235", "dra.rosa@clinica.pe"),
+            (&CHILE, "9999234", "dra.rosa@clinica.pe"),
+        ] {
+            assert_eq!(
+                signup(country, registry, email).claims(&registered),
+                Err(NotARegisteredDoctor),
+                "{country} {registry} {email}"
+            );
+        }
+        registered.email = None;
+        assert_eq!(
+            signup(&PERU, "9999234", "dra.rosa@clinica.pe").claims(&registered),
+            Err(NotARegisteredDoctor)
+        );
+    }
+
+    #[test]
+    fn registry_numbers_repeat_across_countries_so_usernames_name_the_country() {
+        let peru = DoctorSignUp::parse(&PERU, "9999234", "a@b.pe", GOOD).expect("valid");
+        let chile = DoctorSignUp::parse(&CHILE, "9999234", "a@b.cl", GOOD).expect("valid");
+        assert_eq!(peru.username(), "pe-9999234");
+        assert_eq!(chile.username(), "cl-9999234");
+    }
+
+    #[test]
+    fn five_failures_in_a_row_make_the_account_wait_and_each_more_doubles_the_wait() {
+        let now = at("2026-12-04T10:00:00Z");
+        let mut failures = SignInFailures::default();
+        for _ in 0..SignInFailures::ALLOWED - 1 {
+            failures = failures.failed(now);
+            assert_eq!(failures.check(now), Ok(()));
+        }
+        failures = failures.failed(now);
+        assert_eq!(
+            failures.check(now),
+            Err(TooManyAttempts {
+                retry_after: SignedDuration::from_secs(60)
+            })
+        );
+        assert_eq!(failures.check(at("2026-12-04T10:01:00Z")), Ok(()));
+        failures = failures.failed(at("2026-12-04T10:01:00Z"));
+        assert_eq!(
+            failures.check(at("2026-12-04T10:01:00Z")),
+            Err(TooManyAttempts {
+                retry_after: SignedDuration::from_secs(120)
+            })
+        );
+        for _ in 0..20 {
+            failures = failures.failed(now);
+        }
+        assert_eq!(
+            failures.check(now),
+            Err(TooManyAttempts {
+                retry_after: SignInFailures::LONGEST_WAIT
+            })
+        );
+        assert_eq!(failures.succeeded().check(now), Ok(()));
+    }
+}
