@@ -5,6 +5,7 @@
 //! come from `citas-layout`.
 
 pub mod outbox;
+pub mod passwords;
 pub mod private;
 pub mod queue;
 pub mod store;
