@@ -77,6 +77,14 @@ mod tests {
 
     use super::*;
 
+    fn a_notification() -> Notification {
+        Notification::about(
+            &appointment(&PERU, "12345678").build(),
+            NotificationKind::Registered,
+            "key".to_owned(),
+        )
+    }
+
     #[tokio::test]
     async fn the_adapter_is_built_at_the_first_call_and_only_once() {
         let recording = Arc::new(RecordingQueue::default());
@@ -92,11 +100,7 @@ mod tests {
         assert!(!queue.is_built());
         assert_eq!(builds.load(Ordering::SeqCst), 0);
 
-        let message = Notification::about(
-            &appointment(&PERU, "12345678").build(),
-            NotificationKind::Registered,
-            "key".to_owned(),
-        );
+        let message = a_notification();
         queue.enqueue(&message).await.expect("enqueued");
         queue.enqueue(&message).await.expect("enqueued");
 
@@ -137,11 +141,7 @@ mod tests {
             let batching = batching.clone();
             move || batching.clone() as Arc<dyn NotificationQueue>
         });
-        let message = Notification::about(
-            &appointment(&PERU, "12345678").build(),
-            NotificationKind::Registered,
-            "key".to_owned(),
-        );
+        let message = a_notification();
         let failed = queue
             .enqueue_batch(&PERU, &[message.clone(), message])
             .await;
