@@ -277,6 +277,328 @@ impl SignInFailures {
     }
 }
 
+/// Whose account it is: what the ID token's `custom:document` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountHolder {
+    Patient { document: Document },
+    Doctor { registry_number: DoctorDocument },
+}
+
+/// A 6-digit code, as Cognito's: emailed at sign-up, kept only as a hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfirmationCode(String);
+
+impl ConfirmationCode {
+    /// A fresh code from the operating system's randomness (a v4 UUID's 122 bits).
+    pub fn random() -> Self {
+        let n = uuid::Uuid::new_v4().as_u128() % 1_000_000;
+        Self(format!("{n:06}"))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ConfirmationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConfirmationCode(…)")
+    }
+}
+
+/// Whether the account's email has been confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    Confirmed,
+    Pending {
+        code_hash: String,
+        expires_at: Timestamp,
+        /// Wrong codes tried; at [`Account::WRONG_CODES_ALLOWED`] the code is void.
+        wrong: u32,
+    },
+}
+
+/// An account of the local identity provider (Cognito's user, in AWS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The ID token's `sub`: fixed for the account's life.
+    pub subject: String,
+    /// A patient's email in lower case; a doctor's `{country}-{registry}`.
+    pub username: String,
+    pub country: &'static Country,
+    pub holder: AccountHolder,
+    pub name: String,
+    pub email: EmailAddress,
+    /// Argon2id, as a PHC string.
+    pub password_hash: String,
+    pub confirmation: Confirmation,
+    pub failures: SignInFailures,
+    /// Counts stored changes: each write is conditional on the one it read.
+    pub revision: u64,
+    pub created_at: Timestamp,
+}
+
+/// Why a confirmation code is not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodeRefused {
+    #[error("the code is not the one sent, or it has expired; sign up again for a new one")]
+    Invalid,
+    #[error("the account is confirmed already")]
+    AlreadyConfirmed,
+}
+
+/// What a confirmation attempt leaves to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirming {
+    /// The right code: the account may sign in from now on.
+    Confirmed(Account),
+    /// A wrong one, counted.
+    Wrong(Account),
+    /// Nothing to store.
+    Refused(CodeRefused),
+}
+
+impl Account {
+    /// How long a confirmation code may be used (Cognito's: 24 hours).
+    pub const CODE_LASTS: SignedDuration = SignedDuration::from_hours(24);
+    /// Wrong codes after which the code is void: a 6-digit code is not
+    /// guessed in so few tries.
+    pub const WRONG_CODES_ALLOWED: u32 = 5;
+
+    /// A patient's unconfirmed account.
+    pub fn patient(
+        signup: &PatientSignUp,
+        password_hash: String,
+        code: &ConfirmationCode,
+        now: Timestamp,
+    ) -> Self {
+        Self::unconfirmed(
+            patient_username(&signup.email),
+            signup.country,
+            AccountHolder::Patient {
+                document: signup.document.clone(),
+            },
+            signup.name.clone(),
+            signup.email.clone(),
+            password_hash,
+            code,
+            now,
+        )
+    }
+
+    /// A doctor's unconfirmed account, named as the registered doctor is.
+    pub fn doctor(
+        signup: &DoctorSignUp,
+        registered: &Doctor,
+        password_hash: String,
+        code: &ConfirmationCode,
+        now: Timestamp,
+    ) -> Self {
+        Self::unconfirmed(
+            signup.username(),
+            signup.country,
+            AccountHolder::Doctor {
+                registry_number: signup.registry_number.clone(),
+            },
+            registered.name.clone(),
+            signup.email.clone(),
+            password_hash,
+            code,
+            now,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn unconfirmed(
+        username: String,
+        country: &'static Country,
+        holder: AccountHolder,
+        name: String,
+        email: EmailAddress,
+        password_hash: String,
+        code: &ConfirmationCode,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            subject: uuid::Uuid::new_v4().to_string(),
+            username,
+            country,
+            holder,
+            name,
+            email,
+            password_hash,
+            confirmation: Confirmation::Pending {
+                code_hash: crate::verification::hash(code.expose()),
+                expires_at: now.checked_add(Self::CODE_LASTS).unwrap_or(now),
+                wrong: 0,
+            },
+            failures: SignInFailures::default(),
+            revision: 0,
+            created_at: now,
+        }
+    }
+
+    pub fn role(&self) -> crate::access::Role {
+        match self.holder {
+            AccountHolder::Patient { .. } => crate::access::Role::Patient,
+            AccountHolder::Doctor { .. } => crate::access::Role::Doctor,
+        }
+    }
+
+    /// What the ID token's `custom:document` says.
+    pub fn document_claim(&self) -> &str {
+        match &self.holder {
+            AccountHolder::Patient { document } => document.as_str(),
+            AccountHolder::Doctor { registry_number } => registry_number.as_str(),
+        }
+    }
+
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmation == Confirmation::Confirmed
+    }
+
+    /// Whether the account still holds its username and document: once
+    /// confirmed, for good; unconfirmed, only while its code may be used,
+    /// so an abandoned sign-up blocks nobody for long.
+    pub fn holds_its_names(&self, now: Timestamp) -> bool {
+        match &self.confirmation {
+            Confirmation::Confirmed => true,
+            Confirmation::Pending {
+                expires_at, wrong, ..
+            } => *expires_at > now && *wrong < Self::WRONG_CODES_ALLOWED,
+        }
+    }
+
+    /// Whether a new sign-up with this username may take this account's
+    /// place: it is not confirmed (signing up again is how a new code is asked for).
+    pub fn may_be_signed_up_again(&self) -> bool {
+        !self.is_confirmed()
+    }
+
+    /// The account after `code` is tried.
+    pub fn confirm(&self, code: &str, now: Timestamp) -> Confirming {
+        let Confirmation::Pending {
+            code_hash,
+            expires_at,
+            wrong,
+        } = &self.confirmation
+        else {
+            return Confirming::Refused(CodeRefused::AlreadyConfirmed);
+        };
+        if *expires_at <= now || *wrong >= Self::WRONG_CODES_ALLOWED {
+            return Confirming::Refused(CodeRefused::Invalid);
+        }
+        if *code_hash == crate::verification::hash(code.trim()) {
+            Confirming::Confirmed(self.next(|account| {
+                account.confirmation = Confirmation::Confirmed;
+            }))
+        } else {
+            let wrong = wrong.saturating_add(1);
+            Confirming::Wrong(self.next(|account| {
+                if let Confirmation::Pending { wrong: count, .. } = &mut account.confirmation {
+                    *count = wrong;
+                }
+            }))
+        }
+    }
+
+    /// The account after a sign-in whose password (and second fact) were
+    /// `right`; the lockout was checked before ([`SignInFailures::check`]).
+    /// An unconfirmed account is told so only after a right password, as
+    /// Cognito does.
+    pub fn signed_in(&self, right: bool, now: Timestamp) -> SigningIn {
+        if !right {
+            return SigningIn::Wrong(self.next(|account| {
+                account.failures = account.failures.failed(now);
+            }));
+        }
+        if !self.is_confirmed() {
+            return SigningIn::NotConfirmed;
+        }
+        if self.failures == SignInFailures::default() {
+            SigningIn::Right(None)
+        } else {
+            SigningIn::Right(Some(self.next(|account| {
+                account.failures = account.failures.succeeded();
+            })))
+        }
+    }
+
+    fn next(&self, change: impl FnOnce(&mut Account)) -> Account {
+        let mut next = self.clone();
+        change(&mut next);
+        next.revision = self.revision.saturating_add(1);
+        next
+    }
+}
+
+/// What a sign-in attempt leaves to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningIn {
+    /// Signed in; the account to store when its failure count is reset.
+    Right(Option<Account>),
+    /// A wrong password or second fact, counted.
+    Wrong(Account),
+    NotConfirmed,
+}
+
+/// A patient's sign-in name: their email, in lower case.
+pub fn patient_username(email: &EmailAddress) -> String {
+    email.as_str().to_lowercase()
+}
+
+/// A signed-in session: what a refresh token names (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub username: String,
+    pub expires_at: Timestamp,
+}
+
+/// A refresh token: 244 random bits, shown once to the client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    /// How long a refresh token may be used (Cognito's default: 30 days).
+    pub const LASTS: SignedDuration = SignedDuration::from_hours(30 * 24);
+
+    pub fn random() -> Self {
+        Self(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    pub fn from_client(raw: &str) -> Self {
+        Self(raw.trim().to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> String {
+        crate::verification::hash(&self.0)
+    }
+
+    /// The session this token opens at `now` for `account`.
+    pub fn session(&self, account: &Account, now: Timestamp) -> Session {
+        Session {
+            token_hash: self.hash(),
+            username: account.username.clone(),
+            expires_at: now.checked_add(Self::LASTS).unwrap_or(now),
+        }
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(…)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,16 @@ pub struct VerificationEmail {
     pub to: EmailAddress,
     pub code: String,
     pub expires_at: Timestamp,
+    pub purpose: CodePurpose,
+}
+
+/// What confirming the code does, which the email says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// Notifications may go to the address of a patient's record.
+    ContactAddress,
+    /// A new account may sign in (the local identity provider's sign-up).
+    SignUp,
 }
 
 /// Sends verification codes (by email, straight away: the patient waits
@@ -79,7 +89,8 @@ pub struct Issued {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NothingToVerify;
 
-fn hash(text: &str) -> String {
+/// SHA-256 of a code, in hex: what is kept of it.
+pub(crate) fn hash(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -113,6 +124,7 @@ impl Patient {
                 to,
                 code,
                 expires_at,
+                purpose: CodePurpose::ContactAddress,
             },
         })
     }

@@ -4,6 +4,7 @@
 //! that writes `.eml` files. It links no AWS SDK: the item shapes and keys
 //! come from `citas-layout`.
 
+pub mod accounts;
 pub mod outbox;
 pub mod passwords;
 pub mod private;

@@ -13,6 +13,12 @@ use citas_domain::account::Password;
 #[error("could not hash the password: {0}")]
 pub struct HashError(String);
 
+impl HashError {
+    pub(crate) fn new(why: String) -> Self {
+        Self(why)
+    }
+}
+
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for `password`.
 ///
 /// # Errors

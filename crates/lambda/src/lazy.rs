@@ -181,6 +181,7 @@ mod tests {
             to,
             code: "123456".to_owned(),
             expires_at: now,
+            purpose: citas_domain::verification::CodePurpose::SignUp,
         };
         verifier.send_code(&email).await.expect("sent");
         assert_eq!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use citas_domain::EmailAddress;
 use citas_domain::ports::{Claim, Email, IdempotencyStore, MailError, Mailer, StoreError};
-use citas_domain::verification::{VerificationEmail, Verifier, count_key};
+use citas_domain::verification::{CodePurpose, VerificationEmail, Verifier, count_key};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -32,10 +32,22 @@ const COUNTS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(48);
 /// nothing is sent to the address until it is used.
 pub fn render_code(email: &VerificationEmail) -> Email {
     let until = when(email.country, email.expires_at);
-    let lead = "Para recibir en este correo los avisos de tus citas, confirma que es tuyo con este código:";
-    let after = format!(
-        "El código vale hasta el {until}. Hasta que lo confirmes no te enviaremos avisos a esta dirección. Si no pediste este correo, ignóralo."
-    );
+    let (subject, lead, after) = match email.purpose {
+        CodePurpose::ContactAddress => (
+            "Confirma tu correo para recibir los avisos de tus citas",
+            "Para recibir en este correo los avisos de tus citas, confirma que es tuyo con este código:",
+            format!(
+                "El código vale hasta el {until}. Hasta que lo confirmes no te enviaremos avisos a esta dirección. Si no pediste este correo, ignóralo."
+            ),
+        ),
+        CodePurpose::SignUp => (
+            "Tu código para activar tu cuenta de citas",
+            "Para activar tu cuenta, confirma que este correo es tuyo con este código:",
+            format!(
+                "El código vale hasta el {until}. Hasta que lo confirmes no podrás iniciar sesión. Si no creaste una cuenta, ignora este correo."
+            ),
+        ),
+    };
     let greeting = format!("Hola {},", email.name);
     let text = format!(
         "{greeting}\n\n{lead}\n\n{}\n\n{after}\n\nEste es un mensaje automático; no respondas a este correo.\n",
@@ -51,7 +63,7 @@ pub fn render_code(email: &VerificationEmail) -> Email {
     Email {
         message_id: None,
         to: email.to.clone(),
-        subject: "Confirma tu correo para recibir los avisos de tus citas".into(),
+        subject: subject.into(),
         text,
         html,
         attachments: Vec::new(),

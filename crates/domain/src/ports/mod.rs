@@ -4,6 +4,7 @@
 //! conditional write (a transaction where an aggregate's items change
 //! together) in every adapter: no scans.
 
+mod accounts;
 mod appointments;
 mod catalogue;
 pub mod clock;
@@ -18,6 +19,7 @@ mod slots;
 pub use crate::appointment::{SlotChange, Transition};
 pub use crate::error::StoreError;
 pub use crate::scheduling::plan::Availability;
+pub use accounts::{AccountConflict, AccountStore, PasswordHasher};
 pub use appointments::{AppointmentStore, ListFilter};
 pub use catalogue::CatalogueStore;
 pub use doctors::{DoctorStore, PlanLease};

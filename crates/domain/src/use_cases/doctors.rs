@@ -89,6 +89,20 @@ pub async fn offered_speciality(
     })
 }
 
+/// A doctor's records in a country, one per speciality they are registered
+/// in: one batch read of the offered specialities' ids, however many doctors.
+pub async fn doctor_records(
+    services: &Services,
+    country: &'static Country,
+    registry_number: &DoctorDocument,
+) -> Result<Vec<Doctor>, DomainError> {
+    let ids: Vec<DoctorId> = catalogue::offered(services.store.added_specialities(country).await?)
+        .into_iter()
+        .map(|offered| DoctorId::new(country, offered.slug, registry_number.clone()))
+        .collect();
+    Ok(services.store.get_doctors(&ids).await?)
+}
+
 /// Registers or updates a doctor; a speciality the country lacks is added.
 pub async fn register_doctor(
     services: &Services,

@@ -2,6 +2,7 @@
 //! the entity what a change means, storing it and announcing it (the entity
 //! decides). One file per side; callers name them all from here.
 
+pub mod accounts;
 mod appointments;
 mod doctors;
 mod patients;

@@ -1,0 +1,447 @@
+//! The local identity provider's use cases: sign up, confirm with the
+//! emailed code, sign in, refresh and sign out (Cognito does these in AWS,
+//! with the same rules through its triggers); and who a caller is.
+
+use std::sync::Arc;
+
+use super::doctors::doctor_records;
+use crate::Services;
+use crate::access::{Caller, Identity, Role, require_country};
+use crate::account::{
+    Account, AccountHolder, CodeRefused, ConfirmationCode, Confirming, DoctorSignUp,
+    NotARegisteredDoctor, PatientSignUp, RefreshToken, SignUpRefused, SigningIn, TooManyAttempts,
+    patient_username,
+};
+use crate::error::DomainError;
+use crate::patient::Patient;
+use crate::ports::{AccountConflict, AccountStore, PasswordHasher, StoreError};
+use crate::values::country::Country;
+use crate::values::document::Document;
+use crate::values::email::EmailAddress;
+use crate::values::ids::DoctorId;
+use crate::verification::{CODES_PER_DAY, CodePurpose, VerificationEmail};
+
+/// What the identity provider adds to the services.
+#[derive(Clone)]
+pub struct AccountServices {
+    pub accounts: Arc<dyn AccountStore>,
+    pub passwords: Arc<dyn PasswordHasher>,
+}
+
+/// Why an account use case refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    SignUp(#[from] SignUpRefused),
+    #[error(transparent)]
+    NotARegisteredDoctor(#[from] NotARegisteredDoctor),
+    /// Whose it is is not said.
+    #[error("this document already has an account in this country")]
+    DocumentTaken,
+    #[error("there is an account with this username already: sign in")]
+    AccountExists,
+    #[error(transparent)]
+    Code(#[from] CodeRefused),
+    /// Unknown user, wrong password or wrong document alike.
+    #[error("the sign-in details are not right")]
+    InvalidCredentials,
+    #[error(
+        "the account's email is not confirmed yet: send the code emailed at sign-up to /auth/confirm"
+    )]
+    NotConfirmed,
+    #[error(transparent)]
+    TooManyAttempts(#[from] TooManyAttempts),
+    #[error("the refresh token is not valid: it expired, or its session was signed out")]
+    InvalidRefreshToken,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(error: StoreError) -> Self {
+        Self::Domain(error.into())
+    }
+}
+
+/// A sign-up, parsed.
+#[derive(Debug, Clone)]
+pub enum SignUp {
+    Patient(PatientSignUp),
+    Doctor(DoctorSignUp),
+}
+
+/// A sign-in as it arrives: a patient gives their document as a second fact.
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    Patient {
+        email: String,
+        document: String,
+        password: String,
+    },
+    Doctor {
+        username: String,
+        password: String,
+    },
+}
+
+/// Writes decided again when another request changed the account meanwhile.
+const DECIDE_AGAIN: usize = 8;
+
+/// `POST /auth/sign-up`: an unconfirmed account, and its code emailed.
+///
+/// # Errors
+/// `NotARegisteredDoctor`, `DocumentTaken`, `AccountExists`; too many codes today.
+pub async fn sign_up(
+    services: &Services,
+    ids: &AccountServices,
+    signup: SignUp,
+) -> Result<Account, AccountError> {
+    let now = services.now();
+    let code = ConfirmationCode::random();
+    let account = match &signup {
+        SignUp::Patient(patient) => {
+            let hash = ids.passwords.hash(&patient.password).await?;
+            Account::patient(patient, hash, &code, now)
+        }
+        SignUp::Doctor(doctor) => {
+            let records = doctor_records(services, doctor.country, &doctor.registry_number).await?;
+            let registered = records
+                .iter()
+                .find(|record| doctor.claims(record).is_ok())
+                .ok_or(NotARegisteredDoctor)?;
+            let hash = ids.passwords.hash(&doctor.password).await?;
+            Account::doctor(doctor, registered, hash, &code, now)
+        }
+    };
+    let mut holders = Vec::new();
+    holders.extend(ids.accounts.get_account(&account.username).await?);
+    if let AccountHolder::Patient { document } = &account.holder
+        && let Some(holder) = ids
+            .accounts
+            .account_of_document(account.country, document)
+            .await?
+        && holders
+            .iter()
+            .all(|known| known.username != holder.username)
+    {
+        holders.push(holder);
+    }
+    for holder in &holders {
+        let same_username = holder.username == account.username;
+        if same_username && !holder.may_be_signed_up_again() {
+            return Err(AccountError::AccountExists);
+        }
+        if !same_username && holder.holds_its_names(now) {
+            return Err(AccountError::DocumentTaken);
+        }
+    }
+    let counted = services
+        .verifier
+        .count_code(
+            &account.email,
+            account.country.local_date(now),
+            CODES_PER_DAY,
+            now,
+        )
+        .await?;
+    if !counted {
+        return Err(DomainError::TooManyCodes {
+            limit: CODES_PER_DAY,
+            retry_after: account.country.until_midnight(now),
+        }
+        .into());
+    }
+    ids.accounts
+        .create_account(&account, &holders)
+        .await
+        .map_err(|conflict| match conflict {
+            AccountConflict::UsernameTaken => AccountError::AccountExists,
+            AccountConflict::DocumentTaken => AccountError::DocumentTaken,
+            AccountConflict::Store(error) => error.into(),
+        })?;
+    // Sent once the account is stored: if sending fails, signing up again
+    // replaces the unconfirmed account and sends a new code.
+    let email = VerificationEmail {
+        country: account.country,
+        name: account.name.clone(),
+        to: account.email.clone(),
+        code: code.expose().to_owned(),
+        expires_at: now.checked_add(Account::CODE_LASTS).unwrap_or(now),
+        purpose: CodePurpose::SignUp,
+    };
+    services
+        .verifier
+        .send_code(&email)
+        .await
+        .map_err(|e| DomainError::Unavailable(format!("confirmation email: {e}")))?;
+    tracing::info!(
+        country = account.country.code,
+        role = account.role().as_str(),
+        "account signed up"
+    );
+    Ok(account)
+}
+
+/// `POST /auth/confirm`: the emailed code confirms the account; a patient's
+/// record is created or completed with the confirmed address, so
+/// notifications reach them.
+///
+/// # Errors
+/// `Code` when no unconfirmed account of the address takes the code.
+pub async fn confirm(
+    services: &Services,
+    ids: &AccountServices,
+    email: &EmailAddress,
+    code: &str,
+) -> Result<Account, AccountError> {
+    for _ in 0..DECIDE_AGAIN {
+        let now = services.now();
+        let accounts = ids.accounts.accounts_with_email(email).await?;
+        if !accounts.is_empty() && accounts.iter().all(Account::is_confirmed) {
+            return Err(CodeRefused::AlreadyConfirmed.into());
+        }
+        let mut changed_meanwhile = false;
+        for account in accounts.iter().filter(|account| !account.is_confirmed()) {
+            match account.confirm(code, now) {
+                Confirming::Confirmed(confirmed) => {
+                    // The record first: confirming again after a failure here
+                    // finds the account still unconfirmed and does both.
+                    if let AccountHolder::Patient { document } = &confirmed.holder {
+                        complete_patient_record(services, &confirmed, document).await?;
+                    }
+                    if ids.accounts.replace_account(account, &confirmed).await? {
+                        tracing::info!(
+                            country = confirmed.country.code,
+                            role = confirmed.role().as_str(),
+                            "account confirmed"
+                        );
+                        return Ok(confirmed);
+                    }
+                    changed_meanwhile = true;
+                }
+                Confirming::Wrong(counted) => {
+                    // Lost to another write: that one counted or confirmed.
+                    ids.accounts.replace_account(account, &counted).await?;
+                }
+                Confirming::Refused(_) => {}
+            }
+        }
+        if !changed_meanwhile {
+            return Err(CodeRefused::Invalid.into());
+        }
+    }
+    Err(DomainError::Contended.into())
+}
+
+/// The patient's record with the account's name (unless staff gave one)
+/// and its address, verified by the code.
+async fn complete_patient_record(
+    services: &Services,
+    account: &Account,
+    document: &Document,
+) -> Result<(), AccountError> {
+    let stored = services
+        .store
+        .get_patient(account.country, document)
+        .await?;
+    let patient = match stored {
+        Some(stored) => Patient {
+            email: Some(account.email.clone()),
+            email_verified: true,
+            verification: None,
+            ..stored
+        },
+        None => Patient {
+            document: document.clone(),
+            name: account.name.clone(),
+            email: Some(account.email.clone()),
+            email_verified: true,
+            verification: None,
+        },
+    };
+    services
+        .store
+        .upsert_patient(account.country, &patient)
+        .await?;
+    Ok(())
+}
+
+/// `POST /auth/sign-in`: the account and a new session's refresh token.
+///
+/// # Errors
+/// `TooManyAttempts` while the account waits (checked before the
+/// password); `InvalidCredentials`; `NotConfirmed` after a right password.
+pub async fn sign_in(
+    services: &Services,
+    ids: &AccountServices,
+    request: &SignIn,
+) -> Result<(Account, RefreshToken), AccountError> {
+    let (username, password, role) = match request {
+        SignIn::Patient {
+            email, password, ..
+        } => (
+            EmailAddress::parse(email)
+                .map(|email| patient_username(&email))
+                .unwrap_or_default(),
+            password,
+            Role::Patient,
+        ),
+        SignIn::Doctor { username, password } => {
+            (username.trim().to_lowercase(), password, Role::Doctor)
+        }
+    };
+    let found = if username.is_empty() {
+        None
+    } else {
+        ids.accounts.get_account(&username).await?
+    };
+    let Some(mut account) = found.filter(|account| account.role() == role) else {
+        // As long as a wrong password takes: the answer's time tells nothing.
+        ids.passwords.verify(password, None).await;
+        return Err(AccountError::InvalidCredentials);
+    };
+    let now = services.now();
+    account.failures.check(now)?;
+    let password_right = ids
+        .passwords
+        .verify(password, Some(account.password_hash.as_str()))
+        .await;
+    let right = password_right && second_fact_holds(&account, request);
+    for _ in 0..DECIDE_AGAIN {
+        match account.signed_in(right, now) {
+            SigningIn::NotConfirmed => return Err(AccountError::NotConfirmed),
+            SigningIn::Right(None) => return open_session(ids, account, now).await,
+            SigningIn::Right(Some(reset)) => {
+                if ids.accounts.replace_account(&account, &reset).await? {
+                    return open_session(ids, reset, now).await;
+                }
+            }
+            SigningIn::Wrong(counted) => {
+                if ids.accounts.replace_account(&account, &counted).await? {
+                    return Err(AccountError::InvalidCredentials);
+                }
+            }
+        }
+        // Another sign-in changed the account meanwhile: decide on what it left.
+        account = ids
+            .accounts
+            .get_account(&account.username)
+            .await?
+            .ok_or(AccountError::InvalidCredentials)?;
+        if !right {
+            account.failures.check(now)?;
+        }
+    }
+    Err(DomainError::Contended.into())
+}
+
+/// A patient's document, parsed with their country's rules, is theirs.
+fn second_fact_holds(account: &Account, request: &SignIn) -> bool {
+    match (request, &account.holder) {
+        (SignIn::Patient { document, .. }, AccountHolder::Patient { document: own }) => account
+            .country
+            .parse_document(document)
+            .is_ok_and(|given| &given == own),
+        (SignIn::Doctor { .. }, AccountHolder::Doctor { .. }) => true,
+        _ => false,
+    }
+}
+
+async fn open_session(
+    ids: &AccountServices,
+    account: Account,
+    now: jiff::Timestamp,
+) -> Result<(Account, RefreshToken), AccountError> {
+    let token = RefreshToken::random();
+    ids.accounts
+        .put_session(&token.session(&account, now))
+        .await?;
+    tracing::info!(
+        country = account.country.code,
+        role = account.role().as_str(),
+        "signed in"
+    );
+    Ok((account, token))
+}
+
+/// `POST /auth/refresh`: the account of a session still open.
+///
+/// # Errors
+/// `InvalidRefreshToken` when the session expired or was signed out.
+pub async fn refresh(
+    services: &Services,
+    ids: &AccountServices,
+    token: &RefreshToken,
+) -> Result<Account, AccountError> {
+    let now = services.now();
+    let session = ids
+        .accounts
+        .get_session(&token.hash())
+        .await?
+        .filter(|session| session.expires_at > now)
+        .ok_or(AccountError::InvalidRefreshToken)?;
+    ids.accounts
+        .get_account(&session.username)
+        .await?
+        .filter(Account::is_confirmed)
+        .ok_or(AccountError::InvalidRefreshToken)
+}
+
+/// `POST /auth/sign-out`: the session ends; its refresh token stops working.
+/// Ending one that is not open is no error (a retried sign-out).
+///
+/// # Errors
+/// The store's.
+pub async fn sign_out(ids: &AccountServices, token: &RefreshToken) -> Result<(), AccountError> {
+    ids.accounts.end_session(&token.hash()).await?;
+    Ok(())
+}
+
+/// `GET /{country}/me`: who the token says the caller is, with the name and
+/// address on their record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    pub role: Role,
+    pub country: &'static Country,
+    pub identity: Identity,
+    /// A doctor's records (one per speciality).
+    pub doctor_ids: Vec<DoctorId>,
+    pub name: Option<String>,
+    pub email: Option<EmailAddress>,
+}
+
+/// # Errors
+/// `Denied` when the token is of another country.
+pub async fn who_am_i(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+) -> Result<Me, DomainError> {
+    require_country(caller, country)?;
+    let mut me = Me {
+        role: caller.role(),
+        country,
+        identity: caller.identity.clone(),
+        doctor_ids: Vec::new(),
+        name: None,
+        email: None,
+    };
+    match &caller.identity {
+        Identity::Patient(document) => {
+            if let Some(patient) = services.store.get_patient(country, document).await? {
+                me.name = Some(patient.name);
+                me.email = patient.email;
+            }
+        }
+        Identity::Doctor(registry_number) => {
+            let records = doctor_records(services, country, registry_number).await?;
+            if let Some(first) = records.first() {
+                me.name = Some(first.name.clone());
+                me.email = first.email.clone();
+            }
+            me.doctor_ids = records.into_iter().map(|record| record.id).collect();
+        }
+        Identity::Admin => {}
+    }
+    Ok(me)
+}
