@@ -9,29 +9,11 @@ use std::time::Duration;
 
 use citas_domain::Role;
 use citas_e2e::assert_problem;
-use common::TestApp;
+use common::{TestApp, code_in, emails_to};
 use serde_json::json;
 
 const MARTA: &str = "41112222";
 const MARTA_EMAIL: &str = "marta.nueva@example.pe";
-
-/// The emails in the outbox addressed to `to`, as written.
-fn emails_to(app: &TestApp, to: &str) -> Vec<String> {
-    citas_e2e::outbox_files(&app.data_dir.path().join("outbox"))
-        .iter()
-        .filter_map(|file| std::fs::read_to_string(file).ok())
-        .filter(|email| email.contains(&format!("<{to}>")) || email.contains(&format!("To: {to}")))
-        .collect()
-}
-
-/// The code in a verification email (its HTML part shows it in `<code>`).
-fn code_in(email: &str) -> String {
-    // Quoted-printable lines end in a soft break that is not part of the text.
-    let joined = email.replace("=\r\n", "").replace("=\n", "");
-    let start = joined.find("<code>").expect("a code in the email") + "<code>".len();
-    let end = joined[start..].find("</code>").expect("the code's end") + start;
-    joined[start..end].to_owned()
-}
 
 /// Waits until `check` holds (up to 5 s).
 async fn eventually(mut check: impl FnMut() -> bool, what: &str) {

@@ -400,3 +400,43 @@ impl From<&HistoryEntry> for HistoryEntryResponse {
         }
     }
 }
+
+/// `GET /{country}/me`: who the token is, and the name and address on their record.
+#[derive(Debug, Serialize)]
+pub struct MeResponse {
+    pub role: &'static str,
+    pub country: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_number: Option<String>,
+    /// A doctor's first record; `doctor_ids` has one per speciality.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doctor_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub doctor_ids: Vec<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl From<&citas_domain::use_cases::accounts::Me> for MeResponse {
+    fn from(me: &citas_domain::use_cases::accounts::Me) -> Self {
+        use citas_domain::Identity;
+        let (document, registry_number) = match &me.identity {
+            Identity::Patient(document) => (Some(document.to_string()), None),
+            Identity::Doctor(registry) => (None, Some(registry.as_str().to_owned())),
+            Identity::Admin => (None, None),
+        };
+        let doctor_ids: Vec<String> = me.doctor_ids.iter().map(ToString::to_string).collect();
+        Self {
+            role: me.role.as_str(),
+            country: me.country.code,
+            document,
+            registry_number,
+            doctor_id: doctor_ids.first().cloned(),
+            doctor_ids,
+            name: me.name.clone(),
+            email: me.email.as_ref().map(ToString::to_string),
+        }
+    }
+}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::body::MeResponse;
 use crate::body::{
     AppointmentPage, AppointmentRequest, AppointmentResponse, AssignRequest, HistoryEntryResponse,
     HistoryResponse, ListQuery, PatientRequest, PatientResponse, ReasonRequest,
@@ -308,6 +309,10 @@ async fn run(
             .await?;
             Ok(appointment_response(&appointment))
         }
+        Action::WhoAmI => {
+            let me = use_cases::accounts::who_am_i(services, caller, country).await?;
+            Ok(json_response(StatusCode::OK, &MeResponse::from(&me)))
+        }
         Action::ListSpecialities => {
             let offered = use_cases::specialities(services, caller, country).await?;
             Ok(json_response(
@@ -527,7 +532,8 @@ fn body_bytes(request: &Request) -> Result<Option<&[u8]>, Problem> {
     Ok(Some(bytes))
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+/// A JSON body, or the problem that says what is wrong with it.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(bytes).map_err(|error| {
         use serde_json::error::Category;
         match error.classify() {

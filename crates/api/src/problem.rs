@@ -328,3 +328,59 @@ mod tests {
         assert!(!body.contains("dynamodb"), "{body}");
     }
 }
+
+/// The identity provider's refusals (the local `/auth/*` routes).
+impl From<citas_domain::use_cases::accounts::AccountError> for Problem {
+    fn from(error: citas_domain::use_cases::accounts::AccountError) -> Self {
+        use citas_domain::account::SignUpRefused;
+        use citas_domain::use_cases::accounts::AccountError;
+        let detail = error.to_string();
+        match error {
+            AccountError::SignUp(refused) => {
+                let (code, field) = match &refused {
+                    SignUpRefused::Role => ("invalid_role", "role"),
+                    SignUpRefused::Document(_) => ("invalid_document", "document"),
+                    SignUpRefused::RegistryNumber(_) => {
+                        ("invalid_registry_number", "registry_number")
+                    }
+                    SignUpRefused::Name(_) => ("invalid_name", "name"),
+                    SignUpRefused::Email(_) => ("invalid_email", "email"),
+                    SignUpRefused::Password(_) => ("weak_password", "password"),
+                };
+                Problem::bad_request(code, detail).with("field", field)
+            }
+            AccountError::NotARegisteredDoctor(_) => {
+                Problem::new(StatusCode::FORBIDDEN, "not_a_registered_doctor", detail)
+            }
+            AccountError::DocumentTaken => {
+                Problem::new(StatusCode::CONFLICT, "document_taken", detail)
+            }
+            AccountError::AccountExists => {
+                Problem::new(StatusCode::CONFLICT, "account_exists", detail)
+            }
+            AccountError::Code(citas_domain::account::CodeRefused::AlreadyConfirmed) => {
+                Problem::new(StatusCode::CONFLICT, "already_confirmed", detail)
+            }
+            AccountError::Code(citas_domain::account::CodeRefused::Invalid) => {
+                Problem::bad_request("invalid_code", detail)
+            }
+            AccountError::InvalidCredentials => {
+                Problem::new(StatusCode::UNAUTHORIZED, "invalid_credentials", detail)
+            }
+            AccountError::NotConfirmed => {
+                Problem::new(StatusCode::FORBIDDEN, "not_confirmed", detail)
+            }
+            AccountError::TooManyAttempts(wait) => {
+                let mut problem =
+                    Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", detail);
+                problem.retry_after =
+                    u32::try_from(wait.retry_after.as_secs().clamp(1, 86_400)).ok();
+                problem
+            }
+            AccountError::InvalidRefreshToken => {
+                Problem::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", detail)
+            }
+            AccountError::Domain(error) => error.into(),
+        }
+    }
+}

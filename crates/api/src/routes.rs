@@ -33,6 +33,7 @@ pub enum Action {
     RemoveSlot,
     SearchSlots,
     FreeDays,
+    WhoAmI,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +146,11 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/{country}/appointment/{id}/cancel",
         action: Action::CancelAppointment,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/me",
+        action: Action::WhoAmI,
     },
     Route {
         method: "GET",

@@ -62,6 +62,7 @@ pub mod functions {
         Action::GetAgenda,
         Action::SearchSlots,
         Action::FreeDays,
+        Action::WhoAmI,
     ];
 
     /// Binary name (template.yaml's `BuildProperties.Binary`) → actions.

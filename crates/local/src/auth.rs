@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use citas_domain::access::claim;
+use citas_domain::account::Account;
 use citas_domain::{Country, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value, json};
@@ -15,6 +16,8 @@ use serde_json::{Map, Value, json};
 pub const ISSUER: &str = "citas-local";
 pub const AUDIENCE: &str = "citas-frontend";
 const SECRET_FILE: &str = "token-secret";
+/// How long an ID token of the local identity provider lasts (Cognito's default).
+pub const ID_TOKEN_LASTS: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 /// Seconds of clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 5;
 
@@ -92,7 +95,33 @@ impl TokenAuthority {
         if let (Some(document), Some(map)) = (&request.document, claims.as_object_mut()) {
             map.insert(claim::DOCUMENT.into(), json!(document));
         }
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        self.sign(&claims)
+    }
+
+    /// An ID token of a signed-in account, with the claims Cognito's ID
+    /// tokens carry: its fixed `sub`, its group, country and document,
+    /// its (confirmed) email and its username.
+    pub fn mint_for(&self, account: &Account) -> Result<String, AuthError> {
+        let now = jiff::Timestamp::now().as_second();
+        self.sign(&json!({
+            claim::SUBJECT: account.subject,
+            claim::GROUPS: [account.role().as_str()],
+            claim::COUNTRY: account.country.code,
+            claim::DOCUMENT: account.document_claim(),
+            "email": account.email.as_str(),
+            "email_verified": true,
+            "cognito:username": account.username,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "auth_time": now,
+            "exp": now + ID_TOKEN_LASTS.as_secs(),
+            "token_use": "id",
+        }))
+    }
+
+    fn sign(&self, claims: &Value) -> Result<String, AuthError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .map_err(|e| AuthError::Signing(e.to_string()))
     }
 

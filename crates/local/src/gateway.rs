@@ -116,6 +116,18 @@ pub(crate) async fn forward(
         );
         return response;
     }
+    if path.starts_with(crate::identity::AUTH_PREFIX) {
+        return to_local(
+            crate::identity::on_request(
+                services,
+                &local.identity,
+                parts.method.as_str(),
+                path,
+                &body,
+            )
+            .await,
+        );
+    }
     if path == crate::reminders::LOCAL_REMIND_PATH && parts.method == Method::POST {
         let claims = match verified() {
             Ok(claims) => claims,

@@ -113,6 +113,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Passwords(#[from] citas_embedded::passwords::HashError),
     #[error("the calendar key: {0}")]
     CalendarKey(#[from] citas_embedded::private::SecretError),
     #[error("storage: {0}")]
@@ -151,8 +153,19 @@ pub async fn start(config: LocalConfig) -> Result<RunningServer, StartError> {
         Some(target) => aws_services(&config, target, &stopped).await?,
     };
     let services = Arc::new(services);
+    let tokens = TokenAuthority::open(&config.data_dir)?;
+    let identity = crate::identity::LocalIdentity {
+        accounts: citas_domain::use_cases::accounts::AccountServices {
+            accounts: Arc::new(citas_embedded::accounts::AccountFile::open(
+                &config.data_dir,
+            )?),
+            passwords: Arc::new(citas_embedded::accounts::Argon2Passwords::new()?),
+        },
+        tokens: tokens.clone(),
+    };
     let local = Arc::new(Local {
-        tokens: TokenAuthority::open(&config.data_dir)?,
+        tokens,
+        identity,
         // The embedded mode's dead-letter queue; on the AWS adapters it is SQS's.
         dead_letters: config
             .aws
@@ -353,10 +366,12 @@ async fn accept_loop(
 
 pub(crate) type LocalResponse = hyper::Response<Full<Bytes>>;
 
-/// What the local server adds to the API: its token verifier and, in the
-/// embedded mode, its dead-letter file.
+/// What the local server adds to the API: its token verifier, its identity
+/// provider and, in the embedded mode, its dead-letter file.
 pub(crate) struct Local {
     pub(crate) tokens: TokenAuthority,
+    /// The `/auth/*` routes' accounts and signer.
+    pub(crate) identity: crate::identity::LocalIdentity,
     pub(crate) dead_letters: Option<citas_embedded::queue::DeadLetterFile>,
     pub(crate) read_timeout: std::time::Duration,
     pub(crate) request_deadline: std::time::Duration,

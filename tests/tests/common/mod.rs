@@ -312,3 +312,21 @@ pub async fn wait_for_emails(app: &TestApp, count: usize) -> Vec<String> {
     }
     panic!("fewer than {count} emails arrived in {}", outbox.display());
 }
+
+/// The emails in the outbox addressed to `to`, as written.
+pub fn emails_to(app: &TestApp, to: &str) -> Vec<String> {
+    citas_e2e::outbox_files(&app.data_dir.path().join("outbox"))
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter(|email| email.contains(&format!("<{to}>")) || email.contains(&format!("To: {to}")))
+        .collect()
+}
+
+/// The code in a verification email (its HTML part shows it in `<code>`).
+pub fn code_in(email: &str) -> String {
+    // Quoted-printable lines end in a soft break that is not part of the text.
+    let joined = email.replace("=\r\n", "").replace("=\n", "");
+    let start = joined.find("<code>").expect("a code in the email") + "<code>".len();
+    let end = joined[start..].find("</code>").expect("the code's end") + start;
+    joined[start..end].to_owned()
+}
