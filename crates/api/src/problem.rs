@@ -306,29 +306,6 @@ fn rfc3339(at: &jiff::Zoned) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_dependency_is_a_503_that_says_when_to_retry_and_hides_the_cause() {
-        let response = Problem::from(DomainError::Unavailable(
-            "dynamodb: timeout after 6s".into(),
-        ))
-        .into_response(Some("req-1"));
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            response.headers().get(header::RETRY_AFTER),
-            Some(&HeaderValue::from_static("2"))
-        );
-        let Body::Text(body) = response.body() else {
-            panic!("a text body")
-        };
-        assert!(body.contains("\"code\":\"service_unavailable\""), "{body}");
-        assert!(!body.contains("dynamodb"), "{body}");
-    }
-}
-
 /// The identity provider's refusals (the local `/auth/*` routes).
 impl From<citas_domain::use_cases::accounts::AccountError> for Problem {
     fn from(error: citas_domain::use_cases::accounts::AccountError) -> Self {
@@ -382,5 +359,28 @@ impl From<citas_domain::use_cases::accounts::AccountError> for Problem {
             }
             AccountError::Domain(error) => error.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_dependency_is_a_503_that_says_when_to_retry_and_hides_the_cause() {
+        let response = Problem::from(DomainError::Unavailable(
+            "dynamodb: timeout after 6s".into(),
+        ))
+        .into_response(Some("req-1"));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("2"))
+        );
+        let Body::Text(body) = response.body() else {
+            panic!("a text body")
+        };
+        assert!(body.contains("\"code\":\"service_unavailable\""), "{body}");
+        assert!(!body.contains("dynamodb"), "{body}");
     }
 }
