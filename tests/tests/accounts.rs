@@ -155,21 +155,21 @@ async fn a_peruvian_patient_signs_up_confirms_signs_in_and_books() {
 #[tokio::test]
 async fn a_chilean_rut_is_one_account_in_its_three_written_forms() {
     let app = TestApp::spawn().await;
-    let tokens = signed_up_patient(&app, "cl", "12.345.678-5", "ana.rut@example.cl").await;
+    let tokens = signed_up_patient(&app, "cl", "16.543.210-K", "ana.rut@example.cl").await;
     assert_eq!(
         claims_of(&id_token(&tokens))["custom:document"],
-        "12345678-5"
+        "16543210-K"
     );
     // Signing in with the RUT written another way is the same second fact.
-    for written in ["12345678-5", "123456785"] {
+    for written in ["16543210-K", "16543210k"] {
         sign_in_patient(&app, "ana.rut@example.cl", written, PASSWORD).await;
     }
     // Another person with the same RUT, in any form, is refused without
     // learning whose account it is.
     for (written, email) in [
-        ("12345678-5", "otra@example.cl"),
-        ("123456785", "otra2@example.cl"),
-        ("12.345.678-5", "otra3@example.cl"),
+        ("16543210-K", "otra@example.cl"),
+        ("16543210K", "otra2@example.cl"),
+        ("16.543.210-k", "otra3@example.cl"),
     ] {
         let (status, problem) = auth(&app, "sign-up", patient("cl", written, email)).await;
         assert_problem((status, &problem), 409, "document_taken");
@@ -183,7 +183,7 @@ async fn a_chilean_rut_is_one_account_in_its_three_written_forms() {
     let (status, problem) = auth(
         &app,
         "sign-up",
-        patient("cl", "12.345.678-9", "mal@example.cl"),
+        patient("cl", "16.543.210-5", "mal@example.cl"),
     )
     .await;
     assert_problem((status, &problem), 400, "invalid_document");
@@ -435,4 +435,45 @@ async fn who_am_i_answers_for_staff_tokens_too() {
     );
     let (status, problem) = app.send_as("GET", "/pe/me", &admin, None).await;
     assert_eq!(status, 403, "{problem}");
+}
+
+/// Seed 000's Ana has a record whose address staff entered: only that
+/// address may claim her document. And a token always carries the
+/// account's own document, whatever a sign-in sends.
+#[tokio::test]
+async fn a_patient_can_never_obtain_another_patients_document_in_a_token() {
+    let app = TestApp::spawn().await;
+    let (status, problem) = auth(
+        &app,
+        "sign-up",
+        patient("pe", "45678912", "intrusa@example.pe"),
+    )
+    .await;
+    assert_problem((status, &problem), 409, "document_taken");
+    assert!(!problem.to_string().contains("ana.torres"), "{problem}");
+    // Another patient's account, signed in with Ana's document as the second fact.
+    signed_up_patient(&app, "pe", "70334455", "intrusa@example.pe").await;
+    let (status, problem) = auth(
+        &app,
+        "sign-in",
+        json!({"email": "intrusa@example.pe", "document": "45678912", "password": PASSWORD}),
+    )
+    .await;
+    assert_problem((status, &problem), 401, "invalid_credentials");
+    let tokens = sign_in_patient(&app, "intrusa@example.pe", "70334455", PASSWORD).await;
+    let token = id_token(&tokens);
+    assert_eq!(claims_of(&token)["custom:document"], "70334455");
+    let (status, problem) = app
+        .send_as("GET", "/pe/patient/45678912", &token, None)
+        .await;
+    assert_problem((status, &problem), 404, "patient_not_found");
+    // Ana herself, from the address on her record, claims it.
+    let tokens = signed_up_patient(&app, "pe", "45678912", "Ana.Torres@example.pe").await;
+    assert_eq!(claims_of(&id_token(&tokens))["custom:document"], "45678912");
+    let (status, me) = app.send_as("GET", "/pe/me", &id_token(&tokens), None).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["name"], "Ana Lucía Torres Vega",
+        "the record's name stays"
+    );
 }

@@ -1228,6 +1228,19 @@ async fn api_use_cases(stack: &mut Stack, country: &'static Country) -> Vec<Stri
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // Who am I, as a patient (their record) and as a doctor (their records).
+    for who in [patient(0), doctor_a.clone()] {
+        let (status, body) = stack
+            .api(
+                "BrowseScheduleFunction",
+                "GET",
+                &format!("/{c}/me"),
+                &who,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
 
     let (status, body) = stack
         .api(

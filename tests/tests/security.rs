@@ -51,6 +51,7 @@ const ERASE_PATIENT: &str = "erase patient";
 const RESEND_CODE: &str = "resend verification code";
 const VERIFY_EMAIL: &str = "verify email";
 const FREE_DAYS: &str = "free days";
+const WHO_AM_I: &str = "who am I";
 
 /// Ana's appointment, and the doctor, slot and local day it is booked on.
 struct Target<'a> {
@@ -82,6 +83,7 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
     let document = doctor.rsplit('-').next().unwrap_or_default();
     BTreeMap::from([
         (SPECIALITIES, get("/pe/speciality".into())),
+        (WHO_AM_I, get("/pe/me".into())),
         (
             REGISTER_DOCTOR,
             post(
@@ -216,6 +218,7 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
 /// What a caller gets from a route: a refusal, or an answer that changes nothing.
 /// Requests a caller may make and that change data are left out of the matrix
 /// (they are the API tests' business) and named in its `not_run` list.
+#[derive(Clone, Copy)]
 struct Row<'a> {
     who: &'static str,
     authorization: &'a str,
@@ -283,6 +286,42 @@ fn not_found_code(route: &str) -> &'static str {
     }
 }
 
+const PASSWORD: &str = "Secreto-2026";
+
+fn patient_sign_up(document: &str) -> Value {
+    json!({ "role": "patient", "country": "pe", "document": document, "name": "Inés Paredes",
+            "email": format!("p{document}@example.pe"), "password": PASSWORD })
+}
+
+/// Signs up with the local identity provider, confirms with the emailed
+/// code and signs in: the ID token.
+async fn signed_in(app: &TestApp, sign_up: Value) -> String {
+    let email = sign_up["email"].as_str().expect("email").to_owned();
+    let call = |action: &str, body: Value| {
+        let request = app
+            .client
+            .post(format!("{}/auth/{action}", app.base))
+            .json(&body);
+        async move { common::read(request.send().await.expect("request")).await }
+    };
+    let (status, body) = call("sign-up", sign_up.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    let email_sent = common::emails_to(app, &email);
+    let code = common::code_in(email_sent.last().expect("the code's email"));
+    let (status, body) = call("confirm", json!({ "email": email, "code": code })).await;
+    assert_eq!(status, 200, "{body}");
+    let sign_in = match sign_up["role"].as_str() {
+        Some("doctor") => json!({
+            "username": format!("pe-{}", sign_up["registry_number"].as_str().unwrap_or_default()),
+            "password": PASSWORD,
+        }),
+        _ => json!({ "email": email, "document": sign_up["document"], "password": PASSWORD }),
+    };
+    let (status, tokens) = call("sign-in", sign_in).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens["id_token"].as_str().expect("an ID token").to_owned()
+}
+
 #[tokio::test]
 async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
     let app = TestApp::spawn().await;
@@ -306,6 +345,27 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
         day: &PERU.local_date(starts_at).to_string(),
     };
     common::wait_for_emails(&app, 1).await;
+    // Tokens of the local identity provider: another patient who signed
+    // herself up, and Ana's doctor, who claimed the registration staff gave
+    // an address.
+    let signed_in_patient = bearer(&signed_in(&app, patient_sign_up("70009999")).await);
+    let (_, registered) = app.get(&format!("/pe/doctor/{doctor}")).await;
+    let (status, body) = app
+        .post(
+            "/pe/doctor",
+            json!({ "document": doctor_document, "name": registered["name"],
+                    "speciality": registered["speciality"], "email": "su.doctora@clinica.pe" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let signed_in_doctor = bearer(
+        &signed_in(
+            &app,
+            json!({ "role": "doctor", "country": "pe", "registry_number": doctor_document,
+                    "email": "su.doctora@clinica.pe", "password": PASSWORD }),
+        )
+        .await,
+    );
     let before = snapshot(&app, &target).await;
 
     let cases = every_route(&target);
@@ -392,6 +452,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (RESEND_CODE, 403),
                 (VERIFY_EMAIL, 403),
                 (FREE_DAYS, 403),
+                (WHO_AM_I, 403),
             ],
             not_run: &[],
         },
@@ -428,6 +489,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (RESEND_CODE, 404),
                 (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
+                (WHO_AM_I, 200),
             ],
             not_run: &[],
         },
@@ -465,6 +527,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (RESEND_CODE, 404),
                 (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
+                (WHO_AM_I, 200),
             ],
             not_run: &[],
         },
@@ -501,6 +564,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (RESEND_CODE, 404),
                 (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
+                (WHO_AM_I, 200),
             ],
             not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
         },
@@ -534,11 +598,31 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (RESEND_CODE, 409),
                 (VERIFY_EMAIL, 422),
                 (FREE_DAYS, 200),
+                (WHO_AM_I, 200),
             ],
             not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE, ERASE_PATIENT],
         },
     ];
-    for row in &matrix {
+    let by_name = |who: &str| {
+        *matrix
+            .iter()
+            .find(|row| row.who == who)
+            .unwrap_or_else(|| panic!("no row {who}"))
+    };
+    // A signed-in token is held to what a `citas token` of the same caller is.
+    let signed_in_rows = [
+        Row {
+            who: "another patient, signed in",
+            authorization: &signed_in_patient,
+            ..by_name("another patient")
+        },
+        Row {
+            who: "her doctor, signed in",
+            authorization: &signed_in_doctor,
+            ..by_name("her doctor")
+        },
+    ];
+    for row in matrix.iter().chain(&signed_in_rows) {
         let named: BTreeSet<&str> = row
             .expected
             .iter()

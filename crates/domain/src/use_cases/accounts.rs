@@ -100,6 +100,20 @@ pub async fn sign_up(
     let code = ConfirmationCode::random();
     let account = match &signup {
         SignUp::Patient(patient) => {
+            // A record whose address is known to reach its patient (staff
+            // entered it, or its code came back) is claimed only from that
+            // address: nobody else takes that patient's document into a token.
+            let record = services
+                .store
+                .get_patient(patient.country, &patient.document)
+                .await?;
+            if record
+                .as_ref()
+                .and_then(Patient::reachable_email)
+                .is_some_and(|known| !known.as_str().eq_ignore_ascii_case(patient.email.as_str()))
+            {
+                return Err(AccountError::DocumentTaken);
+            }
             let hash = ids.passwords.hash(&patient.password).await?;
             Account::patient(patient, hash, &code, now)
         }
