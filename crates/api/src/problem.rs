@@ -357,6 +357,7 @@ impl From<citas_domain::use_cases::accounts::AccountError> for Problem {
             AccountError::InvalidRefreshToken => {
                 Problem::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", detail)
             }
+            AccountError::Username(_) => Problem::bad_request("invalid_username", detail),
             AccountError::Domain(error) => error.into(),
         }
     }

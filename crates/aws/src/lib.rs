@@ -2,6 +2,7 @@
 //! queues and the SES v2 mailer, the deployment's settings and the SDK's configuration.
 
 pub mod breaker;
+pub mod cognito;
 pub mod counting;
 pub mod dynamo;
 pub mod errors;
@@ -14,6 +15,7 @@ pub mod sqs;
 pub mod xray;
 
 pub use breaker::{Breakers, CircuitBreaker};
+pub use cognito::CognitoDirectory;
 pub use counting::{CallRecorder, Named, OperationCounter, RecordedCall};
 pub use dynamo::DynamoStore;
 pub use idempotency::DynamoIdempotency;

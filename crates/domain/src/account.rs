@@ -111,6 +111,14 @@ pub enum SignUpRefused {
 }
 
 impl SignUpRole {
+    /// The group an account of this role joins.
+    pub fn as_role(self) -> crate::access::Role {
+        match self {
+            Self::Patient => crate::access::Role::Patient,
+            Self::Doctor => crate::access::Role::Doctor,
+        }
+    }
+
     /// # Errors
     /// `Role` for `admin` and anything not a role.
     pub fn parse(raw: &str) -> Result<Self, SignUpRefused> {
@@ -198,17 +206,31 @@ impl DoctorSignUp {
     /// # Errors
     /// `NotARegisteredDoctor` otherwise, or when no email was registered.
     pub fn claims(&self, registered: &Doctor) -> Result<(), NotARegisteredDoctor> {
-        let same_doctor =
-            registered.id.country == self.country && registered.id.document == self.registry_number;
-        let same_email = registered
-            .email
-            .as_ref()
-            .is_some_and(|email| email.as_str().eq_ignore_ascii_case(self.email.as_str()));
-        if same_doctor && same_email {
-            Ok(())
-        } else {
-            Err(NotARegisteredDoctor)
-        }
+        claims_registration(registered, self.country, &self.registry_number, &self.email)
+    }
+}
+
+/// Whether `registered` is the record a claim of a country's registry
+/// number from `email` names (the address staff gave, letter case aside).
+///
+/// # Errors
+/// `NotARegisteredDoctor` otherwise, or when no email was registered.
+pub fn claims_registration(
+    registered: &Doctor,
+    country: &Country,
+    registry_number: &DoctorDocument,
+    email: &EmailAddress,
+) -> Result<(), NotARegisteredDoctor> {
+    let same_doctor =
+        registered.id.country == country && registered.id.document == *registry_number;
+    let same_email = registered
+        .email
+        .as_ref()
+        .is_some_and(|known| known.as_str().eq_ignore_ascii_case(email.as_str()));
+    if same_doctor && same_email {
+        Ok(())
+    } else {
+        Err(NotARegisteredDoctor)
     }
 }
 
@@ -599,6 +621,91 @@ impl fmt::Debug for RefreshToken {
     }
 }
 
+/// A user of the Cognito user pool, as its username says: a doctor is
+/// `{country}-{registry number}`; a patient `{country}-patient-{document}`
+/// (the document normalised), so the pool's unique usernames make a
+/// document one account per country, and the triggers read who a user is
+/// from the username alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUser {
+    pub country: &'static Country,
+    pub holder: AccountHolder,
+}
+
+/// Why a pool username names nobody who may sign themselves up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolUsernameRefused {
+    #[error(
+        "the username is {{country}}-patient-{{document}} for a patient or {{country}}-{{registry number}} for a doctor"
+    )]
+    Shape,
+    #[error(transparent)]
+    Country(#[from] crate::values::country::UnsupportedCountry),
+    #[error(transparent)]
+    SignUp(#[from] SignUpRefused),
+    #[error("write the document as {normalised} in the username")]
+    NotNormalised { normalised: String },
+}
+
+impl PoolUser {
+    const PATIENT: &'static str = "patient-";
+
+    /// # Errors
+    /// The username's shape, country, document or registry number.
+    pub fn parse(username: &str) -> Result<Self, PoolUsernameRefused> {
+        let (code, rest) = username.split_once('-').ok_or(PoolUsernameRefused::Shape)?;
+        let country = Country::from_code(&code.to_ascii_lowercase())?;
+        let holder = match rest
+            .get(..Self::PATIENT.len())
+            .filter(|start| start.eq_ignore_ascii_case(Self::PATIENT))
+        {
+            Some(_) => {
+                let written = &rest[Self::PATIENT.len()..];
+                let document = country
+                    .parse_document(written)
+                    .map_err(SignUpRefused::from)?;
+                if !document.as_str().eq_ignore_ascii_case(written) {
+                    return Err(PoolUsernameRefused::NotNormalised {
+                        normalised: format!("{}-patient-{document}", country.code),
+                    });
+                }
+                AccountHolder::Patient { document }
+            }
+            None => AccountHolder::Doctor {
+                registry_number: DoctorDocument::parse(rest).map_err(SignUpRefused::from)?,
+            },
+        };
+        Ok(Self { country, holder })
+    }
+
+    pub fn username(&self) -> String {
+        match &self.holder {
+            AccountHolder::Patient { document } => {
+                format!("{}-{}{document}", self.country.code, Self::PATIENT)
+            }
+            AccountHolder::Doctor { registry_number } => {
+                doctor_username(self.country, registry_number)
+            }
+        }
+    }
+
+    /// The group the user joins on confirmation.
+    pub fn role(&self) -> crate::access::Role {
+        match self.holder {
+            AccountHolder::Patient { .. } => crate::access::Role::Patient,
+            AccountHolder::Doctor { .. } => crate::access::Role::Doctor,
+        }
+    }
+
+    /// What `custom:document` holds.
+    pub fn document_claim(&self) -> &str {
+        match &self.holder {
+            AccountHolder::Patient { document } => document.as_str(),
+            AccountHolder::Doctor { registry_number } => registry_number.as_str(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,5 +851,40 @@ mod tests {
             })
         );
         assert_eq!(failures.succeeded().check(now), Ok(()));
+    }
+
+    #[test]
+    fn pool_usernames_say_who_signs_up() {
+        let check = crate::values::document::rut_check_digit(16_543_210);
+        let rut = format!("16543210-{check}");
+        let patient = PoolUser::parse(&format!("cl-patient-{rut}")).expect("a patient");
+        assert_eq!(patient.role(), crate::access::Role::Patient);
+        assert_eq!(patient.document_claim(), rut);
+        assert_eq!(patient.username(), format!("cl-patient-{rut}"));
+        let doctor = PoolUser::parse("pe-9999234").expect("a doctor");
+        assert_eq!(
+            (doctor.role(), doctor.document_claim(), doctor.username()),
+            (
+                crate::access::Role::Doctor,
+                "9999234",
+                "pe-9999234".to_owned()
+            )
+        );
+        assert!(matches!(
+            PoolUser::parse("cl-patient-16.543.210-K"),
+            Err(PoolUsernameRefused::NotNormalised { .. })
+        ));
+        assert!(matches!(
+            PoolUser::parse("pe-patient-12"),
+            Err(PoolUsernameRefused::SignUp(SignUpRefused::Document(_)))
+        ));
+        assert!(matches!(
+            PoolUser::parse("xx-9999234"),
+            Err(PoolUsernameRefused::Country(_))
+        ));
+        assert_eq!(
+            PoolUser::parse("ana@example.pe"),
+            Err(PoolUsernameRefused::Shape)
+        );
     }
 }

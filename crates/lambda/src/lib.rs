@@ -3,6 +3,7 @@
 //! that most functions never call: `lazy`), and the
 //! table of which HTTP actions each function serves.
 
+pub mod cognito;
 pub mod jobs;
 pub mod lazy;
 
@@ -208,6 +209,21 @@ impl Aws {
             config = config.interceptor(recorder.clone());
         }
         aws_sdk_sesv2::Client::from_conf(config.build())
+    }
+
+    /// The user pool's administrator API, traced (only the post
+    /// confirmation trigger calls it, once per confirmed sign-up: no breaker).
+    pub fn user_directory(&self) -> citas_aws::CognitoDirectory {
+        let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk);
+        if let Some(xray) = &self.xray {
+            config = config.interceptor(xray.clone());
+        }
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
+        }
+        citas_aws::CognitoDirectory::new(aws_sdk_cognitoidentityprovider::Client::from_conf(
+            config.build(),
+        ))
     }
 
     pub fn store(&self) -> Arc<DynamoStore> {

@@ -9,8 +9,8 @@ use crate::Services;
 use crate::access::{Caller, Identity, Role, require_country};
 use crate::account::{
     Account, AccountHolder, CodeRefused, ConfirmationCode, Confirming, DoctorSignUp,
-    NotARegisteredDoctor, PatientSignUp, RefreshToken, SignUpRefused, SigningIn, TooManyAttempts,
-    patient_username,
+    NotARegisteredDoctor, PatientSignUp, PoolUser, PoolUsernameRefused, RefreshToken,
+    SignUpRefused, SignUpRole, SigningIn, TooManyAttempts, claims_registration, patient_username,
 };
 use crate::error::DomainError;
 use crate::patient::Patient;
@@ -18,7 +18,9 @@ use crate::ports::{AccountConflict, AccountStore, PasswordHasher, StoreError};
 use crate::values::country::Country;
 use crate::values::document::Document;
 use crate::values::email::EmailAddress;
+use crate::values::ids::DoctorDocument;
 use crate::values::ids::DoctorId;
+use crate::values::text::{MAX_TEXT_LEN, clean_text};
 use crate::verification::{CODES_PER_DAY, CodePurpose, VerificationEmail};
 
 /// What the identity provider adds to the services.
@@ -35,6 +37,9 @@ pub enum AccountError {
     SignUp(#[from] SignUpRefused),
     #[error(transparent)]
     NotARegisteredDoctor(#[from] NotARegisteredDoctor),
+    /// A user pool username that names no patient or doctor.
+    #[error("{0}")]
+    Username(String),
     /// Whose it is is not said.
     #[error("this document already has an account in this country")]
     DocumentTaken,
@@ -100,31 +105,21 @@ pub async fn sign_up(
     let code = ConfirmationCode::random();
     let account = match &signup {
         SignUp::Patient(patient) => {
-            // A record whose address is known to reach its patient (staff
-            // entered it, or its code came back) is claimed only from that
-            // address: nobody else takes that patient's document into a token.
-            let record = services
-                .store
-                .get_patient(patient.country, &patient.document)
+            may_claim_document(services, patient.country, &patient.document, &patient.email)
                 .await?;
-            if record
-                .as_ref()
-                .and_then(Patient::reachable_email)
-                .is_some_and(|known| !known.as_str().eq_ignore_ascii_case(patient.email.as_str()))
-            {
-                return Err(AccountError::DocumentTaken);
-            }
             let hash = ids.passwords.hash(&patient.password).await?;
             Account::patient(patient, hash, &code, now)
         }
         SignUp::Doctor(doctor) => {
-            let records = doctor_records(services, doctor.country, &doctor.registry_number).await?;
-            let registered = records
-                .iter()
-                .find(|record| doctor.claims(record).is_ok())
-                .ok_or(NotARegisteredDoctor)?;
+            let registered = registration_claimed(
+                services,
+                doctor.country,
+                &doctor.registry_number,
+                &doctor.email,
+            )
+            .await?;
             let hash = ids.passwords.hash(&doctor.password).await?;
-            Account::doctor(doctor, registered, hash, &code, now)
+            Account::doctor(doctor, &registered, hash, &code, now)
         }
     };
     let mut holders = Vec::new();
@@ -221,7 +216,14 @@ pub async fn confirm(
                     // The record first: confirming again after a failure here
                     // finds the account still unconfirmed and does both.
                     if let AccountHolder::Patient { document } = &confirmed.holder {
-                        complete_patient_record(services, &confirmed, document).await?;
+                        complete_patient_record(
+                            services,
+                            confirmed.country,
+                            document,
+                            &confirmed.name,
+                            &confirmed.email,
+                        )
+                        .await?;
                     }
                     if ids.accounts.replace_account(account, &confirmed).await? {
                         tracing::info!(
@@ -248,35 +250,52 @@ pub async fn confirm(
 }
 
 /// The patient's record with the account's name (unless staff gave one)
-/// and its address, verified by the code.
+/// and its address, verified by the code. Idempotent: Cognito retries.
 async fn complete_patient_record(
     services: &Services,
-    account: &Account,
+    country: &'static Country,
     document: &Document,
+    name: &str,
+    email: &EmailAddress,
 ) -> Result<(), AccountError> {
-    let stored = services
-        .store
-        .get_patient(account.country, document)
-        .await?;
+    let stored = services.store.get_patient(country, document).await?;
     let patient = match stored {
         Some(stored) => Patient {
-            email: Some(account.email.clone()),
+            email: Some(email.clone()),
             email_verified: true,
             verification: None,
             ..stored
         },
         None => Patient {
             document: document.clone(),
-            name: account.name.clone(),
-            email: Some(account.email.clone()),
+            name: name.to_owned(),
+            email: Some(email.clone()),
             email_verified: true,
             verification: None,
         },
     };
-    services
-        .store
-        .upsert_patient(account.country, &patient)
-        .await?;
+    services.store.upsert_patient(country, &patient).await?;
+    Ok(())
+}
+
+/// Whether a patient's sign-up may claim their document: a record whose
+/// address is known to reach its patient (staff entered it, or its code
+/// came back) is claimed only from that address, so nobody else takes that
+/// patient's document into a token.
+async fn may_claim_document(
+    services: &Services,
+    country: &'static Country,
+    document: &Document,
+    email: &EmailAddress,
+) -> Result<(), AccountError> {
+    let record = services.store.get_patient(country, document).await?;
+    if record
+        .as_ref()
+        .and_then(Patient::reachable_email)
+        .is_some_and(|known| !known.as_str().eq_ignore_ascii_case(email.as_str()))
+    {
+        return Err(AccountError::DocumentTaken);
+    }
     Ok(())
 }
 
@@ -458,4 +477,133 @@ pub async fn who_am_i(
         Identity::Admin => {}
     }
     Ok(me)
+}
+
+/// The doctor's record whose registration (country, registry number and
+/// the email staff gave) a sign-up from `email` claims.
+async fn registration_claimed(
+    services: &Services,
+    country: &'static Country,
+    registry_number: &DoctorDocument,
+    email: &EmailAddress,
+) -> Result<crate::scheduling::doctor::Doctor, AccountError> {
+    doctor_records(services, country, registry_number)
+        .await?
+        .into_iter()
+        .find(|record| claims_registration(record, country, registry_number, email).is_ok())
+        .ok_or_else(|| NotARegisteredDoctor.into())
+}
+
+/// What a Cognito sign-up carries besides its username.
+#[derive(Debug, Clone, Default)]
+pub struct PoolSignUp {
+    pub email: String,
+    pub name: Option<String>,
+    /// `role` from the sign-up's client metadata or validation data, if sent.
+    pub role: Option<String>,
+}
+
+/// The pre sign-up trigger's rules: the username names a patient with a
+/// valid document of their country or a doctor the insurer registered with
+/// this email; nobody signs up as an admin. (The pool's unique usernames
+/// keep one account per document; its password policy is Cognito's.)
+///
+/// # Errors
+/// The refusal, said as the local provider says it.
+pub async fn check_pool_sign_up(
+    services: &Services,
+    username: &str,
+    signup: &PoolSignUp,
+) -> Result<PoolUser, AccountError> {
+    let user = PoolUser::parse(username).map_err(pool_refusal)?;
+    if let Some(role) = &signup.role
+        && SignUpRole::parse(role)?.as_role() != user.role()
+    {
+        return Err(SignUpRefused::Role.into());
+    }
+    let email = EmailAddress::parse(&signup.email).map_err(SignUpRefused::Email)?;
+    match &user.holder {
+        AccountHolder::Patient { document } => {
+            let name = signup.name.as_deref().unwrap_or_default();
+            clean_text(name, MAX_TEXT_LEN).map_err(SignUpRefused::Name)?;
+            may_claim_document(services, user.country, document, &email).await?;
+        }
+        AccountHolder::Doctor { registry_number } => {
+            registration_claimed(services, user.country, registry_number, &email).await?;
+        }
+    }
+    Ok(user)
+}
+
+/// A username that names nobody, said as a sign-up's refusal.
+fn pool_refusal(refused: PoolUsernameRefused) -> AccountError {
+    match refused {
+        PoolUsernameRefused::SignUp(refused) => refused.into(),
+        other => AccountError::Username(other.to_string()),
+    }
+}
+
+/// Joins a confirmed user to their group and gives them their country and
+/// document, as only the pool's administrators may (the app client may write neither).
+#[async_trait::async_trait]
+pub trait UserDirectory: Send + Sync {
+    /// Idempotent: Cognito retries a trigger that timed out.
+    ///
+    /// # Errors
+    /// `Backend` when the user pool cannot be reached.
+    async fn enrol(
+        &self,
+        user_pool: &str,
+        username: &str,
+        user: &PoolUser,
+    ) -> Result<(), StoreError>;
+}
+
+/// The post confirmation trigger: a patient's record is created or
+/// completed with the confirmed address; the user joins their group with
+/// their country and document. Every step may run again.
+///
+/// # Errors
+/// A username that names nobody; the store's or the pool's failures.
+pub async fn confirm_pool_user(
+    services: &Services,
+    directory: &dyn UserDirectory,
+    user_pool: &str,
+    username: &str,
+    signup: &PoolSignUp,
+) -> Result<PoolUser, AccountError> {
+    let user = PoolUser::parse(username).map_err(pool_refusal)?;
+    if let AccountHolder::Patient { document } = &user.holder {
+        let email = EmailAddress::parse(&signup.email).map_err(SignUpRefused::Email)?;
+        let name = signup.name.clone().unwrap_or_default();
+        complete_patient_record(services, user.country, document, &name, &email).await?;
+    }
+    directory.enrol(user_pool, username, &user).await?;
+    tracing::info!(
+        country = user.country.code,
+        role = user.role().as_str(),
+        "user pool account confirmed"
+    );
+    Ok(user)
+}
+
+/// The pre authentication trigger's second fact: a patient's sign-in
+/// carries their document (any written form). Users whose username names
+/// no patient (doctors, staff) need none.
+///
+/// # Errors
+/// `InvalidCredentials` when the document is missing or someone else's.
+pub fn check_second_fact(username: &str, document: Option<&str>) -> Result<(), AccountError> {
+    let Ok(PoolUser {
+        country,
+        holder: AccountHolder::Patient { document: own },
+    }) = PoolUser::parse(username)
+    else {
+        return Ok(());
+    };
+    document
+        .and_then(|given| country.parse_document(given).ok())
+        .filter(|given| *given == own)
+        .map(|_| ())
+        .ok_or(AccountError::InvalidCredentials)
 }
