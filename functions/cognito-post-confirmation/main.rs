@@ -9,7 +9,7 @@ use lambda_http::lambda_runtime::{Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let metrics = init_telemetry(env!("CARGO_BIN_NAME"))?;
-    let aws = Aws::from_env().await;
+    let aws = Aws::for_trigger().await;
     let (services, directory) = (aws.services(), aws.user_directory());
     run(
         metrics,

@@ -8,7 +8,7 @@ use lambda_http::lambda_runtime::{Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let metrics = init_telemetry(env!("CARGO_BIN_NAME"))?;
-    let services = Aws::from_env().await.services();
+    let services = Aws::for_trigger().await.services();
     run(
         metrics,
         |event: LambdaEvent<CognitoEventUserPoolsPreSignup>| async {

@@ -60,8 +60,16 @@ fn timeout_of(template: &Value, properties: &Value) -> u64 {
 fn an_sdk_call_ends_well_before_the_function_that_makes_it() {
     let template = template();
     let operation = citas_aws::sdk::OPERATION_TIMEOUT;
-    for (logical_id, properties, _) in functions_of(&template) {
+    for (logical_id, properties, binary) in functions_of(&template) {
         let timeout = std::time::Duration::from_secs(timeout_of(&template, &properties));
+        // The user pool's triggers build their clients with shorter calls
+        // (`Aws::for_trigger`), and answer within Cognito's 5 s.
+        let operation = if binary.starts_with("cognito-") {
+            assert!(timeout.as_secs() <= 5, "{logical_id}: Cognito waits 5 s");
+            citas_aws::sdk::TRIGGER_OPERATION_TIMEOUT
+        } else {
+            operation
+        };
         // Room left to answer with a problem+json after a hung call gives up.
         assert!(
             operation + std::time::Duration::from_secs(2) <= timeout,
@@ -281,7 +289,12 @@ fn stored_data_logs_and_entry_points_are_tagged_with_project_and_stage() {
         } else {
             &properties["Tags"]
         };
-        assert_eq!(tag_names(tags), expected, "{id:?}");
+        let mut names = tag_names(tags);
+        // The pool also carries the tag its trigger's policy names it by.
+        if kind == "AWS::Cognito::UserPool" {
+            assert!(names.remove("citas-stack"), "{id:?}");
+        }
+        assert_eq!(names, expected, "{id:?}");
         checked += 1;
     }
     assert!(checked >= 20, "{checked} resources checked");
@@ -486,4 +499,138 @@ fn browsers_may_read_the_same_headers_on_aws_and_locally() {
         exposed.contains(&"retry-after"),
         "a 503's Retry-After is readable"
     );
+}
+
+/// The actions a function's inline policies grant.
+fn granted_actions(properties: &Value) -> BTreeSet<String> {
+    properties["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| {
+            policy["Statement"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|statement| {
+            statement["Action"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|action| action.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn patients_and_doctors_sign_themselves_up_through_the_triggers() {
+    let template = template();
+    let resources = &template["Resources"];
+    let pool = &resources["UserPool"]["Properties"];
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], false,
+        "self sign-up is on"
+    );
+    // Cognito's password policy is the local identity provider's.
+    let policy = &pool["Policies"]["PasswordPolicy"];
+    assert_eq!(
+        policy["MinimumLength"].as_u64(),
+        u64::try_from(citas_domain::account::Password::MIN_LENGTH).ok()
+    );
+    for rule in [
+        "RequireLowercase",
+        "RequireUppercase",
+        "RequireNumbers",
+        "RequireSymbols",
+    ] {
+        assert_eq!(policy[rule], true, "{rule}");
+    }
+    // Each trigger is attached, may be invoked by this pool only, and is
+    // granted exactly what it calls.
+    let functions = functions_of(&template);
+    let triggers = [
+        (
+            "PreSignUp",
+            "cognito-pre-sign-up",
+            vec![
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+            ],
+        ),
+        (
+            "PostConfirmation",
+            "cognito-post-confirmation",
+            vec![
+                "cognito-idp:AdminAddUserToGroup",
+                "cognito-idp:AdminUpdateUserAttributes",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+            ],
+        ),
+        ("PreAuthentication", "cognito-pre-authentication", vec![]),
+    ];
+    for (trigger, binary, actions) in triggers {
+        let (function, properties, _) = functions
+            .iter()
+            .find(|(_, _, name)| name == binary)
+            .unwrap_or_else(|| panic!("no function runs {binary}"));
+        assert_eq!(
+            get_att(&pool["LambdaConfig"][trigger]),
+            Some(format!("{function}.Arn")),
+            "{trigger}"
+        );
+        assert_eq!(
+            granted_actions(properties),
+            actions.into_iter().map(String::from).collect(),
+            "{function}"
+        );
+        let permitted = resources
+            .as_mapping()
+            .expect("Resources")
+            .values()
+            .filter(|r| r["Type"] == "AWS::Lambda::Permission")
+            .map(|r| &r["Properties"])
+            .any(|p| {
+                get_att(&p["FunctionName"]) == Some(format!("{function}.Arn"))
+                    && p["Principal"] == "cognito-idp.amazonaws.com"
+                    && get_att(&p["SourceArn"]).as_deref() == Some("UserPool.Arn")
+            });
+        assert!(permitted, "{function}: invoked by the user pool only");
+    }
+    // The pool's administrator calls are held to this stack's pool by its tag.
+    let (_, confirmation, _) = functions
+        .iter()
+        .find(|(_, _, name)| name == "cognito-post-confirmation")
+        .expect("post confirmation");
+    let condition = confirmation["Policies"][0]["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .find(|s| {
+            s["Action"]
+                .as_sequence()
+                .is_some_and(|a| a.iter().any(|a| a == "cognito-idp:AdminAddUserToGroup"))
+        })
+        .map(|s| s["Condition"]["StringEquals"].clone())
+        .expect("the pool's grant");
+    let (key, value) = condition
+        .as_mapping()
+        .and_then(|m| m.iter().next())
+        .expect("one condition");
+    let tag = key
+        .as_str()
+        .and_then(|k| k.strip_prefix("aws:ResourceTag/"))
+        .expect("a resource tag");
+    assert_eq!(&pool["UserPoolTags"][tag], value);
+    // The app client can never write a user's country, document or group.
+    let client = &resources["UserPoolClient"]["Properties"];
+    let writes: Vec<&str> = client["WriteAttributes"]
+        .as_sequence()
+        .expect("WriteAttributes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(writes, ["email", "name"]);
 }

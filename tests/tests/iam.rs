@@ -20,6 +20,10 @@
 //!   simple content, `ses:SendRawEmail` for raw, `ses:SendTemplatedEmail`
 //!   for a template; on the sending identity's ARN and on the configuration
 //!   set's when one is named; `ses:FromAddress` is the request's `FromEmailAddress`.
+//! - Cognito's administrator calls (`cognito-idp:AdminAddUserToGroup`…) need
+//!   their action on the user pool's ARN; the post confirmation trigger's
+//!   policy names the pool by a pattern and an `aws:ResourceTag` condition,
+//!   which grants the stack's pool only when the pool carries that tag.
 //! - A function's DynamoDB stream event source reads the stream with the
 //!   function's role (`DescribeStream`, `GetRecords`, `GetShardIterator`,
 //!   `ListStreams` on the stream ARN), and an SQS on-failure destination
@@ -58,6 +62,8 @@ enum Resource {
     /// An SES identity, by its name (an address or a domain).
     SesIdentity(String),
     SesConfigurationSet(String),
+    /// A Cognito user pool, by logical id.
+    UserPool(String),
     /// Something the stack does not declare (a call to it can never be granted).
     Unknown(String),
 }
@@ -253,6 +259,10 @@ fn resolve_resource(
                 .map(Resource::Queue)
                 .collect();
         }
+        if arn.contains(":cognito-idp:AWS::Region:AWS::AccountId:userpool/") {
+            // A pattern: the statement's tag condition says which pool it is.
+            return vec![Resource::Unknown(format!("user pools {arn}"))];
+        }
         let parameter = |marker: &str| {
             text.split_once(marker)
                 .and_then(|(_, rest)| rest.strip_prefix("${"))
@@ -282,9 +292,19 @@ fn resolve_resource(
     panic!("unsupported resource {value:?}")
 }
 
-/// A statement's `ses:FromAddress` condition; any other condition is not understood here.
-fn from_address_condition(statement: &Yaml, parameters: &Parameters) -> Option<String> {
-    let condition = statement.get("Condition")?;
+/// A statement's condition, as understood here.
+#[derive(Default)]
+struct Condition {
+    /// `ses:FromAddress`.
+    from_address: Option<String>,
+    /// `aws:ResourceTag/<key>`: the template's user pools whose tag has the value.
+    tagged_pools: Option<Vec<Resource>>,
+}
+
+fn condition_of(statement: &Yaml, template: &Yaml, parameters: &Parameters) -> Condition {
+    let Some(condition) = statement.get("Condition") else {
+        return Condition::default();
+    };
     let equals = condition
         .as_mapping()
         .filter(|m| m.len() == 1)
@@ -292,13 +312,40 @@ fn from_address_condition(statement: &Yaml, parameters: &Parameters) -> Option<S
         .and_then(Yaml::as_mapping)
         .filter(|m| m.len() == 1)
         .unwrap_or_else(|| panic!("unsupported condition {condition:?}"));
-    let value = equals
-        .get("ses:FromAddress")
-        .unwrap_or_else(|| panic!("unsupported condition {condition:?}"));
-    Some(match tagged(value, "Ref").and_then(Yaml::as_str) {
+    let (key, value) = equals.iter().next().expect("one key");
+    let value = match tagged(value, "Ref").and_then(Yaml::as_str) {
         Some(parameter) => parameters.get(parameter),
-        None => value.as_str().expect("an address").to_owned(),
-    })
+        None => value.as_str().expect("a string").to_owned(),
+    };
+    let key = key.as_str().expect("a condition key");
+    if key == "ses:FromAddress" {
+        return Condition {
+            from_address: Some(value),
+            ..Condition::default()
+        };
+    }
+    let tag = key
+        .strip_prefix("aws:ResourceTag/")
+        .unwrap_or_else(|| panic!("unsupported condition {condition:?}"));
+    let pools = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Cognito::UserPool")
+        .filter(|(_, r)| {
+            let tagged_with = &r["Properties"]["UserPoolTags"][tag];
+            let resolved = match tagged(tagged_with, "Ref").and_then(Yaml::as_str) {
+                Some(parameter) => Some(parameters.get(parameter)),
+                None => tagged_with.as_str().map(str::to_owned),
+            };
+            resolved.as_deref() == Some(value.as_str())
+        })
+        .map(|(id, _)| Resource::UserPool(id.as_str().expect("id").to_owned()))
+        .collect();
+    Condition {
+        from_address: None,
+        tagged_pools: Some(pools),
+    }
 }
 
 /// The one resource an event source names.
@@ -338,10 +385,20 @@ fn policies(template: &Yaml, parameters: &Parameters) -> Policies {
         for policy in properties["Policies"].as_sequence().into_iter().flatten() {
             for statement in policy["Statement"].as_sequence().into_iter().flatten() {
                 assert_eq!(statement["Effect"], "Allow", "{id}");
-                let from_address = from_address_condition(statement, parameters);
+                let condition = condition_of(statement, template, parameters);
+                let from_address = condition.from_address;
                 for action in statement["Action"].as_sequence().expect("Action list") {
                     for target in statement["Resource"].as_sequence().expect("Resource list") {
-                        for resource in resolve_resource(target, template, &kinds, parameters) {
+                        let mut resources = resolve_resource(target, template, &kinds, parameters);
+                        // A pattern of user pools held to the tagged ones.
+                        if let Some(pools) = &condition.tagged_pools
+                            && resources
+                                .iter()
+                                .all(|r| matches!(r, Resource::Unknown(what) if what.starts_with("user pools")))
+                        {
+                            resources = pools.clone();
+                        }
+                        for resource in resources {
                             grants.insert(Grant {
                                 action: action.as_str().expect("action").to_owned(),
                                 resource,
@@ -409,6 +466,8 @@ struct Names {
     queues: HashMap<String, String>,
     /// The identity that verifies the sender (SES authorizes on it).
     ses_identity: String,
+    /// The user pool's id on moto → its logical id.
+    user_pools: HashMap<String, String>,
 }
 
 impl Names {
@@ -517,6 +576,20 @@ fn needs_of(call: &RecordedCall, names: &Names) -> Vec<Need> {
                 });
             }
         }
+        "cognito-idp" => {
+            for named in &call.names {
+                match named {
+                    Named::UserPool(id) => needs.push(need(
+                        format!("cognito-idp:{}", call.operation),
+                        match names.user_pools.get(id) {
+                            Some(logical_id) => Resource::UserPool(logical_id.clone()),
+                            None => Resource::Unknown(format!("user pool {id}")),
+                        },
+                    )),
+                    other => panic!("a Cognito call naming {other:?}"),
+                }
+            }
+        }
         _ => needs.push(need(
             format!("{}:{}", call.service, call.operation),
             Resource::Unknown(format!("{:?}", call.names)),
@@ -561,6 +634,10 @@ struct Stack {
     dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     ses: aws_sdk_sesv2::Client,
+    cognito: aws_sdk_cognitoidentityprovider::Client,
+    /// The user pool made on moto for the triggers, tagged as template.yaml tags it.
+    user_pool: Option<String>,
+    stack_name: String,
     sender: String,
     template: Template,
     /// Function logical id → the calls it made.
@@ -685,6 +762,9 @@ impl Stack {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             ses,
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&config),
+            user_pool: None,
+            stack_name: variables.stack_name.clone(),
             sender,
             template: Template::project(&variables).expect("template"),
             calls: BTreeMap::new(),
@@ -1606,6 +1686,91 @@ async fn an_unsendable_notification(stack: &mut Stack, country: &'static Country
     stack.made_by("SendEmailFunction");
 }
 
+/// A Cognito event document of tests/fixtures with its user and pool.
+fn cognito_event<T: serde::de::DeserializeOwned>(name: &str, user: &str, pool: &str) -> T {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    event["userName"] = json!(user);
+    event["userPoolId"] = json!(pool);
+    serde_json::from_value(event).expect("a Cognito event")
+}
+
+/// The user pool's triggers: a patient's and a registered doctor's sign-up,
+/// a confirmation on a pool of moto's tagged as template.yaml tags the
+/// stack's, a patient's sign-in.
+async fn the_user_pools_triggers(stack: &mut Stack) {
+    use aws_lambda_events::event::cognito::{
+        CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPreAuthentication,
+        CognitoEventUserPoolsPreSignup,
+    };
+    let pool = stack
+        .cognito
+        .create_user_pool()
+        .pool_name(format!("{}-users", stack.stack_name))
+        .user_pool_tags("citas-stack", stack.stack_name.clone())
+        .send()
+        .await
+        .expect("a user pool")
+        .user_pool
+        .and_then(|pool| pool.id)
+        .expect("its id");
+    for group in ["patient", "doctor"] {
+        stack
+            .cognito
+            .create_group()
+            .user_pool_id(&pool)
+            .group_name(group)
+            .send()
+            .await
+            .expect("a group");
+    }
+    // A patient and a doctor of each country.
+    let patients: Vec<String> = COUNTRIES
+        .iter()
+        .map(|country| format!("{}-patient-{}", country.code, patients_of(country)[3]))
+        .collect();
+    for patient in &patients {
+        stack
+            .cognito
+            .admin_create_user()
+            .user_pool_id(&pool)
+            .username(patient)
+            .send()
+            .await
+            .expect("a user");
+    }
+    stack.user_pool = Some(pool.clone());
+    let services = stack.aws.services();
+    stack.forget_calls();
+    for (patient, country) in patients.iter().zip(COUNTRIES) {
+        let doctor = format!("{}-7700001", country.code);
+        for (user, fixture) in [
+            (patient.as_str(), "cognito-pre-sign-up.json"),
+            (doctor.as_str(), "cognito-pre-sign-up-doctor.json"),
+        ] {
+            let signing_up: CognitoEventUserPoolsPreSignup = cognito_event(fixture, user, &pool);
+            // Whether or not the rules let them in, the trigger reads what it must.
+            let _ = citas_lambda::cognito::pre_sign_up(&services, signing_up).await;
+        }
+    }
+    stack.made_by("CognitoPreSignUpFunction");
+    for patient in &patients {
+        let confirmed: CognitoEventUserPoolsPostConfirmation =
+            cognito_event("cognito-post-confirmation.json", patient, &pool);
+        citas_lambda::cognito::post_confirmation(&services, &stack.aws.user_directory(), confirmed)
+            .await
+            .expect("confirmed");
+    }
+    stack.made_by("CognitoPostConfirmationFunction");
+    let signing_in: CognitoEventUserPoolsPreAuthentication =
+        cognito_event("cognito-pre-authentication.json", &patients[0], &pool);
+    let _ = citas_lambda::cognito::pre_authentication(signing_in);
+    stack.made_by("CognitoPreAuthenticationFunction");
+}
+
 /// Each function's use cases on moto; what each function needs, by logical id, and the policies.
 async fn needs_and_policies() -> (BTreeMap<String, BTreeSet<Need>>, Policies) {
     let mut parameters = Parameters(HashMap::new());
@@ -1630,6 +1795,7 @@ async fn needs_and_policies() -> (BTreeMap<String, BTreeSet<Need>>, Policies) {
     for country in COUNTRIES {
         the_patients_erase_their_data(&mut stack, country).await;
     }
+    the_user_pools_triggers(&mut stack).await;
 
     let names = Names {
         tables: stack
@@ -1645,12 +1811,17 @@ async fn needs_and_policies() -> (BTreeMap<String, BTreeSet<Need>>, Policies) {
             .map(|q| (q.name.clone(), q.logical_id.clone()))
             .collect(),
         ses_identity: stack.sender.clone(),
+        user_pools: stack
+            .user_pool
+            .iter()
+            .map(|id| (id.clone(), "UserPool".to_owned()))
+            .collect(),
     };
     let mut needs: BTreeMap<String, BTreeSet<Need>> = BTreeMap::new();
     for (function, event_needs) in &policies.event_needs {
         let calls = stack.calls.get(function).cloned().unwrap_or_default();
         assert!(
-            !calls.is_empty() || !event_needs.is_empty(),
+            !calls.is_empty() || !event_needs.is_empty() || policies.grants[function].is_empty(),
             "{function}: no scenario ran it"
         );
         let mut all: BTreeSet<Need> = calls

@@ -90,6 +90,8 @@ pub enum Named {
     ConfigurationSet(String),
     /// SES v2: the kind of `Content` (`Simple`, `Raw`, `Template`), which decides IAM's action.
     EmailContent(String),
+    /// Cognito: the `UserPoolId` an administrator call acts on.
+    UserPool(String),
 }
 
 /// Records every call a client sends with the resources its serialized
@@ -115,11 +117,12 @@ fn iam_prefix(sdk_service: &str) -> String {
         // SES v1 and v2 share IAM's `ses` prefix.
         "SESv2" | "SES" => "ses".into(),
         "Scheduler" => "scheduler".into(),
+        "Cognito Identity Provider" => "cognito-idp".into(),
         other => other.to_lowercase(),
     }
 }
 
-/// The resources named by a DynamoDB, SQS (both AWS JSON) or SES v2 (REST JSON) request body.
+/// The resources named by a DynamoDB, SQS, Cognito (AWS JSON) or SES v2 (REST JSON) request body.
 fn names_in(body: &serde_json::Value) -> Vec<Named> {
     let text = |value: &serde_json::Value, key: &str| value.get(key)?.as_str().map(str::to_owned);
     let mut names = Vec::new();
@@ -156,6 +159,9 @@ fn names_in(body: &serde_json::Value) -> Vec<Named> {
     }
     if let Some(arn) = text(body, "FromEmailAddressIdentityArn") {
         names.push(Named::IdentityArn(arn));
+    }
+    if let Some(pool) = text(body, "UserPoolId") {
+        names.push(Named::UserPool(pool));
     }
     if let Some(set) = text(body, "ConfigurationSetName") {
         names.push(Named::ConfigurationSet(set));

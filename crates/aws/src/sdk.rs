@@ -13,6 +13,9 @@ use aws_config::{BehaviorVersion, ConfigLoader};
 /// dependency must end as a problem+json answer, not a Lambda timeout, so
 /// this stays well inside it (functions/tests/template.rs holds the two together).
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+/// The same for the user pool's triggers: Cognito waits 5 s for an answer
+/// (and retries), so one of their calls gives up well inside that.
+pub const TRIGGER_OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest one attempt may take before it is retried.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -33,4 +36,13 @@ pub fn config_loader() -> ConfigLoader {
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
+}
+
+/// The timeouts of the user pool's triggers ([`TRIGGER_OPERATION_TIMEOUT`]).
+pub fn trigger_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(TRIGGER_OPERATION_TIMEOUT)
+        .build()
 }

@@ -172,6 +172,18 @@ impl Aws {
         }
     }
 
+    /// A user pool trigger's: as [`Aws::from_env`], with calls that give up
+    /// within Cognito's 5 s.
+    pub async fn for_trigger() -> Self {
+        let mut aws = Self::from_env().await;
+        aws.sdk = aws
+            .sdk
+            .into_builder()
+            .timeout_config(citas_aws::sdk::trigger_timeouts())
+            .build();
+        aws
+    }
+
     /// A DynamoDB client behind the instance's DynamoDB circuit breaker, traced.
     fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         let mut config = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
