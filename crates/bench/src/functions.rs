@@ -60,6 +60,9 @@ fn patient_document(n: u32) -> String {
 }
 
 pub const FLOOR: &str = "floor-create-appointment (floor)";
+
+/// The user pool [`prepare`] made on moto, for the post confirmation trigger's events.
+static BENCH_USER_POOL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 pub const NODE_PEER: &str = "node20-create-appointment (peer)";
 pub const CREATE_INIT: &str = "create-appointment on /health (init)";
 pub const FLOOR_INIT: &str = "floor on /health (init)";
@@ -123,6 +126,33 @@ pub fn subjects(
         "send-reminders",
         json!({ "country": "pe", "date": "2026-12-07" }),
     ));
+    // The user pool's triggers, on Cognito's event documents: a patient's
+    // sign-up (a record read), a patient's confirmation on moto's pool
+    // (record read and write, then the attributes and the group: the same
+    // user each time, as Cognito's retries are), a sign-in's second fact.
+    subjects.push(fixed(
+        "cognito-pre-sign-up",
+        "cognito-pre-sign-up",
+        fixture("cognito-pre-sign-up.json")?,
+    ));
+    let confirmation = fixture("cognito-post-confirmation.json")?;
+    subjects.push(Subject {
+        name: "cognito-post-confirmation".into(),
+        command: vec![binary("cognito-post-confirmation")],
+        event: Box::new(move |_| {
+            let mut event = confirmation.clone();
+            if let Some(pool) = BENCH_USER_POOL.get() {
+                event["userPoolId"] = json!(pool);
+            }
+            event
+        }),
+        first_event: 0,
+    });
+    subjects.push(fixed(
+        "cognito-pre-authentication",
+        "cognito-pre-authentication",
+        fixture("cognito-pre-authentication.json")?,
+    ));
     subjects.push(creating(
         NODE_PEER,
         vec![
@@ -179,6 +209,30 @@ pub async fn prepare(endpoint: &str, patients: u32) -> Result<Vec<(String, Strin
         .speciality("medicina-interna")
         .build();
     store.insert_appointment(&appointment).await?;
+    // The user pool the post confirmation trigger enrols its user in.
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(format!("{}-users", variables.stack_name))
+        .send()
+        .await?
+        .user_pool
+        .and_then(|pool| pool.id)
+        .ok_or("moto made a user pool without an id")?;
+    cognito
+        .create_group()
+        .user_pool_id(&pool)
+        .group_name("patient")
+        .send()
+        .await?;
+    let confirmation = fixture("cognito-post-confirmation.json")?;
+    cognito
+        .admin_create_user()
+        .user_pool_id(&pool)
+        .username(confirmation["userName"].as_str().unwrap_or_default())
+        .send()
+        .await?;
+    let _ = BENCH_USER_POOL.set(pool);
     let mut environment = vec![
         ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),

@@ -70,6 +70,70 @@ async fn data_survives_kill_9() {
     assert_eq!(fetched, created);
 }
 
+/// Accounts and sessions of the local identity provider, like the rest of
+/// the data: a confirmed account and its session outlive a `kill -9`.
+#[tokio::test]
+async fn accounts_survive_kill_9() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let client = reqwest::Client::new();
+    let (mut process, base) = serve(data_dir.path());
+    let auth = |base: &str, action: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}/auth/{action}"))
+            .json(&body)
+            .send()
+    };
+    let email = "rosa.kill@example.cl";
+    let response = auth(
+        &base,
+        "sign-up",
+        json!({"role": "patient", "country": "cl", "document": "8.888.888-K", "name": "Rosa Díaz",
+               "email": email, "password": "Secreto-2026"}),
+    )
+    .await
+    .expect("sign-up");
+    assert_eq!(response.status().as_u16(), 201);
+    // The code, from the email in the outbox (quoted-printable soft breaks joined).
+    let outbox = data_dir.path().join("outbox");
+    let code = std::fs::read_dir(&outbox)
+        .expect("outbox")
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+        .filter(|text| text.contains(email))
+        .find_map(|text| {
+            let joined = text.replace("=\r\n", "").replace("=\n", "");
+            let start = joined.find("<code>")? + "<code>".len();
+            let end = joined[start..].find("</code>")? + start;
+            Some(joined[start..end].to_owned())
+        })
+        .expect("the code's email");
+    let response = auth(&base, "confirm", json!({"email": email, "code": code}))
+        .await
+        .expect("confirm");
+    assert_eq!(response.status().as_u16(), 200);
+    let sign_in = json!({"email": email, "document": "8888888-K", "password": "Secreto-2026"});
+    let tokens: serde_json::Value = auth(&base, "sign-in", sign_in.clone())
+        .await
+        .expect("sign-in")
+        .json()
+        .await
+        .expect("json");
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    process.0.kill().expect("kill -9");
+    process.0.wait().expect("reaped");
+
+    let (_process, base) = serve(data_dir.path());
+    let response = auth(&base, "refresh", json!({"refresh_token": refresh}))
+        .await
+        .expect("refresh");
+    assert_eq!(response.status().as_u16(), 200, "the session outlived it");
+    let response = auth(&base, "sign-in", sign_in).await.expect("sign-in");
+    assert_eq!(response.status().as_u16(), 200, "the account outlived it");
+}
+
 #[tokio::test]
 async fn info_logs_carry_no_documents_or_email_addresses() {
     let data_dir = tempfile::tempdir().expect("temp dir");
@@ -408,6 +472,34 @@ fn the_readme_privacy_walkthrough_runs_as_written() {
         "\"status\":\"assigned\"",
         "\"exported_at\":",
         "\"record_deleted\":true,\"cancelled\":1",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+}
+
+/// The README's sign-up walk-through: a Chilean patient and a Peruvian
+/// doctor make their accounts with the local identity provider, confirm them
+/// with the emailed codes and use the tokens.
+#[test]
+fn the_readme_signup_walkthrough_runs_as_written() {
+    let stdout = run_readme_block("<!-- signup-walkthrough");
+    let codes: Vec<&str> = stdout
+        .split("\"code\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(
+        codes,
+        ["document_taken", "invalid_refresh_token"],
+        "{stdout}"
+    );
+    for expected in [
+        "\"confirmed\":true",
+        "\"role\":\"patient\",\"country\":\"cl\",\"document\":\"16543210-K\"",
+        "\"status\":\"registered\"",
+        "\"registry_number\":\"7700002\"",
+        "\"doctor_id\":\"pe-cardiologia-7700002\"",
+        "\"slots\":",
     ] {
         assert!(stdout.contains(expected), "{expected}: {stdout}");
     }
@@ -803,6 +895,7 @@ async fn the_data_directory_and_its_files_are_the_owners_only() {
     assert_eq!(mode_of(&data_dir), 0o700, "the data directory");
     assert_eq!(mode_of(&data_dir.join("token-secret")), 0o600);
     assert_eq!(mode_of(&data_dir.join("store.redb")), 0o600);
+    assert_eq!(mode_of(&data_dir.join("accounts.redb")), 0o600);
     assert_eq!(mode_of(&outbox), 0o700, "the outbox");
     for email in emails {
         assert_eq!(mode_of(&email), 0o600, "{}", email.display());
