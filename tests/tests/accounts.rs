@@ -477,3 +477,77 @@ async fn a_patient_can_never_obtain_another_patients_document_in_a_token() {
         "the record's name stays"
     );
 }
+
+/// Every attempt is counted before its password is checked: of a burst of
+/// wrong passwords at once, at most five are checked; the rest, and then
+/// the right password, wait.
+#[tokio::test]
+async fn a_burst_of_guesses_at_once_checks_at_most_five() {
+    let app = TestApp::spawn().await;
+    let (email, document) = ("rafaga@example.pe", "70889900");
+    signed_up_patient(&app, "pe", document, email).await;
+    let guesses = (0..16).map(|n| {
+        let app = &app;
+        async move {
+            auth(
+                app,
+                "sign-in",
+                json!({"email": email, "document": document, "password": format!("Clave-Mala-{n}")}),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|(status, _)| *status == 401).count();
+    let waited = answers.iter().filter(|(status, _)| *status == 429).count();
+    assert_eq!((checked, waited), (5, 11), "{answers:?}");
+    let (status, problem) = auth(
+        &app,
+        "sign-in",
+        json!({"email": email, "document": document, "password": PASSWORD}),
+    )
+    .await;
+    assert_problem((status, &problem), 429, "too_many_attempts");
+}
+
+/// Wrong codes at once are each counted: after five, even the right code
+/// is refused, and a new code (`/auth/resend-code`) confirms the account.
+#[tokio::test]
+async fn wrong_codes_at_once_are_each_counted_and_a_new_code_confirms() {
+    let app = TestApp::spawn().await;
+    let email = "codigos@example.pe";
+    let (status, body) = auth(&app, "sign-up", patient("pe", "70112299", email)).await;
+    assert_eq!(status, 201, "{body}");
+    let code = code_sent_to(&app, email);
+    let wrong: Vec<String> = (0..8)
+        .map(|n| {
+            format!(
+                "{:06}",
+                (code.parse::<u32>().unwrap_or(0) + 1 + n) % 1_000_000
+            )
+        })
+        .collect();
+    let answers = futures::future::join_all(wrong.iter().map(|guess| {
+        let app = &app;
+        async move { auth(app, "confirm", json!({"email": email, "code": guess})).await }
+    }))
+    .await;
+    for (status, problem) in &answers {
+        assert_problem((*status, problem), 400, "invalid_code");
+    }
+    let (status, problem) = auth(&app, "confirm", json!({"email": email, "code": code})).await;
+    assert_problem((status, &problem), 400, "invalid_code");
+    // Signing up again while the account waits for its code is refused; a new code is the way.
+    let (status, problem) = auth(&app, "sign-up", patient("pe", "70112299", email)).await;
+    assert_problem((status, &problem), 409, "account_exists");
+    let (status, _) = auth(&app, "resend-code", json!({"email": email})).await;
+    assert_eq!(status, 202);
+    let fresh = code_sent_to(&app, email);
+    assert_ne!(fresh, code);
+    let (status, body) = auth(&app, "confirm", json!({"email": email, "code": fresh})).await;
+    assert_eq!(status, 200, "{body}");
+    // An address with no account waiting gets the same answer, and no email.
+    let (status, _) = auth(&app, "resend-code", json!({"email": "nadie@example.pe"})).await;
+    assert_eq!(status, 202);
+    assert!(emails_to(&app, "nadie@example.pe").is_empty());
+}

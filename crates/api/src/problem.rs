@@ -350,8 +350,9 @@ impl From<citas_domain::use_cases::accounts::AccountError> for Problem {
             AccountError::TooManyAttempts(wait) => {
                 let mut problem =
                     Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", detail);
-                problem.retry_after =
-                    u32::try_from(wait.retry_after.as_secs().clamp(1, 86_400)).ok();
+                // Rounded up: a client that waits that long is let in.
+                let seconds = (wait.retry_after.as_millis() + 999) / 1000;
+                problem.retry_after = u32::try_from(seconds.clamp(1, 86_400)).ok();
                 problem
             }
             AccountError::InvalidRefreshToken => {

@@ -363,7 +363,9 @@ pub struct Account {
 /// Why a confirmation code is not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CodeRefused {
-    #[error("the code is not the one sent, or it has expired; sign up again for a new one")]
+    #[error(
+        "the code is not the one sent, or it has expired, or too many wrong ones were tried; ask for a new one (POST /auth/resend-code)"
+    )]
     Invalid,
     #[error("the account is confirmed already")]
     AlreadyConfirmed,
@@ -480,21 +482,14 @@ impl Account {
     }
 
     /// Whether the account still holds its username and document: once
-    /// confirmed, for good; unconfirmed, only while its code may be used,
-    /// so an abandoned sign-up blocks nobody for long.
+    /// confirmed, for good; unconfirmed, until its latest code expires, so an
+    /// abandoned sign-up blocks nobody for long (and wrong codes tried by
+    /// someone else free nothing).
     pub fn holds_its_names(&self, now: Timestamp) -> bool {
         match &self.confirmation {
             Confirmation::Confirmed => true,
-            Confirmation::Pending {
-                expires_at, wrong, ..
-            } => *expires_at > now && *wrong < Self::WRONG_CODES_ALLOWED,
+            Confirmation::Pending { expires_at, .. } => *expires_at > now,
         }
-    }
-
-    /// Whether a new sign-up with this username may take this account's
-    /// place: it is not confirmed (signing up again is how a new code is asked for).
-    pub fn may_be_signed_up_again(&self) -> bool {
-        !self.is_confirmed()
     }
 
     /// The account after `code` is tried.
@@ -524,26 +519,49 @@ impl Account {
         }
     }
 
-    /// The account after a sign-in whose password (and second fact) were
-    /// `right`; the lockout was checked before ([`SignInFailures::check`]).
-    /// An unconfirmed account is told so only after a right password, as
-    /// Cognito does.
-    pub fn signed_in(&self, right: bool, now: Timestamp) -> SigningIn {
-        if !right {
-            return SigningIn::Wrong(self.next(|account| {
-                account.failures = account.failures.failed(now);
-            }));
+    /// The account with a sign-in attempt counted as a failure, before its
+    /// password is checked: however many attempts arrive at once, each is
+    /// counted by a conditional write before it is checked, so at most
+    /// [`SignInFailures::ALLOWED`] are checked before the account waits.
+    ///
+    /// # Errors
+    /// `TooManyAttempts` while the account waits.
+    pub fn sign_in_attempted(&self, now: Timestamp) -> Result<Account, TooManyAttempts> {
+        self.failures.check(now)?;
+        Ok(self.next(|account| {
+            account.failures = account.failures.failed(now);
+        }))
+    }
+
+    /// The account after a right password (and second fact): the count
+    /// starts again. Whether it may sign in is [`Account::is_confirmed`],
+    /// told only after a right password, as Cognito does.
+    #[must_use]
+    pub fn signed_in(&self) -> Account {
+        self.next(|account| {
+            account.failures = account.failures.succeeded();
+        })
+    }
+
+    /// The unconfirmed account with a new code (the one before is void).
+    ///
+    /// # Errors
+    /// `AlreadyConfirmed`.
+    pub fn with_new_code(
+        &self,
+        code: &ConfirmationCode,
+        now: Timestamp,
+    ) -> Result<Account, CodeRefused> {
+        if self.is_confirmed() {
+            return Err(CodeRefused::AlreadyConfirmed);
         }
-        if !self.is_confirmed() {
-            return SigningIn::NotConfirmed;
-        }
-        if self.failures == SignInFailures::default() {
-            SigningIn::Right(None)
-        } else {
-            SigningIn::Right(Some(self.next(|account| {
-                account.failures = account.failures.succeeded();
-            })))
-        }
+        Ok(self.next(|account| {
+            account.confirmation = Confirmation::Pending {
+                code_hash: crate::verification::hash(code.expose()),
+                expires_at: now.checked_add(Self::CODE_LASTS).unwrap_or(now),
+                wrong: 0,
+            };
+        }))
     }
 
     fn next(&self, change: impl FnOnce(&mut Account)) -> Account {
@@ -552,16 +570,6 @@ impl Account {
         next.revision = self.revision.saturating_add(1);
         next
     }
-}
-
-/// What a sign-in attempt leaves to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SigningIn {
-    /// Signed in; the account to store when its failure count is reset.
-    Right(Option<Account>),
-    /// A wrong password or second fact, counted.
-    Wrong(Account),
-    NotConfirmed,
 }
 
 /// A patient's sign-in name: their email, in lower case.

@@ -481,6 +481,9 @@ impl AccountStore for AccountFile {
 pub struct Argon2Passwords {
     /// Checked when the user is unknown, so that answer takes as long as a wrong password.
     decoy: Arc<str>,
+    /// Hashes at once (19 MiB each): one per core, so requests at once
+    /// that need no token cannot take all the memory or every blocking thread.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Argon2Passwords {
@@ -489,8 +492,10 @@ impl Argon2Passwords {
     pub fn new() -> Result<Self, crate::passwords::HashError> {
         let decoy = Password::parse(&format!("Decoy-{}", uuid::Uuid::new_v4()))
             .map_err(|weak| crate::passwords::HashError::new(weak.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Ok(Self {
             decoy: crate::passwords::hash(&decoy)?.into(),
+            permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
 }
@@ -499,20 +504,27 @@ impl Argon2Passwords {
 impl PasswordHasher for Argon2Passwords {
     async fn hash(&self, password: &Password) -> Result<String, StoreError> {
         let password = password.clone();
-        tokio::task::spawn_blocking(move || crate::passwords::hash(&password))
-            .await
-            .map_err(|e| StoreError::Backend(format!("hashing task failed: {e}")))?
-            .map_err(|e| StoreError::Backend(e.to_string()))
+        let permit = self.permits.clone().acquire_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            crate::passwords::hash(&password)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("hashing task failed: {e}")))?
+        .map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     async fn verify(&self, attempt: &str, stored: Option<&str>) -> bool {
         let known = stored.is_some();
         let stored: Arc<str> = stored.map_or_else(|| self.decoy.clone(), Arc::from);
         let attempt = attempt.to_owned();
-        let matches =
-            tokio::task::spawn_blocking(move || crate::passwords::verify(&attempt, &stored))
-                .await
-                .unwrap_or(false);
+        let permit = self.permits.clone().acquire_owned().await;
+        let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            crate::passwords::verify(&attempt, &stored)
+        })
+        .await
+        .unwrap_or(false);
         known && matches
     }
 }

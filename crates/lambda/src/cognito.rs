@@ -14,6 +14,26 @@ use aws_lambda_events::event::cognito::{
 use citas_domain::Services;
 use citas_domain::use_cases::accounts::{self, AccountError, PoolSignUp, UserDirectory};
 
+/// How long a trigger's work may take, all its calls together: Cognito
+/// waits 5 s, and a late answer is a failure it retries anyway.
+pub const TRIGGER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// `work`, or a `service_unavailable` refusal once [`TRIGGER_DEADLINE`] has passed.
+async fn within_deadline<T>(
+    work: impl std::future::Future<Output = Result<T, AccountError>>,
+) -> Result<T, Refusal> {
+    match tokio::time::timeout(TRIGGER_DEADLINE, work).await {
+        Ok(done) => done.map_err(Refusal::from),
+        Err(_) => {
+            tracing::warn!("a user pool trigger ran out of time");
+            Err(Refusal {
+                code: "service_unavailable",
+                detail: "the service could not answer in time; try again".into(),
+            })
+        }
+    }
+}
+
 /// Why a trigger refused, as Cognito passes it on to the app.
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {detail}")]
@@ -63,11 +83,11 @@ pub async fn pre_sign_up(
         .client_metadata
         .get("role")
         .or_else(|| request.validation_data.get("role"));
-    accounts::check_pool_sign_up(
+    within_deadline(accounts::check_pool_sign_up(
         services,
         header.user_name.as_deref().unwrap_or_default(),
         &signup_of(&request.user_attributes, role),
-    )
+    ))
     .await?;
     Ok(event)
 }
@@ -90,20 +110,22 @@ pub async fn post_confirmation(
         return Ok(event);
     }
     let user_pool = header.user_pool_id.as_deref().unwrap_or_default();
-    accounts::confirm_pool_user(
+    within_deadline(accounts::confirm_pool_user(
         services,
         directory,
         user_pool,
         header.user_name.as_deref().unwrap_or_default(),
         &signup_of(&event.request.user_attributes, None),
-    )
+    ))
     .await?;
     Ok(event)
 }
 
-/// Pre authentication: a patient's sign-in carries their document in its
-/// client metadata (`document`, any written form), as a second fact.
-/// Cognito's own lockout counts the failures.
+/// Pre authentication: a patient's sign-in carries their document (any
+/// written form) as a second fact: the app sends it as `InitiateAuth`'s
+/// `ClientMetadata`, which Cognito hands this trigger as `validationData`.
+/// Cognito calls it before it checks the password, so its refusal tells a
+/// wrong document from a wrong password (docs/ARCHITECTURE.md, "Accounts").
 ///
 /// # Errors
 /// `invalid_credentials` when the document is missing or another's.

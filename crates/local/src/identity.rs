@@ -43,6 +43,12 @@ struct SignUpBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ResendBody {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConfirmBody {
     email: String,
     code: String,
@@ -67,7 +73,7 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-/// Answers `POST /auth/{sign-up,confirm,sign-in,refresh,sign-out}`.
+/// Answers `POST /auth/{sign-up,resend-code,confirm,sign-in,refresh,sign-out}`.
 pub async fn on_request(
     services: &Services,
     identity: &LocalIdentity,
@@ -87,12 +93,20 @@ pub async fn on_request(
         "confirm" => confirm(services, identity, body).await,
         "sign-in" => sign_in(services, identity, body).await,
         "refresh" => refresh(services, identity, body).await,
+        "resend-code" => resend_code(services, identity, body).await,
         _ => sign_out(identity, body).await,
     };
     answered.unwrap_or_else(|problem| problem.into_response(None))
 }
 
-const ACTIONS: [&str; 5] = ["sign-up", "confirm", "sign-in", "refresh", "sign-out"];
+const ACTIONS: [&str; 6] = [
+    "sign-up",
+    "resend-code",
+    "confirm",
+    "sign-in",
+    "refresh",
+    "sign-out",
+];
 
 fn parsed_signup(body: SignUpBody) -> Result<SignUp, Problem> {
     let role = SignUpRole::parse(&body.role).map_err(AccountError::from)?;
@@ -153,15 +167,34 @@ async fn sign_up(
     ))
 }
 
+fn parsed_email(raw: &str) -> Result<EmailAddress, Problem> {
+    EmailAddress::parse(raw).map_err(|why| {
+        Problem::bad_request("invalid_email", format!("the email {why}")).with("field", "email")
+    })
+}
+
+/// 202 whether or not the address has an unconfirmed account.
+async fn resend_code(
+    services: &Services,
+    identity: &LocalIdentity,
+    body: &[u8],
+) -> Result<Response<Body>, Problem> {
+    let body: ResendBody = parse_json(body)?;
+    let email = parsed_email(&body.email)?;
+    accounts::resend_code(services, &identity.accounts, &email).await?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "detail": "if the address has an account waiting for its code, a new code is on its way" }),
+    ))
+}
+
 async fn confirm(
     services: &Services,
     identity: &LocalIdentity,
     body: &[u8],
 ) -> Result<Response<Body>, Problem> {
     let body: ConfirmBody = parse_json(body)?;
-    let email = EmailAddress::parse(&body.email).map_err(|why| {
-        Problem::bad_request("invalid_email", format!("the email {why}")).with("field", "email")
-    })?;
+    let email = parsed_email(&body.email)?;
     let account = accounts::confirm(services, &identity.accounts, &email, &body.code).await?;
     Ok(json_response(
         StatusCode::OK,

@@ -167,6 +167,31 @@ async fn info_logs_carry_no_documents_or_email_addresses() {
     for (path, body) in steps {
         post(path, body).await.expect("request");
     }
+    // A sign-up, a wrong and a right sign-in attempt of another patient.
+    let (signer, signer_email, password) =
+        ("47000009", "privada.cuenta@example.pe", "Secreto-2026");
+    for (action, body) in [
+        (
+            "sign-up",
+            json!({"role": "patient", "country": "pe", "document": signer, "name": "Cuenta Privada",
+                   "email": signer_email, "password": password}),
+        ),
+        (
+            "sign-in",
+            json!({"email": signer_email, "document": signer, "password": "Otra-Clave-9"}),
+        ),
+        (
+            "sign-in",
+            json!({"email": signer_email, "document": signer, "password": password}),
+        ),
+    ] {
+        client
+            .post(format!("{base}/auth/{action}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+    }
     let today = jiff::Zoned::now()
         .with_time_zone(jiff::tz::TimeZone::get("America/Lima").expect("tz"))
         .strftime("%Y%m%d")
@@ -199,7 +224,17 @@ async fn info_logs_carry_no_documents_or_email_addresses() {
         "the run was logged: {logs}"
     );
     assert!(logs.contains("*****001"), "masked ids are logged: {logs}");
-    for secret in [document, email, "privado"] {
+    assert!(logs.contains("account signed up"), "{logs}");
+    for secret in [
+        document,
+        email,
+        "privado",
+        signer,
+        signer_email,
+        "privada",
+        password,
+        "Otra-Clave-9",
+    ] {
         assert!(
             !logs.contains(secret),
             "{secret} appears in the info logs:\n{logs}"

@@ -10,7 +10,7 @@ use crate::access::{Caller, Identity, Role, require_country};
 use crate::account::{
     Account, AccountHolder, CodeRefused, ConfirmationCode, Confirming, DoctorSignUp,
     NotARegisteredDoctor, PatientSignUp, PoolUser, PoolUsernameRefused, RefreshToken,
-    SignUpRefused, SignUpRole, SigningIn, TooManyAttempts, claims_registration, patient_username,
+    SignUpRefused, SignUpRole, TooManyAttempts, claims_registration, patient_username,
 };
 use crate::error::DomainError;
 use crate::patient::Patient;
@@ -43,7 +43,9 @@ pub enum AccountError {
     /// Whose it is is not said.
     #[error("this document already has an account in this country")]
     DocumentTaken,
-    #[error("there is an account with this username already: sign in")]
+    #[error(
+        "there is an account with this username already: sign in, or ask for a new code (POST /auth/resend-code) if it is not confirmed"
+    )]
     AccountExists,
     #[error(transparent)]
     Code(#[from] CodeRefused),
@@ -92,7 +94,9 @@ pub enum SignIn {
 /// Writes decided again when another request changed the account meanwhile.
 const DECIDE_AGAIN: usize = 8;
 
-/// `POST /auth/sign-up`: an unconfirmed account, and its code emailed.
+/// `POST /auth/sign-up`: an unconfirmed account, and its code emailed. The
+/// cheap refusals come first; the password is hashed only for a sign-up
+/// that may be stored.
 ///
 /// # Errors
 /// `NotARegisteredDoctor`, `DocumentTaken`, `AccountExists`; too many codes today.
@@ -102,32 +106,29 @@ pub async fn sign_up(
     signup: SignUp,
 ) -> Result<Account, AccountError> {
     let now = services.now();
-    let code = ConfirmationCode::random();
-    let account = match &signup {
+    let (country, username, email) = match &signup {
+        SignUp::Patient(patient) => (
+            patient.country,
+            patient_username(&patient.email),
+            &patient.email,
+        ),
+        SignUp::Doctor(doctor) => (doctor.country, doctor.username(), &doctor.email),
+    };
+    let registered = match &signup {
         SignUp::Patient(patient) => {
-            may_claim_document(services, patient.country, &patient.document, &patient.email)
-                .await?;
-            let hash = ids.passwords.hash(&patient.password).await?;
-            Account::patient(patient, hash, &code, now)
+            may_claim_document(services, country, &patient.document, email).await?;
+            None
         }
         SignUp::Doctor(doctor) => {
-            let registered = registration_claimed(
-                services,
-                doctor.country,
-                &doctor.registry_number,
-                &doctor.email,
-            )
-            .await?;
-            let hash = ids.passwords.hash(&doctor.password).await?;
-            Account::doctor(doctor, &registered, hash, &code, now)
+            Some(registration_claimed(services, country, &doctor.registry_number, email).await?)
         }
     };
     let mut holders = Vec::new();
-    holders.extend(ids.accounts.get_account(&account.username).await?);
-    if let AccountHolder::Patient { document } = &account.holder
+    holders.extend(ids.accounts.get_account(&username).await?);
+    if let SignUp::Patient(patient) = &signup
         && let Some(holder) = ids
             .accounts
-            .account_of_document(account.country, document)
+            .account_of_document(country, &patient.document)
             .await?
         && holders
             .iter()
@@ -135,31 +136,40 @@ pub async fn sign_up(
     {
         holders.push(holder);
     }
+    // Names held by an account whose code has not expired stay its own
+    // (a pending one gets a new code with /auth/resend-code).
     for holder in &holders {
-        let same_username = holder.username == account.username;
-        if same_username && !holder.may_be_signed_up_again() {
-            return Err(AccountError::AccountExists);
-        }
-        if !same_username && holder.holds_its_names(now) {
-            return Err(AccountError::DocumentTaken);
+        if holder.holds_its_names(now) {
+            return Err(if holder.username == username {
+                AccountError::AccountExists
+            } else {
+                AccountError::DocumentTaken
+            });
         }
     }
     let counted = services
         .verifier
-        .count_code(
-            &account.email,
-            account.country.local_date(now),
-            CODES_PER_DAY,
-            now,
-        )
+        .count_code(email, country.local_date(now), CODES_PER_DAY, now)
         .await?;
     if !counted {
         return Err(DomainError::TooManyCodes {
             limit: CODES_PER_DAY,
-            retry_after: account.country.until_midnight(now),
+            retry_after: country.until_midnight(now),
         }
         .into());
     }
+    let code = ConfirmationCode::random();
+    let account = match (&signup, &registered) {
+        (SignUp::Patient(patient), _) => {
+            let hash = ids.passwords.hash(&patient.password).await?;
+            Account::patient(patient, hash, &code, now)
+        }
+        (SignUp::Doctor(doctor), Some(registered)) => {
+            let hash = ids.passwords.hash(&doctor.password).await?;
+            Account::doctor(doctor, registered, hash, &code, now)
+        }
+        (SignUp::Doctor(_), None) => return Err(NotARegisteredDoctor.into()),
+    };
     ids.accounts
         .create_account(&account, &holders)
         .await
@@ -168,8 +178,23 @@ pub async fn sign_up(
             AccountConflict::DocumentTaken => AccountError::DocumentTaken,
             AccountConflict::Store(error) => error.into(),
         })?;
-    // Sent once the account is stored: if sending fails, signing up again
-    // replaces the unconfirmed account and sends a new code.
+    // Sent once the account is stored: if sending fails, /auth/resend-code
+    // sends a new one.
+    send_confirmation_code(services, &account, &code, now).await?;
+    tracing::info!(
+        country = account.country.code,
+        role = account.role().as_str(),
+        "account signed up"
+    );
+    Ok(account)
+}
+
+async fn send_confirmation_code(
+    services: &Services,
+    account: &Account,
+    code: &ConfirmationCode,
+    now: jiff::Timestamp,
+) -> Result<(), AccountError> {
     let email = VerificationEmail {
         country: account.country,
         name: account.name.clone(),
@@ -183,12 +208,51 @@ pub async fn sign_up(
         .send_code(&email)
         .await
         .map_err(|e| DomainError::Unavailable(format!("confirmation email: {e}")))?;
-    tracing::info!(
-        country = account.country.code,
-        role = account.role().as_str(),
-        "account signed up"
-    );
-    Ok(account)
+    Ok(())
+}
+
+/// `POST /auth/resend-code`: a new code for each unconfirmed account of the
+/// address (the one before is void), within the address's codes a day.
+/// An address with no such account is no error, and nothing is sent: the
+/// answer says nothing of which addresses have accounts.
+///
+/// # Errors
+/// Too many codes today; the store's or the mailer's failures.
+pub async fn resend_code(
+    services: &Services,
+    ids: &AccountServices,
+    email: &EmailAddress,
+) -> Result<(), AccountError> {
+    let now = services.now();
+    for account in ids.accounts.accounts_with_email(email).await? {
+        let mut current = account;
+        for _ in 0..DECIDE_AGAIN {
+            let code = ConfirmationCode::random();
+            let Ok(renewed) = current.with_new_code(&code, now) else {
+                break;
+            };
+            let counted = services
+                .verifier
+                .count_code(email, current.country.local_date(now), CODES_PER_DAY, now)
+                .await?;
+            if !counted {
+                return Err(DomainError::TooManyCodes {
+                    limit: CODES_PER_DAY,
+                    retry_after: current.country.until_midnight(now),
+                }
+                .into());
+            }
+            if ids.accounts.replace_account(&current, &renewed).await? {
+                send_confirmation_code(services, &renewed, &code, now).await?;
+                break;
+            }
+            match ids.accounts.get_account(&current.username).await? {
+                Some(reread) => current = reread,
+                None => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `POST /auth/confirm`: the emailed code confirms the account; a patient's
@@ -214,8 +278,12 @@ pub async fn confirm(
             match account.confirm(code, now) {
                 Confirming::Confirmed(confirmed) => {
                     // The record first: confirming again after a failure here
-                    // finds the account still unconfirmed and does both.
+                    // finds the account still unconfirmed and does both. The
+                    // claim is checked again: staff may have given the
+                    // record an address since the sign-up.
                     if let AccountHolder::Patient { document } = &confirmed.holder {
+                        may_claim_document(services, confirmed.country, document, &confirmed.email)
+                            .await?;
                         complete_patient_record(
                             services,
                             confirmed.country,
@@ -236,8 +304,11 @@ pub async fn confirm(
                     changed_meanwhile = true;
                 }
                 Confirming::Wrong(counted) => {
-                    // Lost to another write: that one counted or confirmed.
-                    ids.accounts.replace_account(account, &counted).await?;
+                    // Every wrong code is counted, however many arrive at
+                    // once: a lost write is decided again on what won.
+                    if !ids.accounts.replace_account(account, &counted).await? {
+                        changed_meanwhile = true;
+                    }
                 }
                 Confirming::Refused(_) => {}
             }
@@ -300,10 +371,13 @@ async fn may_claim_document(
 }
 
 /// `POST /auth/sign-in`: the account and a new session's refresh token.
+/// The attempt is counted as a failure before the password is checked (and
+/// forgotten once it is right), so attempts at once cannot check more than
+/// the lockout allows.
 ///
 /// # Errors
-/// `TooManyAttempts` while the account waits (checked before the
-/// password); `InvalidCredentials`; `NotConfirmed` after a right password.
+/// `TooManyAttempts` while the account waits (before the password);
+/// `InvalidCredentials`; `NotConfirmed` after a right password.
 pub async fn sign_in(
     services: &Services,
     ids: &AccountServices,
@@ -334,38 +408,42 @@ pub async fn sign_in(
         return Err(AccountError::InvalidCredentials);
     };
     let now = services.now();
-    account.failures.check(now)?;
+    let mut attempted = None;
+    for _ in 0..DECIDE_AGAIN {
+        let counted = account.sign_in_attempted(now)?;
+        if ids.accounts.replace_account(&account, &counted).await? {
+            attempted = Some(counted);
+            break;
+        }
+        account = reread(ids, &account).await?;
+    }
+    let mut account = attempted.ok_or(DomainError::Contended)?;
     let password_right = ids
         .passwords
         .verify(password, Some(account.password_hash.as_str()))
         .await;
-    let right = password_right && second_fact_holds(&account, request);
+    if !(password_right && second_fact_holds(&account, request)) {
+        return Err(AccountError::InvalidCredentials);
+    }
     for _ in 0..DECIDE_AGAIN {
-        match account.signed_in(right, now) {
-            SigningIn::NotConfirmed => return Err(AccountError::NotConfirmed),
-            SigningIn::Right(None) => return open_session(ids, account, now).await,
-            SigningIn::Right(Some(reset)) => {
-                if ids.accounts.replace_account(&account, &reset).await? {
-                    return open_session(ids, reset, now).await;
-                }
+        let reset = account.signed_in();
+        if ids.accounts.replace_account(&account, &reset).await? {
+            if !reset.is_confirmed() {
+                return Err(AccountError::NotConfirmed);
             }
-            SigningIn::Wrong(counted) => {
-                if ids.accounts.replace_account(&account, &counted).await? {
-                    return Err(AccountError::InvalidCredentials);
-                }
-            }
+            return open_session(ids, reset, now).await;
         }
-        // Another sign-in changed the account meanwhile: decide on what it left.
-        account = ids
-            .accounts
-            .get_account(&account.username)
-            .await?
-            .ok_or(AccountError::InvalidCredentials)?;
-        if !right {
-            account.failures.check(now)?;
-        }
+        account = reread(ids, &account).await?;
     }
     Err(DomainError::Contended.into())
+}
+
+/// The account as stored now (another request changed it meanwhile).
+async fn reread(ids: &AccountServices, account: &Account) -> Result<Account, AccountError> {
+    ids.accounts
+        .get_account(&account.username)
+        .await?
+        .ok_or(AccountError::InvalidCredentials)
 }
 
 /// A patient's document, parsed with their country's rules, is theirs.
@@ -575,6 +653,10 @@ pub async fn confirm_pool_user(
     let user = PoolUser::parse(username).map_err(pool_refusal)?;
     if let AccountHolder::Patient { document } = &user.holder {
         let email = EmailAddress::parse(&signup.email).map_err(SignUpRefused::Email)?;
+        // Checked again: staff may have given the record an address since the
+        // sign-up (the user is then confirmed but in no group: no token of
+        // theirs names a country or a document).
+        may_claim_document(services, user.country, document, &email).await?;
         let name = signup.name.clone().unwrap_or_default();
         complete_patient_record(services, user.country, document, &name, &email).await?;
     }
