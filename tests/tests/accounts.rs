@@ -231,6 +231,29 @@ async fn sign_up_refusals_name_the_rule() {
     }
     let (status, problem) = auth(&app, "sign-up", json!({"role": "patient"})).await;
     assert_problem((status, &problem), 400, "invalid_body");
+    // A field of the other role is refused, not ignored.
+    let mut with_registry = patient("pe", "70554433", "caso@example.pe");
+    with_registry["registry_number"] = json!("7700009");
+    let (status, problem) = auth(&app, "sign-up", with_registry).await;
+    assert_problem((status, &problem), 400, "invalid_body");
+    assert_eq!(problem["field"], "registry_number");
+    // Only a body declared JSON: a form or text another site's page could send is refused.
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/auth/sign-up", app.base))
+            .header("content-type", content_type)
+            .body(patient("pe", "70554433", "caso@example.pe").to_string())
+            .send()
+            .await
+            .expect("request");
+        let (status, problem) = common::read(response).await;
+        assert_problem((status, &problem), 415, "unsupported_media_type");
+    }
     let response = app
         .client
         .get(format!("{}/auth/sign-in", app.base))
@@ -550,4 +573,17 @@ async fn wrong_codes_at_once_are_each_counted_and_a_new_code_confirms() {
     let (status, _) = auth(&app, "resend-code", json!({"email": "nadie@example.pe"})).await;
     assert_eq!(status, 202);
     assert!(emails_to(&app, "nadie@example.pe").is_empty());
+    // Nor does an address that had its 3 codes of the day: the answer stays 202.
+    let (status, body) = auth(
+        &app,
+        "sign-up",
+        patient("pe", "70112288", "tres@example.pe"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    for _ in 0..3 {
+        let (status, _) = auth(&app, "resend-code", json!({"email": "tres@example.pe"})).await;
+        assert_eq!(status, 202);
+    }
+    assert_eq!(emails_to(&app, "tres@example.pe").len(), 3);
 }

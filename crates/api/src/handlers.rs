@@ -512,24 +512,32 @@ fn body_bytes(request: &Request) -> Result<Option<&[u8]>, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-        let media_type = content_type
-            .to_str()
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if media_type != "application/json" && !media_type.ends_with("+json") {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as application/json",
-            ));
-        }
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE)
+        && !is_json_media_type(content_type.to_str().unwrap_or_default())
+    {
+        return Err(not_json());
     }
     Ok(Some(bytes))
+}
+
+/// Whether a `Content-Type` names JSON (`application/json`, `…+json`).
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media_type == "application/json" || media_type.ends_with("+json")
+}
+
+/// The answer to a body that is not JSON.
+pub fn not_json() -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as application/json",
+    )
 }
 
 /// A JSON body, or the problem that says what is wrong with it.

@@ -248,7 +248,7 @@ pub struct SignInFailures {
 
 /// The account waits: sign in again after `retry_after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many failed sign-ins: try again in {} s", retry_after.as_secs())]
+#[error("too many failed sign-ins: try again in {} s", (retry_after.as_millis() + 999) / 1000)]
 pub struct TooManyAttempts {
     pub retry_after: SignedDuration,
 }

@@ -123,6 +123,10 @@ pub(crate) async fn forward(
                 &local.identity,
                 parts.method.as_str(),
                 path,
+                parts
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
                 &body,
             )
             .await,

@@ -6,7 +6,7 @@
 //! accepts `citas token`'s. Never deployed: in AWS these are Cognito's.
 
 use citas_api::Problem;
-use citas_api::handlers::{json_response, parse_json};
+use citas_api::handlers::{is_json_media_type, json_response, not_json, parse_json};
 use citas_domain::account::{DoctorSignUp, PatientSignUp, RefreshToken, SignUpRole};
 use citas_domain::use_cases::accounts::{self, AccountError, AccountServices, SignIn, SignUp};
 use citas_domain::{Country, EmailAddress, Services};
@@ -79,6 +79,7 @@ pub async fn on_request(
     identity: &LocalIdentity,
     method: &str,
     path: &str,
+    content_type: Option<&str>,
     body: &[u8],
 ) -> Response<Body> {
     let action = path.strip_prefix(AUTH_PREFIX).unwrap_or_default();
@@ -87,6 +88,11 @@ pub async fn on_request(
     }
     if method != "POST" {
         return Problem::method_not_allowed(&["POST"]).into_response(None);
+    }
+    // JSON only, declared: a form or text/plain body (what another site's
+    // page may send without asking) is refused.
+    if !content_type.is_some_and(is_json_media_type) {
+        return not_json().into_response(None);
     }
     let answered = match action {
         "sign-up" => sign_up(services, identity, body).await,
@@ -114,6 +120,24 @@ fn parsed_signup(body: SignUpBody) -> Result<SignUp, Problem> {
     let missing = |field: &'static str, code: &'static str, why: &str| {
         Problem::bad_request(code, why.to_owned()).with("field", field)
     };
+    let other_roles_field = match role {
+        SignUpRole::Patient => body.registry_number.is_some().then_some("registry_number"),
+        SignUpRole::Doctor => body
+            .document
+            .as_ref()
+            .map(|_| "document")
+            .or(body.name.as_ref().map(|_| "name")),
+    };
+    if let Some(field) = other_roles_field {
+        return Err(Problem::bad_request(
+            "invalid_body",
+            format!(
+                "a {} signs up without {field} (a patient with document and name, a doctor with registry_number)",
+                body.role
+            ),
+        )
+        .with("field", field));
+    }
     Ok(match role {
         SignUpRole::Patient => {
             let document = body.document.ok_or_else(|| {
