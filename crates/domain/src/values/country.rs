@@ -26,6 +26,8 @@ pub struct Country {
     pub time_zone_label: &'static str,
     /// Until when before the start a patient may still change a booking.
     pub change_policy: ChangePolicy,
+    /// What consultations are priced in.
+    pub currency: &'static crate::values::money::Currency,
     time_zone: OnceLock<TimeZone>,
 }
 
@@ -72,6 +74,7 @@ pub static PERU: Country = Country {
         automatic_notice: jiff::SignedDuration::from_hours(24),
         patient_changes_per_day: 5,
     },
+    currency: &crate::values::money::PEN,
     time_zone: OnceLock::new(),
 };
 
@@ -87,6 +90,7 @@ pub static CHILE: Country = Country {
         automatic_notice: jiff::SignedDuration::from_hours(48),
         patient_changes_per_day: 5,
     },
+    currency: &crate::values::money::CLP,
     time_zone: OnceLock::new(),
 };
 
