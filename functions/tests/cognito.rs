@@ -152,6 +152,7 @@ async fn pre_sign_up_lets_a_doctor_claim_only_their_registration() {
             name: "Dr. Martín Salas".into(),
             email: Some(EmailAddress::parse("dr.salas@clinica.pe").expect("an address")),
             requires_confirmation: false,
+            profile: Default::default(),
         })
         .await
         .expect("registered");

@@ -54,6 +54,7 @@ async fn register_doctor(services: &Services, document: &str) -> citas_domain::D
             speciality: OfferedSpeciality::named("Cardiología").expect("speciality"),
             email: None,
             requires_confirmation: false,
+            profile: Default::default(),
         },
     )
     .await

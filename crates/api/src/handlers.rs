@@ -321,7 +321,7 @@ async fn run(
             ))
         }
         Action::UpsertDoctor => {
-            let input = json_body::<DoctorRequest>(request)?.try_into_domain()?;
+            let input = json_body::<DoctorRequest>(request)?.try_into_domain(country)?;
             let (doctor, upserted) =
                 use_cases::register_doctor(services, caller, country, input).await?;
             let status = match upserted {

@@ -293,6 +293,11 @@ fn invalid_code(field: Field) -> &'static str {
         Field::Month => "invalid_month",
         Field::Upcoming => "invalid_upcoming",
         Field::Doctor => "invalid_doctor",
+        Field::Price => "invalid_price",
+        Field::Modalities => "invalid_modality",
+        Field::Place => "invalid_place",
+        Field::Languages => "invalid_languages",
+        Field::Bio => "invalid_bio",
         Field::SlotMinutes
         | Field::Weekly
         | Field::Exceptions

@@ -6,14 +6,17 @@ use citas_domain::Field;
 use std::collections::BTreeMap;
 
 use citas_domain::scheduling::catalogue::display_name;
+use citas_domain::scheduling::doctor::{DoctorProfile, Modality, Place};
 use citas_domain::scheduling::plan::{
     Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
     parse_weekday, weekday_code,
 };
 use citas_domain::use_cases::{NewDoctor, PlanApplied};
+use citas_domain::values::money::Price;
+use citas_domain::values::place::Coordinates;
 use citas_domain::{
-    Doctor, DoctorDocument, DoctorId, DomainError, EmailAddress, OfferedSpeciality, PageRequest,
-    Speciality,
+    Country, Doctor, DoctorDocument, DoctorId, DomainError, EmailAddress, OfferedSpeciality,
+    PageRequest, Speciality,
 };
 use citas_domain::{values::text::MAX_TEXT_LEN, values::text::clean_text};
 use jiff::civil::Date;
@@ -33,11 +36,140 @@ pub struct DoctorRequest {
     pub email: Option<String>,
     #[serde(default)]
     pub requires_confirmation: Option<bool>,
+    /// `{"amount": "120.00", "currency": "PEN"}`: exact decimals as a string.
+    #[serde(default)]
+    pub price: Option<PriceBody>,
+    /// `in_person`, `virtual`.
+    #[serde(default)]
+    pub modalities: Option<Vec<String>>,
+    #[serde(default)]
+    pub place: Option<PlaceBody>,
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
+    #[serde(default)]
+    pub bio: Option<String>,
+}
+
+/// A price as the API writes it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceBody {
+    /// A string, so no float ever rounds it; a number is refused.
+    pub amount: serde_json::Value,
+    pub currency: String,
+}
+
+/// A place as the API writes it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceBody {
+    pub name: String,
+    pub address: String,
+    pub district: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// Most languages a profile lists, and the longest name of one.
+const MAX_LANGUAGES: usize = 10;
+const MAX_LANGUAGE_LEN: usize = 40;
+/// The longest bio.
+const MAX_BIO_LEN: usize = 1_000;
+
+impl PriceBody {
+    fn try_into_domain(self, country: &'static Country) -> Result<Price, DomainError> {
+        let amount = self.amount.as_str().ok_or_else(|| {
+            invalid(
+                Field::Price,
+                "price: the amount is a decimal string, such as \"120.00\", not a number",
+            )
+        })?;
+        Price::parse(country.currency, amount, &self.currency)
+            .map_err(|e| invalid(Field::Price, format!("price: {e}")))
+    }
+}
+
+impl PlaceBody {
+    fn try_into_domain(self) -> Result<Place, DomainError> {
+        let text = |raw: &str, what: &str| {
+            clean_text(raw, MAX_TEXT_LEN)
+                .map_err(|e| invalid(Field::Place, format!("place: the {what} {e}")))
+        };
+        Ok(Place {
+            name: text(&self.name, "name")?,
+            address: text(&self.address, "address")?,
+            district: text(&self.district, "district")?,
+            coordinates: Coordinates::new(self.lat, self.lon)
+                .map_err(|e| invalid(Field::Place, format!("place: {e}")))?,
+        })
+    }
 }
 
 impl DoctorRequest {
-    pub fn try_into_domain(self) -> Result<NewDoctor, DomainError> {
+    fn profile(
+        price: Option<PriceBody>,
+        modalities: Option<Vec<String>>,
+        place: Option<PlaceBody>,
+        languages: Option<Vec<String>>,
+        bio: Option<String>,
+        country: &'static Country,
+    ) -> Result<DoctorProfile, DomainError> {
+        let modalities = modalities
+            .unwrap_or_default()
+            .iter()
+            .map(|raw| {
+                Modality::parse(raw).ok_or_else(|| {
+                    invalid(
+                        Field::Modalities,
+                        format!(
+                            "modalities: '{}' is not one; they are in_person and virtual",
+                            raw.chars().take(40).collect::<String>()
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let languages = languages.unwrap_or_default();
+        if languages.len() > MAX_LANGUAGES {
+            return Err(invalid(
+                Field::Languages,
+                format!("languages: at most {MAX_LANGUAGES}"),
+            ));
+        }
+        let languages = languages
+            .iter()
+            .map(|raw| {
+                clean_text(raw, MAX_LANGUAGE_LEN)
+                    .map_err(|e| invalid(Field::Languages, format!("a language {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let bio = bio
+            .map(|raw| clean_text(&raw, MAX_BIO_LEN))
+            .transpose()
+            .map_err(|e| invalid(Field::Bio, format!("bio {e}")))?;
+        DoctorProfile::new(
+            price
+                .map(|price| price.try_into_domain(country))
+                .transpose()?,
+            modalities,
+            place.map(PlaceBody::try_into_domain).transpose()?,
+            languages,
+            bio,
+        )
+        .map_err(|e| invalid(Field::Place, e))
+    }
+
+    pub fn try_into_domain(self, country: &'static Country) -> Result<NewDoctor, DomainError> {
+        let profile = Self::profile(
+            self.price,
+            self.modalities,
+            self.place,
+            self.languages,
+            self.bio,
+            country,
+        )?;
         Ok(NewDoctor {
+            profile,
             document: DoctorDocument::parse(&self.document)
                 .map_err(|e| invalid(Field::Document, e))?,
             name: clean_text(&self.name, MAX_TEXT_LEN)
@@ -66,6 +198,28 @@ pub struct DoctorResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub requires_confirmation: bool,
+    /// The profile: null and empty for doctors registered without one.
+    pub price: Option<PriceResponse>,
+    pub modalities: Vec<&'static str>,
+    pub place: Option<PlaceBody>,
+    pub languages: Vec<String>,
+    pub bio: Option<String>,
+}
+
+/// `{"amount": "120.00", "currency": "PEN"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PriceResponse {
+    pub amount: String,
+    pub currency: &'static str,
+}
+
+impl From<&Price> for PriceResponse {
+    fn from(price: &Price) -> Self {
+        Self {
+            amount: price.to_string(),
+            currency: price.currency.code,
+        }
+    }
 }
 
 impl DoctorResponse {
@@ -90,6 +244,22 @@ impl From<&Doctor> for DoctorResponse {
             speciality_name: display_name(&doctor.id.speciality),
             email: doctor.email.as_ref().map(ToString::to_string),
             requires_confirmation: doctor.requires_confirmation,
+            price: doctor.profile.price.as_ref().map(PriceResponse::from),
+            modalities: doctor
+                .profile
+                .modalities
+                .iter()
+                .map(|m| m.as_str())
+                .collect(),
+            place: doctor.profile.place.as_ref().map(|place| PlaceBody {
+                name: place.name.clone(),
+                address: place.address.clone(),
+                district: place.district.clone(),
+                lat: place.coordinates.lat(),
+                lon: place.coordinates.lon(),
+            }),
+            languages: doctor.profile.languages.clone(),
+            bio: doctor.profile.bio.clone(),
         }
     }
 }

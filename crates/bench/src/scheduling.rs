@@ -236,6 +236,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
                 speciality: OfferedSpeciality::named("cardiologia")?,
                 email: None,
                 requires_confirmation: false,
+                profile: Default::default(),
             },
         )
         .await?;

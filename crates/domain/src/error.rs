@@ -171,6 +171,11 @@ pub enum Field {
     Exceptions,
     ValidFrom,
     ValidUntil,
+    Price,
+    Modalities,
+    Place,
+    Languages,
+    Bio,
 }
 
 impl Field {
@@ -197,6 +202,11 @@ impl Field {
             Self::Exceptions => "exceptions",
             Self::ValidFrom => "valid_from",
             Self::ValidUntil => "valid_until",
+            Self::Price => "price",
+            Self::Modalities => "modalities",
+            Self::Place => "place",
+            Self::Languages => "languages",
+            Self::Bio => "bio",
         }
     }
 }

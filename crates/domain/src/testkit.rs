@@ -45,6 +45,7 @@ pub fn doctor(country: &'static Country, speciality_slug: &str, document: &str) 
         name: format!("Dr. {document}"),
         email: None,
         requires_confirmation: false,
+        profile: Default::default(),
     }
 }
 

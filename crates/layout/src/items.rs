@@ -83,7 +83,7 @@ impl PatientItem {
 
 /// `doctor`: `id` is `{country}-{speciality}-{document}`. The working plan
 /// is stored beside these attributes ([`AvailabilityItem`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DoctorItem {
     pub id: String,
     pub country: String,
@@ -94,6 +94,29 @@ pub struct DoctorItem {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub requires_confirmation: bool,
+    /// The profile (issue 26); items written before have none of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modalities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<PlaceItem>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+}
+
+/// A doctor's place: its coordinates as the degrees given (exact to a millionth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaceItem {
+    pub name: String,
+    pub address: String,
+    pub district: String,
+    pub lat: f64,
+    pub lon: f64,
 }
 
 impl DoctorItem {
@@ -106,12 +129,62 @@ impl DoctorItem {
             speciality: doctor.id.speciality.to_string(),
             email: doctor.email.as_ref().map(ToString::to_string),
             requires_confirmation: doctor.requires_confirmation,
+            price_amount: doctor.profile.price.map(|price| price.to_string()),
+            price_currency: doctor
+                .profile
+                .price
+                .map(|price| price.currency.code.to_owned()),
+            modalities: doctor
+                .profile
+                .modalities
+                .iter()
+                .map(|modality| modality.as_str().to_owned())
+                .collect(),
+            place: doctor.profile.place.as_ref().map(|place| PlaceItem {
+                name: place.name.clone(),
+                address: place.address.clone(),
+                district: place.district.clone(),
+                lat: place.coordinates.lat(),
+                lon: place.coordinates.lon(),
+            }),
+            languages: doctor.profile.languages.clone(),
+            bio: doctor.profile.bio.clone(),
         }
     }
 
     pub fn into_domain(self) -> Result<Doctor, StoreError> {
+        use citas_domain::scheduling::doctor::{DoctorProfile, Modality, Place};
+        use citas_domain::values::money::Price;
+        use citas_domain::values::place::Coordinates;
+        let id = DoctorId::parse(&self.id).map_err(|e| corrupt("doctor", e))?;
+        let price = match (&self.price_amount, &self.price_currency) {
+            (Some(amount), Some(currency)) => Some(
+                Price::parse(id.country.currency, amount, currency)
+                    .map_err(|e| corrupt("doctor", format!("price {e}")))?,
+            ),
+            _ => None,
+        };
+        let modalities = self
+            .modalities
+            .iter()
+            .map(|m| Modality::parse(m).ok_or_else(|| corrupt("doctor", format!("modality {m}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let place = self
+            .place
+            .map(|place| {
+                Ok::<_, StoreError>(Place {
+                    coordinates: Coordinates::new(place.lat, place.lon)
+                        .map_err(|e| corrupt("doctor", e))?,
+                    name: place.name,
+                    address: place.address,
+                    district: place.district,
+                })
+            })
+            .transpose()?;
+        let profile = DoctorProfile::new(price, modalities, place, self.languages, self.bio)
+            .map_err(|e| corrupt("doctor", e))?;
         Ok(Doctor {
-            id: DoctorId::parse(&self.id).map_err(|e| corrupt("doctor", e))?,
+            id,
             name: self.name,
             email: self
                 .email
@@ -119,6 +192,7 @@ impl DoctorItem {
                 .transpose()
                 .map_err(|e| corrupt("doctor", format!("email {e}")))?,
             requires_confirmation: self.requires_confirmation,
+            profile,
         })
     }
 }
@@ -598,10 +672,40 @@ mod tests {
             speciality: "medicina-interna".into(),
             email: None,
             requires_confirmation: false,
+            price_amount: None,
+            price_currency: None,
+            modalities: Vec::new(),
+            place: None,
+            languages: Vec::new(),
+            bio: None,
         };
         assert_eq!(
             DoctorItem::from_domain(&doctor.clone().into_domain().unwrap()),
             doctor
+        );
+        // A profile round-trips exactly: the price as written, the coordinates to a millionth.
+        let profiled = DoctorItem {
+            id: "cl-pediatria-20000000".into(),
+            country: "cl".into(),
+            document: "20000000".into(),
+            price_amount: Some("45000".into()),
+            price_currency: Some("CLP".into()),
+            modalities: vec!["in_person".into(), "virtual".into()],
+            place: Some(PlaceItem {
+                name: "Clínica Alemana".into(),
+                address: "Av. Vitacura 5951".into(),
+                district: "Vitacura".into(),
+                lat: -33.392_123,
+                lon: -70.572_456,
+            }),
+            languages: vec!["español".into(), "inglés".into()],
+            bio: Some("Pediatra".into()),
+            speciality: "pediatria".into(),
+            ..doctor.clone()
+        };
+        assert_eq!(
+            DoctorItem::from_domain(&profiled.clone().into_domain().unwrap()),
+            profiled
         );
         let appointment = AppointmentItem {
             id: "20261122-45678912".into(),

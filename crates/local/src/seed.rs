@@ -41,7 +41,7 @@ struct PutRequest {
 /// One item of a seed file, in the shape of the table it goes to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SeedItem {
-    Doctor(DoctorItem),
+    Doctor(Box<DoctorItem>),
     Slot(SlotItem),
     Patient(&'static Country, PatientItem),
     Appointment(&'static Country, Box<AppointmentItem>),
@@ -75,7 +75,9 @@ pub fn read_file(path: &Path) -> Result<Vec<SeedItem>, SeedError> {
 fn typed(table: &str, mut item: Value) -> Result<SeedItem, String> {
     let bad = |e: serde_json::Error| format!("an item of table {table} does not fit it: {e}");
     match table {
-        "doctor" => Ok(SeedItem::Doctor(serde_json::from_value(item).map_err(bad)?)),
+        "doctor" => Ok(SeedItem::Doctor(Box::new(
+            serde_json::from_value(item).map_err(bad)?,
+        ))),
         "appointment-doctor" => Ok(SeedItem::Slot(serde_json::from_value(item).map_err(bad)?)),
         _ => {
             let (code, kind) = table

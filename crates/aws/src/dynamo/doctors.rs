@@ -17,7 +17,17 @@ impl DoctorStore for DynamoStore {
             set.push(format!("#a{n} = :a{n}"));
         }
         let mut remove = Vec::new();
-        for optional in ["email", "requires_confirmation"] {
+        // Attributes a doctor may no longer have: the update takes them out.
+        for optional in [
+            "email",
+            "requires_confirmation",
+            "price_amount",
+            "price_currency",
+            "modalities",
+            "place",
+            "languages",
+            "bio",
+        ] {
             if !names.values().any(|name| name == optional) {
                 let placeholder = format!("#r{}", remove.len());
                 remove.push(placeholder.clone());
@@ -36,7 +46,8 @@ impl DoctorStore for DynamoStore {
             .update_expression(expression)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::UpdatedOld)
+            // The whole item as it was: an update that changes no value is still one.
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(backend)?;

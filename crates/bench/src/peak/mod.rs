@@ -118,6 +118,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
                     speciality: OfferedSpeciality::named(speciality)?,
                     email: None,
                     requires_confirmation: false,
+                    profile: Default::default(),
                 },
             )
             .await?;

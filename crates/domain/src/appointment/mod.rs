@@ -675,6 +675,7 @@ mod tests {
             name: "Dra. Uno".into(),
             email: None,
             requires_confirmation: true,
+            profile: Default::default(),
         }
     }
 

@@ -33,6 +33,7 @@ pub struct NewDoctor {
     pub speciality: OfferedSpeciality,
     pub email: Option<EmailAddress>,
     pub requires_confirmation: bool,
+    pub profile: crate::scheduling::doctor::DoctorProfile,
 }
 
 /// What applying a plan changed.
@@ -122,6 +123,7 @@ pub async fn register_doctor(
         name: input.name,
         email: input.email,
         requires_confirmation: input.requires_confirmation,
+        profile: input.profile,
     };
     let upserted = services.store.put_doctor(&doctor).await?;
     tracing::info!(country = country.code, doctor = %doctor.id, ?upserted, "doctor registered");

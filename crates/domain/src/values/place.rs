@@ -5,11 +5,12 @@
 
 use std::collections::BTreeSet;
 
-/// A point on the Earth, in degrees (WGS 84), range-checked.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A point on the Earth (WGS 84), range-checked, held exactly in
+/// millionths of a degree (about 11 cm): stored and compared as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Coordinates {
-    lat: f64,
-    lon: f64,
+    lat_e6: i32,
+    lon_e6: i32,
 }
 
 /// Coordinates out of range, or not numbers.
@@ -31,7 +32,11 @@ impl Coordinates {
             && (-90.0..=90.0).contains(&lat)
             && (-180.0..=180.0).contains(&lon)
         {
-            Ok(Self { lat, lon })
+            // In range, so the rounded millionths fit an i32 (at most 180 000 000).
+            Ok(Self {
+                lat_e6: (lat * 1e6).round() as i32,
+                lon_e6: (lon * 1e6).round() as i32,
+            })
         } else {
             Err(InvalidCoordinates)
         }
@@ -48,18 +53,18 @@ impl Coordinates {
     }
 
     pub fn lat(&self) -> f64 {
-        self.lat
+        f64::from(self.lat_e6) / 1e6
     }
 
     pub fn lon(&self) -> f64 {
-        self.lon
+        f64::from(self.lon_e6) / 1e6
     }
 
     /// The great-circle distance (haversine), in kilometres.
     pub fn distance_km(&self, other: &Coordinates) -> f64 {
-        let (lat1, lat2) = (self.lat.to_radians(), other.lat.to_radians());
+        let (lat1, lat2) = (self.lat().to_radians(), other.lat().to_radians());
         let dlat = lat2 - lat1;
-        let dlon = (other.lon - self.lon).to_radians();
+        let dlon = (other.lon() - self.lon()).to_radians();
         let a = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
         2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
     }
@@ -72,9 +77,9 @@ impl Coordinates {
         let (mut bits, mut value, mut even) = (0, 0_usize, true);
         while hash.len() < precision {
             let (range, coordinate) = if even {
-                (&mut lon_range, self.lon)
+                (&mut lon_range, self.lon())
             } else {
-                (&mut lat_range, self.lat)
+                (&mut lat_range, self.lat())
             };
             let middle = (range.0 + range.1) / 2.0;
             value <<= 1;
@@ -119,7 +124,7 @@ pub fn cells_covering(
 ) -> Option<BTreeSet<String>> {
     let lat_span = (radius_km / EARTH_RADIUS_KM).to_degrees();
     // Longitude degrees shrink with the latitude; near a pole the box is every longitude.
-    let widest = (center.lat.abs() + lat_span).min(89.9).to_radians().cos();
+    let widest = (center.lat().abs() + lat_span).min(89.9).to_radians().cos();
     let lon_span = (lat_span / widest).min(180.0);
     let (cell_lat, cell_lon) = cell_degrees(precision);
     let rows = ((2.0 * lat_span) / cell_lat).ceil() as usize + 1;
@@ -129,9 +134,9 @@ pub fn cells_covering(
     }
     let mut cells = BTreeSet::new();
     for row in 0..=rows {
-        let lat = (center.lat - lat_span + row as f64 * cell_lat).clamp(-90.0, 90.0);
+        let lat = (center.lat() - lat_span + row as f64 * cell_lat).clamp(-90.0, 90.0);
         for column in 0..=columns {
-            let mut lon = center.lon - lon_span + column as f64 * cell_lon;
+            let mut lon = center.lon() - lon_span + column as f64 * cell_lon;
             if lon > 180.0 {
                 lon -= 360.0;
             } else if lon < -180.0 {
@@ -143,8 +148,8 @@ pub fn cells_covering(
         }
     }
     // The box's far edges, which the grid's steps may pass.
-    for lat in [center.lat - lat_span, center.lat + lat_span] {
-        for lon in [center.lon - lon_span, center.lon + lon_span] {
+    for lat in [center.lat() - lat_span, center.lat() + lat_span] {
+        for lon in [center.lon() - lon_span, center.lon() + lon_span] {
             if let Ok(point) = Coordinates::new(lat.clamp(-90.0, 90.0), lon.clamp(-180.0, 180.0)) {
                 cells.insert(point.geohash(precision));
             }
@@ -189,8 +194,8 @@ mod tests {
             for km in [0.5, 2.5, 4.99] {
                 let dlat = (km / EARTH_RADIUS_KM).to_degrees() * bearing.cos();
                 let dlon = (km / EARTH_RADIUS_KM).to_degrees() * bearing.sin()
-                    / center.lat.to_radians().cos();
-                let point = at(center.lat + dlat, center.lon + dlon);
+                    / center.lat().to_radians().cos();
+                let point = at(center.lat() + dlat, center.lon() + dlon);
                 assert!(
                     cells.contains(&point.geohash(5)),
                     "{km} km at {step}: {}",
