@@ -161,3 +161,37 @@ async fn bad_profiles_are_refused_naming_the_field(app: &TestApp) {
     let (status, _) = app.get("/pe/doctor/pe-cardiologia-7700031").await;
     assert_eq!(status, 404);
 }
+
+/// The price where the patient decides: each free slot of a search says
+/// what its doctor charges (the seeded internist in Lima: S/ 120.00; seed
+/// 000's own example doctor has no profile: null).
+#[tokio::test]
+async fn free_slots_carry_their_doctors_price() {
+    let app = TestApp::spawn().await;
+    let priced = "pe-medicina-interna-9999238";
+    let (status, page) = app
+        .get(&format!(
+            "/pe/slot?speciality=medicina-interna&doctor={priced}&limit=5"
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().expect("items");
+    assert!(!items.is_empty(), "{page}");
+    for item in items {
+        assert_eq!(item["doctor"]["id"], priced, "{item}");
+        assert_eq!(
+            item["price"],
+            json!({"amount": "120.00", "currency": "PEN"}),
+            "{item}"
+        );
+    }
+    let unpriced = "pe-medicina-interna-9999234";
+    let (_, page) = app
+        .get(&format!(
+            "/pe/slot?speciality=medicina-interna&doctor={unpriced}&limit=2"
+        ))
+        .await;
+    let items = page["items"].as_array().expect("items");
+    assert!(!items.is_empty(), "{page}");
+    assert!(items.iter().all(|item| item["price"].is_null()), "{page}");
+}

@@ -91,6 +91,8 @@ pub struct FreeSlotResponse {
     #[serde(flatten)]
     pub time: SlotTime,
     pub doctor: DoctorRef,
+    /// The doctor's price, where the patient decides; null when they have none.
+    pub price: Option<crate::schedule_body::PriceResponse>,
 }
 
 impl From<&FreeSlot> for FreeSlotResponse {
@@ -101,6 +103,11 @@ impl From<&FreeSlot> for FreeSlotResponse {
                 id: free.slot.doctor().to_string(),
                 name: free.doctor.as_ref().map(|d| d.name.clone()),
             },
+            price: free
+                .doctor
+                .as_ref()
+                .and_then(|d| d.profile.price.as_ref())
+                .map(crate::schedule_body::PriceResponse::from),
         }
     }
 }
