@@ -80,11 +80,18 @@ async fn a_profile_is_kept_as_given(app: &TestApp) {
     assert_eq!(
         (
             &bare["price"],
+            &bare["modalities"],
             &bare["place"],
             &bare["languages"],
             &bare["bio"]
         ),
-        (&Value::Null, &Value::Null, &json!([]), &Value::Null),
+        (
+            &Value::Null,
+            &json!([]),
+            &Value::Null,
+            &json!([]),
+            &Value::Null
+        ),
         "{bare}"
     );
 }

@@ -162,7 +162,8 @@ impl DoctorItem {
                 Price::parse(id.country.currency, amount, currency)
                     .map_err(|e| corrupt("doctor", format!("price {e}")))?,
             ),
-            _ => None,
+            (None, None) => None,
+            _ => return Err(corrupt("doctor", "a price needs its amount and currency")),
         };
         let modalities = self
             .modalities

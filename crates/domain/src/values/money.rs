@@ -102,8 +102,12 @@ impl Price {
         } else {
             padded.parse().map_err(|_| malformed())?
         };
+        let minor_units = whole * scale + fraction;
+        if minor_units > Self::MAX_WHOLE * scale {
+            return Err(InvalidPrice::TooLarge("100000000"));
+        }
         Ok(Self {
-            minor_units: whole * scale + fraction,
+            minor_units,
             currency: expected,
         })
     }
@@ -160,6 +164,7 @@ mod tests {
             (&CLP, "45000.50", "CLP"),
             (&CLP, "45000", "PEN"),
             (&CLP, "200000000", "CLP"),
+            (&PEN, "100000000.50", "PEN"),
         ] {
             assert!(
                 Price::parse(currency, amount, given).is_err(),

@@ -72,32 +72,38 @@ impl Coordinates {
     /// The geohash of the point with `precision` characters (5: cells of
     /// about 4.9 × 4.9 km at the equator).
     pub fn geohash(&self, precision: usize) -> String {
-        let (mut lat_range, mut lon_range) = ((-90.0_f64, 90.0_f64), (-180.0_f64, 180.0_f64));
-        let mut hash = String::with_capacity(precision);
-        let (mut bits, mut value, mut even) = (0, 0_usize, true);
-        while hash.len() < precision {
-            let (range, coordinate) = if even {
-                (&mut lon_range, self.lon())
-            } else {
-                (&mut lat_range, self.lat())
-            };
-            let middle = (range.0 + range.1) / 2.0;
-            value <<= 1;
-            if coordinate >= middle {
-                value |= 1;
-                range.0 = middle;
-            } else {
-                range.1 = middle;
-            }
-            even = !even;
-            bits += 1;
-            if bits == 5 {
-                hash.push(char::from(BASE32[value]));
-                (bits, value) = (0, 0);
-            }
-        }
-        hash
+        geohash_of(self.lat(), self.lon(), precision)
     }
+}
+
+/// The geohash of degrees as they are (no rounding: the covering cells'
+/// grid samples must not step across a cell edge).
+fn geohash_of(lat: f64, lon: f64, precision: usize) -> String {
+    let (mut lat_range, mut lon_range) = ((-90.0_f64, 90.0_f64), (-180.0_f64, 180.0_f64));
+    let mut hash = String::with_capacity(precision);
+    let (mut bits, mut value, mut even) = (0, 0_usize, true);
+    while hash.len() < precision {
+        let (range, coordinate) = if even {
+            (&mut lon_range, lon)
+        } else {
+            (&mut lat_range, lat)
+        };
+        let middle = (range.0 + range.1) / 2.0;
+        value <<= 1;
+        if coordinate >= middle {
+            value |= 1;
+            range.0 = middle;
+        } else {
+            range.1 = middle;
+        }
+        even = !even;
+        bits += 1;
+        if bits == 5 {
+            hash.push(char::from(BASE32[value]));
+            (bits, value) = (0, 0);
+        }
+    }
+    hash
 }
 
 /// The size of a geohash cell of `precision` characters, in degrees (latitude, longitude).
@@ -124,8 +130,13 @@ pub fn cells_covering(
 ) -> Option<BTreeSet<String>> {
     let lat_span = (radius_km / EARTH_RADIUS_KM).to_degrees();
     // Longitude degrees shrink with the latitude; near a pole the box is every longitude.
-    let widest = (center.lat().abs() + lat_span).min(89.9).to_radians().cos();
-    let lon_span = (lat_span / widest).min(180.0);
+    // A circle that reaches a pole spans every longitude.
+    let lon_span = if center.lat().abs() + lat_span >= 89.9 {
+        180.0
+    } else {
+        let widest = (center.lat().abs() + lat_span).to_radians().cos();
+        (lat_span / widest).min(180.0)
+    };
     let (cell_lat, cell_lon) = cell_degrees(precision);
     let rows = ((2.0 * lat_span) / cell_lat).ceil() as usize + 1;
     let columns = ((2.0 * lon_span) / cell_lon).ceil() as usize + 1;
@@ -142,17 +153,17 @@ pub fn cells_covering(
             } else if lon < -180.0 {
                 lon += 360.0;
             }
-            if let Ok(point) = Coordinates::new(lat, lon) {
-                cells.insert(point.geohash(precision));
-            }
+            cells.insert(geohash_of(lat, lon.clamp(-180.0, 180.0), precision));
         }
     }
     // The box's far edges, which the grid's steps may pass.
     for lat in [center.lat() - lat_span, center.lat() + lat_span] {
         for lon in [center.lon() - lon_span, center.lon() + lon_span] {
-            if let Ok(point) = Coordinates::new(lat.clamp(-90.0, 90.0), lon.clamp(-180.0, 180.0)) {
-                cells.insert(point.geohash(precision));
-            }
+            cells.insert(geohash_of(
+                lat.clamp(-90.0, 90.0),
+                lon.clamp(-180.0, 180.0),
+                precision,
+            ));
         }
     }
     (cells.len() <= limit).then_some(cells)
@@ -204,6 +215,8 @@ mod tests {
             }
         }
         assert_eq!(cells_covering(&center, 500.0, 5, 64), None);
+        // A circle around a pole spans every longitude: too many cells, not a partial set.
+        assert_eq!(cells_covering(&at(89.99, 10.0), 5.0, 5, 64), None);
     }
 
     #[test]
