@@ -202,3 +202,35 @@ async fn free_slots_carry_their_doctors_price() {
     assert!(!items.is_empty(), "{page}");
     assert!(items.iter().all(|item| item["price"].is_null()), "{page}");
 }
+
+/// The appointment keeps the price its slot's doctor had when it was booked.
+#[tokio::test]
+async fn a_booked_appointment_shows_the_price_it_was_booked_at() {
+    let app = TestApp::spawn().await;
+    let priced = "pe-medicina-interna-9999238";
+    let (_, page) = app
+        .get(&format!(
+            "/pe/slot?speciality=medicina-interna&doctor={priced}&limit=1"
+        ))
+        .await;
+    let slot = page["items"][0]["id"]
+        .as_str()
+        .expect("a free slot")
+        .to_owned();
+    let created = app.create("pe", "45678912", "medicina-interna").await;
+    assert!(created.get("price").is_none(), "{created}");
+    let id = created["id"].as_str().expect("an id");
+    let (status, booked) = app
+        .post(
+            &format!("/pe/appointment/{id}/assign"),
+            json!({ "slot": slot }),
+        )
+        .await;
+    assert_eq!(status, 200, "{booked}");
+    assert_eq!(
+        booked["price"],
+        json!({"amount": "120.00", "currency": "PEN"})
+    );
+    let (_, read) = app.get(&format!("/pe/appointment/{id}")).await;
+    assert_eq!(read["price"], booked["price"]);
+}

@@ -241,6 +241,9 @@ pub struct AppointmentResponse {
     /// move it (the country's change policy), in the country's offset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changeable_until: Option<String>,
+    /// The doctor's price when the slot was booked; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::schedule_body::PriceResponse>,
 }
 
 impl From<&Appointment> for AppointmentResponse {
@@ -262,6 +265,10 @@ impl From<&Appointment> for AppointmentResponse {
             refusal_reason: appointment.refusal_reason.clone(),
             revision: appointment.revision,
             slot: crate::slot_body::BookedSlot::of(appointment),
+            price: appointment
+                .price
+                .as_ref()
+                .map(crate::schedule_body::PriceResponse::from),
             changeable_until: appointment
                 .starts_at()
                 .filter(|_| appointment.status.holds_slot())

@@ -168,6 +168,7 @@ impl AppointmentBuilder {
             updated_at: self.created_at,
             slot: self.slot,
             doctor_name: None,
+            price: None,
             slot_minutes: crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
             patient_changes: Default::default(),
             cancel_reason: self.cancel_reason,

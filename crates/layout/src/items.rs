@@ -425,6 +425,9 @@ pub struct AppointmentItem {
     /// The slot's doctor's name when it was booked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor_name: Option<String>,
+    /// The doctor's price when it was booked, as written (`"120.00"`), in the country's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_amount: Option<String>,
     /// The booked slot's length; absent on items written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_minutes: Option<u16>,
@@ -464,6 +467,7 @@ impl AppointmentItem {
             update_at: timestamp::format(appointment.updated_at),
             doctor: appointment.doctor().map(ToString::to_string),
             doctor_name: appointment.doctor_name.clone(),
+            price_amount: appointment.price.map(|price| price.to_string()),
             slot_minutes: appointment.slot.as_ref().map(|_| appointment.slot_minutes),
             patient_changes_on: appointment.patient_changes.day.map(|day| day.to_string()),
             patient_changes: appointment
@@ -506,6 +510,17 @@ impl AppointmentItem {
                 .transpose()
                 .map_err(|e| bad(&e))?,
             doctor_name: self.doctor_name,
+            price: self
+                .price_amount
+                .map(|amount| {
+                    citas_domain::values::money::Price::parse(
+                        country.currency,
+                        &amount,
+                        country.currency.code,
+                    )
+                })
+                .transpose()
+                .map_err(|e| bad(&e))?,
             slot_minutes: self.slot_minutes.unwrap_or(DEFAULT_SLOT_MINUTES),
             patient_changes: citas_domain::appointment::PatientChanges {
                 day: self
@@ -721,6 +736,7 @@ mod tests {
             update_at: "2026-11-22T15:00:00.000Z".into(),
             doctor: Some("pe-cardiologia-1".into()),
             doctor_name: Some("Dra. Uno".into()),
+            price_amount: Some("120.00".into()),
             slot_minutes: Some(45),
             patient_changes_on: Some("2026-11-22".into()),
             patient_changes: Some(2),

@@ -45,6 +45,8 @@ pub struct Appointment {
     pub slot: Option<SlotId>,
     /// The name of the slot's doctor when it was booked, to show without a lookup.
     pub doctor_name: Option<String>,
+    /// The doctor's price when the slot was booked (what the patient saw).
+    pub price: Option<crate::values::money::Price>,
     /// How long the booked slot lasts (the default for items stored before
     /// slots kept their length).
     pub slot_minutes: u16,
@@ -128,6 +130,7 @@ impl Appointment {
             updated_at: now,
             slot: None,
             doctor_name: None,
+            price: None,
             slot_minutes: crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
             patient_changes: PatientChanges::default(),
             cancel_reason: None,
@@ -252,6 +255,7 @@ impl Appointment {
                 status,
                 slot: Some(slot.id.clone()),
                 doctor_name: of_doctor.map(|d| d.name.clone()),
+                price: of_doctor.and_then(|d| d.profile.price),
                 slot_minutes: slot.minutes,
                 ..self.clone()
             },
@@ -296,6 +300,7 @@ impl Appointment {
                 status: Status::Registered,
                 slot: None,
                 doctor_name: None,
+                price: None,
                 refusal_reason: Some(reason.clone()),
                 ..self.clone()
             },
@@ -330,6 +335,7 @@ impl Appointment {
             Appointment {
                 slot: Some(slot.id.clone()),
                 doctor_name: of_doctor.map(|d| d.name.clone()),
+                price: of_doctor.and_then(|d| d.profile.price),
                 slot_minutes: slot.minutes,
                 ..self.clone()
             },
@@ -432,6 +438,7 @@ impl Appointment {
                 speciality_name: speciality.name,
                 slot: None,
                 doctor_name: None,
+                price: None,
                 cancel_reason: None,
                 refusal_reason: None,
                 ..self.clone()
