@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod patient;
 pub mod ports;
 pub mod privacy;
+pub mod review;
 pub mod scheduling;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -1,0 +1,205 @@
+//! Reviews of a visit and a doctor's rating (issue 26): the patient of a
+//! completed appointment rates it once, 1 to 5 stars with an optional
+//! comment; the rating is a count and a sum, changed in the review's own
+//! write, so its average is exact and no review at once is lost. The
+//! stores and routes that use these rules come next.
+
+use jiff::Timestamp;
+
+use crate::access::{Caller, Identity};
+use crate::appointment::Appointment;
+use crate::appointment::status::Status;
+use crate::values::ids::DoctorId;
+use crate::values::text::{InvalidText, clean_text};
+
+/// 1 to 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stars(u8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stars are a whole number from 1 to 5")]
+pub struct InvalidStars;
+
+impl Stars {
+    /// # Errors
+    /// `InvalidStars` outside 1..=5.
+    pub fn new(stars: u8) -> Result<Self, InvalidStars> {
+        (1..=5)
+            .contains(&stars)
+            .then_some(Self(stars))
+            .ok_or(InvalidStars)
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// The longest comment.
+pub const MAX_COMMENT_LEN: usize = 1_000;
+
+/// A patient's review of a completed visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub doctor: DoctorId,
+    /// Kept to hold one review per appointment; never shown.
+    pub appointment: crate::values::ids::AppointmentId,
+    pub stars: Stars,
+    pub comment: Option<String>,
+    /// What the list shows of who wrote it.
+    pub first_name: String,
+    pub created_at: Timestamp,
+}
+
+/// Why a review is not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewRefused {
+    /// Someone else's appointment: as if it did not exist.
+    #[error("the appointment does not exist")]
+    NotYours,
+    #[error("only a completed visit is reviewed; this one is {0}")]
+    NotCompleted(Status),
+    #[error("the comment {0}")]
+    Comment(InvalidText),
+}
+
+impl Appointment {
+    /// The review `caller` writes of this appointment (whether it was
+    /// reviewed already is the store's condition to settle).
+    ///
+    /// # Errors
+    /// `NotYours` unless the caller is its patient; `NotCompleted`; a bad comment.
+    pub fn review(
+        &self,
+        caller: &Caller,
+        stars: Stars,
+        comment: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Review, ReviewRefused> {
+        let own = matches!(&caller.identity, Identity::Patient(document) if document == self.document())
+            && caller.country == self.country;
+        if !own {
+            return Err(ReviewRefused::NotYours);
+        }
+        let doctor = match (self.status, self.doctor()) {
+            (Status::Completed, Some(doctor)) => doctor.clone(),
+            (status, _) => return Err(ReviewRefused::NotCompleted(status)),
+        };
+        let comment = comment
+            .map(|text| clean_text(text, MAX_COMMENT_LEN))
+            .transpose()
+            .map_err(ReviewRefused::Comment)?;
+        Ok(Review {
+            doctor,
+            appointment: self.id.clone(),
+            stars,
+            comment,
+            first_name: first_name(&self.patient_name),
+            created_at: now,
+        })
+    }
+}
+
+/// The first word of a name (`Ana Lucía Torres Vega` → `Ana`).
+pub fn first_name(name: &str) -> String {
+    name.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A doctor's rating: how many shown reviews, and their stars' sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rating {
+    pub count: u32,
+    pub sum: u32,
+}
+
+impl Rating {
+    /// The rating with one more review.
+    #[must_use]
+    pub fn with(self, stars: Stars) -> Self {
+        Self {
+            count: self.count.saturating_add(1),
+            sum: self.sum.saturating_add(u32::from(stars.get())),
+        }
+    }
+
+    /// The rating without a review (one staff hid).
+    #[must_use]
+    pub fn without(self, stars: Stars) -> Self {
+        Self {
+            count: self.count.saturating_sub(1),
+            sum: self.sum.saturating_sub(u32::from(stars.get())),
+        }
+    }
+
+    /// The average to one decimal, rounded half up (`"4.5"`); none without reviews.
+    pub fn average(self) -> Option<String> {
+        (self.count > 0).then(|| {
+            let tenths =
+                (u64::from(self.sum) * 20 + u64::from(self.count)) / (2 * u64::from(self.count));
+            format!("{}.{}", tenths / 10, tenths % 10)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{appointment, at, callers, doctor_id, slot_at};
+    use crate::values::country::PERU;
+
+    #[test]
+    fn stars_are_one_to_five() {
+        assert_eq!(Stars::new(0), Err(InvalidStars));
+        assert_eq!(Stars::new(6), Err(InvalidStars));
+        assert_eq!(Stars::new(5).map(Stars::get), Ok(5));
+    }
+
+    #[test]
+    fn averages_are_exact_to_a_tenth() {
+        let stars = |n| Stars::new(n).expect("stars");
+        let rating = [5, 4]
+            .into_iter()
+            .fold(Rating::default(), |r, n| r.with(stars(n)));
+        assert_eq!(rating.average().as_deref(), Some("4.5"));
+        let thirds = [5, 5, 4]
+            .into_iter()
+            .fold(Rating::default(), |r, n| r.with(stars(n)));
+        assert_eq!(thirds.average().as_deref(), Some("4.7"));
+        assert_eq!(thirds.without(stars(4)).average().as_deref(), Some("5.0"));
+        assert_eq!(Rating::default().average(), None);
+    }
+
+    #[test]
+    fn only_the_patient_of_a_completed_visit_reviews_it() {
+        let now = at("2026-12-10T15:00:00Z");
+        let stars = Stars::new(4).expect("stars");
+        let registered = appointment(&PERU, "45678912").build();
+        let ana = callers::patient("45678912");
+        assert_eq!(
+            registered.review(&ana, stars, None, now),
+            Err(ReviewRefused::NotCompleted(Status::Registered))
+        );
+        let slot = slot_at(
+            &doctor_id(&PERU, "cardiologia", "7700001"),
+            "2026-12-07T14:00:00Z",
+        );
+        let completed = appointment(&PERU, "45678912")
+            .patient_name("Ana Lucía Torres Vega")
+            .assigned(&slot.id)
+            .status(Status::Completed)
+            .build();
+        let jose = callers::patient("70123456");
+        assert_eq!(
+            completed.review(&jose, stars, None, now),
+            Err(ReviewRefused::NotYours)
+        );
+        let review = completed
+            .review(&ana, stars, Some("  Muy amable.  "), now)
+            .expect("her review");
+        assert_eq!(review.first_name, "Ana");
+        assert_eq!(review.comment.as_deref(), Some("Muy amable."));
+    }
+}
