@@ -145,3 +145,26 @@ pub fn assert_problem(response: (u16, &serde_json::Value), status: u16, code: &s
 }
 
 pub use citas_domain::testkit::{NullQueue, RecordingQueue, callers};
+
+/// The claims of a JWT, read as any JWT library would (not verified: the
+/// tests read what an identity provider put in its tokens).
+pub fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// A Cognito event document of tests/fixtures for this user and pool.
+pub fn cognito_event<T: serde::de::DeserializeOwned>(name: &str, user: &str, pool: &str) -> T {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    event["userName"] = serde_json::json!(user);
+    event["userPoolId"] = serde_json::json!(pool);
+    serde_json::from_value(event).expect("a Cognito event")
+}

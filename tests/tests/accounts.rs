@@ -6,7 +6,7 @@
 mod common;
 
 use citas_domain::Role;
-use citas_e2e::assert_problem;
+use citas_e2e::{assert_problem, claims_of};
 use common::{TestApp, code_in, emails_to};
 use serde_json::{Value, json};
 
@@ -60,16 +60,6 @@ async fn sign_in_patient(app: &TestApp, email: &str, document: &str, password: &
 
 fn id_token(tokens: &Value) -> String {
     tokens["id_token"].as_str().expect("an ID token").to_owned()
-}
-
-/// The claims of an ID token, read as any JWT library would (unverified).
-fn claims_of(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 #[tokio::test]

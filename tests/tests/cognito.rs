@@ -14,6 +14,7 @@ use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, AuthFlowType, ExplicitAuthFlowsType, SchemaAttributeType,
 };
+use citas_e2e::{claims_of, cognito_event};
 use citas_provision::template::Variables;
 use serde_json::{Value, json};
 
@@ -34,28 +35,6 @@ fn custom(name: &str) -> SchemaAttributeType {
         .attribute_data_type(aws_sdk_cognitoidentityprovider::types::AttributeDataType::String)
         .mutable(true)
         .build()
-}
-
-/// A Cognito event document of tests/fixtures for this user and pool.
-fn cognito_event<T: serde::de::DeserializeOwned>(name: &str, user: &str, pool: &str) -> T {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name);
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
-    event["userName"] = json!(user);
-    event["userPoolId"] = json!(pool);
-    serde_json::from_value(event).expect("a Cognito event")
-}
-
-/// The claims of a JWT (read, not verified: moto signed it).
-fn claims_of(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use citas_aws::{CallRecorder, Named, RecordedCall};
 use citas_domain::{COUNTRIES, Clock, Country, ManualClock};
+use citas_e2e::cognito_event;
 use citas_provision::template::{Template, Variables};
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -1684,18 +1685,6 @@ async fn an_unsendable_notification(stack: &mut Stack, country: &'static Country
     let response = citas_lambda::jobs::send_emails(&pipeline, sqs_event(vec![record])).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     stack.made_by("SendEmailFunction");
-}
-
-/// A Cognito event document of tests/fixtures with its user and pool.
-fn cognito_event<T: serde::de::DeserializeOwned>(name: &str, user: &str, pool: &str) -> T {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name);
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
-    event["userName"] = json!(user);
-    event["userPoolId"] = json!(pool);
-    serde_json::from_value(event).expect("a Cognito event")
 }
 
 /// The user pool's triggers: a patient's and a registered doctor's sign-up,

@@ -306,6 +306,24 @@ pub enum AccountHolder {
     Doctor { registry_number: DoctorDocument },
 }
 
+impl AccountHolder {
+    /// The group of whoever holds the account.
+    pub fn role(&self) -> crate::access::Role {
+        match self {
+            Self::Patient { .. } => crate::access::Role::Patient,
+            Self::Doctor { .. } => crate::access::Role::Doctor,
+        }
+    }
+
+    /// What the ID token's `custom:document` holds.
+    pub fn document_claim(&self) -> &str {
+        match self {
+            Self::Patient { document } => document.as_str(),
+            Self::Doctor { registry_number } => registry_number.as_str(),
+        }
+    }
+}
+
 /// A 6-digit code, as Cognito's: emailed at sign-up, kept only as a hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConfirmationCode(String);
@@ -338,6 +356,17 @@ pub enum Confirmation {
         /// Wrong codes tried; at [`Account::WRONG_CODES_ALLOWED`] the code is void.
         wrong: u32,
     },
+}
+
+impl Confirmation {
+    /// Awaiting `code`, sent at `now`: only its hash is kept.
+    fn awaiting(code: &ConfirmationCode, now: Timestamp) -> Self {
+        Self::Pending {
+            code_hash: crate::verification::hash(code.expose()),
+            expires_at: now.checked_add(Account::CODE_LASTS).unwrap_or(now),
+            wrong: 0,
+        }
+    }
 }
 
 /// An account of the local identity provider (Cognito's user, in AWS).
@@ -451,11 +480,7 @@ impl Account {
             name,
             email,
             password_hash,
-            confirmation: Confirmation::Pending {
-                code_hash: crate::verification::hash(code.expose()),
-                expires_at: now.checked_add(Self::CODE_LASTS).unwrap_or(now),
-                wrong: 0,
-            },
+            confirmation: Confirmation::awaiting(code, now),
             failures: SignInFailures::default(),
             revision: 0,
             created_at: now,
@@ -463,18 +488,12 @@ impl Account {
     }
 
     pub fn role(&self) -> crate::access::Role {
-        match self.holder {
-            AccountHolder::Patient { .. } => crate::access::Role::Patient,
-            AccountHolder::Doctor { .. } => crate::access::Role::Doctor,
-        }
+        self.holder.role()
     }
 
     /// What the ID token's `custom:document` says.
     pub fn document_claim(&self) -> &str {
-        match &self.holder {
-            AccountHolder::Patient { document } => document.as_str(),
-            AccountHolder::Doctor { registry_number } => registry_number.as_str(),
-        }
+        self.holder.document_claim()
     }
 
     pub fn is_confirmed(&self) -> bool {
@@ -556,11 +575,7 @@ impl Account {
             return Err(CodeRefused::AlreadyConfirmed);
         }
         Ok(self.next(|account| {
-            account.confirmation = Confirmation::Pending {
-                code_hash: crate::verification::hash(code.expose()),
-                expires_at: now.checked_add(Self::CODE_LASTS).unwrap_or(now),
-                wrong: 0,
-            };
+            account.confirmation = Confirmation::awaiting(code, now);
         }))
     }
 
@@ -699,18 +714,12 @@ impl PoolUser {
 
     /// The group the user joins on confirmation.
     pub fn role(&self) -> crate::access::Role {
-        match self.holder {
-            AccountHolder::Patient { .. } => crate::access::Role::Patient,
-            AccountHolder::Doctor { .. } => crate::access::Role::Doctor,
-        }
+        self.holder.role()
     }
 
     /// What `custom:document` holds.
     pub fn document_claim(&self) -> &str {
-        match &self.holder {
-            AccountHolder::Patient { document } => document.as_str(),
-            AccountHolder::Doctor { registry_number } => registry_number.as_str(),
-        }
+        self.holder.document_claim()
     }
 }
 
