@@ -153,6 +153,7 @@ async fn pre_sign_up_lets_a_doctor_claim_only_their_registration() {
             email: Some(EmailAddress::parse("dr.salas@clinica.pe").expect("an address")),
             requires_confirmation: false,
             profile: Default::default(),
+            rating: Default::default(),
         })
         .await
         .expect("registered");

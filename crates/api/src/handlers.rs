@@ -16,12 +16,16 @@ use crate::body::{
     AppointmentPage, AppointmentRequest, AppointmentResponse, AssignRequest, HistoryEntryResponse,
     HistoryResponse, ListQuery, PatientRequest, PatientResponse, ReasonRequest,
 };
+use crate::finding_body::{
+    self, DoctorLookup, DoctorQuery, FoundDoctorPage, HideRequest, ReviewPage, ReviewRequest,
+    ReviewResponse,
+};
 use crate::path;
 use crate::problem::Problem;
 use crate::routes::Action;
 use crate::schedule_body::{
-    AvailabilityBody, AvailabilityResponse, DoctorPage, DoctorQuery, DoctorRequest, DoctorResponse,
-    PlanAppliedResponse, SpecialityList,
+    AvailabilityBody, AvailabilityResponse, DoctorRequest, DoctorResponse, PlanAppliedResponse,
+    SpecialityList,
 };
 use crate::slot_body::{
     AgendaResponse, DaysSearchQuery, FreeDaysResponse, FreeSlotPage, FreeSlotResponse,
@@ -337,24 +341,75 @@ async fn run(
             Ok(response)
         }
         Action::ListDoctors => {
-            let (speciality, page) = DoctorQuery {
+            let (lookup, page) = DoctorQuery {
                 speciality: query_param(request, "speciality")?,
+                near: query_param(request, "near")?,
+                within_km: query_param(request, "within_km")?,
+                min_rating: query_param(request, "min_rating")?,
+                modality: query_param(request, "modality")?,
+                max_price: query_param(request, "max_price")?,
+                sort: query_param(request, "sort")?,
                 limit: query_param(request, "limit")?,
                 cursor: query_param(request, "cursor")?,
             }
-            .try_into_domain()?;
-            let page =
-                use_cases::list_doctors(services, caller, country, &speciality, &page).await?;
+            .try_into_domain(country)?;
+            let found = match lookup {
+                DoctorLookup::All(speciality) => {
+                    use_cases::list_doctors(services, caller, country, &speciality, &page).await?
+                }
+                DoctorLookup::Search(search) => {
+                    use_cases::find_doctors(services, caller, country, &search, &page).await?
+                }
+            };
             Ok(json_response(
                 StatusCode::OK,
-                &DoctorPage {
-                    items: page
-                        .items
-                        .iter()
-                        .map(|doctor| DoctorResponse::for_caller(doctor, caller))
-                        .collect(),
-                    next_cursor: page.next_cursor,
+                &FoundDoctorPage::new(&found, caller),
+            ))
+        }
+        Action::ReviewAppointment => {
+            let (stars, comment) = json_body::<ReviewRequest>(request)?.try_into_domain()?;
+            let review = use_cases::review_appointment(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+                stars,
+                comment.as_deref(),
+            )
+            .await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &ReviewResponse::from(&review),
+            ))
+        }
+        Action::DoctorReviews => {
+            let page = finding_body::review_page(
+                query_param(request, "limit")?,
+                query_param(request, "cursor")?,
+            )?;
+            let reviews = use_cases::doctor_reviews(
+                services,
+                caller,
+                country,
+                &path::doctor_id(request, country)?,
+                &page,
+            )
+            .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &ReviewPage {
+                    items: reviews.items.iter().map(ReviewResponse::from).collect(),
+                    next_cursor: reviews.next_cursor,
                 },
+            ))
+        }
+        Action::HideReview => {
+            let reason = json_body::<HideRequest>(request)?.try_into_domain()?;
+            let id = path::review_id(request)?;
+            let hidden = use_cases::hide_review(services, caller, country, &id, &reason).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &ReviewResponse::from(&hidden),
             ))
         }
         Action::GetDoctor => {

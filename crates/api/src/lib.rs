@@ -4,6 +4,7 @@
 //! HTTP API (payload v2) events, so local and deployed code paths are one.
 
 pub mod body;
+pub mod finding_body;
 pub mod handlers;
 mod path;
 pub mod problem;

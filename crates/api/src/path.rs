@@ -45,6 +45,17 @@ pub(crate) fn doctor_id(request: &Request, country: &Country) -> Result<DoctorId
         })
 }
 
+/// `{review}` of a review route.
+pub(crate) fn review_id(request: &Request) -> Result<citas_domain::review::ReviewId, Problem> {
+    let raw = param(request, "review")?;
+    citas_domain::review::ReviewId::parse(&raw).map_err(|_| {
+        DomainError::ReviewNotFound {
+            id: raw.chars().take(64).collect(),
+        }
+        .into()
+    })
+}
+
 /// `{slot}` of a doctor's slot route.
 pub(crate) fn slot_id(request: &Request) -> Result<SlotId, Problem> {
     let raw = param(request, "slot")?;

@@ -256,6 +256,19 @@ impl From<DomainError> for Problem {
                 problem
             }
             DomainError::InvalidCursor => Problem::bad_request("invalid_cursor", detail),
+            DomainError::AlreadyReviewed { .. } => {
+                Problem::new(StatusCode::CONFLICT, "already_reviewed", detail)
+            }
+            DomainError::NotCompleted { current, .. } => {
+                Problem::new(StatusCode::CONFLICT, "not_completed", detail)
+                    .with("current_status", current.as_str())
+            }
+            DomainError::ReviewNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "review_not_found", detail)
+            }
+            DomainError::AlreadyHidden { .. } => {
+                Problem::new(StatusCode::CONFLICT, "already_hidden", detail)
+            }
             DomainError::Denied(Denied::WrongCountry { .. }) => {
                 Problem::new(StatusCode::FORBIDDEN, "wrong_country", detail)
             }
@@ -294,7 +307,14 @@ fn invalid_code(field: Field) -> &'static str {
         Field::Upcoming => "invalid_upcoming",
         Field::Doctor => "invalid_doctor",
         Field::Price => "invalid_price",
-        Field::Modalities => "invalid_modality",
+        Field::Modalities | Field::Modality => "invalid_modality",
+        Field::Near => "invalid_near",
+        Field::WithinKm => "invalid_within_km",
+        Field::MinRating => "invalid_min_rating",
+        Field::MaxPrice => "invalid_max_price",
+        Field::Sort => "invalid_sort",
+        Field::Stars => "invalid_stars",
+        Field::Comment => "invalid_comment",
         Field::Place => "invalid_place",
         Field::Languages => "invalid_languages",
         Field::Bio => "invalid_bio",

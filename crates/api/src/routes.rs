@@ -34,6 +34,9 @@ pub enum Action {
     SearchSlots,
     FreeDays,
     WhoAmI,
+    ReviewAppointment,
+    DoctorReviews,
+    HideReview,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +151,11 @@ pub const ROUTES: &[Route] = &[
         action: Action::CancelAppointment,
     },
     Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/review",
+        action: Action::ReviewAppointment,
+    },
+    Route {
         method: "GET",
         path: "/{country}/me",
         action: Action::WhoAmI,
@@ -171,6 +179,16 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/{country}/doctor/{id}",
         action: Action::GetDoctor,
+    },
+    Route {
+        method: "GET",
+        path: "/{country}/doctor/{id}/review",
+        action: Action::DoctorReviews,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/review/{review}/hide",
+        action: Action::HideReview,
     },
     Route {
         method: "PUT",

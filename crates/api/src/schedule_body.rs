@@ -16,13 +16,13 @@ use citas_domain::values::money::Price;
 use citas_domain::values::place::Coordinates;
 use citas_domain::{
     Country, Doctor, DoctorDocument, DoctorId, DomainError, EmailAddress, OfferedSpeciality,
-    PageRequest, Speciality,
+    Speciality,
 };
 use citas_domain::{values::text::MAX_TEXT_LEN, values::text::clean_text};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::body::{invalid, page_limit};
+use crate::body::invalid;
 use crate::slot_body::SlotTime;
 
 /// `POST /{country}/doctor`.
@@ -204,6 +204,8 @@ pub struct DoctorResponse {
     pub place: Option<PlaceBody>,
     pub languages: Vec<String>,
     pub bio: Option<String>,
+    /// Its shown reviews' average and count.
+    pub rating: crate::finding_body::RatingResponse,
 }
 
 /// `{"amount": "120.00", "currency": "PEN"}`.
@@ -260,34 +262,8 @@ impl From<&Doctor> for DoctorResponse {
             }),
             languages: doctor.profile.languages.clone(),
             bio: doctor.profile.bio.clone(),
+            rating: doctor.rating.into(),
         }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DoctorPage {
-    pub items: Vec<DoctorResponse>,
-    pub next_cursor: Option<String>,
-}
-
-/// `GET /{country}/doctor?speciality=&limit=&cursor=`.
-#[derive(Debug, Clone, Default)]
-pub struct DoctorQuery {
-    pub speciality: Option<String>,
-    pub limit: Option<String>,
-    pub cursor: Option<String>,
-}
-
-impl DoctorQuery {
-    pub fn try_into_domain(self) -> Result<(Speciality, PageRequest), DomainError> {
-        let speciality = required_speciality(self.speciality)?;
-        Ok((
-            speciality,
-            PageRequest {
-                limit: page_limit(self.limit)?,
-                cursor: self.cursor.filter(|c| !c.is_empty()),
-            },
-        ))
     }
 }
 

@@ -40,6 +40,10 @@ impl TableNames {
     pub fn idempotency(&self) -> String {
         format!("{}notification-idempotency", self.prefix)
     }
+    /// Reviews of visits, both countries (and which appointments have one).
+    pub fn review(&self) -> String {
+        format!("{}review", self.prefix)
+    }
 }
 
 /// Index names, as template.yaml declares them.

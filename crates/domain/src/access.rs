@@ -9,8 +9,9 @@
 //! | patient | yes | register/update their own record; create, read (with history), assign, reschedule, notify and cancel their own appointments; list them by document |
 //! | doctor | yes | read (with history), confirm, refuse, complete, mark no-show and cancel the appointments booked on their slots; list by status (only theirs are shown) |
 //! | doctor | yes | set and read their own working plan, take their own free slots out, read their own agenda |
-//! | anyone signed in | yes | list specialities and doctors, read a doctor, search free slots |
-//! | admin | yes | everything in their country, including registering doctors and any doctor's plan and agenda |
+//! | patient | yes | review their own completed visits, once |
+//! | anyone signed in | yes | list specialities, find and read doctors and their reviews, search free slots |
+//! | admin | yes | everything in their country but reviewing visits, including registering doctors, any doctor's plan and agenda, and hiding reviews |
 
 use std::collections::HashMap;
 
@@ -171,6 +172,8 @@ pub enum Operation {
     /// Complete or mark a no-show.
     Close,
     Cancel,
+    /// Rating a completed visit: its patient only (staff hide reviews, never write them).
+    Review,
 }
 
 /// A request to check that concerns no particular appointment.
@@ -189,6 +192,8 @@ pub enum Access<'a> {
     Browse,
     /// Registering or updating doctors.
     RegisterDoctors,
+    /// Hiding a review: staff only.
+    ModerateReviews,
     /// A doctor's working plan, slots and agenda: that doctor or an admin.
     DoctorsSchedule {
         doctor: &'a DoctorId,
@@ -258,7 +263,7 @@ pub fn authorize_appointment(
 ) -> Result<(), Refused> {
     require_country(caller, appointment.country).map_err(Refused::Denied)?;
     let allowed = match &caller.identity {
-        Identity::Admin => true,
+        Identity::Admin => operation != Operation::Review,
         Identity::Patient(_) => {
             if !caller.is_patient(appointment.document()) {
                 return Err(Refused::Hidden);
@@ -270,6 +275,7 @@ pub fn authorize_appointment(
                     | Operation::Reschedule
                     | Operation::Notify
                     | Operation::Cancel
+                    | Operation::Review
             )
         }
         Identity::Doctor(_) => {

@@ -91,6 +91,14 @@ pub enum DomainError {
     },
     #[error("the pagination cursor is not valid for this list")]
     InvalidCursor,
+    #[error("appointment {id} has been reviewed already; a visit is reviewed once")]
+    AlreadyReviewed { id: String },
+    #[error("appointment {id} is {current}; only a completed visit is reviewed")]
+    NotCompleted { id: String, current: Status },
+    #[error("review {id} does not exist")]
+    ReviewNotFound { id: String },
+    #[error("review {id} is hidden already")]
+    AlreadyHidden { id: String },
     /// The caller may not do this (someone else's appointment is `AppointmentNotFound` instead).
     #[error(transparent)]
     Denied(crate::access::Denied),
@@ -111,11 +119,12 @@ impl From<StoreError> for DomainError {
             StoreError::InvalidCursor => DomainError::InvalidCursor,
             StoreError::PlanChanged => DomainError::PlanChanged,
             StoreError::Backend(message) => DomainError::Unavailable(message),
-            conflict @ (StoreError::StatusConflict { .. } | StoreError::NotFound) => {
-                DomainError::Unavailable(format!(
-                    "the store answered '{conflict}' outside a status change"
-                ))
-            }
+            conflict @ (StoreError::StatusConflict { .. }
+            | StoreError::NotFound
+            | StoreError::AlreadyReviewed
+            | StoreError::AlreadyHidden) => DomainError::Unavailable(format!(
+                "the store answered '{conflict}' outside a status change"
+            )),
         }
     }
 }
@@ -144,6 +153,12 @@ pub enum StoreError {
         "the doctor's plan is being changed by another request, or was changed since it was read"
     )]
     PlanChanged,
+    /// The appointment has a review already.
+    #[error("the appointment has a review already")]
+    AlreadyReviewed,
+    /// The review was hidden (by another request) before this change.
+    #[error("the review is hidden already")]
+    AlreadyHidden,
     #[error("storage failure: {0}")]
     Backend(String),
 }
@@ -176,6 +191,14 @@ pub enum Field {
     Place,
     Languages,
     Bio,
+    Near,
+    WithinKm,
+    MinRating,
+    Modality,
+    MaxPrice,
+    Sort,
+    Stars,
+    Comment,
 }
 
 impl Field {
@@ -207,6 +230,14 @@ impl Field {
             Self::Place => "place",
             Self::Languages => "languages",
             Self::Bio => "bio",
+            Self::Near => "near",
+            Self::WithinKm => "within_km",
+            Self::MinRating => "min_rating",
+            Self::Modality => "modality",
+            Self::MaxPrice => "max_price",
+            Self::Sort => "sort",
+            Self::Stars => "stars",
+            Self::Comment => "comment",
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Reviews of a visit and a doctor's rating (issue 26): the patient of a
 //! completed appointment rates it once, 1 to 5 stars with an optional
 //! comment; the rating is a count and a sum, changed in the review's own
-//! write, so its average is exact and no review at once is lost. The
-//! stores and routes that use these rules come next.
+//! write, so its average is exact and no review at once is lost. Staff
+//! hide a review with a reason: it leaves the list and the rating.
 
 use jiff::Timestamp;
 
@@ -38,9 +38,50 @@ impl Stars {
 /// The longest comment.
 pub const MAX_COMMENT_LEN: usize = 1_000;
 
+/// A review's public id: random, so it says nothing of the appointment or the patient.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReviewId(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a review id is a UUID")]
+pub struct InvalidReviewId;
+
+impl ReviewId {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// # Errors
+    /// `InvalidReviewId` unless `text` is a UUID (in its hyphenated lower-case form).
+    pub fn parse(text: &str) -> Result<Self, InvalidReviewId> {
+        let uuid = uuid::Uuid::parse_str(text).map_err(|_| InvalidReviewId)?;
+        let canonical = uuid.hyphenated().to_string();
+        (canonical == text)
+            .then_some(Self(canonical))
+            .ok_or(InvalidReviewId)
+    }
+}
+
+impl std::fmt::Display for ReviewId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The longest reason for hiding a review.
+pub const MAX_HIDE_REASON_LEN: usize = 500;
+
+/// Why and when staff hid a review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hidden {
+    pub reason: String,
+    pub at: Timestamp,
+}
+
 /// A patient's review of a completed visit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Review {
+    pub id: ReviewId,
     pub doctor: DoctorId,
     /// Kept to hold one review per appointment; never shown.
     pub appointment: crate::values::ids::AppointmentId,
@@ -49,6 +90,34 @@ pub struct Review {
     /// What the list shows of who wrote it.
     pub first_name: String,
     pub created_at: Timestamp,
+    /// Staff hid it: out of the list and the rating.
+    pub hidden: Option<Hidden>,
+}
+
+/// Why a review is not hidden.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HideRefused {
+    #[error("the review is hidden already")]
+    AlreadyHidden,
+    #[error("the reason {0}")]
+    Reason(InvalidText),
+}
+
+impl Review {
+    /// The review as staff hid it, for `reason`.
+    ///
+    /// # Errors
+    /// `AlreadyHidden`; a reason that is empty or not clean text.
+    pub fn hide(&self, reason: &str, now: Timestamp) -> Result<Review, HideRefused> {
+        if self.hidden.is_some() {
+            return Err(HideRefused::AlreadyHidden);
+        }
+        let reason = clean_text(reason, MAX_HIDE_REASON_LEN).map_err(HideRefused::Reason)?;
+        Ok(Review {
+            hidden: Some(Hidden { reason, at: now }),
+            ..self.clone()
+        })
+    }
 }
 
 /// Why a review is not taken.
@@ -90,12 +159,14 @@ impl Appointment {
             .transpose()
             .map_err(ReviewRefused::Comment)?;
         Ok(Review {
+            id: ReviewId::random(),
             doctor,
             appointment: self.id.clone(),
             stars,
             comment,
             first_name: first_name(&self.patient_name),
             created_at: now,
+            hidden: None,
         })
     }
 }
@@ -134,13 +205,17 @@ impl Rating {
         }
     }
 
+    /// The average in tenths of a star, rounded half up (45 for 4.5); none without reviews.
+    pub fn tenths(self) -> Option<u64> {
+        (self.count > 0).then(|| {
+            (u64::from(self.sum) * 20 + u64::from(self.count)) / (2 * u64::from(self.count))
+        })
+    }
+
     /// The average to one decimal, rounded half up (`"4.5"`); none without reviews.
     pub fn average(self) -> Option<String> {
-        (self.count > 0).then(|| {
-            let tenths =
-                (u64::from(self.sum) * 20 + u64::from(self.count)) / (2 * u64::from(self.count));
-            format!("{}.{}", tenths / 10, tenths % 10)
-        })
+        self.tenths()
+            .map(|tenths| format!("{}.{}", tenths / 10, tenths % 10))
     }
 }
 
@@ -201,5 +276,49 @@ mod tests {
             .expect("her review");
         assert_eq!(review.first_name, "Ana");
         assert_eq!(review.comment.as_deref(), Some("Muy amable."));
+        assert_eq!(
+            ReviewId::parse(&review.id.to_string()),
+            Ok(review.id.clone())
+        );
+        assert!(!review.id.to_string().contains("45678912"));
+    }
+
+    #[test]
+    fn staff_hide_a_review_once_with_a_reason() {
+        let slot = slot_at(
+            &doctor_id(&PERU, "cardiologia", "7700001"),
+            "2026-12-07T14:00:00Z",
+        );
+        let completed = appointment(&PERU, "45678912")
+            .assigned(&slot.id)
+            .status(Status::Completed)
+            .build();
+        let now = at("2026-12-10T15:00:00Z");
+        let review = completed
+            .review(
+                &callers::patient("45678912"),
+                Stars::new(1).expect("stars"),
+                None,
+                now,
+            )
+            .expect("a review");
+        assert!(matches!(
+            review.hide("  ", now),
+            Err(HideRefused::Reason(_))
+        ));
+        let hidden = review.hide("insultos", now).expect("hidden");
+        assert_eq!(
+            hidden.hidden.as_ref().map(|h| h.reason.as_str()),
+            Some("insultos")
+        );
+        assert_eq!(
+            hidden.hide("otra vez", now),
+            Err(HideRefused::AlreadyHidden)
+        );
+        assert_eq!(ReviewId::parse("45678912"), Err(InvalidReviewId));
+        assert_eq!(
+            ReviewId::parse(&review.id.to_string().to_uppercase()),
+            Err(InvalidReviewId)
+        );
     }
 }

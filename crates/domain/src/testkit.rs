@@ -46,6 +46,7 @@ pub fn doctor(country: &'static Country, speciality_slug: &str, document: &str) 
         email: None,
         requires_confirmation: false,
         profile: Default::default(),
+        rating: Default::default(),
     }
 }
 

@@ -47,18 +47,21 @@ pub mod functions {
         Action::CompleteAppointment,
         Action::NoShowAppointment,
         Action::CancelAppointment,
+        Action::ReviewAppointment,
     ];
-    /// The doctor's and the staff's writes: doctors, working plans, slots taken out.
+    /// The doctor's and the staff's writes: doctors, working plans, slots taken out, reviews hidden.
     pub const MANAGE_DOCTORS: &[Action] = &[
         Action::UpsertDoctor,
         Action::SetAvailability,
         Action::RemoveSlot,
+        Action::HideReview,
     ];
     /// Reading the schedule: specialities, doctors, plans, agendas, free slots.
     pub const BROWSE_SCHEDULE: &[Action] = &[
         Action::ListSpecialities,
         Action::ListDoctors,
         Action::GetDoctor,
+        Action::DoctorReviews,
         Action::GetAvailability,
         Action::GetAgenda,
         Action::SearchSlots,

@@ -107,6 +107,20 @@ pub struct DoctorItem {
     pub languages: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bio: Option<String>,
+    /// `{country}-{speciality}#{geohash}` when the doctor has a place: their
+    /// cell in the search index ([`crate::keys::geo_cell`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_cell: Option<String>,
+    /// The rating: only a review's write (or hiding one) changes these, so
+    /// [`DoctorItem::from_domain`] leaves them out and a registration keeps them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rating_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rating_sum: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A doctor's place: its coordinates as the degrees given (exact to a millionth).
@@ -149,6 +163,25 @@ impl DoctorItem {
             }),
             languages: doctor.profile.languages.clone(),
             bio: doctor.profile.bio.clone(),
+            geo_cell: doctor.profile.place.as_ref().map(|place| {
+                crate::keys::geo_cell(
+                    doctor.id.country,
+                    &doctor.id.speciality,
+                    &place.coordinates.geohash(crate::keys::GEO_PRECISION),
+                )
+            }),
+            rating_count: 0,
+            rating_sum: 0,
+        }
+    }
+
+    /// The same item with the rating `stored` already held.
+    #[must_use]
+    pub fn keeping_rating_of(self, stored: Option<&DoctorItem>) -> Self {
+        Self {
+            rating_count: stored.map_or(0, |s| s.rating_count),
+            rating_sum: stored.map_or(0, |s| s.rating_sum),
+            ..self
         }
     }
 
@@ -194,6 +227,80 @@ impl DoctorItem {
                 .map_err(|e| corrupt("doctor", format!("email {e}")))?,
             requires_confirmation: self.requires_confirmation,
             profile,
+            rating: citas_domain::review::Rating {
+                count: self.rating_count,
+                sum: self.rating_sum,
+            },
+        })
+    }
+}
+
+/// `review`: a patient's review of a visit, by its random `id`. Beside the
+/// reviews, one item per reviewed appointment ([`ReviewedItem`]) holds it
+/// to one review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    pub id: String,
+    pub doctor: String,
+    pub appointment: String,
+    pub stars: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub first_name: String,
+    pub created_at: String,
+    /// The doctor's id while the review is shown: the list's index key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown_doctor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_at: Option<String>,
+}
+
+/// `review` item `appointment/{id}`: the appointment was reviewed, by `review`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewedItem {
+    pub id: String,
+    pub review: String,
+}
+
+impl ReviewItem {
+    pub fn from_domain(review: &citas_domain::review::Review) -> Self {
+        Self {
+            id: review.id.to_string(),
+            doctor: review.doctor.to_string(),
+            appointment: review.appointment.to_string(),
+            stars: review.stars.get(),
+            comment: review.comment.clone(),
+            first_name: review.first_name.clone(),
+            created_at: timestamp::format(review.created_at),
+            shown_doctor: review.hidden.is_none().then(|| review.doctor.to_string()),
+            hidden_reason: review.hidden.as_ref().map(|h| h.reason.clone()),
+            hidden_at: review.hidden.as_ref().map(|h| timestamp::format(h.at)),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<citas_domain::review::Review, StoreError> {
+        use citas_domain::review::{Hidden, Review, ReviewId, Stars};
+        let bad = |e: &dyn std::fmt::Display| corrupt("review", e);
+        let hidden = match (self.hidden_reason, self.hidden_at) {
+            (Some(reason), Some(at)) => Some(Hidden {
+                reason,
+                at: at.parse().map_err(|e| bad(&e))?,
+            }),
+            _ => None,
+        };
+        let doctor = DoctorId::parse(&self.doctor).map_err(|e| bad(&e))?;
+        Ok(Review {
+            id: ReviewId::parse(&self.id).map_err(|e| bad(&e))?,
+            appointment: AppointmentId::parse(doctor.country, &self.appointment)
+                .map_err(|e| bad(&e))?,
+            doctor,
+            stars: Stars::new(self.stars).map_err(|e| bad(&e))?,
+            comment: self.comment,
+            first_name: self.first_name,
+            created_at: self.created_at.parse().map_err(|e| bad(&e))?,
+            hidden,
         })
     }
 }
@@ -694,6 +801,9 @@ mod tests {
             place: None,
             languages: Vec::new(),
             bio: None,
+            geo_cell: None,
+            rating_count: 0,
+            rating_sum: 0,
         };
         assert_eq!(
             DoctorItem::from_domain(&doctor.clone().into_domain().unwrap()),
@@ -717,11 +827,26 @@ mod tests {
             languages: vec!["español".into(), "inglés".into()],
             bio: Some("Pediatra".into()),
             speciality: "pediatria".into(),
+            // The place's cell, derived (the geohash computed independently).
+            geo_cell: Some("cl-pediatria#66jf4".into()),
             ..doctor.clone()
         };
         assert_eq!(
             DoctorItem::from_domain(&profiled.clone().into_domain().unwrap()),
             profiled
+        );
+        // A rating is read, and never written by a registration.
+        let rated = DoctorItem {
+            rating_count: 3,
+            rating_sum: 13,
+            ..profiled.clone()
+        };
+        let read = rated.clone().into_domain().unwrap();
+        assert_eq!(read.rating.average().as_deref(), Some("4.3"));
+        assert_eq!(DoctorItem::from_domain(&read), profiled);
+        assert_eq!(
+            DoctorItem::from_domain(&read).keeping_rating_of(Some(&rated)),
+            rated
         );
         let appointment = AppointmentItem {
             id: "20261122-45678912".into(),

@@ -33,6 +33,13 @@ pub mod index {
     /// Doctors whose plan still has days to generate, by `plan_due` (their
     /// country) and `generated_until`: the daily horizon job's work list.
     pub const PLAN_DUE: &str = "by-plan-due";
+    /// Doctors with a place by `geo_cell` (`{country}-{speciality}#{geohash}`),
+    /// ordered by `id`: a search near a point queries the few cells that
+    /// cover its circle, however many doctors the speciality has elsewhere.
+    pub const DOCTOR_BY_GEO_CELL: &str = "by-geo-cell";
+    /// Shown reviews by `shown_doctor` (the doctor's id, present only while
+    /// the review is shown), newest `created_at` first.
+    pub const REVIEW_BY_DOCTOR: &str = "by-shown-doctor";
 }
 
 /// Attributes added to items for their indexes (beside seed 000's).
@@ -53,6 +60,30 @@ pub mod attribute {
     pub const PLAN_DUE: &str = "plan_due";
     /// The last day a doctor's slots are generated for, the plan-due index's sort key.
     pub const GENERATED_UNTIL: &str = "generated_until";
+    /// A doctor's geohash cell, when they have a place.
+    pub const GEO_CELL: &str = "geo_cell";
+    /// A shown review's doctor.
+    pub const SHOWN_DOCTOR: &str = "shown_doctor";
+    /// When a review was written, the review index's sort key.
+    pub const CREATED_AT: &str = "created_at";
+}
+
+/// Geohash characters of a doctor's cell (the domain's search picks the cells).
+pub const GEO_PRECISION: usize = citas_domain::values::place::CELL_PRECISION;
+
+/// `{country}-{speciality}#{geohash}`: the cell of the search index a
+/// doctor's place is in.
+pub fn geo_cell(country: &Country, speciality: &Speciality, geohash: &str) -> String {
+    format!("{}-{speciality}#{geohash}", country.code)
+}
+
+/// The key of the item that holds an appointment to one review (ids are
+/// unique within a country only).
+pub fn review_of_appointment(
+    country: &Country,
+    appointment: &citas_domain::AppointmentId,
+) -> String {
+    format!("appointment/{}/{appointment}", country.code)
 }
 
 /// How many partitions each status is spread over in the `by-status` index,

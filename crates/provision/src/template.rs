@@ -556,6 +556,31 @@ mod tests {
         // Pasted slots are completed from the stream for that index.
         assert_eq!(slots.stream_view.as_deref(), Some("NEW_IMAGE"));
         assert_eq!(doctors.indexes[1].name, index::PLAN_DUE);
+        let key_of = |index: &IndexSpec| -> Vec<String> {
+            index.key.iter().map(|k| k.attribute.clone()).collect()
+        };
+        assert_eq!(
+            (
+                doctors.indexes[2].name.as_str(),
+                key_of(&doctors.indexes[2])
+            ),
+            (
+                index::DOCTOR_BY_GEO_CELL,
+                vec!["geo_cell".to_owned(), "id".to_owned()]
+            )
+        );
+        let reviews = table(names.review());
+        assert_eq!(reviews.key[0].attribute, "id");
+        assert_eq!(
+            (
+                reviews.indexes[0].name.as_str(),
+                key_of(&reviews.indexes[0])
+            ),
+            (
+                index::REVIEW_BY_DOCTOR,
+                vec!["shown_doctor".to_owned(), "created_at".to_owned()]
+            )
+        );
         assert_eq!(table(names.speciality()).key[0].attribute, "country");
         let history = table(names.history());
         let history: Vec<&str> = history.key.iter().map(|k| k.attribute.as_str()).collect();

@@ -1,6 +1,14 @@
 //! Doctors and their plans (the plan on the doctor's item, saved under a hold).
 
+use std::collections::BTreeSet;
+
+use citas_domain::ports::Bounded;
+use futures::TryStreamExt;
+
 use super::*;
+
+/// Cell queries of one search in flight at once.
+const CELL_QUERIES_IN_FLIGHT: usize = 8;
 
 #[async_trait]
 impl DoctorStore for DynamoStore {
@@ -27,6 +35,7 @@ impl DoctorStore for DynamoStore {
             "place",
             "languages",
             "bio",
+            attribute::GEO_CELL,
         ] {
             if !names.values().any(|name| name == optional) {
                 let placeholder = format!("#r{}", remove.len());
@@ -102,6 +111,50 @@ impl DoctorStore for DynamoStore {
         .page(page)
         .await?;
         page_of(page, |item| from_item::<DoctorItem>(item)?.into_domain())
+    }
+
+    async fn doctors_in_cells(
+        &self,
+        country: &'static Country,
+        speciality: &Speciality,
+        cells: &BTreeSet<String>,
+        per_cell: usize,
+    ) -> Result<Bounded<Doctor>, StoreError> {
+        let limit = i32::try_from(per_cell + 1).unwrap_or(i32::MAX);
+        let queries: Vec<_> = cells
+            .iter()
+            .map(|cell| {
+                self.client
+                    .query()
+                    .table_name(self.tables.doctor())
+                    .index_name(index::DOCTOR_BY_GEO_CELL)
+                    .key_condition_expression("#cell = :cell")
+                    .expression_attribute_names("#cell", attribute::GEO_CELL)
+                    .expression_attribute_values(
+                        ":cell",
+                        s(keys::geo_cell(country, speciality, cell)),
+                    )
+                    .limit(limit)
+            })
+            .collect();
+        let answers: Vec<Vec<Item>> = stream::iter(queries.into_iter().map(|query| query.send()))
+            .buffered(CELL_QUERIES_IN_FLIGHT)
+            .map(|answer| match answer {
+                Ok(output) => Ok(output.items.unwrap_or_default()),
+                Err(error) => Err(backend(error)),
+            })
+            .try_collect()
+            .await?;
+        let complete = answers.iter().all(|items| items.len() <= per_cell);
+        let doctors = answers
+            .into_iter()
+            .flat_map(|items| items.into_iter().take(per_cell))
+            .map(|item| from_item::<DoctorItem>(item)?.into_domain())
+            .collect::<Result<_, _>>()?;
+        Ok(Bounded {
+            items: doctors,
+            complete,
+        })
     }
 
     async fn get_availability(

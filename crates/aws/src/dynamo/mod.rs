@@ -7,6 +7,7 @@ mod catalogue;
 mod doctors;
 mod patients;
 mod recent;
+mod reviews;
 mod slots;
 mod stream_completion;
 mod transact;

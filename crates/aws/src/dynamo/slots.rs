@@ -81,6 +81,41 @@ impl SlotStore for DynamoStore {
         query_all(query).await?.into_iter().map(slot_from).collect()
     }
 
+    async fn next_free_slot(
+        &self,
+        doctor: &DoctorId,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<Slot>, StoreError> {
+        let (low, high) = slot_id_range(doctor, from, until);
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(self.tables.slot())
+                .index_name(index::SLOT_BY_DOCTOR)
+                .key_condition_expression("doctor = :doctor AND id BETWEEN :low AND :high")
+                .filter_expression("isAvailable = :free")
+                .expression_attribute_values(":doctor", s(doctor.to_string()))
+                .expression_attribute_values(":low", s(low.clone()))
+                .expression_attribute_values(":high", s(high.clone()))
+                .expression_attribute_values(":free", AttributeValue::Bool(true))
+                .limit(NEXT_FREE_PAGE)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            if let Some(item) = output.items.unwrap_or_default().into_iter().next() {
+                return slot_from(item).map(Some);
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(None),
+            }
+        }
+    }
+
     async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {
         self.free_slot_index(search).count().await
     }
@@ -94,6 +129,9 @@ impl SlotStore for DynamoStore {
         page_of(page, slot_from)
     }
 }
+
+/// Slots read per page while looking for a doctor's next free one.
+const NEXT_FREE_PAGE: i32 = 50;
 
 impl DynamoStore {
     /// Where a search's free slots are: a doctor's slots (the booked ones

@@ -328,6 +328,18 @@ impl DoctorStore for PartitionCounter {
         self.inner.list_doctors(country, speciality, page).await
     }
 
+    async fn doctors_in_cells(
+        &self,
+        country: &'static Country,
+        speciality: &Speciality,
+        cells: &std::collections::BTreeSet<String>,
+        per_cell: usize,
+    ) -> Result<citas_domain::ports::Bounded<Doctor>, StoreError> {
+        self.inner
+            .doctors_in_cells(country, speciality, cells, per_cell)
+            .await
+    }
+
     async fn get_availability(
         &self,
         doctor: &DoctorId,
@@ -365,6 +377,33 @@ impl DoctorStore for PartitionCounter {
     }
 }
 
+/// Reviews are not part of the peak's traffic: passed through uncounted.
+#[async_trait]
+impl ReviewStore for PartitionCounter {
+    async fn add_review(&self, review: &citas_domain::review::Review) -> Result<(), StoreError> {
+        self.inner.add_review(review).await
+    }
+
+    async fn get_review(
+        &self,
+        id: &citas_domain::review::ReviewId,
+    ) -> Result<Option<citas_domain::review::Review>, StoreError> {
+        self.inner.get_review(id).await
+    }
+
+    async fn hide_review(&self, hidden: &citas_domain::review::Review) -> Result<(), StoreError> {
+        self.inner.hide_review(hidden).await
+    }
+
+    async fn doctor_reviews(
+        &self,
+        doctor: &DoctorId,
+        page: &PageRequest,
+    ) -> Result<Page<citas_domain::review::Review>, StoreError> {
+        self.inner.doctor_reviews(doctor, page).await
+    }
+}
+
 #[async_trait]
 impl SlotStore for PartitionCounter {
     async fn put_slot(&self, slot: &Slot) -> Result<(), StoreError> {
@@ -394,6 +433,15 @@ impl SlotStore for PartitionCounter {
         until: jiff::Timestamp,
     ) -> Result<Vec<Slot>, StoreError> {
         self.inner.doctor_slots(doctor, from, until).await
+    }
+
+    async fn next_free_slot(
+        &self,
+        doctor: &DoctorId,
+        from: jiff::Timestamp,
+        until: jiff::Timestamp,
+    ) -> Result<Option<Slot>, StoreError> {
+        self.inner.next_free_slot(doctor, from, until).await
     }
 
     async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {

@@ -683,6 +683,7 @@ mod tests {
             email: None,
             requires_confirmation: true,
             profile: Default::default(),
+            rating: Default::default(),
         }
     }
 

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::{Availability, Page, PageRequest, StoreError, Upserted};
+use std::collections::BTreeSet;
+
+use super::{Availability, Bounded, Page, PageRequest, StoreError, Upserted};
 use crate::scheduling::doctor::Doctor;
 use crate::values::country::Country;
 use crate::values::ids::DoctorId;
@@ -44,6 +46,21 @@ pub trait DoctorStore: Send + Sync {
         speciality: &Speciality,
         page: &PageRequest,
     ) -> Result<Page<Doctor>, StoreError>;
+    /// The doctors of a speciality whose place is in one of `cells`
+    /// (geohashes of [`crate::values::place::CELL_PRECISION`] characters),
+    /// at most `per_cell` of each cell: one index query per cell, however
+    /// many doctors the speciality has elsewhere.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the store cannot be reached or holds an item it cannot read.
+    async fn doctors_in_cells(
+        &self,
+        country: &'static Country,
+        speciality: &Speciality,
+        cells: &BTreeSet<String>,
+        per_cell: usize,
+    ) -> Result<Bounded<Doctor>, StoreError>;
     /// A doctor's working plan and how far its slots are generated, if saved.
     ///
     /// # Errors

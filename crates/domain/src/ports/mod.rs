@@ -14,6 +14,7 @@ mod idempotency;
 mod mail;
 mod patients;
 mod queue;
+mod reviews;
 mod slots;
 
 pub use crate::appointment::{SlotChange, Transition};
@@ -27,25 +28,34 @@ pub use idempotency::{Claim, IdempotencyStore};
 pub use mail::{Attachment, Email, MailError, Mailer};
 pub use patients::PatientStore;
 pub use queue::{NotificationQueue, QueueError};
+pub use reviews::ReviewStore;
 pub use slots::{SlotSearch, SlotStore};
 
 /// The store ports, to glob-import (`use citas_domain::ports::stores::*`)
 /// where a concrete store's methods are called.
 pub mod stores {
     pub use super::{
-        AppointmentStore, CatalogueStore, DoctorStore, PatientStore, SlotStore, Store,
+        AppointmentStore, CatalogueStore, DoctorStore, PatientStore, ReviewStore, SlotStore, Store,
     };
 }
 
 /// Every store port: what `Services` holds. Any type with all of them is one.
 pub trait Store:
-    PatientStore + AppointmentStore + CatalogueStore + DoctorStore + SlotStore
+    PatientStore + AppointmentStore + CatalogueStore + DoctorStore + SlotStore + ReviewStore
 {
 }
 
 impl<T> Store for T where
-    T: PatientStore + AppointmentStore + CatalogueStore + DoctorStore + SlotStore
+    T: PatientStore + AppointmentStore + CatalogueStore + DoctorStore + SlotStore + ReviewStore
 {
+}
+
+/// What a bounded read found: `complete` is false when it stopped at its
+/// bound with more left unread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounded<T> {
+    pub items: Vec<T>,
+    pub complete: bool,
 }
 
 /// Whether an upsert created a record or replaced one.

@@ -50,6 +50,18 @@ pub trait SlotStore: Send + Sync {
         from: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Slot>, StoreError>;
+    /// A doctor's earliest free slot starting in `[from, until)`: their
+    /// slots in time order, read in pages until a free one.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the store cannot be reached or holds an item it cannot read.
+    async fn next_free_slot(
+        &self,
+        doctor: &DoctorId,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<Slot>, StoreError>;
     /// How many free slots a search holds: one counting index query (paged
     /// only past a megabyte of index), however many doctors the speciality has.
     ///

@@ -14,6 +14,9 @@ pub struct Doctor {
     /// Bookings wait for the doctor's confirmation (the lifecycle issue acts on it).
     pub requires_confirmation: bool,
     pub profile: DoctorProfile,
+    /// Their shown reviews, as the store keeps it: only a review (or staff
+    /// hiding one) changes it, never a registration.
+    pub rating: crate::review::Rating,
 }
 
 /// How a doctor sees patients.

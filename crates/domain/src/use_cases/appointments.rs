@@ -132,7 +132,7 @@ pub async fn read_appointment(
 
 /// The appointment, if it exists and the caller may do `operation` to it;
 /// someone else's appointment is not found.
-async fn load(
+pub(super) async fn load(
     services: &Services,
     caller: &Caller,
     country: &'static Country,

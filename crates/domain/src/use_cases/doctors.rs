@@ -10,7 +10,7 @@ use super::search::ASSIGN_LOOKAHEAD;
 use crate::Services;
 use crate::access::{Access, Caller, authorize};
 use crate::error::DomainError;
-use crate::ports::{Page, PageRequest, PlanLease, StoreError, Upserted};
+use crate::ports::{PlanLease, StoreError, Upserted};
 use crate::scheduling::catalogue::{self, OfferedSpeciality};
 use crate::scheduling::plan::{Availability, WorkingPlan};
 use crate::values::country::Country;
@@ -124,24 +124,20 @@ pub async fn register_doctor(
         email: input.email,
         requires_confirmation: input.requires_confirmation,
         profile: input.profile,
+        rating: Default::default(),
     };
     let upserted = services.store.put_doctor(&doctor).await?;
     tracing::info!(country = country.code, doctor = %doctor.id, ?upserted, "doctor registered");
-    Ok((doctor, upserted))
-}
-
-pub async fn list_doctors(
-    services: &Services,
-    caller: &Caller,
-    country: &'static Country,
-    speciality: &Speciality,
-    page: &PageRequest,
-) -> Result<Page<Doctor>, DomainError> {
-    authorize(caller, country, Access::Browse)?;
-    Ok(services
-        .store
-        .list_doctors(country, speciality, page)
-        .await?)
+    // A registration keeps the doctor's rating; the answer shows it.
+    let rating = match upserted {
+        Upserted::Created => doctor.rating,
+        Upserted::Updated => services
+            .store
+            .get_doctor(&doctor.id)
+            .await?
+            .map_or(doctor.rating, |stored| stored.rating),
+    };
+    Ok((Doctor { rating, ..doctor }, upserted))
 }
 
 pub async fn get_doctor(

@@ -5,10 +5,14 @@
 pub mod accounts;
 mod appointments;
 mod doctors;
+mod finding;
 mod patients;
+mod reviews;
 mod search;
 
 pub use appointments::*;
 pub use doctors::*;
+pub use finding::*;
 pub use patients::*;
+pub use reviews::*;
 pub use search::*;

@@ -19,6 +19,11 @@ pub struct Coordinates {
 pub struct InvalidCoordinates;
 
 /// The mean Earth radius (IUGG), in kilometres.
+/// Geohash characters of the cells doctors are found by: 5 is a cell of
+/// about 4.9 km north-south (and as much east-west at the equator, less
+/// further south), so a search within a few kilometres covers a few cells.
+pub const CELL_PRECISION: usize = 5;
+
 const EARTH_RADIUS_KM: f64 = 6_371.008_8;
 
 const BASE32: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";

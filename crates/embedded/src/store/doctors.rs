@@ -1,5 +1,9 @@
 //! Doctors and their plans, saved one save at a time under a hold.
 
+use std::collections::BTreeSet;
+
+use citas_domain::ports::Bounded;
+
 use super::*;
 
 #[async_trait]
@@ -9,6 +13,7 @@ impl DoctorStore for EmbeddedStore {
         self.write(move |txn| {
             let mut doctors = txn.open_table(DOCTORS)?;
             let mut by_speciality = txn.open_table(DOCTORS_BY_SPECIALITY)?;
+            let mut by_cell = txn.open_table(DOCTORS_BY_GEO_CELL)?;
             let previous = get_json::<&str, DoctorItem>(&doctors, item.id.as_str())?;
             if let Some(previous) = &previous {
                 by_speciality.remove((
@@ -17,6 +22,16 @@ impl DoctorStore for EmbeddedStore {
                     previous.id.as_str(),
                 ))?;
             }
+            // The cell as the previous place made it (items from before cells had none).
+            if let Some(previous) = previous.clone().map(DoctorItem::into_domain).transpose()?
+                && let Some(cell) = DoctorItem::from_domain(&previous).geo_cell
+            {
+                by_cell.remove((cell.as_str(), item.id.as_str()))?;
+            }
+            if let Some(cell) = &item.geo_cell {
+                by_cell.insert((cell.as_str(), item.id.as_str()), ())?;
+            }
+            let item = item.keeping_rating_of(previous.as_ref());
             doctors.insert(item.id.as_str(), encode(&item)?.as_slice())?;
             by_speciality.insert(
                 (
@@ -106,6 +121,45 @@ impl DoctorStore for EmbeddedStore {
                 .map(DoctorItem::into_domain)
                 .collect::<Result<_, _>>()?,
             next_cursor: next.map(|id| cursor::encode(&scope, json!(id))),
+        })
+    }
+
+    async fn doctors_in_cells(
+        &self,
+        country: &'static Country,
+        speciality: &Speciality,
+        cells: &BTreeSet<String>,
+        per_cell: usize,
+    ) -> Result<Bounded<Doctor>, StoreError> {
+        let partitions: Vec<String> = cells
+            .iter()
+            .map(|cell| citas_layout::keys::geo_cell(country, speciality, cell))
+            .collect();
+        let (items, complete): (Vec<DoctorItem>, bool) = self
+            .read(move |txn| {
+                let index = txn.open_table(DOCTORS_BY_GEO_CELL)?;
+                let doctors = txn.open_table(DOCTORS)?;
+                let (mut items, mut complete) = (Vec::new(), true);
+                for partition in &partitions {
+                    let cell = partition.as_str();
+                    for (n, entry) in index.range((cell, "")..=(cell, MAX_KEY))?.enumerate() {
+                        if n == per_cell {
+                            complete = false;
+                            break;
+                        }
+                        let (key, _) = entry?;
+                        items.extend(get_json::<&str, DoctorItem>(&doctors, key.value().1)?);
+                    }
+                }
+                Ok((items, complete))
+            })
+            .await?;
+        Ok(Bounded {
+            items: items
+                .into_iter()
+                .map(DoctorItem::into_domain)
+                .collect::<Result<_, _>>()?,
+            complete,
         })
     }
 

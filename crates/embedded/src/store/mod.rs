@@ -20,7 +20,7 @@ use citas_domain::{
     IdempotencyStore, OfferedSpeciality, Patient, Slot, SlotId, Speciality,
 };
 use citas_layout::items::{
-    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, SlotItem,
+    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, ReviewItem, SlotItem,
     SpecialityItem, history_partition,
 };
 use jiff::Timestamp;
@@ -38,6 +38,7 @@ mod doctors;
 mod idempotency;
 mod indexes;
 mod patients;
+mod reviews;
 mod slots;
 mod upgrades;
 
@@ -80,6 +81,20 @@ const DOCTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("doctors");
 /// (country, speciality, doctor id).
 const DOCTORS_BY_SPECIALITY: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("doctors_by_speciality");
+/// (`{country}-{speciality}#{geohash}`, doctor id): doctors by their place's cell.
+const DOCTORS_BY_GEO_CELL: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("doctors_by_geo_cell");
+
+/// review id → review JSON (`ReviewItem`).
+const REVIEWS: TableDefinition<&str, &[u8]> = TableDefinition::new("reviews");
+
+/// appointment's country and id → its review's id: one review per visit.
+const REVIEWED: TableDefinition<(&str, &str), &str> = TableDefinition::new("reviewed_appointments");
+
+/// (doctor id, written at ms, review id): shown reviews only.
+const REVIEWS_BY_DOCTOR: TableDefinition<(&str, i64, &str), ()> =
+    TableDefinition::new("reviews_by_doctor");
+
 /// (country, slug) → display name: specialities a country added.
 const SPECIALITIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("specialities");
 
@@ -190,6 +205,7 @@ impl EmbeddedStore {
         reindex_slots_once(&txn)
             .and_then(|()| index_doctor_lists_once(&txn))
             .and_then(|()| index_upcoming_once(&txn))
+            .and_then(|()| index_geo_cells_once(&txn))
             .map_err(|e| database_error(redb::Error::Corrupted(e.to_string())))?;
         txn.commit().map_err(|e| database_error(e.into()))?;
         Ok(Self {
@@ -294,6 +310,10 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
     txn.open_table(OUTBOX)?;
     txn.open_table(DOCTORS)?;
     txn.open_table(DOCTORS_BY_SPECIALITY)?;
+    txn.open_table(DOCTORS_BY_GEO_CELL)?;
+    txn.open_table(REVIEWS)?;
+    txn.open_table(REVIEWED)?;
+    txn.open_table(REVIEWS_BY_DOCTOR)?;
     txn.open_table(SLOTS)?;
     txn.open_table(SPECIALITIES)?;
     txn.open_table(PLANS)?;

@@ -73,6 +73,30 @@ impl SlotStore for EmbeddedStore {
         .await
     }
 
+    async fn next_free_slot(
+        &self,
+        doctor: &DoctorId,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<Slot>, StoreError> {
+        let doctor = doctor.to_string();
+        let (from, until) = (from.as_second(), until.as_second());
+        self.read(move |txn| {
+            let index = txn.open_table(DOCTOR_SLOTS)?;
+            let slots = txn.open_table(SLOTS)?;
+            for entry in index.range((doctor.as_str(), from, "")..(doctor.as_str(), until, ""))? {
+                let (key, _) = entry?;
+                if let Some(slot) = get_slot_in(&slots, key.value().2)?
+                    && slot.available
+                {
+                    return Ok(Some(slot));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
     async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {
         // As `free_slots` walks them: a doctor's slots (the free ones), or the
         // speciality's free-slot index.

@@ -87,3 +87,25 @@ pub(super) fn index_upcoming_once(txn: &WriteTransaction) -> Result<(), Failure>
         Ok(())
     })
 }
+
+/// Data directories written before doctors were found by place get their
+/// doctors' cells, once.
+pub(super) fn index_geo_cells_once(txn: &WriteTransaction) -> Result<(), Failure> {
+    once(txn, "doctor_geo_cells", |txn| {
+        let mut cells = Vec::new();
+        for entry in txn.open_table(DOCTORS)?.iter()? {
+            let (_, bytes) = entry?;
+            let item: DoctorItem = decode(bytes.value())?;
+            // Items written before carry no cell: it is derived from the place.
+            let item = DoctorItem::from_domain(&item.into_domain()?);
+            if let Some(cell) = item.geo_cell {
+                cells.push((cell, item.id));
+            }
+        }
+        let mut index = txn.open_table(DOCTORS_BY_GEO_CELL)?;
+        for (cell, id) in &cells {
+            index.insert((cell.as_str(), id.as_str()), ())?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,170 @@
+//! Reviews: one `TransactWriteItems` writes a review, the item that holds
+//! its appointment to one review, and its doctor's rating (`ADD`, so
+//! reviews at once all count); hiding one takes it out the same way.
+
+use std::time::Duration;
+
+use citas_domain::ports::ReviewStore;
+use citas_domain::review::{Review, ReviewId};
+use citas_layout::items::{ReviewItem, ReviewedItem};
+
+use super::*;
+
+/// Tries of a review's transaction that lost to another one on the same
+/// doctor (DynamoDB cancels one of two transactions touching one item at once).
+const CONFLICT_TRIES: u32 = 8;
+
+/// Whether the transaction was cancelled only by a concurrent one.
+fn lost_to_another(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> bool {
+    reasons
+        .iter()
+        .any(|reason| reason.code() == Some("TransactionConflict"))
+}
+
+impl DynamoStore {
+    /// The doctor's rating moved by `count` reviews of `stars` in all, while the doctor exists.
+    fn rating_update(
+        &self,
+        doctor: &DoctorId,
+        count: i64,
+        stars: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.tables.doctor())
+            .key("id", s(doctor.to_string()))
+            .update_expression("ADD rating_count :count, rating_sum :stars")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":count", n(count))
+            .expression_attribute_values(":stars", n(stars))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Sends the items as one transaction, again after losing to a
+    /// concurrent one; the reasons of any other cancellation.
+    async fn review_transaction(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<aws_sdk_dynamodb::types::CancellationReason>>, StoreError> {
+        let mut tries = 0;
+        loop {
+            let error = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(None),
+                Err(error) => error,
+            };
+            let Some(reasons) = cancelled_reasons(&error) else {
+                return Err(backend(error));
+            };
+            tries += 1;
+            if !lost_to_another(&reasons) || tries == CONFLICT_TRIES {
+                return Ok(Some(reasons));
+            }
+            // Spread the retries of reviews that arrived together.
+            let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u8 % 20);
+            tokio::time::sleep(Duration::from_millis(10 * u64::from(tries) + jitter)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl ReviewStore for DynamoStore {
+    async fn add_review(&self, review: &Review) -> Result<(), StoreError> {
+        let table = self.tables.review();
+        let reviewed = ReviewedItem {
+            id: keys::review_of_appointment(review.doctor.country, &review.appointment),
+            review: review.id.to_string(),
+        };
+        let put_new = |item: Item| {
+            Put::builder()
+                .table_name(&table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(id)")
+                .build()
+                .map(|put| TransactWriteItem::builder().put(put).build())
+                .map_err(backend)
+        };
+        let items = vec![
+            put_new(to_item(&reviewed)?)?,
+            put_new(to_item(&ReviewItem::from_domain(review))?)?,
+            self.rating_update(&review.doctor, 1, i64::from(review.stars.get()))?,
+        ];
+        let Some(reasons) = self.review_transaction(items).await? else {
+            return Ok(());
+        };
+        if cancelled_at(&reasons, 0).is_some() {
+            Err(StoreError::AlreadyReviewed)
+        } else if cancelled_at(&reasons, 2).is_some() {
+            Err(StoreError::NotFound)
+        } else {
+            Err(StoreError::Backend(format!(
+                "a review's transaction was cancelled: {reasons:?}"
+            )))
+        }
+    }
+
+    async fn get_review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.tables.review())
+            .key("id", s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output
+            .item
+            .map(|item| from_item::<ReviewItem>(item)?.into_domain())
+            .transpose()
+    }
+
+    async fn hide_review(&self, hidden: &Review) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(self.tables.review())
+            .set_item(Some(to_item(&ReviewItem::from_domain(hidden))?))
+            .condition_expression("attribute_exists(#shown)")
+            .expression_attribute_names("#shown", attribute::SHOWN_DOCTOR)
+            .build()
+            .map_err(backend)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.rating_update(&hidden.doctor, -1, -i64::from(hidden.stars.get()))?,
+        ];
+        match self.review_transaction(items).await? {
+            None => Ok(()),
+            Some(reasons) if cancelled_at(&reasons, 0).is_some() => Err(StoreError::AlreadyHidden),
+            Some(reasons) => Err(StoreError::Backend(format!(
+                "hiding a review was cancelled: {reasons:?}"
+            ))),
+        }
+    }
+
+    async fn doctor_reviews(
+        &self,
+        doctor: &DoctorId,
+        page: &PageRequest,
+    ) -> Result<Page<Review>, StoreError> {
+        let page = ShardedIndex {
+            client: &self.client,
+            table: self.tables.review(),
+            index: index::REVIEW_BY_DOCTOR,
+            partition_attribute: attribute::SHOWN_DOCTOR,
+            sort_attribute: attribute::CREATED_AT,
+            partitions: vec![doctor.to_string()],
+            forward: false,
+            scope: format!("{}/reviews/{doctor}", doctor.country.code),
+            sort_between: None,
+            only_where: None,
+        }
+        .page(page)
+        .await?;
+        page_of(page, |item| from_item::<ReviewItem>(item)?.into_domain())
+    }
+}
