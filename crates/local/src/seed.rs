@@ -387,6 +387,22 @@ mod tests {
         assert_eq!(read_file(&path).unwrap().len(), 13);
     }
 
+    /// The doctors' file carries each place's search cell, so items pasted
+    /// with `aws dynamodb batch-write-item` are found near their place too.
+    #[test]
+    fn seeded_doctors_carry_the_cell_of_their_place() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../seed/010-doctors.json");
+        let mut placed = 0;
+        for item in read_file(&path).unwrap() {
+            if let SeedItem::Doctor(item) = item {
+                let derived = DoctorItem::from_domain(&item.clone().into_domain().unwrap());
+                assert_eq!(item.geo_cell, derived.geo_cell, "{}", item.id);
+                placed += usize::from(item.geo_cell.is_some());
+            }
+        }
+        assert!(placed >= 5, "{placed}");
+    }
+
     #[test]
     fn attribute_values_become_plain_json() {
         let item = serde_json::json!({

@@ -330,3 +330,115 @@ pub fn code_in(email: &str) -> String {
     let end = joined[start..].find("</code>").expect("the code's end") + start;
     joined[start..end].to_owned()
 }
+
+/// Doctors, plans and completed visits for the finding and review tests.
+#[allow(dead_code)]
+pub mod visits {
+    use super::TestApp;
+    use serde_json::{Value, json};
+
+    /// Registers `doctor` (a `POST /{country}/doctor` body) with a plan of
+    /// 30-minute slots every weekday 08:00–18:00; its id.
+    pub async fn doctor_with_plan(app: &TestApp, country: &str, doctor: Value) -> String {
+        let (status, created) = app.post(&format!("/{country}/doctor"), doctor).await;
+        assert!(status == 201 || status == 200, "{created}");
+        let id = created["id"].as_str().expect("a doctor id").to_owned();
+        let weekly: Vec<Value> = ["mon", "tue", "wed", "thu", "fri"]
+            .iter()
+            .map(|day| json!({ "weekday": day, "from": "08:00", "to": "18:00" }))
+            .collect();
+        let (status, applied) = app
+            .put(
+                &format!("/{country}/doctor/{id}/availability"),
+                json!({ "slot_minutes": 30, "valid_from": "2026-11-23", "weekly": weekly }),
+            )
+            .await;
+        assert_eq!(status, 200, "{applied}");
+        id
+    }
+
+    /// Free slot ids of a doctor, earliest first.
+    pub async fn free_slots(
+        app: &TestApp,
+        country: &str,
+        doctor: &str,
+        count: usize,
+    ) -> Vec<String> {
+        let speciality = doctor
+            .strip_prefix(&format!("{country}-"))
+            .and_then(|rest| rest.rsplit_once('-'))
+            .map(|(speciality, _)| speciality.to_owned())
+            .expect("a doctor id");
+        let (status, page) = app
+            .get(&format!(
+                "/{country}/slot?speciality={speciality}&doctor={doctor}&limit={count}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let slots: Vec<String> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|slot| slot["id"].as_str().expect("a slot id").to_owned())
+            .collect();
+        assert_eq!(slots.len(), count, "{page}");
+        slots
+    }
+
+    /// One appointment per patient, booked on the doctor's slots in turn:
+    /// their ids, and when the last one starts.
+    pub async fn booked_visits(
+        app: &TestApp,
+        country: &str,
+        doctor: &str,
+        patients: &[String],
+    ) -> (Vec<String>, jiff::Timestamp) {
+        let speciality = doctor
+            .strip_prefix(&format!("{country}-"))
+            .and_then(|rest| rest.rsplit_once('-'))
+            .map(|(speciality, _)| speciality.to_owned())
+            .expect("a doctor id");
+        let slots = free_slots(app, country, doctor, patients.len()).await;
+        let mut ids = Vec::with_capacity(patients.len());
+        let mut last = jiff::Timestamp::UNIX_EPOCH;
+        for (patient, slot) in patients.iter().zip(&slots) {
+            app.register(country, patient, &format!("Paciente {patient} Pérez"))
+                .await;
+            let created = app.create(country, patient, &speciality).await;
+            let id = created["id"].as_str().expect("an id").to_owned();
+            let (status, booked) = app
+                .post(
+                    &format!("/{country}/appointment/{id}/assign"),
+                    json!({ "slot": slot }),
+                )
+                .await;
+            assert_eq!(status, 200, "{booked}");
+            let starts: jiff::Timestamp = booked["starts_at"]
+                .as_str()
+                .and_then(|at| at.parse().ok())
+                .expect("a start");
+            last = last.max(starts);
+            ids.push(id);
+        }
+        (ids, last)
+    }
+
+    /// As [`booked_visits`], then completed once they all started (the
+    /// clock moves on to an hour after the last start).
+    pub async fn completed_visits(
+        app: &TestApp,
+        country: &str,
+        doctor: &str,
+        patients: &[String],
+    ) -> Vec<String> {
+        let (ids, last) = booked_visits(app, country, doctor, patients).await;
+        app.clock.set(last + jiff::SignedDuration::from_hours(1));
+        for id in &ids {
+            let (status, completed) = app
+                .post(&format!("/{country}/appointment/{id}/complete"), json!({}))
+                .await;
+            assert_eq!(status, 200, "{completed}");
+        }
+        ids
+    }
+}
