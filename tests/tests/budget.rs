@@ -140,6 +140,119 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
     }
 }
 
+/// Finding a doctor near a point costs the same requests with 3 doctors in
+/// the speciality as with 300: one query per geohash cell of the circle and
+/// one next-slot query per doctor found, whatever the doctors elsewhere.
+#[tokio::test]
+async fn finding_a_doctor_near_a_point_does_not_grow_with_the_number_of_doctors() {
+    use citas_domain::scheduling::doctor::{DoctorProfile, Modality, Place};
+    use citas_domain::use_cases::{DoctorSearch, DoctorSort, Near};
+    use citas_domain::values::place::Coordinates;
+    let mut costs = Vec::new();
+    for doctors in [3_u32, 300] {
+        let backend = backends::dynamodb().await;
+        let dynamo = backend.counter.clone().expect("counting DynamoDB client");
+        let services = Services {
+            store: backend.store.clone(),
+            queue: Arc::new(citas_e2e::NullQueue),
+            clock: Arc::new(ManualClock::new(
+                "2030-01-02T15:00:00Z".parse().expect("time"),
+            )),
+            horizon: Default::default(),
+            verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
+        };
+        let patient = citas_domain::Caller {
+            subject: "budget".into(),
+            country: &PERU,
+            identity: citas_domain::Identity::Patient(
+                PERU.parse_document("45678912").expect("a DNI"),
+            ),
+        };
+        // Three doctors within 2 km of Lima's Plaza de Armas, each with a free
+        // slot; the rest of the speciality 30 km and more to the south.
+        for n in 0..doctors {
+            let (lat, lon) = if n < 3 {
+                (-12.0464 - 0.005 * f64::from(n), -77.0300)
+            } else {
+                (
+                    -12.32 - 0.01 * f64::from(n % 60),
+                    -77.03 + 0.01 * f64::from(n / 60),
+                )
+            };
+            let place = Place {
+                name: "Consultorio".into(),
+                address: "Av. Arequipa 100".into(),
+                district: "Lima".into(),
+                coordinates: Coordinates::new(lat, lon).expect("coordinates"),
+            };
+            let doctor = Doctor {
+                profile: DoctorProfile::new(
+                    None,
+                    vec![Modality::InPerson],
+                    Some(place),
+                    vec![],
+                    None,
+                )
+                .expect("a profile"),
+                ..build::doctor(&PERU, "cardiologia", &format!("{}", 1000 + n))
+            };
+            services.store.put_doctor(&doctor).await.expect("doctor");
+            let slot = build::slot_at(&doctor.id, "2030-03-04T14:00:00Z");
+            services.store.put_slot(&slot).await.expect("slot");
+        }
+        let mut by_sort = BTreeMap::new();
+        for sort in [DoctorSort::Distance, DoctorSort::Earliest] {
+            let search = DoctorSearch::new(
+                citas_domain::Speciality::parse("cardiologia").expect("a speciality"),
+                Some(Near {
+                    point: Coordinates::new(-12.0464, -77.0300).expect("the plaza"),
+                    within_km: 5.0,
+                }),
+                None,
+                None,
+                None,
+                Some(sort),
+            )
+            .expect("a search");
+            dynamo.take();
+            let found = use_cases::find_doctors(
+                &services,
+                &patient,
+                &PERU,
+                &search,
+                &citas_domain::PageRequest {
+                    limit: 20,
+                    cursor: None,
+                },
+            )
+            .await
+            .expect("found");
+            assert_eq!(found.items.len(), 3, "{doctors} doctors");
+            assert!(found.complete);
+            assert!(found.items.iter().all(|item| item.next_slot.is_some()));
+            let calls = dynamo.take();
+            assert!(!calls.contains_key("Scan"), "{calls:?}");
+            by_sort.insert(sort.as_str(), calls);
+        }
+        costs.push((doctors, by_sort));
+    }
+    let cells = citas_domain::values::place::cells_covering(
+        &Coordinates::new(-12.0464, -77.0300).expect("the plaza"),
+        5.0,
+        citas_domain::values::place::CELL_PRECISION,
+        citas_domain::use_cases::MAX_CELLS,
+    )
+    .expect("cells")
+    .len();
+    // One query per cell, one per doctor found for its next slot.
+    let expected = BTreeMap::from([("Query".to_owned(), cells + 3)]);
+    for (doctors, by_sort) in &costs {
+        for (sort, calls) in by_sort {
+            assert_eq!(calls, &expected, "sort={sort} with {doctors} doctors");
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
     let backend = backends::dynamodb().await;

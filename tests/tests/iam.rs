@@ -1418,6 +1418,50 @@ async fn after_the_consultations(stack: &mut Stack, country: &'static Country, b
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // The patient rates the completed visit; anyone reads the doctor's
+    // reviews and finds doctors near a point; staff hide the review.
+    let (_, document) = booked[0].split_once('-').expect("an appointment id");
+    let patient = claims("patient", country, Some(document));
+    let (status, review) = stack
+        .api(
+            "CloseAppointmentFunction",
+            "POST",
+            &format!("/{c}/appointment/{}/review", booked[0]),
+            &patient,
+            Some(json!({ "stars": 5, "comment": "Muy amable" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{review}");
+    let (status, body) = stack
+        .api(
+            "BrowseScheduleFunction",
+            "GET",
+            &format!("/{c}/doctor/{c}-cardiologia-7700001/review"),
+            &patient,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = stack
+        .api(
+            "BrowseScheduleFunction",
+            "GET",
+            &format!("/{c}/doctor?speciality=cardiologia&near=-12.0464,-77.0300&within_km=3"),
+            &patient,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = stack
+        .api(
+            "ManageDoctorsFunction",
+            "POST",
+            &format!("/{c}/review/{}/hide", review["id"].as_str().expect("an id")),
+            &claims("admin", country, None),
+            Some(json!({ "reason": "prueba" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     stack.forget_calls();
     citas_lambda::jobs::extend_slots(&stack.aws.services(), json!({ "country": c }))
         .await

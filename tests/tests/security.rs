@@ -52,6 +52,9 @@ const RESEND_CODE: &str = "resend verification code";
 const VERIFY_EMAIL: &str = "verify email";
 const FREE_DAYS: &str = "free days";
 const WHO_AM_I: &str = "who am I";
+const REVIEW: &str = "review a visit";
+const DOCTOR_REVIEWS: &str = "doctor's reviews";
+const HIDE_REVIEW: &str = "hide a review";
 
 /// Ana's appointment, and the doctor, slot and local day it is booked on.
 struct Target<'a> {
@@ -96,6 +99,21 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
             get("/pe/doctor?speciality=medicina-interna".into()),
         ),
         (GET_DOCTOR, get(format!("/pe/doctor/{doctor}"))),
+        (DOCTOR_REVIEWS, get(format!("/pe/doctor/{doctor}/review"))),
+        (
+            REVIEW,
+            post(
+                format!("/pe/appointment/{id}/review"),
+                json!({ "stars": 5 }),
+            ),
+        ),
+        (
+            HIDE_REVIEW,
+            post(
+                "/pe/review/00000000-0000-4000-8000-000000000000/hide".into(),
+                json!({ "reason": "spam" }),
+            ),
+        ),
         (
             SET_PLAN,
             Case {
@@ -255,6 +273,7 @@ async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
         format!("/pe/appointment/{}/history", target.id),
         format!("/pe/appointment?document={ANA}"),
         format!("/pe/doctor/{}", target.doctor),
+        format!("/pe/doctor/{}/review", target.doctor),
         format!("/pe/doctor/{}/availability", target.doctor),
         format!("/pe/doctor/{}/agenda?date={}", target.doctor, target.day),
         "/pe/doctor?speciality=medicina-interna".to_owned(),
@@ -279,6 +298,7 @@ async fn snapshot(app: &TestApp, target: &Target<'_>) -> Vec<Value> {
 fn not_found_code(route: &str) -> &'static str {
     match route {
         GET_PLAN => "availability_not_found",
+        HIDE_REVIEW => "review_not_found",
         GET_PATIENT | EXPORT_PATIENT | ERASE_PATIENT | RESEND_CODE | VERIFY_EMAIL => {
             "patient_not_found"
         }
@@ -453,6 +473,9 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (VERIFY_EMAIL, 403),
                 (FREE_DAYS, 403),
                 (WHO_AM_I, 403),
+                (REVIEW, 403),
+                (DOCTOR_REVIEWS, 403),
+                (HIDE_REVIEW, 403),
             ],
             not_run: &[],
         },
@@ -490,6 +513,9 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
                 (WHO_AM_I, 200),
+                (REVIEW, 404),
+                (DOCTOR_REVIEWS, 200),
+                (HIDE_REVIEW, 403),
             ],
             not_run: &[],
         },
@@ -528,6 +554,9 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
                 (WHO_AM_I, 200),
+                (REVIEW, 404),
+                (DOCTOR_REVIEWS, 200),
+                (HIDE_REVIEW, 403),
             ],
             not_run: &[],
         },
@@ -565,6 +594,9 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (VERIFY_EMAIL, 404),
                 (FREE_DAYS, 200),
                 (WHO_AM_I, 200),
+                (REVIEW, 403),
+                (DOCTOR_REVIEWS, 200),
+                (HIDE_REVIEW, 403),
             ],
             not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
         },
@@ -599,6 +631,9 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (VERIFY_EMAIL, 422),
                 (FREE_DAYS, 200),
                 (WHO_AM_I, 200),
+                (REVIEW, 409), // an assigned visit is not reviewed yet
+                (DOCTOR_REVIEWS, 200),
+                (HIDE_REVIEW, 403),
             ],
             not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE, ERASE_PATIENT],
         },
