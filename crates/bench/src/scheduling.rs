@@ -191,6 +191,8 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         );
     }
 
+    finding_report(endpoint).await?;
+
     println!("\n## Turning a working plan into slots\n");
     let plan = forty_hours()?;
     let doctor = testkit::doctor_id(&PERU, "cardiologia", "2000");
@@ -268,5 +270,117 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         "\nThe manage-doctors function has 30 s; moto applies DynamoDB requests one at a time, \
          so DynamoDB itself, serving the 16 conditional puts in flight concurrently, is faster."
     );
+    Ok(())
+}
+
+/// Median of five timed runs of `search`, with the calls of the last.
+async fn timed_search(
+    services: &Services,
+    counter: &OperationCounter,
+    search: &citas_domain::use_cases::DoctorSearch,
+) -> Result<(BTreeMap<String, usize>, f64, usize), Error> {
+    let patient = citas_domain::testkit::callers::patient("45678912");
+    let page = citas_domain::PageRequest {
+        limit: 20,
+        cursor: None,
+    };
+    let (mut times, mut calls, mut found) = (Vec::new(), BTreeMap::new(), 0);
+    counter.take();
+    for _ in 0..5 {
+        let started = Instant::now();
+        found = use_cases::find_doctors(services, &patient, &PERU, search, &page)
+            .await?
+            .items
+            .len();
+        times.push(started.elapsed());
+        calls = counter.take();
+    }
+    times.sort();
+    Ok((calls, times[2].as_secs_f64() * 1000.0, found))
+}
+
+/// `GET /{country}/doctor?near=…` as the speciality grows: three doctors
+/// near Lima's Plaza de Armas, the rest 30 km and more south of it.
+async fn finding_report(endpoint: &str) -> Result<(), Error> {
+    use citas_domain::scheduling::doctor::{DoctorProfile, Modality, Place};
+    use citas_domain::use_cases::{DoctorSearch, DoctorSort, Near};
+    use citas_domain::values::place::Coordinates;
+    println!("\n## Finding a doctor near a point against the number of doctors\n");
+    println!(
+        "`GET /pe/doctor?speciality=cardiologia&near=-12.0464,-77.0300&within_km=5` on moto, \
+         with N cardiologists: three within 2 km of Lima's Plaza de Armas, each with a free \
+         slot, and the rest 30 km and more to the south. Near a point the search queries the \
+         geohash cells covering the circle (`by-geo-cell`, partition \
+         `{{country}}-{{speciality}}#{{geohash5}}`) and then each doctor found for their next \
+         free slot (`by-doctor`), so its calls depend on the circle and the doctors in it, not \
+         on the speciality's size (tests/tests/budget.rs holds 3 and 300 to the same counts). \
+         Without a point it reads the speciality's first 200 doctors in one query and sorts \
+         them: its cost grows with the speciality up to that bound, plus one next-slot query \
+         per doctor of the page (20).\n"
+    );
+    println!(
+        "| doctors in the speciality | near, by distance | time (median of 5) | near, earliest slot first | time | without a point, by rating | time | found without a point |\n|---:|---|---:|---|---:|---|---:|---:|"
+    );
+    let plaza = Coordinates::new(-12.0464, -77.0300)?;
+    let near = Some(Near {
+        point: plaza,
+        within_km: 5.0,
+    });
+    let speciality = Speciality::parse("cardiologia")?;
+    for doctors in [3u32, 30, 300, 1000] {
+        let (store, counter) = moto_store(endpoint, "find").await?;
+        let services = services(store.clone(), "2030-01-02T15:00:00Z")?;
+        for n in 0..doctors {
+            let (lat, lon) = if n < 3 {
+                (-12.0464 - 0.005 * f64::from(n), -77.0300)
+            } else {
+                (
+                    -12.32 - 0.01 * f64::from(n % 60),
+                    -77.03 + 0.01 * f64::from(n / 60),
+                )
+            };
+            let doctor = citas_domain::Doctor {
+                profile: DoctorProfile::new(
+                    None,
+                    vec![Modality::InPerson],
+                    Some(Place {
+                        name: "Consultorio".into(),
+                        address: "Av. Arequipa 100".into(),
+                        district: "Lima".into(),
+                        coordinates: Coordinates::new(lat, lon)?,
+                    }),
+                    vec![],
+                    None,
+                )?,
+                ..testkit::doctor(&PERU, "cardiologia", &format!("{}", 1000 + n))
+            };
+            store.put_doctor(&doctor).await?;
+            if n < 3 {
+                store
+                    .put_slot(&testkit::slot_at(&doctor.id, "2030-03-04T14:00:00Z"))
+                    .await?;
+            }
+        }
+        let mut row = vec![doctors.to_string()];
+        let mut found_without = 0;
+        for (point, sort) in [
+            (near, DoctorSort::Distance),
+            (near, DoctorSort::Earliest),
+            (None, DoctorSort::Rating),
+        ] {
+            let search =
+                DoctorSearch::new(speciality.clone(), point, None, None, None, Some(sort))?;
+            let (calls, millis, found) = timed_search(&services, &counter, &search).await?;
+            if point.is_none() {
+                found_without = found;
+            } else if found != 3 {
+                return Err(format!("{found} doctors found near the plaza, not 3").into());
+            }
+            row.push(summary(&calls));
+            row.push(format!("{millis:.1} ms"));
+        }
+        row.push(found_without.to_string());
+        println!("| {} |", row.join(" | "));
+    }
     Ok(())
 }

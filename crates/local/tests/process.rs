@@ -415,6 +415,52 @@ fn the_readme_doctor_walkthrough_runs_as_written() {
     assert_eq!(booked[0]["appointment"]["status"], "assigned");
 }
 
+/// The README's walk-through of a patient finding a cardiologist near them,
+/// booking the earliest free slot, and the review that waits for the visit.
+#[test]
+fn the_readme_finding_walkthrough_runs_as_written() {
+    let stdout = run_readme_block("<!-- finding-walkthrough");
+    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON answers");
+    assert_eq!(answers.len(), 10, "{stdout}");
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|item| item["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (paredes, rojas) = ("pe-cardiologia-7700011", "pe-cardiologia-7700012");
+    let near = &answers[3];
+    assert_eq!(ids(near), [paredes, rojas], "{near}");
+    let km = |n: usize| near["items"][n]["distance_km"].as_f64().unwrap_or_default();
+    assert!(
+        (1.5..2.0).contains(&km(0)) && (4.4..5.0).contains(&km(1)),
+        "{near}"
+    );
+    assert_eq!(ids(&answers[4]), [rojas], "{}", answers[4]);
+    let earliest = &answers[5];
+    assert_eq!(ids(earliest), [paredes, rojas], "{earliest}");
+    let slot = &earliest["items"][0]["next_slot"]["id"];
+    assert!(slot.is_string(), "{earliest}");
+    assert_eq!(earliest["items"][1]["next_slot"], serde_json::Value::Null);
+    let booked = &answers[7];
+    assert_eq!(
+        (&booked["status"], &booked["date"]),
+        (&json_str("assigned"), slot),
+        "{booked}"
+    );
+    assert_eq!(answers[8]["code"], "not_completed", "{}", answers[8]);
+    assert_eq!(answers[9]["items"], serde_json::json!([]));
+}
+
+fn json_str(text: &str) -> serde_json::Value {
+    serde_json::Value::String(text.to_owned())
+}
+
 /// Runs the README's `sh` block after `marker` as written, against a fresh
 /// server whose data directory is `.data` in the block's working directory;
 /// returns what it printed.
