@@ -122,11 +122,13 @@ fn cell_degrees(precision: usize) -> (f64, f64) {
     )
 }
 
-/// The geohash cells of `precision` characters that together cover the
-/// circle of `radius_km` around `center`: a grid over the circle's
-/// bounding box, one point per cell. Their number depends on the radius,
-/// never on how many doctors there are; `None` when more than `limit`
-/// cells would be needed (the caller bounds the radius).
+/// The geohash cells of `precision` characters that meet the circle of
+/// `radius_km` around `center`: the cells of the geohash grid over the
+/// circle's bounding box whose rectangle comes within the radius of the
+/// centre. Their number depends on the radius, never on how many doctors
+/// there are; `None` when more than `limit` cells would be needed (the
+/// caller bounds the radius) or the circle reaches a pole or the 180th
+/// meridian (no country of ours is there).
 pub fn cells_covering(
     center: &Coordinates,
     radius_km: f64,
@@ -134,41 +136,43 @@ pub fn cells_covering(
     limit: usize,
 ) -> Option<BTreeSet<String>> {
     let lat_span = (radius_km / EARTH_RADIUS_KM).to_degrees();
-    // Longitude degrees shrink with the latitude; near a pole the box is every longitude.
-    // A circle that reaches a pole spans every longitude.
-    let lon_span = if center.lat().abs() + lat_span >= 89.9 {
-        180.0
-    } else {
-        let widest = (center.lat().abs() + lat_span).to_radians().cos();
-        (lat_span / widest).min(180.0)
-    };
+    let widest = (center.lat().abs() + lat_span).to_radians().cos();
+    if center.lat().abs() + lat_span >= 89.9 || widest <= 0.0 {
+        return None;
+    }
+    let lon_span = lat_span / widest;
+    if center.lon().abs() + lon_span >= 180.0 {
+        return None;
+    }
     let (cell_lat, cell_lon) = cell_degrees(precision);
-    let rows = ((2.0 * lat_span) / cell_lat).ceil() as usize + 1;
-    let columns = ((2.0 * lon_span) / cell_lon).ceil() as usize + 1;
-    if rows.saturating_mul(columns) > limit.saturating_mul(4) {
+    // Grid rows and columns are counted from the south-west corner of the world.
+    let row = |lat: f64| ((lat + 90.0) / cell_lat).floor() as i64;
+    let column = |lon: f64| ((lon + 180.0) / cell_lon).floor() as i64;
+    let (rows, columns) = (
+        row(center.lat() - lat_span)..=row(center.lat() + lat_span),
+        column(center.lon() - lon_span)..=column(center.lon() + lon_span),
+    );
+    let candidates = (rows.end() - rows.start() + 1) * (columns.end() - columns.start() + 1);
+    if candidates > i64::try_from(limit.saturating_mul(2)).unwrap_or(i64::MAX) {
         return None;
     }
     let mut cells = BTreeSet::new();
-    for row in 0..=rows {
-        let lat = (center.lat() - lat_span + row as f64 * cell_lat).clamp(-90.0, 90.0);
-        for column in 0..=columns {
-            let mut lon = center.lon() - lon_span + column as f64 * cell_lon;
-            if lon > 180.0 {
-                lon -= 360.0;
-            } else if lon < -180.0 {
-                lon += 360.0;
+    for r in rows {
+        let south = r as f64 * cell_lat - 90.0;
+        for c in columns.clone() {
+            let west = c as f64 * cell_lon - 180.0;
+            // The cell's point nearest the centre: the centre, clamped into the cell.
+            let nearest = Coordinates::new(
+                center.lat().clamp(south, south + cell_lat),
+                center.lon().clamp(west, west + cell_lon),
+            );
+            if nearest.is_ok_and(|point| center.distance_km(&point) <= radius_km) {
+                cells.insert(geohash_of(
+                    south + cell_lat / 2.0,
+                    west + cell_lon / 2.0,
+                    precision,
+                ));
             }
-            cells.insert(geohash_of(lat, lon.clamp(-180.0, 180.0), precision));
-        }
-    }
-    // The box's far edges, which the grid's steps may pass.
-    for lat in [center.lat() - lat_span, center.lat() + lat_span] {
-        for lon in [center.lon() - lon_span, center.lon() + lon_span] {
-            cells.insert(geohash_of(
-                lat.clamp(-90.0, 90.0),
-                lon.clamp(-180.0, 180.0),
-                precision,
-            ));
         }
     }
     (cells.len() <= limit).then_some(cells)
@@ -203,11 +207,12 @@ mod tests {
     fn the_cells_cover_every_point_of_the_circle() {
         let center = at(-33.4489, -70.6693); // Santiago
         let cells = cells_covering(&center, 5.0, 5, 64).expect("a few cells");
-        assert!(cells.len() <= 25, "{}", cells.len());
+        // The 10 km box spans 3 or 4 cells each way; its corners' cells lie outside.
+        assert!(cells.len() <= 16, "{}", cells.len());
         // Points on rings inside the circle fall in a covering cell.
         for step in 0..72 {
             let bearing = f64::from(step) * 5.0_f64.to_radians();
-            for km in [0.5, 2.5, 4.99] {
+            for km in [0.0, 0.5, 2.5, 4.0, 4.99] {
                 let dlat = (km / EARTH_RADIUS_KM).to_degrees() * bearing.cos();
                 let dlon = (km / EARTH_RADIUS_KM).to_degrees() * bearing.sin()
                     / center.lat().to_radians().cos();
@@ -222,6 +227,25 @@ mod tests {
         assert_eq!(cells_covering(&center, 500.0, 5, 64), None);
         // A circle around a pole spans every longitude: too many cells, not a partial set.
         assert_eq!(cells_covering(&at(89.99, 10.0), 5.0, 5, 64), None);
+    }
+
+    proptest::proptest! {
+        /// Any point of any circle a search may ask for (Peru and Chile's
+        /// latitudes, up to 10 km) lies in one of its cells.
+        #[test]
+        fn every_point_of_a_circle_is_in_its_cells(
+            lat in -56.0..0.0_f64, lon in -82.0..-66.0_f64, radius in 0.1..10.0_f64,
+            bearing in 0.0..std::f64::consts::TAU, fraction in 0.0..1.0_f64,
+        ) {
+            let center = at(lat, lon);
+            let cells = cells_covering(&center, radius, 5, 64).expect("cells");
+            let km = radius * fraction * 0.999;
+            let dlat = (km / EARTH_RADIUS_KM).to_degrees() * bearing.cos();
+            let dlon = (km / EARTH_RADIUS_KM).to_degrees() * bearing.sin() / lat.to_radians().cos();
+            let point = at(lat + dlat, lon + dlon);
+            proptest::prop_assume!(center.distance_km(&point) <= radius);
+            proptest::prop_assert!(cells.contains(&point.geohash(5)));
+        }
     }
 
     #[test]
