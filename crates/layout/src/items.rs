@@ -236,13 +236,14 @@ impl DoctorItem {
 }
 
 /// `review`: a patient's review of a visit, by its random `id`. Beside the
-/// reviews, one item per reviewed appointment ([`ReviewedItem`]) holds it
-/// to one review.
+/// reviews, one item per reviewed visit ([`ReviewedItem`]) holds it to one
+/// review. Neither holds the appointment id (it holds the patient's
+/// document): `visit` is its [`citas_domain::review::VisitKey`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewItem {
     pub id: String,
     pub doctor: String,
-    pub appointment: String,
+    pub visit: String,
     pub stars: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -257,7 +258,7 @@ pub struct ReviewItem {
     pub hidden_at: Option<String>,
 }
 
-/// `review` item `appointment/{id}`: the appointment was reviewed, by `review`.
+/// `review` item `visit/{key}`: the visit was reviewed, by `review`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewedItem {
     pub id: String,
@@ -269,7 +270,7 @@ impl ReviewItem {
         Self {
             id: review.id.to_string(),
             doctor: review.doctor.to_string(),
-            appointment: review.appointment.to_string(),
+            visit: review.visit.as_str().to_owned(),
             stars: review.stars.get(),
             comment: review.comment.clone(),
             first_name: review.first_name.clone(),
@@ -281,7 +282,7 @@ impl ReviewItem {
     }
 
     pub fn into_domain(self) -> Result<citas_domain::review::Review, StoreError> {
-        use citas_domain::review::{Hidden, Review, ReviewId, Stars};
+        use citas_domain::review::{Hidden, Review, ReviewId, Stars, VisitKey};
         let bad = |e: &dyn std::fmt::Display| corrupt("review", e);
         let hidden = match (self.hidden_reason, self.hidden_at) {
             (Some(reason), Some(at)) => Some(Hidden {
@@ -293,8 +294,7 @@ impl ReviewItem {
         let doctor = DoctorId::parse(&self.doctor).map_err(|e| bad(&e))?;
         Ok(Review {
             id: ReviewId::parse(&self.id).map_err(|e| bad(&e))?,
-            appointment: AppointmentId::parse(doctor.country, &self.appointment)
-                .map_err(|e| bad(&e))?,
+            visit: VisitKey::stored(self.visit),
             doctor,
             stars: Stars::new(self.stars).map_err(|e| bad(&e))?,
             comment: self.comment,

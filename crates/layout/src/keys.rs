@@ -77,13 +77,9 @@ pub fn geo_cell(country: &Country, speciality: &Speciality, geohash: &str) -> St
     format!("{}-{speciality}#{geohash}", country.code)
 }
 
-/// The key of the item that holds an appointment to one review (ids are
-/// unique within a country only).
-pub fn review_of_appointment(
-    country: &Country,
-    appointment: &citas_domain::AppointmentId,
-) -> String {
-    format!("appointment/{}/{appointment}", country.code)
+/// The key of the item that holds a visit to one review.
+pub fn reviewed_visit(visit: &citas_domain::review::VisitKey) -> String {
+    format!("visit/{}", visit.as_str())
 }
 
 /// How many partitions each status is spread over in the `by-status` index,

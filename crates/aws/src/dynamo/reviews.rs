@@ -78,7 +78,7 @@ impl ReviewStore for DynamoStore {
     async fn add_review(&self, review: &Review) -> Result<(), StoreError> {
         let table = self.tables.review();
         let reviewed = ReviewedItem {
-            id: keys::review_of_appointment(review.doctor.country, &review.appointment),
+            id: keys::reviewed_visit(&review.visit),
             review: review.id.to_string(),
         };
         let put_new = |item: Item| {

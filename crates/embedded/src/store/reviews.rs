@@ -26,17 +26,14 @@ fn change_rating(
 impl ReviewStore for EmbeddedStore {
     async fn add_review(&self, review: &Review) -> Result<(), StoreError> {
         let item = ReviewItem::from_domain(review);
-        let (code, created_ms) = (
-            review.doctor.country.code,
-            review.created_at.as_millisecond(),
-        );
+        let created_ms = review.created_at.as_millisecond();
         self.write(move |txn| {
             let mut reviewed = txn.open_table(REVIEWED)?;
-            if reviewed.get((code, item.appointment.as_str()))?.is_some() {
+            if reviewed.get(item.visit.as_str())?.is_some() {
                 return Err(StoreError::AlreadyReviewed.into());
             }
             change_rating(txn, &item.doctor, 1, i64::from(item.stars))?;
-            reviewed.insert((code, item.appointment.as_str()), item.id.as_str())?;
+            reviewed.insert(item.visit.as_str(), item.id.as_str())?;
             txn.open_table(REVIEWS_BY_DOCTOR)?
                 .insert((item.doctor.as_str(), created_ms, item.id.as_str()), ())?;
             txn.open_table(REVIEWS)?
