@@ -68,29 +68,6 @@ impl std::fmt::Display for ReviewId {
     }
 }
 
-/// Which visit a review is of, without the appointment id (which holds the
-/// patient's document): the SHA-256 of the country and the id, in hex.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VisitKey(String);
-
-impl VisitKey {
-    pub fn of(appointment: &Appointment) -> Self {
-        Self(crate::verification::hash(&format!(
-            "{}/{}",
-            appointment.country.code, appointment.id
-        )))
-    }
-
-    /// A key as a store keeps it.
-    pub fn stored(hex: String) -> Self {
-        Self(hex)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// The longest reason for hiding a review.
 pub const MAX_HIDE_REASON_LEN: usize = 500;
 
@@ -106,8 +83,6 @@ pub struct Hidden {
 pub struct Review {
     pub id: ReviewId,
     pub doctor: DoctorId,
-    /// Holds one review per appointment; never shown.
-    pub visit: VisitKey,
     pub stars: Stars,
     pub comment: Option<String>,
     /// What the list shows of who wrote it.
@@ -157,7 +132,8 @@ pub enum ReviewRefused {
 
 impl Appointment {
     /// The review `caller` writes of this appointment (whether it was
-    /// reviewed already is the store's condition to settle).
+    /// reviewed already is the store's condition to settle, on the
+    /// appointment: the review itself keeps no link to it).
     ///
     /// # Errors
     /// `NotYours` unless the caller is its patient; `NotCompleted`; a bad comment.
@@ -184,7 +160,6 @@ impl Appointment {
         Ok(Review {
             id: ReviewId::random(),
             doctor,
-            visit: VisitKey::of(self),
             stars,
             comment,
             first_name: first_name(&self.patient_name),
@@ -304,13 +279,6 @@ mod tests {
             Ok(review.id.clone())
         );
         assert!(!review.id.to_string().contains("45678912"));
-        assert!(!review.visit.as_str().contains("45678912"));
-        assert_eq!(review.visit, VisitKey::of(&completed));
-        let another = appointment(&PERU, "70123456")
-            .assigned(&slot.id)
-            .status(Status::Completed)
-            .build();
-        assert_ne!(VisitKey::of(&another), review.visit);
     }
 
     #[test]

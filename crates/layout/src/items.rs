@@ -235,15 +235,14 @@ impl DoctorItem {
     }
 }
 
-/// `review`: a patient's review of a visit, by its random `id`. Beside the
-/// reviews, one item per reviewed visit ([`ReviewedItem`]) holds it to one
-/// review. Neither holds the appointment id (it holds the patient's
-/// document): `visit` is its [`citas_domain::review::VisitKey`].
+/// `review`: a patient's review of a visit, by its random `id`. It holds no
+/// link to the appointment (whose id holds the patient's document): the
+/// appointment's item carries `reviewed` (the review's id) instead, which
+/// holds it to one review and goes with it when the patient is erased.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewItem {
     pub id: String,
     pub doctor: String,
-    pub visit: String,
     pub stars: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -258,19 +257,11 @@ pub struct ReviewItem {
     pub hidden_at: Option<String>,
 }
 
-/// `review` item `visit/{key}`: the visit was reviewed, by `review`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReviewedItem {
-    pub id: String,
-    pub review: String,
-}
-
 impl ReviewItem {
     pub fn from_domain(review: &citas_domain::review::Review) -> Self {
         Self {
             id: review.id.to_string(),
             doctor: review.doctor.to_string(),
-            visit: review.visit.as_str().to_owned(),
             stars: review.stars.get(),
             comment: review.comment.clone(),
             first_name: review.first_name.clone(),
@@ -282,7 +273,7 @@ impl ReviewItem {
     }
 
     pub fn into_domain(self) -> Result<citas_domain::review::Review, StoreError> {
-        use citas_domain::review::{Hidden, Review, ReviewId, Stars, VisitKey};
+        use citas_domain::review::{Hidden, Review, ReviewId, Stars};
         let bad = |e: &dyn std::fmt::Display| corrupt("review", e);
         let hidden = match (self.hidden_reason, self.hidden_at) {
             (Some(reason), Some(at)) => Some(Hidden {
@@ -294,7 +285,6 @@ impl ReviewItem {
         let doctor = DoctorId::parse(&self.doctor).map_err(|e| bad(&e))?;
         Ok(Review {
             id: ReviewId::parse(&self.id).map_err(|e| bad(&e))?,
-            visit: VisitKey::stored(self.visit),
             doctor,
             stars: Stars::new(self.stars).map_err(|e| bad(&e))?,
             comment: self.comment,

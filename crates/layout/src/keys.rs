@@ -66,6 +66,8 @@ pub mod attribute {
     pub const SHOWN_DOCTOR: &str = "shown_doctor";
     /// When a review was written, the review index's sort key.
     pub const CREATED_AT: &str = "created_at";
+    /// On a reviewed appointment: its review's id.
+    pub const REVIEWED: &str = "reviewed";
 }
 
 /// Geohash characters of a doctor's cell (the domain's search picks the cells).
@@ -75,11 +77,6 @@ pub const GEO_PRECISION: usize = citas_domain::values::place::CELL_PRECISION;
 /// doctor's place is in.
 pub fn geo_cell(country: &Country, speciality: &Speciality, geohash: &str) -> String {
     format!("{}-{speciality}#{geohash}", country.code)
-}
-
-/// The key of the item that holds a visit to one review.
-pub fn reviewed_visit(visit: &citas_domain::review::VisitKey) -> String {
-    format!("visit/{}", visit.as_str())
 }
 
 /// How many partitions each status is spread over in the `by-status` index,

@@ -137,18 +137,25 @@ impl DoctorStore for DynamoStore {
                     .limit(limit)
             })
             .collect();
-        let answers: Vec<Vec<Item>> = stream::iter(queries.into_iter().map(|query| query.send()))
-            .buffered(CELL_QUERIES_IN_FLIGHT)
-            .map(|answer| match answer {
-                Ok(output) => Ok(output.items.unwrap_or_default()),
-                Err(error) => Err(backend(error)),
-            })
-            .try_collect()
-            .await?;
-        let complete = answers.iter().all(|items| items.len() <= per_cell);
+        let answers: Vec<(bool, Vec<Item>)> =
+            stream::iter(queries.into_iter().map(|query| query.send()))
+                .buffered(CELL_QUERIES_IN_FLIGHT)
+                .map(|answer| match answer {
+                    // A cell read to its end: no more than `per_cell`, and not cut at a megabyte.
+                    Ok(output) => Ok((
+                        output.last_evaluated_key.is_none(),
+                        output.items.unwrap_or_default(),
+                    )),
+                    Err(error) => Err(backend(error)),
+                })
+                .try_collect()
+                .await?;
+        let complete = answers
+            .iter()
+            .all(|(whole, items)| *whole && items.len() <= per_cell);
         let doctors = answers
             .into_iter()
-            .flat_map(|items| items.into_iter().take(per_cell))
+            .flat_map(|(_, items)| items.into_iter().take(per_cell))
             .map(|item| from_item::<DoctorItem>(item)?.into_domain())
             .collect::<Result<_, _>>()?;
         Ok(Bounded {

@@ -1,24 +1,40 @@
-//! Reviews: one `TransactWriteItems` writes a review, the item that holds
-//! its appointment to one review, and its doctor's rating (`ADD`, so
-//! reviews at once all count); hiding one takes it out the same way.
+//! Reviews: one `TransactWriteItems` marks the appointment reviewed (on the
+//! condition that it is not), writes the review, and adds to its doctor's
+//! rating (`ADD`, so reviews at once all count); hiding one takes it out
+//! the same way.
 
 use std::time::Duration;
 
+use citas_domain::AppointmentId;
 use citas_domain::ports::ReviewStore;
 use citas_domain::review::{Review, ReviewId};
-use citas_layout::items::{ReviewItem, ReviewedItem};
+use citas_layout::items::ReviewItem;
 
 use super::*;
 
 /// Tries of a review's transaction that lost to another one on the same
-/// doctor (DynamoDB cancels one of two transactions touching one item at once).
-const CONFLICT_TRIES: u32 = 8;
+/// doctor (DynamoDB cancels one of two transactions touching one item at
+/// once): with the backoff below, about 4 s in all at worst.
+const CONFLICT_TRIES: u32 = 10;
 
-/// Whether the transaction was cancelled only by a concurrent one.
-fn lost_to_another(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> bool {
+type Reasons = [aws_sdk_dynamodb::types::CancellationReason];
+
+/// Whether the transaction was cancelled by a concurrent one (and no condition failed).
+fn lost_to_another(reasons: &Reasons) -> bool {
     reasons
         .iter()
         .any(|reason| reason.code() == Some("TransactionConflict"))
+        && !reasons
+            .iter()
+            .enumerate()
+            .any(|(n, _)| failed_condition(reasons, n))
+}
+
+/// Whether the item at `index` failed its condition (not a conflict or a throttle).
+fn failed_condition(reasons: &Reasons, index: usize) -> bool {
+    reasons
+        .get(index)
+        .is_some_and(|reason| reason.code() == Some("ConditionalCheckFailed"))
 }
 
 impl DynamoStore {
@@ -63,44 +79,54 @@ impl DynamoStore {
                 return Err(backend(error));
             };
             tries += 1;
-            if !lost_to_another(&reasons) || tries == CONFLICT_TRIES {
+            if !lost_to_another(&reasons) {
                 return Ok(Some(reasons));
             }
-            // Spread the retries of reviews that arrived together.
-            let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u8 % 20);
-            tokio::time::sleep(Duration::from_millis(10 * u64::from(tries) + jitter)).await;
+            if tries == CONFLICT_TRIES {
+                return Err(StoreError::Backend(format!(
+                    "a review's transaction lost to concurrent ones {tries} times"
+                )));
+            }
+            // Full jitter over a doubling window (20 ms, 40 ms, … 800 ms at most),
+            // so reviews that arrived together spread out.
+            let window = 20_u64 << (tries - 1).min(5);
+            let wait =
+                u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(window)).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
         }
     }
 }
 
 #[async_trait]
 impl ReviewStore for DynamoStore {
-    async fn add_review(&self, review: &Review) -> Result<(), StoreError> {
-        let table = self.tables.review();
-        let reviewed = ReviewedItem {
-            id: keys::reviewed_visit(&review.visit),
-            review: review.id.to_string(),
-        };
-        let put_new = |item: Item| {
-            Put::builder()
-                .table_name(&table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(id)")
-                .build()
-                .map(|put| TransactWriteItem::builder().put(put).build())
-                .map_err(backend)
-        };
+    async fn add_review(&self, review: &Review, of: &AppointmentId) -> Result<(), StoreError> {
+        let country = review.doctor.country;
+        let mark = Update::builder()
+            .table_name(self.tables.appointment(country))
+            .key("id", s(of.to_string()))
+            .update_expression("SET #reviewed = :review")
+            .condition_expression("attribute_exists(id) AND attribute_not_exists(#reviewed)")
+            .expression_attribute_names("#reviewed", attribute::REVIEWED)
+            .expression_attribute_values(":review", s(review.id.to_string()))
+            .build()
+            .map_err(backend)?;
+        let put = Put::builder()
+            .table_name(self.tables.review())
+            .set_item(Some(to_item(&ReviewItem::from_domain(review))?))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(backend)?;
         let items = vec![
-            put_new(to_item(&reviewed)?)?,
-            put_new(to_item(&ReviewItem::from_domain(review))?)?,
+            TransactWriteItem::builder().update(mark).build(),
+            TransactWriteItem::builder().put(put).build(),
             self.rating_update(&review.doctor, 1, i64::from(review.stars.get()))?,
         ];
         let Some(reasons) = self.review_transaction(items).await? else {
             return Ok(());
         };
-        if cancelled_at(&reasons, 0).is_some() {
+        if failed_condition(&reasons, 0) {
             Err(StoreError::AlreadyReviewed)
-        } else if cancelled_at(&reasons, 2).is_some() {
+        } else if failed_condition(&reasons, 2) {
             Err(StoreError::NotFound)
         } else {
             Err(StoreError::Backend(format!(
@@ -139,7 +165,7 @@ impl ReviewStore for DynamoStore {
         ];
         match self.review_transaction(items).await? {
             None => Ok(()),
-            Some(reasons) if cancelled_at(&reasons, 0).is_some() => Err(StoreError::AlreadyHidden),
+            Some(reasons) if failed_condition(&reasons, 0) => Err(StoreError::AlreadyHidden),
             Some(reasons) => Err(StoreError::Backend(format!(
                 "hiding a review was cancelled: {reasons:?}"
             ))),

@@ -130,8 +130,9 @@ impl SlotStore for DynamoStore {
     }
 }
 
-/// Slots read per page while looking for a doctor's next free one.
-const NEXT_FREE_PAGE: i32 = 50;
+/// Slots read per page while looking for a doctor's next free one: a
+/// doctor booked solid costs a query per this many booked slots before it.
+const NEXT_FREE_PAGE: i32 = 200;
 
 impl DynamoStore {
     /// Where a search's free slots are: a doctor's slots (the booked ones

@@ -380,8 +380,12 @@ impl DoctorStore for PartitionCounter {
 /// Reviews are not part of the peak's traffic: passed through uncounted.
 #[async_trait]
 impl ReviewStore for PartitionCounter {
-    async fn add_review(&self, review: &citas_domain::review::Review) -> Result<(), StoreError> {
-        self.inner.add_review(review).await
+    async fn add_review(
+        &self,
+        review: &citas_domain::review::Review,
+        of: &AppointmentId,
+    ) -> Result<(), StoreError> {
+        self.inner.add_review(review, of).await
     }
 
     async fn get_review(

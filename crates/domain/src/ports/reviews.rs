@@ -5,19 +5,21 @@ use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreError};
 use crate::review::{Review, ReviewId};
-use crate::values::ids::DoctorId;
+use crate::values::ids::{AppointmentId, DoctorId};
 
 /// Reviews, and the rating on each doctor they are of.
 #[async_trait]
 pub trait ReviewStore: Send + Sync {
-    /// Stores a new review and adds its stars to its doctor's rating, in
-    /// one transaction, on the condition that its appointment has no review.
+    /// Stores a new review of the visit `of`, marks the visit reviewed and
+    /// adds the stars to its doctor's rating, in one transaction, on the
+    /// condition that the visit has no review. Only the visit holds the
+    /// mark: the review keeps no link to it (its id holds the patient's document).
     ///
     /// # Errors
     ///
-    /// `AlreadyReviewed` when the appointment has one; `NotFound` when the doctor is not registered.
+    /// `AlreadyReviewed` when the visit has one (or is gone); `NotFound` when the doctor is not registered.
     /// `Backend` when the store cannot be reached or holds an item it cannot read.
-    async fn add_review(&self, review: &Review) -> Result<(), StoreError>;
+    async fn add_review(&self, review: &Review, of: &AppointmentId) -> Result<(), StoreError>;
     /// A review, shown or hidden, if there is one.
     ///
     /// # Errors

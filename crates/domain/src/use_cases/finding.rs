@@ -37,6 +37,10 @@ pub const WITHOUT_NEAR: usize = 200;
 pub const NEXT_SLOT_WITHIN: SignedDuration = SignedDuration::from_hours(24 * 7 * 9);
 /// Next-slot lookups in flight at once.
 const LOOKUPS_AT_ONCE: usize = 8;
+/// The most candidates `sort=earliest` looks up next slots for (the
+/// nearest ones near a point, else the first by id); `complete` says when
+/// there were more.
+pub const EARLIEST_CANDIDATES: usize = 50;
 
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,8 +263,14 @@ pub async fn find_doctors(
         })
         .collect();
     let now = services.now();
+    let mut complete = complete;
     if search.sort == DoctorSort::Earliest {
-        // The order needs every candidate's next slot (bounded like the candidates).
+        // The order needs the candidates' next slots: the nearest (or first) ones only.
+        found.sort_by(|a, b| order(DoctorSort::Distance, a, b));
+        if found.len() > EARLIEST_CANDIDATES {
+            found.truncate(EARLIEST_CANDIDATES);
+            complete = false;
+        }
         fill_next_slots(services, &mut found, now).await?;
     }
     found.sort_by(|a, b| order(search.sort, a, b));
@@ -290,7 +300,7 @@ async fn candidates(
                 cells_covering(&near.point, near.within_km, CELL_PRECISION, MAX_CELLS).ok_or_else(
                     || DomainError::InvalidInput {
                         field: Field::WithinKm,
-                        message: "the circle is too wide for one search; give a smaller within_km"
+                        message: "the circle is too wide for one search, or reaches a pole or the 180th meridian; give a smaller within_km"
                             .into(),
                     },
                 )?;

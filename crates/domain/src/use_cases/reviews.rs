@@ -36,14 +36,15 @@ pub async fn review_appointment(
                 message: format!("the comment {invalid}"),
             },
         })?;
-    match services.store.add_review(&review).await {
+    match services.store.add_review(&review, id).await {
         Ok(()) => {}
         Err(StoreError::AlreadyReviewed) => {
             return Err(DomainError::AlreadyReviewed { id: id.to_string() });
         }
         Err(StoreError::NotFound) => {
             return Err(DomainError::Unavailable(format!(
-                "the doctor of completed appointment {id} is not registered"
+                "the doctor {} of a completed appointment is not registered",
+                review.doctor
             )));
         }
         Err(other) => return Err(other.into()),

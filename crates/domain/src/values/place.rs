@@ -18,12 +18,12 @@ pub struct Coordinates {
 #[error("a latitude is between -90 and 90 and a longitude between -180 and 180, in degrees")]
 pub struct InvalidCoordinates;
 
-/// The mean Earth radius (IUGG), in kilometres.
 /// Geohash characters of the cells doctors are found by: 5 is a cell of
 /// about 4.9 km north-south (and as much east-west at the equator, less
 /// further south), so a search within a few kilometres covers a few cells.
 pub const CELL_PRECISION: usize = 5;
 
+/// The mean Earth radius (IUGG), in kilometres.
 const EARTH_RADIUS_KM: f64 = 6_371.008_8;
 
 const BASE32: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";

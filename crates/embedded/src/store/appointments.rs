@@ -267,6 +267,9 @@ impl AppointmentStore for EmbeddedStore {
                 .into());
             }
             appointments.remove((country.code, id.as_str()))?;
+            // Its review mark goes with it (DynamoDB keeps it on the item).
+            txn.open_table(REVIEWED)?
+                .remove((country.code, id.as_str()))?;
             if let Some(kept) = &kept {
                 appointments.insert(
                     (country.code, kept.id.to_string().as_str()),

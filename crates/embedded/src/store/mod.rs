@@ -88,8 +88,9 @@ const DOCTORS_BY_GEO_CELL: TableDefinition<(&str, &str), ()> =
 /// review id → review JSON (`ReviewItem`).
 const REVIEWS: TableDefinition<&str, &[u8]> = TableDefinition::new("reviews");
 
-/// visit key → its review's id: one review per visit.
-const REVIEWED: TableDefinition<&str, &str> = TableDefinition::new("reviewed_visits");
+/// (country, appointment id) → its review's id: one review per visit, the
+/// mark DynamoDB keeps on the appointment's item (erased with it).
+const REVIEWED: TableDefinition<(&str, &str), &str> = TableDefinition::new("reviewed_appointments");
 
 /// (doctor id, written at ms, review id): shown reviews only.
 const REVIEWS_BY_DOCTOR: TableDefinition<(&str, i64, &str), ()> =

@@ -1,5 +1,6 @@
 //! Reviews and the doctors' ratings: a review, its appointment's mark and
-//! its doctor's rating change in one write transaction.
+//! its doctor's rating change in one write transaction. The mark is kept
+//! beside the appointment (`reviewed_appointments`) and erased with it.
 
 use citas_domain::ports::ReviewStore;
 use citas_domain::review::{Review, ReviewId};
@@ -24,16 +25,19 @@ fn change_rating(
 
 #[async_trait]
 impl ReviewStore for EmbeddedStore {
-    async fn add_review(&self, review: &Review) -> Result<(), StoreError> {
+    async fn add_review(&self, review: &Review, of: &AppointmentId) -> Result<(), StoreError> {
         let item = ReviewItem::from_domain(review);
         let created_ms = review.created_at.as_millisecond();
+        let (code, appointment) = (review.doctor.country.code, of.to_string());
         self.write(move |txn| {
+            let key = (code, appointment.as_str());
+            let exists = txn.open_table(APPOINTMENTS)?.get(key)?.is_some();
             let mut reviewed = txn.open_table(REVIEWED)?;
-            if reviewed.get(item.visit.as_str())?.is_some() {
+            if !exists || reviewed.get(key)?.is_some() {
                 return Err(StoreError::AlreadyReviewed.into());
             }
             change_rating(txn, &item.doctor, 1, i64::from(item.stars))?;
-            reviewed.insert(item.visit.as_str(), item.id.as_str())?;
+            reviewed.insert(key, item.id.as_str())?;
             txn.open_table(REVIEWS_BY_DOCTOR)?
                 .insert((item.doctor.as_str(), created_ms, item.id.as_str()), ())?;
             txn.open_table(REVIEWS)?
