@@ -15,6 +15,7 @@ over_http_on_every_store!(
     the_patient_of_a_completed_visit_reviews_it_once,
     staff_hide_a_review_and_it_leaves_the_list_and_the_rating,
     twenty_reviews_at_once_all_count,
+    an_erased_patients_review_stays_without_name_or_words,
 );
 
 fn neurologist(document: &str) -> Value {
@@ -255,4 +256,42 @@ async fn twenty_reviews_at_once_all_count(app: &TestApp) {
         .get(&format!("/pe/doctor/{doctor}/review?limit=100"))
         .await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(20), "{list}");
+}
+
+async fn an_erased_patients_review_stays_without_name_or_words(app: &TestApp) {
+    let doctor = doctor_with_plan(app, "pe", neurologist("7700044")).await;
+    let visitors = patients(44_100_001, 1);
+    let completed = completed_visits(app, "pe", &doctor, &visitors).await;
+    let (status, _) = review_as(
+        app,
+        &visitors[0],
+        &completed[0],
+        json!({ "stars": 2, "comment": "Llegó tarde." }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let patient = app.token(Role::Patient, "pe", Some(&visitors[0]));
+    let (status, erased) = app
+        .send_as(
+            "DELETE",
+            &format!("/pe/patient/{}", visitors[0]),
+            &patient,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{erased}");
+    // The stars still count; the name and the words are gone.
+    let (_, read) = app.get(&format!("/pe/doctor/{doctor}")).await;
+    assert_eq!(
+        read["rating"],
+        json!({ "average": 2.0, "count": 1 }),
+        "{read}"
+    );
+    let (_, list) = app.get(&format!("/pe/doctor/{doctor}/review")).await;
+    let review = &list["items"][0];
+    assert_eq!(
+        (&review["stars"], &review["first_name"], &review["comment"]),
+        (&json!(2), &json!(""), &Value::Null),
+        "{list}"
+    );
 }

@@ -102,6 +102,17 @@ pub enum HideRefused {
 }
 
 impl Review {
+    /// The review as it stays once its patient erased their data: its stars
+    /// and date still count; nothing says who wrote it or what they wrote.
+    #[must_use]
+    pub fn anonymised(&self) -> Review {
+        Review {
+            first_name: String::new(),
+            comment: None,
+            ..self.clone()
+        }
+    }
+
     /// The review as staff hid it, for `reason`.
     ///
     /// # Errors

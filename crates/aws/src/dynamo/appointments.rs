@@ -247,6 +247,18 @@ impl AppointmentStore for DynamoStore {
                 .delete(delete.build().map_err(backend)?)
                 .build(),
         );
+        // Its review stays, without its author's name and words.
+        if let Some(review) = self.review_of(country, &appointment.id).await? {
+            let put = Put::builder()
+                .table_name(self.tables.review())
+                .set_item(Some(to_item(&ReviewItem::from_domain(
+                    &review.anonymised(),
+                ))?))
+                .condition_expression("attribute_exists(id)")
+                .build()
+                .map_err(backend)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
         if let Some(kept) = kept_as {
             let put = Put::builder()
                 .table_name(self.tables.appointment(country))

@@ -45,7 +45,7 @@ use crate::errors::{backend, is_condition_failure};
 use crate::pager::{Item, ShardedIndex};
 use crate::settings::{TableNames, index};
 use citas_layout::items::{
-    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, SlotItem,
+    AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, ReviewItem, SlotItem,
     SpecialityItem, history_partition,
 };
 use citas_layout::keys::attribute::{self, GENERATED_UNTIL, PLAN_DUE};

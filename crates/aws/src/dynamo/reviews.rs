@@ -8,7 +8,6 @@ use std::time::Duration;
 use citas_domain::AppointmentId;
 use citas_domain::ports::ReviewStore;
 use citas_domain::review::{Review, ReviewId};
-use citas_layout::items::ReviewItem;
 
 use super::*;
 
@@ -38,6 +37,34 @@ fn failed_condition(reasons: &Reasons, index: usize) -> bool {
 }
 
 impl DynamoStore {
+    /// The review of an appointment, from the mark on its item.
+    pub(super) async fn review_of(
+        &self,
+        country: &'static citas_domain::Country,
+        appointment: &AppointmentId,
+    ) -> Result<Option<Review>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.tables.appointment(country))
+            .key("id", s(appointment.to_string()))
+            .projection_expression("#reviewed")
+            .expression_attribute_names("#reviewed", attribute::REVIEWED)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(AttributeValue::S(id)) = output
+            .item
+            .and_then(|mut item| item.remove(attribute::REVIEWED))
+        else {
+            return Ok(None);
+        };
+        let id =
+            ReviewId::parse(&id).map_err(|e| citas_layout::items::corrupt("appointment", e))?;
+        self.get_review(&id).await
+    }
+
     /// The doctor's rating moved by `count` reviews of `stars` in all, while the doctor exists.
     fn rating_update(
         &self,

@@ -160,7 +160,8 @@ pub trait AppointmentStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Erases a closed appointment and its history; `kept_as`, the
     /// anonymised copy of a completed visit, takes its place, and its slot
-    /// points to the copy. The history goes first: a failure halfway leaves
+    /// points to the copy. Its review, if it has one, stays anonymised
+    /// ([`crate::review::Review::anonymised`]), and its mark goes. The history goes first: a failure halfway leaves
     /// the appointment to find and erase again, never a history that names
     /// no appointment.
     ///

@@ -267,9 +267,19 @@ impl AppointmentStore for EmbeddedStore {
                 .into());
             }
             appointments.remove((country.code, id.as_str()))?;
-            // Its review mark goes with it (DynamoDB keeps it on the item).
-            txn.open_table(REVIEWED)?
-                .remove((country.code, id.as_str()))?;
+            // Its review mark goes with it (DynamoDB keeps it on the item),
+            // and the review stays without its author's name and words.
+            let reviewed = txn
+                .open_table(REVIEWED)?
+                .remove((country.code, id.as_str()))?
+                .map(|review| review.value().to_owned());
+            if let Some(review) = reviewed {
+                let mut reviews = txn.open_table(REVIEWS)?;
+                if let Some(item) = get_json::<&str, ReviewItem>(&reviews, review.as_str())? {
+                    let anonymised = ReviewItem::from_domain(&item.into_domain()?.anonymised());
+                    reviews.insert(review.as_str(), encode(&anonymised)?.as_slice())?;
+                }
+            }
             if let Some(kept) = &kept {
                 appointments.insert(
                     (country.code, kept.id.to_string().as_str()),
