@@ -8,17 +8,19 @@ points those operations at them:
   schemathesis_data.py seed OUT_DIR
       seed/ plus one file of visits that have already started (an assigned
       appointment on yesterday's slot cannot be booked through the API), so
-      complete and no-show can succeed, and a patient whose address is not
+      complete and no-show can succeed, and a completed one to review, and a patient whose address is not
       verified yet, for the verification routes, and one for the erasure (so
       that it erases no one the other operations need). The server loads OUT_DIR at its first start.
-  schemathesis_data.py api URL TOKEN
+  schemathesis_data.py api URL TOKEN REVIEWER_TOKEN
       through the API as an admin: a doctor who confirms bookings, their plan,
       and bookings waiting for them (to confirm, refuse and reschedule), and a
-      free slot to take out. Prints the ids as shell assignments to export.
+      free slot to take out; as the completed visit's patient, its review (to
+      hide). Prints the ids as shell assignments to export.
 """
 
 import datetime
 import json
+import os
 import shutil
 import sys
 import urllib.request
@@ -30,6 +32,8 @@ LIMA = datetime.timezone(datetime.timedelta(hours=-5))
 # A doctor of the past visits (seeded) and one who confirms bookings (registered).
 PAST_DOCTOR = "pe-cardiologia-7799002"
 CONFIRMING_DOCTOR = "7799001"
+# The patient of the completed visit, who reviews it.
+REVIEWER = "71000003"
 # A patient with an address not verified yet, and one to erase.
 UNVERIFIED = "71000009"
 ERASABLE = "71000008"
@@ -49,7 +53,7 @@ def seed(out_dir):
         "id": s(PAST_DOCTOR), "country": s("pe"), "document": s("7799002"),
         "name": s("Dr. Pasado Ayer"), "speciality": s("cardiologia")}}}]
     slots, patients, appointments = [], [], []
-    for n, hour in enumerate([9, 10]):
+    for n, (hour, status) in enumerate([(9, "assigned"), (10, "assigned"), (11, "completed")]):
         start = datetime.datetime.combine(yesterday, datetime.time(hour), LIMA)
         slot = f"{PAST_DOCTOR}-{int(start.timestamp())}"
         document = f"7100000{n + 1}"
@@ -64,7 +68,7 @@ def seed(out_dir):
             "document": s(document), "name": s(f"Paciente Ayer {n + 1}")}}})
         appointments.append({"PutRequest": {"Item": {
             "id": s(appointment), "document": s(document), "patient": s(f"Paciente Ayer {n + 1}"),
-            "speciality": s("cardiologia"), "status": s("assigned"), "created_at": s(stamp),
+            "speciality": s("cardiologia"), "status": s(status), "created_at": s(stamp),
             "date": s(slot), "update_at": s(stamp)}}})
     # A patient whose address waits for its code: the verification routes' target.
     patients.append({"PutRequest": {"Item": {
@@ -77,6 +81,8 @@ def seed(out_dir):
     (out / "900-schemathesis-past-visits.json").write_text(json.dumps(batch, indent=1))
     print(f"SCHEMATHESIS_COMPLETE_ID={appointments[0]['PutRequest']['Item']['id']['S']}")
     print(f"SCHEMATHESIS_NO_SHOW_ID={appointments[1]['PutRequest']['Item']['id']['S']}")
+    print(f"SCHEMATHESIS_REVIEW_ID={appointments[2]['PutRequest']['Item']['id']['S']}")
+    print(f"SCHEMATHESIS_REVIEWER={REVIEWER}")
     print(f"SCHEMATHESIS_UNVERIFIED_DOCUMENT={UNVERIFIED}")
     print(f"SCHEMATHESIS_ERASABLE_DOCUMENT={ERASABLE}")
 
@@ -90,7 +96,7 @@ def call(url, token, method, path, body=None):
         return json.loads(response.read() or b"null")
 
 
-def api(url, token):
+def api(url, token, reviewer_token):
     today = datetime.datetime.now(LIMA).date()
     doctor = call(url, token, "POST", "/pe/doctor", {
         "document": CONFIRMING_DOCTOR, "name": "Dra. Confirma Siempre",
@@ -118,12 +124,17 @@ def api(url, token):
     print(f"SCHEMATHESIS_DOCTOR_ID={doctor}")
     # The last of the page: the run's own bookings take the earliest first.
     print(f"SCHEMATHESIS_FREE_SLOT={slots[-1]}")
+    # The completed visit the seed step made (its ids are in the environment).
+    visit = os.environ["SCHEMATHESIS_REVIEW_ID"]
+    review = call(url, reviewer_token, "POST", f"/pe/appointment/{visit}/review",
+                  {"stars": 4, "comment": "Puntual."})
+    print(f"SCHEMATHESIS_REVIEW={review['id']}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "seed":
         seed(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "api":
-        api(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 5 and sys.argv[1] == "api":
+        api(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(__doc__)
