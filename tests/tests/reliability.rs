@@ -568,7 +568,18 @@ async fn lifecycles_survive_faults_on_the_aws_wire() {
         "lost": lost.len(),
     });
     println!("reliability figures: {figures}");
-    assert!(lost.is_empty(), "never emailed: {lost:?} ({figures})");
+    // The one loss the design allows (README, "Emails and reminders"): a
+    // message whose two sends were both cut off is closed, never sent a
+    // third time, and if neither reached SES its email never left. The
+    // workers here die every second or so; any other loss is a defect.
+    let unexplained: Vec<&&String> = lost
+        .iter()
+        .filter(|key| !records.get(**key).is_some_and(|record| record.uncertain))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "never emailed, and not closed after two cut-off sends: {unexplained:?} ({figures})"
+    );
     assert!(
         more_than_twice.is_empty(),
         "sent more than twice: {more_than_twice:?} ({figures})"
