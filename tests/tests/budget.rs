@@ -14,6 +14,19 @@ use citas_e2e::build;
 use citas_layout::keys::STATUS_SHARDS;
 use jiff::civil::{date, time};
 
+/// The use cases on a counted DynamoDB store, on 2 January 2030.
+fn services_on(backend: &backends::Backend) -> Services {
+    Services {
+        store: backend.store.clone(),
+        queue: Arc::new(citas_e2e::NullQueue),
+        clock: Arc::new(ManualClock::new(
+            "2030-01-02T15:00:00Z".parse().expect("time"),
+        )),
+        horizon: Default::default(),
+        verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
+    }
+}
+
 fn ops(counts: &BTreeMap<String, usize>) -> usize {
     counts.values().sum()
 }
@@ -26,15 +39,7 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
     for doctors in [3, 300] {
         let backend = backends::dynamodb().await;
         let dynamo = backend.counter.clone().expect("counting DynamoDB client");
-        let services = Services {
-            store: backend.store.clone(),
-            queue: Arc::new(citas_e2e::NullQueue),
-            clock: Arc::new(ManualClock::new(
-                "2030-01-02T15:00:00Z".parse().expect("time"),
-            )),
-            horizon: Default::default(),
-            verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
-        };
+        let services = services_on(&backend);
         let admin = citas_domain::Caller {
             subject: "budget".into(),
             country: &PERU,
@@ -152,15 +157,7 @@ async fn finding_a_doctor_near_a_point_does_not_grow_with_the_number_of_doctors(
     for doctors in [3_u32, 300] {
         let backend = backends::dynamodb().await;
         let dynamo = backend.counter.clone().expect("counting DynamoDB client");
-        let services = Services {
-            store: backend.store.clone(),
-            queue: Arc::new(citas_e2e::NullQueue),
-            clock: Arc::new(ManualClock::new(
-                "2030-01-02T15:00:00Z".parse().expect("time"),
-            )),
-            horizon: Default::default(),
-            verifier: std::sync::Arc::new(citas_domain::testkit::RecordingVerifier::default()),
-        };
+        let services = services_on(&backend);
         let patient = citas_domain::Caller {
             subject: "budget".into(),
             country: &PERU,
