@@ -117,10 +117,16 @@ pub async fn local_backend(dir: &Path) -> LocalBackend {
         .await
         .expect("seed");
     let clock = Arc::new(ManualClock::new(FIXTURES_NOW.parse().expect("time")));
-    let (queue, consumer) =
-        InProcessQueue::with_outbox(store.clone(), dir, clock.clone()).expect("calendar key");
+    let (queue, consumer) = InProcessQueue::with_outbox(
+        store.clone(),
+        dir,
+        clock.clone(),
+        citas_domain::testkit::jitsi_rooms(),
+    )
+    .expect("calendar key");
     LocalBackend {
         services: Services {
+            meetings: citas_domain::testkit::jitsi_rooms(),
             store: store.clone(),
             queue: Arc::new(queue),
             clock: clock.clone(),

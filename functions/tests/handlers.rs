@@ -239,6 +239,7 @@ async fn the_email_function_reports_exactly_the_records_that_failed() {
     assigned_appointment(&local.services).await;
     let outbox = dir.path().join("sqs-outbox");
     let pipeline = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: local.store.clone(),
         idempotency: local.store.clone(),

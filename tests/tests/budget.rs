@@ -17,6 +17,7 @@ use jiff::civil::{date, time};
 /// The use cases on a counted DynamoDB store, on 2 January 2030.
 fn services_on(backend: &backends::Backend) -> Services {
     Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: backend.store.clone(),
         queue: Arc::new(citas_e2e::NullQueue),
         clock: Arc::new(ManualClock::new(
@@ -265,6 +266,7 @@ async fn every_use_case_stays_within_its_call_budget_and_never_scans() {
         identity: citas_domain::Identity::Admin,
     };
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: backend.store.clone(),
         queue: Arc::new(SqsQueue::new(sqs, urls)),
         clock: clock.clone(),

@@ -1051,6 +1051,7 @@ mod cases {
         expected.sort();
         let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
         let search = SlotSearch {
+            modality: Default::default(),
             country: &PERU,
             speciality: build::speciality("cardiologia"),
             doctor: None,
@@ -1357,6 +1358,7 @@ async fn free_slots(
     doctor: Option<&Doctor>,
 ) -> Vec<citas_domain::SlotId> {
     let search = SlotSearch {
+        modality: Default::default(),
         country: of.id.country,
         speciality: of.id.speciality.clone(),
         doctor: doctor.map(|d| d.id.clone()),

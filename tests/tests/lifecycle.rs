@@ -67,6 +67,7 @@ impl World {
         let clock = Arc::new(ManualClock::new(build::at(NOW)));
         let sent = Arc::new(citas_e2e::RecordingQueue::default());
         let services = Services {
+            meetings: citas_domain::testkit::jitsi_rooms(),
             store: backend.store.clone(),
             queue: sent.clone(),
             clock: clock.clone(),
@@ -521,6 +522,7 @@ async fn invitations_keep_their_uid_and_raise_their_sequence_until_cancelled(bac
     let caller = patient("45678912");
     let outbox = Arc::new(Outbox::default());
     let pipeline = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: backend.idempotency.clone(),
@@ -628,6 +630,7 @@ async fn an_automatic_notification_without_an_address_is_noted_in_the_history(ba
         .expect("assigned");
     let outbox = Arc::new(Outbox::default());
     let pipeline = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: backend.idempotency.clone(),
@@ -712,6 +715,7 @@ async fn changes_in_quick_succession_each_email_their_own_time_and_sequence(back
     let other = world.slot(&prompt, "2027-01-06T15:00:00Z").await;
     let outbox = Arc::new(Outbox::default());
     let pipeline = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: backend.idempotency.clone(),

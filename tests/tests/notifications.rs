@@ -363,6 +363,7 @@ async fn failed_emails_are_retried_or_dead_lettered_and_never_sent_twice() {
     assert!(queue.enqueue_batch(&PERU, &enqueued).await.is_empty());
 
     let pipeline = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: Arc::new(DynamoIdempotency::new(
@@ -480,6 +481,7 @@ on_every_backend!(reminders_cover_the_next_local_day_across_midnight_and_dayligh
 async fn remind(backend: &Backend, country: &'static Country, now: &str) -> (Date, Vec<String>) {
     let queue = Arc::new(citas_e2e::RecordingQueue::default());
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: backend.store.clone(),
         queue: queue.clone(),
         clock: Arc::new(ManualClock::new(at(now))),
@@ -601,6 +603,7 @@ async fn twenty_five_hundred_reminders_take_at_most_250_send_message_batch_calls
     let dynamodb_counter = backend.counter.clone().expect("counter");
     dynamodb_counter.take();
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: backend.store.clone(),
         queue: Arc::new(SqsQueue::new(sqs.clone(), urls.clone())),
         clock: Arc::new(ManualClock::new(at("2026-12-06T23:00:00Z"))),

@@ -26,6 +26,7 @@ const WEDNESDAY: &str = "2027-01-06T14:00:00Z";
 /// Services whose queue drops everything: nothing but the commit can tell anyone.
 fn services(store: Arc<dyn citas_domain::Store>, clock: Arc<ManualClock>) -> Services {
     Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store,
         queue: Arc::new(NullQueue),
         clock,
@@ -85,8 +86,13 @@ async fn a_change_committed_before_a_crash_is_sent_at_the_next_start() {
 
     // The next start drains what the outbox holds.
     let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store reopens"));
-    let (queue, dispatcher) = InProcessQueue::with_outbox(store.clone(), dir.path(), clock.clone())
-        .expect("calendar key");
+    let (queue, dispatcher) = InProcessQueue::with_outbox(
+        store.clone(),
+        dir.path(),
+        clock.clone(),
+        citas_domain::testkit::jitsi_rooms(),
+    )
+    .expect("calendar key");
     drop(queue);
     dispatcher
         .await
@@ -97,8 +103,13 @@ async fn a_change_committed_before_a_crash_is_sent_at_the_next_start() {
     assert!(store.outbox(10).await.expect("outbox").is_empty());
 
     // A start after that has nothing left to send.
-    let (queue, dispatcher) =
-        InProcessQueue::with_outbox(store, dir.path(), clock).expect("calendar key");
+    let (queue, dispatcher) = InProcessQueue::with_outbox(
+        store,
+        dir.path(),
+        clock,
+        citas_domain::testkit::jitsi_rooms(),
+    )
+    .expect("calendar key");
     drop(queue);
     dispatcher.await.expect("ends");
     assert_eq!(read_outbox(&dir.path().join("outbox")).len(), 1);
@@ -168,6 +179,7 @@ async fn the_history_stream_publishes_each_change_once_even_when_read_twice() {
     // The email function sends the first and acknowledges the second.
     let mailer = Arc::new(Counting::default());
     let pipeline = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: backend.store.clone(),
         idempotency: backend.idempotency.clone(),
@@ -257,6 +269,7 @@ async fn a_sent_email_is_recorded_even_when_the_record_fails_at_first() {
         let mailer = Arc::new(Counting::default());
         let dead_letters = Arc::new(RecordingQueue::default());
         let pipeline = EmailPipeline {
+            meetings: citas_domain::testkit::jitsi_rooms(),
             calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
             store: store.clone(),
             idempotency: Arc::new(ForgetfulRecords {

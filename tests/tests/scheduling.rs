@@ -32,6 +32,7 @@ const NOW: &str = "2027-01-04T13:00:00Z";
 fn services(backend: &Backend, horizon_days: u16) -> (Services, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(build::at(NOW)));
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: backend.store.clone(),
         queue: Arc::new(citas_e2e::RecordingQueue::default()),
         clock: clock.clone(),
@@ -98,6 +99,7 @@ fn mornings(weekdays: &[Weekday], from: &str, to: &str) -> WorkingPlan {
 
 fn search(from: Option<&str>, to: Option<&str>, limit: usize) -> SlotQuery {
     SlotQuery {
+        modality: Default::default(),
         speciality: build::speciality("cardiologia"),
         from: from.map(|d| d.parse().expect("date")),
         to: to.map(|d| d.parse().expect("date")),

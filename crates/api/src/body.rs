@@ -3,6 +3,7 @@
 //! shapes the domain's entities are shown as.
 
 use citas_domain::Field;
+use citas_domain::meeting::{Entry, JoinWindow};
 use citas_domain::use_cases::{ListRequest, ListSelection, NewAppointment, NewPatient};
 use citas_domain::values::timestamp;
 use citas_domain::{
@@ -244,6 +245,59 @@ pub struct AppointmentResponse {
     /// The doctor's price when the slot was booked; absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<crate::schedule_body::PriceResponse>,
+    /// `in_person` or `virtual`: the booked slot's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modality: Option<&'static str>,
+    /// A virtual visit's meeting window (`POST …/join` enters it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting: Option<MeetingWindowResponse>,
+}
+
+/// When a virtual visit's meeting may be entered, in the country's offset.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeetingWindowResponse {
+    pub opens_at: String,
+    pub closes_at: String,
+    pub minutes: i64,
+}
+
+impl MeetingWindowResponse {
+    fn of(country: &'static citas_domain::Country, window: JoinWindow) -> Self {
+        Self {
+            opens_at: crate::slot_body::local_rfc3339(country, window.opens_at),
+            closes_at: crate::slot_body::local_rfc3339(country, window.closes_at),
+            minutes: country.meeting.minutes(),
+        }
+    }
+}
+
+/// `POST /{country}/appointment/{id}/join`: what the caller's frontend
+/// needs to enter the meeting (Chime's meeting and the caller's attendee,
+/// or a Jitsi room's address).
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinResponse {
+    pub provider: &'static str,
+    pub opens_at: String,
+    pub closes_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attendee: Option<serde_json::Value>,
+}
+
+impl JoinResponse {
+    pub fn new(country: &'static citas_domain::Country, entry: Entry) -> Self {
+        Self {
+            provider: entry.provider.as_str(),
+            opens_at: crate::slot_body::local_rfc3339(country, entry.window.opens_at),
+            closes_at: crate::slot_body::local_rfc3339(country, entry.window.closes_at),
+            join_url: entry.join_url,
+            meeting: entry.meeting,
+            attendee: entry.attendee,
+        }
+    }
 }
 
 impl From<&Appointment> for AppointmentResponse {
@@ -269,6 +323,19 @@ impl From<&Appointment> for AppointmentResponse {
                 .price
                 .as_ref()
                 .map(crate::schedule_body::PriceResponse::from),
+            modality: appointment
+                .slot
+                .as_ref()
+                .map(|_| appointment.modality.as_str()),
+            meeting: appointment
+                .starts_at()
+                .filter(|_| appointment.meeting.is_some())
+                .map(|starts_at| {
+                    MeetingWindowResponse::of(
+                        appointment.country,
+                        appointment.country.meeting.window(starts_at),
+                    )
+                }),
             changeable_until: appointment
                 .starts_at()
                 .filter(|_| appointment.status.holds_slot())

@@ -82,14 +82,7 @@ impl DoctorQuery {
             .as_deref()
             .map(parse_min_rating)
             .transpose()?;
-        let modality = self
-            .modality
-            .as_deref()
-            .map(|raw| {
-                Modality::parse(raw)
-                    .ok_or_else(|| invalid(Field::Modality, "modality is in_person or virtual"))
-            })
-            .transpose()?;
+        let modality = parse_modality(self.modality.as_deref())?;
         let max_price = self
             .max_price
             .as_deref()
@@ -337,6 +330,15 @@ impl From<&Review> for ReviewResponse {
 pub struct ReviewPage {
     pub items: Vec<ReviewResponse>,
     pub next_cursor: Option<String>,
+}
+
+/// `?modality=in_person|virtual` of a doctor or slot search.
+pub(crate) fn parse_modality(raw: Option<&str>) -> Result<Option<Modality>, DomainError> {
+    raw.map(|raw| {
+        Modality::parse(raw)
+            .ok_or_else(|| invalid(Field::Modality, "modality is in_person or virtual"))
+    })
+    .transpose()
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::body::MeResponse;
 use crate::body::{
     AppointmentPage, AppointmentRequest, AppointmentResponse, AssignRequest, HistoryEntryResponse,
     HistoryResponse, ListQuery, PatientRequest, PatientResponse, ReasonRequest,
 };
+use crate::body::{JoinResponse, MeResponse};
 use crate::finding_body::{
     self, DoctorLookup, DoctorQuery, FoundDoctorPage, HideRequest, ReviewPage, ReviewRequest,
     ReviewResponse,
@@ -382,6 +382,21 @@ async fn run(
                 &ReviewResponse::from(&review),
             ))
         }
+        Action::JoinAppointment => {
+            let entry = use_cases::join_meeting(
+                services,
+                caller,
+                country,
+                &path::appointment_id(request, country)?,
+            )
+            .await?;
+            // The attendee's join token is a credential: never stored by a cache.
+            let mut response = json_response(StatusCode::OK, &JoinResponse::new(country, entry));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
         Action::DoctorReviews => {
             let page = finding_body::review_page(
                 query_param(request, "limit")?,
@@ -491,6 +506,7 @@ async fn run(
                 from: query_param(request, "from")?,
                 to: query_param(request, "to")?,
                 doctor: query_param(request, "doctor")?,
+                modality: query_param(request, "modality")?,
                 limit: query_param(request, "limit")?,
                 cursor: query_param(request, "cursor")?,
             }

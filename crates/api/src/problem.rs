@@ -259,6 +259,21 @@ impl From<DomainError> for Problem {
             DomainError::AlreadyReviewed { .. } => {
                 Problem::new(StatusCode::CONFLICT, "already_reviewed", detail)
             }
+            DomainError::MeetingNotOpen { opens_at, .. } => {
+                Problem::new(StatusCode::CONFLICT, "meeting_not_open", detail)
+                    .with("opens_at", rfc3339(&opens_at))
+            }
+            DomainError::MeetingOver { closed_at, .. } => {
+                Problem::new(StatusCode::CONFLICT, "meeting_over", detail)
+                    .with("closed_at", rfc3339(&closed_at))
+            }
+            DomainError::NotVirtual { .. } => {
+                Problem::new(StatusCode::CONFLICT, "not_virtual", detail)
+            }
+            DomainError::NotAssigned { current, .. } => {
+                Problem::new(StatusCode::CONFLICT, "not_assigned", detail)
+                    .with("current_status", current.as_str())
+            }
             DomainError::NotCompleted { current, .. } => {
                 Problem::new(StatusCode::CONFLICT, "not_completed", detail)
                     .with("current_status", current.as_str())

@@ -35,6 +35,7 @@ pub enum Action {
     FreeDays,
     WhoAmI,
     ReviewAppointment,
+    JoinAppointment,
     DoctorReviews,
     HideReview,
 }
@@ -154,6 +155,11 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/{country}/appointment/{id}/review",
         action: Action::ReviewAppointment,
+    },
+    Route {
+        method: "POST",
+        path: "/{country}/appointment/{id}/join",
+        action: Action::JoinAppointment,
     },
     Route {
         method: "GET",

@@ -317,6 +317,9 @@ pub struct WeeklyBody {
     pub weekday: String,
     pub from: String,
     pub to: String,
+    /// `in_person` (the default) or `virtual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -324,6 +327,9 @@ pub struct WeeklyBody {
 pub struct RangeBody {
     pub from: String,
     pub to: String,
+    /// `in_person` (the default) or `virtual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
 }
 
 /// A day off (`"off": true`) or other hours (`"ranges"`).
@@ -345,7 +351,12 @@ pub(crate) fn date(field: Field, raw: &str) -> Result<Date, DomainError> {
         .map_err(|_| invalid(field, format!("{field} must be a date YYYY-MM-DD")))
 }
 
-fn time_range(field: Field, from: &str, to: &str) -> Result<TimeRange, DomainError> {
+fn time_range(
+    field: Field,
+    from: &str,
+    to: &str,
+    modality: Option<&str>,
+) -> Result<TimeRange, DomainError> {
     let time = |raw: &str| {
         parse_time(raw).ok_or_else(|| {
             invalid(
@@ -357,9 +368,19 @@ fn time_range(field: Field, from: &str, to: &str) -> Result<TimeRange, DomainErr
             )
         })
     };
+    let modality = match modality {
+        None => Modality::InPerson,
+        Some(raw) => Modality::parse(raw).ok_or_else(|| {
+            invalid(
+                field,
+                "a range's modality must be \"in_person\" or \"virtual\"",
+            )
+        })?,
+    };
     Ok(TimeRange {
         from: time(from)?,
         to: time(to)?,
+        modality,
     })
 }
 
@@ -376,7 +397,7 @@ impl AvailabilityBody {
                             "weekday must be one of mon, tue, wed, thu, fri, sat, sun",
                         )
                     })?,
-                    range: time_range(Field::Weekly, &w.from, &w.to)?,
+                    range: time_range(Field::Weekly, &w.from, &w.to, w.modality.as_deref())?,
                 })
             })
             .collect::<Result<Vec<_>, DomainError>>()?;
@@ -388,7 +409,9 @@ impl AvailabilityBody {
                 (None | Some(false), Some(ranges)) if !ranges.is_empty() => DayException::Ranges(
                     ranges
                         .iter()
-                        .map(|r| time_range(Field::Exceptions, &r.from, &r.to))
+                        .map(|r| {
+                            time_range(Field::Exceptions, &r.from, &r.to, r.modality.as_deref())
+                        })
                         .collect::<Result<_, _>>()?,
                 ),
                 _ => {
@@ -424,6 +447,7 @@ impl AvailabilityBody {
         let range = |r: &TimeRange| RangeBody {
             from: format_time(r.from),
             to: format_time(r.to),
+            modality: Some(r.modality.as_str().to_owned()),
         };
         Self {
             slot_minutes: plan.slot_minutes(),
@@ -434,6 +458,7 @@ impl AvailabilityBody {
                     weekday: weekday_code(w.weekday).to_owned(),
                     from: format_time(w.range.from),
                     to: format_time(w.range.to),
+                    modality: Some(w.range.modality.as_str().to_owned()),
                 })
                 .collect(),
             valid_from: plan.valid_from().to_string(),
@@ -466,6 +491,8 @@ pub struct AvailabilityResponse {
     pub plan: AvailabilityBody,
     pub generated_until: String,
     pub time_zone: &'static str,
+    /// How long a virtual visit's meeting lasts (the country's rule).
+    pub meeting_minutes: i64,
     /// How many times the plan was saved.
     pub revision: u32,
 }
@@ -477,6 +504,7 @@ impl AvailabilityResponse {
             plan: AvailabilityBody::from_domain(&availability.plan),
             generated_until: availability.generated_until.to_string(),
             time_zone: doctor.country.time_zone_name,
+            meeting_minutes: doctor.country.meeting.minutes(),
             revision: availability.revision,
         }
     }

@@ -93,6 +93,8 @@ pub struct FreeSlotResponse {
     pub doctor: DoctorRef,
     /// The doctor's price, where the patient decides; null when they have none.
     pub price: Option<crate::schedule_body::PriceResponse>,
+    /// `in_person` or `virtual`.
+    pub modality: &'static str,
 }
 
 impl From<&FreeSlot> for FreeSlotResponse {
@@ -108,6 +110,7 @@ impl From<&FreeSlot> for FreeSlotResponse {
                 .as_ref()
                 .and_then(|d| d.profile.price.as_ref())
                 .map(crate::schedule_body::PriceResponse::from),
+            modality: free.slot.modality.as_str(),
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct SlotSearchQuery {
     pub from: Option<String>,
     pub to: Option<String>,
     pub doctor: Option<String>,
+    /// `in_person` or `virtual`.
+    pub modality: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
@@ -140,6 +145,7 @@ impl SlotSearchQuery {
             from: self.from.map(|raw| date(Field::From, &raw)).transpose()?,
             to: self.to.map(|raw| date(Field::To, &raw)).transpose()?,
             doctor,
+            modality: crate::finding_body::parse_modality(self.modality.as_deref())?,
             page: PageRequest {
                 limit: page_limit(self.limit)?,
                 cursor: self.cursor.filter(|c| !c.is_empty()),
@@ -253,6 +259,8 @@ pub struct AgendaSlot {
     #[serde(flatten)]
     pub time: SlotTime,
     pub available: bool,
+    /// `in_person` or `virtual`.
+    pub modality: &'static str,
     /// The appointment holding a booked slot; null if free (or unknown, for pasted data).
     pub appointment: Option<AgendaAppointment>,
 }
@@ -285,6 +293,7 @@ impl From<&Agenda> for AgendaResponse {
                 .iter()
                 .map(|entry| AgendaSlot {
                     time: SlotTime::of(&entry.slot),
+                    modality: entry.slot.modality.as_str(),
                     available: entry.slot.available,
                     appointment: entry.appointment.as_ref().map(|a| AgendaAppointment {
                         id: a.id.to_string(),

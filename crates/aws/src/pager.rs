@@ -32,9 +32,18 @@ pub struct ShardedIndex<'a> {
     pub scope: String,
     /// Only entries whose sort key is between these two strings, both included.
     pub sort_between: Option<(String, String)>,
-    /// Only entries with this attribute set to this value (a filter: pages
-    /// may come back short, never wrong).
-    pub only_where: Option<(&'static str, AttributeValue)>,
+    /// Only entries that pass all of these (a filter: pages may come back
+    /// short, never wrong).
+    pub only_where: Vec<Filter>,
+}
+
+/// A condition on an attribute of the entries a list keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// The attribute has this value.
+    Equals(&'static str, AttributeValue),
+    /// The attribute is not there.
+    Absent(&'static str),
 }
 
 /// Where a list left off in one partition.
@@ -175,13 +184,26 @@ impl ShardedIndex<'_> {
                 .expression_attribute_values(":high", AttributeValue::S(high.clone())),
             None => query.key_condition_expression("#p = :p"),
         };
-        match &self.only_where {
-            Some((attribute, value)) => query
-                .filter_expression("#f = :f")
-                .expression_attribute_names("#f", *attribute)
-                .expression_attribute_values(":f", value.clone()),
-            None => query,
+        if self.only_where.is_empty() {
+            return query;
         }
+        let mut query = query;
+        let mut terms = Vec::with_capacity(self.only_where.len());
+        for (n, filter) in self.only_where.iter().enumerate() {
+            match filter {
+                Filter::Equals(attribute, value) => {
+                    terms.push(format!("#f{n} = :f{n}"));
+                    query = query
+                        .expression_attribute_names(format!("#f{n}"), *attribute)
+                        .expression_attribute_values(format!(":f{n}"), value.clone());
+                }
+                Filter::Absent(attribute) => {
+                    terms.push(format!("attribute_not_exists(#f{n})"));
+                    query = query.expression_attribute_names(format!("#f{n}"), *attribute);
+                }
+            }
+        }
+        query.filter_expression(terms.join(" AND "))
     }
 
     /// The attributes of an index entry's key: `id`, partition and sort attributes.
@@ -320,7 +342,7 @@ mod tests {
             forward: false,
             scope: "pe/status/registered".into(),
             sort_between: None,
-            only_where: None,
+            only_where: Vec::new(),
         }
     }
 

@@ -109,10 +109,39 @@ pub struct AwsSettings {
     pub calendar_key: Option<String>,
     /// `SLOT_HORIZON_DAYS`: how far ahead working plans' slots are generated.
     pub slot_horizon: SlotHorizon,
+    /// Where virtual visits meet.
+    pub meetings: MeetingSettings,
+}
+
+/// Which service holds the meetings of virtual visits, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingSettings {
+    /// `MEETING_PROVIDER`: `chime` (as deployed) or `jitsi` (the default
+    /// off AWS: moto serves no Chime).
+    pub provider: citas_domain::meeting::MeetingProvider,
+    /// `CHIME_MEDIA_REGION`.
+    pub chime_media_region: String,
+    /// `JITSI_SERVER`.
+    pub jitsi_server: String,
+    /// `JOIN_PAGE_URL`: the frontend's join page emails link to, `{room}`
+    /// standing for the room's key; by default a Jitsi room's own address.
+    pub join_page: Option<String>,
+}
+
+impl Default for MeetingSettings {
+    fn default() -> Self {
+        Self {
+            provider: citas_domain::meeting::MeetingProvider::Jitsi,
+            chime_media_region: crate::meetings::DEFAULT_MEDIA_REGION.to_owned(),
+            jitsi_server: citas_domain::meeting::DEFAULT_JITSI_SERVER.to_owned(),
+            join_page: None,
+        }
+    }
 }
 
 impl AwsSettings {
-    /// `TABLE_PREFIX`, `NOTIFICATION_QUEUE_URL`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `CALENDAR_KEY`, `SLOT_HORIZON_DAYS`.
+    /// `TABLE_PREFIX`, `NOTIFICATION_QUEUE_URL`, `SES_SENDER`, `SES_CONFIGURATION_SET`, `CALENDAR_KEY`, `SLOT_HORIZON_DAYS`,
+    /// `MEETING_PROVIDER`, `CHIME_MEDIA_REGION`, `JITSI_SERVER`, `JOIN_PAGE_URL`.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let [queue_urls, dead_letter_urls] = var(NOTIFICATION_QUEUE_URL)
@@ -134,6 +163,17 @@ impl AwsSettings {
                     }
                 })
                 .unwrap_or_default(),
+            meetings: MeetingSettings {
+                provider: match var("MEETING_PROVIDER").as_deref() {
+                    Some("chime") => citas_domain::meeting::MeetingProvider::Chime,
+                    _ => citas_domain::meeting::MeetingProvider::Jitsi,
+                },
+                chime_media_region: var("CHIME_MEDIA_REGION")
+                    .unwrap_or_else(|| crate::meetings::DEFAULT_MEDIA_REGION.to_owned()),
+                jitsi_server: var("JITSI_SERVER")
+                    .unwrap_or_else(|| citas_domain::meeting::DEFAULT_JITSI_SERVER.to_owned()),
+                join_page: var("JOIN_PAGE_URL"),
+            },
         }
     }
 }

@@ -54,6 +54,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
     ));
     let clock = Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?));
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: store.clone(),
         queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
         clock: clock.clone(),

@@ -120,6 +120,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
     let clock = Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?));
     let queue = Arc::new(CountingQueue::default());
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: counter.clone(),
         queue: queue.clone(),
         clock: clock.clone(),
@@ -128,6 +129,7 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
     };
     let mailer = Arc::new(CountingMailer::default());
     let pipeline = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: counter.clone(),
         idempotency: embedded.clone(),

@@ -43,6 +43,7 @@ pub async fn report(iterations: u32) -> Result<(), Error> {
     let seed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../seed");
     seed::load_dir(store.as_ref(), &seed_dir).await?;
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store,
         queue: Arc::new(citas_domain::testkit::NullQueue),
         clock: Arc::new(ManualClock::new("2026-11-22T15:00:00Z".parse()?)),

@@ -290,6 +290,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
     let store: Arc<dyn Store> = embedded.clone();
     populate(&store, messages, true).await?;
     let local = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store,
         idempotency: embedded,
@@ -334,6 +335,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
         Arc::new(DynamoIdempotency::new(dynamodb.clone(), &tables));
     let mailer: Arc<dyn Mailer> = Arc::new(SesMailer::new(ses, sender, None));
     let on_moto = EmailPipeline {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         calendar_key: citas_notify::CalendarKey::new(&[7; 32]).expect("a 32-byte key"),
         store: store.clone(),
         idempotency,
@@ -362,6 +364,7 @@ async fn notifications(endpoint: &str, messages: u32, reminders: u32) -> Result<
     ));
     populate(&day_store, reminders, false).await?;
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: day_store,
         queue: Arc::new(SqsQueue::new(sqs, prepared.queue_urls.clone())),
         clock,

@@ -63,6 +63,7 @@ async fn moto_store(
 
 pub(crate) fn services(store: Arc<dyn Store>, now: &str) -> Result<Services, Error> {
     Ok(Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store,
         queue: Arc::new(citas_domain::testkit::NullQueue),
         clock: Arc::new(ManualClock::new(now.parse()?)),
@@ -135,6 +136,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
             store.put_doctor(&doctor).await?;
             let start: jiff::Timestamp = "2030-03-04T14:00:00Z".parse()?;
             let slot = Slot {
+                modality: Default::default(),
                 id: SlotId::new(
                     doctor.id.clone(),
                     start + jiff::SignedDuration::from_mins(i64::from(n)),

@@ -10,6 +10,7 @@
 //! | doctor | yes | read (with history), confirm, refuse, complete, mark no-show and cancel the appointments booked on their slots; list by status (only theirs are shown) |
 //! | doctor | yes | set and read their own working plan, take their own free slots out, read their own agenda |
 //! | patient | yes | review their own completed visits, once |
+//! | patient, doctor | yes | join the meeting of their own virtual visit (admins do not) |
 //! | anyone signed in | yes | list specialities, find and read doctors and their reviews, search free slots |
 //! | admin | yes | everything in their country but reviewing visits, including registering doctors, any doctor's plan and agenda, and hiding reviews |
 
@@ -174,6 +175,8 @@ pub enum Operation {
     Cancel,
     /// Rating a completed visit: its patient only (staff hide reviews, never write them).
     Review,
+    /// Entering a virtual visit's meeting: its two parties only.
+    Join,
 }
 
 /// A request to check that concerns no particular appointment.
@@ -263,7 +266,7 @@ pub fn authorize_appointment(
 ) -> Result<(), Refused> {
     require_country(caller, appointment.country).map_err(Refused::Denied)?;
     let allowed = match &caller.identity {
-        Identity::Admin => operation != Operation::Review,
+        Identity::Admin => !matches!(operation, Operation::Review | Operation::Join),
         Identity::Patient(_) => {
             if !caller.is_patient(appointment.document()) {
                 return Err(Refused::Hidden);
@@ -276,6 +279,7 @@ pub fn authorize_appointment(
                     | Operation::Notify
                     | Operation::Cancel
                     | Operation::Review
+                    | Operation::Join
             )
         }
         Identity::Doctor(_) => {
@@ -284,7 +288,11 @@ pub fn authorize_appointment(
             }
             matches!(
                 operation,
-                Operation::Read | Operation::Answer | Operation::Close | Operation::Cancel
+                Operation::Read
+                    | Operation::Answer
+                    | Operation::Close
+                    | Operation::Cancel
+                    | Operation::Join
             )
         }
     };

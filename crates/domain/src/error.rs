@@ -100,6 +100,20 @@ pub enum DomainError {
     #[error("review {id} is hidden already")]
     AlreadyHidden { id: String },
     /// The caller may not do this (someone else's appointment is `AppointmentNotFound` instead).
+    #[error(
+        "the meeting of appointment {id} opens at {}",
+        opens_at.strftime("%Y-%m-%dT%H:%M:%S%:z")
+    )]
+    MeetingNotOpen { id: String, opens_at: jiff::Zoned },
+    #[error(
+        "the meeting of appointment {id} ended at {}",
+        closed_at.strftime("%Y-%m-%dT%H:%M:%S%:z")
+    )]
+    MeetingOver { id: String, closed_at: jiff::Zoned },
+    #[error("appointment {id} is an in-person visit; it has no online meeting")]
+    NotVirtual { id: String },
+    #[error("appointment {id} is {current}; only an assigned visit's meeting can be joined")]
+    NotAssigned { id: String, current: Status },
     #[error(transparent)]
     Denied(crate::access::Denied),
     /// A dependency failed; the only error that is not the client's.

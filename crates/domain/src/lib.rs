@@ -6,6 +6,7 @@ pub mod access;
 pub mod account;
 pub mod appointment;
 pub mod error;
+pub mod meeting;
 pub mod metrics;
 pub mod patient;
 pub mod ports;
@@ -55,6 +56,8 @@ pub struct Services {
     pub horizon: scheduling::plan::SlotHorizon,
     /// Sends the codes that verify patients' addresses.
     pub verifier: Arc<dyn crate::verification::Verifier>,
+    /// The online meetings of virtual visits.
+    pub meetings: Arc<dyn ports::Meetings>,
 }
 
 impl Services {

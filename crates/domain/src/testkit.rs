@@ -57,6 +57,7 @@ pub fn slot(doctor: &DoctorId, date: Date, time: Time) -> Slot {
         date,
         time,
         crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
+        crate::scheduling::doctor::Modality::InPerson,
     )
     .unwrap_or_else(|| panic!("slot {doctor} {date} {time}: that local time does not exist"))
 }
@@ -64,6 +65,7 @@ pub fn slot(doctor: &DoctorId, date: Date, time: Time) -> Slot {
 /// A free slot of the doctor starting at an instant.
 pub fn slot_at(doctor: &DoctorId, starts_at: &str) -> Slot {
     Slot {
+        modality: Default::default(),
         id: SlotId::new(doctor.clone(), at(starts_at)),
         available: true,
         booked_by: None,
@@ -159,6 +161,8 @@ impl AppointmentBuilder {
             .parse_document(&self.document)
             .unwrap_or_else(|e| panic!("document {}: {e}", self.document));
         Appointment {
+            modality: Default::default(),
+            meeting: None,
             id: AppointmentId::for_request(self.country, document, self.created_at),
             country: self.country,
             patient_name: self.patient_name,
@@ -200,6 +204,7 @@ pub fn plan(
             .map(|(weekday, from, to)| WeeklyRange {
                 weekday: *weekday,
                 range: TimeRange {
+                    modality: Default::default(),
                     from: time(from),
                     to: time(to),
                 },
@@ -341,4 +346,9 @@ pub mod callers {
             identity: Identity::Patient(PERU.parse_document(document).expect("document")),
         }
     }
+}
+
+/// Jitsi rooms on a test server: meetings that need no service.
+pub fn jitsi_rooms() -> std::sync::Arc<dyn crate::ports::Meetings> {
+    std::sync::Arc::new(crate::meeting::JitsiRooms::new("https://meet.test", None))
 }

@@ -39,8 +39,10 @@ impl InProcessQueue {
         store: Arc<EmbeddedStore>,
         data_dir: &Path,
         clock: Arc<dyn Clock>,
+        meetings: Arc<dyn citas_domain::ports::Meetings>,
     ) -> Result<(Self, JoinHandle<()>), crate::private::SecretError> {
         let pipeline = EmailPipeline {
+            meetings,
             calendar_key: crate::private::calendar_key(data_dir)?,
             store: store.clone(),
             idempotency: store.clone(),

@@ -1,12 +1,15 @@
-//! Adapters built on first use. Most functions never enqueue a notification
-//! or send a verification code, so building those clients at init would only
+//! Adapters built on first use. Most functions never enqueue a notification,
+//! send a verification code or open a meeting, so building those clients at init would only
 //! lengthen every cold start (each client is a configuration, a connector
 //! and its runtime plugins).
 
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use citas_domain::ports::{NotificationQueue, QueueError, StoreError};
+use citas_domain::meeting::{
+    Entry, JoinWindow, MeetingProvider, MeetingRoom, Participant, RoomKey,
+};
+use citas_domain::ports::{MeetingError, Meetings, NotificationQueue, QueueError, StoreError};
 use citas_domain::verification::{VerificationEmail, Verifier};
 use citas_domain::{Country, EmailAddress, MailError, Notification};
 use jiff::Timestamp;
@@ -65,6 +68,34 @@ impl Verifier for OnFirstUse<dyn Verifier> {
 
     async fn send_code(&self, email: &VerificationEmail) -> Result<(), MailError> {
         self.get().send_code(email).await
+    }
+}
+
+#[async_trait]
+impl Meetings for OnFirstUse<dyn Meetings> {
+    fn provider(&self) -> MeetingProvider {
+        self.get().provider()
+    }
+
+    fn join_link(&self, room: &RoomKey) -> String {
+        self.get().join_link(room)
+    }
+
+    async fn open(&self, room: &RoomKey) -> Result<Option<String>, MeetingError> {
+        self.get().open(room).await
+    }
+
+    async fn admit(
+        &self,
+        room: &MeetingRoom,
+        who: &Participant,
+        window: JoinWindow,
+    ) -> Result<Entry, MeetingError> {
+        self.get().admit(room, who, window).await
+    }
+
+    async fn end(&self, room: &MeetingRoom) -> Result<(), MeetingError> {
+        self.get().end(room).await
     }
 }
 

@@ -10,11 +10,13 @@ pub mod lazy;
 use std::sync::Arc;
 
 use citas_api::Action;
+use citas_aws::ChimeMeetings;
 use citas_aws::{
     AwsSettings, Breakers, CallRecorder, DynamoIdempotency, DynamoStore, SesMailer, SqsQueue,
     XrayInterceptor,
 };
-use citas_domain::ports::NotificationQueue;
+use citas_domain::meeting::{JitsiRooms, MeetingProvider};
+use citas_domain::ports::{Meetings, NotificationQueue};
 use citas_domain::verification::Verifier;
 use citas_domain::{Clock, Services, SystemClock};
 use lambda_http::{Body, Error, Request, Response};
@@ -41,6 +43,8 @@ pub mod functions {
     pub const ASSIGN_APPOINTMENT: &[Action] =
         &[Action::AssignAppointment, Action::RescheduleAppointment];
     pub const NOTIFY_APPOINTMENT: &[Action] = &[Action::NotifyAppointment];
+    /// Entering a virtual visit's meeting: the only function with Chime's permissions.
+    pub const JOIN_APPOINTMENT: &[Action] = &[Action::JoinAppointment];
     pub const CLOSE_APPOINTMENT: &[Action] = &[
         Action::ConfirmAppointment,
         Action::RefuseAppointment,
@@ -77,6 +81,7 @@ pub mod functions {
         ("assign-appointment", ASSIGN_APPOINTMENT),
         ("notify-appointment", NOTIFY_APPOINTMENT),
         ("close-appointment", CLOSE_APPOINTMENT),
+        ("join-appointment", JOIN_APPOINTMENT),
         ("manage-doctors", MANAGE_DOCTORS),
         ("browse-schedule", BROWSE_SCHEDULE),
     ];
@@ -86,6 +91,10 @@ pub mod functions {
 /// invocation's metrics after each (the runtime's tracing span names the
 /// request and trace ids).
 pub use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
+
+/// The join page emails of virtual visits link to when `JOIN_PAGE_URL` is
+/// unset on Chime (template.yaml always sets it).
+pub const DEFAULT_JOIN_PAGE: &str = "https://citas.example/consulta/{room}";
 
 /// The namespace of the service's metrics when `METRICS_NAMESPACE` is unset
 /// (template.yaml sets one per stack).
@@ -253,6 +262,42 @@ impl Aws {
         Arc::new(SqsQueue::new(self.sqs(), self.settings.queue_urls.clone()))
     }
 
+    /// The meetings of virtual visits, built on first use (only joins, moves
+    /// and cancellations of virtual visits, and their emails, need them):
+    /// Chime as deployed, or Jitsi rooms by `MEETING_PROVIDER`.
+    pub fn meetings(&self) -> Arc<dyn Meetings> {
+        let aws = self.clone();
+        Arc::new(lazy::OnFirstUse::<dyn Meetings>::new(move || {
+            let settings = &aws.settings.meetings;
+            match settings.provider {
+                MeetingProvider::Chime => Arc::new(ChimeMeetings::new(
+                    aws.chime(),
+                    settings.chime_media_region.clone(),
+                    settings
+                        .join_page
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_JOIN_PAGE.to_owned()),
+                )),
+                MeetingProvider::Jitsi => Arc::new(JitsiRooms::new(
+                    &settings.jitsi_server,
+                    settings.join_page.clone(),
+                )),
+            }
+        }))
+    }
+
+    /// A Chime SDK Meetings client, traced.
+    fn chime(&self) -> aws_sdk_chimesdkmeetings::Client {
+        let mut config = aws_sdk_chimesdkmeetings::config::Builder::from(&self.sdk);
+        if let Some(xray) = &self.xray {
+            config = config.interceptor(xray.clone());
+        }
+        if let Some(recorder) = &self.recorder {
+            config = config.interceptor(recorder.clone());
+        }
+        aws_sdk_chimesdkmeetings::Client::from_conf(config.build())
+    }
+
     /// The use cases' dependencies: DynamoDB, SQS, the verifier's SES. The queue and the
     /// verifier are built on first use: only a few routes need them.
     pub fn services(&self) -> Services {
@@ -261,6 +306,7 @@ impl Aws {
         let aws = self.clone();
         let verifier = lazy::OnFirstUse::<dyn Verifier>::new(move || aws.verifier());
         Services {
+            meetings: self.meetings(),
             // The API shows recent copies while DynamoDB cannot be reached.
             store: Arc::new(
                 DynamoStore::new(self.dynamodb(), self.settings.tables.clone()).remembering_reads(),
@@ -307,6 +353,7 @@ impl Aws {
         // One client for both tables: a client is cheap to clone, not to build.
         let dynamodb = self.dynamodb();
         Ok(citas_notify::EmailPipeline {
+            meetings: self.meetings(),
             calendar_key,
             store: Arc::new(DynamoStore::new(
                 dynamodb.clone(),

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use citas_domain::scheduling::catalogue::display_name;
+use citas_domain::scheduling::doctor::Modality;
 use citas_domain::scheduling::plan::{
     Availability, DayException, TimeRange, WeeklyRange, WorkingPlan, format_time, parse_time,
     parse_weekday, weekday_code,
@@ -186,7 +187,7 @@ impl DoctorItem {
     }
 
     pub fn into_domain(self) -> Result<Doctor, StoreError> {
-        use citas_domain::scheduling::doctor::{DoctorProfile, Modality, Place};
+        use citas_domain::scheduling::doctor::{DoctorProfile, Place};
         use citas_domain::values::money::Price;
         use citas_domain::values::place::Coordinates;
         let id = DoctorId::parse(&self.id).map_err(|e| corrupt("doctor", e))?;
@@ -339,12 +340,33 @@ pub struct WeeklyItem {
     pub weekday: String,
     pub from: String,
     pub to: String,
+    /// `virtual`; absent for in person (and on plans stored before ranges had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeItem {
     pub from: String,
     pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
+}
+
+/// A modality as items keep it: only `virtual` is written, in person is the default.
+pub fn modality_attribute(modality: Modality) -> Option<String> {
+    match modality {
+        Modality::InPerson => None,
+        Modality::Virtual => Some(modality.as_str().to_owned()),
+    }
+}
+
+/// Reads what [`modality_attribute`] wrote.
+pub fn parse_modality_attribute(raw: Option<&str>) -> Result<Modality, StoreError> {
+    match raw {
+        None => Ok(Modality::InPerson),
+        Some(text) => Modality::parse(text).ok_or_else(|| corrupt("modality", text)),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -361,6 +383,7 @@ impl AvailabilityItem {
         let range = |r: &TimeRange| RangeItem {
             from: format_time(r.from),
             to: format_time(r.to),
+            modality: modality_attribute(r.modality),
         };
         Self {
             slot_minutes: plan.slot_minutes(),
@@ -371,6 +394,7 @@ impl AvailabilityItem {
                     weekday: weekday_code(w.weekday).to_owned(),
                     from: format_time(w.range.from),
                     to: format_time(w.range.to),
+                    modality: modality_attribute(w.range.modality),
                 })
                 .collect(),
             valid_from: plan.valid_from().to_string(),
@@ -398,6 +422,7 @@ impl AvailabilityItem {
             Ok::<_, StoreError>(TimeRange {
                 from: time(&r.from)?,
                 to: time(&r.to)?,
+                modality: parse_modality_attribute(r.modality.as_deref())?,
             })
         };
         let weekly = self
@@ -410,6 +435,7 @@ impl AvailabilityItem {
                     range: range(&RangeItem {
                         from: w.from.clone(),
                         to: w.to.clone(),
+                        modality: w.modality.clone(),
                     })?,
                 })
             })
@@ -464,6 +490,9 @@ pub struct SlotItem {
     /// How long the visit lasts; absent on items written before slots kept it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<u16>,
+    /// `virtual`; absent for in person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
 }
 
 impl SlotItem {
@@ -477,6 +506,7 @@ impl SlotItem {
             time: time.strftime("%H:%M").to_string(),
             appointment: slot.booked_by.as_ref().map(ToString::to_string),
             minutes: Some(slot.minutes),
+            modality: modality_attribute(slot.modality),
         }
     }
 
@@ -492,6 +522,7 @@ impl SlotItem {
             available: self.is_available,
             booked_by,
             minutes: self.minutes.unwrap_or(DEFAULT_SLOT_MINUTES),
+            modality: parse_modality_attribute(self.modality.as_deref())?,
         })
     }
 }
@@ -528,6 +559,15 @@ pub struct AppointmentItem {
     /// The booked slot's length; absent on items written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_minutes: Option<u16>,
+    /// `virtual` for an online visit; absent for in person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
+    /// An online visit's room key (a secret: never shown or logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_room: Option<String>,
+    /// The provider's meeting once opened (Chime's `Meeting`, JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_session: Option<String>,
     /// The local day of the patient's last changes, and how many they made that day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient_changes_on: Option<String>,
@@ -566,6 +606,15 @@ impl AppointmentItem {
             doctor_name: appointment.doctor_name.clone(),
             price_amount: appointment.price.map(|price| price.to_string()),
             slot_minutes: appointment.slot.as_ref().map(|_| appointment.slot_minutes),
+            modality: modality_attribute(appointment.modality),
+            meeting_room: appointment
+                .meeting
+                .as_ref()
+                .map(|room| room.key.as_str().to_owned()),
+            meeting_session: appointment
+                .meeting
+                .as_ref()
+                .and_then(|room| room.session.clone()),
             patient_changes_on: appointment.patient_changes.day.map(|day| day.to_string()),
             patient_changes: appointment
                 .patient_changes
@@ -619,6 +668,20 @@ impl AppointmentItem {
                 .transpose()
                 .map_err(|e| bad(&e))?,
             slot_minutes: self.slot_minutes.unwrap_or(DEFAULT_SLOT_MINUTES),
+            modality: parse_modality_attribute(self.modality.as_deref())?,
+            meeting: self
+                .meeting_room
+                .as_deref()
+                .map(|key| {
+                    citas_domain::meeting::RoomKey::parse(key).map(|key| {
+                        citas_domain::meeting::MeetingRoom {
+                            key,
+                            session: self.meeting_session.clone(),
+                        }
+                    })
+                })
+                .transpose()
+                .map_err(|e| bad(&e))?,
             patient_changes: citas_domain::appointment::PatientChanges {
                 day: self
                     .patient_changes_on
@@ -765,6 +828,7 @@ mod tests {
     #[test]
     fn items_map_to_entities_and_back() {
         let slot = SlotItem {
+            modality: Default::default(),
             id: "pe-medicina-interna-9999234-1732629600".into(),
             date: "2024-11-26".into(),
             doctor: "pe-medicina-interna-9999234".into(),
@@ -839,6 +903,9 @@ mod tests {
             rated
         );
         let appointment = AppointmentItem {
+            modality: Default::default(),
+            meeting_session: Default::default(),
+            meeting_room: Default::default(),
             id: "20261122-45678912".into(),
             country: Some("pe".into()),
             document: "45678912".into(),

@@ -62,6 +62,13 @@ enum Command {
         /// http://localhost:5173, http://127.0.0.1:5173 and the same on port 3000).
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
+        /// The Jitsi server virtual visits meet on.
+        #[arg(long, default_value = citas_domain::meeting::DEFAULT_JITSI_SERVER, value_name = "URL")]
+        jitsi_server: String,
+        /// The frontend's join page that emails of virtual visits link to,
+        /// `{room}` standing for the room (by default the Jitsi room itself).
+        #[arg(long, value_name = "URL")]
+        join_page: Option<String>,
     },
     /// Make a running local server send the reminders of a local day's appointments.
     Remind {
@@ -241,11 +248,15 @@ async fn main() -> ExitCode {
             slot_horizon_days,
             read_timeout_secs,
             cors_origins,
+            jitsi_server,
+            join_page,
         } => {
             let mut config = LocalConfig::new(addr, data_dir);
             config.reminder_hour = Some(reminder_hour);
             config.slot_horizon = SlotHorizon::days(slot_horizon_days).unwrap_or_default();
             config.read_timeout = std::time::Duration::from_secs(read_timeout_secs);
+            config.jitsi_server = jitsi_server;
+            config.join_page = join_page;
             if !cors_origins.is_empty() {
                 config.cors_origins = cors_origins;
             }

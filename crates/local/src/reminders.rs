@@ -148,6 +148,7 @@ mod tests {
             .expect("insert");
         let queue = Arc::new(testkit::RecordingQueue::default());
         let services = Arc::new(Services {
+            meetings: citas_domain::testkit::jitsi_rooms(),
             store,
             queue: queue.clone(),
             // 17:59:59 in Lima on 2031-05-01.
@@ -197,6 +198,7 @@ mod tests {
         .await
         .expect("plan");
         let services = Arc::new(Services {
+            meetings: citas_domain::testkit::jitsi_rooms(),
             store: store.clone(),
             queue: Arc::new(testkit::RecordingQueue::default()),
             // 2031-01-10 12:00 in Lima, a week later; a 7-day horizon.

@@ -246,7 +246,11 @@ impl SlotPlan {
                     })?;
                 weekly.push(WeeklyRange {
                     weekday,
-                    range: TimeRange { from, to },
+                    range: TimeRange {
+                        from,
+                        to,
+                        modality: citas_domain::scheduling::doctor::Modality::InPerson,
+                    },
                 });
             }
         }

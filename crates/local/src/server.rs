@@ -56,6 +56,11 @@ pub struct LocalConfig {
     /// The SDK's timeouts on `aws`, instead of the functions' (`citas_aws::sdk`),
     /// for the same reason: tests on a loaded moto give each call longer.
     pub aws_timeouts: Option<aws_config::timeout::TimeoutConfig>,
+    /// The Jitsi server virtual visits meet on (`--jitsi-server`).
+    pub jitsi_server: String,
+    /// The join page emails link to, `{room}` for the room's key
+    /// (`--join-page`); by default the Jitsi room's own address.
+    pub join_page: Option<String>,
 }
 
 /// [`LocalConfig::cors_origins`] by default: a frontend's development servers on this machine.
@@ -96,7 +101,17 @@ impl LocalConfig {
             cors_origins: LOCAL_ORIGINS.map(str::to_owned).to_vec(),
             request_deadline: citas_api::handlers::REQUEST_DEADLINE,
             aws_timeouts: None,
+            jitsi_server: citas_domain::meeting::DEFAULT_JITSI_SERVER.to_owned(),
+            join_page: None,
         }
+    }
+
+    /// Virtual visits meet in Jitsi rooms on a laptop (no account needed).
+    pub fn meetings(&self) -> Arc<dyn citas_domain::ports::Meetings> {
+        Arc::new(citas_domain::meeting::JitsiRooms::new(
+            &self.jitsi_server,
+            self.join_page.clone(),
+        ))
     }
 }
 
@@ -242,11 +257,16 @@ async fn embedded_services(
         store.mark_seeded().await?;
         tracing::info!(items = count, dir = %dir.display(), "seed data loaded");
     }
-    let (queue, consumer) =
-        InProcessQueue::with_outbox(store.clone(), &config.data_dir, config.clock.clone())?;
+    let (queue, consumer) = InProcessQueue::with_outbox(
+        store.clone(),
+        &config.data_dir,
+        config.clock.clone(),
+        config.meetings(),
+    )?;
     tracing::info!(data_dir = %config.data_dir.display(), "running on the embedded store");
     let counts: Arc<dyn citas_domain::IdempotencyStore> = store.clone();
     let services = Services {
+        meetings: config.meetings(),
         store,
         queue: Arc::new(queue),
         clock: config.clock.clone(),
@@ -277,6 +297,9 @@ async fn aws_services(
     }
     let mut settings = citas_provision::prepare(&sdk, &target.variables).await?;
     settings.slot_horizon = config.slot_horizon;
+    // moto serves no Chime: virtual visits meet in Jitsi rooms here too.
+    settings.meetings.jitsi_server = config.jitsi_server.clone();
+    settings.meetings.join_page = config.join_page.clone();
     settings.calendar_key = Some(citas_embedded::private::secret_file(
         &config.data_dir.join("calendar-key"),
     )?);

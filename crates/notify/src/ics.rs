@@ -33,6 +33,8 @@ pub struct Invitation<'a> {
     pub summary: String,
     pub description: String,
     pub location: String,
+    /// An online visit's link (RFC 7986 `CONFERENCE`).
+    pub conference: Option<String>,
     pub stamp: Timestamp,
     /// Stable per appointment (updates and cancellations match it), and
     /// without its document: [`crate::CalendarKey::uid`].
@@ -94,6 +96,14 @@ impl Invitation<'_> {
             format!("SUMMARY:{}", escape(&self.summary)),
             format!("DESCRIPTION:{}", escape(&self.description)),
             format!("LOCATION:{}", escape(&self.location)),
+        ]);
+        if let Some(link) = &self.conference {
+            // A URI value, not TEXT: not escaped (RFC 7986 §5.11).
+            lines.push(format!(
+                "CONFERENCE;VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL=Teleconsulta:{link}"
+            ));
+        }
+        lines.extend([
             match self.method {
                 Method::Publish => "STATUS:CONFIRMED".to_owned(),
                 Method::Cancel => "STATUS:CANCELLED".to_owned(),

@@ -42,6 +42,8 @@ pub struct EmailPipeline {
     /// Derives invitation UIDs and booking references (a secret: the
     /// deployment's `CALENDAR_KEY`, the data directory's `calendar-key`).
     pub calendar_key: crate::CalendarKey,
+    /// Where a virtual visit's emails send its parties (the join page).
+    pub meetings: Arc<dyn citas_domain::ports::Meetings>,
 }
 
 /// A message done with: nothing more will come of delivering it again.
@@ -407,7 +409,13 @@ impl EmailPipeline {
         let Some((name, to)) = recipient else {
             return Ok(nothing(citas_domain::Unsent::NoDoctorEmail));
         };
+        let join_link = appointment
+            .meeting
+            .as_ref()
+            .filter(|_| appointment.modality == citas_domain::scheduling::doctor::Modality::Virtual)
+            .map(|room| self.meetings.join_link(&room.key));
         let mut email = render(&Context {
+            join_link: join_link.as_deref(),
             country,
             kind: message.kind,
             appointment: &appointment,

@@ -27,6 +27,9 @@ pub struct Context<'a> {
     /// Derives the invitation's UID and the booking reference, so neither
     /// carries the appointment id (and its document).
     pub key: &'a crate::CalendarKey,
+    /// A virtual visit's link to its join page (or Jitsi room): never a
+    /// credential. None for an in-person visit.
+    pub join_link: Option<&'a str>,
 }
 
 /// When a visit is, said from `today`: "hoy", "mañana" or its date.
@@ -155,12 +158,32 @@ pub fn render(context: &Context<'_>) -> Email {
             "Gracias por asistir a tu cita.".to_owned(),
         ),
     };
+    // A virtual visit's booking, move and reminder say it is online and
+    // where to enter; its other emails need no link.
+    let online = match context.kind {
+        NotificationKind::Assigned
+        | NotificationKind::Pending
+        | NotificationKind::Rescheduled
+        | NotificationKind::Reminder => context.join_link,
+        _ => None,
+    };
+    let lead = match online {
+        Some(_) => format!(
+            "{lead} Es una teleconsulta: entra a la videollamada con el enlace de este correo desde {} minutos antes de la hora.",
+            context.country.meeting.opens_before.as_mins()
+        ),
+        None => lead,
+    };
     let mut details = vec![("Especialidad", speciality.clone())];
     if let Some(doctor) = doctor {
         details.push(("Médico", doctor.to_owned()));
     }
     if let Some(when) = &when {
         details.push(("Fecha y hora", when.clone()));
+    }
+    if let Some(link) = online {
+        details.push(("Modalidad", "Teleconsulta (en línea)".to_owned()));
+        details.push(("Enlace", link.to_owned()));
     }
     details.push(("Referencia", context.key.reference(appointment)));
 
@@ -177,10 +200,17 @@ pub fn render(context: &Context<'_>) -> Email {
         html_escape(&lead)
     );
     for (label, value) in &details {
+        let cell = match online {
+            Some(link) if value == link => format!(
+                "<a href=\"{}\">{}</a>",
+                html_escape(link),
+                html_escape(link)
+            ),
+            _ => html_escape(value),
+        };
         html.push_str(&format!(
-            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-            html_escape(label),
-            html_escape(value)
+            "<tr><th align=\"left\">{}</th><td>{cell}</td></tr>",
+            html_escape(label)
         ));
     }
     html.push_str(
@@ -210,7 +240,12 @@ pub fn render(context: &Context<'_>) -> Email {
                 .map(|(l, v)| format!("{l}: {v}"))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            location: doctor.map(str::to_owned).unwrap_or_default(),
+            // An online visit happens at its link (RFC 7986's CONFERENCE too).
+            location: match online {
+                Some(link) => link.to_owned(),
+                None => doctor.map(str::to_owned).unwrap_or_default(),
+            },
+            conference: online.map(str::to_owned),
             stamp: context.stamp,
             uid: context.key.uid(appointment),
         };
@@ -269,6 +304,7 @@ mod tests {
             .assigned(&testkit::slot_at(&doctor, "2026-12-07T14:00:00Z").id)
             .build();
         let email = render(&Context {
+            join_link: Default::default(),
             country: &PERU,
             kind: NotificationKind::Assigned,
             appointment: &a,
@@ -288,6 +324,7 @@ mod tests {
         let a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
         let d = doctor();
         let email = render(&Context {
+            join_link: Default::default(),
             country: &PERU,
             kind: NotificationKind::Assigned,
             appointment: &a,
@@ -353,6 +390,7 @@ mod tests {
             let a = appointment(&CHILE, "12345678-5", at);
             let day_before = CHILE.local_date(at.parse().unwrap()).yesterday().unwrap();
             let email = render(&Context {
+                join_link: Default::default(),
                 country: &CHILE,
                 kind: NotificationKind::Reminder,
                 appointment: &a,
@@ -380,6 +418,7 @@ mod tests {
         let a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
         let reminder = |today: jiff::civil::Date| {
             render(&Context {
+                join_link: Default::default(),
                 country: &PERU,
                 kind: NotificationKind::Reminder,
                 appointment: &a,
@@ -417,6 +456,7 @@ mod tests {
         a.status = Status::Cancelled;
         a.cancel_reason = Some("viaje <imprevisto>".into());
         let email = render(&Context {
+            join_link: Default::default(),
             country: &PERU,
             kind: NotificationKind::Cancelled,
             appointment: &a,

@@ -63,6 +63,7 @@ pub async fn prepare(
                 .collect()
         };
     Ok(AwsSettings {
+        meetings: Default::default(),
         tables: TableNames::new(&variables.table_prefix),
         queue_urls: by_country(settings::queue_name),
         dead_letter_urls: by_country(settings::dead_letter_queue_name),

@@ -76,7 +76,9 @@ impl AppointmentStore for DynamoStore {
     ) -> Result<Page<Appointment>, StoreError> {
         let only_where = filter
             .only_status()
-            .map(|status| ("status", s(status.as_str())));
+            .map(|status| Filter::Equals("status", s(status.as_str())))
+            .into_iter()
+            .collect();
         let sort_between = match filter {
             ListFilter::PatientUpcoming { after, .. }
             | ListFilter::DoctorUpcoming { after, .. } => Some((
@@ -304,6 +306,41 @@ impl AppointmentStore for DynamoStore {
                 current: appointment.status,
             }),
             None => Err(backend(error)),
+        }
+    }
+
+    async fn keep_meeting(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        room: &citas_domain::meeting::RoomKey,
+        session: &str,
+    ) -> Result<String, StoreError> {
+        // One conditional update: the room must still be this one, and no
+        // meeting kept yet; the revision is left alone (not a change).
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.tables.appointment(country))
+            .key("id", s(id.to_string()))
+            .update_expression("SET meeting_session = :session")
+            .condition_expression("meeting_room = :room AND attribute_not_exists(meeting_session)")
+            .expression_attribute_values(":session", s(session.to_owned()))
+            .expression_attribute_values(":room", s(room.as_str().to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(session.to_owned()),
+            Err(error) if is_condition_failure(&error) => {
+                // Another party's join kept one first, or the room is gone.
+                let stored = self.get_appointment(country, id).await?;
+                stored
+                    .and_then(|appointment| appointment.meeting)
+                    .filter(|meeting| &meeting.key == room)
+                    .and_then(|meeting| meeting.session)
+                    .ok_or(StoreError::NotFound)
+            }
+            Err(error) => Err(backend(error)),
         }
     }
 

@@ -106,7 +106,7 @@ impl DoctorStore for DynamoStore {
             forward: true,
             scope: format!("{}/doctors/{speciality}", country.code),
             sort_between: Some((country.code.to_owned(), country.code.to_owned())),
-            only_where: None,
+            only_where: Vec::new(),
         }
         .page(page)
         .await?;

@@ -42,7 +42,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::errors::{backend, is_condition_failure};
-use crate::pager::{Item, ShardedIndex};
+use crate::pager::{Filter, Item, ShardedIndex};
 use crate::settings::{TableNames, index};
 use citas_layout::items::{
     AppointmentItem, AvailabilityItem, DoctorItem, HistoryItem, PatientItem, ReviewItem, SlotItem,

@@ -214,7 +214,7 @@ impl ReviewStore for DynamoStore {
             forward: false,
             scope: format!("{}/reviews/{doctor}", doctor.country.code),
             sort_between: None,
-            only_where: None,
+            only_where: Vec::new(),
         }
         .page(page)
         .await?;

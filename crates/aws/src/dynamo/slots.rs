@@ -1,6 +1,7 @@
 //! Slots: the doctor's index for agendas, the free-slot index for searches.
 
 use super::*;
+use citas_domain::scheduling::doctor::Modality;
 
 #[async_trait]
 impl SlotStore for DynamoStore {
@@ -150,7 +151,10 @@ impl DynamoStore {
                 forward: true,
                 scope: search.scope(),
                 sort_between: Some(slot_id_range(doctor, search.from, search.until)),
-                only_where: Some(("isAvailable", AttributeValue::Bool(true))),
+                only_where: [Filter::Equals("isAvailable", AttributeValue::Bool(true))]
+                    .into_iter()
+                    .chain(modality_filter(search.modality))
+                    .collect(),
             },
             None => ShardedIndex {
                 client: &self.client,
@@ -165,9 +169,21 @@ impl DynamoStore {
                     timestamp::format(search.from),
                     timestamp::format(search.until - jiff::SignedDuration::from_millis(1)),
                 )),
-                only_where: None,
+                only_where: modality_filter(search.modality).into_iter().collect(),
             },
         }
+    }
+}
+
+/// Only slots of a modality: a virtual slot's item says so, an in-person
+/// one has no `modality` (`citas_layout::items::modality_attribute`).
+fn modality_filter(modality: Option<Modality>) -> Option<Filter> {
+    match modality? {
+        Modality::Virtual => Some(Filter::Equals(
+            "modality",
+            AttributeValue::S(Modality::Virtual.as_str().to_owned()),
+        )),
+        Modality::InPerson => Some(Filter::Absent("modality")),
     }
 }
 

@@ -156,6 +156,20 @@ impl AppointmentStore for PartitionCounter {
         self.inner.insert_appointment(appointment).await
     }
 
+    async fn keep_meeting(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        room: &citas_domain::meeting::RoomKey,
+        session: &str,
+    ) -> Result<String, StoreError> {
+        self.write(
+            format!("{}-appointment {id}", country.code),
+            write_units(APPOINTMENT_BYTES),
+        );
+        self.inner.keep_meeting(country, id, room, session).await
+    }
+
     async fn get_appointment(
         &self,
         country: &'static Country,

@@ -66,6 +66,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
     let start: jiff::Timestamp = "2026-11-23T13:00:00Z".parse()?; // Monday 08:00 in Lima
     let clock = Arc::new(ManualClock::new(start));
     let services = Services {
+        meetings: citas_domain::testkit::jitsi_rooms(),
         store: counter.clone(),
         queue: Arc::new(citas_domain::testkit::NullQueue),
         clock: clock.clone(),
@@ -93,6 +94,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
             .map(|weekday| citas_domain::scheduling::plan::WeeklyRange {
                 weekday,
                 range: citas_domain::scheduling::plan::TimeRange {
+                    modality: Default::default(),
                     from: jiff::civil::time(8, 0, 0, 0),
                     to: jiff::civil::time(14, 0, 0, 0),
                 },
@@ -196,6 +198,7 @@ pub async fn peak(patients: u32, window: i64, popular: u32) -> Result<(), Error>
                     &admin(),
                     &PERU,
                     SlotQuery {
+                        modality: Default::default(),
                         speciality: Speciality::parse(&speciality)?,
                         from: None,
                         to: None,

@@ -50,6 +50,10 @@ pub struct Appointment {
     /// How long the booked slot lasts (the default for items stored before
     /// slots kept their length).
     pub slot_minutes: u16,
+    /// In person or online: the booked slot's.
+    pub modality: crate::scheduling::doctor::Modality,
+    /// A virtual visit's meeting: a new room with each booked slot.
+    pub meeting: Option<crate::meeting::MeetingRoom>,
     /// The changes the patient made on their last day of changes.
     pub patient_changes: PatientChanges,
     pub cancel_reason: Option<String>,
@@ -62,6 +66,12 @@ pub struct Appointment {
     /// Who asked for it (unknown for items pasted from seed 000): the first
     /// entry of its history, kept on the item so creating stays one write.
     pub created_by: Option<Actor>,
+}
+
+/// A new room for a virtual slot's visit.
+fn room_for(slot: &Slot) -> Option<crate::meeting::MeetingRoom> {
+    (slot.modality == crate::scheduling::doctor::Modality::Virtual)
+        .then(crate::meeting::MeetingRoom::new)
 }
 
 /// How many changes a patient made to an appointment on one local day:
@@ -132,6 +142,8 @@ impl Appointment {
             doctor_name: None,
             price: None,
             slot_minutes: crate::scheduling::slot::DEFAULT_SLOT_MINUTES,
+            modality: crate::scheduling::doctor::Modality::InPerson,
+            meeting: None,
             patient_changes: PatientChanges::default(),
             cancel_reason: None,
             refusal_reason: None,
@@ -166,9 +178,18 @@ impl Appointment {
     }
 
     /// The appointment as a change left it: what changes (status, slot,
-    /// doctor, revision, reason) from the change, the rest as it stands.
+    /// doctor, revision, reason) from the change, the rest as it stands. A
+    /// slot's modality and meeting are known only while it is still the
+    /// booked one: an older slot's email says neither.
     pub fn as_of(&self, change: &crate::appointment::notification::Snapshot) -> Appointment {
+        let (modality, meeting) = if change.slot == self.slot {
+            (self.modality, self.meeting.clone())
+        } else {
+            (crate::scheduling::doctor::Modality::InPerson, None)
+        };
         let mut then = Appointment {
+            modality,
+            meeting,
             status: change.status,
             slot: change.slot.clone(),
             doctor_name: change.doctor_name.clone(),
@@ -257,6 +278,8 @@ impl Appointment {
                 doctor_name: of_doctor.map(|d| d.name.clone()),
                 price: of_doctor.and_then(|d| d.profile.price),
                 slot_minutes: slot.minutes,
+                modality: slot.modality,
+                meeting: room_for(slot),
                 ..self.clone()
             },
             SlotChange {
@@ -301,6 +324,8 @@ impl Appointment {
                 slot: None,
                 doctor_name: None,
                 price: None,
+                modality: crate::scheduling::doctor::Modality::InPerson,
+                meeting: None,
                 refusal_reason: Some(reason.clone()),
                 ..self.clone()
             },
@@ -337,6 +362,8 @@ impl Appointment {
                 doctor_name: of_doctor.map(|d| d.name.clone()),
                 price: of_doctor.and_then(|d| d.profile.price),
                 slot_minutes: slot.minutes,
+                modality: slot.modality,
+                meeting: room_for(slot),
                 ..self.clone()
             },
             SlotChange {
@@ -439,6 +466,8 @@ impl Appointment {
                 slot: None,
                 doctor_name: None,
                 price: None,
+                modality: crate::scheduling::doctor::Modality::InPerson,
+                meeting: None,
                 cancel_reason: None,
                 refusal_reason: None,
                 ..self.clone()
@@ -669,6 +698,7 @@ mod tests {
 
     fn slot(doctor: &str, starts_at: &str) -> Slot {
         Slot {
+            modality: Default::default(),
             id: SlotId::new(DoctorId::parse(doctor).unwrap(), at(starts_at)),
             available: true,
             booked_by: None,

@@ -184,4 +184,21 @@ pub trait AppointmentStore: Send + Sync {
         country: &'static Country,
         ids: &[AppointmentId],
     ) -> Result<Vec<Appointment>, StoreError>;
+    /// Keeps the provider's meeting on a virtual visit, on the condition
+    /// that the appointment still has the room `room` and no meeting yet;
+    /// not a change (the revision stays). Returns the meeting now kept:
+    /// this one, or the one another party's join kept first.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when the appointment no longer has that room (it moved,
+    /// was cancelled or is gone).
+    /// `Backend` when the store cannot be reached or holds an item it cannot read.
+    async fn keep_meeting(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        room: &crate::meeting::RoomKey,
+        session: &str,
+    ) -> Result<String, StoreError>;
 }

@@ -90,6 +90,8 @@ pub struct SlotSearch {
     pub country: &'static Country,
     pub speciality: Speciality,
     pub doctor: Option<DoctorId>,
+    /// Only slots of this modality (a filter: pages may come back short).
+    pub modality: Option<crate::scheduling::doctor::Modality>,
     pub from: Timestamp,
     pub until: Timestamp,
 }
@@ -98,13 +100,14 @@ impl SlotSearch {
     /// Ties a cursor to this search.
     pub fn scope(&self) -> String {
         format!(
-            "{}/slots/{}/{}/{}/{}",
+            "{}/slots/{}/{}/{}/{}/{}",
             self.country.code,
             self.speciality,
             self.doctor
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            self.modality.map(|m| m.as_str()).unwrap_or_default(),
             self.from.as_second(),
             self.until.as_second()
         )

@@ -20,8 +20,9 @@ pub struct Doctor {
 }
 
 /// How a doctor sees patients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Modality {
+    #[default]
     InPerson,
     Virtual,
 }

@@ -9,6 +9,7 @@ use std::fmt;
 
 use jiff::civil::{Date, Time, Weekday};
 
+use crate::scheduling::doctor::Modality;
 use crate::scheduling::slot::Slot;
 use crate::values::ids::DoctorId;
 
@@ -62,11 +63,13 @@ impl Default for SlotHorizon {
     }
 }
 
-/// Local working hours of one day, `from` included, `to` excluded.
+/// Local working hours of one day, `from` included, `to` excluded, and how
+/// the doctor sees patients in them (in person unless a plan says `virtual`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeRange {
     pub from: Time,
     pub to: Time,
+    pub modality: Modality,
 }
 
 /// Hours worked every week on one weekday.
@@ -221,6 +224,15 @@ impl WorkingPlan {
 
     /// The local wall-clock starts of the slots of `date`, earliest first.
     pub fn local_starts(&self, date: Date) -> Vec<Time> {
+        self.local_slot_starts(date)
+            .into_iter()
+            .map(|(time, _)| time)
+            .collect()
+    }
+
+    /// The local wall-clock starts of the slots of `date`, earliest first,
+    /// each with the modality of the range it is in.
+    pub fn local_slot_starts(&self, date: Date) -> Vec<(Time, Modality)> {
         if !self.is_valid_on(date) {
             return Vec::new();
         }
@@ -247,7 +259,7 @@ impl WorkingPlan {
                 if end > range.to || end <= start {
                     break;
                 }
-                starts.push(start);
+                starts.push((start, range.modality));
                 start = end;
             }
         }
@@ -262,8 +274,9 @@ impl WorkingPlan {
         let mut date = from.max(self.valid_from);
         let last = self.valid_until.map_or(until, |valid| valid.min(until));
         while date <= last {
-            for time in self.local_starts(date) {
-                if let Some(slot) = Slot::at_local(doctor, date, time, self.slot_minutes) {
+            for (time, modality) in self.local_slot_starts(date) {
+                if let Some(slot) = Slot::at_local(doctor, date, time, self.slot_minutes, modality)
+                {
                     slots.push(slot);
                 }
             }
@@ -344,7 +357,15 @@ pub fn format_time(time: Time) -> String {
 }
 
 fn show(range: &TimeRange) -> String {
-    format!("{}–{}", format_time(range.from), format_time(range.to))
+    let online = match range.modality {
+        Modality::Virtual => " (virtual)",
+        Modality::InPerson => "",
+    };
+    format!(
+        "{}–{}{online}",
+        format_time(range.from),
+        format_time(range.to)
+    )
 }
 
 impl fmt::Display for TimeRange {
@@ -363,6 +384,7 @@ mod tests {
         TimeRange {
             from: time(from.0, from.1, 0, 0),
             to: time(to.0, to.1, 0, 0),
+            modality: Modality::InPerson,
         }
     }
 
@@ -566,6 +588,41 @@ mod tests {
     }
 
     #[test]
+    fn slots_take_the_modality_of_their_range() {
+        let online = TimeRange {
+            modality: Modality::Virtual,
+            ..range((15, 0), (16, 0))
+        };
+        let plan = WorkingPlan::new(
+            30,
+            vec![
+                weekly(Weekday::Monday, (9, 0), (10, 0)),
+                WeeklyRange {
+                    weekday: Weekday::Monday,
+                    range: online,
+                },
+            ],
+            date(2027, 1, 4),
+            None,
+            BTreeMap::from([(date(2027, 1, 11), DayException::Ranges(vec![online]))]),
+        )
+        .unwrap();
+        let modalities = |day| {
+            plan.slots(&doctor("pe-pediatria-1"), day, day)
+                .iter()
+                .map(|slot| slot.modality)
+                .collect::<Vec<_>>()
+        };
+        use Modality::{InPerson, Virtual};
+        assert_eq!(
+            modalities(date(2027, 1, 4)),
+            vec![InPerson, InPerson, Virtual, Virtual]
+        );
+        assert_eq!(modalities(date(2027, 1, 11)), vec![Virtual, Virtual]);
+        assert_eq!(online.to_string(), "15:00–16:00 (virtual)");
+    }
+
+    #[test]
     fn weekdays_and_times_parse_as_plans_write_them() {
         assert_eq!(parse_weekday("Mon"), Some(Weekday::Monday));
         assert_eq!(parse_weekday("monday"), None);
@@ -576,11 +633,12 @@ mod tests {
     }
 
     prop_compose! {
-        fn any_range()(start in 0i32..(23 * 60), length in 5i32..240) -> TimeRange {
+        fn any_range()(start in 0i32..(23 * 60), length in 5i32..240, online in any::<bool>()) -> TimeRange {
             let end = (start + length).min(23 * 60 + 59);
             TimeRange {
                 from: time((start / 60) as i8, (start % 60) as i8, 0, 0),
                 to: time((end / 60) as i8, (end % 60) as i8, 0, 0),
+                modality: if online { Modality::Virtual } else { Modality::InPerson },
             }
         }
     }
@@ -626,6 +684,11 @@ mod tests {
             }
             let got: Vec<(Date, Time)> = slots.iter().map(Slot::local_start).collect();
             prop_assert_eq!(got, expected);
+            // Each slot has the modality of the range it was cut from.
+            for slot in &slots {
+                let (day, start) = slot.local_start();
+                prop_assert!(plan.local_slot_starts(day).contains(&(start, slot.modality)));
+            }
         }
     }
 }

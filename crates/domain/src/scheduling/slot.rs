@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 
+use crate::scheduling::doctor::Modality;
 use crate::values::ids::{AppointmentId, DoctorId, SlotId};
 
 /// A doctor's bookable slot (`appointment-doctor`).
@@ -14,6 +15,9 @@ pub struct Slot {
     pub booked_by: Option<AppointmentId>,
     /// How long the visit lasts: the plan's slot length when it was made.
     pub minutes: u16,
+    /// In person or online: the plan's range it was made from (in person
+    /// for slots stored before slots kept one).
+    pub modality: Modality,
 }
 
 /// The length of a slot stored before slots kept theirs (seed 000's items):
@@ -28,13 +32,20 @@ pub fn ends_at(starts_at: Timestamp, minutes: u16) -> Timestamp {
 impl Slot {
     /// A new, free slot of `minutes` for a doctor at a local date and time of
     /// the doctor's country; none if that local time does not exist that day.
-    pub fn at_local(doctor: &DoctorId, date: Date, time: Time, minutes: u16) -> Option<Self> {
+    pub fn at_local(
+        doctor: &DoctorId,
+        date: Date,
+        time: Time,
+        minutes: u16,
+        modality: Modality,
+    ) -> Option<Self> {
         let at = doctor.country.instant_of(date, time)?;
         Some(Self {
             id: SlotId::new(doctor.clone(), at),
             available: true,
             booked_by: None,
             minutes,
+            modality,
         })
     }
 
@@ -78,6 +89,7 @@ mod tests {
             jiff::civil::date(2024, 11, 26),
             jiff::civil::time(10, 0, 0, 0),
             30,
+            Modality::InPerson,
         )
         .unwrap();
         assert_eq!(
@@ -103,6 +115,7 @@ mod tests {
                 jiff::civil::date(2027, 4, day),
                 jiff::civil::time(9, 0, 0, 0),
                 30,
+                Modality::InPerson,
             )
             .unwrap()
         };
@@ -117,7 +130,7 @@ mod tests {
             let date = jiff::civil::date(2025, 1, 1).checked_add(jiff::Span::new().days(day)).unwrap();
             let time = jiff::civil::time((minutes / 60) as i8, (minutes % 60) as i8, 0, 0);
             for country in crate::COUNTRIES {
-                let Some(slot) = Slot::at_local(&doctor(&format!("{}-pediatria-1", country.code)), date, time, 30) else {
+                let Some(slot) = Slot::at_local(&doctor(&format!("{}-pediatria-1", country.code)), date, time, 30, Modality::InPerson) else {
                     // Only a local time skipped by a change of time has no slot.
                     let zoned = date.to_datetime(time).to_zoned(country.time_zone().clone()).unwrap();
                     prop_assert_ne!(zoned.datetime(), date.to_datetime(time));

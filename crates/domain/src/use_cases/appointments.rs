@@ -497,6 +497,10 @@ pub(super) async fn apply_deciding_again(
     loop {
         let transition = decide(current)?;
         match apply(services, transition).await {
+            Ok(changed) => {
+                end_replaced_meeting(services, current, &changed).await;
+                return Ok(changed);
+            }
             Err(DomainError::ChangedMeanwhile { .. }) if attempt < DECIDE_AGAIN_ATTEMPTS => {
                 attempt += 1;
                 let not_found = || DomainError::AppointmentNotFound {
@@ -514,6 +518,31 @@ pub(super) async fn apply_deciding_again(
                 }
             }
             other => return other,
+        }
+    }
+}
+
+/// A virtual visit moved or cancelled: its opened meeting is ended, so
+/// nobody stays in the old one. Best effort: the change is stored, and a
+/// meeting left open ends by itself once empty (Chime's rule).
+async fn end_replaced_meeting(services: &Services, before: &Appointment, after: &Appointment) {
+    let Some(old) = before
+        .meeting
+        .as_ref()
+        .filter(|room| room.session.is_some())
+    else {
+        return;
+    };
+    let replaced = after.meeting.as_ref().map(|room| &room.key) != Some(&old.key);
+    if !(replaced || after.status == Status::Cancelled) {
+        return;
+    }
+    match services.meetings.end(old).await {
+        Ok(()) => {
+            tracing::info!(country = after.country.code, appointment_id = %masked_appointment(&after.id), "meeting ended")
+        }
+        Err(error) => {
+            tracing::warn!(country = after.country.code, appointment_id = %masked_appointment(&after.id), %error, "the old meeting could not be ended; it ends once empty")
         }
     }
 }

@@ -181,12 +181,14 @@ pub(super) async fn schedule_of(
 }
 
 /// Whether the plan lists this slot: its local start is one of its day's
-/// starts, and it lasts the plan's slot length.
+/// starts, in a range of its modality, and it lasts the plan's slot length.
 fn plan_has(plan: &WorkingPlan, slot: &Slot) -> bool {
     let (date, time) = slot.local_start();
     slot.minutes == plan.slot_minutes()
-        && plan.local_starts(date).contains(&time)
-        && Slot::at_local(slot.doctor(), date, time, slot.minutes)
+        && plan
+            .local_slot_starts(date)
+            .contains(&(time, slot.modality))
+        && Slot::at_local(slot.doctor(), date, time, slot.minutes, slot.modality)
             .is_some_and(|own| own.id == slot.id)
 }
 

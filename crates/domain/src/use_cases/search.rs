@@ -34,6 +34,8 @@ pub struct SlotQuery {
     pub from: Option<Date>,
     pub to: Option<Date>,
     pub doctor: Option<DoctorId>,
+    /// Only in-person or only virtual slots.
+    pub modality: Option<crate::scheduling::doctor::Modality>,
     pub page: PageRequest,
 }
 
@@ -126,6 +128,7 @@ pub async fn search_slots(
         country,
         speciality: query.speciality,
         doctor: query.doctor,
+        modality: query.modality,
         // Started slots are not offered.
         from: country
             .start_of_day(from)
@@ -184,6 +187,7 @@ pub async fn free_days(
                     .map(|next| country.start_of_day(next))
                     .unwrap_or(Timestamp::MAX);
                 let search = SlotSearch {
+                    modality: Default::default(),
                     country,
                     speciality: query.speciality.clone(),
                     doctor: query.doctor.clone(),
@@ -254,6 +258,7 @@ impl<'a> Candidates<'a> {
         Candidates {
             services,
             search: SlotSearch {
+                modality: Default::default(),
                 country: appointment.country,
                 speciality: appointment.speciality.clone(),
                 doctor: None,

@@ -28,6 +28,8 @@ pub struct Country {
     pub change_policy: ChangePolicy,
     /// What consultations are priced in.
     pub currency: &'static crate::values::money::Currency,
+    /// How long an online visit's meeting lasts, and how early it opens.
+    pub meeting: crate::meeting::MeetingRule,
     time_zone: OnceLock<TimeZone>,
 }
 
@@ -62,6 +64,12 @@ impl ChangePolicy {
     }
 }
 
+/// Seeds 003/004: a 50-minute meeting, entered from 10 minutes before the start.
+const ONLINE_VISIT: crate::meeting::MeetingRule = crate::meeting::MeetingRule {
+    length: jiff::SignedDuration::from_mins(50),
+    opens_before: jiff::SignedDuration::from_mins(10),
+};
+
 pub static PERU: Country = Country {
     code: "pe",
     name: "Perú",
@@ -75,6 +83,7 @@ pub static PERU: Country = Country {
         patient_changes_per_day: 5,
     },
     currency: &crate::values::money::PEN,
+    meeting: ONLINE_VISIT,
     time_zone: OnceLock::new(),
 };
 
@@ -91,6 +100,7 @@ pub static CHILE: Country = Country {
         patient_changes_per_day: 5,
     },
     currency: &crate::values::money::CLP,
+    meeting: ONLINE_VISIT,
     time_zone: OnceLock::new(),
 };
 

@@ -319,6 +319,35 @@ impl AppointmentStore for EmbeddedStore {
         .await
     }
 
+    async fn keep_meeting(
+        &self,
+        country: &'static Country,
+        id: &AppointmentId,
+        room: &citas_domain::meeting::RoomKey,
+        session: &str,
+    ) -> Result<String, StoreError> {
+        let (id, room, session) = (id.to_string(), room.clone(), session.to_owned());
+        self.write(move |txn| {
+            let mut appointments = txn.open_table(APPOINTMENTS)?;
+            let mut current =
+                get_appointment_in(&appointments, country, &id)?.ok_or(StoreError::NotFound)?;
+            let Some(meeting) = current.meeting.as_mut().filter(|m| m.key == room) else {
+                return Err(StoreError::NotFound.into());
+            };
+            // The first party's meeting stays: the second joins it.
+            if let Some(kept) = &meeting.session {
+                return Ok(kept.clone());
+            }
+            meeting.session = Some(session.clone());
+            appointments.insert(
+                (country.code, id.as_str()),
+                encode(&AppointmentItem::from_domain(&current))?.as_slice(),
+            )?;
+            Ok(session)
+        })
+        .await
+    }
+
     async fn get_appointments(
         &self,
         country: &'static Country,

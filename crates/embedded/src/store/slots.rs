@@ -109,6 +109,7 @@ impl SlotStore for EmbeddedStore {
             ),
         };
         let (from, until) = (search.from.as_second(), search.until.as_second());
+        let modality = search.modality;
         self.read(move |txn| {
             let index = txn.open_table(table)?;
             let slots = txn.open_table(SLOTS)?;
@@ -117,7 +118,13 @@ impl SlotStore for EmbeddedStore {
             for entry in index.range((partition, from, "")..(partition, until, ""))? {
                 let (key, _) = entry?;
                 let (_, _, id) = key.value();
-                if !only_free || get_slot_in(&slots, id)?.is_some_and(|slot| slot.available) {
+                // The slot is read only when something about it must be checked.
+                let counted = (!only_free && modality.is_none())
+                    || get_slot_in(&slots, id)?.is_some_and(|slot| {
+                        (slot.available || !only_free)
+                            && modality.is_none_or(|m| m == slot.modality)
+                    });
+                if counted {
                     count += 1;
                 }
             }
@@ -150,10 +157,11 @@ impl SlotStore for EmbeddedStore {
                 false,
             ),
         };
-        let (from, until, limit) = (
+        let (from, until, limit, modality) = (
             search.from.as_second(),
             search.until.as_second(),
             page.limit,
+            search.modality,
         );
         let (items, more) = self
             .read(move |txn| {
@@ -177,7 +185,9 @@ impl SlotStore for EmbeddedStore {
                     let Some(slot) = get_slot_in(&slots, id)? else {
                         continue;
                     };
-                    if only_free && !slot.available {
+                    if (only_free && !slot.available)
+                        || modality.is_some_and(|m| m != slot.modality)
+                    {
                         continue;
                     }
                     items.push(slot);

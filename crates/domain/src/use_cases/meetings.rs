@@ -1,0 +1,124 @@
+//! Teleconsultation (issue 27): a virtual visit's two parties enter its
+//! meeting, from a little before the start until the meeting's end.
+
+use crate::Services;
+use crate::access::{Caller, Identity, Operation};
+use crate::appointment::Appointment;
+use crate::appointment::status::Status;
+use crate::error::DomainError;
+use crate::meeting::{Entry, MeetingRoom, Participant, WindowState};
+use crate::ports::{MeetingError, StoreError};
+use crate::privacy::masked_appointment;
+use crate::scheduling::doctor::Modality;
+use crate::values::country::Country;
+use crate::values::ids::AppointmentId;
+
+use super::appointments::load;
+
+/// `POST /{country}/appointment/{id}/join`: what the caller's frontend needs
+/// to enter the visit's meeting. The first join opens it (where the
+/// provider makes meetings) and keeps it on the appointment, so the other
+/// party, joining in any order and as often as they like, enters the same one.
+pub async fn join_meeting(
+    services: &Services,
+    caller: &Caller,
+    country: &'static Country,
+    id: &AppointmentId,
+) -> Result<Entry, DomainError> {
+    let appointment = load(services, caller, country, id, Operation::Join).await?;
+    let (Some(starts_at), Some(room)) = (appointment.starts_at(), appointment.meeting.clone())
+    else {
+        return Err(not_virtual(&appointment));
+    };
+    if appointment.modality != Modality::Virtual {
+        return Err(not_virtual(&appointment));
+    }
+    if appointment.status != Status::Assigned {
+        return Err(DomainError::NotAssigned {
+            id: id.to_string(),
+            current: appointment.status,
+        });
+    }
+    let window = country.meeting.window(starts_at);
+    match window.state(services.now()) {
+        WindowState::NotOpen => {
+            return Err(DomainError::MeetingNotOpen {
+                id: id.to_string(),
+                opens_at: country.local(window.opens_at),
+            });
+        }
+        WindowState::Over => {
+            return Err(DomainError::MeetingOver {
+                id: id.to_string(),
+                closed_at: country.local(window.closes_at),
+            });
+        }
+        WindowState::Open => {}
+    }
+    let room = match room.session {
+        Some(_) => room,
+        None => open_room(services, &appointment, room).await?,
+    };
+    let who = match &caller.identity {
+        Identity::Doctor(_) => match appointment.doctor() {
+            Some(doctor) => Participant::Doctor(doctor.clone()),
+            None => return Err(not_virtual(&appointment)),
+        },
+        _ => Participant::patient(&room.key, appointment.document()),
+    };
+    let entry = services
+        .meetings
+        .admit(&room, &who, window)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(
+        country = country.code,
+        appointment_id = %masked_appointment(id),
+        provider = entry.provider.as_str(),
+        role = caller.role().as_str(),
+        "meeting joined"
+    );
+    Ok(entry)
+}
+
+/// Opens the room's meeting and keeps it, or takes the one another
+/// party's join kept first.
+async fn open_room(
+    services: &Services,
+    appointment: &Appointment,
+    room: MeetingRoom,
+) -> Result<MeetingRoom, DomainError> {
+    let Some(session) = services
+        .meetings
+        .open(&room.key)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(room);
+    };
+    match services
+        .store
+        .keep_meeting(appointment.country, &appointment.id, &room.key, &session)
+        .await
+    {
+        Ok(kept) => Ok(MeetingRoom {
+            key: room.key,
+            session: Some(kept),
+        }),
+        // Moved or cancelled while the meeting was being opened.
+        Err(StoreError::NotFound) => Err(DomainError::ChangedMeanwhile {
+            id: appointment.id.to_string(),
+        }),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn not_virtual(appointment: &Appointment) -> DomainError {
+    DomainError::NotVirtual {
+        id: appointment.id.to_string(),
+    }
+}
+
+fn unavailable(error: MeetingError) -> DomainError {
+    DomainError::Unavailable(error.to_string())
+}
