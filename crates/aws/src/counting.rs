@@ -118,6 +118,7 @@ fn iam_prefix(sdk_service: &str) -> String {
         "SESv2" | "SES" => "ses".into(),
         "Scheduler" => "scheduler".into(),
         "Cognito Identity Provider" => "cognito-idp".into(),
+        "Chime SDK Meetings" => "chime".into(),
         other => other.to_lowercase(),
     }
 }

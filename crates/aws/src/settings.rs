@@ -121,6 +121,9 @@ pub struct MeetingSettings {
     pub provider: citas_domain::meeting::MeetingProvider,
     /// `CHIME_MEDIA_REGION`.
     pub chime_media_region: String,
+    /// `CHIME_ENDPOINT`: another address for Chime's API (tests point it at
+    /// their stand-in of the Chime wire: moto serves no Chime); unset when deployed.
+    pub chime_endpoint: Option<String>,
     /// `JITSI_SERVER`.
     pub jitsi_server: String,
     /// `JOIN_PAGE_URL`: the frontend's join page emails link to, `{room}`
@@ -133,6 +136,7 @@ impl Default for MeetingSettings {
         Self {
             provider: citas_domain::meeting::MeetingProvider::Jitsi,
             chime_media_region: crate::meetings::DEFAULT_MEDIA_REGION.to_owned(),
+            chime_endpoint: None,
             jitsi_server: citas_domain::meeting::DEFAULT_JITSI_SERVER.to_owned(),
             join_page: None,
         }
@@ -170,6 +174,7 @@ impl AwsSettings {
                 },
                 chime_media_region: var("CHIME_MEDIA_REGION")
                     .unwrap_or_else(|| crate::meetings::DEFAULT_MEDIA_REGION.to_owned()),
+                chime_endpoint: var("CHIME_ENDPOINT"),
                 jitsi_server: var("JITSI_SERVER")
                     .unwrap_or_else(|| citas_domain::meeting::DEFAULT_JITSI_SERVER.to_owned()),
                 join_page: var("JOIN_PAGE_URL"),

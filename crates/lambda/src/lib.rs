@@ -289,6 +289,9 @@ impl Aws {
     /// A Chime SDK Meetings client, traced.
     fn chime(&self) -> aws_sdk_chimesdkmeetings::Client {
         let mut config = aws_sdk_chimesdkmeetings::config::Builder::from(&self.sdk);
+        if let Some(endpoint) = &self.settings.meetings.chime_endpoint {
+            config = config.endpoint_url(endpoint);
+        }
         if let Some(xray) = &self.xray {
             config = config.interceptor(xray.clone());
         }

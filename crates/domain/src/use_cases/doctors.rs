@@ -1,6 +1,7 @@
 //! The doctor's side: specialities, doctors, their working plans and the
 //! slots made from them, and the daily job that extends every plan.
 
+use crate::scheduling::doctor::Modality;
 use std::collections::HashSet;
 
 use jiff::Timestamp;
@@ -324,16 +325,17 @@ async fn plan_slot_changes(
         .store
         .doctor_slots(doctor, now, now + ASSIGN_LOOKAHEAD)
         .await?;
-    // A slot of another length at the same start is replaced (removed, then added).
-    let existing_ids: HashSet<(String, u16)> = existing
+    // A slot of another length or modality at the same start is replaced
+    // (removed, then added).
+    let existing_ids: HashSet<(String, u16, Modality)> = existing
         .iter()
-        .map(|slot| (slot.id.to_string(), slot.minutes))
+        .map(|slot| (slot.id.to_string(), slot.minutes, slot.modality))
         .collect();
     // A booked slot stays as it is: no new slot may share its time.
     let booked: Vec<&Slot> = existing.iter().filter(|slot| !slot.available).collect();
     let to_add = wanted
         .into_iter()
-        .filter(|slot| !existing_ids.contains(&(slot.id.to_string(), slot.minutes)))
+        .filter(|slot| !existing_ids.contains(&(slot.id.to_string(), slot.minutes, slot.modality)))
         .filter(|slot| !booked.iter().any(|kept| kept.overlaps(slot)))
         .collect();
     let (mut to_remove, mut booked_outside_plan) = (Vec::new(), Vec::new());
