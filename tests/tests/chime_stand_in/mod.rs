@@ -77,11 +77,18 @@ impl ChimeStandIn {
     }
 
     pub fn calls(&self) -> Vec<ChimeCall> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).calls.clone()
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .calls
+            .clone()
     }
 
     pub fn count(&self, operation: &str) -> usize {
-        self.calls().iter().filter(|c| c.operation == operation).count()
+        self.calls()
+            .iter()
+            .filter(|c| c.operation == operation)
+            .count()
     }
 
     /// Ends a meeting as Chime does once everyone has left.
@@ -141,8 +148,14 @@ async fn answer(state: &Mutex<State>, request: Request<Incoming>) -> Response<Fu
     });
     match operation {
         "CreateMeeting" => {
-            let token = body["ClientRequestToken"].as_str().unwrap_or_default().to_owned();
-            let region = body["MediaRegion"].as_str().unwrap_or("us-east-1").to_owned();
+            let token = body["ClientRequestToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let region = body["MediaRegion"]
+                .as_str()
+                .unwrap_or("us-east-1")
+                .to_owned();
             let existing = state
                 .by_token
                 .get(&token)
@@ -197,6 +210,9 @@ async fn answer(state: &Mutex<State>, request: Request<Incoming>) -> Response<Fu
             }
             reply(StatusCode::NO_CONTENT, None)
         }
-        _ => reply(StatusCode::BAD_REQUEST, Some(json!({ "Code": "BadRequest" }))),
+        _ => reply(
+            StatusCode::BAD_REQUEST,
+            Some(json!({ "Code": "BadRequest" })),
+        ),
     }
 }
