@@ -24,6 +24,10 @@
 //!   their action on the user pool's ARN; the post confirmation trigger's
 //!   policy names the pool by a pattern and an `aws:ResourceTag` condition,
 //!   which grants the stack's pool only when the pool carries that tag.
+//! - Chime SDK Meetings: `chime:<Operation>` on the meetings' ARN
+//!   (`meeting/*`: a meeting's id is Chime's to choose). moto serves no
+//!   Chime, so the functions' Chime calls go to the stand-in of
+//!   `chime_stand_in` and are recorded as any other call.
 //! - A function's DynamoDB stream event source reads the stream with the
 //!   function's role (`DescribeStream`, `GetRecords`, `GetShardIterator`,
 //!   `ListStreams` on the stream ARN), and an SQS on-failure destination
@@ -32,6 +36,7 @@
 //!   what SAM's `AWSLambdaSQSQueueExecutionRole` grants; the template restates none of it.)
 
 mod backends;
+mod chime_stand_in;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -65,6 +70,8 @@ enum Resource {
     SesConfigurationSet(String),
     /// A Cognito user pool, by logical id.
     UserPool(String),
+    /// Chime SDK meetings (`meeting/*` of the stack's account and region).
+    ChimeMeetings,
     /// Something the stack does not declare (a call to it can never be granted).
     Unknown(String),
 }
@@ -259,6 +266,9 @@ fn resolve_resource(
                 .into_iter()
                 .map(Resource::Queue)
                 .collect();
+        }
+        if arn.ends_with(":chime:AWS::Region:AWS::AccountId:meeting/*") {
+            return vec![Resource::ChimeMeetings];
         }
         if arn.contains(":cognito-idp:AWS::Region:AWS::AccountId:userpool/") {
             // A pattern: the statement's tag condition says which pool it is.
@@ -591,6 +601,10 @@ fn needs_of(call: &RecordedCall, names: &Names) -> Vec<Need> {
                 }
             }
         }
+        "chime" => needs.push(need(
+            format!("chime:{}", call.operation),
+            Resource::ChimeMeetings,
+        )),
         _ => needs.push(need(
             format!("{}:{}", call.service, call.operation),
             Resource::Unknown(format!("{:?}", call.names)),
@@ -644,6 +658,8 @@ struct Stack {
     /// Function logical id → the calls it made.
     calls: BTreeMap<String, Vec<RecordedCall>>,
     binaries: BTreeMap<String, String>,
+    /// What the functions' Chime calls reach.
+    chime: chime_stand_in::ChimeStandIn,
 }
 
 fn claims(role: &str, country: &Country, document: Option<&str>) -> Value {
@@ -735,6 +751,10 @@ impl Stack {
             .expect("identity");
         settings.ses_sender = Some(sender.clone());
         settings.calendar_key = Some("k".repeat(40));
+        // As deployed, virtual visits meet on Chime: here on its stand-in.
+        let chime = chime_stand_in::ChimeStandIn::start().await;
+        settings.meetings.provider = citas_domain::meeting::MeetingProvider::Chime;
+        settings.meetings.chime_endpoint = Some(chime.endpoint());
         parameters.0.insert("SesSender", sender.clone());
         parameters.0.insert("SesIdentity", sender.clone());
         parameters.0.insert("SesConfigurationSet", String::new());
@@ -770,6 +790,7 @@ impl Stack {
             template: Template::project(&variables).expect("template"),
             calls: BTreeMap::new(),
             binaries: BTreeMap::new(),
+            chime,
         }
     }
 
@@ -1469,6 +1490,106 @@ async fn after_the_consultations(stack: &mut Stack, country: &'static Country, b
     stack.made_by("ExtendSlotsFunction");
 }
 
+/// Virtual visits: booked, joined (the meeting made at the first join),
+/// moved and cancelled (each ends its meeting); one is left open with its
+/// meeting for its patient's erasure, which ends it too.
+async fn virtual_visits(stack: &mut Stack, country: &'static Country) {
+    let c = country.code;
+    let admin = claims("admin", country, None);
+    let store =
+        citas_aws::DynamoStore::new(stack.dynamodb.clone(), stack.aws.settings.tables.clone());
+    let doctor = citas_e2e::build::doctor_id(country, "cardiologia", "7700009");
+    let now = stack.now();
+    // Slots starting within minutes, so their meetings are open now.
+    let slots: Vec<citas_domain::Slot> = [3, 6, 9]
+        .iter()
+        .map(|minutes| citas_domain::Slot {
+            modality: citas_domain::scheduling::doctor::Modality::Virtual,
+            ..citas_e2e::build::slot_at(
+                &doctor,
+                &citas_domain::values::timestamp::format(
+                    now + jiff::SignedDuration::from_mins(*minutes),
+                ),
+            )
+        })
+        .collect();
+    let patients = patients_of(country);
+    let ended_before = stack.chime.count("DeleteMeeting");
+    let mut visits = Vec::new();
+    for (patient, slot) in [(&patients[0], &slots[0]), (&patients[1], &slots[2])] {
+        citas_domain::SlotStore::put_slot(&store, slot)
+            .await
+            .expect("a virtual slot");
+        let appointment = citas_e2e::build::appointment(country, patient)
+            .created_at(&citas_domain::values::timestamp::format(now))
+            .build();
+        citas_domain::AppointmentStore::insert_appointment(&store, &appointment)
+            .await
+            .expect("an appointment");
+        stack.forget_calls();
+        let id = appointment.id.to_string();
+        let (status, body) = stack
+            .api(
+                "AssignAppointmentFunction",
+                "POST",
+                &format!("/{c}/appointment/{id}/assign"),
+                &admin,
+                Some(json!({ "slot": slot.id.to_string() })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = stack
+            .api(
+                "JoinAppointmentFunction",
+                "POST",
+                &format!("/{c}/appointment/{id}/join"),
+                &claims("patient", country, Some(patient)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        visits.push(id);
+    }
+    // The first is moved (its meeting ended), joined again and cancelled.
+    citas_domain::SlotStore::put_slot(&store, &slots[1])
+        .await
+        .expect("a virtual slot");
+    stack.forget_calls();
+    let id = &visits[0];
+    let (status, body) = stack
+        .api(
+            "AssignAppointmentFunction",
+            "POST",
+            &format!("/{c}/appointment/{id}/reschedule"),
+            &admin,
+            Some(json!({ "slot": slots[1].id.to_string() })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = stack
+        .api(
+            "JoinAppointmentFunction",
+            "POST",
+            &format!("/{c}/appointment/{id}/join"),
+            &claims("patient", country, Some(&patients[0])),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = stack
+        .api(
+            "CloseAppointmentFunction",
+            "POST",
+            &format!("/{c}/appointment/{id}/cancel"),
+            &admin,
+            Some(json!({ "reason": "el médico no puede" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Its two meetings were ended, by the move and by the cancellation.
+    assert_eq!(stack.chime.count("DeleteMeeting"), ended_before + 2);
+}
+
 /// Last, patients erase their data: a completed visit is kept anonymised,
 /// open appointments are cancelled, the rest deleted with their history.
 async fn the_patients_erase_their_data(stack: &mut Stack, country: &'static Country) {
@@ -1831,6 +1952,9 @@ async fn needs_and_policies() -> (BTreeMap<String, BTreeSet<Need>>, Policies) {
     background_use_cases(&mut stack).await;
     for country in COUNTRIES {
         an_unsendable_notification(&mut stack, country).await;
+    }
+    for country in COUNTRIES {
+        virtual_visits(&mut stack, country).await;
     }
     for country in COUNTRIES {
         the_patients_erase_their_data(&mut stack, country).await;
