@@ -55,6 +55,7 @@ const WHO_AM_I: &str = "who am I";
 const REVIEW: &str = "review a visit";
 const DOCTOR_REVIEWS: &str = "doctor's reviews";
 const HIDE_REVIEW: &str = "hide a review";
+const JOIN: &str = "join a visit's meeting";
 
 /// Ana's appointment, and the doctor, slot and local day it is booked on.
 struct Target<'a> {
@@ -107,6 +108,7 @@ fn every_route(target: &Target<'_>) -> BTreeMap<&'static str, Case> {
                 json!({ "stars": 5 }),
             ),
         ),
+        (JOIN, post(format!("/pe/appointment/{id}/join"), json!({}))),
         (
             HIDE_REVIEW,
             post(
@@ -476,6 +478,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REVIEW, 403),
                 (DOCTOR_REVIEWS, 403),
                 (HIDE_REVIEW, 403),
+                (JOIN, 403),
             ],
             not_run: &[],
         },
@@ -516,6 +519,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REVIEW, 404),
                 (DOCTOR_REVIEWS, 200),
                 (HIDE_REVIEW, 403),
+                (JOIN, 404),
             ],
             not_run: &[],
         },
@@ -557,6 +561,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REVIEW, 404),
                 (DOCTOR_REVIEWS, 200),
                 (HIDE_REVIEW, 403),
+                (JOIN, 404),
             ],
             not_run: &[],
         },
@@ -597,6 +602,8 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REVIEW, 403),
                 (DOCTOR_REVIEWS, 200),
                 (HIDE_REVIEW, 403),
+                // Her visit is in person: there is no meeting to enter.
+                (JOIN, 409),
             ],
             not_run: &[REFUSE, COMPLETE, CANCEL, SET_PLAN],
         },
@@ -634,6 +641,7 @@ async fn every_route_refuses_what_it_must_and_leaves_the_data_alone() {
                 (REVIEW, 409), // an assigned visit is not reviewed yet
                 (DOCTOR_REVIEWS, 200),
                 (HIDE_REVIEW, 403),
+                (JOIN, 409), // in person: not_virtual
             ],
             not_run: &[REGISTER_PATIENT, NOTIFY, CANCEL, RESCHEDULE, ERASE_PATIENT],
         },
