@@ -22,6 +22,7 @@ on_every_backend!(
     one_meeting_for_any_number_of_joins_and_one_attendee_per_join,
     first_joins_at_once_meet_in_the_same_meeting,
     a_moved_visit_ends_its_meeting_and_the_next_join_opens_another,
+    a_meeting_chime_ended_is_replaced_once_for_both_parties,
 );
 
 const DOCTOR: &str = "7700061";
@@ -235,4 +236,32 @@ async fn a_moved_visit_ends_its_meeting_and_the_next_join_opens_another(
         (last.operation.as_str(), last.meeting_id.as_deref()),
         ("DeleteMeeting", Some(new.as_str()))
     );
+}
+
+async fn a_meeting_chime_ended_is_replaced_once_for_both_parties(backend: &backends::Backend) {
+    let chime = ChimeStandIn::start().await;
+    let (services, _) = services(backend, &chime).await;
+    let id = a_virtual_visit(&services).await;
+    let first = meeting_id(&join(&services, &callers::patient(PATIENT), &id).await);
+    // Everyone left for five minutes: Chime ended it.
+    chime.end_meeting(&first);
+    let again = meeting_id(&join(&services, &callers::patient(PATIENT), &id).await);
+    assert_ne!(again, first);
+    // The doctor joins the replacement, not a third meeting.
+    let doctor = meeting_id(&join(&services, &callers::doctor(DOCTOR), &id).await);
+    assert_eq!(doctor, again);
+    assert_eq!(chime.count("CreateMeeting"), 2, "{:?}", chime.calls());
+    // The replacement was asked for with a token of its own.
+    let tokens: Vec<String> = chime
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "CreateMeeting")
+        .map(|c| {
+            c.body["ClientRequestToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_ne!(tokens[0], tokens[1]);
 }

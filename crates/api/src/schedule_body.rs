@@ -351,6 +351,12 @@ pub(crate) fn date(field: Field, raw: &str) -> Result<Date, DomainError> {
         .map_err(|_| invalid(field, format!("{field} must be a date YYYY-MM-DD")))
 }
 
+/// A range's modality as a plan shows it: only `virtual` is written, as
+/// it is given (in person is the default).
+fn shown_modality(modality: Modality) -> Option<String> {
+    (modality == Modality::Virtual).then(|| modality.as_str().to_owned())
+}
+
 fn time_range(
     field: Field,
     from: &str,
@@ -447,7 +453,7 @@ impl AvailabilityBody {
         let range = |r: &TimeRange| RangeBody {
             from: format_time(r.from),
             to: format_time(r.to),
-            modality: Some(r.modality.as_str().to_owned()),
+            modality: shown_modality(r.modality),
         };
         Self {
             slot_minutes: plan.slot_minutes(),
@@ -458,7 +464,7 @@ impl AvailabilityBody {
                     weekday: weekday_code(w.weekday).to_owned(),
                     from: format_time(w.range.from),
                     to: format_time(w.range.to),
-                    modality: Some(w.range.modality.as_str().to_owned()),
+                    modality: shown_modality(w.range.modality),
                 })
                 .collect(),
             valid_from: plan.valid_from().to_string(),

@@ -106,13 +106,17 @@ impl Meetings for ChimeMeetings {
         join_page_link(&self.join_page, room)
     }
 
-    async fn open(&self, room: &RoomKey) -> Result<Option<String>, MeetingError> {
+    async fn open(
+        &self,
+        room: &RoomKey,
+        replaces: Option<&str>,
+    ) -> Result<Option<String>, MeetingError> {
         let output = self
             .client
             .create_meeting()
-            // The same key gives the same meeting: two first joins at once
+            // The same token gives the same meeting: two first joins at once
             // (or a retry) make one.
-            .client_request_token(room.as_str())
+            .client_request_token(room.token(replaces))
             .external_meeting_id(room.public_id())
             .media_region(&self.media_region)
             .send()

@@ -40,6 +40,32 @@ mod price {
     pub const SQS_REQUEST: f64 = 0.40 / 1e6;
     /// SES outbound email, per message.
     pub const SES_EMAIL: f64 = 0.10 / 1e3;
+    /// Amazon Chime SDK meetings, per attendee-minute.
+    pub const CHIME_ATTENDEE_MINUTE: f64 = 0.0017;
+}
+
+/// A virtual visit's meeting: its two parties for the country's meeting
+/// length (a price from AWS's list, not a measurement: nothing here runs Chime).
+fn virtual_visit_price() -> String {
+    let minutes = citas_domain::PERU.meeting.minutes() as f64;
+    let attendee_minutes = 2.0 * minutes;
+    let visit = attendee_minutes * price::CHIME_ATTENDEE_MINUTE;
+    // Each party's join: one HTTP API request and one join-appointment invocation.
+    let joins = 2.0 * (price::HTTP_API_REQUEST + price::LAMBDA_REQUEST);
+    format!(
+        "\n**A virtual visit's meeting (a price, not measured).** Amazon Chime SDK meetings bill \
+         each attendee for each minute in the meeting: {:.4} USD an attendee-minute (AWS's public \
+         list price, 2026). A {minutes:.0}-minute visit with its patient and doctor is \
+         {attendee_minutes:.0} attendee-minutes: **{visit:.2} USD a visit**, {:.0} USD a \
+         million virtual visits; their two joins add {:.2} USD a million (two HTTP API requests \
+         and two join-appointment invocations; the meeting's one DynamoDB update is under a \
+         cent). A meeting nobody joins costs nothing (it is created at the first join). Jitsi \
+         rooms on a public server cost the service nothing; a Jitsi server of its own costs \
+         its instances.",
+        price::CHIME_ATTENDEE_MINUTE,
+        visit * 1e6,
+        joins * 1e6,
+    )
 }
 
 /// template.yaml's `MemorySize` of every function in the lifecycle.
@@ -347,5 +373,6 @@ pub async fn report(durations: &Path, lifecycles: u32) -> Result<(), Error> {
         node_gb_seconds / per,
         fixed + node_duration,
     );
+    println!("{}", virtual_visit_price());
     Ok(())
 }

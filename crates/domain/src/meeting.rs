@@ -100,6 +100,20 @@ impl RoomKey {
         &self.0
     }
 
+    /// The idempotency token of the room's meeting: the key itself, or,
+    /// after the provider ended `replaced` (a meeting left empty), a digest
+    /// of the key and that meeting, so a new one is made, once.
+    pub fn token(&self, replaced: Option<&str>) -> String {
+        use sha2::Digest;
+        match replaced {
+            None => self.0.clone(),
+            Some(ended) => {
+                let digest = sha2::Sha256::digest(format!("{}#{ended}", self.0).as_bytes());
+                digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+            }
+        }
+    }
+
     /// An id to name the meeting by at a provider, from the key but not
     /// revealing it (Chime's `ExternalMeetingId`, seen by every attendee).
     pub fn public_id(&self) -> String {
@@ -246,7 +260,11 @@ impl crate::ports::Meetings for JitsiRooms {
         }
     }
 
-    async fn open(&self, _room: &RoomKey) -> Result<Option<String>, crate::ports::MeetingError> {
+    async fn open(
+        &self,
+        _room: &RoomKey,
+        _replaces: Option<&str>,
+    ) -> Result<Option<String>, crate::ports::MeetingError> {
         Ok(None)
     }
 

@@ -81,8 +81,12 @@ impl Meetings for OnFirstUse<dyn Meetings> {
         self.get().join_link(room)
     }
 
-    async fn open(&self, room: &RoomKey) -> Result<Option<String>, MeetingError> {
-        self.get().open(room).await
+    async fn open(
+        &self,
+        room: &RoomKey,
+        replaces: Option<&str>,
+    ) -> Result<Option<String>, MeetingError> {
+        self.get().open(room, replaces).await
     }
 
     async fn admit(

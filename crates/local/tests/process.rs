@@ -457,6 +457,37 @@ fn the_readme_finding_walkthrough_runs_as_written() {
     assert_eq!(answers[9]["items"], serde_json::json!([]));
 }
 
+/// The README's walk-through of a teleconsultation: a virtual slot booked
+/// minutes ahead, its meeting entered by the patient and the doctor (one
+/// room), and refused to anyone else.
+#[test]
+fn the_readme_teleconsultation_walkthrough_runs_as_written() {
+    let stdout = run_readme_block("<!-- teleconsultation-walkthrough");
+    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON answers");
+    assert_eq!(answers.len(), 8, "{stdout}");
+    assert_eq!(answers[1]["meeting_minutes"], 50, "{}", answers[1]);
+    assert_eq!(answers[1]["weekly"][0]["modality"], "virtual");
+    let booked = &answers[4];
+    assert_eq!(
+        (&booked["status"], &booked["modality"]),
+        (&json_str("assigned"), &json_str("virtual")),
+        "{booked}"
+    );
+    let (patient, doctor) = (&answers[5], &answers[6]);
+    assert_eq!(patient["provider"], "jitsi", "{patient}");
+    let room = patient["join_url"].as_str().expect("a room");
+    assert!(room.starts_with("https://meet.jit.si/citas-"), "{room}");
+    assert_eq!(doctor["join_url"], patient["join_url"], "{doctor}");
+    assert_eq!(
+        answers[7]["code"], "appointment_not_found",
+        "{}",
+        answers[7]
+    );
+}
+
 fn json_str(text: &str) -> serde_json::Value {
     serde_json::Value::String(text.to_owned())
 }

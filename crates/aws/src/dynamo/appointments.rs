@@ -314,21 +314,29 @@ impl AppointmentStore for DynamoStore {
         country: &'static Country,
         id: &AppointmentId,
         room: &citas_domain::meeting::RoomKey,
+        replacing: Option<&str>,
         session: &str,
     ) -> Result<String, StoreError> {
-        // One conditional update: the room must still be this one, and no
-        // meeting kept yet; the revision is left alone (not a change).
-        let result = self
+        // One conditional update: the room must still be this one, with no
+        // meeting kept yet (or still the ended one it replaces); the
+        // revision is left alone (not a change).
+        let update = self
             .client
             .update_item()
             .table_name(self.tables.appointment(country))
             .key("id", s(id.to_string()))
             .update_expression("SET meeting_session = :session")
-            .condition_expression("meeting_room = :room AND attribute_not_exists(meeting_session)")
             .expression_attribute_values(":session", s(session.to_owned()))
-            .expression_attribute_values(":room", s(room.as_str().to_owned()))
-            .send()
-            .await;
+            .expression_attribute_values(":room", s(room.as_str().to_owned()));
+        let update = match replacing {
+            None => update.condition_expression(
+                "meeting_room = :room AND attribute_not_exists(meeting_session)",
+            ),
+            Some(ended) => update
+                .condition_expression("meeting_room = :room AND meeting_session = :ended")
+                .expression_attribute_values(":ended", s(ended.to_owned())),
+        };
+        let result = update.send().await;
         match result {
             Ok(_) => Ok(session.to_owned()),
             Err(error) if is_condition_failure(&error) => {
@@ -338,6 +346,7 @@ impl AppointmentStore for DynamoStore {
                     .and_then(|appointment| appointment.meeting)
                     .filter(|meeting| &meeting.key == room)
                     .and_then(|meeting| meeting.session)
+                    .filter(|kept| Some(kept.as_str()) != replacing)
                     .ok_or(StoreError::NotFound)
             }
             Err(error) => Err(backend(error)),

@@ -161,13 +161,16 @@ impl AppointmentStore for PartitionCounter {
         country: &'static Country,
         id: &AppointmentId,
         room: &citas_domain::meeting::RoomKey,
+        replacing: Option<&str>,
         session: &str,
     ) -> Result<String, StoreError> {
         self.write(
             format!("{}-appointment {id}", country.code),
             write_units(APPOINTMENT_BYTES),
         );
-        self.inner.keep_meeting(country, id, room, session).await
+        self.inner
+            .keep_meeting(country, id, room, replacing, session)
+            .await
     }
 
     async fn get_appointment(

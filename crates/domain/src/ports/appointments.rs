@@ -185,9 +185,10 @@ pub trait AppointmentStore: Send + Sync {
         ids: &[AppointmentId],
     ) -> Result<Vec<Appointment>, StoreError>;
     /// Keeps the provider's meeting on a virtual visit, on the condition
-    /// that the appointment still has the room `room` and no meeting yet;
-    /// not a change (the revision stays). Returns the meeting now kept:
-    /// this one, or the one another party's join kept first.
+    /// that the appointment still has the room `room` and no meeting yet (or,
+    /// `replacing` an ended one, still that one); not a change (the revision
+    /// stays). Returns the meeting now kept: this one, or the one another
+    /// party's join kept first.
     ///
     /// # Errors
     ///
@@ -199,6 +200,7 @@ pub trait AppointmentStore: Send + Sync {
         country: &'static Country,
         id: &AppointmentId,
         room: &crate::meeting::RoomKey,
+        replacing: Option<&str>,
         session: &str,
     ) -> Result<String, StoreError>;
 }

@@ -26,13 +26,18 @@ pub trait Meetings: Send + Sync {
     fn join_link(&self, room: &RoomKey) -> String;
 
     /// Creates the room's meeting where the provider needs one made (Chime,
-    /// idempotently on the room's key): what to keep on the appointment so
-    /// the other party joins the same one. None where nothing is created.
+    /// idempotently on the room's key, or on the key and the meeting it
+    /// `replaces`, one the provider ended): what to keep on the appointment
+    /// so the other party joins the same one. None where nothing is created.
     ///
     /// # Errors
     ///
     /// `Unavailable` when the provider cannot be reached.
-    async fn open(&self, room: &RoomKey) -> Result<Option<String>, MeetingError>;
+    async fn open(
+        &self,
+        room: &RoomKey,
+        replaces: Option<&str>,
+    ) -> Result<Option<String>, MeetingError>;
 
     /// Lets one party in: what their frontend needs to enter.
     ///

@@ -57,7 +57,7 @@ pub async fn join_meeting(
     }
     let room = match room.session {
         Some(_) => room,
-        None => open_room(services, &appointment, room).await?,
+        None => open_room(services, &appointment, room, None).await?,
     };
     let who = match &caller.identity {
         Identity::Doctor(_) => match appointment.doctor() {
@@ -66,11 +66,19 @@ pub async fn join_meeting(
         },
         _ => Participant::patient(&room.key, appointment.document()),
     };
-    let entry = services
-        .meetings
-        .admit(&room, &who, window)
-        .await
-        .map_err(unavailable)?;
+    let entry = match services.meetings.admit(&room, &who, window).await {
+        // Chime ended it (everyone had left a while): a new one, once, for both parties.
+        Err(MeetingError::Gone) => {
+            let ended = room.session.clone();
+            let room = open_room(services, &appointment, room, ended.as_deref()).await?;
+            services
+                .meetings
+                .admit(&room, &who, window)
+                .await
+                .map_err(unavailable)?
+        }
+        other => other.map_err(unavailable)?,
+    };
     tracing::info!(
         country = country.code,
         appointment_id = %masked_appointment(id),
@@ -81,16 +89,18 @@ pub async fn join_meeting(
     Ok(entry)
 }
 
-/// Opens the room's meeting and keeps it, or takes the one another
-/// party's join kept first.
+/// Opens the room's meeting (or one to replace an ended one) and keeps it,
+/// or takes the one another party's join kept first.
 async fn open_room(
     services: &Services,
     appointment: &Appointment,
     room: MeetingRoom,
+    replacing: Option<&str>,
 ) -> Result<MeetingRoom, DomainError> {
+    let replaced_id = replacing.and_then(session_id);
     let Some(session) = services
         .meetings
-        .open(&room.key)
+        .open(&room.key, replaced_id.as_deref())
         .await
         .map_err(unavailable)?
     else {
@@ -98,7 +108,13 @@ async fn open_room(
     };
     match services
         .store
-        .keep_meeting(appointment.country, &appointment.id, &room.key, &session)
+        .keep_meeting(
+            appointment.country,
+            &appointment.id,
+            &room.key,
+            replacing,
+            &session,
+        )
         .await
     {
         Ok(kept) => Ok(MeetingRoom {
@@ -111,6 +127,13 @@ async fn open_room(
         }),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The provider's id of a kept meeting (`MeetingId` of Chime's JSON).
+fn session_id(session: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(session)
+        .ok()
+        .and_then(|meeting| meeting["MeetingId"].as_str().map(str::to_owned))
 }
 
 fn not_virtual(appointment: &Appointment) -> DomainError {

@@ -324,9 +324,11 @@ impl AppointmentStore for EmbeddedStore {
         country: &'static Country,
         id: &AppointmentId,
         room: &citas_domain::meeting::RoomKey,
+        replacing: Option<&str>,
         session: &str,
     ) -> Result<String, StoreError> {
         let (id, room, session) = (id.to_string(), room.clone(), session.to_owned());
+        let replacing = replacing.map(str::to_owned);
         self.write(move |txn| {
             let mut appointments = txn.open_table(APPOINTMENTS)?;
             let mut current =
@@ -334,8 +336,11 @@ impl AppointmentStore for EmbeddedStore {
             let Some(meeting) = current.meeting.as_mut().filter(|m| m.key == room) else {
                 return Err(StoreError::NotFound.into());
             };
-            // The first party's meeting stays: the second joins it.
-            if let Some(kept) = &meeting.session {
+            // The first party's meeting stays: the second joins it (and
+            // the first replacement of an ended one is the one kept).
+            if let Some(kept) = &meeting.session
+                && Some(kept) != replacing.as_ref()
+            {
                 return Ok(kept.clone());
             }
             meeting.session = Some(session.clone());
