@@ -116,6 +116,33 @@ async fn booked(app: &TestApp, patient: &str, slot: &str) -> String {
     id
 }
 
+/// As [`booked`], the patient asking and booking with their own token.
+async fn booked_by_patient(app: &TestApp, patient: &str, slot: &str) -> String {
+    app.register("pe", patient, &format!("Paciente {patient} Díaz"))
+        .await;
+    let token = app.token(Role::Patient, "pe", Some(patient));
+    let (status, created) = app
+        .send_as(
+            "POST",
+            "/pe/appointment",
+            &token,
+            Some(json!({ "document": patient, "speciality": "cardiologia" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let (status, booked) = app
+        .send_as(
+            "POST",
+            &format!("/pe/appointment/{id}/assign"),
+            &token,
+            Some(json!({ "slot": slot })),
+        )
+        .await;
+    assert_eq!(status, 200, "{booked}");
+    id
+}
+
 async fn join_as(app: &TestApp, token: &str, id: &str) -> (u16, Value) {
     app.send_as("POST", &format!("/pe/appointment/{id}/join"), token, None)
         .await
@@ -123,9 +150,11 @@ async fn join_as(app: &TestApp, token: &str, id: &str) -> (u16, Value) {
 
 async fn a_virtual_visit_opens_ten_minutes_before_and_both_parties_meet_in_one_room(app: &TestApp) {
     let doctor = online_cardiologist(app, "7700051").await;
+    // A quarter of an hour before the 09:00 online slot, the patient books it.
+    app.set_now("2026-11-23T13:45:00Z");
     let online = slots_of(app, &doctor, "virtual").await;
     let slot = online[0]["id"].as_str().expect("a slot id");
-    let id = booked(app, "45670051", slot).await;
+    let id = booked_by_patient(app, "45670051", slot).await;
     let (status, visit) = app.get(&format!("/pe/appointment/{id}")).await;
     assert_eq!(status, 200, "{visit}");
     assert_eq!(visit["modality"], "virtual", "{visit}");

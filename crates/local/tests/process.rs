@@ -242,6 +242,150 @@ async fn info_logs_carry_no_documents_or_email_addresses() {
     }
 }
 
+/// A virtual visit's room address and its name appear in the join answers
+/// and the emails, never in the logs (the join itself is logged, masked).
+#[tokio::test]
+async fn info_logs_carry_no_meeting_links() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let log_path = data_dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let (mut process, base) = serve_logging(data_dir.path(), Stdio::from(log));
+    let admin = admin_token(data_dir.path(), "pe");
+    let patient = token(
+        data_dir.path(),
+        &[
+            "--role",
+            "patient",
+            "--country",
+            "pe",
+            "--document",
+            "47000031",
+        ],
+    );
+    let doctor = token(
+        data_dir.path(),
+        &[
+            "--role",
+            "doctor",
+            "--country",
+            "pe",
+            "--document",
+            "7700031",
+        ],
+    );
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, token: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let lima = jiff::tz::TimeZone::get("America/Lima").expect("tz");
+    let today = jiff::Zoned::now().with_time_zone(lima).date();
+    let tomorrow = today.tomorrow().expect("a tomorrow");
+    // Five-minute virtual slots all day: one starts within minutes, whatever the time.
+    let weekly: Vec<serde_json::Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| json!({"weekday": day, "from": "00:00", "to": "23:55", "modality": "virtual"}))
+        .collect();
+    let setup = [
+        (
+            reqwest::Method::POST,
+            "/pe/doctor".to_owned(),
+            json!({"document": "7700031", "name": "Dra. Privada", "speciality": "cardiologia",
+                   "modalities": ["virtual"]}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/pe/doctor/pe-cardiologia-7700031/availability".to_owned(),
+            json!({"slot_minutes": 5, "weekly": weekly, "valid_from": today.to_string(),
+                   "valid_until": tomorrow.to_string()}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/pe/patient".to_owned(),
+            json!({"document": "47000031", "name": "Paciente Virtual", "email": "virtual@example.pe"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/pe/appointment".to_owned(),
+            json!({"document": "47000031", "speciality": "cardiologia"}),
+        ),
+    ];
+    for (method, path, body) in setup {
+        let response = call(method, path.clone(), &admin, body)
+            .await
+            .expect("request");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    let page: serde_json::Value = call(
+        reqwest::Method::GET,
+        "/pe/slot?speciality=cardiologia&doctor=pe-cardiologia-7700031&modality=virtual&limit=1"
+            .to_owned(),
+        &admin,
+        json!(null),
+    )
+    .await
+    .expect("search")
+    .json()
+    .await
+    .expect("json");
+    let slot = page["items"][0]["id"].as_str().expect("a virtual slot");
+    let id = format!("{}-47000031", today.strftime("%Y%m%d"));
+    let response = call(
+        reqwest::Method::POST,
+        format!("/pe/appointment/{id}/assign"),
+        &patient,
+        json!({ "slot": slot }),
+    )
+    .await
+    .expect("assign");
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut rooms = Vec::new();
+    for who in [&patient, &doctor] {
+        let entry: serde_json::Value = call(
+            reqwest::Method::POST,
+            format!("/pe/appointment/{id}/join"),
+            who,
+            json!({}),
+        )
+        .await
+        .expect("join")
+        .json()
+        .await
+        .expect("json");
+        rooms.push(entry["join_url"].as_str().expect("a room").to_owned());
+    }
+    assert_eq!(rooms[0], rooms[1]);
+    let outbox = data_dir.path().join("outbox");
+    for _ in 0..100 {
+        if std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    process.0.kill().expect("stop");
+    process.0.wait().expect("reaped");
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    assert!(
+        logs.contains("meeting joined"),
+        "the joins were logged: {logs}"
+    );
+    let name = rooms[0].rsplit('/').next().expect("a room name");
+    let key = name.trim_start_matches("citas-");
+    for secret in [rooms[0].as_str(), key] {
+        assert!(
+            !logs.contains(secret),
+            "{secret} appears in the logs:\n{logs}"
+        );
+    }
+}
+
 /// The README's `citas token` lines, as written, give tokens the server takes:
 /// a doctor's document is their registry number (seed 000's), not a RUT.
 #[tokio::test]

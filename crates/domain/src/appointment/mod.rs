@@ -579,6 +579,8 @@ impl Appointment {
             cancel_reason: None,
             refusal_reason: None,
             created_by: None,
+            // The room and its meeting were the two parties' only.
+            meeting: None,
             ..self.clone()
         }
     }

@@ -26,18 +26,20 @@ pub async fn join_meeting(
     id: &AppointmentId,
 ) -> Result<Entry, DomainError> {
     let appointment = load(services, caller, country, id, Operation::Join).await?;
-    let (Some(starts_at), Some(room)) = (appointment.starts_at(), appointment.meeting.clone())
-    else {
-        return Err(not_virtual(&appointment));
+    let not_assigned = || DomainError::NotAssigned {
+        id: id.to_string(),
+        current: appointment.status,
     };
-    if appointment.modality != Modality::Virtual {
-        return Err(not_virtual(&appointment));
-    }
+    // No slot yet (or refused): nothing booked to meet about.
+    let Some(starts_at) = appointment.starts_at() else {
+        return Err(not_assigned());
+    };
+    let room = match (&appointment.meeting, appointment.modality) {
+        (Some(room), Modality::Virtual) => room.clone(),
+        _ => return Err(not_virtual(&appointment)),
+    };
     if appointment.status != Status::Assigned {
-        return Err(DomainError::NotAssigned {
-            id: id.to_string(),
-            current: appointment.status,
-        });
+        return Err(not_assigned());
     }
     let window = country.meeting.window(starts_at);
     match window.state(services.now()) {
