@@ -413,6 +413,75 @@ mod tests {
     }
 
     #[test]
+    fn a_virtual_visits_booking_move_and_reminder_carry_its_link_and_other_emails_do_not() {
+        let a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
+        let link = "https://meet.example/citas-0123456789abcdef0123456789abcdef";
+        let email = |kind| {
+            render(&Context {
+                join_link: Some(link),
+                country: &PERU,
+                kind,
+                appointment: &a,
+                patient_name: "Ana",
+                to: &address("ana@example.pe"),
+                doctor: Some(&doctor()),
+                stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
+                today: jiff::civil::date(2026, 12, 6),
+                key: &test_key(),
+            })
+        };
+        for kind in [
+            NotificationKind::Assigned,
+            NotificationKind::Rescheduled,
+            NotificationKind::Reminder,
+        ] {
+            let sent = email(kind);
+            assert!(
+                sent.text.contains("teleconsulta"),
+                "{kind:?}: {}",
+                sent.text
+            );
+            assert!(sent.text.contains(link), "{kind:?}");
+            assert!(
+                sent.html.contains(&format!("<a href=\"{link}\">")),
+                "{kind:?}"
+            );
+            let ics = String::from_utf8(sent.attachments[0].content.clone()).unwrap();
+            let unfolded = ics.replace("\r\n ", "");
+            assert!(
+                unfolded.contains(&format!("LOCATION:{link}\r\n")),
+                "{unfolded}"
+            );
+            assert!(
+                unfolded.contains(&format!(
+                    "CONFERENCE;VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL=Teleconsulta:{link}\r\n"
+                )),
+                "{unfolded}"
+            );
+        }
+        // A cancellation removes the event: no link to a meeting that is over.
+        let cancelled = email(NotificationKind::Cancelled);
+        assert!(!cancelled.text.contains(link), "{}", cancelled.text);
+        let ics = String::from_utf8(cancelled.attachments[0].content.clone()).unwrap();
+        assert!(!ics.contains("CONFERENCE"), "{ics}");
+        // An in-person visit's invitation is at the doctor, with no conference.
+        let in_person = render(&Context {
+            join_link: None,
+            country: &PERU,
+            kind: NotificationKind::Assigned,
+            appointment: &a,
+            patient_name: "Ana",
+            to: &address("ana@example.pe"),
+            doctor: Some(&doctor()),
+            stamp: "2026-11-22T15:00:00Z".parse().unwrap(),
+            today: jiff::civil::date(2026, 12, 6),
+            key: &test_key(),
+        });
+        let ics = String::from_utf8(in_person.attachments[0].content.clone()).unwrap();
+        assert!(!ics.contains("CONFERENCE") && !in_person.text.contains("teleconsulta"));
+    }
+
+    #[test]
     fn a_reminder_says_tomorrow_only_when_the_visit_is_tomorrow() {
         // Monday 2026-12-07 09:00 in Lima.
         let a = appointment(&PERU, "45678912", "2026-12-07T14:00:00Z");
