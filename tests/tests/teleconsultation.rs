@@ -56,6 +56,7 @@ over_http_on_every_store!(
     virtual_and_in_person_slots_are_searched_apart_and_plans_name_a_bad_modality,
     an_in_person_visit_has_no_meeting,
     a_moved_virtual_visit_gets_a_new_room,
+    a_doctor_search_by_modality_shows_the_next_slot_of_that_modality,
 );
 
 /// A cardiologist who sees patients online on Monday mornings, in person after.
@@ -356,4 +357,45 @@ async fn a_moved_virtual_visit_gets_a_new_room(app: &TestApp) {
     let (status, problem) = join_as(app, &patient, &id).await;
     assert_problem((status, &problem), 409, "not_assigned");
     assert_eq!(problem["current_status"], "cancelled");
+}
+
+async fn a_doctor_search_by_modality_shows_the_next_slot_of_that_modality(app: &TestApp) {
+    let (status, created) = app
+        .post(
+            "/pe/doctor",
+            json!({ "document": "7700056", "name": "Dr. Mateo Salas", "speciality": "cardiologia",
+                    "modalities": ["in_person", "virtual"],
+                    "place": { "name": "Clínica San Borja", "address": "Av. Guardia Civil 337",
+                               "district": "San Borja", "lat": -12.0950, "lon": -77.0010 } }),
+        )
+        .await;
+    assert!(status == 201 || status == 200, "{created}");
+    let (status, plan) = app
+        .put(
+            "/pe/doctor/pe-cardiologia-7700056/availability",
+            json!({ "slot_minutes": 30, "valid_from": "2026-11-23", "valid_until": "2026-11-30",
+                    "weekly": [
+                        { "weekday": "mon", "from": "09:00", "to": "10:00", "modality": "virtual" },
+                        { "weekday": "mon", "from": "10:00", "to": "11:00" } ] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    for (modality, time) in [("virtual", "09:00"), ("in_person", "10:00")] {
+        let (status, found) = app
+            .get(&format!(
+                "/pe/doctor?speciality=cardiologia&modality={modality}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{found}");
+        let salas = found["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|item| item["id"] == "pe-cardiologia-7700056")
+            .unwrap_or_else(|| panic!("Dr. Salas is found: {found}"));
+        assert_eq!(
+            salas["next_slot"]["local_time"], time,
+            "{modality}: {salas}"
+        );
+    }
 }

@@ -87,21 +87,36 @@ impl SlotStore for DynamoStore {
         doctor: &DoctorId,
         from: Timestamp,
         until: Timestamp,
+        modality: Option<Modality>,
     ) -> Result<Option<Slot>, StoreError> {
         let (low, high) = slot_id_range(doctor, from, until);
+        // In person is the absence of `modality` (`modality_attribute`).
+        let filter = match modality {
+            None => "isAvailable = :free",
+            Some(Modality::InPerson) => "isAvailable = :free AND attribute_not_exists(modality)",
+            Some(Modality::Virtual) => "isAvailable = :free AND modality = :virtual",
+        };
         let mut start = None;
         loop {
-            let output = self
+            let query = self
                 .client
                 .query()
                 .table_name(self.tables.slot())
                 .index_name(index::SLOT_BY_DOCTOR)
                 .key_condition_expression("doctor = :doctor AND id BETWEEN :low AND :high")
-                .filter_expression("isAvailable = :free")
+                .filter_expression(filter)
                 .expression_attribute_values(":doctor", s(doctor.to_string()))
                 .expression_attribute_values(":low", s(low.clone()))
                 .expression_attribute_values(":high", s(high.clone()))
-                .expression_attribute_values(":free", AttributeValue::Bool(true))
+                .expression_attribute_values(":free", AttributeValue::Bool(true));
+            let query = match modality {
+                Some(Modality::Virtual) => query.expression_attribute_values(
+                    ":virtual",
+                    s(Modality::Virtual.as_str().to_owned()),
+                ),
+                _ => query,
+            };
+            let output = query
                 .limit(NEXT_FREE_PAGE)
                 .set_exclusive_start_key(start.take())
                 .send()

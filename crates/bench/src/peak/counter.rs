@@ -461,8 +461,11 @@ impl SlotStore for PartitionCounter {
         doctor: &DoctorId,
         from: jiff::Timestamp,
         until: jiff::Timestamp,
+        modality: Option<citas_domain::scheduling::doctor::Modality>,
     ) -> Result<Option<Slot>, StoreError> {
-        self.inner.next_free_slot(doctor, from, until).await
+        self.inner
+            .next_free_slot(doctor, from, until, modality)
+            .await
     }
 
     async fn count_free_slots(&self, search: &SlotSearch) -> Result<usize, StoreError> {

@@ -61,6 +61,7 @@ pub trait SlotStore: Send + Sync {
         doctor: &DoctorId,
         from: Timestamp,
         until: Timestamp,
+        modality: Option<crate::scheduling::doctor::Modality>,
     ) -> Result<Option<Slot>, StoreError>;
     /// How many free slots a search holds: one counting index query (paged
     /// only past a megabyte of index), however many doctors the speciality has.

@@ -215,7 +215,7 @@ pub async fn list_doctors(
             next_slot: None,
         })
         .collect();
-    fill_next_slots(services, &mut items, services.now()).await?;
+    fill_next_slots(services, &mut items, services.now(), None).await?;
     Ok(FoundDoctors {
         items,
         next_cursor: page.next_cursor,
@@ -271,13 +271,13 @@ pub async fn find_doctors(
             found.truncate(EARLIEST_CANDIDATES);
             complete = false;
         }
-        fill_next_slots(services, &mut found, now).await?;
+        fill_next_slots(services, &mut found, now, search.modality).await?;
     }
     found.sort_by(|a, b| order(search.sort, a, b));
     let total = found.len();
     let mut items: Vec<FoundDoctor> = found.into_iter().skip(offset).take(page.limit).collect();
     if search.sort != DoctorSort::Earliest {
-        fill_next_slots(services, &mut items, now).await?;
+        fill_next_slots(services, &mut items, now, search.modality).await?;
     }
     let next = offset + items.len();
     Ok(FoundDoctors {
@@ -327,10 +327,12 @@ async fn candidates(
     }
 }
 
+/// Each doctor's next free slot (of the modality searched for, if one was).
 async fn fill_next_slots(
     services: &Services,
     found: &mut [FoundDoctor],
     now: Timestamp,
+    modality: Option<Modality>,
 ) -> Result<(), DomainError> {
     // Collected first: a stream over a closure's futures is not `Send` (rustc #102211).
     let lookups: Vec<_> = found
@@ -338,7 +340,7 @@ async fn fill_next_slots(
         .map(|item| {
             services
                 .store
-                .next_free_slot(&item.doctor.id, now, now + NEXT_SLOT_WITHIN)
+                .next_free_slot(&item.doctor.id, now, now + NEXT_SLOT_WITHIN, modality)
         })
         .collect();
     let slots: Vec<Option<Slot>> = stream::iter(lookups)

@@ -78,6 +78,7 @@ impl SlotStore for EmbeddedStore {
         doctor: &DoctorId,
         from: Timestamp,
         until: Timestamp,
+        modality: Option<citas_domain::scheduling::doctor::Modality>,
     ) -> Result<Option<Slot>, StoreError> {
         let doctor = doctor.to_string();
         let (from, until) = (from.as_second(), until.as_second());
@@ -88,6 +89,7 @@ impl SlotStore for EmbeddedStore {
                 let (key, _) = entry?;
                 if let Some(slot) = get_slot_in(&slots, key.value().2)?
                     && slot.available
+                    && modality.is_none_or(|m| m == slot.modality)
                 {
                     return Ok(Some(slot));
                 }
