@@ -109,6 +109,7 @@ async fn search_and_auto_assign_do_not_grow_with_the_number_of_doctors() {
         assert!(!search.contains_key("Scan") && !assign.contains_key("Scan"));
         // The month view: one counting query per day of March.
         let days = citas_api::slot_body::DaysSearchQuery {
+            modality: Default::default(),
             speciality: Some("cardiologia".into()),
             month: Some("2030-03".into()),
             doctor: None,

@@ -222,6 +222,10 @@ async fn a_virtual_visit_opens_ten_minutes_before_and_both_parties_meet_in_one_r
     app.set_now("2026-11-23T14:50:00Z");
     let (status, problem) = join_as(app, &patient, &id).await;
     assert_problem((status, &problem), 409, "meeting_over");
+    assert_eq!(
+        problem["closes_at"], "2026-11-23T09:50:00-05:00",
+        "{problem}"
+    );
 }
 
 /// The patient's booking email of a virtual visit (the one with its room).
@@ -274,6 +278,22 @@ async fn virtual_and_in_person_slots_are_searched_apart_and_plans_name_a_bad_mod
             ("10:30".to_owned(), "in_person".to_owned())
         ]
     );
+    // The month view counts them apart too.
+    for (modality, free) in [("virtual", 2), ("in_person", 2)] {
+        let (status, days) = app
+            .get(&format!(
+                "/pe/slot/days?speciality=cardiologia&month=2026-11&doctor={doctor}&modality={modality}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{days}");
+        let monday = days["days"]
+            .as_array()
+            .expect("days")
+            .iter()
+            .find(|day| day["date"] == "2026-11-23")
+            .unwrap_or_else(|| panic!("the 23rd: {days}"));
+        assert_eq!(monday["free"], free, "{modality}: {monday}");
+    }
     let (status, problem) = app
         .get("/pe/slot?speciality=cardiologia&modality=online")
         .await;
@@ -357,6 +377,10 @@ async fn a_moved_virtual_visit_gets_a_new_room(app: &TestApp) {
     let (status, problem) = join_as(app, &patient, &id).await;
     assert_problem((status, &problem), 409, "not_assigned");
     assert_eq!(problem["current_status"], "cancelled");
+    assert!(
+        cancelled.get("meeting").is_none(),
+        "no window once cancelled: {cancelled}"
+    );
 }
 
 async fn a_doctor_search_by_modality_shows_the_next_slot_of_that_modality(app: &TestApp) {

@@ -327,9 +327,10 @@ impl From<&Appointment> for AppointmentResponse {
                 .slot
                 .as_ref()
                 .map(|_| appointment.modality.as_str()),
+            // Only while it may still be met in (pending or assigned).
             meeting: appointment
                 .starts_at()
-                .filter(|_| appointment.meeting.is_some())
+                .filter(|_| appointment.meeting.is_some() && appointment.status.holds_slot())
                 .map(|starts_at| {
                     MeetingWindowResponse::of(
                         appointment.country,

@@ -491,6 +491,7 @@ async fn run(
                 speciality: query_param(request, "speciality")?,
                 month: query_param(request, "month")?,
                 doctor: query_param(request, "doctor")?,
+                modality: query_param(request, "modality")?,
             }
             .try_into_domain(country)?;
             let month = query.month;

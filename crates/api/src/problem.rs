@@ -263,9 +263,9 @@ impl From<DomainError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "meeting_not_open", detail)
                     .with("opens_at", rfc3339(&opens_at))
             }
-            DomainError::MeetingOver { closed_at, .. } => {
+            DomainError::MeetingOver { closes_at, .. } => {
                 Problem::new(StatusCode::CONFLICT, "meeting_over", detail)
-                    .with("closed_at", rfc3339(&closed_at))
+                    .with("closes_at", rfc3339(&closes_at))
             }
             DomainError::NotVirtual { .. } => {
                 Problem::new(StatusCode::CONFLICT, "not_virtual", detail)

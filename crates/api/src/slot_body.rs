@@ -168,6 +168,8 @@ pub struct DaysSearchQuery {
     pub speciality: Option<String>,
     pub month: Option<String>,
     pub doctor: Option<String>,
+    /// `in_person` or `virtual`.
+    pub modality: Option<String>,
 }
 
 impl DaysSearchQuery {
@@ -189,6 +191,7 @@ impl DaysSearchQuery {
             speciality: required_speciality(self.speciality)?,
             month: first,
             doctor,
+            modality: crate::finding_body::parse_modality(self.modality.as_deref())?,
         })
     }
 }

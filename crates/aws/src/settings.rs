@@ -176,9 +176,31 @@ impl AwsSettings {
                     .unwrap_or_else(|| crate::meetings::DEFAULT_MEDIA_REGION.to_owned()),
                 chime_endpoint: var("CHIME_ENDPOINT"),
                 jitsi_server: var("JITSI_SERVER")
+                    .and_then(|raw| {
+                        checked(
+                            "JITSI_SERVER",
+                            citas_domain::meeting::parse_jitsi_server(&raw),
+                        )
+                    })
                     .unwrap_or_else(|| citas_domain::meeting::DEFAULT_JITSI_SERVER.to_owned()),
-                join_page: var("JOIN_PAGE_URL"),
+                join_page: var("JOIN_PAGE_URL").and_then(|raw| {
+                    checked(
+                        "JOIN_PAGE_URL",
+                        citas_domain::meeting::parse_join_page(&raw),
+                    )
+                }),
             },
+        }
+    }
+}
+
+/// A setting that does not parse is left out (its default used), said once at init.
+fn checked(name: &str, parsed: Result<String, String>) -> Option<String> {
+    match parsed {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(setting = name, %error, "setting ignored; using the default");
+            None
         }
     }
 }

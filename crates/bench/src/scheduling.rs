@@ -170,6 +170,7 @@ pub async fn report(endpoint: &str) -> Result<(), Error> {
         let mut month_calls = BTreeMap::new();
         for _ in 0..5 {
             let query = citas_api::slot_body::DaysSearchQuery {
+                modality: Default::default(),
                 speciality: Some("cardiologia".into()),
                 month: Some("2030-03".into()),
                 doctor: None,

@@ -107,9 +107,9 @@ pub enum DomainError {
     MeetingNotOpen { id: String, opens_at: jiff::Zoned },
     #[error(
         "the meeting of appointment {id} ended at {}",
-        closed_at.strftime("%Y-%m-%dT%H:%M:%S%:z")
+        closes_at.strftime("%Y-%m-%dT%H:%M:%S%:z")
     )]
-    MeetingOver { id: String, closed_at: jiff::Zoned },
+    MeetingOver { id: String, closes_at: jiff::Zoned },
     #[error("appointment {id} is an in-person visit; it has no online meeting")]
     NotVirtual { id: String },
     #[error("appointment {id} is {current}; only an assigned visit's meeting can be joined")]

@@ -242,6 +242,43 @@ impl JitsiRooms {
     }
 }
 
+/// A Jitsi server setting: an `https://` (or `http://`) address, without
+/// a trailing slash.
+///
+/// # Errors
+/// What is wrong with it, to show where it was set.
+pub fn parse_jitsi_server(raw: &str) -> Result<String, String> {
+    let server = raw.trim().trim_end_matches('/');
+    let host = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"));
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(server.to_owned())
+        }
+        _ => Err(format!(
+            "'{raw}' is not a Jitsi server's address (https://host)"
+        )),
+    }
+}
+
+/// A join page setting: an `https://` (or `http://`) address with `{room}`
+/// where each visit's room goes.
+///
+/// # Errors
+/// What is wrong with it, to show where it was set.
+pub fn parse_join_page(raw: &str) -> Result<String, String> {
+    let page = raw.trim();
+    let addressed = page.starts_with("https://") || page.starts_with("http://");
+    if addressed && page.contains("{room}") && !page.contains(char::is_whitespace) {
+        Ok(page.to_owned())
+    } else {
+        Err(format!(
+            "'{raw}' is not a join page: an https:// address with {{room}} where the room goes"
+        ))
+    }
+}
+
 /// A join page with `{room}` where a room's key goes.
 pub fn join_page_link(template: &str, room: &RoomKey) -> String {
     template.replace("{room}", room.as_str())
@@ -329,6 +366,21 @@ mod tests {
         assert_ne!(patient, Participant::patient(&RoomKey::random(), &document));
         let doctor = Participant::Doctor(DoctorId::parse("pe-cardiologia-12345").unwrap());
         assert_eq!(doctor.external_id(), "doctor-pe-cardiologia-12345");
+    }
+
+    #[test]
+    fn meeting_settings_are_addresses_and_a_join_page_names_the_room() {
+        assert_eq!(
+            parse_jitsi_server("https://meet.example/"),
+            Ok("https://meet.example".to_owned())
+        );
+        for bad in ["", "not a url", "ftp://x", "https://", "https://a b"] {
+            assert!(parse_jitsi_server(bad).is_err(), "{bad}");
+        }
+        assert!(parse_join_page("https://app.example/join/{room}").is_ok());
+        for bad in ["https://app.example/join/", "app.example/{room}", ""] {
+            assert!(parse_join_page(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -63,11 +63,12 @@ enum Command {
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
         /// The Jitsi server virtual visits meet on.
-        #[arg(long, default_value = citas_domain::meeting::DEFAULT_JITSI_SERVER, value_name = "URL")]
+        #[arg(long, default_value = citas_domain::meeting::DEFAULT_JITSI_SERVER, value_name = "URL",
+              value_parser = citas_domain::meeting::parse_jitsi_server)]
         jitsi_server: String,
         /// The frontend's join page that emails of virtual visits link to,
         /// `{room}` standing for the room (by default the Jitsi room itself).
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", value_parser = citas_domain::meeting::parse_join_page)]
         join_page: Option<String>,
     },
     /// Make a running local server send the reminders of a local day's appointments.

@@ -386,6 +386,28 @@ async fn info_logs_carry_no_meeting_links() {
     }
 }
 
+/// A Jitsi server or join page that cannot make a link is refused at start,
+/// naming the flag, instead of being emailed to patients.
+#[test]
+fn serve_refuses_meeting_settings_that_make_no_link() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    for (flag, value) in [
+        ("--jitsi-server", "not a url"),
+        ("--jitsi-server", "ftp://meet.example"),
+        ("--join-page", "https://citas.example/consulta/"),
+    ] {
+        let output = citas()
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .args([flag, value])
+            .output()
+            .expect("citas runs");
+        assert!(!output.status.success(), "{flag} {value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{flag}: {stderr}");
+    }
+}
+
 /// The README's `citas token` lines, as written, give tokens the server takes:
 /// a doctor's document is their registry number (seed 000's), not a RUT.
 #[tokio::test]

@@ -52,7 +52,7 @@ pub async fn join_meeting(
         WindowState::Over => {
             return Err(DomainError::MeetingOver {
                 id: id.to_string(),
-                closed_at: country.local(window.closes_at),
+                closes_at: country.local(window.closes_at),
             });
         }
         WindowState::Open => {}

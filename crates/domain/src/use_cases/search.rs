@@ -46,6 +46,8 @@ pub struct DaysQuery {
     /// The first day of the month.
     pub month: Date,
     pub doctor: Option<DoctorId>,
+    /// Only in-person or only virtual slots.
+    pub modality: Option<crate::scheduling::doctor::Modality>,
 }
 
 /// How many free future slots one local day has.
@@ -187,7 +189,7 @@ pub async fn free_days(
                     .map(|next| country.start_of_day(next))
                     .unwrap_or(Timestamp::MAX);
                 let search = SlotSearch {
-                    modality: Default::default(),
+                    modality: query.modality,
                     country,
                     speciality: query.speciality.clone(),
                     doctor: query.doctor.clone(),
