@@ -83,6 +83,7 @@ pub fn assigned(appointment: &Appointment, slot: &Slot, at_text: &str) -> Appoin
 pub fn change(before: &Appointment, after: Appointment, slots: SlotChange) -> Transition {
     let revision = before.revision + 1;
     Transition {
+        expected_meeting: before.meeting.as_ref().and_then(|m| m.session.clone()),
         expected: before.status,
         expected_revision: before.revision,
         slots,

@@ -23,6 +23,7 @@ on_every_backend!(
     first_joins_at_once_meet_in_the_same_meeting,
     a_moved_visit_ends_its_meeting_and_the_next_join_opens_another,
     a_meeting_chime_ended_is_replaced_once_for_both_parties,
+    a_change_read_before_a_first_join_is_refused_after_it,
 );
 
 const DOCTOR: &str = "7700061";
@@ -264,4 +265,49 @@ async fn a_meeting_chime_ended_is_replaced_once_for_both_parties(backend: &backe
         })
         .collect();
     assert_ne!(tokens[0], tokens[1]);
+}
+
+/// A join keeps the meeting without a new revision: a change decided on
+/// the appointment as read before it must not put it back without it.
+async fn a_change_read_before_a_first_join_is_refused_after_it(backend: &backends::Backend) {
+    let chime = ChimeStandIn::start().await;
+    let (services, _) = services(backend, &chime).await;
+    let id = a_virtual_visit(&services).await;
+    let before = services
+        .store
+        .get_appointment(&PERU, &id)
+        .await
+        .expect("read")
+        .expect("there");
+    let kept = meeting_id(&join(&services, &callers::patient(PATIENT), &id).await);
+    let stale = before
+        .cancel(
+            "el médico no puede".into(),
+            &citas_domain::Actor::system("test"),
+            build::at("2026-11-23T13:56:00Z"),
+        )
+        .expect("a cancellation");
+    let refused = services.store.transition(&stale).await;
+    assert!(
+        matches!(
+            refused,
+            Err(citas_domain::StoreError::StatusConflict { .. })
+        ),
+        "{refused:?}"
+    );
+    // Decided again on what is stored, it holds, and ends the kept meeting.
+    use_cases::cancel(
+        &services,
+        &callers::admin(),
+        &PERU,
+        &id,
+        "el médico no puede".into(),
+    )
+    .await
+    .expect("cancelled");
+    let last = chime.calls().pop().expect("a call");
+    assert_eq!(
+        (last.operation.as_str(), last.meeting_id.as_deref()),
+        ("DeleteMeeting", Some(kept.as_str()))
+    );
 }

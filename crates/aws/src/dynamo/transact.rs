@@ -96,20 +96,32 @@ impl DynamoStore {
         } else {
             "#revision = :revision"
         };
+        // A join keeps a meeting without a new revision: the change holds only
+        // if the meeting is still the one it read.
+        let meeting_condition = match transition.expected_meeting {
+            None => "attribute_not_exists(meeting_session)",
+            Some(_) => "meeting_session = :meeting",
+        };
         let put = Put::builder()
             .table_name(self.tables.appointment(appointment.country))
             .set_item(Some(item))
-            .condition_expression(format!("#status = :expected AND {revision_condition}"))
+            .condition_expression(format!(
+                "#status = :expected AND {revision_condition} AND {meeting_condition}"
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#revision", "revision")
             .expression_attribute_values(":expected", s(transition.expected.as_str()))
             .expression_attribute_values(
                 ":revision",
                 AttributeValue::N(transition.expected_revision.to_string()),
-            )
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(backend)?;
+            );
+        let put = match &transition.expected_meeting {
+            Some(meeting) => put.expression_attribute_values(":meeting", s(meeting.clone())),
+            None => put,
+        }
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(backend)?;
         let mut request = self
             .client
             .transact_write_items()

@@ -100,6 +100,10 @@ pub struct Transition {
     pub appointment: Appointment,
     pub expected: Status,
     pub expected_revision: u32,
+    /// The meeting kept on it when it was read: a join keeps one without
+    /// a new revision, so the change is conditioned on it too (else it
+    /// would put the appointment back without it, or not end it).
+    pub expected_meeting: Option<String>,
     pub slots: SlotChange,
     pub entry: HistoryEntry,
 }
@@ -644,6 +648,7 @@ impl Appointment {
             },
             expected: self.status,
             expected_revision: self.revision,
+            expected_meeting: self.meeting.as_ref().and_then(|room| room.session.clone()),
             slots,
             entry,
         }

@@ -156,8 +156,10 @@ impl AppointmentStore for EmbeddedStore {
             let mut appointments = txn.open_table(APPOINTMENTS)?;
             let current =
                 get_appointment_in(&appointments, country, &id)?.ok_or(StoreError::NotFound)?;
+            let kept_meeting = current.meeting.as_ref().and_then(|m| m.session.as_ref());
             if current.status != transition.expected
                 || current.revision != transition.expected_revision
+                || kept_meeting != transition.expected_meeting.as_ref()
             {
                 return Err(StoreError::StatusConflict {
                     current: current.status,
